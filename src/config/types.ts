@@ -1,0 +1,272 @@
+/**
+ * The validated configuration: what `loadConfig()` returns after parsing YAML, resolving `${ENV}` secret
+ * references, applying defaults and checking every value. Every duration is in **milliseconds**, every
+ * name is already lower-cased where the protocol is case-insensitive (header names).
+ *
+ * Nothing on the request path reads the YAML or this object's raw form: `policy/` compiles it once.
+ * The YAML spelling of each field is the same key (camelCase); durations are written as `30s`, `5m`,
+ * `250ms`, `1h` or a number of seconds.
+ */
+export interface IdgateConfig {
+  readonly server: ServerConfig;
+  readonly issuers: readonly IssuerConfig[];
+  readonly headers: HeadersConfig;
+  readonly policy: PolicyConfig;
+  readonly workflows: Readonly<Record<string, WorkflowConfig>>;
+  readonly didit: DiditConfig;
+  readonly store: StoreConfig;
+  readonly network: NetworkConfig;
+  readonly logging: LoggingConfig;
+}
+
+export interface ServerConfig {
+  /** gRPC ext_authz + health. Default 0.0.0.0:9191. */
+  readonly grpc: ListenConfig & {
+    /** Largest CheckRequest accepted, bytes (default 1 MiB). */
+    readonly maxMessageBytes: number;
+    /** Budget for one decision when the proxy sent no deadline (default 150 ms). */
+    readonly decisionTimeoutMs: number;
+  };
+  /** HTTP authorization mode (Envoy http_service, nginx auth_request, Traefik ForwardAuth). Default :9192. */
+  readonly httpAuthz: ListenConfig & { readonly enabled: boolean };
+  /** Public HTTP: Didit webhooks, verification callback, interstitial pages. Default :8080. */
+  readonly public: ListenConfig & {
+    /** Externally visible base URL of this listener (for the Didit callback), e.g. `https://idgate.example.com`. */
+    readonly baseUrl: string;
+    /** Largest webhook body accepted, bytes (default 1 MiB). */
+    readonly maxBodyBytes: number;
+  };
+  /** Admin: /metrics, /healthz, /readyz, admin API. Default :9090. */
+  readonly admin: ListenConfig & {
+    /** Bearer token for the admin API (from an env/file reference); unset = admin API disabled. */
+    readonly token?: string;
+  };
+  /** How long SIGTERM waits for in-flight requests before exiting (default 10 s). */
+  readonly shutdownGraceMs: number;
+}
+
+export interface ListenConfig {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type JwtAlgorithm =
+  | 'RS256' | 'RS384' | 'RS512'
+  | 'PS256' | 'PS384' | 'PS512'
+  | 'ES256' | 'ES384' | 'ES512'
+  | 'EdDSA'
+  | 'HS256' | 'HS384' | 'HS512';
+
+/** Where to look for a caller's token, tried in order; the first one present is used. */
+export type TokenSource =
+  | { readonly type: 'header'; readonly name: string; readonly scheme?: string } // e.g. authorization / Bearer
+  | { readonly type: 'cookie'; readonly name: string }
+  /** Claims already verified by Envoy's jwt_authn filter (`payload_in_metadata`); plain Envoy only. */
+  | { readonly type: 'envoyMetadata'; readonly namespace: string; readonly key: string };
+
+export interface IssuerConfig {
+  /** Short name used in subjects (`<name>:<sub>`) and in policy (`issuers: [corp]`). `[a-z0-9_-]+`. */
+  readonly name: string;
+  /** Expected `iss` claim, exactly. */
+  readonly issuer: string;
+  /** Accepted `aud` values (at least one is required). */
+  readonly audiences: readonly string[];
+  /** JWKS URL; exactly one of jwksUri, discoveryUrl, secret must be set (secret only for HS*). */
+  readonly jwksUri?: string;
+  /** OIDC discovery document URL (`…/.well-known/openid-configuration`); its `jwks_uri` is used. */
+  readonly discoveryUrl?: string;
+  /** Shared secret for HS* algorithms (resolved from an env/file reference, never literal in logs). */
+  readonly secret?: string;
+  /** Allowed `alg` values. Never `none`; HS* only with `secret`, asymmetric only without it. */
+  readonly algorithms: readonly JwtAlgorithm[];
+  /** Allowed clock skew for exp/nbf/iat (default 30 s). */
+  readonly clockSkewMs: number;
+  /** Claim holding the subject (default `sub`). */
+  readonly subjectClaim: string;
+  /** Required `typ` header value, if any (e.g. `at+jwt`, RFC 9068). */
+  readonly requiredType?: string;
+  /** Where tokens for this issuer come from (default: `Authorization: Bearer`). */
+  readonly sources: readonly TokenSource[];
+  readonly jwks: JwksConfig;
+}
+
+export interface JwksConfig {
+  /** Keys are refreshed in the background after this long (default 10 min). */
+  readonly refreshIntervalMs: number;
+  /** Keys older than this are not used unless the endpoint is failing (stale-if-error) (default 24 h). */
+  readonly maxStaleMs: number;
+  /** Minimum time between two refetches triggered by unknown `kid`s (default 30 s). */
+  readonly minRefetchIntervalMs: number;
+  /** Timeout of one JWKS / discovery HTTP request (default 2 s). */
+  readonly fetchTimeoutMs: number;
+  /** Largest JWKS / discovery document accepted, bytes (default 256 KiB). */
+  readonly maxBodyBytes: number;
+}
+
+export interface HeadersConfig {
+  /** Prefix of identity headers idgate sets and strips from clients (default `x-idgate-`). */
+  readonly prefix: string;
+  /** Further client-sent header names always removed before the upstream sees the request. */
+  readonly strip: readonly string[];
+  /** Remove the `authorization` header on allow (default false). */
+  readonly removeAuthorization: boolean;
+}
+
+export interface PolicyConfig {
+  /** What happens when no route matches (default `deny`). */
+  readonly default: 'deny' | 'allow';
+  /** Shadow mode for the whole policy: evaluate and log, but allow (default false). */
+  readonly shadow: boolean;
+  /** Roles are read from these claims (default `roles`, `groups`, `realm_access.roles`). Dotted paths allowed. */
+  readonly roleClaims: readonly string[];
+  /** Ordered `acr` values, weakest first, for `mfa.acrAtLeast` comparisons. */
+  readonly acrOrder: readonly string[];
+  /** Data-sensitivity levels → minimum requirements merged into every route of that level. */
+  readonly sensitivity: Readonly<Record<string, Requirements>>;
+  /** First match wins. */
+  readonly routes: readonly RouteConfig[];
+}
+
+export interface RouteConfig {
+  /** Unique id, shown in logs, metrics, explain and `context_extensions: { policy: <id> }`. */
+  readonly id: string;
+  readonly match: RouteMatch;
+  /** `public` = no identity needed; `deny` = always deny; `require` = check the requirements. */
+  readonly action: 'public' | 'deny' | 'require';
+  readonly require: Requirements;
+  /** Data-sensitivity level (key of `policy.sensitivity`). */
+  readonly sensitivity?: string;
+  /** Claim → upstream header mappings (header name lower-case, must start with the headers prefix or be listed). */
+  readonly claimHeaders: Readonly<Record<string, string>>;
+  /** Shadow mode for this route. */
+  readonly shadow: boolean;
+  /** When true and a dependency (Redis, Didit) fails, allow instead of 503 (default false: fail closed). */
+  readonly failOpen: boolean;
+}
+
+export interface RouteMatch {
+  /**
+   * Matches when Envoy's `context_extensions` contain all these key/value pairs
+   * (e.g. `{ policy: payments }`). Checked before host/path.
+   */
+  readonly contextExtensions?: Readonly<Record<string, string>>;
+  /** Host names (lower-case); `*.example.com` wildcards allowed. Empty = any host. */
+  readonly hosts: readonly string[];
+  /** Path matchers over the canonical path. Empty = any path. */
+  readonly paths: readonly PathMatch[];
+  /** Upper-case methods. Empty = any method. */
+  readonly methods: readonly string[];
+}
+
+export type PathMatch =
+  | { readonly exact: string }
+  /** Segment-aware prefix: `/api` matches `/api` and `/api/x`, not `/apix`. */
+  | { readonly prefix: string }
+  /** `*` matches within one segment, `**` across segments. */
+  | { readonly glob: string };
+
+export type ClaimMatcher =
+  | { readonly equals: string | number | boolean }
+  | { readonly oneOf: readonly (string | number | boolean)[] }
+  /** The claim (an array, or a space-separated string) contains this value. */
+  | { readonly contains: string }
+  /** The claim is present (any value). */
+  | { readonly present: true };
+
+export interface Requirements {
+  /** A verified token is required (implied by every other requirement). */
+  readonly authenticated: boolean;
+  /** Only tokens from these issuer names (empty = any configured issuer). */
+  readonly issuers: readonly string[];
+  /** Claim name (dotted path allowed) → matcher; all must hold. */
+  readonly claims: Readonly<Record<string, ClaimMatcher>>;
+  /** All of these must be in `scope` (space-separated) or `scp` (array). */
+  readonly scopes: readonly string[];
+  /** At least one of these must be in the role claims. */
+  readonly anyRoles: readonly string[];
+  /** All of these must be in the role claims. */
+  readonly allRoles: readonly string[];
+  readonly mfa?: {
+    /** At least one of these in `amr`. */
+    readonly amr?: readonly string[];
+    /** `acr` at least this value in `policy.acrOrder`. */
+    readonly acrAtLeast?: string;
+  };
+  /** `auth_time` no older than this. */
+  readonly maxTokenAgeMs?: number;
+  /** Didit workflows (names in `workflows`) that must be satisfied, all of them. */
+  readonly verification: readonly string[];
+  /** Overrides the workflow's maxAge for this route (verification freshness). */
+  readonly verificationMaxAgeMs?: number;
+  /** What an In Review verdict does (default deny 403 `verification_in_review`). */
+  readonly onInReview: 'deny' | 'allow';
+  /** What a Declined verdict does (default deny 403 `verification_declined`; `retry` = step up again). */
+  readonly onDeclined: 'deny' | 'retry';
+}
+
+export interface WorkflowConfig {
+  /** The policy-level name (key in `workflows`). */
+  readonly name: string;
+  /** Didit's workflow UUID. */
+  readonly workflowId: string;
+  /** How long an Approved verdict counts (default 365 d). */
+  readonly maxAgeMs: number;
+  /** Derived requirements checked from the Didit decision when the verdict is written. */
+  readonly minAge?: number;
+  readonly requireAmlClear: boolean;
+  readonly requireDocumentValid: boolean;
+}
+
+export interface DiditConfig {
+  /** `sandbox` = the embedded local Didit look-alike (default for `make run`); `live` = the real API. */
+  readonly mode: 'sandbox' | 'live';
+  /** Verification API base URL (default `https://verification.didit.me`; the sandbox's own URL in sandbox mode). */
+  readonly apiBaseUrl: string;
+  readonly apiKey?: string;
+  readonly webhookSecret?: string;
+  /** A second secret accepted during rotation. */
+  readonly webhookSecretPrevious?: string;
+  readonly requestTimeoutMs: number;
+  readonly maxRetries: number;
+  /** Allowed clock difference for `X-Timestamp` (default 300 s). */
+  readonly webhookToleranceMs: number;
+  /** Pending sessions older than this are reconciled by fetching their decision (default 2 min). */
+  readonly reconcileAfterMs: number;
+  /** Sweep interval (default 60 s). */
+  readonly sweepIntervalMs: number;
+  /** Cap on consecutive step-ups per subject+workflow within an hour (default 5). */
+  readonly maxStepUps: number;
+  /** Extra origins allowed as `return_to` targets besides the request's own host. */
+  readonly returnToAllowlist: readonly string[];
+  /** Port of the embedded sandbox when mode is `sandbox` (default 8099). */
+  readonly sandboxPort: number;
+}
+
+export interface StoreConfig {
+  readonly type: 'memory' | 'redis';
+  readonly redis?: {
+    /** `redis://host:port/db` for standalone. */
+    readonly url?: string;
+    readonly sentinels?: readonly { host: string; port: number }[];
+    readonly sentinelName?: string;
+    readonly cluster?: readonly { host: string; port: number }[];
+    readonly password?: string;
+    readonly keyPrefix: string;
+    readonly commandTimeoutMs: number;
+    readonly connectTimeoutMs: number;
+  };
+  /** Local per-replica verdict cache TTL (default 5 s; 0 disables). */
+  readonly localCacheTtlMs: number;
+  readonly localCacheMaxEntries: number;
+}
+
+export interface NetworkConfig {
+  /** CIDRs of proxies whose `x-forwarded-for` / `x-forwarded-*` headers are trusted. Empty = trust none. */
+  readonly trustedProxies: readonly string[];
+}
+
+export interface LoggingConfig {
+  readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /** Fraction of allowed requests written to the decision log (0..1; denies are always logged). */
+  readonly allowSampleRate: number;
+}

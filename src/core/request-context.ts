@@ -1,0 +1,54 @@
+/**
+ * The one shape every front end (gRPC ext_authz, HTTP authz mode, `idgate explain`) turns an incoming
+ * authorization question into, and the only input the engine and the policy read.
+ *
+ * Built once per request by the front end; treated as immutable afterwards.
+ */
+export interface RequestContext {
+  /** Upper-case HTTP method (`GET`, `POST`…). Empty when the proxy did not say (a deny later). */
+  readonly method: string;
+  /** `http` or `https` as the proxy reported it (lower-case); empty if unknown. */
+  readonly scheme: string;
+  /** Host as sent by the client, lower-case, without port. */
+  readonly host: string;
+  /** Port from the authority, when one was present. */
+  readonly port?: number;
+  /**
+   * The canonical path every matcher sees: query split off, percent-decoding of unreserved characters,
+   * duplicate slashes merged, dot segments resolved. Empty string when {@link pathError} is set.
+   */
+  readonly path: string;
+  /** The request target exactly as received (path plus query), for logs and return URLs. */
+  readonly rawPath: string;
+  /** The raw query string without the leading `?` (not decoded). */
+  readonly query: string;
+  /**
+   * Set when the path cannot be canonicalised safely (encoded slash, `..;`, NUL, bad percent-encoding,
+   * dot segments above the root…). The engine denies such a request with code `path_invalid`.
+   */
+  readonly pathError?: string;
+  /**
+   * Request headers with lower-case names, including HTTP/2 pseudo-headers (`:authority`, `:path`…)
+   * when the proxy sent them. Repeated headers are joined with `,` as Envoy does.
+   */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The immediate peer address the proxy reported (IPv4 or IPv6 text form, no port); empty if unknown. */
+  readonly sourceAddress: string;
+  /** The peer's mTLS principal (SPIFFE id in Istio), empty if none. */
+  readonly sourcePrincipal: string;
+  /** Envoy `check_settings.context_extensions` of the matched Envoy route (empty object if none). */
+  readonly contextExtensions: Readonly<Record<string, string>>;
+  /**
+   * Envoy dynamic metadata forwarded in `metadata_context.filter_metadata`, as plain JSON values,
+   * keyed by namespace (e.g. `envoy.filters.http.jwt_authn`).
+   */
+  readonly metadata: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Correlation id: the `x-request-id` header when present, else the proxy's request id. */
+  readonly requestId: string;
+  /** `HTTP/1.1`, `HTTP/2`… as reported; empty if unknown. */
+  readonly protocol: string;
+  /** When the request was received, in epoch milliseconds. */
+  readonly receivedAt: number;
+  /** The request body when the proxy forwarded one (Envoy `with_request_body`), else undefined. */
+  readonly body?: Uint8Array;
+}
