@@ -1,0 +1,372 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Decider } from '../core/decider.js';
+import type { Decision, DenyDecision } from '../core/decision.js';
+import {
+  compileRenderOptions,
+  renderDecision,
+  type CompiledRenderOptions,
+  type RenderOptions,
+} from '../core/render-decision.js';
+import type { RequestContext } from '../core/request-context.js';
+import { loadAuthzProtos } from './load-authz-protos.js';
+import { toCheckResponse, type CheckResponseObject } from './to-check-response.js';
+import { toRequestContext, type CheckRequestMessage, type RequestLimits } from './to-request-context.js';
+
+/** Options of {@link createExtAuthzServer}. */
+export interface ExtAuthzServerOptions {
+  /** The engine. */
+  readonly decider: Decider;
+  /** Only internal faults are logged here; deny/allow logging is the engine's job. */
+  readonly logger: Logger;
+  readonly renderOptions?: RenderOptions;
+  /** Header count/size bounds per CheckRequest. */
+  readonly requestLimits?: RequestLimits;
+  /** Largest CheckRequest accepted (`grpc.max_receive_message_length`), bytes (default 1 MiB). */
+  readonly maxMessageBytes?: number;
+  /** Decision budget when the proxy sent no shorter deadline, ms (default 150). */
+  readonly decisionTimeoutMs?: number;
+  /** How long before the proxy's `grpc-timeout` the deadline deny is sent, ms (default 20). */
+  readonly deadlineMarginMs?: number;
+  /** Clock, epoch ms (default `Date.now`). */
+  readonly now?: () => number;
+  /** Where idgate's `proto/` lives (default: found next to the package). */
+  readonly protoDir?: string;
+  /** TLS/mTLS credentials (default insecure: Envoy reaches idgate over the mesh or localhost). */
+  readonly credentials?: grpc.ServerCredentials;
+  /** `grpc.max_concurrent_streams` to advertise; unset = Node's default (effectively unlimited). */
+  readonly maxConcurrentStreams?: number;
+}
+
+/** Health service names answered; anything else is NOT_FOUND (Check) / SERVICE_UNKNOWN (Watch). */
+export const HEALTH_SERVICES = ['', 'envoy.service.auth.v3.Authorization'] as const;
+
+/** grpc.health.v1.HealthCheckResponse.ServingStatus values. */
+const ServingStatus = { SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as const;
+
+const UNDECODABLE: unique symbol = Symbol('undecodable CheckRequest');
+
+type IncomingCheck = CheckRequestMessage | typeof UNDECODABLE;
+
+/** Rendering context for requests too garbled to build a real one from. */
+const EMPTY_CONTEXT: RequestContext = Object.freeze({
+  method: '',
+  scheme: '',
+  host: '',
+  path: '',
+  rawPath: '',
+  query: '',
+  headers: Object.freeze({}),
+  sourceAddress: '',
+  sourcePrincipal: '',
+  contextExtensions: Object.freeze({}),
+  metadata: Object.freeze({}),
+  requestId: '',
+  protocol: '',
+  receivedAt: 0,
+});
+
+/**
+ * The gRPC front end: `envoy.service.auth.v3.Authorization/Check` and `grpc.health.v1.Health`.
+ *
+ * Check always answers with a CheckResponse, never an RPC error (an RPC error is "failure" to Envoy and
+ * may fail open): undecodable or garbled requests → 400 `request_invalid`; decider rejection or a throw
+ * anywhere → 503 `internal_error`; no decision by the deadline (min of the caller's `grpc-timeout` minus
+ * the margin and now + `decisionTimeoutMs`) → 503 `deadline_exceeded`, and a late decision is dropped.
+ * Only a CheckRequest above `maxMessageBytes` is refused by grpc-js itself (RESOURCE_EXHAUSTED).
+ */
+export class ExtAuthzServer {
+  private readonly server: grpc.Server;
+  private readonly decider: Decider;
+  private readonly logger: Logger;
+  private readonly render: CompiledRenderOptions;
+  private readonly limits: RequestLimits;
+  private readonly decisionTimeoutMs: number;
+  private readonly marginMs: number;
+  private readonly now: () => number;
+  private readonly credentials: grpc.ServerCredentials;
+  private readonly fallbackResponse: CheckResponseObject;
+  private readonly watchers = new Set<grpc.ServerWritableStream<{ service?: string }, { status: number }>>();
+  private serving = true;
+  private state: 'new' | 'listening' | 'closed' = 'new';
+
+  /** Use {@link createExtAuthzServer}. */
+  constructor(options: ExtAuthzServerOptions) {
+    const maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024;
+    this.decisionTimeoutMs = options.decisionTimeoutMs ?? 150;
+    this.marginMs = options.deadlineMarginMs ?? 20;
+    for (const [name, value] of [
+      ['maxMessageBytes', maxMessageBytes],
+      ['decisionTimeoutMs', this.decisionTimeoutMs],
+      ['deadlineMarginMs', this.marginMs],
+    ] as const) {
+      if (!Number.isFinite(value) || value < 0) throw new TypeError(`${name} must be a non-negative number`);
+    }
+    this.decider = options.decider;
+    this.logger = options.logger;
+    this.render = compileRenderOptions(options.renderOptions);
+    this.limits = options.requestLimits ?? {};
+    this.now = options.now ?? Date.now;
+    this.credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
+    this.fallbackResponse = this.denyResponse(
+      { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error' },
+      EMPTY_CONTEXT,
+    );
+
+    const protos = loadAuthzProtos(options.protoDir);
+    const serverOptions: grpc.ServerOptions = { 'grpc.max_receive_message_length': maxMessageBytes };
+    if (options.maxConcurrentStreams !== undefined) {
+      serverOptions['grpc.max_concurrent_streams'] = options.maxConcurrentStreams;
+    }
+    this.server = new grpc.Server(serverOptions);
+    this.server.addService(this.wrapAuthorizationDefinition(protos.authorization), {
+      Check: (call: grpc.ServerUnaryCall<IncomingCheck, CheckResponseObject>, callback: grpc.sendUnaryData<CheckResponseObject>) =>
+        this.check(call, callback),
+    });
+    this.server.addService(protos.health, {
+      Check: (call: grpc.ServerUnaryCall<{ service?: string }, { status: number }>, callback: grpc.sendUnaryData<{ status: number }>) =>
+        this.healthCheck(call, callback),
+      Watch: (call: grpc.ServerWritableStream<{ service?: string }, { status: number }>) => this.healthWatch(call),
+    });
+  }
+
+  /**
+   * Binds and starts serving.
+   * @returns the bound port (useful with port 0).
+   * @throws Error when already listening/closed or the address cannot be bound.
+   */
+  listen(host: string, port: number): Promise<number> {
+    if (this.state !== 'new') return Promise.reject(new Error(`ext_authz server is ${this.state}`));
+    const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, this.credentials, (err, boundPort) => {
+        if (err !== null) {
+          reject(err);
+          return;
+        }
+        this.state = 'listening';
+        resolve(boundPort);
+      });
+    });
+  }
+
+  /** Sets what the health service reports (SERVING / NOT_SERVING) and notifies Watch streams. */
+  setServing(serving: boolean): void {
+    if (this.serving === serving) return;
+    this.serving = serving;
+    const status = serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+    for (const call of this.watchers) {
+      if (isKnownService(call.request.service)) call.write({ status });
+    }
+  }
+
+  /** Whether health currently reports SERVING. */
+  get isServing(): boolean {
+    return this.serving;
+  }
+
+  /**
+   * Graceful stop: report NOT_SERVING, end Watch streams, stop accepting calls and wait for in-flight
+   * Checks (which are bounded by their deadlines) up to `graceMs`, then force-close.
+   */
+  async drain(graceMs = 10_000): Promise<void> {
+    if (this.state === 'closed') return;
+    this.setServing(false);
+    this.endWatchers();
+    this.state = 'closed';
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      timer.unref();
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Immediate stop: cancels in-flight calls. Idempotent. */
+  async close(): Promise<void> {
+    this.serving = false;
+    this.endWatchers();
+    this.state = 'closed';
+    this.server.forceShutdown();
+    return Promise.resolve();
+  }
+
+  private check(
+    call: grpc.ServerUnaryCall<IncomingCheck, CheckResponseObject>,
+    callback: grpc.sendUnaryData<CheckResponseObject>,
+  ): void {
+    try {
+      const now = this.now();
+      const message = call.request;
+      if (message === UNDECODABLE) {
+        callback(null, this.invalid('the CheckRequest could not be decoded'));
+        return;
+      }
+      const parsed = toRequestContext(message, now, this.limits);
+      if (!parsed.ok) {
+        callback(null, this.invalid(`malformed CheckRequest: ${parsed.error}`));
+        return;
+      }
+      const ctx = parsed.value;
+      const callDeadline = call.getDeadline();
+      const callDeadlineMs = callDeadline instanceof Date ? callDeadline.getTime() : callDeadline;
+      const deadlineAt = Math.min(callDeadlineMs - this.marginMs, now + this.decisionTimeoutMs);
+      if (!(deadlineAt > now)) {
+        callback(null, this.deadlineExceeded(ctx));
+        return;
+      }
+      this.race(ctx, deadlineAt, deadlineAt - now, callback);
+    } catch (err) {
+      this.logger.error({ err }, 'ext_authz Check failed before a decision');
+      callback(null, this.fallbackResponse);
+    }
+  }
+
+  /** Races the decider against the deadline timer; the first to finish answers, the other is dropped. */
+  private race(
+    ctx: RequestContext,
+    deadlineAt: number,
+    budgetMs: number,
+    callback: grpc.sendUnaryData<CheckResponseObject>,
+  ): void {
+    let settled = false;
+    const finish = (response: CheckResponseObject): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      callback(null, response);
+    };
+    const timer = setTimeout(() => finish(this.deadlineExceeded(ctx)), budgetMs);
+    let pending: Promise<Decision>;
+    try {
+      // Promise.resolve also tolerates a decider that returns a plain value.
+      pending = Promise.resolve(this.decider.decide(ctx, deadlineAt));
+    } catch (err) {
+      finish(this.internalError(ctx, err));
+      return;
+    }
+    pending.then(
+      (decision) => {
+        if (!settled) finish(this.respond(ctx, decision));
+      },
+      (err: unknown) => {
+        if (!settled) finish(this.internalError(ctx, err));
+      },
+    );
+  }
+
+  /** Renders a decision; any fault becomes the static internal-error deny. */
+  private respond(ctx: RequestContext, decision: Decision): CheckResponseObject {
+    try {
+      return toCheckResponse(renderDecision(decision, ctx, this.render));
+    } catch (err) {
+      this.logger.error({ err }, 'rendering a decision failed');
+      return this.fallbackResponse;
+    }
+  }
+
+  private internalError(ctx: RequestContext, err: unknown): CheckResponseObject {
+    this.logger.error({ err, requestId: ctx.requestId }, 'decider failed; denying');
+    return this.respond(ctx, { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error' });
+  }
+
+  private deadlineExceeded(ctx: RequestContext): CheckResponseObject {
+    return this.respond(ctx, {
+      kind: 'deny',
+      status: 503,
+      code: 'deadline_exceeded',
+      message: 'the authorization decision took too long',
+    });
+  }
+
+  private invalid(message: string): CheckResponseObject {
+    return this.denyResponse({ kind: 'deny', status: 400, code: 'request_invalid', message }, EMPTY_CONTEXT);
+  }
+
+  private denyResponse(decision: DenyDecision, ctx: RequestContext): CheckResponseObject {
+    return toCheckResponse(renderDecision(decision, ctx, this.render));
+  }
+
+  private wrapAuthorizationDefinition(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
+    const method = definition['Check'];
+    if (method === undefined) throw new Error('Authorization service has no Check method');
+    const decode = method.requestDeserialize;
+    const encode = method.responseSerialize;
+    const fallback = this.fallbackResponse;
+    const logger = this.logger;
+    return {
+      ...definition,
+      Check: {
+        ...method,
+        // Undecodable bytes must become a deny, not grpc-js's INTERNAL error (which may fail open).
+        requestDeserialize: (bytes: Buffer): IncomingCheck => {
+          try {
+            return decode(bytes) as CheckRequestMessage;
+          } catch {
+            return UNDECODABLE;
+          }
+        },
+        responseSerialize: (value: unknown): Buffer => {
+          try {
+            return encode(value);
+          } catch (err) {
+            logger.error({ err }, 'encoding a CheckResponse failed; sending internal_error deny');
+            return encode(fallback);
+          }
+        },
+      },
+    };
+  }
+
+  private healthCheck(
+    call: grpc.ServerUnaryCall<{ service?: string }, { status: number }>,
+    callback: grpc.sendUnaryData<{ status: number }>,
+  ): void {
+    if (!isKnownService(call.request.service)) {
+      callback({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
+      return;
+    }
+    callback(null, { status: this.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING });
+  }
+
+  private healthWatch(call: grpc.ServerWritableStream<{ service?: string }, { status: number }>): void {
+    if (this.state === 'closed') {
+      call.end();
+      return;
+    }
+    const known = isKnownService(call.request.service);
+    call.write({
+      status: !known ? ServingStatus.SERVICE_UNKNOWN : this.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING,
+    });
+    this.watchers.add(call);
+    const forget = (): void => {
+      this.watchers.delete(call);
+    };
+    call.on('cancelled', forget);
+    call.on('close', forget);
+    call.on('error', forget);
+  }
+
+  private endWatchers(): void {
+    for (const call of this.watchers) call.end();
+    this.watchers.clear();
+  }
+}
+
+function isKnownService(service: string | undefined): boolean {
+  return (HEALTH_SERVICES as readonly string[]).includes(service ?? '');
+}
+
+/**
+ * Creates the gRPC ext_authz server (not yet listening). Loads the protos and compiles render options
+ * once, here.
+ * @throws TypeError for invalid numeric options or render options; Error when the protos cannot be loaded.
+ */
+export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzServer {
+  return new ExtAuthzServer(options);
+}

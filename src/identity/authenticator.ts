@@ -1,0 +1,294 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { IssuerConfig, JwtAlgorithm, TokenSource } from '../config/types.js';
+import type { Principal } from '../core/principal.js';
+import type { RequestContext } from '../core/request-context.js';
+import type { AuthResult, Authenticator } from './auth-result.js';
+import { JwksCache, type JwksMetrics } from './jwks-cache.js';
+import { verifyJwt, preflightToken, type AuthFailure, type VerifierIssuer } from './jwt-verifier.js';
+import { checkMetadataClaims } from './metadata-claims.js';
+import { createTokenCache } from './token-cache.js';
+import { DEFAULT_TOKEN_SOURCE, extractCredential, tokenSourceKey } from './token-sources.js';
+
+/** Counters the identity stage reports; implemented by observability/. */
+export interface IdentityMetrics extends JwksMetrics {
+  /** One verified-token cache lookup. */
+  onTokenCache(hit: boolean): void;
+}
+
+/** Collaborators of {@link createAuthenticator}. */
+export interface AuthenticatorDeps {
+  readonly logger: Logger;
+  /** Epoch ms for the JWKS cache's key ages and rate limits (default `Date.now`). */
+  readonly clock?: () => number;
+  readonly metrics?: IdentityMetrics;
+}
+
+/** Options of {@link createAuthenticator}. */
+export interface AuthenticatorOptions {
+  readonly issuers: readonly IssuerConfig[];
+  /** Largest number of cached verifications (default 10 000). */
+  readonly tokenCacheMaxEntries?: number;
+  /** Tokens longer than this are rejected unparsed (default 16 KiB). */
+  readonly maxTokenBytes?: number;
+  /** First retry delay after a failed key/discovery fetch, doubled per failure (default 1 s). */
+  readonly jwksRetryBaseMs?: number;
+  /** Largest such retry delay (default 60 s). */
+  readonly jwksRetryMaxMs?: number;
+}
+
+/** One issuer's key state, for `/readyz`. */
+export interface IssuerStatus {
+  readonly name: string;
+  /** Usable verification keys are held (always true for a shared-secret issuer). */
+  readonly keysLoaded: boolean;
+  /** Epoch ms of the last successful key fetch. */
+  readonly lastFetchOk?: number;
+  /** Safe description of the last key fetch failure. */
+  readonly lastError?: string;
+}
+
+/** An {@link Authenticator} that owns background key fetching. */
+export interface JwtAuthenticator extends Authenticator {
+  /** Kicks off discovery/JWKS fetches; resolves when every first attempt has settled. Never rejects. */
+  start(): Promise<void>;
+  /** Stops refresh timers and closes key-fetch connections. */
+  close(): Promise<void>;
+  status(): readonly IssuerStatus[];
+}
+
+const DEFAULT_TOKEN_CACHE_MAX_ENTRIES = 10_000;
+const DEFAULT_MAX_TOKEN_BYTES = 16 * 1024;
+/** RFC 7518 §3.2: an HMAC key must be at least as long as the hash output (256 bits for HS256). */
+const MIN_SECRET_BYTES = 32;
+
+const HMAC_ALGORITHMS: ReadonlySet<string> = new Set<JwtAlgorithm>(['HS256', 'HS384', 'HS512']);
+const KNOWN_ALGORITHMS: ReadonlySet<string> = new Set<JwtAlgorithm>([
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512',
+]);
+
+interface IssuerRuntime {
+  readonly config: IssuerConfig;
+  readonly verifier: VerifierIssuer;
+  readonly jwks?: JwksCache;
+  /** Keys of the sources this issuer accepts tokens from. */
+  readonly sourceKeys: ReadonlySet<string>;
+  /** Hash of every config field that shapes a verification; part of the token cache key. */
+  readonly configHash: string;
+}
+
+/**
+ * Builds the identity stage: finds the caller's credential in the configured sources (in issuer order,
+ * then each issuer's source order; the first source present wins), picks the issuer by the token's exact
+ * `iss`, verifies it (see `verifyJwt`) against that issuer's own keys, and caches successful
+ * verifications (key: token hash + source + issuer + verification-shaping config; never past `exp`,
+ * at most 5 min).
+ *
+ * `authenticate` answers `anonymous` (no credential), `verified`, or `failed` with `token_invalid`
+ * (malformed, too large, JWE, nested, untrusted issuer, source not accepted for the issuer, bad signature,
+ * alg, audience, type or subject), `token_expired`, `token_not_yet_valid` or `dependency_unavailable`
+ * (no usable signing keys). It never rejects; an unexpected fault is logged and answered `token_invalid`.
+ *
+ * @param options.issuers the validated issuer configs; each must have exactly one of `jwksUri`,
+ *   `discoveryUrl`, `secret`.
+ * @throws TypeError on an inconsistent issuer config (duplicate name, no audience, empty or unknown
+ *   algorithm list, HS* without a secret or asymmetric with one, short secret, bad URL).
+ */
+export function createAuthenticator(deps: AuthenticatorDeps, options: AuthenticatorOptions): JwtAuthenticator {
+  const clock = deps.clock ?? Date.now;
+  const maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES;
+  const cache = createTokenCache({ maxEntries: options.tokenCacheMaxEntries ?? DEFAULT_TOKEN_CACHE_MAX_ENTRIES });
+  const logger = deps.logger.child({ component: 'identity' });
+
+  const names = new Set<string>();
+  const runtimes: IssuerRuntime[] = [];
+  const byIss = new Map<string, IssuerRuntime[]>();
+  const sources: TokenSource[] = [];
+  const sourceSeen = new Set<string>();
+  const metadataCandidates = new Map<string, IssuerConfig[]>();
+
+  for (const config of options.issuers) {
+    if (names.has(config.name)) throw new TypeError(`duplicate issuer name ${config.name}`);
+    names.add(config.name);
+    const runtime = compileIssuer(config, { ...deps, logger, clock }, options);
+    runtimes.push(runtime);
+    const list = byIss.get(config.issuer) ?? [];
+    list.push(runtime);
+    byIss.set(config.issuer, list);
+    for (const source of config.sources.length > 0 ? config.sources : [DEFAULT_TOKEN_SOURCE]) {
+      const key = tokenSourceKey(source);
+      if (source.type === 'envoyMetadata') {
+        const candidates = metadataCandidates.get(key) ?? [];
+        candidates.push(config);
+        metadataCandidates.set(key, candidates);
+      }
+      if (!sourceSeen.has(key)) {
+        sourceSeen.add(key);
+        sources.push(source);
+      }
+    }
+  }
+
+  async function verifyToken(token: string, source: 'header' | 'cookie', sourceKey: string, now: number): Promise<AuthResult> {
+    const preflight = preflightToken(token, maxTokenBytes);
+    if (!('ok' in preflight)) return preflight;
+    const candidates = byIss.get(preflight.iss);
+    if (candidates === undefined) return { kind: 'failed', code: 'token_invalid', message: 'untrusted issuer' };
+    const first = candidates[0] as IssuerRuntime;
+    const accepting = candidates.filter((c) => c.sourceKeys.has(sourceKey));
+    if (accepting.length === 0) {
+      return { kind: 'failed', code: 'token_invalid', message: 'token not accepted from this source', issuerName: first.config.name };
+    }
+    const tokenHash = sha256Hex(token);
+    let firstFailure: AuthFailure | undefined;
+    for (const issuer of accepting) {
+      const cacheKey = `${tokenHash}|${source}|${issuer.config.name}|${issuer.configHash}`;
+      const hit = cache.get(cacheKey, now);
+      deps.metrics?.onTokenCache(hit !== undefined);
+      if (hit !== undefined) return { kind: 'verified', principal: hit };
+      const result = await verifyJwt(token, issuer.verifier, now);
+      if ('ok' in result) {
+        const principal = makePrincipal(issuer.config, result.claims, result.sub, source, tokenHash);
+        cache.set(cacheKey, principal, now);
+        return { kind: 'verified', principal };
+      }
+      firstFailure ??= result;
+    }
+    return firstFailure as AuthFailure;
+  }
+
+  return {
+    async authenticate(ctx: RequestContext, now: number): Promise<AuthResult> {
+      try {
+        const credential = extractCredential(ctx, sources);
+        switch (credential.kind) {
+          case 'none':
+            return { kind: 'anonymous' };
+          case 'token':
+            return await verifyToken(credential.token, credential.source, credential.sourceKey, now);
+          case 'claims': {
+            const checked = checkMetadataClaims(credential.claims, metadataCandidates.get(credential.sourceKey) ?? [], now);
+            if (!('ok' in checked)) return checked;
+            const fingerprint = sha256Hex(JSON.stringify(checked.claims));
+            return {
+              kind: 'verified',
+              principal: makePrincipal(checked.issuer, checked.claims, checked.sub, 'metadata', fingerprint),
+            };
+          }
+          default: {
+            const unreachable: never = credential;
+            return unreachable;
+          }
+        }
+      } catch (err) {
+        // Only the error's class and code: jose errors can carry the token payload.
+        logger.error(
+          { errName: (err as Error | null)?.name, errCode: (err as { code?: unknown } | null)?.code },
+          'unexpected fault while authenticating',
+        );
+        return { kind: 'failed', code: 'token_invalid', message: 'token could not be verified' };
+      }
+    },
+
+    async start(): Promise<void> {
+      await Promise.all(runtimes.map((r) => r.jwks?.start()));
+    },
+
+    async close(): Promise<void> {
+      await Promise.all(runtimes.map((r) => r.jwks?.close()));
+      cache.clear();
+    },
+
+    status(): readonly IssuerStatus[] {
+      return runtimes.map((r) => {
+        if (r.jwks === undefined) return { name: r.config.name, keysLoaded: true };
+        const s = r.jwks.status();
+        return {
+          name: r.config.name,
+          keysLoaded: s.keysLoaded,
+          ...(s.lastFetchOk !== undefined ? { lastFetchOk: s.lastFetchOk } : {}),
+          ...(s.lastError !== undefined ? { lastError: s.lastError } : {}),
+        };
+      });
+    },
+  };
+}
+
+function compileIssuer(
+  config: IssuerConfig,
+  deps: { readonly logger: Logger; readonly clock: () => number; readonly metrics?: IdentityMetrics },
+  options: AuthenticatorOptions,
+): IssuerRuntime {
+  const where = `issuer ${config.name}`;
+  if (config.audiences.length === 0) throw new TypeError(`${where}: at least one audience is required`);
+  if (config.algorithms.length === 0) throw new TypeError(`${where}: at least one algorithm is required`);
+  for (const alg of config.algorithms) {
+    if (!KNOWN_ALGORITHMS.has(alg)) throw new TypeError(`${where}: algorithm ${String(alg)} is not allowed`);
+  }
+  const keySources = [config.jwksUri, config.discoveryUrl, config.secret].filter((v) => v !== undefined).length;
+  if (keySources !== 1) throw new TypeError(`${where}: exactly one of jwksUri, discoveryUrl, secret is required`);
+  const hmac = config.algorithms.filter((a) => HMAC_ALGORITHMS.has(a));
+  const sourceKeys = new Set((config.sources.length > 0 ? config.sources : [DEFAULT_TOKEN_SOURCE]).map(tokenSourceKey));
+  const configHash = sha256Hex(
+    JSON.stringify([config.issuer, config.audiences, config.algorithms, config.requiredType ?? null, config.subjectClaim, config.clockSkewMs]),
+  ).slice(0, 16);
+
+  if (config.secret !== undefined) {
+    // HS* with an asymmetric issuer's keys is the classic key-confusion attack; keep the two worlds apart.
+    if (hmac.length !== config.algorithms.length) throw new TypeError(`${where}: a secret issuer may only allow HS* algorithms`);
+    const secret = new TextEncoder().encode(config.secret);
+    if (secret.length < MIN_SECRET_BYTES) throw new TypeError(`${where}: the secret must be at least ${MIN_SECRET_BYTES} bytes`);
+    return { config, verifier: { config, algorithms: config.algorithms, key: secret }, sourceKeys, configHash };
+  }
+  if (hmac.length > 0) throw new TypeError(`${where}: HS* algorithms need a secret, not a JWKS`);
+  const url = config.jwksUri ?? (config.discoveryUrl as string);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError(`${where}: key URL is not a valid URL`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new TypeError(`${where}: key URL must be http(s)`);
+  const jwks = new JwksCache(deps, {
+    issuerName: config.name,
+    issuer: config.issuer,
+    ...(config.jwksUri !== undefined ? { jwksUri: config.jwksUri } : {}),
+    ...(config.discoveryUrl !== undefined ? { discoveryUrl: config.discoveryUrl } : {}),
+    config: config.jwks,
+    ...(options.jwksRetryBaseMs !== undefined ? { retryBaseMs: options.jwksRetryBaseMs } : {}),
+    ...(options.jwksRetryMaxMs !== undefined ? { retryMaxMs: options.jwksRetryMaxMs } : {}),
+  });
+  return { config, verifier: { config, algorithms: config.algorithms, key: jwks.getKey }, jwks, sourceKeys, configHash };
+}
+
+function makePrincipal(
+  config: IssuerConfig,
+  claims: Readonly<Record<string, unknown>>,
+  sub: string,
+  source: Principal['source'],
+  fingerprint: string,
+): Principal {
+  const exp = claims.exp;
+  return Object.freeze({
+    issuerName: config.name,
+    issuer: config.issuer,
+    sub,
+    subject: `${config.name}:${sub}`,
+    claims: deepFreeze(structuredClone(claims)),
+    ...(typeof exp === 'number' ? { expiresAt: exp } : {}),
+    source,
+    tokenId: fingerprint.slice(0, 16),
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+function sha256Hex(input: string): string {
+  return createHash('sha256').update(input).digest('hex');
+}

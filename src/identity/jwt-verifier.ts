@@ -1,0 +1,202 @@
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  jwtVerify,
+  type CompactJWSHeaderParameters,
+  type CryptoKey,
+  type FlattenedJWSInput,
+  type JWTPayload,
+  type JWTVerifyOptions,
+} from 'jose';
+import type { IssuerConfig, JwtAlgorithm } from '../config/types.js';
+import type { AuthResult } from './auth-result.js';
+
+/** The `failed` branch of {@link AuthResult}. */
+export type AuthFailure = Extract<AuthResult, { kind: 'failed' }>;
+
+/** Resolves the verification key for a token header from the issuer's own key set (never from the token). */
+export type KeyResolver = (header: CompactJWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+
+/** One issuer prepared for verification: its config, its effective `alg` allowlist and its key. */
+export interface VerifierIssuer {
+  readonly config: IssuerConfig;
+  readonly algorithms: readonly JwtAlgorithm[];
+  /** The shared secret (HS* issuers) or the JWKS key resolver. */
+  readonly key: Uint8Array | KeyResolver;
+}
+
+/** A signature- and claims-checked token. */
+export interface VerifiedClaims {
+  readonly ok: true;
+  readonly claims: JWTPayload;
+  /** The subject claim's value (already checked to be a usable string). */
+  readonly sub: string;
+}
+
+/** Unverified facts read from a token before choosing an issuer. */
+export interface PreflightResult {
+  readonly ok: true;
+  /** The payload's `iss`, unverified. */
+  readonly iss: string;
+}
+
+const failed = (code: AuthFailure['code'], message: string, issuerName?: string): AuthFailure =>
+  issuerName === undefined ? { kind: 'failed', code, message } : { kind: 'failed', code, message, issuerName };
+
+/** Compact JWS: three base64url segments, the last possibly empty (an unsigned token, rejected later). */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const COMPACT_JWE = /^[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){4}$/;
+
+/**
+ * Cheap structural checks done before any cryptography, on untrusted input: size, compact JWS shape, no
+ * JWE, no nested JWT (`cty: JWT`), a JSON payload with a string `iss`.
+ *
+ * @returns the unverified `iss`, or a `token_invalid` failure ("token too large", "malformed token",
+ *   "encrypted tokens are not accepted", "nested tokens are not accepted", "token has no issuer").
+ */
+export function preflightToken(token: string, maxTokenBytes: number): PreflightResult | AuthFailure {
+  // length <= byte length, and anything non-ASCII fails the shape check below anyway.
+  if (token.length > maxTokenBytes) return failed('token_invalid', 'token too large');
+  if (!COMPACT_JWS.test(token)) {
+    if (COMPACT_JWE.test(token)) return failed('token_invalid', 'encrypted tokens are not accepted');
+    return failed('token_invalid', 'malformed token');
+  }
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  let payload: JWTPayload;
+  try {
+    header = decodeProtectedHeader(token);
+    payload = decodeJwt(token);
+  } catch {
+    return failed('token_invalid', 'malformed token');
+  }
+  if (typeof header.cty === 'string' && header.cty.toUpperCase() === 'JWT') {
+    return failed('token_invalid', 'nested tokens are not accepted');
+  }
+  if (typeof payload.iss !== 'string' || payload.iss === '') return failed('token_invalid', 'token has no issuer');
+  return { ok: true, iss: payload.iss };
+}
+
+/**
+ * Verifies a compact JWS against one issuer with jose `jwtVerify`: the issuer's `alg` allowlist (checked
+ * before any key is resolved), its own keys only, `iss` exact, `aud` one of the configured audiences,
+ * `exp` required, `nbf`, `typ` when configured, the issuer's clock skew, `now` as the current time; then
+ * `iat` not in the future and a usable subject claim.
+ *
+ * @param now epoch ms.
+ * @returns the verified claims, or a failure: `token_expired`, `token_not_yet_valid`,
+ *   `dependency_unavailable` (no signing keys), `token_invalid` (everything else, short safe message).
+ *   Never rejects.
+ */
+export async function verifyJwt(token: string, issuer: VerifierIssuer, now: number): Promise<VerifiedClaims | AuthFailure> {
+  const { config } = issuer;
+  const skewSeconds = config.clockSkewMs / 1000;
+  const options: JWTVerifyOptions = {
+    algorithms: [...issuer.algorithms],
+    issuer: config.issuer,
+    audience: [...config.audiences],
+    clockTolerance: skewSeconds,
+    currentDate: new Date(now),
+    requiredClaims: ['exp', config.subjectClaim],
+    ...(config.requiredType !== undefined ? { typ: config.requiredType } : {}),
+  };
+  let payload: JWTPayload;
+  try {
+    payload = await verifyWithCandidates(token, issuer.key, options);
+  } catch (err) {
+    return translateJoseError(err, config.name);
+  }
+  if (typeof payload.iat === 'number' && payload.iat > now / 1000 + skewSeconds) {
+    return failed('token_not_yet_valid', 'token issued in the future', config.name);
+  }
+  const sub = readSubject(payload, config.subjectClaim);
+  if (sub === undefined) return failed('token_invalid', 'invalid subject claim', config.name);
+  return { ok: true, claims: payload, sub };
+}
+
+async function verifyWithCandidates(
+  token: string,
+  key: Uint8Array | KeyResolver,
+  options: JWTVerifyOptions,
+): Promise<JWTPayload> {
+  try {
+    return (await jwtVerify(token, key, options)).payload;
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
+    // No `kid` and several keys fit the alg: try each (jose's documented pattern); only a signature
+    // mismatch moves on, any other failure is the answer for a correctly signed token.
+    let last: unknown = err;
+    for await (const candidate of err as AsyncIterable<CryptoKey>) {
+      try {
+        return (await jwtVerify(token, candidate, options)).payload;
+      } catch (inner) {
+        last = inner;
+        if ((inner as { code?: unknown }).code !== 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') throw inner;
+      }
+    }
+    throw last;
+  }
+}
+
+/** Longest subject accepted; it becomes part of Redis keys and headers. */
+const MAX_SUBJECT_LENGTH = 255;
+
+/**
+ * The subject claim as a string, if usable: a non-empty string of at most 255 characters without control
+ * characters (it ends up in headers, log lines and store keys).
+ */
+export function readSubject(claims: Readonly<Record<string, unknown>>, claim: string): string | undefined {
+  const value = Object.hasOwn(claims, claim) ? claims[claim] : undefined;
+  if (typeof value !== 'string' || value === '' || value.length > MAX_SUBJECT_LENGTH) return undefined;
+  if (/\p{Cc}/u.test(value)) return undefined;
+  return value;
+}
+
+/**
+ * Maps a jose (or key cache) error to a failure by its stable `code`, never by its message.
+ *
+ * @returns `token_expired` (ERR_JWT_EXPIRED), `token_not_yet_valid` (`nbf`/`iat` check failed),
+ *   `dependency_unavailable` (ERR_KEYS_UNAVAILABLE), otherwise `token_invalid` with a short safe message.
+ */
+export function translateJoseError(err: unknown, issuerName?: string): AuthFailure {
+  const { code, claim, reason } = (err ?? {}) as { code?: unknown; claim?: unknown; reason?: unknown };
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return failed('token_expired', 'token has expired', issuerName);
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if ((claim === 'nbf' || claim === 'iat') && reason === 'check_failed') {
+        return failed('token_not_yet_valid', 'token is not valid yet', issuerName);
+      }
+      if (reason === 'missing' && typeof claim === 'string') {
+        return failed('token_invalid', `token is missing the ${claim} claim`, issuerName);
+      }
+      switch (claim) {
+        case 'aud':
+          return failed('token_invalid', 'audience not accepted', issuerName);
+        case 'iss':
+          return failed('token_invalid', 'issuer not accepted', issuerName);
+        case 'typ':
+          return failed('token_invalid', 'token type not accepted', issuerName);
+        default:
+          return failed('token_invalid', 'claim validation failed', issuerName);
+      }
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return failed('token_invalid', 'algorithm not allowed', issuerName);
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+      return failed('token_invalid', 'signature verification failed', issuerName);
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return failed('token_invalid', 'no matching signing key', issuerName);
+    case 'ERR_KEYS_UNAVAILABLE':
+      return failed('dependency_unavailable', 'signing keys unavailable', issuerName);
+    case 'ERR_JOSE_NOT_SUPPORTED':
+      return failed('token_invalid', 'unsupported token', issuerName);
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+      return failed('token_invalid', 'malformed token', issuerName);
+    case 'ERR_JWK_INVALID':
+    case 'ERR_JWKS_INVALID':
+      return failed('token_invalid', 'signing key unusable', issuerName);
+    default:
+      return failed('token_invalid', 'token could not be verified', issuerName);
+  }
+}

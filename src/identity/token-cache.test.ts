@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import type { Principal } from '../core/principal.js';
+import { createTokenCache } from './token-cache.js';
+
+const principal = (expiresAt?: number): Principal => ({
+  issuerName: 'corp',
+  issuer: 'https://idp.test',
+  sub: 'alice',
+  subject: 'corp:alice',
+  claims: {},
+  source: 'header',
+  tokenId: '0123456789abcdef',
+  ...(expiresAt !== undefined ? { expiresAt } : {}),
+});
+
+describe('createTokenCache', () => {
+  const now = 1_900_000_000_000;
+
+  it('serves an entry until exp and never after', () => {
+    const cache = createTokenCache({ maxEntries: 10 });
+    const p = principal(now / 1000 + 60);
+    cache.set('k', p, now);
+    expect(cache.get('k', now + 59_999)).toBe(p);
+    expect(cache.get('k', now + 60_000)).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it('caps the lifetime at 5 minutes by default and at maxTtlMs when given', () => {
+    const cache = createTokenCache({ maxEntries: 10 });
+    cache.set('k', principal(now / 1000 + 3600), now);
+    expect(cache.get('k', now + 300_000 - 1)).toBeDefined();
+    expect(cache.get('k', now + 300_000)).toBeUndefined();
+    const short = createTokenCache({ maxEntries: 10, maxTtlMs: 1_000 });
+    short.set('k', principal(now / 1000 + 3600), now);
+    expect(short.get('k', now + 1_000)).toBeUndefined();
+  });
+
+  it('does not cache tokens without exp or already expired', () => {
+    const cache = createTokenCache({ maxEntries: 10 });
+    cache.set('a', principal(), now);
+    cache.set('b', principal(now / 1000 - 1), now);
+    expect(cache.size).toBe(0);
+  });
+
+  it('evicts the least recently used entry beyond maxEntries', () => {
+    const cache = createTokenCache({ maxEntries: 2 });
+    const exp = now / 1000 + 60;
+    cache.set('a', principal(exp), now);
+    cache.set('b', principal(exp), now);
+    cache.get('a', now);
+    cache.set('c', principal(exp), now);
+    expect(cache.get('b', now)).toBeUndefined();
+    expect(cache.get('a', now)).toBeDefined();
+    expect(cache.get('c', now)).toBeDefined();
+  });
+
+  it('rejects a non-positive size', () => {
+    expect(() => createTokenCache({ maxEntries: 0 })).toThrow(TypeError);
+  });
+});
