@@ -93,7 +93,10 @@ export interface IssuerConfig {
 export interface JwksConfig {
   /** Keys are refreshed in the background after this long (default 10 min). */
   readonly refreshIntervalMs: number;
-  /** Keys older than this are not used unless the endpoint is failing (stale-if-error) (default 24 h). */
+  /**
+   * Stale-if-error bound: while the endpoint fails, cached keys keep verifying for up to this long after the
+   * last successful fetch; after that tokens are answered `dependency_unavailable` (default 24 h).
+   */
   readonly maxStaleMs: number;
   /** Minimum time between two refetches triggered by unknown `kid`s (default 30 s). */
   readonly minRefetchIntervalMs: number;

@@ -41,6 +41,8 @@ export type Outcome =
       readonly code: DenyDecision['code'];
       readonly message: string;
       readonly challenge?: Readonly<Record<string, string>>;
+      /** Seconds for `Retry-After` (set on 503 `dependency_unavailable`). */
+      readonly retryAfter?: number;
       readonly shadow: boolean;
       readonly trace: readonly TraceStep[];
     }

@@ -1,0 +1,624 @@
+import { z } from 'zod';
+import { parseCidr } from './cidr.js';
+import { didYouMean } from './suggest.js';
+import { describeType, parseDuration } from './duration.js';
+import { resolveSecret, type SecretSources } from './secret-ref.js';
+import type {
+  ClaimMatcher,
+  DiditConfig,
+  HeadersConfig,
+  IdgateConfig,
+  IssuerConfig,
+  JwksConfig,
+  JwtAlgorithm,
+  LoggingConfig,
+  NetworkConfig,
+  PathMatch,
+  PolicyConfig,
+  Requirements,
+  RouteConfig,
+  RouteMatch,
+  ServerConfig,
+  StoreConfig,
+  TokenSource,
+  WorkflowConfig,
+} from './types.js';
+
+/** Every JWT algorithm a configuration may name (never `none`). */
+export const JWT_ALGORITHMS = [
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512',
+] as const satisfies readonly JwtAlgorithm[];
+
+/** RFC 9110 `token`: what a header name may contain. */
+export const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Issuer, workflow and sensitivity-level names. */
+export const NAME_RE = /^[a-z0-9_-]+$/;
+const ROUTE_ID_RE = /^[A-Za-z0-9_.-]+$/;
+const HOST_RE = /^(?:\*\.)?[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$|^\[[0-9a-f:.]+\]$/;
+const METHOD_RE = /^[A-Z]+$/;
+const MiB = 1024 * 1024;
+
+/** Default role claims (`policy.roleClaims`). */
+export const DEFAULT_ROLE_CLAIMS: readonly string[] = ['roles', 'groups', 'realm_access.roles'];
+
+type Ctx = z.core.$RefinementCtx;
+
+function fail(ctx: Ctx, message: string, path: PropertyKey[] = []): typeof z.NEVER {
+  ctx.addIssue({ code: 'custom', message, path: path as (string | number)[] });
+  return z.NEVER;
+}
+
+/** A duration; `unit` says how a bare number is read (`s` for `timeout: 30`, `ms` for `timeoutMs: 150`). */
+function duration(unit: 's' | 'ms', min = 0) {
+  return z.unknown().transform((value, ctx): number | undefined => {
+    if (value === undefined) return undefined;
+    const ms = parseDuration(value, unit);
+    if (typeof ms === 'string') return fail(ctx, ms);
+    if (ms < min) return fail(ctx, min === 1 ? 'must be greater than 0' : `must be at least ${min} ms`);
+    return ms;
+  });
+}
+
+/** The two spellings of one duration key: `name` (number = seconds) and `nameMs` (number = milliseconds). */
+function durationKeys<N extends string>(name: N, min = 0) {
+  const seconds = duration('s', min).optional();
+  const millis = duration('ms', min).optional();
+  return { [name]: seconds, [`${name}Ms`]: millis } as Record<N | `${N}Ms`, typeof seconds>;
+}
+
+function pickDuration(o: Record<string, unknown>, name: string, fallback: number): number;
+function pickDuration(o: Record<string, unknown>, name: string, fallback?: number): number | undefined;
+function pickDuration(o: Record<string, unknown>, name: string, fallback?: number): number | undefined {
+  const ms = o[`${name}Ms`] ?? o[name];
+  return typeof ms === 'number' ? ms : fallback;
+}
+
+/** A string or a list of strings, each checked by `check` (returns an error message or undefined). */
+function stringOrList(check?: (s: string) => string | undefined, split = false) {
+  return z.unknown().transform((value, ctx): string[] | undefined => {
+    if (value === undefined) return undefined;
+    const items: unknown[] = Array.isArray(value) ? value : [value];
+    const out: string[] = [];
+    items.forEach((item, i) => {
+      const path = Array.isArray(value) ? [i] : [];
+      if (typeof item !== 'string' || item === '') {
+        fail(ctx, typeof item === 'string' ? 'must not be empty' : `expected a string, got ${describeType(item)}`, path);
+        return;
+      }
+      const parts = split ? item.split(/\s+/).filter((p) => p !== '') : [item];
+      for (const part of parts) {
+        const problem = check?.(part);
+        if (problem !== undefined) fail(ctx, problem, path);
+        else out.push(part);
+      }
+    });
+    return out;
+  });
+}
+
+function secret() {
+  return (sources: SecretSources) =>
+    z.unknown().transform((value, ctx): string | undefined => {
+      if (value === undefined) return undefined;
+      const r = resolveSecret(value, sources);
+      return 'error' in r ? fail(ctx, r.error) : r.value;
+    });
+}
+
+function isHttpUrl(s: string): boolean {
+  if (!URL.canParse(s)) return false;
+  const u = new URL(s);
+  return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && u.username === '' && u.password === '';
+}
+
+const httpUrl = z.string().refine(isHttpUrl, { error: 'must be an absolute http(s) URL' });
+const port = z.number().int().min(0).max(65535);
+const host = z.string().min(1);
+const headerName = z
+  .string()
+  .regex(HEADER_NAME_RE, { error: 'not a valid header name' })
+  .transform((s) => s.toLowerCase());
+
+function listen(defaultPort: number) {
+  return { host: host.default('0.0.0.0'), port: port.default(defaultPort) };
+}
+
+function serverSchema(sources: SecretSources) {
+  return z
+    .strictObject({
+      grpc: z
+        .strictObject({
+          ...listen(9191),
+          maxMessageBytes: z.number().int().min(1024).max(64 * MiB).default(MiB),
+          ...durationKeys('decisionTimeout', 1),
+        })
+        .transform((o): ServerConfig['grpc'] => ({
+          host: o.host,
+          port: o.port,
+          maxMessageBytes: o.maxMessageBytes,
+          decisionTimeoutMs: pickDuration(o, 'decisionTimeout', 150),
+        }))
+        .prefault({}),
+      httpAuthz: z.strictObject({ ...listen(9192), enabled: z.boolean().default(true) }).prefault({}),
+      public: z
+        .strictObject({
+          ...listen(8080),
+          baseUrl: httpUrl.optional(),
+          maxBodyBytes: z.number().int().min(1024).max(64 * MiB).default(MiB),
+        })
+        .transform((o): ServerConfig['public'] => ({
+          host: o.host,
+          port: o.port,
+          baseUrl: (o.baseUrl ?? `http://127.0.0.1:${o.port}`).replace(/\/+$/, ''),
+          maxBodyBytes: o.maxBodyBytes,
+        }))
+        .prefault({}),
+      admin: z
+        .strictObject({ ...listen(9090), token: secret()(sources).optional() })
+        .transform((o): ServerConfig['admin'] => (o.token === undefined ? { host: o.host, port: o.port } : { host: o.host, port: o.port, token: o.token }))
+        .prefault({}),
+      ...durationKeys('shutdownGrace'),
+    })
+    .transform((o): ServerConfig => ({
+      grpc: o.grpc,
+      httpAuthz: o.httpAuthz,
+      public: o.public,
+      admin: o.admin,
+      shutdownGraceMs: pickDuration(o, 'shutdownGrace', 10_000),
+    }))
+    .prefault({});
+}
+
+const tokenSource = z.discriminatedUnion(
+  'type',
+  [
+    z
+      .strictObject({ type: z.literal('header'), name: headerName, scheme: z.string().regex(/^[A-Za-z0-9_-]+$/).optional() })
+      .transform((o): TokenSource => {
+        const scheme = o.scheme ?? (o.name === 'authorization' ? 'Bearer' : undefined);
+        return scheme === undefined ? { type: 'header', name: o.name } : { type: 'header', name: o.name, scheme };
+      }),
+    z.strictObject({ type: z.literal('cookie'), name: z.string().regex(HEADER_NAME_RE, { error: 'not a valid cookie name' }) }),
+    z.strictObject({ type: z.literal('envoyMetadata'), namespace: z.string().min(1), key: z.string().min(1) }),
+  ],
+  { error: (iss) => (iss.code === 'invalid_union' ? 'type must be one of: header, cookie, envoyMetadata' : undefined) },
+);
+
+const jwksSchema = z
+  .strictObject({
+    ...durationKeys('refreshInterval', 1000),
+    ...durationKeys('maxStale', 1000),
+    ...durationKeys('minRefetchInterval'),
+    ...durationKeys('fetchTimeout', 1),
+    maxBodyBytes: z.number().int().min(1024).max(16 * MiB).default(256 * 1024),
+  })
+  .transform((o): JwksConfig => ({
+    refreshIntervalMs: pickDuration(o, 'refreshInterval', 600_000),
+    maxStaleMs: pickDuration(o, 'maxStale', 86_400_000),
+    minRefetchIntervalMs: pickDuration(o, 'minRefetchInterval', 30_000),
+    fetchTimeoutMs: pickDuration(o, 'fetchTimeout', 2_000),
+    maxBodyBytes: o.maxBodyBytes,
+  }))
+  .prefault({});
+
+function issuerSchema(sources: SecretSources) {
+  return z
+    .strictObject({
+      name: z.string().regex(NAME_RE, { error: 'must match [a-z0-9_-]+' }),
+      issuer: z.string().min(1),
+      audiences: z.array(z.string().min(1)).min(1),
+      jwksUri: httpUrl.optional(),
+      discoveryUrl: httpUrl.optional(),
+      secret: secret()(sources).optional(),
+      algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).optional(),
+      ...durationKeys('clockSkew'),
+      subjectClaim: z.string().min(1).default('sub'),
+      requiredType: z.string().min(1).optional(),
+      sources: z.array(tokenSource).min(1).optional(),
+      jwks: jwksSchema,
+    })
+    .transform((o): IssuerConfig => ({
+      name: o.name,
+      issuer: o.issuer,
+      audiences: o.audiences,
+      ...(o.jwksUri !== undefined ? { jwksUri: o.jwksUri } : {}),
+      ...(o.discoveryUrl !== undefined ? { discoveryUrl: o.discoveryUrl } : {}),
+      ...(o.secret !== undefined ? { secret: o.secret } : {}),
+      algorithms: o.algorithms ?? (o.secret !== undefined ? ['HS256'] : ['RS256']),
+      clockSkewMs: pickDuration(o, 'clockSkew', 30_000),
+      subjectClaim: o.subjectClaim,
+      ...(o.requiredType !== undefined ? { requiredType: o.requiredType } : {}),
+      sources: o.sources ?? [{ type: 'header', name: 'authorization', scheme: 'Bearer' }],
+      jwks: o.jwks,
+    }));
+}
+
+const headersSchema = z
+  .strictObject({
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, { error: 'must be letters, digits and dashes (e.g. x-idgate-)' })
+      .transform((s) => s.toLowerCase())
+      .default('x-idgate-'),
+    strip: z.array(headerName).default([]),
+    removeAuthorization: z.boolean().default(false),
+  })
+  .transform((o): HeadersConfig => o)
+  .prefault({});
+
+function isScalar(v: unknown): v is string | number | boolean {
+  return typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+}
+
+const MATCHER_KEYS = ['equals', 'oneOf', 'contains', 'present'] as const;
+
+/** `true` / `"x"` / `3` (equals), or `{ equals | oneOf | contains | present }`. */
+const claimMatcher = z.unknown().transform((value, ctx): ClaimMatcher => {
+  if (isScalar(value)) return { equals: value };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return fail(ctx, `expected a value or one of { ${MATCHER_KEYS.join(' | ')} }, got ${describeType(value)}`);
+  }
+  const entries = Object.entries(value);
+  const [entry] = entries;
+  if (entries.length !== 1 || entry === undefined) return fail(ctx, `use exactly one of: ${MATCHER_KEYS.join(', ')}`);
+  const [key, arg] = entry;
+  switch (key) {
+    case 'equals':
+      return isScalar(arg) ? { equals: arg } : fail(ctx, 'expected a string, number or boolean', [key]);
+    case 'oneOf':
+      return Array.isArray(arg) && arg.length > 0 && arg.every(isScalar)
+        ? { oneOf: arg }
+        : fail(ctx, 'expected a non-empty list of strings, numbers or booleans', [key]);
+    case 'contains':
+      return typeof arg === 'string' && arg !== '' ? { contains: arg } : fail(ctx, 'expected a non-empty string', [key]);
+    case 'present':
+      return arg === true ? { present: true } : fail(ctx, 'only `present: true` is meaningful', [key]);
+    default:
+      return fail(ctx, `unknown matcher "${key}"${didYouMean(key, MATCHER_KEYS)}; use one of: ${MATCHER_KEYS.join(', ')}`, [key]);
+  }
+});
+
+const mfaSchema = z.unknown().transform((value, ctx): Requirements['mfa'] => {
+  if (value === undefined || value === false) return undefined;
+  // `mfa: true` means the IdP reported multi-factor login in `amr` (RFC 8176 value `mfa`).
+  if (value === true) return { amr: ['mfa'] };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return fail(ctx, `expected true or { amr, acrAtLeast }, got ${describeType(value)}`);
+  }
+  const o = value as Record<string, unknown>;
+  let amr: string[] | undefined;
+  let acrAtLeast: string | undefined;
+  for (const [key, arg] of Object.entries(o)) {
+    if (key === 'amr') {
+      const list = Array.isArray(arg) ? arg : [arg];
+      if (list.length === 0 || !list.every((s) => typeof s === 'string' && s !== '')) fail(ctx, 'expected a non-empty list of amr values', [key]);
+      else amr = list as string[];
+    } else if (key === 'acrAtLeast') {
+      if (typeof arg !== 'string' || arg === '') fail(ctx, 'expected an acr value', [key]);
+      else acrAtLeast = arg;
+    } else {
+      fail(ctx, `unknown key "${key}"${didYouMean(key, ['amr', 'acrAtLeast'])}`, [key]);
+    }
+  }
+  if (amr === undefined && acrAtLeast === undefined) return fail(ctx, 'set amr, acrAtLeast or both');
+  return { ...(amr !== undefined ? { amr } : {}), ...(acrAtLeast !== undefined ? { acrAtLeast } : {}) };
+});
+
+const nonEmpty = (s: string): string | undefined => (s === '' ? 'must not be empty' : undefined);
+
+/**
+ * Requirements as written in a route's `require:` block or a sensitivity level. `forRoute`: an explicit
+ * `require` route needs an authenticated caller unless it says `authenticated: false`; a sensitivity level
+ * only adds what it names.
+ */
+function requirementsSchema(forRoute: boolean) {
+  return z
+    .strictObject({
+      authenticated: z.boolean().optional(),
+      issuers: stringOrList(nonEmpty).optional(),
+      claims: z.record(z.string().min(1), claimMatcher).optional(),
+      scopes: stringOrList(nonEmpty, true).optional(),
+      roles: stringOrList(nonEmpty).optional(),
+      anyRoles: stringOrList(nonEmpty).optional(),
+      allRoles: stringOrList(nonEmpty).optional(),
+      mfa: mfaSchema.optional(),
+      ...durationKeys('maxTokenAge', 1000),
+      verification: stringOrList(nonEmpty).optional(),
+      ...durationKeys('verificationMaxAge', 1000),
+      onInReview: z.enum(['deny', 'allow']).default('deny'),
+      onDeclined: z.enum(['deny', 'retry']).default('deny'),
+    })
+    .transform((o): Requirements => {
+      const maxTokenAgeMs = pickDuration(o, 'maxTokenAge');
+      const verificationMaxAgeMs = pickDuration(o, 'verificationMaxAge');
+      const r = {
+        issuers: o.issuers ?? [],
+        claims: o.claims ?? {},
+        scopes: unique(o.scopes ?? []),
+        anyRoles: unique([...(o.roles ?? []), ...(o.anyRoles ?? [])]),
+        allRoles: unique(o.allRoles ?? []),
+        ...(o.mfa !== undefined ? { mfa: o.mfa } : {}),
+        ...(maxTokenAgeMs !== undefined ? { maxTokenAgeMs } : {}),
+        verification: unique(o.verification ?? []),
+        ...(verificationMaxAgeMs !== undefined ? { verificationMaxAgeMs } : {}),
+        onInReview: o.onInReview,
+        onDeclined: o.onDeclined,
+      };
+      return { authenticated: o.authenticated ?? (forRoute || impliesAuthentication(r)), ...r };
+    });
+}
+
+/** True when any requirement besides `authenticated` is set (each one needs a verified caller). */
+export function impliesAuthentication(r: Omit<Requirements, 'authenticated'>): boolean {
+  return (
+    r.issuers.length > 0 ||
+    Object.keys(r.claims).length > 0 ||
+    r.scopes.length > 0 ||
+    r.anyRoles.length > 0 ||
+    r.allRoles.length > 0 ||
+    r.mfa !== undefined ||
+    r.maxTokenAgeMs !== undefined ||
+    r.verification.length > 0
+  );
+}
+
+function unique(list: readonly string[]): string[] {
+  return [...new Set(list)];
+}
+
+/** Requirements of a route that needs nothing (public/deny routes). */
+export const NO_REQUIREMENTS: Requirements = {
+  authenticated: false,
+  issuers: [],
+  claims: {},
+  scopes: [],
+  anyRoles: [],
+  allRoles: [],
+  verification: [],
+  onInReview: 'deny',
+  onDeclined: 'deny',
+};
+
+function checkPath(kind: 'exact' | 'prefix' | 'glob'): (s: string) => string | undefined {
+  return (s) => {
+    if (!s.startsWith('/')) return `path must start with "/": ${JSON.stringify(s)}`;
+    if (/[?#\0\s]/.test(s)) return `path must not contain "?", "#", spaces or NUL: ${JSON.stringify(s)}`;
+    if (/\/\/|\/\.\.?(?:\/|$)|%/.test(s)) return `path is not canonical (no "//", "." or ".." segments, no %-escapes): ${JSON.stringify(s)}`;
+    if (kind !== 'glob' && s.includes('*')) return `"*" is only meaningful in a glob: ${JSON.stringify(s)}`;
+    if (kind === 'glob' && s.split('/').some((seg) => seg.includes('**') && seg !== '**')) {
+      return `"**" must be a whole segment (e.g. /api/**/items): ${JSON.stringify(s)}`;
+    }
+    if (s.length > 1024) return 'path too long (max 1024)';
+    return undefined;
+  };
+}
+
+const pathMatchList = z.array(
+  z.unknown().transform((value, ctx): PathMatch => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail(ctx, 'expected { exact | prefix | glob: /path }');
+    const entries = Object.entries(value);
+    const [entry] = entries;
+    if (entries.length !== 1 || entry === undefined) return fail(ctx, 'use exactly one of: exact, prefix, glob');
+    const [key, arg] = entry;
+    if (key !== 'exact' && key !== 'prefix' && key !== 'glob') return fail(ctx, `unknown key "${key}"${didYouMean(key, ['exact', 'prefix', 'glob'])}`, [key]);
+    if (typeof arg !== 'string') return fail(ctx, 'expected a path', [key]);
+    const problem = checkPath(key)(arg);
+    if (problem !== undefined) return fail(ctx, problem, [key]);
+    return key === 'exact' ? { exact: arg } : key === 'prefix' ? { prefix: arg } : { glob: arg };
+  }),
+);
+
+const matchSchema = z
+  .strictObject({
+    path: stringOrList(checkPath('exact')).optional(),
+    prefix: stringOrList(checkPath('prefix')).optional(),
+    glob: stringOrList(checkPath('glob')).optional(),
+    paths: pathMatchList.optional(),
+    host: stringOrList((s) => (HOST_RE.test(s.toLowerCase()) ? undefined : `not a valid host name: ${JSON.stringify(s)}`)).optional(),
+    hosts: stringOrList((s) => (HOST_RE.test(s.toLowerCase()) ? undefined : `not a valid host name: ${JSON.stringify(s)}`)).optional(),
+    method: stringOrList((s) => (METHOD_RE.test(s.toUpperCase()) ? undefined : `not a valid method: ${JSON.stringify(s)}`)).optional(),
+    methods: stringOrList((s) => (METHOD_RE.test(s.toUpperCase()) ? undefined : `not a valid method: ${JSON.stringify(s)}`)).optional(),
+    contextExtensions: z.record(z.string().min(1), z.string()).optional(),
+  })
+  .transform((o): RouteMatch => {
+    const paths: PathMatch[] = [
+      ...(o.paths ?? []),
+      ...(o.path ?? []).map((exact) => ({ exact })),
+      ...(o.prefix ?? []).map((prefix) => ({ prefix })),
+      ...(o.glob ?? []).map((glob) => ({ glob })),
+    ];
+    return {
+      ...(o.contextExtensions !== undefined ? { contextExtensions: o.contextExtensions } : {}),
+      hosts: unique([...(o.host ?? []), ...(o.hosts ?? [])].map((h) => h.toLowerCase())),
+      paths,
+      methods: unique([...(o.method ?? []), ...(o.methods ?? [])].map((m) => m.toUpperCase())),
+    };
+  })
+  .prefault({});
+
+const routeSchema = z
+  .strictObject({
+    id: z.string().regex(ROUTE_ID_RE, { error: 'must match [A-Za-z0-9_.-]+' }),
+    match: matchSchema,
+    action: z.enum(['public', 'deny', 'require']).optional(),
+    public: z.boolean().optional(),
+    deny: z.boolean().optional(),
+    require: requirementsSchema(true).optional(),
+    sensitivity: z.string().min(1).optional(),
+    claimHeaders: z.record(headerName, z.string().min(1)).default({}),
+    shadow: z.boolean().default(false),
+    failOpen: z.boolean().default(false),
+  })
+  .transform((o): RouteConfig => {
+    const action = o.action ?? (o.public === true ? 'public' : o.deny === true ? 'deny' : 'require');
+    const require = action === 'require' ? (o.require ?? { ...NO_REQUIREMENTS, authenticated: true }) : NO_REQUIREMENTS;
+    return {
+      id: o.id,
+      match: o.match,
+      action,
+      require,
+      ...(o.sensitivity !== undefined ? { sensitivity: o.sensitivity } : {}),
+      claimHeaders: Object.fromEntries(Object.entries(o.claimHeaders).map(([h, c]) => [h.toLowerCase(), c])),
+      shadow: o.shadow,
+      failOpen: o.failOpen,
+    };
+  });
+
+const policySchema = z
+  .strictObject({
+    default: z.enum(['deny', 'allow']).default('deny'),
+    shadow: z.boolean().default(false),
+    roleClaims: z.array(z.string().min(1)).min(1).default([...DEFAULT_ROLE_CLAIMS]),
+    acrOrder: z.array(z.string().min(1)).default([]),
+    sensitivity: z.record(z.string().regex(NAME_RE, { error: 'level names must match [a-z0-9_-]+' }), requirementsSchema(false)).default({}),
+    routes: z.array(routeSchema).default([]),
+  })
+  .transform((o): PolicyConfig => o)
+  .prefault({});
+
+const workflowsSchema = z
+  .record(
+    z.string().regex(NAME_RE, { error: 'workflow names must match [a-z0-9_-]+' }),
+    z.strictObject({
+      workflowId: z.string().min(1),
+      ...durationKeys('maxAge', 1000),
+      minAge: z.number().int().min(1).max(150).optional(),
+      requireAmlClear: z.boolean().default(false),
+      requireDocumentValid: z.boolean().default(false),
+    }),
+  )
+  .transform((o): Record<string, WorkflowConfig> =>
+    Object.fromEntries(
+      Object.entries(o).map(([name, w]) => [
+        name,
+        {
+          name,
+          workflowId: w.workflowId,
+          maxAgeMs: pickDuration(w, 'maxAge', 365 * 86_400_000),
+          ...(w.minAge !== undefined ? { minAge: w.minAge } : {}),
+          requireAmlClear: w.requireAmlClear,
+          requireDocumentValid: w.requireDocumentValid,
+        },
+      ]),
+    ),
+  )
+  .default({});
+
+function diditSchema(sources: SecretSources) {
+  return z
+    .strictObject({
+      mode: z.enum(['sandbox', 'live']),
+      apiBaseUrl: httpUrl.optional(),
+      apiKey: secret()(sources).optional(),
+      webhookSecret: secret()(sources).optional(),
+      webhookSecretPrevious: secret()(sources).optional(),
+      ...durationKeys('requestTimeout', 1),
+      maxRetries: z.number().int().min(0).max(10).default(2),
+      ...durationKeys('webhookTolerance', 1000),
+      ...durationKeys('reconcileAfter', 1000),
+      ...durationKeys('sweepInterval', 1000),
+      maxStepUps: z.number().int().min(1).max(100).default(5),
+      returnToAllowlist: z.array(httpUrl.transform((s) => new URL(s).origin)).default([]),
+      sandboxPort: port.default(8099),
+    })
+    .transform((o): DiditConfig => ({
+      mode: o.mode,
+      apiBaseUrl: (o.apiBaseUrl ?? (o.mode === 'live' ? 'https://verification.didit.me' : `http://127.0.0.1:${o.sandboxPort}`)).replace(/\/+$/, ''),
+      ...(o.apiKey !== undefined ? { apiKey: o.apiKey } : {}),
+      ...(o.webhookSecret !== undefined ? { webhookSecret: o.webhookSecret } : {}),
+      ...(o.webhookSecretPrevious !== undefined ? { webhookSecretPrevious: o.webhookSecretPrevious } : {}),
+      requestTimeoutMs: pickDuration(o, 'requestTimeout', 5_000),
+      maxRetries: o.maxRetries,
+      webhookToleranceMs: pickDuration(o, 'webhookTolerance', 300_000),
+      reconcileAfterMs: pickDuration(o, 'reconcileAfter', 120_000),
+      sweepIntervalMs: pickDuration(o, 'sweepInterval', 60_000),
+      maxStepUps: o.maxStepUps,
+      returnToAllowlist: o.returnToAllowlist,
+      sandboxPort: o.sandboxPort,
+    }))
+    .prefault({ mode: 'sandbox' });
+}
+
+const hostPort = z.strictObject({ host: z.string().min(1), port: port.min(1) });
+
+function storeSchema(sources: SecretSources) {
+  return z
+    .strictObject({
+      type: z.enum(['memory', 'redis']).default('memory'),
+      redis: z
+        .strictObject({
+          url: z
+            .string()
+            .refine((s) => URL.canParse(s) && /^rediss?:$/.test(new URL(s).protocol), { error: 'must be a redis:// or rediss:// URL' })
+            .optional(),
+          sentinels: z.array(hostPort).min(1).optional(),
+          sentinelName: z.string().min(1).optional(),
+          cluster: z.array(hostPort).min(1).optional(),
+          password: secret()(sources).optional(),
+          keyPrefix: z.string().min(1).default('idgate:v1:'),
+          ...durationKeys('commandTimeout', 1),
+          ...durationKeys('connectTimeout', 1),
+        })
+        .transform((o): NonNullable<StoreConfig['redis']> => ({
+          ...(o.url !== undefined ? { url: o.url } : {}),
+          ...(o.sentinels !== undefined ? { sentinels: o.sentinels } : {}),
+          ...(o.sentinelName !== undefined ? { sentinelName: o.sentinelName } : {}),
+          ...(o.cluster !== undefined ? { cluster: o.cluster } : {}),
+          ...(o.password !== undefined ? { password: o.password } : {}),
+          keyPrefix: o.keyPrefix,
+          commandTimeoutMs: pickDuration(o, 'commandTimeout', 500),
+          connectTimeoutMs: pickDuration(o, 'connectTimeout', 2_000),
+        }))
+        .optional(),
+      ...durationKeys('localCacheTtl'),
+      localCacheMaxEntries: z.number().int().min(1).max(10_000_000).default(10_000),
+    })
+    .transform((o): StoreConfig => ({
+      type: o.type,
+      ...(o.redis !== undefined ? { redis: o.redis } : {}),
+      localCacheTtlMs: pickDuration(o, 'localCacheTtl', 5_000),
+      localCacheMaxEntries: o.localCacheMaxEntries,
+    }))
+    .prefault({});
+}
+
+const networkSchema = z
+  .strictObject({
+    trustedProxies: stringOrList((s) => {
+      const c = parseCidr(s);
+      return typeof c === 'string' ? c : undefined;
+    })
+      .optional()
+      .transform((v) => v ?? []),
+  })
+  .transform((o): NetworkConfig => o)
+  .prefault({});
+
+const loggingSchema = z
+  .strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    allowSampleRate: z.number().min(0).max(1).default(1),
+  })
+  .transform((o): LoggingConfig => o)
+  .prefault({});
+
+/**
+ * The zod schema of the whole YAML document: strict objects, shorthands expanded, defaults applied,
+ * durations converted to ms and secret references resolved through `sources`. Cross-references between
+ * sections are checked separately (`crossCheckConfig`).
+ */
+export function createConfigSchema(sources: SecretSources) {
+  return z
+    .strictObject({
+      server: serverSchema(sources),
+      issuers: z.array(issuerSchema(sources)).default([]),
+      headers: headersSchema,
+      policy: policySchema,
+      workflows: workflowsSchema,
+      didit: diditSchema(sources),
+      store: storeSchema(sources),
+      network: networkSchema,
+      logging: loggingSchema,
+    })
+    .transform((o): IdgateConfig => o);
+}

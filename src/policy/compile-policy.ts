@@ -1,0 +1,230 @@
+import type { IdgateConfig, RouteConfig, WorkflowConfig } from '../config/types.js';
+import type { RequestContext } from '../core/request-context.js';
+import type { AuthResult } from '../identity/auth-result.js';
+import { compileClaimPath } from './claim-path.js';
+import { compileClaimHeaders, type ClaimHeaderMapper } from './claim-headers.js';
+import { checkRequirements, type CheckSettings } from './check-requirements.js';
+import { mergeRequirements, type EffectiveRequirements } from './effective-requirements.js';
+import { compileHostMatcher, type HostPredicate } from './host-matcher.js';
+import type { Outcome, TraceStep, VerificationNeed } from './outcome.js';
+import { compilePathMatcher, type PathPredicate, type RequestPath } from './path-matcher.js';
+
+/** Seconds a client is told to wait when the identity provider's keys cannot be fetched. */
+const DEPENDENCY_RETRY_AFTER_S = 5;
+
+/** A route with its matchers and effective requirements built once. */
+export interface CompiledRoute {
+  readonly config: RouteConfig;
+  /** Route requirements merged with its sensitivity level. */
+  readonly requirements: EffectiveRequirements;
+}
+
+/** Which route a request selects and why. */
+export interface RouteSelection {
+  readonly route: CompiledRoute;
+  /** `contextExtensions`: selected by Envoy's per-route context; `request`: by host, path and method. */
+  readonly by: 'contextExtensions' | 'request';
+}
+
+/**
+ * The policy compiled for the request path: nothing here parses or merges configuration per request.
+ * Pure and synchronous; safe to share between concurrent requests.
+ */
+export interface CompiledPolicy {
+  readonly routes: readonly CompiledRoute[];
+  /**
+   * Selects the route for a request: first the routes whose `contextExtensions` all match (in file order,
+   * their host/path/method conditions must hold too), then the other routes by host, path and method in
+   * file order. Undefined when none matches.
+   */
+  matchRoute(ctx: RequestContext): RouteSelection | undefined;
+  /**
+   * Decides what the policy alone can: `allow`, `deny` (with status, code and RFC 6750/9470 challenge) or
+   * `verify` (identity and context hold; listed Didit verifications must also be satisfied).
+   *
+   * Deny codes: `path_invalid` (400), `request_invalid` (400, no method), `no_route` (403, default deny),
+   * `route_denied` (403), `token_missing` (401), `token_invalid`/`token_expired`/`token_not_yet_valid` (401,
+   * also an issuer this route does not accept), `dependency_unavailable` (503, Retry-After 5: identity
+   * failures always fail closed), `claims_mismatch` (403: claims, scopes, roles), `mfa_required` (401),
+   * `reauthentication_required` (401).
+   *
+   * Never throws; odd claim types are mismatches. The trace never contains token material or claim values.
+   *
+   * @param now epoch ms (for `maxTokenAge`).
+   */
+  evaluate(ctx: RequestContext, auth: AuthResult, now: number): Outcome;
+}
+
+interface RouteRuntime extends CompiledRoute {
+  readonly contextExtensions?: readonly (readonly [string, string])[];
+  readonly host: HostPredicate;
+  readonly path: PathPredicate;
+  readonly methods?: ReadonlySet<string>;
+  readonly headers: ClaimHeaderMapper;
+}
+
+/**
+ * Compiles a validated configuration's policy into matchers and effective requirements. Done once at load
+ * and on every reload.
+ *
+ * @throws {TypeError} on an inconsistent configuration that `parseConfig()` would have rejected (unknown
+ *   sensitivity level or workflow, `acrAtLeast` outside `acrOrder`).
+ */
+export function compilePolicy(config: IdgateConfig): CompiledPolicy {
+  const { policy, workflows } = config;
+  const settings: CheckSettings = {
+    roleClaims: policy.roleClaims.map(compileClaimPath),
+    acrOrder: policy.acrOrder,
+    clockSkewMs: new Map(config.issuers.map((i) => [i.name, i.clockSkewMs])),
+  };
+
+  const routes: RouteRuntime[] = policy.routes.map((route) => {
+    let level = undefined;
+    if (route.sensitivity !== undefined) {
+      level = Object.hasOwn(policy.sensitivity, route.sensitivity) ? policy.sensitivity[route.sensitivity] : undefined;
+      if (level === undefined) throw new TypeError(`route ${route.id}: unknown sensitivity level ${route.sensitivity}`);
+    }
+    const requirements = mergeRequirements(route.require, route.action === 'require' ? level : undefined, policy.acrOrder);
+    for (const w of requirements.verification) {
+      if (!Object.hasOwn(workflows, w)) throw new TypeError(`route ${route.id}: unknown workflow ${w}`);
+    }
+    const ext = route.match.contextExtensions;
+    return {
+      config: route,
+      requirements,
+      ...(ext !== undefined && Object.keys(ext).length > 0 ? { contextExtensions: Object.entries(ext) } : {}),
+      host: compileHostMatcher(route.match.hosts),
+      path: compilePathMatcher(route.match.paths),
+      ...(route.match.methods.length > 0 ? { methods: new Set(route.match.methods) } : {}),
+      headers: compileClaimHeaders(route.claimHeaders),
+    };
+  });
+  const byContext = routes.filter((r) => r.contextExtensions !== undefined);
+  const byRequest = routes.filter((r) => r.contextExtensions === undefined);
+
+  const matchesRequest = (r: RouteRuntime, ctx: RequestContext, path: RequestPath): boolean =>
+    (r.methods === undefined || r.methods.has(ctx.method)) && r.host(ctx.host) && r.path(path);
+
+  const select = (ctx: RequestContext): (RouteSelection & { route: RouteRuntime }) | undefined => {
+    const path: RequestPath = { path: ctx.path };
+    for (const r of byContext) {
+      if (r.contextExtensions?.every(([k, v]) => Object.hasOwn(ctx.contextExtensions, k) && ctx.contextExtensions[k] === v) && matchesRequest(r, ctx, path)) {
+        return { route: r, by: 'contextExtensions' };
+      }
+    }
+    for (const r of byRequest) if (matchesRequest(r, ctx, path)) return { route: r, by: 'request' };
+    return undefined;
+  };
+
+  const evaluate = (ctx: RequestContext, auth: AuthResult, now: number): Outcome => {
+    const trace: TraceStep[] = [];
+    if (ctx.pathError !== undefined) {
+      trace.push({ step: 'path', result: 'fail', detail: 'the request path cannot be canonicalised safely' });
+      return { kind: 'deny', status: 400, code: 'path_invalid', message: 'request path is not acceptable', shadow: policy.shadow, trace };
+    }
+    if (ctx.method === '') {
+      trace.push({ step: 'request', result: 'fail', detail: 'the proxy sent no method' });
+      return { kind: 'deny', status: 400, code: 'request_invalid', message: 'malformed request', shadow: policy.shadow, trace };
+    }
+    const selection = select(ctx);
+    if (selection === undefined) {
+      trace.push({ step: 'route', result: policy.default === 'allow' ? 'info' : 'fail', detail: `no route matched; policy default ${policy.default}` });
+      return policy.default === 'allow'
+        ? { kind: 'allow', headers: {}, shadow: policy.shadow, failOpen: false, trace }
+        : { kind: 'deny', status: 403, code: 'no_route', message: 'no policy route matches this request', shadow: policy.shadow, trace };
+    }
+    const route = selection.route;
+    const cfg = route.config;
+    const routeId = cfg.id;
+    const shadow = cfg.shadow || policy.shadow;
+    trace.push({ step: 'route', result: 'info', detail: `route ${routeId} (${cfg.action}) selected by ${selection.by === 'request' ? 'host/path/method' : 'contextExtensions'}` });
+
+    switch (cfg.action) {
+      case 'deny':
+        return { kind: 'deny', routeId, status: 403, code: 'route_denied', message: 'access to this route is denied', shadow, trace };
+      case 'public':
+        return allowAnonymous(route, auth, routeId, shadow, trace);
+      case 'require':
+        break;
+      default: {
+        const never: never = cfg.action;
+        throw new TypeError(`unknown route action ${String(never)}`);
+      }
+    }
+
+    const req = route.requirements;
+    if (!req.authenticated) return allowAnonymous(route, auth, routeId, shadow, trace);
+    switch (auth.kind) {
+      case 'anonymous':
+        trace.push({ step: 'token', result: 'fail', detail: 'no token presented' });
+        // RFC 6750 §3.1: no error code when the request carried no credentials at all.
+        return { kind: 'deny', routeId, status: 401, code: 'token_missing', message: 'a bearer token is required', challenge: {}, shadow, trace };
+      case 'failed':
+        trace.push({ step: 'token', result: 'fail', detail: `token rejected: ${auth.code}` });
+        if (auth.code === 'dependency_unavailable') {
+          return { kind: 'deny', routeId, status: 503, code: auth.code, message: auth.message, retryAfter: DEPENDENCY_RETRY_AFTER_S, shadow, trace };
+        }
+        return { kind: 'deny', routeId, status: 401, code: auth.code, message: auth.message, challenge: { error: 'invalid_token' }, shadow, trace };
+      case 'verified':
+        break;
+      default: {
+        const never: never = auth;
+        throw new TypeError(`unknown auth result ${String(never)}`);
+      }
+    }
+    const principal = auth.principal;
+    trace.push({ step: 'token', result: 'pass', detail: `verified token from issuer ${principal.issuerName}` });
+    const failure = checkRequirements(req, principal, settings, now, trace);
+    if (failure !== undefined) {
+      return {
+        kind: 'deny',
+        routeId,
+        status: failure.status,
+        code: failure.code,
+        message: failure.message,
+        ...(failure.challenge !== undefined ? { challenge: failure.challenge } : {}),
+        shadow,
+        trace,
+      };
+    }
+    const headers = route.headers(principal.claims, trace);
+    if (req.verification.length === 0) return { kind: 'allow', routeId, headers, shadow, failOpen: cfg.failOpen, trace };
+    const needs: VerificationNeed[] = req.verification.map((name) => ({
+      workflow: name,
+      maxAgeMs: req.verificationMaxAgeMs ?? (workflows[name] as WorkflowConfig).maxAgeMs,
+      onInReview: req.onInReview,
+      onDeclined: req.onDeclined,
+    }));
+    trace.push({ step: 'verification', result: 'info', detail: `needs ${req.verification.join(', ')}` });
+    return { kind: 'verify', routeId, headers, needs, shadow, failOpen: cfg.failOpen, trace };
+  };
+
+  return {
+    routes,
+    matchRoute: (ctx) => {
+      const s = select(ctx);
+      return s === undefined ? undefined : { route: s.route, by: s.by };
+    },
+    evaluate: (ctx, auth, now) => {
+      try {
+        return evaluate(ctx, auth, now);
+      } catch {
+        // Unreachable with plain-data inputs; kept so that a programming error still fails closed.
+        return { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error', shadow: false, trace: [] };
+      }
+    },
+  };
+}
+
+/**
+ * Public routes (and require routes with `authenticated: false`) allow every caller; when the caller did
+ * present a valid token, its claim headers are passed on (the engine adds the subject/issuer headers).
+ */
+function allowAnonymous(route: RouteRuntime, auth: AuthResult, routeId: string, shadow: boolean, trace: TraceStep[]): Outcome {
+  let headers: Readonly<Record<string, string>> = {};
+  if (auth.kind === 'verified') {
+    trace.push({ step: 'token', result: 'info', detail: `verified token from issuer ${auth.principal.issuerName} (not required)` });
+    headers = route.headers(auth.principal.claims, trace);
+  }
+  return { kind: 'allow', routeId, headers, shadow, failOpen: route.config.failOpen, trace };
+}
