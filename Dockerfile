@@ -1,0 +1,43 @@
+# syntax=docker/dockerfile:1
+# idgate: one image, one binary; the role is the subcommand (serve | authz | webhook | validate).
+#   docker build -t idgate .
+#   docker run --rm -p 9191:9191 -p 8080:8080 -p 9090:9090 \
+#     -v "$PWD/examples:/etc/idgate:ro" idgate serve --config /etc/idgate/idgate.yaml
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# --- build: compile TypeScript with the full (dev) dependency set -------------------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY proto ./proto
+RUN npm run build
+
+# --- deps: production dependencies only ---------------------------------------------------------------
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+# --- runtime ------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+RUN groupadd --system --gid 10001 idgate \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin idgate
+# Everything the process runs is owned by root and read-only to it.
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY proto ./proto
+COPY examples ./examples
+USER 10001:10001
+# 9191 gRPC ext_authz + health, 9192 HTTP authorization, 8080 public (webhooks, callback), 9090 admin.
+EXPOSE 9191 9192 8080 9090
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:9090/healthz',{signal:AbortSignal.timeout(2000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "/app/dist/src/cli.js"]
+CMD ["serve", "--config", "/etc/idgate/idgate.yaml"]

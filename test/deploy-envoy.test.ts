@@ -1,0 +1,130 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import {
+  createEnvoySchema,
+  formatIssues,
+  validateEnvoyBootstrap,
+  type EnvoySchema,
+} from './support/envoy-schema.js';
+
+const ENVOY_DIR = 'envoy';
+const BROKEN_DIR = 'test/fixtures/deploy-broken/envoy';
+
+function load(path: string): unknown {
+  return parse(readFileSync(path, 'utf8'));
+}
+
+let schema: EnvoySchema;
+beforeAll(() => {
+  schema = createEnvoySchema();
+});
+
+describe('envoy/ bootstraps validate against the upstream v3 protos', () => {
+  const files = readdirSync(ENVOY_DIR).filter((f) => f.endsWith('.yaml'));
+
+  it('has the two documented bootstraps', () => {
+    expect(files.sort()).toEqual(['front-proxy.yaml', 'http-service.yaml']);
+  });
+
+  it.each(files)('%s has no schema or link issues', (file) => {
+    const issues = validateEnvoyBootstrap(schema, load(join(ENVOY_DIR, file)));
+    expect(formatIssues(issues)).toBe('');
+  });
+});
+
+describe('the validator rejects broken bootstraps, naming the path', () => {
+  const FILTER = 'static_resources.listeners[0].filter_chains[0].filters[0].typed_config';
+  const AUTHZ = `${FILTER}.http_filters[0].typed_config`;
+
+  it('accepts the valid base the broken fixtures derive from', () => {
+    expect(formatIssues(validateEnvoyBootstrap(schema, load(join(BROKEN_DIR, '_valid-base.yaml'))))).toBe('');
+  });
+
+  it.each([
+    { file: 'misspelt-field.yaml', path: 'static_resources.clusters[0].conect_timeout', message: 'unknown field "conect_timeout" in envoy.config.cluster.v3.Cluster' },
+    { file: 'wrong-type.yaml', path: `${AUTHZ}.grpc_service.timeout`, message: 'expected a duration' },
+    { file: 'misplaced-field.yaml', path: `${AUTHZ}.grpc_service.failure_mode_allow`, message: 'unknown field "failure_mode_allow" in envoy.config.core.v3.GrpcService' },
+    { file: 'unknown-type.yaml', path: `${AUTHZ}.@type`, message: 'unknown type "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuth"' },
+    { file: 'two-oneof-members.yaml', path: AUTHZ, message: 'oneof "services"' },
+    { file: 'http1-idgate-cluster.yaml', path: 'static_resources.clusters[0]', message: 'cluster "idgate" is used for gRPC' },
+    { file: 'missing-cluster.yaml', path: `${FILTER}.route_config.virtual_hosts[0].routes[0].route.cluster`, message: 'names cluster "ap"' },
+    { file: 'bad-enum.yaml', path: `${AUTHZ}.status_on_error.code`, message: 'invalid value string "ServiceUnavail" for enum envoy.type.v3.StatusCode' },
+    { file: 'scalar-for-list.yaml', path: `${FILTER}.route_config.virtual_hosts[0].domains`, message: 'expected a list' },
+  ])('$file → $path', ({ file, path, message }) => {
+    const issues = validateEnvoyBootstrap(schema, load(join(BROKEN_DIR, file)));
+    expect(issues.length, formatIssues(issues)).toBeGreaterThan(0);
+    expect(issues.find((i) => i.path === path && i.message.includes(message)), formatIssues(issues)).toBeDefined();
+  });
+
+  it('every broken fixture is covered by a case above', () => {
+    const files = readdirSync(BROKEN_DIR).filter((f) => f.endsWith('.yaml') && !f.startsWith('_'));
+    expect(files).toHaveLength(9);
+  });
+});
+
+describe('what the shipped bootstraps promise', () => {
+  const front = (): Record<string, unknown> => load(join(ENVOY_DIR, 'front-proxy.yaml')) as Record<string, unknown>;
+
+  it('resolves every @type it uses to a real message (walk reaches them)', () => {
+    const { visited } = schema.walk(front(), 'envoy.config.bootstrap.v3.Bootstrap');
+    const types = new Set(visited.map((v) => v.type));
+    for (const t of [
+      'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+      'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz',
+      'envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute',
+      'envoy.extensions.filters.http.ext_authz.v3.CheckSettings',
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+      'envoy.config.core.v3.HealthCheck.GrpcHealthCheck',
+    ]) {
+      expect(types, t).toContain(t);
+    }
+  });
+
+  it('front-proxy fails closed with a 0.25s deadline and routes payments by context_extensions', () => {
+    const { visited } = schema.walk(front(), 'envoy.config.bootstrap.v3.Bootstrap');
+    const authz = visited.find((v) => v.type === 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz');
+    expect(authz?.value).toMatchObject({
+      failure_mode_allow: false,
+      transport_api_version: 'V3',
+      status_on_error: { code: 'ServiceUnavailable' },
+      include_peer_certificate: true,
+      metadata_context_namespaces: ['envoy.filters.http.jwt_authn'],
+      grpc_service: { envoy_grpc: { cluster_name: 'idgate' }, timeout: '0.25s' },
+    });
+    const routes = visited.filter((v) => v.type === 'envoy.config.route.v3.Route').map((r) => r.value);
+    const byMatch = (key: string, value: string): Record<string, unknown> | undefined =>
+      routes.find((r) => (r['match'] as Record<string, unknown>)[key] === value) as Record<string, unknown> | undefined;
+    const perRoute = (r: Record<string, unknown> | undefined): unknown =>
+      (r?.['typed_per_filter_config'] as Record<string, unknown> | undefined)?.['envoy.filters.http.ext_authz'];
+    expect(perRoute(byMatch('prefix', '/payments/'))).toMatchObject({ check_settings: { context_extensions: { policy: 'payments' } } });
+    for (const [key, value] of [['path', '/healthz'], ['prefix', '/public/'], ['path', '/webhooks/didit'], ['prefix', '/verification/']] as const) {
+      expect(perRoute(byMatch(key, value)), value).toMatchObject({ disabled: true });
+    }
+    expect(byMatch('path', '/webhooks/didit')?.['route']).toMatchObject({ cluster: 'idgate_public' });
+    expect(byMatch('prefix', '/verification/')?.['route']).toMatchObject({ cluster: 'idgate_public' });
+    const catchAll = routes[routes.length - 1];
+    expect(catchAll).toMatchObject({ match: { prefix: '/' }, route: { cluster: 'app' } });
+    expect(perRoute(catchAll)).toBeUndefined();
+  });
+
+  it('http-service sends checks to :9192 under /check and passes only x-idgate- headers upstream', () => {
+    const doc = load(join(ENVOY_DIR, 'http-service.yaml'));
+    const { visited } = schema.walk(doc, 'envoy.config.bootstrap.v3.Bootstrap');
+    const authz = visited.find((v) => v.type === 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz');
+    expect(authz?.value).toMatchObject({
+      failure_mode_allow: false,
+      http_service: {
+        server_uri: { cluster: 'idgate_http', timeout: '0.25s' },
+        path_prefix: '/check',
+        authorization_response: { allowed_upstream_headers: { patterns: [{ prefix: 'x-idgate-' }] } },
+      },
+    });
+    const clientHeaders = (authz?.value['http_service'] as { authorization_response: { allowed_client_headers: { patterns: { exact: string }[] } } })
+      .authorization_response.allowed_client_headers.patterns.map((p) => p.exact);
+    expect(clientHeaders).toEqual(expect.arrayContaining(['location', 'www-authenticate', 'retry-after', 'content-type', 'cache-control']));
+    const cluster = visited.find((v) => v.type === 'envoy.config.cluster.v3.Cluster' && v.value['name'] === 'idgate_http');
+    expect(JSON.stringify(cluster?.value)).toContain('"port_value":9192');
+  });
+});
