@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger } from './create-logger.js';
+import { createDecisionLog, MAX_TRACE_STEPS, type DecisionLogEntry } from './decision-log.js';
+
+function setup(allowSampleRate: number, random?: () => number) {
+  const chunks: string[] = [];
+  const logger = createLogger({ level: 'info', destination: { write: (c: string) => void chunks.push(c) } });
+  const log = createDecisionLog({ logger, allowSampleRate, ...(random === undefined ? {} : { random }) });
+  const lines = (): Record<string, unknown>[] =>
+    chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { log, lines, raw: () => chunks.join('') };
+}
+
+const base: DecisionLogEntry = {
+  requestId: 'req-1',
+  routeId: 'payments',
+  subject: 'corp:user-1',
+  outcome: 'deny',
+  code: 'token_missing',
+  status: 401,
+  method: 'GET',
+  host: 'api.example.com',
+  path: '/v1/payments',
+  sourceAddress: '198.51.100.1',
+  durationMs: 0.12,
+};
+
+describe('createDecisionLog', () => {
+  it.each([
+    ['deny → info', { outcome: 'deny', code: 'claims_mismatch', status: 403 }, 30],
+    ['step_up → info', { outcome: 'step_up', code: 'verification_required', status: 401 }, 30],
+    ['dependency failure → error', { outcome: 'deny', code: 'dependency_unavailable', status: 503 }, 50],
+    ['internal error → error', { outcome: 'deny', code: 'internal_error', status: 503 }, 50],
+    ['deadline → error', { outcome: 'deny', code: 'deadline_exceeded', status: 503 }, 50],
+    ['rate limited 429 → info', { outcome: 'deny', code: 'verification_loop', status: 429 }, 30],
+  ] as const)('%s', (_desc, overrides, level) => {
+    const { log, lines } = setup(0);
+    log.record({ ...base, ...overrides });
+    expect(lines()).toHaveLength(1);
+    expect(lines()[0]).toMatchObject({ level, msg: 'decision', component: 'decision', ...overrides });
+  });
+
+  it('writes the documented fields only, never stray properties such as headers or tokens', () => {
+    const { log, lines, raw } = setup(1);
+    const entry = { ...base, headers: { authorization: 'Bearer SECRET-1' }, token: 'SECRET-2', query: 'a=SECRET-3' };
+    log.record(entry);
+    expect(raw()).not.toContain('SECRET-');
+    const line = lines()[0]!;
+    expect(Object.keys(line).sort()).toEqual(
+      ['code', 'component', 'durationMs', 'hostname', 'host', 'level', 'method', 'msg', 'outcome', 'path', 'pid', 'requestId', 'routeId', 'sourceAddress', 'status', 'subject', 'time'].sort(),
+    );
+  });
+
+  it('samples allows with the injected random source', () => {
+    const values = [0.1, 0.5, 0.24, 0.9];
+    const { log, lines } = setup(0.25, () => values.shift() ?? 1);
+    for (let i = 0; i < 4; i++) log.record({ ...base, outcome: 'allow', requestId: `r${i}` });
+    expect(lines().map((l) => l['requestId'])).toEqual(['r0', 'r2']);
+  });
+
+  it('drops every allow at rate 0 and keeps every allow at rate 1', () => {
+    const none = setup(0, () => 0);
+    none.log.record({ ...base, outcome: 'allow' });
+    expect(none.lines()).toHaveLength(0);
+    const all = setup(1, () => 0.999);
+    all.log.record({ ...base, outcome: 'allow' });
+    expect(all.lines()).toHaveLength(1);
+  });
+
+  it('always writes shadow decisions and fail-open allows', () => {
+    const { log, lines } = setup(0);
+    log.record({ ...base, outcome: 'deny', shadow: true, requestId: 'shadow' });
+    log.record({ ...base, outcome: 'allow', shadow: true, requestId: 'shadow-allow' });
+    log.record({ ...base, outcome: 'allow', code: 'dependency_unavailable', requestId: 'fail-open' });
+    expect(lines().map((l) => [l['requestId'], l['level'], l['shadow']])).toEqual([
+      ['shadow', 30, true],
+      ['shadow-allow', 30, true],
+      ['fail-open', 50, undefined],
+    ]);
+  });
+
+  it('bounds the trace', () => {
+    const { log, lines } = setup(1);
+    const trace = Array.from({ length: MAX_TRACE_STEPS + 5 }, (_, i) => ({
+      step: `s${i}`,
+      result: 'pass' as const,
+      detail: 'x'.repeat(500),
+    }));
+    log.record({ ...base, trace });
+    const logged = lines()[0]!['trace'] as { step: string; detail: string }[];
+    expect(logged).toHaveLength(MAX_TRACE_STEPS + 1);
+    expect(logged[0]!.detail.length).toBeLessThanOrEqual(201);
+    expect(logged.at(-1)!.detail).toBe('5 more steps omitted');
+  });
+
+  it.each([-0.1, 1.5, Number.NaN])('rejects sample rate %s', (rate) => {
+    expect(() => setup(rate)).toThrow(TypeError);
+  });
+});

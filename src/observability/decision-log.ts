@@ -1,0 +1,104 @@
+import type { Logger } from 'pino';
+import type { DenyCode } from '../core/deny-code.js';
+import type { TraceStep } from '../policy/outcome.js';
+
+/** One decision as written to the decision log. Never headers, tokens, claims or query strings. */
+export interface DecisionLogEntry {
+  readonly requestId: string;
+  readonly routeId?: string;
+  /** `<issuer name>:<sub>` when the caller was identified (an opaque id, not PII by design). */
+  readonly subject?: string;
+  readonly outcome: 'allow' | 'deny' | 'step_up';
+  readonly code?: DenyCode;
+  /** HTTP status given to the client (deny/step_up). */
+  readonly status?: number;
+  readonly method: string;
+  readonly host: string;
+  /** Canonical path, without the query string. */
+  readonly path: string;
+  /** The resolved client address. */
+  readonly sourceAddress: string;
+  readonly durationMs: number;
+  /** True when a shadow-mode route downgraded this decision to allow; `outcome` is then what it would have been. */
+  readonly shadow?: boolean;
+  /** Evaluation trace; at most {@link MAX_TRACE_STEPS} steps are logged, details truncated. */
+  readonly trace?: readonly TraceStep[];
+}
+
+/** Options for {@link createDecisionLog}. */
+export interface CreateDecisionLogOptions {
+  readonly logger: Logger;
+  /** Fraction of allows written (0..1). Denies, step-ups and shadow decisions are always written. */
+  readonly allowSampleRate: number;
+  /** Uniform [0, 1) source for sampling; default `Math.random`. */
+  readonly random?: () => number;
+}
+
+/** The decision log: one structured line per decision worth keeping. */
+export interface DecisionLog {
+  record(entry: DecisionLogEntry): void;
+}
+
+/** Trace steps kept per line; a trace longer than this is cut and marked. */
+export const MAX_TRACE_STEPS = 16;
+const MAX_DETAIL_CHARS = 200;
+
+/** Codes meaning "could not decide" rather than "decided no": logged at error (fastify's ≥500 rule). */
+const FAULT_CODES: ReadonlySet<DenyCode> = new Set<DenyCode>(['dependency_unavailable', 'internal_error', 'deadline_exceeded']);
+
+function summariseTrace(trace: readonly TraceStep[]): TraceStep[] {
+  const steps = trace.slice(0, MAX_TRACE_STEPS).map((step) => ({
+    step: step.step,
+    result: step.result,
+    detail: step.detail.length > MAX_DETAIL_CHARS ? `${step.detail.slice(0, MAX_DETAIL_CHARS)}…` : step.detail,
+  }));
+  if (trace.length > MAX_TRACE_STEPS) {
+    steps.push({ step: 'trace', result: 'info', detail: `${trace.length - MAX_TRACE_STEPS} more steps omitted` });
+  }
+  return steps;
+}
+
+/**
+ * Creates the decision log. Levels: a deny/step_up is `info`; a deny that could not be decided (status
+ * ≥ 500, or code `dependency_unavailable` / `internal_error` / `deadline_exceeded`) is `error`; an allow
+ * is `info` when sampled (shadow decisions always). Lines carry `component: "decision"` and msg
+ * `decision`. The entry's fields are copied one by one, so stray properties (headers, tokens) on the
+ * caller's object can never reach the log.
+ *
+ * @throws TypeError when `allowSampleRate` is not within 0..1.
+ */
+export function createDecisionLog(options: CreateDecisionLogOptions): DecisionLog {
+  const { allowSampleRate } = options;
+  if (typeof allowSampleRate !== 'number' || !(allowSampleRate >= 0 && allowSampleRate <= 1)) {
+    throw new TypeError(`allowSampleRate must be within 0..1, got ${String(allowSampleRate)}`);
+  }
+  const random = options.random ?? Math.random;
+  const logger = options.logger.child({ component: 'decision' });
+
+  return {
+    record(entry) {
+      const fault = (entry.status !== undefined && entry.status >= 500) || (entry.code !== undefined && FAULT_CODES.has(entry.code));
+      if (entry.outcome === 'allow' && entry.shadow !== true && !fault) {
+        if (allowSampleRate === 0 || (allowSampleRate < 1 && random() >= allowSampleRate)) return;
+      }
+      const level = fault ? 'error' : 'info';
+      if (!logger.isLevelEnabled(level)) return;
+      const line: Record<string, unknown> = {
+        requestId: entry.requestId,
+        outcome: entry.outcome,
+        method: entry.method,
+        host: entry.host,
+        path: entry.path,
+        sourceAddress: entry.sourceAddress,
+        durationMs: entry.durationMs,
+      };
+      if (entry.routeId !== undefined) line['routeId'] = entry.routeId;
+      if (entry.subject !== undefined) line['subject'] = entry.subject;
+      if (entry.code !== undefined) line['code'] = entry.code;
+      if (entry.status !== undefined) line['status'] = entry.status;
+      if (entry.shadow === true) line['shadow'] = true;
+      if (entry.trace !== undefined && entry.trace.length > 0) line['trace'] = summariseTrace(entry.trace);
+      logger[level](line, 'decision');
+    },
+  };
+}

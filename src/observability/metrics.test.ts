@@ -1,0 +1,113 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { CHECK_DURATION_BUCKETS, createMetrics } from './metrics.js';
+
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('createMetrics', () => {
+  it('registers every idgate metric plus the default process metrics', async () => {
+    const metrics = createMetrics();
+    const text = await metrics.registry.metrics();
+    for (const name of [
+      'idgate_checks_total',
+      'idgate_check_duration_seconds',
+      'idgate_jwks_fetches_total',
+      'idgate_token_cache_total',
+      'idgate_verdict_cache_total',
+      'idgate_webhooks_total',
+      'idgate_didit_requests_total',
+      'idgate_config_reloads_total',
+      'idgate_dependency_up',
+      'idgate_shadow_decisions_total',
+    ]) {
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+    expect(text).toContain('# TYPE idgate_check_duration_seconds histogram');
+    expect(text).toContain('process_cpu_user_seconds_total');
+    expect(sample(text, 'idgate_token_cache_total{result="hit"}')).toBe(0);
+  });
+
+  it('uses its own registry, so two instances never collide', () => {
+    expect(() => {
+      createMetrics(new Registry(), { defaultMetrics: false });
+      createMetrics(new Registry(), { defaultMetrics: false });
+    }).not.toThrow();
+  });
+
+  it('counts checks per label set and accumulates across scrapes', async () => {
+    const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+    metrics.recordCheck('deny', 'token_missing', 'payments', 'grpc', 0.00005);
+    metrics.recordCheck('deny', 'token_missing', 'payments', 'grpc', 0.0002);
+    metrics.recordCheck('allow', undefined, 'payments', 'http', 0.003);
+    metrics.recordCheck('step_up', 'verification_required', undefined, 'grpc', 2);
+    let text = await metrics.registry.metrics();
+    expect(sample(text, 'idgate_checks_total{outcome="deny",code="token_missing",route="payments",mode="grpc"}')).toBe(2);
+    expect(sample(text, 'idgate_checks_total{outcome="allow",code="none",route="payments",mode="http"}')).toBe(1);
+    expect(sample(text, 'idgate_checks_total{outcome="step_up",code="verification_required",route="none",mode="grpc"}')).toBe(1);
+
+    metrics.recordCheck('deny', 'token_missing', 'payments', 'grpc', 0.0001);
+    text = await metrics.registry.metrics();
+    expect(sample(text, 'idgate_checks_total{outcome="deny",code="token_missing",route="payments",mode="grpc"}')).toBe(3);
+  });
+
+  it('exposes the duration histogram with cumulative sub-millisecond buckets', async () => {
+    const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+    metrics.recordCheck('deny', 'token_missing', 'r', 'grpc', 0.00005);
+    metrics.recordCheck('deny', 'token_missing', 'r', 'grpc', 0.0002);
+    metrics.recordCheck('deny', 'token_missing', 'r', 'grpc', 0.0002);
+    metrics.recordCheck('deny', 'token_missing', 'r', 'grpc', 5);
+    metrics.recordCheck('deny', 'token_missing', 'r', 'grpc', Number.NaN);
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'idgate_check_duration_seconds_bucket{le="0.0001",outcome="deny"}')).toBe(1);
+    expect(sample(text, 'idgate_check_duration_seconds_bucket{le="0.00025",outcome="deny"}')).toBe(3);
+    expect(sample(text, 'idgate_check_duration_seconds_bucket{le="1",outcome="deny"}')).toBe(3);
+    expect(sample(text, 'idgate_check_duration_seconds_bucket{le="+Inf",outcome="deny"}')).toBe(4);
+    expect(sample(text, 'idgate_check_duration_seconds_count{outcome="deny"}')).toBe(4);
+    expect(sample(text, 'idgate_check_duration_seconds_sum{outcome="deny"}')).toBeCloseTo(5.00045, 10);
+    expect(text).not.toContain('outcome="allow"');
+    expect(CHECK_DURATION_BUCKETS[0]).toBe(0.0001);
+    expect(CHECK_DURATION_BUCKETS.at(-1)).toBe(1);
+  });
+
+  it('caps route label cardinality and maps unknown codes', async () => {
+    const metrics = createMetrics(new Registry(), { defaultMetrics: false, maxRouteLabels: 2 });
+    for (const route of ['a', 'b', 'c', 'd']) metrics.recordCheck('allow', undefined, route, 'grpc', 0.001);
+    metrics.recordCheck('deny', 'made_up' as never, 'a', 'grpc', 0.001);
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'idgate_checks_total{outcome="allow",code="none",route="other",mode="grpc"}')).toBe(2);
+    expect(sample(text, 'idgate_checks_total{outcome="deny",code="unknown",route="a",mode="grpc"}')).toBe(1);
+    expect(text).not.toContain('route="c"');
+  });
+
+  it('counts cache lookups, dependencies and plain counters', async () => {
+    const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+    metrics.recordTokenCache('hit');
+    metrics.recordTokenCache('hit');
+    metrics.recordTokenCache('miss');
+    metrics.recordVerdictCache('error');
+    metrics.setDependencyUp('redis', false);
+    metrics.setDependencyUp('didit', true);
+    metrics.jwksFetchesTotal.inc({ issuer: 'corp', result: 'ok' });
+    metrics.shadowDecisionsTotal.inc({ would: 'deny' });
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'idgate_token_cache_total{result="hit"}')).toBe(2);
+    expect(sample(text, 'idgate_token_cache_total{result="miss"}')).toBe(1);
+    expect(sample(text, 'idgate_verdict_cache_total{result="error"}')).toBe(1);
+    expect(sample(text, 'idgate_dependency_up{dependency="redis"}')).toBe(0);
+    expect(sample(text, 'idgate_dependency_up{dependency="didit"}')).toBe(1);
+    expect(sample(text, 'idgate_jwks_fetches_total{issuer="corp",result="ok"}')).toBe(1);
+    expect(sample(text, 'idgate_shadow_decisions_total{would="deny"}')).toBe(1);
+    expect(sample(text, 'idgate_config_reloads_total{result="failure"}')).toBe(0);
+  });
+
+  it('is reset by registry.resetMetrics()', async () => {
+    const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+    metrics.recordCheck('allow', undefined, 'r', 'grpc', 0.001);
+    metrics.registry.resetMetrics();
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'idgate_check_duration_seconds_count{outcome="allow"}')).toBeUndefined();
+  });
+});

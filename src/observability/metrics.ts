@@ -1,0 +1,358 @@
+import {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Registry,
+  type Metric,
+} from 'prom-client';
+import { DENY_CODES, type DenyCode } from '../core/deny-code.js';
+
+/** Outcome label of the checks metrics. */
+export type CheckOutcome = 'allow' | 'deny' | 'step_up';
+/** Which front end answered: gRPC ext_authz or the HTTP authorization mode. */
+export type CheckMode = 'grpc' | 'http';
+/** Result label of the token and verdict cache counters. */
+export type CacheResult = 'hit' | 'miss' | 'error';
+
+/**
+ * Buckets of `idgate_check_duration_seconds`, in seconds: 100 µs to 1 s. The cached decision path takes
+ * tens of microseconds, so the low end is dense; misses (JWKS, Redis, Didit) land in the millisecond range.
+ */
+export const CHECK_DURATION_BUCKETS: readonly number[] = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+];
+
+/** Label value used when a check had no deny code (allow) or matched no route. */
+export const NO_LABEL = 'none';
+/** Route label once `maxRouteLabels` distinct routes have been seen (cardinality guard). */
+export const OVERFLOW_ROUTE_LABEL = 'other';
+
+const OUTCOMES: readonly CheckOutcome[] = ['allow', 'deny', 'step_up'];
+const MODES: readonly CheckMode[] = ['grpc', 'http'];
+const KNOWN_CODES: ReadonlySet<string> = new Set<string>(DENY_CODES);
+
+function outcomeIndex(outcome: CheckOutcome): number {
+  switch (outcome) {
+    case 'allow':
+      return 0;
+    case 'deny':
+      return 1;
+    case 'step_up':
+      return 2;
+    default: {
+      const unreachable: never = outcome;
+      throw new TypeError(`unknown outcome ${String(unreachable)}`);
+    }
+  }
+}
+
+/** A label set whose increments are accumulated in a plain number and handed to prom-client at scrape. */
+interface PendingCell<L extends string> {
+  readonly labels: Readonly<Record<L, string>>;
+  pending: number;
+}
+
+/**
+ * `idgate_check_duration_seconds{outcome}`: a histogram kept in typed arrays, exported through the
+ * public `get()` metric contract. prom-client's own `observe()` hashes the label object on every call
+ * (~200 ns); this costs a bucket scan and three additions.
+ */
+class OutcomeHistogram {
+  readonly name: string;
+  readonly help: string;
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly labelNames = ['outcome'];
+  private readonly bounds: readonly number[];
+  private readonly buckets: Float64Array[];
+  private readonly sums: Float64Array;
+  private readonly counts: Float64Array;
+
+  constructor(name: string, help: string, bounds: readonly number[]) {
+    this.name = name;
+    this.help = help;
+    this.bounds = bounds;
+    this.buckets = OUTCOMES.map(() => new Float64Array(bounds.length));
+    this.sums = new Float64Array(OUTCOMES.length);
+    this.counts = new Float64Array(OUTCOMES.length);
+  }
+
+  observe(index: number, seconds: number): void {
+    if (!(seconds >= 0) || seconds === Infinity) return;
+    const buckets = this.buckets[index] as Float64Array;
+    const bounds = this.bounds;
+    for (let i = 0; i < bounds.length; i++) {
+      if (seconds <= (bounds[i] as number)) {
+        (buckets[i] as number)++;
+        break;
+      }
+    }
+    (this.sums[index] as number) += seconds;
+    (this.counts[index] as number)++;
+  }
+
+  reset(): void {
+    for (const buckets of this.buckets) buckets.fill(0);
+    this.sums.fill(0);
+    this.counts.fill(0);
+  }
+
+  async get(): Promise<{
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: { value: number; labels: Record<string, string | number>; metricName: string }[];
+  }> {
+    const values: { value: number; labels: Record<string, string | number>; metricName: string }[] = [];
+    OUTCOMES.forEach((outcome, index) => {
+      const count = this.counts[index] as number;
+      if (count === 0) return;
+      const buckets = this.buckets[index] as Float64Array;
+      let cumulative = 0;
+      this.bounds.forEach((bound, i) => {
+        cumulative += buckets[i] as number;
+        values.push({ value: cumulative, labels: { le: bound, outcome }, metricName: `${this.name}_bucket` });
+      });
+      values.push(
+        { value: count, labels: { le: '+Inf', outcome }, metricName: `${this.name}_bucket` },
+        { value: this.sums[index] as number, labels: { outcome }, metricName: `${this.name}_sum` },
+        { value: count, labels: { outcome }, metricName: `${this.name}_count` },
+      );
+    });
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
+/** Options for {@link createMetrics}. */
+export interface CreateMetricsOptions {
+  /** Register prom-client's process/Node.js default metrics on the registry (default true). */
+  readonly defaultMetrics?: boolean;
+  /** Distinct `route` label values kept before further routes are counted as `other` (default 500). */
+  readonly maxRouteLabels?: number;
+}
+
+/**
+ * idgate's metrics, all prefixed `idgate_`. Label values are bounded: routes come from config (and are
+ * capped), codes from `DENY_CODES`, everything else from small fixed sets documented per metric.
+ */
+export interface IdgateMetrics {
+  readonly registry: Registry;
+  /**
+   * `idgate_checks_total{outcome,code,route,mode}`. Write through {@link IdgateMetrics.recordCheck};
+   * increments are accumulated in plain numbers and applied at scrape time.
+   */
+  readonly checksTotal: Counter<'outcome' | 'code' | 'route' | 'mode'>;
+  /** `idgate_jwks_fetches_total{issuer,result}`; issuer = configured issuer name, result e.g. `ok`, `error`, `timeout`. */
+  readonly jwksFetchesTotal: Counter<'issuer' | 'result'>;
+  /** `idgate_token_cache_total{result}`: `hit` | `miss`. Prefer {@link IdgateMetrics.recordTokenCache}. */
+  readonly tokenCacheTotal: Counter<'result'>;
+  /** `idgate_verdict_cache_total{result}`: `hit` | `miss` | `error`. Prefer {@link IdgateMetrics.recordVerdictCache}. */
+  readonly verdictCacheTotal: Counter<'result'>;
+  /** `idgate_webhooks_total{result}`, e.g. `accepted`, `duplicate`, `stale`, `bad_signature`, `invalid`, `error`. */
+  readonly webhooksTotal: Counter<'result'>;
+  /** `idgate_didit_requests_total{op,result}`, e.g. op `create_session`/`get_decision`, result `ok`/`error`/`timeout`. */
+  readonly diditRequestsTotal: Counter<'op' | 'result'>;
+  /** `idgate_config_reloads_total{result}`: `success` | `failure`. */
+  readonly configReloadsTotal: Counter<'result'>;
+  /** `idgate_dependency_up{dependency}`: 1 up, 0 down (`redis`, `didit`, `jwks:<issuer>`…). */
+  readonly dependencyUp: Gauge<'dependency'>;
+  /** `idgate_shadow_decisions_total{would}`: what a shadow-mode route would have answered (`deny` | `step_up`). */
+  readonly shadowDecisionsTotal: Counter<'would'>;
+  /**
+   * Counts one decision and observes its duration in `idgate_check_duration_seconds{outcome}`.
+   * Hot path: two Map lookups and a few additions, no allocation after the first call per label set.
+   * A non-finite or negative duration is not observed (the count still is).
+   */
+  recordCheck(
+    outcome: CheckOutcome,
+    code: DenyCode | undefined,
+    route: string | undefined,
+    mode: CheckMode,
+    seconds: number,
+  ): void;
+  /** Counts a verified-token cache lookup (hot path, no label hashing). */
+  recordTokenCache(result: 'hit' | 'miss'): void;
+  /** Counts a verdict cache lookup (hot path, no label hashing). */
+  recordVerdictCache(result: CacheResult): void;
+  /** Sets `idgate_dependency_up{dependency}` to 1 or 0. */
+  setDependencyUp(dependency: string, up: boolean): void;
+}
+
+/**
+ * Creates and registers idgate's metrics on `registry` (a fresh one by default: no global registry).
+ *
+ * @throws Error (from prom-client) if metrics with these names are already registered on `registry`.
+ */
+export function createMetrics(registry: Registry = new Registry(), options: CreateMetricsOptions = {}): IdgateMetrics {
+  const maxRouteLabels = options.maxRouteLabels ?? 500;
+  if (!Number.isSafeInteger(maxRouteLabels) || maxRouteLabels < 1) {
+    throw new TypeError(`maxRouteLabels must be a positive integer, got ${String(maxRouteLabels)}`);
+  }
+  const registers = [registry];
+
+  // route → code → cells indexed by outcome * 2 + mode.
+  const checkCells = new Map<string, Map<string, (PendingCell<'outcome' | 'code' | 'route' | 'mode'> | undefined)[]>>();
+  const checksTotal = new Counter({
+    name: 'idgate_checks_total',
+    help: 'Authorization decisions by outcome, deny code, policy route and front end.',
+    labelNames: ['outcome', 'code', 'route', 'mode'] as const,
+    registers,
+    collect() {
+      for (const byCode of checkCells.values()) {
+        for (const cells of byCode.values()) {
+          for (const cell of cells) {
+            if (cell !== undefined && cell.pending > 0) {
+              this.inc(cell.labels, cell.pending);
+              cell.pending = 0;
+            }
+          }
+        }
+      }
+    },
+  });
+
+  const duration = new OutcomeHistogram(
+    'idgate_check_duration_seconds',
+    'Time to reach an authorization decision, by outcome.',
+    CHECK_DURATION_BUCKETS,
+  );
+  // The histogram satisfies the registry's metric contract (name, help, type, aggregator, get, reset).
+  registry.registerMetric(duration as unknown as Metric<string>);
+
+  const pendingCounter = <R extends string>(
+    name: string,
+    help: string,
+    results: readonly R[],
+  ): { counter: Counter<'result'>; cells: Map<R, PendingCell<'result'>> } => {
+    const cells = new Map<R, PendingCell<'result'>>(results.map((result) => [result, { labels: { result }, pending: 0 }]));
+    const counter = new Counter({
+      name,
+      help,
+      labelNames: ['result'] as const,
+      registers,
+      collect() {
+        for (const cell of cells.values()) {
+          if (cell.pending > 0) {
+            this.inc(cell.labels, cell.pending);
+            cell.pending = 0;
+          }
+        }
+      },
+    });
+    // Expose every known series from the start so rate() has a baseline.
+    for (const result of results) counter.inc({ result }, 0);
+    return { counter, cells };
+  };
+  const tokenCache = pendingCounter('idgate_token_cache_total', 'Verified-token cache lookups.', ['hit', 'miss'] as const);
+  const verdictCache = pendingCounter('idgate_verdict_cache_total', 'Local verdict cache lookups.', [
+    'hit',
+    'miss',
+    'error',
+  ] as const);
+
+  const jwksFetchesTotal = new Counter({
+    name: 'idgate_jwks_fetches_total',
+    help: 'JWKS and OIDC discovery fetches by issuer and result.',
+    labelNames: ['issuer', 'result'] as const,
+    registers,
+  });
+  const webhooksTotal = new Counter({
+    name: 'idgate_webhooks_total',
+    help: 'Didit webhooks received, by result.',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const diditRequestsTotal = new Counter({
+    name: 'idgate_didit_requests_total',
+    help: 'Requests to the Didit API by operation and result.',
+    labelNames: ['op', 'result'] as const,
+    registers,
+  });
+  const configReloadsTotal = new Counter({
+    name: 'idgate_config_reloads_total',
+    help: 'Configuration reloads by result.',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  for (const result of ['success', 'failure']) configReloadsTotal.inc({ result }, 0);
+  const dependencyUp = new Gauge({
+    name: 'idgate_dependency_up',
+    help: 'Whether a dependency is reachable (1) or not (0).',
+    labelNames: ['dependency'] as const,
+    registers,
+  });
+  const shadowDecisionsTotal = new Counter({
+    name: 'idgate_shadow_decisions_total',
+    help: 'Decisions a shadow-mode route would have made but allowed instead, by would-be outcome.',
+    labelNames: ['would'] as const,
+    registers,
+  });
+
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  const createCheckCell = (
+    routeLabel: string,
+    codeLabel: string,
+    outcome: CheckOutcome,
+    mode: CheckMode,
+  ): PendingCell<'outcome' | 'code' | 'route' | 'mode'> => {
+    let byCode = checkCells.get(routeLabel);
+    if (byCode === undefined) {
+      byCode = new Map();
+      checkCells.set(routeLabel, byCode);
+    }
+    let cells = byCode.get(codeLabel);
+    if (cells === undefined) {
+      cells = new Array<PendingCell<'outcome' | 'code' | 'route' | 'mode'> | undefined>(OUTCOMES.length * MODES.length);
+      byCode.set(codeLabel, cells);
+    }
+    const index = outcomeIndex(outcome) * 2 + (mode === 'grpc' ? 0 : 1);
+    let cell = cells[index];
+    if (cell === undefined) {
+      cell = { labels: { outcome, code: codeLabel, route: routeLabel, mode }, pending: 0 };
+      cells[index] = cell;
+    }
+    return cell;
+  };
+
+  return {
+    registry,
+    checksTotal,
+    jwksFetchesTotal,
+    tokenCacheTotal: tokenCache.counter,
+    verdictCacheTotal: verdictCache.counter,
+    webhooksTotal,
+    diditRequestsTotal,
+    configReloadsTotal,
+    dependencyUp,
+    shadowDecisionsTotal,
+
+    recordCheck(outcome, code, route, mode, seconds) {
+      const routeKey = route ?? NO_LABEL;
+      const codeKey = code ?? NO_LABEL;
+      const cell = checkCells.get(routeKey)?.get(codeKey)?.[outcomeIndex(outcome) * 2 + (mode === 'grpc' ? 0 : 1)];
+      if (cell !== undefined) {
+        cell.pending++;
+      } else {
+        // First sighting of this label set: validate and cap here, never on the cached path.
+        const routeLabel =
+          checkCells.has(routeKey) || checkCells.size < maxRouteLabels ? routeKey : OVERFLOW_ROUTE_LABEL;
+        const codeLabel = code === undefined || KNOWN_CODES.has(code) ? codeKey : 'unknown';
+        createCheckCell(routeLabel, codeLabel, outcome, mode).pending++;
+      }
+      duration.observe(outcomeIndex(outcome), seconds);
+    },
+    recordTokenCache(result) {
+      const cell = tokenCache.cells.get(result);
+      if (cell !== undefined) cell.pending++;
+    },
+    recordVerdictCache(result) {
+      const cell = verdictCache.cells.get(result);
+      if (cell !== undefined) cell.pending++;
+    },
+    setDependencyUp(dependency, up) {
+      dependencyUp.set({ dependency }, up ? 1 : 0);
+    },
+  };
+}
