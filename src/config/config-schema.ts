@@ -139,7 +139,17 @@ function serverSchema(sources: SecretSources) {
           decisionTimeoutMs: pickDuration(o, 'decisionTimeout', 150),
         }))
         .prefault({}),
-      httpAuthz: z.strictObject({ ...listen(9192), enabled: z.boolean().default(true) }).prefault({}),
+      httpAuthz: z
+        .strictObject({
+          ...listen(9192),
+          enabled: z.boolean().default(true),
+          pathPrefix: z
+            .string()
+            .regex(/^\/[A-Za-z0-9._~\/-]*$/, { error: 'must be a path starting with / (letters, digits, . _ ~ / -)' })
+            .transform((p) => (p.length > 1 ? p.replace(/\/+$/, '') : p))
+            .default('/check'),
+        })
+        .prefault({}),
       public: z
         .strictObject({
           ...listen(8080),
@@ -619,6 +629,9 @@ export function createConfigSchema(sources: SecretSources) {
       store: storeSchema(sources),
       network: networkSchema,
       logging: loggingSchema,
+      demoIssuer: z
+        .strictObject({ port: port.default(8098), audience: z.string().min(1).default('idgate-demo') })
+        .optional(),
     })
     .transform((o): IdgateConfig => o);
 }

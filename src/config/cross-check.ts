@@ -207,6 +207,9 @@ function checkRequirementRefs(
 
 function checkDidit(root: Obj, didit: Obj | undefined, add: Add): void {
   if (didit?.['mode'] !== 'live') return;
+  if (root['demoIssuer'] !== undefined) {
+    add(['demoIssuer'], 'demoIssuer is a local try-out issuer and is only allowed with didit.mode: sandbox');
+  }
   for (const key of ['apiKey', 'webhookSecret']) {
     if (didit[key] === undefined) add(['didit'], `didit.mode live needs ${key}`);
   }

@@ -17,6 +17,17 @@ export interface IdgateConfig {
   readonly store: StoreConfig;
   readonly network: NetworkConfig;
   readonly logging: LoggingConfig;
+  /**
+   * A local OpenID Provider for trying idgate without one (`make run`): discovery, JWKS and a token
+   * endpoint on 127.0.0.1:`port`, issuer `http://127.0.0.1:<port>`. Only allowed with `didit.mode: sandbox`.
+   */
+  readonly demoIssuer?: DemoIssuerConfig;
+}
+
+export interface DemoIssuerConfig {
+  readonly port: number;
+  /** The `aud` of minted tokens (default `idgate-demo`). */
+  readonly audience: string;
 }
 
 export interface ServerConfig {
@@ -28,7 +39,11 @@ export interface ServerConfig {
     readonly decisionTimeoutMs: number;
   };
   /** HTTP authorization mode (Envoy http_service, nginx auth_request, Traefik ForwardAuth). Default :9192. */
-  readonly httpAuthz: ListenConfig & { readonly enabled: boolean };
+  readonly httpAuthz: ListenConfig & {
+    readonly enabled: boolean;
+    /** Envoy `http_service.path_prefix` stripped from incoming paths (default `/check`). */
+    readonly pathPrefix: string;
+  };
   /** Public HTTP: Didit webhooks, verification callback, interstitial pages. Default :8080. */
   readonly public: ListenConfig & {
     /** Externally visible base URL of this listener (for the Didit callback), e.g. `https://idgate.example.com`. */

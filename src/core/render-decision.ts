@@ -213,7 +213,11 @@ function renderDeny(decision: DenyDecision, ctx: RequestContext, options: Compil
     ['cache-control', 'no-store'],
     [options.reasonHeader, code],
   ];
-  if (status === 401) headers.push(['www-authenticate', bearerChallenge(decision, options.realm)]);
+  // RFC 6750 §3.1: 401s always carry the challenge; a 403 carries it when the policy gave one
+  // (insufficient_scope), so clients learn which scope to ask for.
+  if (status === 401 || (status === 403 && decision.challenge?.['error'] !== undefined)) {
+    headers.push(['www-authenticate', bearerChallenge(decision, options.realm)]);
+  }
   if (status === 503 || status === 429) {
     const seconds = decision.retryAfter;
     const retry =

@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { IdgateConfig } from '../config/types.js';
+import type { RequestContext } from '../core/request-context.js';
+import { toRequestContext, type CheckRequestMessage } from '../extauthz/to-request-context.js';
+import type { AuthResult } from '../identity/auth-result.js';
+import { createAuthenticator } from '../identity/authenticator.js';
+import { compilePolicy } from '../policy/compile-policy.js';
+import type { Outcome } from '../policy/outcome.js';
+
+/** The JSON request shape `idgate explain` reads (see examples/requests/). */
+export interface ExplainRequest {
+  method?: string;
+  host?: string;
+  /** The request target as the client sent it (path and query, not decoded). */
+  path?: string;
+  scheme?: string;
+  headers?: Record<string, string>;
+  sourceAddress?: string;
+  contextExtensions?: Record<string, string>;
+}
+
+export interface ExplainResult {
+  readonly text: string;
+  readonly json: unknown;
+  /** 0 when evaluated (whatever the decision), 1 for an unusable request. */
+  readonly exitCode: number;
+}
+
+/**
+ * Evaluates one request offline against a config and explains the outcome step by step: route selection,
+ * identity, every requirement, and what verification would be needed. A `token` is verified for real
+ * (fetching the issuer's JWKS); `claims` instead simulates an already verified token (its `iss` must
+ * name a configured issuer). Verdicts in the store are not consulted: a `verify` outcome lists the
+ * verifications the caller would need.
+ */
+export async function runExplain(
+  deps: { logger: Logger },
+  config: IdgateConfig,
+  input: { request: unknown; token?: string; claims?: unknown },
+): Promise<ExplainResult> {
+  const req = (typeof input.request === 'object' && input.request !== null ? input.request : {}) as ExplainRequest;
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
+  if (input.token) headers.authorization = `Bearer ${input.token}`;
+  const message: CheckRequestMessage = {
+    attributes: {
+      source: { address: { socket_address: { address: req.sourceAddress ?? '127.0.0.1' } } },
+      request: {
+        http: {
+          method: req.method ?? 'GET',
+          path: req.path ?? '/',
+          host: req.host ?? 'localhost',
+          scheme: req.scheme ?? 'https',
+          headers,
+        },
+      },
+      context_extensions: req.contextExtensions ?? {},
+    },
+  };
+  const now = Date.now();
+  const mapped = toRequestContext(message, now);
+  if (!mapped.ok) {
+    return { text: `request not usable: ${mapped.error}\n`, json: { error: mapped.error }, exitCode: 1 };
+  }
+  const ctx = mapped.value;
+  const auth = await authenticate(deps.logger, config, ctx, input.claims, now);
+  const policy = compilePolicy(config);
+  const selection = policy.matchRoute(ctx);
+  const outcome = policy.evaluate(ctx, auth, now);
+  return {
+    text: renderText(ctx, auth, outcome, selection?.by),
+    json: { request: { method: ctx.method, host: ctx.host, path: ctx.path, pathError: ctx.pathError }, identity: describeAuth(auth), outcome },
+    exitCode: 0,
+  };
+}
+
+async function authenticate(
+  logger: Logger,
+  config: IdgateConfig,
+  ctx: RequestContext,
+  claims: unknown,
+  now: number,
+): Promise<AuthResult> {
+  if (claims !== undefined) {
+    const c = (typeof claims === 'object' && claims !== null ? claims : {}) as Record<string, unknown>;
+    const issuer = config.issuers.find((i) => i.issuer === c.iss);
+    const sub = issuer ? c[issuer.subjectClaim] : undefined;
+    if (!issuer || typeof sub !== 'string') {
+      return { kind: 'failed', code: 'token_invalid', message: 'simulated claims need an `iss` of a configured issuer and a subject' };
+    }
+    return {
+      kind: 'verified',
+      principal: {
+        issuerName: issuer.name,
+        issuer: issuer.issuer,
+        sub,
+        subject: `${issuer.name}:${sub}`,
+        claims: c,
+        ...(typeof c.exp === 'number' ? { expiresAt: c.exp } : {}),
+        source: 'header',
+        tokenId: createHash('sha256').update(JSON.stringify(c)).digest('hex').slice(0, 16),
+      },
+    };
+  }
+  const authenticator = createAuthenticator({ logger }, { issuers: config.issuers });
+  try {
+    await authenticator.start();
+    return await authenticator.authenticate(ctx, now);
+  } finally {
+    await authenticator.close();
+  }
+}
+
+function describeAuth(auth: AuthResult): Record<string, unknown> {
+  switch (auth.kind) {
+    case 'anonymous':
+      return { kind: 'anonymous' };
+    case 'verified':
+      return { kind: 'verified', subject: auth.principal.subject, issuer: auth.principal.issuerName };
+    case 'failed':
+      return { kind: 'failed', code: auth.code, message: auth.message };
+    default: {
+      const never: never = auth;
+      return never;
+    }
+  }
+}
+
+function renderText(ctx: RequestContext, auth: AuthResult, outcome: Outcome, by: string | undefined): string {
+  const lines: string[] = [];
+  lines.push(`request   ${ctx.method} ${ctx.host}${ctx.path || ctx.rawPath}${ctx.pathError ? `  (path rejected: ${ctx.pathError})` : ''}`);
+  const id = describeAuth(auth);
+  lines.push(`identity  ${id.kind}${id.subject ? ` ${String(id.subject)}` : ''}${id.code ? ` (${String(id.code)}: ${String(id.message)})` : ''}`);
+  lines.push(`route     ${outcome.routeId ?? '(none)'}${by ? ` — matched by ${by}` : ''}`);
+  lines.push('');
+  lines.push('trace');
+  for (const step of outcome.trace) {
+    const mark = step.result === 'pass' ? '✓' : step.result === 'fail' ? '✗' : step.result === 'skip' ? '-' : '·';
+    lines.push(`  ${mark} ${step.step.padEnd(22)} ${step.detail}`);
+  }
+  lines.push('');
+  switch (outcome.kind) {
+    case 'allow':
+      lines.push(`decision  ALLOW${outcome.shadow ? ' (shadow route)' : ''}`);
+      for (const [k, v] of Object.entries(outcome.headers)) lines.push(`          upstream header ${k}: ${v}`);
+      break;
+    case 'deny':
+      lines.push(`decision  DENY ${outcome.status} ${outcome.code} — ${outcome.message}${outcome.shadow ? ' (shadow: would deny, allowed)' : ''}`);
+      break;
+    case 'verify':
+      lines.push(`decision  NEEDS VERIFICATION: ${outcome.needs.map((n) => n.workflow).join(', ')}`);
+      lines.push('          allowed once the caller has a fresh Approved verdict for each; otherwise step-up to Didit');
+      break;
+    default: {
+      const never: never = outcome;
+      return never;
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,311 @@
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type { IdgateConfig } from '../config/types.js';
+import type { Decision } from '../core/decision.js';
+import type { RequestContext } from '../core/request-context.js';
+import { DemoIssuer } from '../demo/demo-issuer.js';
+import { createDiditClient, type DiditClient } from '../didit/create-didit-client.js';
+import { createEngine, type DecisionObserver, type EngineDeps } from '../engine.js';
+import { createExtAuthzServer, type ExtAuthzServer } from '../extauthz/ext-authz-server.js';
+import { HttpAuthzServer } from '../httpauthz/http-authz-server.js';
+import { createAuthenticator, type JwtAuthenticator } from '../identity/authenticator.js';
+import { createCidrSet } from '../net/create-cidr-set.js';
+import { createAdminServer, type AdminServer, type ReadinessCheck } from '../observability/admin-server.js';
+import { createDecisionLog } from '../observability/decision-log.js';
+import { createMetrics, type CheckMode, type IdgateMetrics } from '../observability/metrics.js';
+import type { Outcome } from '../policy/outcome.js';
+import { createDiditSandbox, type DiditSandbox } from '../sandbox/create-didit-sandbox.js';
+import { createVerdictStore } from '../store/create-verdict-store.js';
+import { createReconciler } from '../verification/create-reconciler.js';
+import { createVerificationGate } from '../verification/create-verification-gate.js';
+import { WebhookServer } from '../webhook/webhook-server.js';
+import { createAdminRoutes } from './admin-routes.js';
+import { createPolicyHolder, type PolicyHolder } from './policy-holder.js';
+
+/** Which parts of idgate one process runs. `serve` = all of them. */
+export interface Roles {
+  /** gRPC ext_authz (+ health) and the HTTP authorization mode. */
+  readonly authz: boolean;
+  /** Public HTTP: Didit webhooks, verification callback, pages; and the reconciliation sweep. */
+  readonly webhook: boolean;
+  /** Embedded Didit sandbox and demo issuer (only in `didit.mode: sandbox`). */
+  readonly sandbox: boolean;
+}
+
+/** A running idgate: its bound ports and a graceful stop. */
+export interface RunningIdgate {
+  readonly ports: Readonly<Record<string, number>>;
+  readonly policy: PolicyHolder;
+  /** Graceful shutdown: readiness off, health NOT_SERVING, drain in-flight work, close everything. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: builds every part from the validated config and wires them together. Nothing
+ * else constructs clients or servers. Resolves once every listener is bound and logs `listening` per role
+ * and then `ready`.
+ */
+export async function startIdgate(
+  deps: { logger: Logger; configPath?: string },
+  config: IdgateConfig,
+  roles: Roles,
+): Promise<RunningIdgate> {
+  const { logger } = deps;
+  const ports: Record<string, number> = {};
+  const closers: Array<() => Promise<unknown>> = [];
+  const listening = (role: string, port: number) => {
+    ports[role] = port;
+    logger.info({ role, port }, 'listening');
+  };
+
+  try {
+    const registry = new Registry();
+    const metrics = createMetrics(registry);
+
+    // Local try-out pieces first: the issuer must answer before the authenticator's first JWKS fetch.
+    let sandbox: DiditSandbox | undefined;
+    if (roles.sandbox && config.demoIssuer && config.didit.mode === 'sandbox') {
+      const demo = new DemoIssuer({ logger: logger.child({ component: 'demo-issuer' }) }, { audience: config.demoIssuer.audience });
+      listening('demoIssuer', await demo.listen(config.demoIssuer.port));
+      closers.push(() => demo.close());
+    }
+    // The embedded sandbox serves when the Didit API base is its own loopback address (the default in
+    // sandbox mode); pointing apiBaseUrl elsewhere means a sandbox (or Didit) runs on its own.
+    const embedSandbox =
+      roles.sandbox && config.didit.mode === 'sandbox' && config.didit.apiBaseUrl === `http://127.0.0.1:${config.didit.sandboxPort}`;
+    if (embedSandbox) {
+      sandbox = createDiditSandbox({
+        logger,
+        host: '127.0.0.1',
+        port: config.didit.sandboxPort,
+        apiKey: config.didit.apiKey ?? 'sandbox-api-key',
+        webhookSecret: config.didit.webhookSecret ?? 'sandbox-webhook-secret',
+      });
+      listening('sandbox', await sandbox.listen());
+      const sb = sandbox;
+      closers.push(() => sb.close());
+    }
+    const diditBaseUrl = sandbox ? sandbox.url : config.didit.apiBaseUrl;
+
+    const built = createVerdictStore({ logger: logger.child({ component: 'store' }) }, config.store);
+    const store = built.store;
+    closers.push(() => store.close());
+
+    let didit: DiditClient | undefined;
+    const needsDidit = Object.keys(config.workflows).length > 0 && (roles.authz || roles.webhook);
+    if (needsDidit) {
+      didit = createDiditClient({
+        logger: logger.child({ component: 'didit' }),
+        baseUrl: diditBaseUrl,
+        apiKey: config.didit.apiKey ?? 'sandbox-api-key',
+        timeoutMs: config.didit.requestTimeoutMs,
+        maxRetries: config.didit.maxRetries,
+      });
+      const client = didit;
+      closers.push(() => client.close());
+    }
+
+    const policy = createPolicyHolder(config);
+    let authenticator: JwtAuthenticator | undefined;
+    let grpcServer: ExtAuthzServer | undefined;
+    let httpServer: HttpAuthzServer | undefined;
+    let webhookServer: WebhookServer | undefined;
+    let publicBaseUrl = config.server.public.baseUrl;
+
+    if (roles.webhook) {
+      const secrets = [config.didit.webhookSecret, config.didit.webhookSecretPrevious].filter(
+        (s): s is string => typeof s === 'string' && s !== '',
+      );
+      if (didit && secrets.length > 0) {
+        webhookServer = new WebhookServer(
+          {
+            store,
+            didit,
+            logger: logger.child({ component: 'webhook' }),
+            metrics: { webhook: (result) => metrics.webhooksTotal.inc({ result }) },
+          },
+          {
+            workflows: config.workflows,
+            secrets,
+            toleranceMs: config.didit.webhookToleranceMs,
+            maxBodyBytes: config.server.public.maxBodyBytes,
+            publicBaseUrl: config.server.public.baseUrl,
+            returnToAllowlist: config.didit.returnToAllowlist,
+          },
+        );
+        listening('public', await webhookServer.listen(config.server.public.host, config.server.public.port));
+        if (config.server.public.port === 0 && publicBaseUrl.endsWith(':0')) {
+          // Tests bind port 0: the callback Didit redirects to must name the real port.
+          publicBaseUrl = `${publicBaseUrl.slice(0, -2)}:${ports.public}`;
+        }
+        if (sandbox) sandbox.setWebhookUrl(`http://127.0.0.1:${ports.public}/webhooks/didit`);
+        const reconciler = createReconciler(
+          { store, didit, logger: logger.child({ component: 'reconciler' }) },
+          {
+            workflows: config.workflows,
+            reconcileAfterMs: config.didit.reconcileAfterMs,
+            intervalMs: config.didit.sweepIntervalMs,
+          },
+        );
+        reconciler.start();
+        closers.push(async () => reconciler.stop());
+      } else {
+        logger.warn('webhook role has nothing to do: no workflows or no webhook secret configured');
+      }
+    }
+
+    if (roles.authz) {
+      authenticator = createAuthenticator(
+        {
+          logger,
+          metrics: {
+            onJwksFetch: (issuer, outcome) => metrics.jwksFetchesTotal.inc({ issuer, result: outcome }),
+            onUnknownKid: () => undefined,
+            onTokenCache: (hit) => metrics.recordTokenCache(hit ? 'hit' : 'miss'),
+          },
+        },
+        { issuers: config.issuers },
+      );
+      const auth = authenticator;
+      closers.push(() => auth.close());
+      await authenticator.start();
+
+      const verification =
+        didit !== undefined
+          ? createVerificationGate(
+              { store, didit, logger: logger.child({ component: 'verification' }) },
+              {
+                workflows: config.workflows,
+                callbackUrl: new URL('/verification/callback', publicBaseUrl).toString(),
+                maxStepUps: config.didit.maxStepUps,
+              },
+            )
+          : undefined;
+      const decisionLog = createDecisionLog({ logger, allowSampleRate: config.logging.allowSampleRate });
+      const engineFor = (mode: CheckMode) => {
+        const engineDeps: EngineDeps = {
+          authenticator: auth,
+          policy: () => policy.current,
+          ...(verification ? { verification } : {}),
+          observer: createObserver(metrics, decisionLog, mode),
+          onFault: (err, ctx) => logger.error({ err, requestId: ctx.requestId }, 'decision fault; failing closed'),
+        };
+        return createEngine(engineDeps, { headerPrefix: config.headers.prefix });
+      };
+      const render = {
+        identityHeaderPrefix: config.headers.prefix,
+        stripHeaders: config.headers.strip,
+        removeAuthorization: config.headers.removeAuthorization,
+      };
+
+      grpcServer = createExtAuthzServer({
+        decider: engineFor('grpc'),
+        logger: logger.child({ component: 'extauthz' }),
+        renderOptions: render,
+        maxMessageBytes: config.server.grpc.maxMessageBytes,
+        decisionTimeoutMs: config.server.grpc.decisionTimeoutMs,
+      });
+      listening('grpc', await grpcServer.listen(config.server.grpc.host, config.server.grpc.port));
+
+      if (config.server.httpAuthz.enabled) {
+        httpServer = new HttpAuthzServer(
+          { decider: engineFor('http'), logger: logger.child({ component: 'httpauthz' }) },
+          {
+            pathPrefix: config.server.httpAuthz.pathPrefix,
+            trustedProxies: createCidrSet(config.network.trustedProxies),
+            render,
+            decisionTimeoutMs: Math.max(config.server.grpc.decisionTimeoutMs, 250),
+          },
+        );
+        listening('http', await httpServer.listen(config.server.httpAuthz.host, config.server.httpAuthz.port));
+      }
+    }
+
+    let draining = false;
+    const admin: AdminServer = createAdminServer({
+      logger: logger.child({ component: 'admin' }),
+      registry,
+      ...(config.server.admin.token !== undefined ? { adminToken: config.server.admin.token } : {}),
+      routes: createAdminRoutes({ store, logger }),
+      readiness: async () => {
+        // Readiness reflects this process only. Redis or an IdP being down is reported, not fatal: the
+        // routes that need them answer 503 while everything else keeps being decided correctly.
+        const checks: Record<string, ReadinessCheck> = {};
+        checks.process = { ok: !draining, ...(draining ? { detail: 'draining' } : {}) };
+        const storeUp = await store.ping();
+        metrics.setDependencyUp('store', storeUp);
+        checks.store = { ok: storeUp };
+        for (const issuer of authenticator?.status() ?? []) {
+          checks[`issuer:${issuer.name}`] = { ok: issuer.keysLoaded, ...(issuer.lastError ? { detail: issuer.lastError } : {}) };
+        }
+        return { ready: !draining, checks };
+      },
+    });
+    listening('admin', await admin.listen(config.server.admin.host, config.server.admin.port));
+
+    logger.info({ roles, ports, config: deps.configPath }, 'ready');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      ports,
+      policy,
+      stop() {
+        stopping ??= (async () => {
+          draining = true;
+          admin.setDraining(true);
+          grpcServer?.setServing(false);
+          logger.info('shutting down: draining in-flight requests');
+          const grace = config.server.shutdownGraceMs;
+          await Promise.allSettled([
+            grpcServer?.drain(grace),
+            httpServer?.close(grace),
+            webhookServer?.close(grace),
+          ]);
+          await admin.close();
+          for (const close of closers.reverse()) {
+            await close().catch((err: unknown) => logger.warn({ err }, 'error while closing'));
+          }
+          logger.info('stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Metrics + decision log for one front end. */
+function createObserver(
+  metrics: IdgateMetrics,
+  decisionLog: ReturnType<typeof createDecisionLog>,
+  mode: CheckMode,
+): DecisionObserver {
+  return {
+    observe(ctx: RequestContext, decision: Decision, outcome: Outcome | undefined, durationMs: number) {
+      const kind = decision.kind;
+      const code = kind === 'deny' ? decision.code : kind === 'step_up' ? 'verification_required' : undefined;
+      metrics.recordCheck(kind, code, decision.routeId, mode, durationMs / 1000);
+      if (decision.shadow) {
+        const would = outcome?.kind === 'deny' ? 'deny' : 'step_up';
+        metrics.shadowDecisionsTotal.inc({ would });
+      }
+      decisionLog.record({
+        requestId: ctx.requestId,
+        ...(decision.routeId !== undefined ? { routeId: decision.routeId } : {}),
+        ...(decision.subject !== undefined ? { subject: decision.subject } : {}),
+        outcome: kind,
+        ...(code !== undefined ? { code } : {}),
+        ...(kind === 'deny' ? { status: decision.status } : kind === 'step_up' ? { status: 302 } : {}),
+        method: ctx.method,
+        host: ctx.host,
+        path: ctx.path,
+        sourceAddress: ctx.sourceAddress,
+        durationMs,
+        ...(decision.shadow ? { shadow: true } : {}),
+        ...(outcome && kind !== 'allow' ? { trace: outcome.trace } : {}),
+      });
+    },
+  };
+}

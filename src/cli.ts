@@ -1,0 +1,212 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { startIdgate, type Roles } from './app/start-idgate.js';
+import { watchConfig } from './app/watch-config.js';
+import { runExplain } from './app/run-explain.js';
+import { ConfigError } from './config/config-error.js';
+import { loadConfig } from './config/load-config.js';
+import type { IdgateConfig } from './config/types.js';
+import { createLogger } from './observability/create-logger.js';
+import { createDiditSandbox } from './sandbox/create-didit-sandbox.js';
+
+const USAGE = `idgate — zero-trust identity gate for Envoy and Istio
+
+Usage:
+  idgate serve    --config FILE     run every role in one process (gRPC ext_authz, HTTP authz,
+                                    webhooks, admin; plus the sandbox in didit.mode: sandbox)
+  idgate authz    --config FILE     run the authorization roles only (gRPC :9191, HTTP :9192, admin :9090)
+  idgate webhook  --config FILE     run the public role only (Didit webhooks and callback :8080, admin :9090)
+  idgate validate FILE              check a config file; exit 0 when valid, 1 with every problem listed
+  idgate explain  --config FILE --request REQ.json [--token JWT | --claims CLAIMS.json] [--json]
+                                    evaluate one request offline and print the decision and its trace
+  idgate sandbox  [--port 8099] [--webhook-url URL] [--api-key KEY] [--webhook-secret SECRET]
+                                    run only the local Didit look-alike
+  idgate help | --help              this text
+
+Docs: README.md, docs/policy-reference.md, docs/deployment.md`;
+
+/** Exit codes: 0 ok, 1 invalid input (config, request), 2 usage error, 3 runtime failure. */
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return runServer(rest, { authz: true, webhook: true, sandbox: true });
+    case 'authz':
+      return runServer(rest, { authz: true, webhook: false, sandbox: false });
+    case 'webhook':
+      return runServer(rest, { authz: false, webhook: true, sandbox: false });
+    case 'validate':
+      return runValidate(rest);
+    case 'explain':
+      return runExplainCommand(rest);
+    case 'sandbox':
+      return runSandbox(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`idgate: unknown command "${command}"\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>) {
+  return parseArgs({ args, options, allowPositionals: true, strict: true });
+}
+
+/** Loads a config, printing every problem (with file:line:col) on failure. */
+async function load(path: string | undefined): Promise<IdgateConfig | undefined> {
+  if (!path) {
+    process.stderr.write('idgate: --config FILE is required (try examples/idgate.yaml)\n');
+    return undefined;
+  }
+  try {
+    return await loadConfig(path, { env: process.env });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+    } else if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      process.stderr.write(`idgate: config file not found: ${path}\n`);
+    } else {
+      process.stderr.write(`idgate: cannot read config ${path}: ${(err as Error).message}\n`);
+    }
+    return undefined;
+  }
+}
+
+async function runServer(args: string[], roles: Roles): Promise<number> {
+  const { values } = parse(args, { config: { type: 'string', short: 'c' } });
+  const configPath = values.config as string | undefined;
+  const config = await load(configPath);
+  if (!config || !configPath) return 1;
+  const logger = createLogger({ level: config.logging.level });
+  let running;
+  try {
+    running = await startIdgate({ logger, configPath }, config, roles);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const hint = e.code === 'EADDRINUSE' ? ' (another process uses that port; change it in the config)' : '';
+    logger.fatal({ err }, `idgate failed to start${hint}`);
+    await flush(logger);
+    return 3;
+  }
+  const watcher = roles.authz
+    ? watchConfig(
+        { logger, env: process.env },
+        {
+          path: configPath,
+          initial: config,
+          apply: (next) => running.policy.replace(next),
+        },
+      )
+    : undefined;
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, 'signal received');
+      resolve();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  watcher?.stop();
+  await running.stop();
+  await flush(logger);
+  return 0;
+}
+
+async function runValidate(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { config: { type: 'string', short: 'c' } });
+  const path = (values.config as string | undefined) ?? positionals[0];
+  const config = await load(path);
+  if (!config) return 1;
+  const routes = config.policy.routes.length;
+  process.stdout.write(
+    `${path}: valid — ${config.issuers.length} issuer(s), ${routes} route(s), ${Object.keys(config.workflows).length} workflow(s), store ${config.store.type}, didit ${config.didit.mode}\n`,
+  );
+  return 0;
+}
+
+async function runExplainCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    config: { type: 'string', short: 'c' },
+    request: { type: 'string', short: 'r' },
+    token: { type: 'string' },
+    claims: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const config = await load(values.config as string | undefined);
+  if (!config) return 1;
+  if (!values.request) {
+    process.stderr.write('idgate explain: --request REQ.json is required (see examples/requests/)\n');
+    return 2;
+  }
+  let request: unknown;
+  let claims: unknown;
+  try {
+    request = JSON.parse(await readFile(values.request as string, 'utf8'));
+    if (values.claims) claims = JSON.parse(await readFile(values.claims as string, 'utf8'));
+  } catch (err) {
+    process.stderr.write(`idgate explain: cannot read input: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const logger = createLogger({ level: 'silent' });
+  const result = await runExplain({ logger }, config, {
+    request,
+    ...(values.token ? { token: values.token as string } : {}),
+    ...(claims !== undefined ? { claims } : {}),
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(result.json, null, 2)}\n` : result.text);
+  return result.exitCode;
+}
+
+async function runSandbox(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    port: { type: 'string', short: 'p' },
+    host: { type: 'string' },
+    'webhook-url': { type: 'string' },
+    'api-key': { type: 'string' },
+    'webhook-secret': { type: 'string' },
+  });
+  const port = Number(values.port ?? '8099');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write('idgate sandbox: --port must be 0-65535\n');
+    return 2;
+  }
+  const logger = createLogger({ level: 'info' });
+  const sandbox = createDiditSandbox({
+    logger,
+    host: (values.host as string | undefined) ?? '127.0.0.1',
+    port,
+    apiKey: (values['api-key'] as string | undefined) ?? process.env.IDGATE_DIDIT_API_KEY ?? 'sandbox-api-key',
+    webhookSecret:
+      (values['webhook-secret'] as string | undefined) ?? process.env.IDGATE_DIDIT_WEBHOOK_SECRET ?? 'sandbox-webhook-secret',
+    ...(values['webhook-url'] ? { webhookUrl: values['webhook-url'] as string } : {}),
+  });
+  const bound = await sandbox.listen();
+  logger.info({ role: 'sandbox', port: bound }, 'listening');
+  logger.info('ready');
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  await sandbox.close();
+  return 0;
+}
+
+function flush(logger: ReturnType<typeof createLogger>): Promise<void> {
+  return new Promise((resolve) => logger.flush(() => resolve()));
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`idgate: unexpected failure: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = 3;
+  },
+);

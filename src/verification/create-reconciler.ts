@@ -1,0 +1,89 @@
+import type { Logger } from 'pino';
+import type { WorkflowConfig } from '../config/types.js';
+import { verdictFromDecision } from '../didit/derive-verdict-facts.js';
+import type { DiditDecision } from '../didit/types.js';
+import type { PendingSession } from './verdict.js';
+import { applyVerdict, isSettled, type SettleStore } from './settle-session.js';
+
+/** Store operations the reconciler needs. */
+export interface ReconcilerStore extends SettleStore {
+  listStalePending(olderThan: number, limit: number): Promise<PendingSession[]>;
+  acquireLock(name: string, ttlMs: number): Promise<string | undefined>;
+  releaseLock(name: string, token: string): Promise<unknown>;
+}
+
+export interface ReconcilerOptions {
+  readonly workflows: Readonly<Record<string, WorkflowConfig>>;
+  /** Pending sessions older than this are checked (default 2 min). */
+  readonly reconcileAfterMs: number;
+  readonly intervalMs: number;
+  /**
+   * Decision fetches per sweep. Didit's decision endpoint allows about 100 per minute per key; the default
+   * (40 per sweep, one sweep a minute) leaves room for callbacks and webhook refetches.
+   */
+  readonly maxPerSweep?: number;
+}
+
+/**
+ * Settles sessions whose webhook never arrived (Didit retries a delivery only twice, within about five
+ * minutes): every `intervalMs` one replica (a store lock elects it) fetches the decision of each stale
+ * pending session and writes the verdict in order. Failures are logged and retried on the next sweep.
+ */
+export function createReconciler(
+  deps: {
+    store: ReconcilerStore;
+    didit: { getDecision(sessionId: string): Promise<DiditDecision> };
+    logger: Logger;
+    clock?: () => number;
+  },
+  options: ReconcilerOptions,
+): { start(): void; stop(): void; sweepOnce(): Promise<number> } {
+  const clock = deps.clock ?? Date.now;
+  const maxPerSweep = options.maxPerSweep ?? 40;
+  let timer: NodeJS.Timeout | undefined;
+  let running = false;
+
+  async function sweepOnce(): Promise<number> {
+    const token = await deps.store.acquireLock('reconcile', Math.max(1_000, options.intervalMs - 1_000));
+    // The lock is kept until it expires so other replicas skip this interval instead of sweeping the
+    // same sessions again right away.
+    if (token === undefined) return 0;
+    let settled = 0;
+    const stale = await deps.store.listStalePending(clock() - options.reconcileAfterMs, maxPerSweep);
+    for (const pending of stale) {
+      const workflow = options.workflows[pending.workflow];
+      if (!workflow) continue;
+      try {
+        const decision = await deps.didit.getDecision(pending.sessionId);
+        const verdict = verdictFromDecision(decision, pending.workflow, workflow, clock());
+        if (verdict.sessionId !== pending.sessionId || verdict.subject !== pending.subject) continue;
+        await applyVerdict(deps.store, verdict, 'sweep');
+        if (isSettled(verdict.status)) settled++;
+      } catch (err) {
+        deps.logger.warn({ err, sessionId: pending.sessionId }, 'reconciling a pending session failed');
+      }
+    }
+    return settled;
+  }
+
+  return {
+    start() {
+      if (timer) return;
+      timer = setInterval(() => {
+        if (running) return;
+        running = true;
+        sweepOnce()
+          .catch((err: unknown) => deps.logger.warn({ err }, 'reconcile sweep failed'))
+          .finally(() => {
+            running = false;
+          });
+      }, options.intervalMs);
+      timer.unref();
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+    },
+    sweepOnce,
+  };
+}

@@ -1,0 +1,73 @@
+import type { RequestContext } from '../core/request-context.js';
+
+/**
+ * The URL a browser should come back to after verifying: the original request's absolute URL, built only
+ * for GET/HEAD requests that accept HTML (API clients get a challenge, not a redirect). Returns undefined
+ * when the host is not a plain host name (so nothing odd is ever stored).
+ */
+export function originalUrl(ctx: RequestContext): string | undefined {
+  if (!isBrowserNavigation(ctx)) return undefined;
+  if (!/^[a-z0-9.-]+$/.test(ctx.host) && !/^\[[0-9a-f:.]+\]$/.test(ctx.host)) return undefined;
+  const scheme = ctx.scheme === 'http' ? 'http' : 'https';
+  const port = ctx.port !== undefined ? `:${ctx.port}` : '';
+  const target = ctx.rawPath.startsWith('/') && !ctx.rawPath.startsWith('//') ? ctx.rawPath : '/';
+  try {
+    return new URL(`${scheme}://${ctx.host}${port}${target}`).toString();
+  } catch {
+    return undefined;
+  }
+}
+
+/** A top-level browser navigation: GET/HEAD whose `accept` admits HTML. */
+export function isBrowserNavigation(ctx: RequestContext): boolean {
+  if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return false;
+  const accept = ctx.headers.accept;
+  return accept !== undefined && accept.includes('text/html');
+}
+
+/**
+ * Open-redirect guard for the verification callback: a return target is allowed only when it is an absolute
+ * http(s) URL without credentials whose origin is in `allowlist`, or whose host is the public base URL's host
+ * or a subdomain of that host's parent domain (same site). Anything else → undefined.
+ */
+export function validateReturnUrl(
+  candidate: string | undefined,
+  publicBaseUrl: string,
+  allowlist: readonly string[],
+): string | undefined {
+  if (!candidate) return undefined;
+  let url: URL;
+  try {
+    url = new URL(candidate);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined;
+  if (url.username !== '' || url.password !== '') return undefined;
+  if (allowlist.some((origin) => sameOrigin(origin, url))) return url.toString();
+  const base = new URL(publicBaseUrl);
+  if (url.hostname === base.hostname) return url.toString();
+  const site = registrableSite(base.hostname);
+  if (site !== undefined && (url.hostname === site || url.hostname.endsWith(`.${site}`))) return url.toString();
+  return undefined;
+}
+
+function sameOrigin(origin: string, url: URL): boolean {
+  try {
+    return new URL(origin).origin === url.origin;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The parent domain used for the same-site rule: the last two labels of a DNS name (an approximation of the
+ * registrable domain; operators with multi-label public suffixes list their origins in the allowlist).
+ * IP addresses and single-label names have no site beyond themselves.
+ */
+function registrableSite(hostname: string): string | undefined {
+  if (/^[0-9.]+$/.test(hostname) || hostname.includes(':')) return undefined;
+  const labels = hostname.split('.');
+  if (labels.length < 3) return undefined;
+  return labels.slice(-2).join('.');
+}

@@ -1,0 +1,58 @@
+import type { WorkflowConfig } from '../config/types.js';
+import type { PendingSession, SessionStatus, Verdict } from './verdict.js';
+
+/** Statuses after which a session needs no more reuse: the pending record can go. */
+const UNSETTLED: ReadonlySet<SessionStatus> = new Set(['Not Started', 'In Progress', 'Resubmitted', 'Awaiting User']);
+
+/** True when the status is a (possibly soft-final) decision rather than a session still in the user's hands. */
+export function isSettled(status: SessionStatus): boolean {
+  return !UNSETTLED.has(status);
+}
+
+/** The store operations settling needs. */
+export interface SettleStore {
+  putVerdict(v: Verdict): Promise<'written' | 'stale' | 'duplicate'>;
+  getPending(subject: string, workflow: string): Promise<PendingSession | undefined>;
+  deletePending(subject: string, workflow: string): Promise<void>;
+  appendAudit(event: Readonly<Record<string, string>>): Promise<void>;
+}
+
+/**
+ * Writes a verdict in order (older events never replace newer ones), drops the pending session it settles
+ * (only if the pending record is for this very session, so a newer retry session is kept) and appends an
+ * audit entry. Resolves only after the write is durable in the store; store faults propagate.
+ */
+export async function applyVerdict(
+  store: SettleStore,
+  verdict: Verdict,
+  source: 'webhook' | 'callback' | 'sweep' | 'admin',
+): Promise<'written' | 'stale' | 'duplicate'> {
+  const result = await store.putVerdict(verdict);
+  if (isSettled(verdict.status)) {
+    const pending = await store.getPending(verdict.subject, verdict.workflow);
+    if (pending && pending.sessionId === verdict.sessionId) {
+      await store.deletePending(verdict.subject, verdict.workflow);
+    }
+  }
+  await store.appendAudit({
+    source,
+    result,
+    subject: verdict.subject,
+    workflow: verdict.workflow,
+    session_id: verdict.sessionId,
+    status: verdict.status,
+    event_at: String(verdict.eventAt),
+  });
+  return result;
+}
+
+/** Reverse map from Didit workflow UUID to the policy workflow name(s). */
+export function workflowsByDiditId(
+  workflows: Readonly<Record<string, WorkflowConfig>>,
+): ReadonlyMap<string, WorkflowConfig> {
+  const map = new Map<string, WorkflowConfig>();
+  for (const wf of Object.values(workflows)) {
+    if (!map.has(wf.workflowId)) map.set(wf.workflowId, wf);
+  }
+  return map;
+}

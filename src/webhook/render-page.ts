@@ -1,0 +1,80 @@
+/** The interstitial pages idgate shows a browser around a verification. */
+export type PageKind = 'in_review' | 'declined' | 'pending' | 'verified' | 'error';
+
+interface PageText {
+  readonly title: string;
+  readonly heading: string;
+  readonly body: string;
+}
+
+const TEXT: Readonly<Record<PageKind, PageText>> = {
+  in_review: {
+    title: 'Verification under review',
+    heading: 'Your verification is under review',
+    body: 'Thanks — your identity verification was submitted and is waiting for a manual review. You will be able to continue once it is approved. You can close this page.',
+  },
+  declined: {
+    title: 'Verification declined',
+    heading: 'Your verification was declined',
+    body: 'The identity verification could not be approved, so this page cannot be opened. If you think this is a mistake, contact the service that sent you here.',
+  },
+  pending: {
+    title: 'Finishing your verification',
+    heading: 'Finishing your verification…',
+    body: 'We are waiting for the result of your identity verification. This page checks again automatically in a few seconds.',
+  },
+  verified: {
+    title: 'Verification complete',
+    heading: 'You are verified',
+    body: 'Your identity verification is complete. You can return to the page you were visiting.',
+  },
+  error: {
+    title: 'Verification link not recognised',
+    heading: 'This verification link is not recognised',
+    body: 'The link is incomplete or has expired. Go back to the page you were visiting and start again.',
+  },
+};
+
+/**
+ * Renders a small, self-contained, accessible HTML page (no scripts, no external assets, no secrets).
+ * `refreshUrl` adds a meta refresh (pending page); `continueUrl` adds a link back (already validated).
+ */
+export function renderPage(kind: PageKind, options: { refreshUrl?: string; continueUrl?: string } = {}): string {
+  const t = TEXT[kind];
+  const refresh = options.refreshUrl
+    ? `<meta http-equiv="refresh" content="3;url=${escapeHtml(options.refreshUrl)}">`
+    : '';
+  const link = options.continueUrl
+    ? `<p><a href="${escapeHtml(options.continueUrl)}">Continue</a></p>`
+    : '';
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>${escapeHtml(t.title)}</title>
+${refresh}
+<style>
+body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a;background:#fff}
+h1{font-size:1.5rem}
+a{color:#0645ad}
+</style>
+</head>
+<body>
+<main>
+<h1>${escapeHtml(t.heading)}</h1>
+<p>${escapeHtml(t.body)}</p>
+${link}
+</main>
+</body>
+</html>
+`;
+}
+
+/** Escapes text for HTML element content and double-quoted attributes. */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) =>
+    c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&#39;',
+  );
+}

@@ -1,0 +1,335 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { WorkflowConfig } from '../config/types.js';
+import { parseWebhookPayload, type DiditDecision, type DiditWebhookPayload as WebhookPayload } from '../didit/types.js';
+import { verifyWebhookSignature } from '../didit/verify-webhook-signature.js';
+import { verdictFromDecision, verdictFromWebhook } from '../didit/derive-verdict-facts.js';
+import type { SessionRecord, Verdict } from '../verification/verdict.js';
+import { applyVerdict, isSettled, workflowsByDiditId, type SettleStore } from '../verification/settle-session.js';
+import { validateReturnUrl } from '../verification/return-url.js';
+import { renderPage, type PageKind } from './render-page.js';
+import { isDependencyFault } from '../engine.js';
+
+/** Store operations the webhook role needs. */
+export interface WebhookStore extends SettleStore {
+  getSession(sessionId: string): Promise<SessionRecord | undefined>;
+  getVerdicts(subject: string, workflows: readonly string[]): Promise<(Verdict | undefined)[]>;
+}
+
+/** Server-side decision fetch (the Didit client). */
+export interface DecisionFetcher {
+  getDecision(sessionId: string): Promise<DiditDecision>;
+}
+
+/** Counters the webhook role reports (implemented by observability/metrics). */
+export interface WebhookMetrics {
+  webhook(result: string): void;
+}
+
+export interface WebhookServerOptions {
+  readonly workflows: Readonly<Record<string, WorkflowConfig>>;
+  /** Current and (during rotation) previous webhook secrets. */
+  readonly secrets: readonly string[];
+  readonly toleranceMs: number;
+  readonly maxBodyBytes: number;
+  readonly publicBaseUrl: string;
+  readonly returnToAllowlist: readonly string[];
+  /** node:http hardening. */
+  readonly requestTimeoutMs?: number;
+  readonly headersTimeoutMs?: number;
+}
+
+interface Reply {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+const SESSION_ID = /^[A-Za-z0-9-]{1,64}$/;
+
+/**
+ * The public HTTP role: Didit's signed webhooks (`POST /webhooks/didit`) and the browser's return from a
+ * hosted session (`GET /verification/callback`).
+ *
+ * Webhook rule: answer 2xx only after the verdict is durably written (or the event is knowingly ignored);
+ * 401 for a bad signature or stale timestamp (final — Didit does not retry it); 400 for a malformed body;
+ * 503 when the store or Didit fails, so Didit retries. The callback's query string is unsigned: it only
+ * names the session; the verdict comes from the webhook or a server-side decision fetch.
+ */
+export class WebhookServer {
+  readonly #deps: {
+    store: WebhookStore;
+    didit: DecisionFetcher;
+    logger: Logger;
+    clock: () => number;
+    metrics?: WebhookMetrics;
+  };
+  readonly #options: WebhookServerOptions;
+  readonly #byDiditId: ReadonlyMap<string, WorkflowConfig>;
+  readonly #server: Server;
+
+  constructor(
+    deps: { store: WebhookStore; didit: DecisionFetcher; logger: Logger; clock?: () => number; metrics?: WebhookMetrics },
+    options: WebhookServerOptions,
+  ) {
+    this.#deps = { ...deps, clock: deps.clock ?? Date.now };
+    this.#options = options;
+    this.#byDiditId = workflowsByDiditId(options.workflows);
+    this.#server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => this.#route(req, res));
+    this.#server.requestTimeout = options.requestTimeoutMs ?? 15_000;
+    this.#server.headersTimeout = options.headersTimeoutMs ?? 10_000;
+    this.#server.keepAliveTimeout = 5_000;
+  }
+
+  /** Listens; resolves to the bound port. */
+  async listen(host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  /** Stops accepting, lets in-flight requests finish (bounded by `graceMs`), then closes. */
+  async close(graceMs = 5_000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeIdleConnections();
+    const timer = setTimeout(() => this.#server.closeAllConnections(), graceMs);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
+  }
+
+  #route(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    let work: Promise<Reply>;
+    if (path === '/webhooks/didit') {
+      if (req.method !== 'POST') {
+        send(res, problem(405, 'method_not_allowed', 'use POST', { allow: 'POST' }));
+        req.resume();
+        return;
+      }
+      work = this.#readBody(req).then(
+        (body) => (body === undefined ? problem(413, 'body_too_large', 'webhook body too large') : this.handleWebhook(body, req.headers)),
+      );
+    } else if (path === '/verification/callback') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        send(res, problem(405, 'method_not_allowed', 'use GET', { allow: 'GET, HEAD' }));
+        req.resume();
+        return;
+      }
+      req.resume();
+      work = this.handleCallback(new URL(req.url ?? '/', 'http://localhost').searchParams);
+    } else {
+      req.resume();
+      send(res, problem(404, 'not_found', 'no such endpoint'));
+      return;
+    }
+    work
+      .catch((err: unknown) => {
+        if (isDependencyFault(err)) {
+          // 503 makes Didit retry the delivery later; nothing was acknowledged.
+          this.#deps.logger.warn({ err }, 'dependency unavailable on public endpoint');
+          return problem(503, 'dependency_unavailable', 'temporarily unavailable; retry', { 'retry-after': '5' });
+        }
+        this.#deps.logger.error({ err }, 'public endpoint failed');
+        return problem(500, 'internal_error', 'internal error');
+      })
+      .then((reply) => send(res, reply, req.method === 'HEAD'));
+  }
+
+  /** Reads the raw body up to the limit; undefined when it is larger. */
+  #readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+    const limit = this.#options.maxBodyBytes;
+    const declared = Number(req.headers['content-length'] ?? '0');
+    if (declared > limit) {
+      req.resume();
+      return Promise.resolve(undefined);
+    }
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let over = false;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > limit) {
+          over = true;
+          chunks.length = 0;
+          return;
+        }
+        if (!over) chunks.push(chunk);
+      });
+      req.on('end', () => resolve(over ? undefined : Buffer.concat(chunks)));
+      req.on('error', reject);
+    });
+  }
+
+  /** Verifies, orders and stores one webhook delivery. Exposed for tests of the pure path. */
+  async handleWebhook(rawBody: Buffer, rawHeaders: IncomingMessage['headers']): Promise<Reply> {
+    const { store, didit, logger, clock, metrics } = this.#deps;
+    const headers: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(rawHeaders)) headers[k] = Array.isArray(v) ? v[0] : v;
+    const now = clock();
+    const sig = verifyWebhookSignature({
+      rawBody,
+      headers,
+      secrets: this.#options.secrets,
+      now,
+      toleranceMs: this.#options.toleranceMs,
+    });
+    if (!sig.ok) {
+      metrics?.webhook(sig.reason);
+      logger.warn({ reason: sig.reason }, 'webhook rejected');
+      return sig.reason === 'malformed_body'
+        ? problem(400, 'malformed_body', 'webhook body is not valid JSON')
+        : problem(401, sig.reason, 'webhook signature or timestamp not accepted');
+    }
+    const parsed = parseWebhookPayload(sig.payload);
+    if (!parsed.ok) {
+      metrics?.webhook('malformed_payload');
+      return problem(400, 'malformed_payload', parsed.reason);
+    }
+    const payload: WebhookPayload = parsed.value;
+    if (payload.webhook_type !== undefined && payload.webhook_type !== 'status.updated') {
+      metrics?.webhook('ignored_type');
+      return json(200, { result: 'ignored', reason: 'event type not used' });
+    }
+    const target = await this.#resolveTarget(payload);
+    if (!target) {
+      metrics?.webhook('ignored_unknown');
+      logger.info({ sessionId: payload.session_id }, 'webhook for an unknown session ignored');
+      return json(200, { result: 'ignored', reason: 'unknown session' });
+    }
+    let verdict: Verdict;
+    const mustRefetch =
+      sig.needsRefetch || (payload.status === 'Approved' && (payload.decision === undefined || payload.decision === null));
+    if (mustRefetch) {
+      // The decision data is not covered by the signature (or absent): take it from Didit itself, and
+      // let the fetched decision — not the unsigned parts of the payload — say whose it is.
+      const decision = await didit.getDecision(payload.session_id);
+      verdict = verdictFromDecision(decision, target.workflow.name, target.workflow, now);
+      if (verdict.sessionId !== payload.session_id || verdict.subject !== target.subject) {
+        metrics?.webhook('mismatch');
+        logger.warn({ sessionId: payload.session_id }, 'fetched decision does not match the webhook');
+        return json(200, { result: 'ignored', reason: 'decision does not match' });
+      }
+    } else {
+      verdict = verdictFromWebhook({ ...payload, vendor_data: target.subject }, target.workflow.name, target.workflow, now);
+    }
+    const result = await applyVerdict(store, verdict, 'webhook');
+    metrics?.webhook(result);
+    logger.info(
+      { sessionId: verdict.sessionId, subject: verdict.subject, workflow: verdict.workflow, status: verdict.status, result },
+      'webhook applied',
+    );
+    return json(200, { result });
+  }
+
+  /** Who and which workflow a session is for: idgate's own record first, else vendor_data + workflow_id. */
+  async #resolveTarget(payload: WebhookPayload): Promise<{ subject: string; workflow: WorkflowConfig } | undefined> {
+    const record = await this.#deps.store.getSession(payload.session_id);
+    if (record) {
+      const workflow = this.#options.workflows[record.workflow];
+      if (!workflow) return undefined;
+      if (payload.vendor_data !== undefined && payload.vendor_data !== record.subject) {
+        // A session we created for one subject must never settle another's verdict.
+        this.#deps.logger.warn({ sessionId: payload.session_id }, 'webhook vendor_data does not match the session record');
+        return undefined;
+      }
+      return { subject: record.subject, workflow };
+    }
+    if (typeof payload.vendor_data !== 'string' || payload.workflow_id === undefined) return undefined;
+    const workflow = this.#byDiditId.get(payload.workflow_id);
+    return workflow ? { subject: payload.vendor_data, workflow } : undefined;
+  }
+
+  /** The browser's return from Didit. */
+  async handleCallback(query: URLSearchParams): Promise<Reply> {
+    const { store, didit, logger, clock } = this.#deps;
+    const sessionId = query.get('verificationSessionId') ?? '';
+    if (!SESSION_ID.test(sessionId)) return page(400, 'error');
+    const record = await store.getSession(sessionId);
+    if (!record) return page(404, 'error');
+    const workflow = this.#options.workflows[record.workflow];
+    if (!workflow) return page(404, 'error');
+    const [stored] = await store.getVerdicts(record.subject, [record.workflow]);
+    let verdict = stored && stored.sessionId === sessionId ? stored : undefined;
+    if (!verdict || !isSettled(verdict.status)) {
+      // The webhook has not settled this session yet: ask Didit directly (server side, authenticated).
+      try {
+        const decision = await didit.getDecision(sessionId);
+        const fetched = verdictFromDecision(decision, record.workflow, workflow, clock());
+        if (fetched.sessionId === sessionId && fetched.subject === record.subject) {
+          await applyVerdict(store, fetched, 'callback');
+          verdict = fetched;
+        }
+      } catch (err) {
+        logger.warn({ err, sessionId }, 'decision fetch on callback failed');
+      }
+    }
+    const self = `/verification/callback?verificationSessionId=${encodeURIComponent(sessionId)}`;
+    if (!verdict) return page(200, 'pending', { refreshUrl: self });
+    switch (verdict.status) {
+      case 'Approved': {
+        const target = validateReturnUrl(record.returnTo, this.#options.publicBaseUrl, this.#options.returnToAllowlist);
+        if (target) {
+          return { status: 302, headers: { location: target, 'cache-control': 'no-store' }, body: '' };
+        }
+        return page(200, 'verified');
+      }
+      case 'In Review':
+        return page(200, 'in_review');
+      case 'Declined':
+        return page(403, 'declined');
+      case 'Expired':
+      case 'Abandoned':
+      case 'Kyc Expired':
+        return page(410, 'error');
+      case 'Not Started':
+      case 'In Progress':
+      case 'Resubmitted':
+      case 'Awaiting User':
+        return page(200, 'pending', { refreshUrl: self });
+      default: {
+        const never: never = verdict.status;
+        throw new Error(`unknown status ${String(never)}`);
+      }
+    }
+  }
+}
+
+function page(status: number, kind: PageKind, options?: { refreshUrl?: string; continueUrl?: string }): Reply {
+  return {
+    status,
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+      'referrer-policy': 'no-referrer',
+    },
+    body: renderPage(kind, options),
+  };
+}
+
+function json(status: number, body: unknown): Reply {
+  return { status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' }, body: JSON.stringify(body) };
+}
+
+function problem(status: number, code: string, detail: string, extra: Record<string, string> = {}): Reply {
+  return {
+    status,
+    headers: { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...extra },
+    body: JSON.stringify({ type: 'about:blank', title: code.replace(/_/g, ' '), status, code, detail }),
+  };
+}
+
+function send(res: ServerResponse, reply: Reply, headOnly = false): void {
+  if (res.headersSent) return;
+  res.writeHead(reply.status, { ...reply.headers, 'content-length': Buffer.byteLength(reply.body) });
+  res.end(headOnly ? undefined : reply.body);
+}

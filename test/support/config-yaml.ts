@@ -1,0 +1,90 @@
+/** Options for {@link testConfigYaml}: a complete idgate config for integration tests, all on loopback. */
+export interface TestConfigOptions {
+  /** Issuer URL (`iss`) and its JWKS URL. */
+  readonly issuer: string;
+  readonly jwksUri: string;
+  readonly audience?: string;
+  /** Fixed ports; 0 (default) = any free port, reported in the process's `listening` lines. */
+  readonly ports?: { grpc?: number; http?: number; public?: number; admin?: number };
+  /** `memory` (default) or a redis URL. */
+  readonly redisUrl?: string;
+  /** Local verdict cache TTL (e.g. `0s` to read Redis every time). */
+  readonly localCacheTtl?: string;
+  /** Didit API base (the test's sandbox) — when set, workflows and Didit settings are included. */
+  readonly didit?: {
+    readonly apiBaseUrl: string;
+    readonly apiKey: string;
+    readonly webhookSecret: string;
+    readonly kycWorkflowId: string;
+    readonly ageWorkflowId: string;
+    readonly publicBaseUrl?: string;
+    readonly reconcileAfter?: string;
+    readonly sweepInterval?: string;
+  };
+  readonly adminToken?: string;
+  readonly extraRoutes?: string;
+  readonly allowSampleRate?: number;
+}
+
+/** A config in the YAML format of examples/idgate.yaml, with the routes the integration tests exercise. */
+export function testConfigYaml(o: TestConfigOptions): string {
+  const p = o.ports ?? {};
+  const d = o.didit;
+  return `
+server:
+  grpc: { host: 127.0.0.1, port: ${p.grpc ?? 0} }
+  httpAuthz: { host: 127.0.0.1, port: ${p.http ?? 0} }
+  public: { host: 127.0.0.1, port: ${p.public ?? 0}${d?.publicBaseUrl ? `, baseUrl: ${d.publicBaseUrl}` : ''} }
+  admin: { host: 127.0.0.1, port: ${p.admin ?? 0}${o.adminToken ? `, token: ${o.adminToken}` : ''} }
+  shutdownGrace: 2s
+issuers:
+  - name: test
+    issuer: ${o.issuer}
+    audiences: [${o.audience ?? 'idgate-test'}]
+    jwksUri: ${o.jwksUri}
+    algorithms: [RS256, ES256]
+    jwks: { minRefetchInterval: 1s }
+${
+  d
+    ? `workflows:
+  kyc: { workflowId: ${d.kycWorkflowId}, maxAge: 365d }
+  adult: { workflowId: ${d.ageWorkflowId}, minAge: 18, requireAmlClear: true }
+didit:
+  mode: sandbox
+  apiBaseUrl: ${d.apiBaseUrl}
+  apiKey: ${d.apiKey}
+  webhookSecret: ${d.webhookSecret}
+  requestTimeout: 2s
+  maxRetries: 1
+  reconcileAfter: ${d.reconcileAfter ?? '2m'}
+  sweepInterval: ${d.sweepInterval ?? '60s'}
+  maxStepUps: 5
+`
+    : ''
+}policy:
+  default: deny
+  routes:
+    - id: health
+      match: { path: /healthz }
+      public: true
+    - id: partner
+      match: { contextExtensions: { policy: partner } }
+      require: { scopes: [partner] }
+    - id: api
+      match: { prefix: /api }
+      require: { scopes: [read] }
+      claimHeaders: { x-idgate-email: email }
+${d ? `    - id: payments
+      match: { prefix: /payments }
+      require: { verification: [kyc] }
+    - id: adult
+      match: { prefix: /adult }
+      require: { verification: [adult] }
+` : ''}${o.extraRoutes ?? ''}
+store:
+${o.redisUrl ? `  type: redis\n  redis: { url: "${o.redisUrl}", commandTimeout: 500ms }\n  localCacheTtl: ${o.localCacheTtl ?? '5s'}` : '  type: memory'}
+logging:
+  level: info
+  allowSampleRate: ${o.allowSampleRate ?? 0}
+`;
+}
