@@ -1,0 +1,159 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { Verdict } from '../verification/verdict.js';
+import { createCachedVerdictStore } from './cached-verdict-store.js';
+import { createMemoryVerdictStore } from './memory-verdict-store.js';
+import type { InvalidationListener, VerdictStore } from './verdict-store.js';
+
+const logger = pino({ level: 'silent' });
+
+const verdict = (subject: string, over: Partial<Verdict> = {}): Verdict => ({
+  subject,
+  workflow: 'kyc',
+  sessionId: 's1',
+  status: 'Approved',
+  eventAt: 1,
+  facts: {},
+  ...over,
+});
+
+/**
+ * A memory store seen through a wrapper that can hold reads open (network latency) and emit invalidations
+ * the way another replica's events arrive.
+ */
+function setup(options: { ttlMs?: number; maxEntries?: number; clock?: () => number } = {}) {
+  let now = 1_000_000;
+  const memory = createMemoryVerdictStore({ logger, clock: () => now });
+  const listeners = new Set<InvalidationListener>();
+  let hold: Promise<void> | undefined;
+  let reads = 0;
+  // Every other method is inherited from the memory store through the prototype chain.
+  const inner: VerdictStore = Object.assign(Object.create(memory) as VerdictStore, {
+    async getVerdicts(subject: string, workflows: readonly string[]) {
+      reads += 1;
+      const result = await memory.getVerdicts(subject, workflows);
+      if (hold) await hold;
+      return result;
+    },
+    onInvalidate(listener: InvalidationListener) {
+      listeners.add(listener);
+      const off = memory.onInvalidate(listener);
+      return () => {
+        listeners.delete(listener);
+        off();
+      };
+    },
+  });
+  const cached = createCachedVerdictStore(inner, {
+    ttlMs: options.ttlMs ?? 5_000,
+    maxEntries: options.maxEntries ?? 100,
+    clock: options.clock ?? (() => now),
+  });
+  return {
+    memory,
+    cached,
+    reads: () => reads,
+    advance: (ms: number) => {
+      now += ms;
+    },
+    emit: (subject: string | undefined, workflow?: string) => {
+      for (const l of listeners) l(subject, workflow);
+    },
+    holdReads: () => {
+      let release = (): void => undefined;
+      hold = new Promise<void>((r) => {
+        release = r;
+      });
+      return () => {
+        hold = undefined;
+        release();
+      };
+    },
+  };
+}
+
+describe('createCachedVerdictStore', () => {
+  it('serves repeated lookups (found and not found) from memory until the TTL passes', async () => {
+    const t = setup({ ttlMs: 5_000 });
+    await t.memory.putVerdict(verdict('corp:a'));
+    expect((await t.cached.getVerdicts('corp:a', ['kyc', 'age'])).map((v) => v?.status)).toEqual(['Approved', undefined]);
+    expect((await t.cached.getVerdicts('corp:a', ['kyc', 'age'])).map((v) => v?.status)).toEqual(['Approved', undefined]);
+    expect(t.reads()).toBe(1);
+    expect(t.cached.stats()).toMatchObject({ hits: 2, misses: 2, subjects: 1 });
+    t.advance(5_000);
+    await t.cached.getVerdicts('corp:a', ['kyc']);
+    expect(t.reads()).toBe(2);
+  });
+
+  it('reads only the workflows it does not hold', async () => {
+    const t = setup();
+    await t.cached.getVerdicts('corp:a', ['kyc']);
+    await t.memory.putVerdict(verdict('corp:a', { workflow: 'age', status: 'Declined' }));
+    const got = await t.cached.getVerdicts('corp:a', ['kyc', 'age']);
+    expect(got.map((v) => v?.status)).toEqual([undefined, 'Declined']);
+    expect(t.cached.stats()).toMatchObject({ hits: 1, misses: 2 });
+  });
+
+  it.each<{ desc: string; invalidate: (t: ReturnType<typeof setup>) => Promise<void> | void }>([
+    { desc: 'its own write', invalidate: async (t) => void (await t.cached.putVerdict(verdict('corp:a', { status: 'Declined', eventAt: 2 }))) },
+    { desc: 'a write on the inner store', invalidate: async (t) => void (await t.memory.putVerdict(verdict('corp:a', { status: 'Declined', eventAt: 2 }))) },
+    { desc: 'its own revocation', invalidate: (t) => t.cached.deleteVerdicts('corp:a') },
+    { desc: 'a subject-wide event', invalidate: (t) => t.emit('corp:a') },
+    { desc: 'a subject+workflow event', invalidate: (t) => t.emit('corp:a', 'kyc') },
+    { desc: 'a flush-everything event', invalidate: (t) => t.emit(undefined) },
+  ])('drops the entry on $desc', async ({ invalidate }) => {
+    const t = setup();
+    await t.memory.putVerdict(verdict('corp:a'));
+    await t.cached.getVerdicts('corp:a', ['kyc']);
+    await invalidate(t);
+    await t.cached.getVerdicts('corp:a', ['kyc']);
+    expect(t.reads()).toBe(2);
+  });
+
+  it('keeps entries of other workflows on a subject+workflow event', async () => {
+    const t = setup();
+    await t.cached.getVerdicts('corp:a', ['kyc', 'age']);
+    t.emit('corp:a', 'age');
+    await t.cached.getVerdicts('corp:a', ['kyc']);
+    expect(t.reads()).toBe(1);
+  });
+
+  it('does not cache a read that overlapped an invalidation', async () => {
+    const t = setup();
+    const release = t.holdReads();
+    const before = t.cached.getVerdicts('corp:a', ['kyc']);
+    await t.memory.putVerdict(verdict('corp:a'));
+    release();
+    expect(await before).toEqual([undefined]);
+    expect((await t.cached.getVerdicts('corp:a', ['kyc']))[0]?.status).toBe('Approved');
+    expect(t.reads()).toBe(2);
+  });
+
+  it('treats a cache fault as a miss', async () => {
+    const t = setup({
+      clock: () => {
+        throw new Error('clock broke');
+      },
+    });
+    await t.memory.putVerdict(verdict('corp:a'));
+    expect((await t.cached.getVerdicts('corp:a', ['kyc']))[0]?.status).toBe('Approved');
+    expect((await t.cached.getVerdicts('corp:a', ['kyc']))[0]?.status).toBe('Approved');
+    expect(t.reads()).toBe(2);
+  });
+
+  it('never caches with ttlMs 0 and stays within maxEntries', async () => {
+    const off = setup({ ttlMs: 0 });
+    await off.cached.getVerdicts('corp:a', ['kyc']);
+    await off.cached.getVerdicts('corp:a', ['kyc']);
+    expect(off.reads()).toBe(2);
+    const small = setup({ maxEntries: 3 });
+    for (let i = 0; i < 10; i += 1) await small.cached.getVerdicts(`corp:${i}`, ['kyc']);
+    expect(small.cached.stats().subjects).toBe(3);
+  });
+
+  it('rejects bad options', () => {
+    const t = setup();
+    expect(() => createCachedVerdictStore(t.memory, { ttlMs: -1, maxEntries: 1 })).toThrow(TypeError);
+    expect(() => createCachedVerdictStore(t.memory, { ttlMs: 1, maxEntries: 0 })).toThrow(TypeError);
+  });
+});

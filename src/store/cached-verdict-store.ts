@@ -1,0 +1,153 @@
+import { LRUCache } from 'lru-cache';
+import type { Verdict } from '../verification/verdict.js';
+import type { VerdictStore } from './verdict-store.js';
+
+/** Options of {@link createCachedVerdictStore}. */
+export interface CachedVerdictStoreOptions {
+  /** How long a looked-up verdict (or its absence) is served from memory; 0 disables caching. */
+  readonly ttlMs: number;
+  /** Subjects kept (each holds the verdicts of the workflows looked up for it); LRU beyond. */
+  readonly maxEntries: number;
+  /** Epoch-ms clock (default `Date.now`). */
+  readonly clock?: () => number;
+}
+
+/** Counters of the per-replica cache: one hit or miss per workflow looked up. */
+export interface CacheStats {
+  readonly hits: number;
+  readonly misses: number;
+  /** Subjects currently cached. */
+  readonly subjects: number;
+}
+
+/** A {@link VerdictStore} with a local read cache in front of `getVerdicts`. */
+export interface CachedVerdictStore extends VerdictStore {
+  stats(): CacheStats;
+}
+
+interface Entry {
+  readonly verdict: Verdict | undefined;
+  /** Epoch ms when the read that produced it started. */
+  readonly at: number;
+}
+
+/**
+ * Wraps a store with a per-replica read-through cache for `getVerdicts` (the hot path): found and
+ * not-found verdicts alike are kept for `ttlMs`. Entries are dropped on the inner store's invalidation
+ * events (any replica's writes; subject-wide, subject+workflow, or everything after the event channel
+ * reconnected) and on this wrapper's own writes and deletes. A read that overlaps any invalidation is
+ * returned but not cached, so a pre-write answer never outlives the write. A cache fault is a miss.
+ * Every other method passes straight through; `close()` also closes the inner store.
+ *
+ * @throws TypeError when `ttlMs` is negative or `maxEntries` is not a positive integer.
+ */
+export function createCachedVerdictStore(inner: VerdictStore, options: CachedVerdictStoreOptions): CachedVerdictStore {
+  const { ttlMs, maxEntries } = options;
+  if (!Number.isFinite(ttlMs) || ttlMs < 0) throw new TypeError('cache ttlMs must be a number >= 0');
+  if (!Number.isInteger(maxEntries) || maxEntries <= 0) throw new TypeError('cache maxEntries must be a positive integer');
+  const clock = options.clock ?? Date.now;
+  const cache = new LRUCache<string, Map<string, Entry>>({ max: maxEntries });
+  let epoch = 0;
+  let hits = 0;
+  let misses = 0;
+
+  const invalidate = (subject: string | undefined, workflow?: string): void => {
+    epoch += 1;
+    if (subject === undefined) cache.clear();
+    else if (workflow === undefined) cache.delete(subject);
+    else cache.peek(subject)?.delete(workflow);
+  };
+  const unsubscribe = inner.onInvalidate(invalidate);
+
+  const safeClock = (): number | undefined => {
+    try {
+      return clock();
+    } catch {
+      return undefined;
+    }
+  };
+
+  const lookup = (subject: string, workflows: readonly string[], out: (Verdict | undefined)[]): number[] => {
+    const missing: number[] = [];
+    if (ttlMs === 0) return workflows.map((_, i) => i);
+    try {
+      const byWorkflow = cache.get(subject);
+      const now = clock();
+      workflows.forEach((w, i) => {
+        const entry = byWorkflow?.get(w);
+        if (entry !== undefined && now - entry.at < ttlMs) out[i] = entry.verdict;
+        else missing.push(i);
+      });
+      return missing;
+    } catch {
+      return workflows.map((_, i) => i);
+    }
+  };
+
+  const remember = (subject: string, workflows: readonly string[], found: readonly (Verdict | undefined)[], at: number): void => {
+    if (ttlMs === 0) return;
+    try {
+      let byWorkflow = cache.get(subject);
+      if (byWorkflow === undefined) {
+        byWorkflow = new Map();
+        cache.set(subject, byWorkflow);
+      }
+      workflows.forEach((w, i) => byWorkflow.set(w, { verdict: found[i], at }));
+    } catch {
+      // Not caching is always safe: the next read goes to the store.
+    }
+  };
+
+  return {
+    async getVerdicts(subject, workflows) {
+      const out: (Verdict | undefined)[] = new Array<Verdict | undefined>(workflows.length).fill(undefined);
+      const missing = lookup(subject, workflows, out);
+      hits += workflows.length - missing.length;
+      misses += missing.length;
+      if (missing.length === 0) return out;
+      const wanted = missing.map((i) => workflows[i] ?? '');
+      const startEpoch = epoch;
+      const startedAt = safeClock();
+      const found = await inner.getVerdicts(subject, wanted);
+      missing.forEach((i, k) => {
+        out[i] = found[k];
+      });
+      if (epoch === startEpoch && startedAt !== undefined) remember(subject, wanted, found, startedAt);
+      return out;
+    },
+    async putVerdict(v) {
+      try {
+        return await inner.putVerdict(v);
+      } finally {
+        invalidate(v.subject, v.workflow);
+      }
+    },
+    async deleteVerdicts(subject, workflow) {
+      try {
+        await inner.deleteVerdicts(subject, workflow);
+      } finally {
+        invalidate(subject, workflow);
+      }
+    },
+    listVerdicts: (subject) => inner.listVerdicts(subject),
+    getPending: (subject, workflow) => inner.getPending(subject, workflow),
+    putPending: (p, ttl) => inner.putPending(p, ttl),
+    deletePending: (subject, workflow) => inner.deletePending(subject, workflow),
+    listStalePending: (olderThan, limit) => inner.listStalePending(olderThan, limit),
+    getSession: (sessionId) => inner.getSession(sessionId),
+    putSession: (rec, ttl) => inner.putSession(rec, ttl),
+    markEventSeen: (eventKey, ttl) => inner.markEventSeen(eventKey, ttl),
+    appendAudit: (event) => inner.appendAudit(event),
+    countStepUp: (subject, workflow, windowMs) => inner.countStepUp(subject, workflow, windowMs),
+    acquireLock: (name, ttl) => inner.acquireLock(name, ttl),
+    releaseLock: (name, token) => inner.releaseLock(name, token),
+    onInvalidate: (listener) => inner.onInvalidate(listener),
+    ping: () => inner.ping(),
+    async close() {
+      unsubscribe();
+      cache.clear();
+      await inner.close();
+    },
+    stats: () => ({ hits, misses, subjects: cache.size }),
+  };
+}

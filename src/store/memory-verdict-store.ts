@@ -1,0 +1,263 @@
+import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+import type { PendingSession, SessionRecord, Verdict } from '../verification/verdict.js';
+import { encodePending, encodeSession, toVerdict } from './store-codec.js';
+import { DEFAULT_SETTLED_VERDICT_TTL_MS, EXPIRING_STATUSES, orderVerdictWrite } from './verdict-order.js';
+import { StoreError } from './verdict-store.js';
+import type { InvalidationListener, PutVerdictResult, VerdictStore } from './verdict-store.js';
+
+/** Options of {@link createMemoryVerdictStore}. */
+export interface MemoryVerdictStoreOptions {
+  /** Subjects whose verdicts are kept; the least recently used subject is forgotten beyond it (default 100 000). */
+  readonly maxSubjects?: number;
+  /** Cap of each of: pending sessions, session records, seen events, step-up counters, locks (default 100 000). */
+  readonly maxEntries?: number;
+  /** TTL of `Expired`/`Abandoned` verdicts (default 30 days). */
+  readonly settledVerdictTtlMs?: number;
+  /** Exact cap of the audit log (default 10 000). */
+  readonly auditMaxLen?: number;
+}
+
+interface Timed<T> {
+  readonly value: T;
+  /** Epoch ms; `Infinity` = no TTL. */
+  readonly expiresAt: number;
+}
+
+interface Counter {
+  count: number;
+  readonly expiresAt: number;
+}
+
+function ttlArg(ttlMs: number, what: string): number {
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError(`${what} must be a positive number of ms`);
+  return Math.ceil(ttlMs);
+}
+
+const pairKey = (subject: string, workflow: string): string => JSON.stringify([subject, workflow]);
+
+/**
+ * The verdict store inside one process (for `make run`, tests and a single replica): the same ordering
+ * rules and results as the Redis store, TTLs against the injected clock, invalidation listeners called
+ * synchronously before the write resolves, and LRU caps on every map so memory stays flat. Forgetting a
+ * subject under memory pressure only ever causes a new step-up, never an allow.
+ */
+export class MemoryVerdictStore implements VerdictStore {
+  private readonly verdicts: LRUCache<string, Map<string, Timed<Verdict>>>;
+  private readonly pending: LRUCache<string, Timed<PendingSession>>;
+  private readonly sessions: LRUCache<string, Timed<SessionRecord>>;
+  private readonly events: LRUCache<string, number>;
+  private readonly stepUps: LRUCache<string, Counter>;
+  private readonly locks: LRUCache<string, Timed<string>>;
+  private readonly audit: Readonly<Record<string, string>>[] = [];
+  private readonly listeners = new Set<InvalidationListener>();
+  private readonly settledTtlMs: number;
+  private readonly auditMaxLen: number;
+  private closed = false;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly now: () => number,
+    options: MemoryVerdictStoreOptions = {},
+  ) {
+    const maxSubjects = options.maxSubjects ?? 100_000;
+    const maxEntries = options.maxEntries ?? 100_000;
+    this.verdicts = new LRUCache({ max: maxSubjects });
+    this.pending = new LRUCache({ max: maxEntries });
+    this.sessions = new LRUCache({ max: maxEntries });
+    this.events = new LRUCache({ max: maxEntries });
+    this.stepUps = new LRUCache({ max: maxEntries });
+    this.locks = new LRUCache({ max: maxEntries });
+    this.settledTtlMs = options.settledVerdictTtlMs ?? DEFAULT_SETTLED_VERDICT_TTL_MS;
+    this.auditMaxLen = options.auditMaxLen ?? 10_000;
+  }
+
+  /** The audit entries currently kept, oldest first (for tests and `idgate explain`). */
+  auditEntries(): readonly Readonly<Record<string, string>>[] {
+    return [...this.audit];
+  }
+
+  async getVerdicts(subject: string, workflows: readonly string[]): Promise<(Verdict | undefined)[]> {
+    this.open();
+    const byWorkflow = this.verdicts.get(subject);
+    return workflows.map((w) => this.live(byWorkflow?.get(w)));
+  }
+
+  async putVerdict(v: Verdict): Promise<PutVerdictResult> {
+    this.open();
+    const clean = toVerdict(v);
+    if (clean === undefined) throw new TypeError('putVerdict: not a valid Verdict');
+    let byWorkflow = this.verdicts.get(v.subject);
+    const result = orderVerdictWrite(this.live(byWorkflow?.get(v.workflow)), clean);
+    if (result !== 'written') return result;
+    if (byWorkflow === undefined) {
+      byWorkflow = new Map();
+      this.verdicts.set(v.subject, byWorkflow);
+    }
+    const ttl = EXPIRING_STATUSES.has(clean.status) ? this.settledTtlMs : Infinity;
+    byWorkflow.set(clean.workflow, { value: clean, expiresAt: this.now() + ttl });
+    this.emit(clean.subject, clean.workflow);
+    return 'written';
+  }
+
+  async deleteVerdicts(subject: string, workflow?: string): Promise<void> {
+    this.open();
+    if (workflow === undefined) this.verdicts.delete(subject);
+    else this.verdicts.get(subject)?.delete(workflow);
+    this.emit(subject, workflow);
+  }
+
+  async listVerdicts(subject: string): Promise<Verdict[]> {
+    this.open();
+    const byWorkflow = this.verdicts.get(subject);
+    if (byWorkflow === undefined) return [];
+    const out: Verdict[] = [];
+    for (const [workflow, entry] of byWorkflow) {
+      const v = this.live(entry);
+      if (v) out.push(v);
+      else byWorkflow.delete(workflow);
+    }
+    return out;
+  }
+
+  async getPending(subject: string, workflow: string): Promise<PendingSession | undefined> {
+    this.open();
+    return this.live(this.pending.get(pairKey(subject, workflow)));
+  }
+
+  async putPending(p: PendingSession, ttlMs: number): Promise<void> {
+    this.open();
+    const clean = JSON.parse(encodePending(p)) as PendingSession;
+    this.pending.set(pairKey(p.subject, p.workflow), {
+      value: clean,
+      expiresAt: this.now() + ttlArg(ttlMs, 'putPending ttlMs'),
+    });
+  }
+
+  async deletePending(subject: string, workflow: string): Promise<void> {
+    this.open();
+    this.pending.delete(pairKey(subject, workflow));
+  }
+
+  async listStalePending(olderThan: number, limit: number): Promise<PendingSession[]> {
+    this.open();
+    if (!(limit > 0)) return [];
+    const stale: PendingSession[] = [];
+    const expired: string[] = [];
+    for (const [key, entry] of this.pending.entries()) {
+      const p = this.live(entry);
+      if (p === undefined) expired.push(key);
+      else if (p.createdAt <= olderThan) stale.push(p);
+    }
+    for (const key of expired) this.pending.delete(key);
+    stale.sort((a, b) => a.createdAt - b.createdAt);
+    return stale.slice(0, Math.floor(limit));
+  }
+
+  async getSession(sessionId: string): Promise<SessionRecord | undefined> {
+    this.open();
+    return this.live(this.sessions.get(sessionId));
+  }
+
+  async putSession(rec: SessionRecord, ttlMs: number): Promise<void> {
+    this.open();
+    const clean = JSON.parse(encodeSession(rec)) as SessionRecord;
+    this.sessions.set(rec.sessionId, { value: clean, expiresAt: this.now() + ttlArg(ttlMs, 'putSession ttlMs') });
+  }
+
+  async markEventSeen(eventKey: string, ttlMs: number): Promise<boolean> {
+    this.open();
+    const ttl = ttlArg(ttlMs, 'markEventSeen ttlMs');
+    const seenUntil = this.events.get(eventKey);
+    if (seenUntil !== undefined && seenUntil > this.now()) return false;
+    this.events.set(eventKey, this.now() + ttl);
+    return true;
+  }
+
+  async appendAudit(event: Readonly<Record<string, string>>): Promise<void> {
+    this.open();
+    if (Object.keys(event).length === 0) return;
+    this.audit.push({ ...event });
+    if (this.audit.length > this.auditMaxLen) this.audit.splice(0, this.audit.length - this.auditMaxLen);
+  }
+
+  async countStepUp(subject: string, workflow: string, windowMs: number): Promise<number> {
+    this.open();
+    const ttl = ttlArg(windowMs, 'countStepUp windowMs');
+    const key = pairKey(subject, workflow);
+    const counter = this.stepUps.get(key);
+    if (counter !== undefined && counter.expiresAt > this.now()) {
+      counter.count += 1;
+      return counter.count;
+    }
+    this.stepUps.set(key, { count: 1, expiresAt: this.now() + ttl });
+    return 1;
+  }
+
+  async acquireLock(name: string, ttlMs: number): Promise<string | undefined> {
+    this.open();
+    const ttl = ttlArg(ttlMs, 'acquireLock ttlMs');
+    if (this.live(this.locks.get(name)) !== undefined) return undefined;
+    const token = randomBytes(16).toString('hex');
+    this.locks.set(name, { value: token, expiresAt: this.now() + ttl });
+    return token;
+  }
+
+  async releaseLock(name: string, token: string): Promise<boolean> {
+    this.open();
+    if (this.live(this.locks.get(name)) !== token) return false;
+    this.locks.delete(name);
+    return true;
+  }
+
+  onInvalidate(listener: InvalidationListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  async ping(): Promise<boolean> {
+    return !this.closed;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+  }
+
+  private open(): void {
+    if (this.closed) throw new StoreError('unavailable', 'verdict store is closed');
+  }
+
+  private live<T>(entry: Timed<T> | undefined): T | undefined {
+    return entry !== undefined && entry.expiresAt > this.now() ? entry.value : undefined;
+  }
+
+  private emit(subject: string, workflow?: string): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(subject, workflow);
+      } catch (err) {
+        this.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'invalidation listener threw');
+      }
+    }
+  }
+}
+
+/**
+ * Creates a {@link MemoryVerdictStore}. `clock` defaults to `Date.now` (tests pass a fake one).
+ * @throws TypeError when a cap is not a positive integer.
+ */
+export function createMemoryVerdictStore(
+  deps: { logger: Logger; clock?: () => number },
+  options: MemoryVerdictStoreOptions = {},
+): MemoryVerdictStore {
+  for (const [name, value] of Object.entries(options)) {
+    if (value !== undefined && (!Number.isInteger(value) || (value as number) <= 0)) {
+      throw new TypeError(`memory store: ${name} must be a positive integer`);
+    }
+  }
+  return new MemoryVerdictStore(deps.logger.child({ component: 'verdict-store' }), deps.clock ?? Date.now, options);
+}

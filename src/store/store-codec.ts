@@ -1,0 +1,147 @@
+import { SESSION_STATUSES } from '../verification/verdict.js';
+import type { PendingSession, SessionRecord, SessionStatus, Verdict, VerdictFacts } from '../verification/verdict.js';
+
+const STATUSES: ReadonlySet<string> = new Set(SESSION_STATUSES);
+
+type Json = Record<string, unknown>;
+
+function parseObject(raw: string): Json | undefined {
+  try {
+    const value: unknown = JSON.parse(raw);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isText = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+
+function factsOf(v: unknown): VerdictFacts | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const o = v as Json;
+  const facts: { minAgeMet?: boolean; amlClear?: boolean; documentValid?: boolean } = {};
+  for (const name of ['minAgeMet', 'amlClear', 'documentValid'] as const) {
+    const fact = o[name];
+    if (fact === undefined) continue;
+    if (typeof fact !== 'boolean') return undefined;
+    facts[name] = fact;
+  }
+  return facts;
+}
+
+/**
+ * Checks an untrusted value as a {@link Verdict} and returns a fresh object with only the verdict fields
+ * (extra properties are dropped), or `undefined` when any field is missing or of the wrong type.
+ */
+export function toVerdict(value: unknown): Verdict | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const o = value as Json;
+  const facts = factsOf(o['facts']);
+  const { subject, workflow, sessionId, status, eventAt, decidedAt } = o;
+  if (!isText(subject) || !isText(workflow) || !isText(sessionId)) return undefined;
+  if (typeof status !== 'string' || !STATUSES.has(status) || !isTime(eventAt) || facts === undefined) {
+    return undefined;
+  }
+  if (decidedAt !== undefined && !isTime(decidedAt)) return undefined;
+  return {
+    subject,
+    workflow,
+    sessionId,
+    status: status as SessionStatus,
+    eventAt,
+    ...(decidedAt !== undefined ? { decidedAt } : {}),
+    facts,
+  };
+}
+
+/**
+ * Compact JSON of a verdict with only its own fields, so no payload data can ride along into the store.
+ * @throws TypeError when `v` is not a valid verdict (a programming error upstream).
+ */
+export function encodeVerdict(v: Verdict): string {
+  const clean = toVerdict(v);
+  if (clean === undefined) throw new TypeError('putVerdict: not a valid Verdict');
+  return JSON.stringify(clean);
+}
+
+/** Parses a stored verdict; `undefined` when unparsable or not for `subject`/`workflow`. */
+export function decodeVerdict(raw: string, subject: string, workflow: string): Verdict | undefined {
+  const v = toVerdict(parseObject(raw));
+  return v !== undefined && v.subject === subject && v.workflow === workflow ? v : undefined;
+}
+
+function toPending(o: Json | undefined): PendingSession | undefined {
+  if (o === undefined) return undefined;
+  const { subject, workflow, sessionId, url, createdAt } = o;
+  if (!isText(subject) || !isText(workflow) || !isText(sessionId) || !isText(url) || !isTime(createdAt)) {
+    return undefined;
+  }
+  return { subject, workflow, sessionId, url, createdAt };
+}
+
+/** @throws TypeError when `p` is not a valid pending session. */
+export function encodePending(p: PendingSession): string {
+  const clean = toPending(p as unknown as Json);
+  if (clean === undefined) throw new TypeError('putPending: not a valid PendingSession');
+  return JSON.stringify(clean);
+}
+
+/** Parses a stored pending session; `undefined` when unparsable or not for `subject`/`workflow`. */
+export function decodePending(raw: string, subject: string, workflow: string): PendingSession | undefined {
+  const p = toPending(parseObject(raw));
+  return p !== undefined && p.subject === subject && p.workflow === workflow ? p : undefined;
+}
+
+function toSession(o: Json | undefined): SessionRecord | undefined {
+  if (o === undefined) return undefined;
+  const { sessionId, subject, workflow, returnTo, createdAt } = o;
+  if (!isText(sessionId) || !isText(subject) || !isText(workflow) || !isTime(createdAt)) return undefined;
+  if (returnTo !== undefined && typeof returnTo !== 'string') return undefined;
+  return { sessionId, subject, workflow, ...(returnTo !== undefined ? { returnTo } : {}), createdAt };
+}
+
+/** @throws TypeError when `rec` is not a valid session record. */
+export function encodeSession(rec: SessionRecord): string {
+  const clean = toSession(rec as unknown as Json);
+  if (clean === undefined) throw new TypeError('putSession: not a valid SessionRecord');
+  return JSON.stringify(clean);
+}
+
+/** Parses a stored session record; `undefined` when unparsable or not for `sessionId`. */
+export function decodeSession(raw: string, sessionId: string): SessionRecord | undefined {
+  const rec = toSession(parseObject(raw));
+  return rec !== undefined && rec.sessionId === sessionId ? rec : undefined;
+}
+
+/** The pending-index member naming one subject+workflow (a JSON pair, so any string round-trips). */
+export function encodeIndexMember(subject: string, workflow: string): string {
+  return JSON.stringify([subject, workflow]);
+}
+
+/** Parses a pending-index member; `undefined` when malformed. */
+export function decodeIndexMember(raw: string): { subject: string; workflow: string } | undefined {
+  try {
+    const pair: unknown = JSON.parse(raw);
+    if (Array.isArray(pair) && pair.length === 2 && isText(pair[0]) && isText(pair[1])) {
+      return { subject: pair[0], workflow: pair[1] };
+    }
+  } catch {
+    // fall through: a malformed member is skipped
+  }
+  return undefined;
+}
+
+/** An invalidation message: `{"s":subject}` or `{"s":subject,"w":workflow}`. */
+export function encodeInvalidation(subject: string, workflow?: string): string {
+  return JSON.stringify(workflow === undefined ? { s: subject } : { s: subject, w: workflow });
+}
+
+/** Parses an invalidation message; `undefined` when malformed. */
+export function decodeInvalidation(raw: string): { subject: string; workflow?: string } | undefined {
+  const o = parseObject(raw);
+  if (o === undefined || !isText(o['s'])) return undefined;
+  const w = o['w'];
+  if (w === undefined) return { subject: o['s'] };
+  return isText(w) ? { subject: o['s'], workflow: w } : undefined;
+}

@@ -1,0 +1,132 @@
+import type { PendingSession, SessionRecord, Verdict } from '../verification/verdict.js';
+
+/**
+ * Why a store operation could not be done. Every code is an infrastructure fault; callers fail closed
+ * (the engine answers 503 `dependency_unavailable`).
+ *
+ * - `unavailable`: the backend is down, unreachable, closed, read-only or refused the command.
+ * - `timeout`: the command did not answer within the configured command timeout.
+ * - `corrupt`: the backend answered something the store cannot interpret (wrong key type, odd script reply).
+ */
+export type StoreErrorCode = 'unavailable' | 'timeout' | 'corrupt';
+
+/** The coded error every {@link VerdictStore} method throws on an infrastructure fault. */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  readonly code: StoreErrorCode;
+
+  constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** Whether a value is a {@link StoreError} (also across module copies, by name and code). */
+export function isStoreError(err: unknown): err is StoreError {
+  return (
+    err instanceof StoreError ||
+    (err instanceof Error &&
+      err.name === 'StoreError' &&
+      typeof (err as { code?: unknown }).code === 'string')
+  );
+}
+
+/**
+ * What {@link VerdictStore.putVerdict} did:
+ * - `written`: the verdict replaced the stored one (or there was none); an invalidation was published.
+ * - `stale`: the stored verdict is newer (or wins the precedence on an equal `eventAt`); nothing changed.
+ * - `duplicate`: the same event (equal `eventAt`, status and session) was already stored; nothing changed.
+ */
+export type PutVerdictResult = 'written' | 'stale' | 'duplicate';
+
+/**
+ * Called when verdicts may have changed somewhere (any replica).
+ * - `(subject, workflow)`: that one verdict changed.
+ * - `(subject)`: every verdict of the subject changed (revocation).
+ * - `()` (subject undefined): anything may have changed, e.g. the invalidation channel reconnected and
+ *   events may have been missed; drop every cached verdict.
+ */
+export type InvalidationListener = (subject: string | undefined, workflow?: string) => void;
+
+/**
+ * The shared state of idgate: verification verdicts, pending Didit sessions, session records, webhook
+ * de-duplication, step-up counters, single-flight locks and the audit stream. Implemented by
+ * `RedisVerdictStore` (shared across replicas) and `MemoryVerdictStore` (one process), and wrapped by
+ * `createCachedVerdictStore` for a per-replica read cache.
+ *
+ * Every method rejects only with a {@link StoreError} (codes `unavailable`, `timeout`, `corrupt`); callers
+ * turn it into a fail-closed deny. A stored value that does not parse as what it should be is treated as
+ * absent (and counted), never returned half-valid.
+ */
+export interface VerdictStore {
+  /**
+   * The stored verdicts for one subject, in the order of `workflows` (`undefined` where none), read in a
+   * single round trip.
+   */
+  getVerdicts(subject: string, workflows: readonly string[]): Promise<(Verdict | undefined)[]>;
+
+  /**
+   * Atomic ordered write: the verdict replaces the stored one only when its `eventAt` is newer, or equal
+   * with a higher precedence (see `compareVerdicts`). Publishes an invalidation after a write.
+   * `Expired`/`Abandoned` verdicts expire after the store's settled-verdict TTL (30 days by default);
+   * every other verdict has no TTL (policy applies `maxAge`).
+   */
+  putVerdict(v: Verdict): Promise<PutVerdictResult>;
+
+  /** Deletes one verdict (or all of the subject's when `workflow` is omitted) and publishes an invalidation. */
+  deleteVerdicts(subject: string, workflow?: string): Promise<void>;
+
+  /** Every stored verdict of the subject (for the admin API), in no particular order. */
+  listVerdicts(subject: string): Promise<Verdict[]>;
+
+  /** The pending Didit session for subject+workflow, if one is stored and not expired. */
+  getPending(subject: string, workflow: string): Promise<PendingSession | undefined>;
+
+  /** Stores (replaces) the pending session for its subject+workflow for `ttlMs` and indexes it by `createdAt`. */
+  putPending(p: PendingSession, ttlMs: number): Promise<void>;
+
+  /** Removes the pending session for subject+workflow and its index entry. */
+  deletePending(subject: string, workflow: string): Promise<void>;
+
+  /**
+   * Up to `limit` pending sessions created at or before `olderThan` (epoch ms), oldest first, for the
+   * reconciliation sweep. Index entries whose session has expired are dropped on the way.
+   */
+  listStalePending(olderThan: number, limit: number): Promise<PendingSession[]>;
+
+  /** The record of a session idgate created, if stored and not expired. */
+  getSession(sessionId: string): Promise<SessionRecord | undefined>;
+
+  /** Stores (replaces) a session record for `ttlMs`. */
+  putSession(rec: SessionRecord, ttlMs: number): Promise<void>;
+
+  /** Webhook de-duplication: `true` the first time `eventKey` is seen within `ttlMs`, `false` afterwards. */
+  markEventSeen(eventKey: string, ttlMs: number): Promise<boolean>;
+
+  /** Appends one event to the bounded audit stream (oldest entries are trimmed). Values must not hold PII. */
+  appendAudit(event: Readonly<Record<string, string>>): Promise<void>;
+
+  /**
+   * Counts one step-up for subject+workflow and returns the count within the current window; the window
+   * starts with the first step-up and lasts `windowMs`.
+   */
+  countStepUp(subject: string, workflow: string, windowMs: number): Promise<number>;
+
+  /**
+   * Single-flight lock shared by every replica: a random token when acquired, `undefined` when another
+   * holder has it. The lock expires after `ttlMs` even if never released.
+   */
+  acquireLock(name: string, ttlMs: number): Promise<string | undefined>;
+
+  /** Releases the lock only if `token` still holds it; `true` when released. */
+  releaseLock(name: string, token: string): Promise<boolean>;
+
+  /** Subscribes to verdict invalidations from every replica; returns the unsubscribe function. */
+  onInvalidate(listener: InvalidationListener): () => void;
+
+  /** Whether the backend answers now (readiness probe); never rejects. */
+  ping(): Promise<boolean>;
+
+  /** Releases connections and timers; later calls reject with `unavailable`. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,404 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Cluster, Redis } from 'ioredis';
+import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
+import { createRedisVerdictStore } from '../src/store/redis-verdict-store.js';
+import { isStoreError } from '../src/store/verdict-store.js';
+import type { VerdictStore } from '../src/store/verdict-store.js';
+import type { PendingSession, SessionStatus, Verdict } from '../src/verification/verdict.js';
+import { startRedis, startRedisCluster } from './support/redis-server.js';
+import type { RedisClusterHandle, RedisServerHandle } from './support/redis-server.js';
+
+const logger = pino({ level: 'silent' });
+const SETTLED_TTL_MS = 80;
+const AUDIT_CAP = 20;
+
+/** One store under test plus how to move its time forward and read its audit length. */
+interface Harness {
+  readonly store: VerdictStore;
+  /** Lets `ms` pass for TTLs: the fake clock for memory, real time for Redis (TTLs there are tiny). */
+  advance(ms: number): Promise<void>;
+  auditLength(): Promise<number>;
+  /** How far above the cap an approximately trimmed audit stream may be. */
+  readonly auditSlack: number;
+  close(): Promise<void>;
+}
+
+interface Backend {
+  readonly name: string;
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  harness(): Promise<Harness>;
+}
+
+const uniquePrefix = (): string => `t-${randomBytes(4).toString('hex')}:`;
+
+const memoryBackend: Backend = {
+  name: 'MemoryVerdictStore',
+  setup: async () => undefined,
+  teardown: async () => undefined,
+  async harness() {
+    let now = 1_700_000_000_000;
+    const store = createMemoryVerdictStore(
+      { logger, clock: () => now },
+      { settledVerdictTtlMs: SETTLED_TTL_MS, auditMaxLen: AUDIT_CAP, maxEntries: 1000, maxSubjects: 1000 },
+    );
+    return {
+      store,
+      advance: async (ms) => {
+        now += ms;
+      },
+      auditLength: async () => store.auditEntries().length,
+      auditSlack: 0,
+      close: () => store.close(),
+    };
+  },
+};
+
+function redisBackend(): Backend {
+  let server: RedisServerHandle | undefined;
+  let raw: Redis | undefined;
+  return {
+    name: 'RedisVerdictStore (standalone)',
+    async setup() {
+      server = await startRedis();
+      raw = new Redis(server.url);
+      raw.on('error', () => undefined);
+    },
+    async teardown() {
+      raw?.disconnect();
+      await server?.close();
+    },
+    async harness() {
+      if (!server || !raw) throw new Error('redis not started');
+      const keyPrefix = uniquePrefix();
+      const store = createRedisVerdictStore(
+        { logger },
+        { redis: { url: server.url, keyPrefix, commandTimeoutMs: 2000 }, settledVerdictTtlMs: SETTLED_TTL_MS, auditMaxLen: AUDIT_CAP },
+      );
+      expect(await store.whenReady(5000)).toBe(true);
+      const client = raw;
+      return {
+        store,
+        advance: (ms) => sleep(ms + 20),
+        auditLength: () => client.xlen(`${keyPrefix}audit`),
+        // XADD MAXLEN ~ trims whole stream nodes (100 entries each by default).
+        auditSlack: 100,
+        close: () => store.close(),
+      };
+    },
+  };
+}
+
+function clusterBackend(): Backend {
+  let cluster: RedisClusterHandle | undefined;
+  let raw: Cluster | undefined;
+  return {
+    name: 'RedisVerdictStore (cluster of 3)',
+    async setup() {
+      cluster = await startRedisCluster(3);
+      raw = new Cluster([...cluster.startup]);
+      raw.on('error', () => undefined);
+    },
+    async teardown() {
+      raw?.disconnect();
+      await cluster?.close();
+    },
+    async harness() {
+      if (!cluster || !raw) throw new Error('cluster not started');
+      const keyPrefix = uniquePrefix();
+      const store = createRedisVerdictStore(
+        { logger },
+        {
+          redis: { cluster: cluster.startup, keyPrefix, commandTimeoutMs: 2000 },
+          settledVerdictTtlMs: SETTLED_TTL_MS,
+          auditMaxLen: AUDIT_CAP,
+        },
+      );
+      expect(await store.whenReady(10_000)).toBe(true);
+      const client = raw;
+      return {
+        store,
+        advance: (ms) => sleep(ms + 20),
+        auditLength: () => client.xlen(`${keyPrefix}audit`),
+        auditSlack: 100,
+        close: () => store.close(),
+      };
+    },
+  };
+}
+
+function verdict(over: Partial<Verdict> & { subject: string }): Verdict {
+  return {
+    workflow: 'kyc',
+    sessionId: 'sess-1',
+    status: 'Approved',
+    eventAt: 1_000,
+    decidedAt: 1_000,
+    facts: { minAgeMet: true },
+    ...over,
+  };
+}
+
+let subjectCounter = 0;
+const newSubject = (): string => `corp:user-${(subjectCounter += 1)}`;
+
+/** Resolves with the first invalidation matching `subject` (Redis delivers them asynchronously). */
+function nextInvalidation(store: VerdictStore, subject: string): Promise<{ subject?: string; workflow?: string }> {
+  return new Promise((resolve) => {
+    const off = store.onInvalidate((s, w) => {
+      if (s !== subject) return;
+      off();
+      resolve({ subject: s, ...(w !== undefined ? { workflow: w } : {}) });
+    });
+  });
+}
+
+describe.each([memoryBackend, redisBackend(), clusterBackend()])('VerdictStore contract: $name', (backend) => {
+  let h: Harness;
+  beforeAll(() => backend.setup());
+  afterAll(() => backend.teardown());
+  beforeEach(async () => {
+    h = await backend.harness();
+  });
+  afterEach(() => h.close());
+
+  describe('ordered verdict writes', () => {
+    it('writes a newer event and refuses an older one as stale', async () => {
+      const subject = newSubject();
+      expect(await h.store.putVerdict(verdict({ subject, status: 'In Progress', eventAt: 100 }))).toBe('written');
+      expect(await h.store.putVerdict(verdict({ subject, status: 'Approved', eventAt: 200 }))).toBe('written');
+      expect(await h.store.putVerdict(verdict({ subject, status: 'Declined', eventAt: 150 }))).toBe('stale');
+      const [v] = await h.store.getVerdicts(subject, ['kyc']);
+      expect(v?.status).toBe('Approved');
+      expect(v?.eventAt).toBe(200);
+    });
+
+    it('reports the same event twice as duplicate, even with other facts', async () => {
+      const subject = newSubject();
+      const v = verdict({ subject });
+      expect(await h.store.putVerdict(v)).toBe('written');
+      expect(await h.store.putVerdict(v)).toBe('duplicate');
+      expect(await h.store.putVerdict({ ...v, facts: { minAgeMet: false } })).toBe('duplicate');
+      expect((await h.store.getVerdicts(subject, ['kyc']))[0]?.facts).toEqual({ minAgeMet: true });
+    });
+
+    it('revokes an approval with a newer decline', async () => {
+      const subject = newSubject();
+      await h.store.putVerdict(verdict({ subject, status: 'Approved', eventAt: 100 }));
+      expect(await h.store.putVerdict(verdict({ subject, status: 'Declined', eventAt: 101 }))).toBe('written');
+      expect((await h.store.getVerdicts(subject, ['kyc']))[0]?.status).toBe('Declined');
+    });
+
+    it('refuses an older event of a different session as stale', async () => {
+      const subject = newSubject();
+      await h.store.putVerdict(verdict({ subject, sessionId: 'new', eventAt: 500 }));
+      expect(await h.store.putVerdict(verdict({ subject, sessionId: 'old', status: 'Declined', eventAt: 499 }))).toBe(
+        'stale',
+      );
+      expect((await h.store.getVerdicts(subject, ['kyc']))[0]?.sessionId).toBe('new');
+    });
+
+    it.each<{ desc: string; a: [SessionStatus, string]; b: [SessionStatus, string]; winner: [SessionStatus, string] }>([
+      { desc: 'Declined beats Approved', a: ['Approved', 's1'], b: ['Declined', 's1'], winner: ['Declined', 's1'] },
+      { desc: 'Kyc Expired beats Approved', a: ['Approved', 's1'], b: ['Kyc Expired', 's1'], winner: ['Kyc Expired', 's1'] },
+      { desc: 'Abandoned beats Approved', a: ['Abandoned', 's2'], b: ['Approved', 's1'], winner: ['Abandoned', 's2'] },
+      { desc: 'Approved beats In Review', a: ['In Review', 's1'], b: ['Approved', 's1'], winner: ['Approved', 's1'] },
+      { desc: 'In Review beats In Progress', a: ['In Progress', 's1'], b: ['In Review', 's1'], winner: ['In Review', 's1'] },
+      { desc: 'same status: greater session id wins', a: ['Approved', 'sess-a'], b: ['Approved', 'sess-b'], winner: ['Approved', 'sess-b'] },
+    ])('equal eventAt converges in either order: $desc', async ({ a, b, winner }) => {
+      const results: (Verdict | undefined)[] = [];
+      for (const order of [[a, b], [b, a]] as const) {
+        const subject = newSubject();
+        for (const [status, sessionId] of order) await h.store.putVerdict(verdict({ subject, status, sessionId, eventAt: 42 }));
+        results.push((await h.store.getVerdicts(subject, ['kyc']))[0]);
+      }
+      expect(results.map((v) => [v?.status, v?.sessionId])).toEqual([winner, winner]);
+    });
+
+    it('returns verdicts in the order asked, undefined where none', async () => {
+      const subject = newSubject();
+      await h.store.putVerdict(verdict({ subject, workflow: 'age', status: 'Approved' }));
+      await h.store.putVerdict(verdict({ subject, workflow: 'kyc', status: 'In Review' }));
+      const got = await h.store.getVerdicts(subject, ['kyc', 'aml', 'age']);
+      expect(got.map((v) => v?.status)).toEqual(['In Review', undefined, 'Approved']);
+      expect(await h.store.getVerdicts(subject, [])).toEqual([]);
+    });
+
+    it('stores only the verdict fields and rejects an invalid verdict', async () => {
+      const subject = newSubject();
+      const withExtra = { ...verdict({ subject }), name: 'Jane Doe', facts: { amlClear: true, portrait: 'x' } };
+      await h.store.putVerdict(withExtra as unknown as Verdict);
+      const [v] = await h.store.getVerdicts(subject, ['kyc']);
+      expect(v).toEqual({ ...verdict({ subject }), facts: { amlClear: true } });
+      await expect(h.store.putVerdict({ ...verdict({ subject }), status: 'Bogus' as SessionStatus })).rejects.toThrow(TypeError);
+    });
+
+    it('expires Expired/Abandoned verdicts after the settled TTL but keeps Approved', async () => {
+      const subject = newSubject();
+      await h.store.putVerdict(verdict({ subject, workflow: 'a', status: 'Abandoned' }));
+      await h.store.putVerdict(verdict({ subject, workflow: 'b', status: 'Expired' }));
+      await h.store.putVerdict(verdict({ subject, workflow: 'c', status: 'Approved' }));
+      expect((await h.store.getVerdicts(subject, ['a', 'b', 'c'])).map((v) => v?.status)).toEqual([
+        'Abandoned',
+        'Expired',
+        'Approved',
+      ]);
+      await h.advance(SETTLED_TTL_MS);
+      expect((await h.store.getVerdicts(subject, ['a', 'b', 'c'])).map((v) => v?.status)).toEqual([
+        undefined,
+        undefined,
+        'Approved',
+      ]);
+      expect((await h.store.listVerdicts(subject)).map((v) => v.workflow)).toEqual(['c']);
+    });
+  });
+
+  describe('listing, revocation and invalidation', () => {
+    it('lists every verdict of a subject and deletes one or all', async () => {
+      const subject = newSubject();
+      for (const workflow of ['kyc', 'age', 'aml']) await h.store.putVerdict(verdict({ subject, workflow }));
+      await h.store.putVerdict(verdict({ subject: newSubject(), workflow: 'other' }));
+      expect((await h.store.listVerdicts(subject)).map((v) => v.workflow).sort()).toEqual(['age', 'aml', 'kyc']);
+      await h.store.deleteVerdicts(subject, 'age');
+      expect((await h.store.listVerdicts(subject)).map((v) => v.workflow).sort()).toEqual(['aml', 'kyc']);
+      await h.store.deleteVerdicts(subject);
+      expect(await h.store.listVerdicts(subject)).toEqual([]);
+      expect(await h.store.getVerdicts(subject, ['kyc', 'aml'])).toEqual([undefined, undefined]);
+    });
+
+    it('announces a written verdict and a subject-wide revocation', async () => {
+      const subject = newSubject();
+      const written = nextInvalidation(h.store, subject);
+      await h.store.putVerdict(verdict({ subject, workflow: 'kyc' }));
+      expect(await written).toEqual({ subject, workflow: 'kyc' });
+      const revoked = nextInvalidation(h.store, subject);
+      await h.store.deleteVerdicts(subject);
+      expect(await revoked).toEqual({ subject });
+    });
+
+    it('keeps hostile subjects and workflows in distinct keys', async () => {
+      const subjects = ['corp:a}{b', 'corp:a{b}', 'corp:a%7Db', 'x:y', 'x', 'x}:verdict:kyc', 'ü🙂', '\uD800', '\uDC00', '\uFFFD'];
+      for (const [i, subject] of subjects.entries()) {
+        expect(await h.store.putVerdict(verdict({ subject, sessionId: `s${i}` }))).toBe('written');
+        await h.store.putVerdict(verdict({ subject, workflow: 'k{y}c', sessionId: `w${i}` }));
+      }
+      for (const [i, subject] of subjects.entries()) {
+        const got = await h.store.getVerdicts(subject, ['kyc', 'k{y}c']);
+        expect(got.map((v) => v?.sessionId)).toEqual([`s${i}`, `w${i}`]);
+        expect(got[0]?.subject).toBe(subject);
+        expect((await h.store.listVerdicts(subject)).length).toBe(2);
+      }
+    });
+  });
+
+  describe('pending sessions and session records', () => {
+    const pending = (subject: string, workflow: string, createdAt: number): PendingSession => ({
+      subject,
+      workflow,
+      sessionId: `p-${workflow}-${createdAt}`,
+      url: `https://verify.example/${createdAt}`,
+      createdAt,
+    });
+
+    it('stores, replaces and deletes a pending session', async () => {
+      const subject = newSubject();
+      expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
+      await h.store.putPending(pending(subject, 'kyc', 10), 60_000);
+      await h.store.putPending(pending(subject, 'kyc', 20), 60_000);
+      expect(await h.store.getPending(subject, 'kyc')).toEqual(pending(subject, 'kyc', 20));
+      await h.store.deletePending(subject, 'kyc');
+      expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
+    });
+
+    it('expires a pending session after its TTL', async () => {
+      const subject = newSubject();
+      await h.store.putPending(pending(subject, 'kyc', 10), 50);
+      expect(await h.store.getPending(subject, 'kyc')).toBeDefined();
+      await h.advance(50);
+      expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
+    });
+
+    it('lists stale pending sessions oldest first, bounded, skipping expired and fresh ones', async () => {
+      const s1 = newSubject();
+      const s2 = newSubject();
+      await h.store.putPending(pending(s1, 'kyc', 300), 60_000);
+      await h.store.putPending(pending(s2, 'kyc', 100), 60_000);
+      await h.store.putPending(pending(s1, 'age', 200), 60_000);
+      await h.store.putPending(pending(s2, 'age', 900), 60_000);
+      await h.store.putPending(pending(s2, 'gone', 50), 30);
+      await h.advance(30);
+      const stale = await h.store.listStalePending(500, 10);
+      expect(stale.map((p) => p.sessionId)).toEqual(['p-kyc-100', 'p-age-200', 'p-kyc-300']);
+      expect((await h.store.listStalePending(500, 2)).map((p) => p.sessionId)).toEqual(['p-kyc-100', 'p-age-200']);
+      await h.store.deletePending(s2, 'kyc');
+      expect((await h.store.listStalePending(500, 10)).map((p) => p.sessionId)).toEqual(['p-age-200', 'p-kyc-300']);
+    });
+
+    it('stores a session record with a TTL', async () => {
+      const rec = { sessionId: `sess-${randomBytes(3).toString('hex')}`, subject: newSubject(), workflow: 'kyc', createdAt: 5 };
+      await h.store.putSession({ ...rec, returnTo: 'https://app.example/x?y=1' }, 50);
+      expect(await h.store.getSession(rec.sessionId)).toEqual({ ...rec, returnTo: 'https://app.example/x?y=1' });
+      expect(await h.store.getSession('unknown')).toBeUndefined();
+      await h.advance(50);
+      expect(await h.store.getSession(rec.sessionId)).toBeUndefined();
+    });
+  });
+
+  describe('de-duplication, counters, locks, audit', () => {
+    it('marks an event seen once per TTL', async () => {
+      const key = `evt-${randomBytes(3).toString('hex')}`;
+      expect(await h.store.markEventSeen(key, 50)).toBe(true);
+      expect(await h.store.markEventSeen(key, 50)).toBe(false);
+      expect(await h.store.markEventSeen(`${key}-other`, 50)).toBe(true);
+      await h.advance(50);
+      expect(await h.store.markEventSeen(key, 50)).toBe(true);
+    });
+
+    it('counts step-ups within a window per subject+workflow', async () => {
+      const subject = newSubject();
+      expect(await h.store.countStepUp(subject, 'kyc', 60)).toBe(1);
+      expect(await h.store.countStepUp(subject, 'kyc', 60)).toBe(2);
+      expect(await h.store.countStepUp(subject, 'age', 60)).toBe(1);
+      expect(await h.store.countStepUp(subject, 'kyc', 60)).toBe(3);
+      await h.advance(60);
+      expect(await h.store.countStepUp(subject, 'kyc', 60)).toBe(1);
+    });
+
+    it('grants a lock to exactly one of 50 concurrent callers and releases it by token only', async () => {
+      const tokens = await Promise.all(Array.from({ length: 50 }, () => h.store.acquireLock('create:kyc', 10_000)));
+      const winners = tokens.filter((t): t is string => t !== undefined);
+      expect(winners).toHaveLength(1);
+      const token = winners[0] ?? '';
+      expect(await h.store.releaseLock('create:kyc', 'not-the-token')).toBe(false);
+      expect(await h.store.acquireLock('create:kyc', 10_000)).toBeUndefined();
+      expect(await h.store.releaseLock('create:kyc', token)).toBe(true);
+      expect(await h.store.releaseLock('create:kyc', token)).toBe(false);
+      expect(await h.store.acquireLock('create:kyc', 10_000)).toEqual(expect.any(String));
+    });
+
+    it('lets a lock expire after its TTL', async () => {
+      expect(await h.store.acquireLock('short', 40)).toBeDefined();
+      expect(await h.store.acquireLock('short', 40)).toBeUndefined();
+      await h.advance(40);
+      expect(await h.store.acquireLock('short', 40)).toBeDefined();
+    });
+
+    it('keeps the audit stream bounded', async () => {
+      for (let i = 0; i < 300; i += 1) await h.store.appendAudit({ type: 'verdict_written', n: String(i) });
+      const length = await h.auditLength();
+      expect(length).toBeGreaterThanOrEqual(AUDIT_CAP);
+      expect(length).toBeLessThanOrEqual(AUDIT_CAP + h.auditSlack);
+    });
+
+    it('answers ping, then fails with unavailable once closed', async () => {
+      expect(await h.store.ping()).toBe(true);
+      await h.store.close();
+      expect(await h.store.ping()).toBe(false);
+      const err: unknown = await h.store.getVerdicts('corp:x', ['kyc']).catch((e: unknown) => e);
+      expect(isStoreError(err) && err.code).toBe('unavailable');
+    });
+  });
+});

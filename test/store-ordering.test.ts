@@ -1,0 +1,54 @@
+import fc from 'fast-check';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
+import { createRedisVerdictStore } from '../src/store/redis-verdict-store.js';
+import type { RedisVerdictStore } from '../src/store/redis-verdict-store.js';
+import { SESSION_STATUSES } from '../src/verification/verdict.js';
+import type { Verdict } from '../src/verification/verdict.js';
+import { startRedis } from './support/redis-server.js';
+import type { RedisServerHandle } from './support/redis-server.js';
+
+const logger = pino({ level: 'silent' });
+
+const arbEvent = fc.record({
+  sessionId: fc.constantFrom('a', 'b', 'ab', 'é', '\uFFFF', '😀'),
+  status: fc.constantFrom(...SESSION_STATUSES),
+  eventAt: fc.integer({ min: 0, max: 3 }),
+});
+
+describe('the Lua verdict write orders exactly like the in-memory rule', () => {
+  let server: RedisServerHandle;
+  let redis: RedisVerdictStore;
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = createRedisVerdictStore({ logger }, { redis: { url: server.url, commandTimeoutMs: 2000 }, subscribe: false });
+    expect(await redis.whenReady(5000)).toBe(true);
+  });
+  afterAll(async () => {
+    await redis.close();
+    await server.close();
+  });
+
+  it('gives the same result for every write and the same final verdict', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(arbEvent, { minLength: 1, maxLength: 6 }), async (events) => {
+        run += 1;
+        const subject = `corp:run-${run}`;
+        const memory = createMemoryVerdictStore({ logger, clock: () => 0 });
+        for (const e of events) {
+          const v: Verdict = { subject, workflow: 'kyc', facts: {}, ...e };
+          const [m, r] = await Promise.all([memory.putVerdict(v), redis.putVerdict(v)]);
+          expect(r).toBe(m);
+        }
+        const [[fromMemory], [fromRedis]] = await Promise.all([
+          memory.getVerdicts(subject, ['kyc']),
+          redis.getVerdicts(subject, ['kyc']),
+        ]);
+        expect(fromRedis).toEqual(fromMemory);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});

@@ -1,0 +1,254 @@
+import { Writable } from 'node:stream';
+import { Cluster, Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCachedVerdictStore } from '../src/store/cached-verdict-store.js';
+import { createVerdictStore } from '../src/store/create-verdict-store.js';
+import { MemoryVerdictStore } from '../src/store/memory-verdict-store.js';
+import { createRedisVerdictStore, RedisVerdictStore } from '../src/store/redis-verdict-store.js';
+import { isStoreError } from '../src/store/verdict-store.js';
+import type { VerdictStore } from '../src/store/verdict-store.js';
+import type { Verdict } from '../src/verification/verdict.js';
+import { startRedis, startRedisCluster, startRedisSentinel } from './support/redis-server.js';
+import type { RedisServerHandle } from './support/redis-server.js';
+
+function capturedLogger(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines };
+}
+
+const verdict = (subject: string, over: Partial<Verdict> = {}): Verdict => ({
+  subject,
+  workflow: 'kyc',
+  sessionId: 'sess-1',
+  status: 'Approved',
+  eventAt: 1_000,
+  decidedAt: 1_000,
+  facts: {},
+  ...over,
+});
+
+/** Resolves with the first invalidation for which `match` holds. */
+function invalidationWhere(
+  store: VerdictStore,
+  match: (subject: string | undefined, workflow?: string) => boolean,
+): Promise<{ subject: string | undefined; workflow: string | undefined }> {
+  return new Promise((resolve) => {
+    const off = store.onInvalidate((subject, workflow) => {
+      if (!match(subject, workflow)) return;
+      off();
+      resolve({ subject, workflow });
+    });
+  });
+}
+
+describe('RedisVerdictStore on a real redis-server', () => {
+  let server: RedisServerHandle;
+  let raw: Redis;
+  const { logger, lines } = capturedLogger();
+  const stores: RedisVerdictStore[] = [];
+  const open = async (keyPrefix = 'idgate:v1:', commandTimeoutMs = 1000): Promise<RedisVerdictStore> => {
+    const store = createRedisVerdictStore({ logger }, { redis: { url: server.url, keyPrefix, commandTimeoutMs, connectTimeoutMs: 1000 } });
+    stores.push(store);
+    expect(await store.whenReady(5000)).toBe(true);
+    return store;
+  };
+
+  beforeAll(async () => {
+    server = await startRedis({ appendonly: true });
+    raw = new Redis(server.url);
+    // This test stops the server on purpose; the raw client's reconnect errors are expected.
+    raw.on('error', () => undefined);
+  });
+  afterAll(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    raw.disconnect();
+    await server.close();
+  });
+
+  it('lays keys out under the prefix with an escaped subject hash tag', async () => {
+    const store = await open('layout:v1:');
+    await store.putVerdict(verdict('corp:a}{b%', { workflow: 'kyc' }));
+    await store.putPending(
+      { subject: 'corp:a}{b%', workflow: 'kyc', sessionId: 's', url: 'https://v.example/s', createdAt: 1 },
+      60_000,
+    );
+    await store.putSession({ sessionId: 'sess:1', subject: 'corp:a}{b%', workflow: 'kyc', createdAt: 1 }, 60_000);
+    await store.countStepUp('corp:a}{b%', 'kyc', 60_000);
+    expect((await raw.keys('layout:v1:*')).sort()).toEqual([
+      'layout:v1:pending-index',
+      'layout:v1:session:sess:1',
+      'layout:v1:{corp:a%7D%7Bb%25}:pending:kyc',
+      'layout:v1:{corp:a%7D%7Bb%25}:stepups:kyc',
+      'layout:v1:{corp:a%7D%7Bb%25}:verdict:kyc',
+      'layout:v1:{corp:a%7D%7Bb%25}:workflows',
+    ]);
+    expect(JSON.parse((await raw.get('layout:v1:{corp:a%7D%7Bb%25}:verdict:kyc')) ?? '')).toEqual(verdict('corp:a}{b%'));
+    expect(await raw.pttl('layout:v1:{corp:a%7D%7Bb%25}:verdict:kyc')).toBe(-1);
+  });
+
+  it('gives Abandoned verdicts the 30-day TTL by default', async () => {
+    const store = await open('ttl:v1:');
+    await store.putVerdict(verdict('corp:t', { status: 'Abandoned' }));
+    const ttl = await raw.pttl('ttl:v1:{corp:t}:verdict:kyc');
+    expect(ttl).toBeGreaterThan(29 * 24 * 3600 * 1000);
+    expect(ttl).toBeLessThanOrEqual(30 * 24 * 3600 * 1000);
+    await store.putVerdict(verdict('corp:t', { status: 'Approved', eventAt: 2_000 }));
+    expect(await raw.pttl('ttl:v1:{corp:t}:verdict:kyc')).toBe(-1);
+  });
+
+  it('treats unreadable or foreign values as absent and counts them', async () => {
+    const store = await open('corrupt:v1:');
+    await raw.set('corrupt:v1:{corp:c}:verdict:kyc', '{not json');
+    await raw.set('corrupt:v1:{corp:c}:verdict:age', JSON.stringify(verdict('corp:someone-else', { workflow: 'age' })));
+    await raw.set('corrupt:v1:{corp:c}:pending:kyc', JSON.stringify({ subject: 'corp:c' }));
+    expect(await store.getVerdicts('corp:c', ['kyc', 'age'])).toEqual([undefined, undefined]);
+    expect(await store.getPending('corp:c', 'kyc')).toBeUndefined();
+    expect(store.stats().corruptValues).toBe(3);
+    expect(lines.some((l) => l['msg'] === 'unreadable value in the verdict store treated as absent')).toBe(true);
+    // A garbage verdict is replaced by the next valid write.
+    expect(await store.putVerdict(verdict('corp:c'))).toBe('written');
+  });
+
+  it('maps a key of the wrong type to a corrupt StoreError', async () => {
+    const store = await open('wrongtype:v1:');
+    await raw.lpush('wrongtype:v1:{corp:w}:verdict:kyc', 'x');
+    const err: unknown = await store.putVerdict(verdict('corp:w')).catch((e: unknown) => e);
+    expect(isStoreError(err) && err.code).toBe('corrupt');
+  });
+
+  it('drops a cached entry on another replica after a write through this one', async () => {
+    const a = await open('inval:v1:');
+    const bInner = await open('inval:v1:');
+    const b = createCachedVerdictStore(bInner, { ttlMs: 60_000, maxEntries: 100 });
+    const subject = 'corp:replicated';
+
+    expect(await b.getVerdicts(subject, ['kyc'])).toEqual([undefined]);
+    expect(await b.getVerdicts(subject, ['kyc'])).toEqual([undefined]);
+    expect(b.stats()).toMatchObject({ hits: 1, misses: 1 });
+
+    const seenByB = invalidationWhere(bInner, (s) => s === subject);
+    expect(await a.putVerdict(verdict(subject))).toBe('written');
+    expect(await seenByB).toEqual({ subject, workflow: 'kyc' });
+    expect((await b.getVerdicts(subject, ['kyc']))[0]?.status).toBe('Approved');
+    expect(b.stats()).toMatchObject({ hits: 1, misses: 2 });
+
+    const revokedOnB = invalidationWhere(bInner, (s, w) => s === subject && w === undefined);
+    await a.deleteVerdicts(subject);
+    await revokedOnB;
+    expect(await b.getVerdicts(subject, ['kyc'])).toEqual([undefined]);
+  });
+
+  it('builds the configured store: cached Redis, plain memory, and refuses bad options', async () => {
+    const built = createVerdictStore(
+      { logger },
+      {
+        type: 'redis',
+        redis: { url: server.url, keyPrefix: 'built:v1:', commandTimeoutMs: 1000, connectTimeoutMs: 1000 },
+        localCacheTtlMs: 5000,
+        localCacheMaxEntries: 10,
+      },
+    );
+    try {
+      expect(built.backend).toBeInstanceOf(RedisVerdictStore);
+      expect(await (built.backend as RedisVerdictStore).whenReady(5000)).toBe(true);
+      // The write's own invalidation comes back over pub/sub; a read overlapping it is (rightly) not cached.
+      const echoed = invalidationWhere(built.backend, (s) => s === 'corp:built');
+      await built.store.putVerdict(verdict('corp:built'));
+      await echoed;
+      await built.store.getVerdicts('corp:built', ['kyc']);
+      await built.store.getVerdicts('corp:built', ['kyc']);
+      expect('stats' in built.store && built.store.stats()).toMatchObject({ hits: 1, misses: 1 });
+    } finally {
+      await built.store.close();
+    }
+    expect(await built.backend.ping()).toBe(false);
+    const memory = createVerdictStore({ logger }, { type: 'memory', localCacheTtlMs: 5000, localCacheMaxEntries: 10 });
+    expect(memory.store).toBeInstanceOf(MemoryVerdictStore);
+    expect(() => createVerdictStore({ logger }, { type: 'redis', localCacheTtlMs: 0, localCacheMaxEntries: 1 })).toThrow(TypeError);
+    expect(() => createRedisVerdictStore({ logger }, { redis: {} })).toThrow(TypeError);
+    expect(() => createRedisVerdictStore({ logger }, { redis: { url: server.url, cluster: [] } })).toThrow(TypeError);
+    expect(() => createRedisVerdictStore({ logger }, { redis: { url: server.url, keyPrefix: 'a{b}' } })).toThrow(TypeError);
+    expect(() => createRedisVerdictStore({ logger }, { redis: { url: server.url, commandTimeoutMs: 0 } })).toThrow(TypeError);
+  });
+
+  it('fails fast while Redis is down, then recovers and keeps AOF data after a restart', async () => {
+    const store = await open('outage:v1:', 300);
+    expect(await store.putVerdict(verdict('corp:durable'))).toBe('written');
+    const flushedAll = invalidationWhere(store, (s) => s === undefined);
+
+    await server.stop();
+    const err: unknown = await store.getVerdicts('corp:durable', ['kyc']).catch((e: unknown) => e);
+    expect(isStoreError(err)).toBe(true);
+    expect(['unavailable', 'timeout']).toContain(isStoreError(err) ? err.code : '');
+    const writeErr: unknown = await store.putVerdict(verdict('corp:durable', { eventAt: 5 })).catch((e: unknown) => e);
+    expect(isStoreError(writeErr)).toBe(true);
+    expect(await store.ping()).toBe(false);
+
+    await server.restart();
+    expect(await store.whenReady(10_000)).toBe(true);
+    expect((await store.getVerdicts('corp:durable', ['kyc']))[0]?.status).toBe('Approved');
+    expect(await store.ping()).toBe(true);
+    // The subscriber reconnected: events may have been missed, so listeners are told to drop everything.
+    expect(await flushedAll).toEqual({ subject: undefined, workflow: undefined });
+  });
+});
+
+describe('RedisVerdictStore on Redis Cluster', () => {
+  it('keeps every key of a hostile subject on one slot', async () => {
+    const cluster = await startRedisCluster(3);
+    const store = createRedisVerdictStore({ logger: pino({ level: 'silent' }) }, { redis: { cluster: cluster.startup } });
+    const rawCluster = new Cluster([...cluster.startup]);
+    rawCluster.on('error', () => undefined);
+    try {
+      expect(await store.whenReady(10_000)).toBe(true);
+      const subject = 'corp:}{evil}';
+      for (const workflow of ['kyc', 'age', 'aml']) await store.putVerdict(verdict(subject, { workflow }));
+      expect((await store.getVerdicts(subject, ['kyc', 'age', 'aml'])).map((v) => v?.workflow)).toEqual(['kyc', 'age', 'aml']);
+      await store.deleteVerdicts(subject);
+      expect(await store.listVerdicts(subject)).toEqual([]);
+      const tagged = ['verdict:kyc', 'verdict:age', 'pending:kyc', 'workflows', 'stepups:kyc'].map(
+        (suffix) => `idgate:v1:{corp:%7D%7Bevil%7D}${suffix === 'workflows' ? ':workflows' : `:${suffix}`}`,
+      );
+      const slots = await Promise.all(tagged.map((k) => rawCluster.cluster('KEYSLOT', k)));
+      expect(new Set(slots).size).toBe(1);
+      expect(slots[0]).toBe(await rawCluster.cluster('KEYSLOT', 'corp:%7D%7Bevil%7D'));
+    } finally {
+      rawCluster.disconnect();
+      await store.close();
+      await cluster.close();
+    }
+  });
+});
+
+describe('RedisVerdictStore through Redis Sentinel', () => {
+  it('finds the master through a sentinel and reads its own writes', async () => {
+    const master = await startRedis();
+    const sentinel = await startRedisSentinel(master.port);
+    const store = createRedisVerdictStore(
+      { logger: pino({ level: 'silent' }) },
+      { redis: { sentinels: [{ host: sentinel.host, port: sentinel.port }], sentinelName: sentinel.masterName } },
+    );
+    try {
+      expect(await store.whenReady(10_000)).toBe(true);
+      expect(await store.putVerdict(verdict('corp:sentinel'))).toBe('written');
+      expect((await store.getVerdicts('corp:sentinel', ['kyc']))[0]?.status).toBe('Approved');
+      const direct = new Redis(master.url);
+      try {
+        expect(await direct.exists('idgate:v1:{corp:sentinel}:verdict:kyc')).toBe(1);
+      } finally {
+        direct.disconnect();
+      }
+    } finally {
+      await store.close();
+      await sentinel.close();
+      await master.close();
+    }
+  });
+});

@@ -1,0 +1,303 @@
+import { spawn, execFile } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const REDIS_SERVER = '/usr/bin/redis-server';
+const REDIS_CLI = '/usr/bin/redis-cli';
+const HOST = '127.0.0.1';
+
+/** Options of {@link startRedis}. */
+export interface StartRedisOptions {
+  /** TCP port; 0 or omitted = a free port picked now (kept across restart). */
+  readonly port?: number;
+  /** Append-only file on (default false). */
+  readonly appendonly?: boolean;
+  /** Extra `redis-server` arguments, e.g. `['--cluster-enabled', 'yes']`. */
+  readonly args?: readonly string[];
+  /** How long to wait for PING to answer (default 10 s). */
+  readonly startTimeoutMs?: number;
+}
+
+/** A running local redis-server for one test file. */
+export interface RedisServerHandle {
+  readonly host: string;
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** Its working directory (AOF, nodes.conf); removed by {@link close}. */
+  readonly dir: string;
+  /** Graceful shutdown (SIGTERM; the AOF is flushed); data stays for {@link restart}. */
+  stop(): Promise<void>;
+  /** SIGKILL, like a crashed node; data written since the last fsync may be lost. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same port and directory (stopping it first if it runs). */
+  restart(): Promise<void>;
+  /** Stops the server and removes its directory. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Binds port 0 to learn a free port. `below` keeps room for the cluster bus port (port + 10000). */
+export async function freePort(below = 65_536): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(0, HOST, () => {
+        const addr = srv.address();
+        srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+      });
+    });
+    if (port > 0 && port < below) return port;
+  }
+  throw new Error('no free port found');
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, HOST, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** Sends one inline command and resolves with the first reply line, or undefined if nothing answered. */
+function rawCommand(port: number, command: string, timeoutMs = 500): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: HOST, port });
+    let data = '';
+    const done = (value: string | undefined): void => {
+      socket.destroy();
+      resolve(value);
+    };
+    socket.setTimeout(timeoutMs, () => done(undefined));
+    socket.once('error', () => done(undefined));
+    socket.once('connect', () => socket.write(`${command}\r\n`));
+    socket.on('data', (chunk) => {
+      data += chunk.toString('utf8');
+      const end = data.indexOf('\r\n');
+      if (end >= 0) done(data.slice(0, end));
+    });
+  });
+}
+
+async function waitForPong(port: number, child: ChildProcess, timeoutMs: number, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}): ${stderr()}`);
+    if ((await rawCommand(port, 'PING')) === '+PONG') return;
+    await sleep(20);
+  }
+  throw new Error(`redis-server on ${port} did not answer PING within ${timeoutMs} ms`);
+}
+
+function waitExit(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function track(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // A crashed test run must not leave redis-servers behind.
+    process.once('exit', () => {
+      for (const c of running) c.kill('SIGKILL');
+    });
+  }
+}
+
+/**
+ * Spawns `/usr/bin/redis-server` on 127.0.0.1 with a temporary directory, no RDB snapshots and AOF as
+ * asked, and resolves once it answers PING.
+ */
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServerHandle> {
+  const port = options.port && options.port > 0 ? options.port : await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'idgate-redis-'));
+  const timeoutMs = options.startTimeoutMs ?? 10_000;
+  let child: ChildProcess | undefined;
+  let closed = false;
+
+  const launch = async (): Promise<void> => {
+    const args = [
+      '--port', String(port),
+      '--bind', HOST,
+      '--dir', dir,
+      '--save', '',
+      '--appendonly', options.appendonly ? 'yes' : 'no',
+      '--daemonize', 'no',
+      '--logfile', '',
+      '--loglevel', 'warning',
+      ...(options.args ?? []),
+    ];
+    let stderr = '';
+    const proc = spawn(REDIS_SERVER, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout?.on('data', (c: Buffer) => {
+      stderr = (stderr + c.toString('utf8')).slice(-2000);
+    });
+    proc.stderr?.on('data', (c: Buffer) => {
+      stderr = (stderr + c.toString('utf8')).slice(-2000);
+    });
+    track(proc);
+    child = proc;
+    await waitForPong(port, proc, timeoutMs, () => stderr);
+  };
+
+  const signal = async (sig: NodeJS.Signals): Promise<void> => {
+    const proc = child;
+    if (!proc) return;
+    child = undefined;
+    proc.kill(sig);
+    await waitExit(proc);
+    // The port is released a moment after exit; restart must not race for it.
+    const deadline = Date.now() + 5000;
+    while (!(await portIsFree(port)) && Date.now() < deadline) await sleep(20);
+  };
+
+  await launch();
+  return {
+    host: HOST,
+    port,
+    url: `redis://${HOST}:${port}`,
+    dir,
+    stop: () => signal('SIGTERM'),
+    kill: () => signal('SIGKILL'),
+    async restart() {
+      await signal('SIGTERM');
+      await launch();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await signal('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A running local Redis Cluster of masters only. */
+export interface RedisClusterHandle {
+  readonly nodes: readonly RedisServerHandle[];
+  /** Seed addresses for ioredis `Cluster`. */
+  readonly startup: readonly { readonly host: string; readonly port: number }[];
+  /** Stops every node and removes their directories. */
+  close(): Promise<void>;
+}
+
+function run(file: string, args: readonly string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, [...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${file} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/**
+ * Starts `masters` (≥ 3) redis-servers with `--cluster-enabled yes`, joins them with
+ * `redis-cli --cluster create … --cluster-replicas 0 --cluster-yes`, and resolves once every node reports
+ * `cluster_state:ok`. Ports are picked below 55536 so each bus port (port + 10000) is valid.
+ */
+export async function startRedisCluster(masters = 3, timeoutMs = 20_000): Promise<RedisClusterHandle> {
+  if (masters < 3) throw new TypeError('a Redis Cluster needs at least 3 masters');
+  const nodes: RedisServerHandle[] = [];
+  const closeAll = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n.close()));
+  };
+  try {
+    for (let i = 0; i < masters; i += 1) {
+      let port = 0;
+      for (let attempt = 0; attempt < 50 && port === 0; attempt += 1) {
+        const candidate = await freePort(55_536);
+        if (!nodes.some((n) => n.port === candidate) && (await portIsFree(candidate + 10_000))) port = candidate;
+      }
+      if (port === 0) throw new Error('no free port pair for a cluster node');
+      nodes.push(
+        await startRedis({
+          port,
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'],
+        }),
+      );
+    }
+    await run(
+      REDIS_CLI,
+      ['--cluster', 'create', ...nodes.map((n) => `${HOST}:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      timeoutMs,
+    );
+    const deadline = Date.now() + timeoutMs;
+    for (const node of nodes) {
+      for (;;) {
+        const info = await run(REDIS_CLI, ['-h', HOST, '-p', String(node.port), 'cluster', 'info'], 2000);
+        if (info.includes('cluster_state:ok')) break;
+        if (Date.now() > deadline) throw new Error(`cluster node ${node.port} not ok in time`);
+        await sleep(50);
+      }
+    }
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+  return {
+    nodes,
+    startup: nodes.map((n) => ({ host: n.host, port: n.port })),
+    close: closeAll,
+  };
+}
+
+/** A running redis-sentinel watching one master. */
+export interface RedisSentinelHandle {
+  readonly host: string;
+  readonly port: number;
+  /** The monitored master's name (`sentinel monitor <name> …`). */
+  readonly masterName: string;
+  /** Stops the sentinel and removes its directory. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts one redis-sentinel (quorum 1) monitoring the master at `masterPort` on 127.0.0.1, and resolves once
+ * it reports the master's address.
+ */
+export async function startRedisSentinel(masterPort: number, masterName = 'idgate', timeoutMs = 10_000): Promise<RedisSentinelHandle> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'idgate-sentinel-'));
+  const conf = join(dir, 'sentinel.conf');
+  // Sentinel rewrites its config file at run time, so it must be a private writable file.
+  writeFileSync(
+    conf,
+    [`port ${port}`, `bind ${HOST}`, `dir ${dir}`, `sentinel monitor ${masterName} ${HOST} ${masterPort} 1`, ''].join('\n'),
+  );
+  let output = '';
+  const proc = spawn(REDIS_SERVER, [conf, '--sentinel'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const collect = (c: Buffer): void => {
+    output = (output + c.toString('utf8')).slice(-2000);
+  };
+  proc.stdout?.on('data', collect);
+  proc.stderr?.on('data', collect);
+  track(proc);
+  const close = async (): Promise<void> => {
+    proc.kill('SIGTERM');
+    await waitExit(proc);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`redis-sentinel exited (${proc.exitCode}): ${output}`);
+      const reply = await rawCommand(port, `SENTINEL get-master-addr-by-name ${masterName}`);
+      if (reply === '*2') break;
+      if (Date.now() > deadline) throw new Error(`redis-sentinel on ${port} not ready in time: ${output}`);
+      await sleep(20);
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { host: HOST, port, masterName, close };
+}
