@@ -205,8 +205,16 @@ export class WebhookServer {
       return json(200, { result: 'ignored', reason: 'unknown session' });
     }
     let verdict: Verdict;
+    const [current] = await store.getVerdicts(target.subject, [target.workflow.name]);
+    // A delivery that would move an already settled session to another status may be a late retry (Didit
+    // may re-sign retries with a fresh timestamp) rather than a real change, e.g. an old Approved arriving
+    // after a revocation. Timestamps cannot tell these apart, so ask Didit for the session's state now.
+    const conflicting =
+      current !== undefined && current.sessionId === payload.session_id && isSettled(current.status) && current.status !== payload.status;
     const mustRefetch =
-      sig.needsRefetch || (payload.status === 'Approved' && (payload.decision === undefined || payload.decision === null));
+      sig.needsRefetch ||
+      conflicting ||
+      (payload.status === 'Approved' && (payload.decision === undefined || payload.decision === null));
     if (mustRefetch) {
       // The decision data is not covered by the signature (or absent): take it from Didit itself, and
       // let the fetched decision — not the unsigned parts of the payload — say whose it is.

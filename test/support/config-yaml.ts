@@ -20,6 +20,7 @@ export interface TestConfigOptions {
     readonly publicBaseUrl?: string;
     readonly reconcileAfter?: string;
     readonly sweepInterval?: string;
+    readonly returnToAllowlist?: readonly string[];
   };
   readonly adminToken?: string;
   readonly extraRoutes?: string;
@@ -59,6 +60,7 @@ didit:
   reconcileAfter: ${d.reconcileAfter ?? '2m'}
   sweepInterval: ${d.sweepInterval ?? '60s'}
   maxStepUps: 5
+  returnToAllowlist: [${(d?.returnToAllowlist ?? []).join(', ')}]
 `
     : ''
 }policy:
