@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 CONFIG ?= examples/idgate.yaml
 
-.PHONY: run test test-unit test-e2e build install bench soak typecheck clean
+.PHONY: run test build install bench soak typecheck clean
 
 ## run: start idgate on the example config (in-memory store, embedded Didit sandbox)
 run: build
@@ -33,3 +33,8 @@ node_modules/.package-lock.json: package-lock.json
 
 clean:
 	rm -rf dist
+
+## soak: 5-minute memory soak with 100,000 distinct subjects (not part of `make test`)
+soak: build
+	scripts/ensure-system-deps.sh bench
+	node dist/bench/soak.js

@@ -1,0 +1,96 @@
+import { stringify } from 'yaml';
+
+/** The bench's one verification workflow (policy name). */
+export const BENCH_WORKFLOW = 'kyc';
+/** The issuer name in idgate's config; subjects are `bench:<sub>`. */
+export const BENCH_ISSUER_NAME = 'bench';
+
+/** What varies between the idgate configs of the scenarios. */
+export interface BenchConfigOptions {
+  readonly issuer: string;
+  readonly jwksUri: string;
+  readonly audience: string;
+  /** Redis URL; undefined = the in-memory store. */
+  readonly redisUrl?: string;
+  /** Local verdict cache TTL, ms (0 = off: every Check reads Redis). */
+  readonly localCacheTtlMs: number;
+  /** Number of routes in the policy (1 = just `orders`; the `mix` scenario uses 200). */
+  readonly routes: number;
+  /** Give each generated route a CEL condition (only when idgate's config accepts `condition`). */
+  readonly celConditions: boolean;
+}
+
+/** The path of generated route `i` of the mix policy (`/api/svc-007/items`). */
+export function mixRoutePath(i: number): string {
+  return `/api/svc-${String(i).padStart(3, '0')}/items`;
+}
+
+function requirements(): Record<string, unknown> {
+  return {
+    authenticated: true,
+    issuers: [BENCH_ISSUER_NAME],
+    scopes: ['orders:read'],
+    anyRoles: ['customer'],
+    verification: [BENCH_WORKFLOW],
+  };
+}
+
+/**
+ * Renders the idgate YAML for a bench run: every listener on 127.0.0.1 port 0 (idgate logs the bound
+ * ports), one RS256+ES256 issuer on the bench JWKS, a policy whose routes need an authenticated caller with
+ * scope, role and an approved `kyc` verification, the embedded Didit sandbox, and logging at `info` (the
+ * harness needs the `listening`/`ready` lines) with no allow sampling: allows are not logged, while denies and
+ * step-ups are, as in production.
+ *
+ * Keys follow `src/config/types.ts` (camelCase, durations as `250ms`/`30s`).
+ */
+export function renderBenchConfig(options: BenchConfigOptions): string {
+  const routes: Record<string, unknown>[] = [];
+  // The generated routes come first so that in `mix` the matcher walks the whole list before `orders`.
+  for (let i = 0; i < options.routes - 1; i += 1) {
+    const route: Record<string, unknown> = {
+      id: `svc-${String(i).padStart(3, '0')}`,
+      match: { hosts: ['shop.example.com'], paths: [{ prefix: mixRoutePath(i).replace(/\/items$/, '') }], methods: ['GET', 'POST'] },
+      action: 'require',
+      require: requirements(),
+      claimHeaders: { 'x-idgate-email': 'email' },
+    };
+    if (options.celConditions) {
+      route['condition'] = `request.method == 'GET' && !(request.headers['x-forwarded-for'] in ['198.51.100.1']) && ${i} >= 0`;
+    }
+    routes.push(route);
+  }
+  routes.push({
+    id: 'orders',
+    match: { hosts: ['shop.example.com'], paths: [{ prefix: '/api/orders' }], methods: ['GET'] },
+    action: 'require',
+    require: requirements(),
+  });
+  const config = {
+    server: {
+      grpc: { host: '127.0.0.1', port: 0 },
+      httpAuthz: { enabled: false, host: '127.0.0.1', port: 0 },
+      public: { host: '127.0.0.1', port: 0, baseUrl: 'http://127.0.0.1:8080' },
+      admin: { host: '127.0.0.1', port: 0 },
+    },
+    issuers: [
+      {
+        name: BENCH_ISSUER_NAME,
+        issuer: options.issuer,
+        audiences: [options.audience],
+        jwksUri: options.jwksUri,
+        algorithms: ['RS256', 'ES256'],
+      },
+    ],
+    policy: { default: 'deny', routes },
+    workflows: { [BENCH_WORKFLOW]: { workflowId: '5b1e7d2a-0c4f-4a8e-9d3b-2f6a1c8e4b70' } },
+    didit: { mode: 'sandbox', sandboxPort: 0, apiKey: 'bench-sandbox-key', webhookSecret: 'bench-sandbox-webhook-secret' },
+    store: {
+      type: options.redisUrl === undefined ? 'memory' : 'redis',
+      ...(options.redisUrl !== undefined ? { redis: { url: options.redisUrl } } : {}),
+      localCacheTtlMs: `${options.localCacheTtlMs}ms`,
+    },
+    logging: { level: 'info', allowSampleRate: 0 },
+  };
+  return stringify(config);
+}

@@ -1,0 +1,362 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BenchIssuer } from './bench-issuer.js';
+import { sampleCheck, type ExpectedVerdict } from './check-sample.js';
+import { encodeCheckRequest, loadUpstreamCheckCodec, type CheckCodec, type CheckRequestSpec } from './encode-check-request.js';
+import { runGrpcLoad } from './grpc-load.js';
+import { runH2load, type ChildRegistry } from './h2load.js';
+import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, mixRoutePath, renderBenchConfig } from './idgate-config.js';
+import { parseFlags } from './parse-flags.js';
+import { clockTicksPerSecond, cpuMillicores, pinProcess, sampleUsage } from './proc-stats.js';
+import { startRedis, type RedisProcess } from './redis-process.js';
+import { renderReport, type PhaseResult, type RunInfo, type ScenarioResult, type TargetRun } from './report.js';
+import { SCENARIOS, parseScenarioList, type ScenarioDef } from './scenarios.js';
+import { seedApprovedVerdicts } from './seed-verdict.js';
+import { startTarget, type LaunchContext, type TargetName } from './targets.js';
+
+/** Settings of one harness run, from the command line. */
+export interface RunSettings {
+  readonly quick: boolean;
+  /** Seconds per fixed-rate phase and target length of the saturation phase. */
+  readonly phaseSeconds: number;
+  readonly rates: readonly number[];
+  readonly target: TargetName;
+  readonly celConditions: boolean;
+  /** Pin the server to core 0 and the generator to core 1 (needs ≥ 2 cores). */
+  readonly pinned: boolean;
+}
+
+/** The pre-encoded requests of one scenario. */
+interface Workload {
+  /** One body for the verdict sample. */
+  readonly sample: Buffer;
+  /** h2load: the file holding the one repeated body. */
+  readonly bodyFile: string;
+  readonly warm: readonly Buffer[];
+  readonly saturation: readonly Buffer[];
+  /** Bodies per offered rate (distinct slices for token pools, the same array otherwise). */
+  readonly rates: ReadonlyMap<number, readonly Buffer[]>;
+  /** Calls of the warm-up (which also calibrates the saturation length). */
+  readonly warmCalls: number;
+  /** Fixed number of saturation calls (token pools); undefined = calibrate from the warm-up. */
+  readonly saturationCalls?: number;
+}
+
+interface Env {
+  readonly settings: RunSettings;
+  readonly issuer: BenchIssuer;
+  readonly codec: CheckCodec;
+  readonly children: ChildRegistry;
+  readonly workDir: string;
+  readonly ticksPerSecond: number;
+}
+
+const SATURATION = { clients: 8, streams: 32, concurrency: 256 } as const;
+
+function clientsForRate(rate: number): number {
+  return Math.min(8, Math.max(1, Math.ceil(rate / 500)));
+}
+
+/** The repository root: the first directory above this module holding idgate's package.json. */
+function findRepoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i += 1) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && /"name":\s*"idgate"/.test(readFileSync(pkg, 'utf8'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find the idgate repository root above dist/bench');
+}
+
+async function buildWorkload(def: ScenarioDef, env: Env, dir: string): Promise<Workload> {
+  const { settings, issuer, codec } = env;
+  const sub = def.subject === 'verified' ? 'user-0' : 'unverified-0';
+  const warmCalls = settings.quick ? 2_000 : 5_000;
+  const bodyFile = join(dir, `${def.name}.bin`);
+  if (def.tokens === 'pool') {
+    // Every call of the target run gets a token idgate has never seen; phases take disjoint slices.
+    const saturationCalls = settings.quick ? 6_000 : 30_000;
+    const perRate = settings.rates.map((r) => r * settings.phaseSeconds);
+    const count = warmCalls + saturationCalls + perRate.reduce((a, b) => a + b, 0);
+    process.stderr.write(`  minting ${count} ${def.algorithm} tokens…\n`);
+    const tokens = await issuer.mintPool(def.algorithm, count, { subjects: 1 });
+    const bodies = tokens.map((token) => encodeCheckRequest(codec, { token }));
+    let at = 0;
+    const take = (n: number): Buffer[] => {
+      const slice = bodies.slice(at, at + n);
+      at += n;
+      return slice;
+    };
+    const warm = take(warmCalls);
+    const saturation = take(saturationCalls);
+    const rates = new Map<number, Buffer[]>();
+    settings.rates.forEach((r, i) => rates.set(r, take(perRate[i] ?? 0)));
+    writeFileSync(bodyFile, warm[0] as Buffer);
+    return { sample: warm[0] as Buffer, bodyFile, warm, saturation, rates, warmCalls, saturationCalls };
+  }
+  const token = await issuer.mint(def.algorithm, { sub });
+  const specs: CheckRequestSpec[] = [];
+  for (let i = 0; i < def.routes - 1; i += 1) specs.push({ token, path: `${mixRoutePath(i)}?page=2` });
+  specs.push({ token });
+  const bodies = specs.map((spec) => encodeCheckRequest(codec, spec));
+  // For mix the sample is a generated route, so a policy that only matched `orders` would be caught.
+  const sample = bodies[0] as Buffer;
+  writeFileSync(bodyFile, bodies[bodies.length - 1] as Buffer);
+  const rates = new Map<number, Buffer[]>(settings.rates.map((r) => [r, bodies]));
+  return { sample, bodyFile, warm: bodies, saturation: bodies, rates, warmCalls };
+}
+
+async function measure(pid: number, env: Env, load: PhaseResult['load'], run: () => Promise<Omit<PhaseResult, 'load' | 'cpuMillicores' | 'rssMiB' | 'peakRssMiB'>>): Promise<PhaseResult> {
+  const before = sampleUsage(pid);
+  const result = await run();
+  const after = sampleUsage(pid);
+  return {
+    ...result,
+    load,
+    cpuMillicores: cpuMillicores(before, after, env.ticksPerSecond),
+    rssMiB: after.rssKiB / 1024,
+    peakRssMiB: after.hwmKiB / 1024,
+  };
+}
+
+async function runGenerator(
+  def: ScenarioDef,
+  env: Env,
+  port: number,
+  bodies: readonly Buffer[],
+  bodyFile: string,
+  calls: number,
+  rate: number | undefined,
+): Promise<Omit<PhaseResult, 'load' | 'cpuMillicores' | 'rssMiB' | 'peakRssMiB'>> {
+  const cpusForGenerator = env.settings.pinned ? '1' : undefined;
+  const bound = (Math.max(env.settings.phaseSeconds, calls / (rate ?? 1_000)) + 60) * 1000;
+  if (def.generator === 'h2load') {
+    const clients = rate === undefined ? SATURATION.clients : clientsForRate(rate);
+    const r = await runH2load(
+      {
+        port,
+        bodyFile,
+        logFile: join(env.workDir, 'h2load.log'),
+        clients,
+        streams: SATURATION.streams,
+        requests: calls,
+        ...(rate !== undefined ? { rpsPerClient: rate / clients } : {}),
+        ...(cpusForGenerator !== undefined ? { cpus: cpusForGenerator } : {}),
+        timeoutMs: bound,
+      },
+      env.children,
+    );
+    const s = r.summary;
+    const non2xx = Object.entries(r.log.statusCounts).reduce((n, [status, count]) => (status.startsWith('2') ? n : n + count), 0);
+    return {
+      throughput: r.reqPerSec,
+      latencyUs: r.latency,
+      errors: s.failed + s.errored + s.timeout + non2xx + (calls - s.done),
+      command: r.command,
+    };
+  }
+  const connections = rate === undefined ? SATURATION.clients : clientsForRate(rate);
+  const r = await runGrpcLoad({
+    port,
+    bodies,
+    connections,
+    concurrency: SATURATION.concurrency,
+    total: calls,
+    ...(rate !== undefined ? { ratePerSecond: rate } : {}),
+    maxDurationMs: bound,
+  });
+  const notOk = Object.entries(r.grpcStatusCounts).reduce((n, [status, count]) => (status === '0' ? n : n + count), 0);
+  return {
+    throughput: r.reqPerSec,
+    latencyUs: r.latency,
+    errors: r.transportErrors + notOk + (calls - r.completed - r.transportErrors),
+    command: `grpc-load (node:http2, in the harness on core ${cpusForGenerator ?? 'any'}): ${connections} connections, ≤ ${SATURATION.concurrency} in flight, ${calls} calls${rate !== undefined ? ` at ${rate}/s` : ''}, ${bodies.length} distinct bodies`,
+  };
+}
+
+async function runTarget(name: TargetName, def: ScenarioDef, env: Env, ctx: LaunchContext, work: Workload): Promise<TargetRun> {
+  const { settings } = env;
+  const phases: PhaseResult[] = [];
+  const notes: string[] = [];
+  const pin = def.pinServer && settings.pinned ? '0' : undefined;
+  let target: Awaited<ReturnType<typeof startTarget>>;
+  try {
+    target = await startTarget(name, ctx, { ...(pin !== undefined ? { cpus: pin } : {}), children: env.children, tempRoot: env.workDir });
+  } catch (err) {
+    return { target: name, phases, notes, error: `${err instanceof Error ? err.message : String(err)}`.slice(0, 2_000) };
+  }
+  try {
+    const expected: ExpectedVerdict = name === 'noop' ? 'allow' : def.expected;
+    const sample = await sampleCheck(target.grpcPort, work.sample, env.codec);
+    if (sample.verdict !== expected) {
+      return {
+        target: name,
+        phases,
+        notes,
+        error: `expected ${expected} but ${name} answered ${sample.verdict}${sample.httpStatus !== undefined ? ` (HTTP ${sample.httpStatus})` : ''}${sample.body ? `: ${sample.body}` : ''}`,
+      };
+    }
+    process.stderr.write(`  ${def.name}/${name}: verdict ${sample.verdict} ✓; warming up\n`);
+    const warm = await runGenerator(def, env, target.grpcPort, work.warm, work.bodyFile, work.warmCalls, undefined);
+    const saturationCalls = work.saturationCalls
+      ?? Math.round(Math.min(2_000_000, Math.max(2_000, warm.throughput * settings.phaseSeconds)));
+    process.stderr.write(`  ${def.name}/${name}: saturation (${saturationCalls} calls)\n`);
+    const saturation = await measure(target.pid, env, 'saturation', () => runGenerator(def, env, target.grpcPort, work.saturation, work.bodyFile, saturationCalls, undefined));
+    phases.push(pin !== undefined && saturation.cpuMillicores < 850 ? { ...saturation, generatorBound: true } : saturation);
+    for (const rate of settings.rates) {
+      const bodies = work.rates.get(rate) ?? work.saturation;
+      const calls = rate * settings.phaseSeconds;
+      process.stderr.write(`  ${def.name}/${name}: ${rate}/s for ${settings.phaseSeconds} s\n`);
+      // A short pause so the previous phase's backlog and GC do not spill into this one.
+      await new Promise((r) => setTimeout(r, 500));
+      phases.push(await measure(target.pid, env, rate, () => runGenerator(def, env, target.grpcPort, bodies, work.bodyFile, calls, rate)));
+    }
+    if (def.generator === 'h2load') {
+      // h2load sees HTTP statuses only; the gRPC status is in the trailers, so check a burst with a client that reads them.
+      const post = await runGrpcLoad({ port: target.grpcPort, bodies: [work.sample], connections: 2, concurrency: 16, total: 200, maxDurationMs: 30_000 });
+      const ok = post.grpcStatusCounts['0'] ?? 0;
+      notes.push(`post-run check: ${ok}/200 calls answered grpc-status 0${ok === 200 ? '' : ` (${JSON.stringify(post.grpcStatusCounts)}, ${post.transportErrors} transport errors)`}`);
+    }
+    return { target: name, phases, notes };
+  } catch (err) {
+    return { target: name, phases, notes, error: `${err instanceof Error ? err.message : String(err)}`.slice(0, 2_000) };
+  } finally {
+    await target.stop();
+  }
+}
+
+async function runScenario(def: ScenarioDef, env: Env): Promise<ScenarioResult> {
+  const dir = mkdtempSync(join(env.workDir, `${def.name}-`));
+  let redis: RedisProcess | undefined;
+  try {
+    if (def.store !== 'memory') {
+      redis = await startRedis({ ...(env.settings.pinned ? { cpus: '1' } : {}), children: env.children, tempRoot: env.workDir });
+      await seedApprovedVerdicts(redis.url, [`${BENCH_ISSUER_NAME}:user-0`], BENCH_WORKFLOW, Date.now());
+    }
+    const configYaml = renderBenchConfig({
+      issuer: env.issuer.issuer,
+      jwksUri: env.issuer.jwksUri,
+      audience: env.issuer.audience,
+      ...(redis !== undefined ? { redisUrl: redis.url } : {}),
+      localCacheTtlMs: def.store === 'redis-uncached' ? 0 : 60_000,
+      routes: def.routes,
+      celConditions: env.settings.celConditions,
+    });
+    const ctx: LaunchContext = {
+      configYaml,
+      issuer: env.issuer.issuer,
+      jwksUri: env.issuer.jwksUri,
+      audience: env.issuer.audience,
+      extraArgs: def.extraArgs,
+    };
+    const work = await buildWorkload(def, env, dir);
+    const ceiling = await runTarget('noop', def, env, ctx, work);
+    const target = env.settings.target === 'noop' ? undefined : await runTarget(env.settings.target, def, env, ctx, work);
+    return { scenario: def.name, generator: def.generator, ceiling, ...(target !== undefined ? { target } : {}) };
+  } catch (err) {
+    return { scenario: def.name, generator: def.generator, error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function cpuModel(): string {
+  try {
+    const match = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    return match?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
+  } catch {
+    return cpus()[0]?.model ?? 'unknown';
+  }
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const flags = parseFlags(argv, {
+    quick: 'boolean',
+    scenario: 'string',
+    target: 'string',
+    'mix-cel': 'boolean',
+    rates: 'string',
+    seconds: 'string',
+    'no-write': 'boolean',
+  });
+  const target = (flags.target ?? 'idgate') as TargetName;
+  if (!['noop', 'standin', 'idgate'].includes(target)) throw new TypeError(`--target must be noop, standin or idgate (got ${target})`);
+  const quick = flags.quick === true;
+  const rates = (flags.rates ?? '100,1000,2000,5000').split(',').map(Number);
+  if (rates.some((r) => !Number.isInteger(r) || r <= 0 || r > 50_000)) throw new TypeError('--rates must be integers in 1..50000');
+  const phaseSeconds = Number(flags.seconds ?? (quick ? 3 : 10));
+  if (!(phaseSeconds > 0 && phaseSeconds <= 120)) throw new TypeError('--seconds must be in (0, 120]');
+  const scenarios = parseScenarioList(flags.scenario);
+  if (target === 'idgate' && !existsSync(join(findRepoRoot(), 'dist', 'src', 'cli.js'))) {
+    throw new Error('dist/src/cli.js is missing: build idgate first (make build), or use --target noop|standin');
+  }
+  const cores = cpus().length;
+  const loadAverage = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  const pinned = pinProcess(process.pid, '1');
+  const settings: RunSettings = { quick, phaseSeconds, rates, target, celConditions: flags['mix-cel'] === true, pinned };
+
+  const children: ChildRegistry = new Set();
+  // Every temp file of the run (configs, bodies, h2load logs, redis dirs) lives under workDir.
+  const workDir = mkdtempSync(join(tmpdir(), 'idgate-bench-run-'));
+  const killAll = (): void => {
+    for (const child of children) child.kill('SIGKILL');
+    rmSync(workDir, { recursive: true, force: true });
+  };
+  process.once('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\n${signal}: stopping every child process\n`);
+      killAll();
+      process.exit(130);
+    });
+  }
+
+  const issuer = new BenchIssuer();
+  await issuer.listen();
+  const env: Env = { settings, issuer, codec: loadUpstreamCheckCodec(), children, workDir, ticksPerSecond: clockTicksPerSecond() };
+  const results: ScenarioResult[] = [];
+  try {
+    for (const name of scenarios) {
+      process.stderr.write(`scenario ${name}: ${SCENARIOS[name].description}\n`);
+      results.push(await runScenario(SCENARIOS[name], env));
+    }
+  } finally {
+    await issuer.close();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+
+  const now = new Date();
+  const info: RunInfo = {
+    command: `node dist/bench/run.js${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`,
+    date: now.toISOString().slice(0, 10),
+    hostname: hostname(),
+    nodeVersion: process.version,
+    cpuModel: cpuModel(),
+    cores,
+    quick,
+    phaseSeconds,
+    pinned,
+    loadAverage,
+  };
+  const report = renderReport(info, results, target);
+  process.stdout.write(report);
+  if (flags['no-write'] !== true) {
+    const dir = join(findRepoRoot(), 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${info.date}-${info.hostname.replace(/[^A-Za-z0-9.-]/g, '_')}.md`);
+    writeFileSync(file, report);
+    writeFileSync(join(dir, 'latest.md'), report);
+    process.stderr.write(`written to ${file} and bench/results/latest.md\n`);
+  }
+  const failed = results.some((r) => r.error !== undefined || r.ceiling?.error !== undefined || r.target?.error !== undefined);
+  process.exitCode = failed ? 1 : 0;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,128 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { ChildRegistry } from './h2load.js';
+
+/** The servers the harness can measure. `noop` is the ceiling; `standin` stands in for idgate until its CLI exists. */
+export type TargetName = 'noop' | 'standin' | 'idgate';
+
+/** What a target needs to know to start. */
+export interface LaunchContext {
+  /** idgate YAML for this scenario (written to a temp file for the `idgate` target). */
+  readonly configYaml: string;
+  readonly issuer: string;
+  readonly jwksUri: string;
+  readonly audience: string;
+  /** Extra CLI arguments of the scenario (e.g. `--workers 2`); only idgate takes them. */
+  readonly extraArgs: readonly string[];
+}
+
+const DIST_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * How each target is started: the arguments after `node`. Adding a target is one line here; every target
+ * prints JSON log lines `{"msg":"listening","role":"grpc","port":N}` and `{"msg":"ready"}` on stdout/stderr.
+ */
+export const TARGETS: Readonly<Record<TargetName, (ctx: LaunchContext, configFile: string) => string[]>> = {
+  noop: () => [join(DIST_ROOT, 'bench', 'noop-server.js'), '--port', '0'],
+  standin: (ctx) => [join(DIST_ROOT, 'bench', 'stand-in-server.js'), '--port', '0', '--issuer', ctx.issuer, '--jwks-uri', ctx.jwksUri, '--audience', ctx.audience],
+  idgate: (ctx, configFile) => [join(DIST_ROOT, 'src', 'cli.js'), 'serve', '--config', configFile, ...ctx.extraArgs],
+};
+
+/** A started target process. */
+export interface RunningTarget {
+  readonly name: TargetName;
+  readonly pid: number;
+  readonly grpcPort: number;
+  /** The last lines it printed (for error messages). */
+  output(): string;
+  /** SIGTERM, SIGKILL after 3 s; removes the temp config. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a target with `node` (under `taskset -c <cpus>` when given — taskset execs node, so the pid is the
+ * server's) and waits for its `ready` line; the config goes to a temp dir under `tempRoot` (default the OS's) (bounded by `timeoutMs`, default 30 s).
+ * @throws Error with the process's last output when it exits or is not ready in time.
+ */
+export async function startTarget(
+  name: TargetName,
+  ctx: LaunchContext,
+  options: { cpus?: string; timeoutMs?: number; children?: ChildRegistry; tempRoot?: string },
+): Promise<RunningTarget> {
+  const dir = mkdtempSync(join(options.tempRoot ?? tmpdir(), 'idgate-bench-'));
+  const configFile = join(dir, 'idgate.yaml');
+  writeFileSync(configFile, ctx.configYaml);
+  const nodeArgs = TARGETS[name](ctx, configFile);
+  const [cmd, argv] = options.cpus !== undefined
+    ? ['taskset', ['-c', options.cpus, process.execPath, ...nodeArgs]]
+    : [process.execPath, nodeArgs];
+  const child: ChildProcess = spawn(cmd, argv, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  options.children?.add(child);
+  const lines: string[] = [];
+  let grpcPort: number | undefined;
+  let exited = false;
+  let ready = false;
+  const exit = new Promise<void>((res) => {
+    child.once('exit', () => {
+      exited = true;
+      options.children?.delete(child);
+      rmSync(dir, { recursive: true, force: true });
+      res();
+    });
+  });
+  const readyLine = new Promise<void>((res, rej) => {
+    const onLine = (line: string): void => {
+      if (lines.length >= 200) lines.shift();
+      lines.push(line);
+      // Parse only until ready and only candidate lines: a step-up run logs thousands of lines a second.
+      if (ready || !(line.includes('"listening"') || line.includes('"ready"'))) return;
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      if (parsed['msg'] === 'listening' && parsed['role'] === 'grpc' && typeof parsed['port'] === 'number') grpcPort = parsed['port'];
+      if (parsed['msg'] === 'ready') {
+        ready = true;
+        res();
+      }
+    };
+    if (child.stdout !== null) createInterface({ input: child.stdout }).on('line', onLine);
+    if (child.stderr !== null) createInterface({ input: child.stderr }).on('line', onLine);
+    void exit.then(() => rej(new Error(`${name} exited before it was ready:\n${lines.slice(-30).join('\n')}`)));
+  });
+  const stop = async (): Promise<void> => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+    await exit;
+    clearTimeout(timer);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      readyLine,
+      new Promise<never>((_, rej) => {
+        timer = setTimeout(() => rej(new Error(`${name} not ready within ${options.timeoutMs ?? 30_000} ms:\n${lines.slice(-30).join('\n')}`)), options.timeoutMs ?? 30_000);
+      }),
+    ]);
+  } catch (err) {
+    await stop();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (grpcPort === undefined || child.pid === undefined) {
+    await stop();
+    throw new Error(`${name} said ready but never logged its gRPC port:\n${lines.slice(-30).join('\n')}`);
+  }
+  return { name, pid: child.pid, grpcPort, output: () => lines.join('\n'), stop };
+}
