@@ -56,7 +56,9 @@ export async function startTarget(
   const dir = mkdtempSync(join(options.tempRoot ?? tmpdir(), 'idgate-bench-'));
   const configFile = join(dir, 'idgate.yaml');
   writeFileSync(configFile, ctx.configYaml);
-  const nodeArgs = TARGETS[name](ctx, configFile);
+  // IDGATE_BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the idgate target.
+  const profileFlags = name === 'idgate' ? (process.env.IDGATE_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
+  const nodeArgs = [...profileFlags, ...TARGETS[name](ctx, configFile)];
   const [cmd, argv] = options.cpus !== undefined
     ? ['taskset', ['-c', options.cpus, process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];

@@ -129,7 +129,21 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     }
   }
 
+  // Every verification-shaping field of every issuer is part of each cache key (design rule 6), so a cache
+  // can never answer for a configuration other than the one that verified the token.
+  const configPrefix = `${sha256Hex(runtimes.map((r) => r.configHash).join('|')).slice(0, 16)}|`;
+
   async function verifyToken(token: string, source: 'header' | 'cookie', sourceKey: string, now: number): Promise<AuthResult> {
+    // Hot path: a token already verified from this source is answered from the cache before any parsing.
+    // Within one authenticator the issuer configs are fixed and the issuer is chosen by the token's own
+    // `iss`, so token hash + source determine the result; entries never outlive `exp` (see token-cache).
+    const tokenHash = token.length <= maxTokenBytes ? sha256Hex(token) : '';
+    const cacheKey = `${configPrefix}${tokenHash}|${sourceKey}`;
+    if (tokenHash !== '') {
+      const hit = cache.get(cacheKey, now);
+      deps.metrics?.onTokenCache(hit !== undefined);
+      if (hit !== undefined) return { kind: 'verified', principal: hit };
+    }
     const preflight = preflightToken(token, maxTokenBytes);
     if (!('ok' in preflight)) return preflight;
     const candidates = byIss.get(preflight.iss);
@@ -139,13 +153,8 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     if (accepting.length === 0) {
       return { kind: 'failed', code: 'token_invalid', message: 'token not accepted from this source', issuerName: first.config.name };
     }
-    const tokenHash = sha256Hex(token);
     let firstFailure: AuthFailure | undefined;
     for (const issuer of accepting) {
-      const cacheKey = `${tokenHash}|${source}|${issuer.config.name}|${issuer.configHash}`;
-      const hit = cache.get(cacheKey, now);
-      deps.metrics?.onTokenCache(hit !== undefined);
-      if (hit !== undefined) return { kind: 'verified', principal: hit };
       const result = await verifyJwt(token, issuer.verifier, now);
       if ('ok' in result) {
         const principal = makePrincipal(issuer.config, result.claims, result.sub, source, tokenHash);

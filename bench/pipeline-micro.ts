@@ -1,0 +1,83 @@
+/**
+ * In-process cost of idgate's own per-request work on the hot path, without the gRPC transport:
+ * decode CheckRequest bytes → RequestContext → engine decision (cached token and verdict) → CheckResponse
+ * bytes. `node dist/bench/pipeline-micro.js [--iterations N]`. Prints µs per request for each stage so
+ * profile-driven changes can be checked quickly; the load benchmark (run.ts) remains the measure.
+ */
+import { performance } from 'node:perf_hooks';
+import pino from 'pino';
+import { parseConfig } from '../src/config/parse-config.js';
+import { createEngine } from '../src/engine.js';
+import { loadAuthzProtos } from '../src/extauthz/load-authz-protos.js';
+import { toRequestContext, type CheckRequestMessage } from '../src/extauthz/to-request-context.js';
+import { toCheckResponse } from '../src/extauthz/to-check-response.js';
+import { compileRenderOptions, renderDecision } from '../src/core/render-decision.js';
+import { createAuthenticator } from '../src/identity/authenticator.js';
+import { compilePolicy } from '../src/policy/compile-policy.js';
+import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
+import { createVerificationGate } from '../src/verification/create-verification-gate.js';
+import { BenchIssuer } from './bench-issuer.js';
+import { buildCheckRequest, loadUpstreamCheckCodec } from './encode-check-request.js';
+import { renderBenchConfig } from './idgate-config.js';
+
+const iterations = Number(process.argv[process.argv.indexOf('--iterations') + 1] || 50_000);
+
+async function main(): Promise<void> {
+  const logger = pino({ level: 'silent' });
+  const issuer = new BenchIssuer();
+  await issuer.listen();
+  const yaml = renderBenchConfig({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: issuer.audience, localCacheTtlMs: 60_000, routes: 1, celConditions: false });
+  const config = parseConfig(yaml, { sourceName: 'bench.yaml', env: {} });
+  const authenticator = createAuthenticator({ logger }, { issuers: config.issuers });
+  await authenticator.start();
+  const store = createMemoryVerdictStore({ logger });
+  const token = await issuer.mint('RS256', { sub: 'alice', scope: 'orders:read', roles: ['customer'] });
+  const now = Date.now();
+  await store.putVerdict({ subject: 'bench:alice', workflow: 'kyc', sessionId: 's', status: 'Approved', eventAt: now, decidedAt: now, facts: {} });
+  const gate = createVerificationGate(
+    { store, didit: { createSession: () => Promise.reject(new Error('unused')) }, logger },
+    { workflows: config.workflows, callbackUrl: 'http://127.0.0.1:8080/verification/callback', maxStepUps: 5 },
+  );
+  const policy = compilePolicy(config);
+  const engine = createEngine({ authenticator, policy: () => policy, verification: gate }, { headerPrefix: 'x-idgate-' });
+  const render = compileRenderOptions({});
+  const protos = loadAuthzProtos();
+  const method = (protos.authorization as unknown as Record<string, { requestDeserialize: (b: Buffer) => unknown; responseSerialize: (v: unknown) => Buffer }>).Check!;
+  const codec = loadUpstreamCheckCodec();
+  const body = codec.serializeRequest(buildCheckRequest({ token, path: '/api/orders?page=2' }));
+
+  const t = { decode: 0, map: 0, decide: 0, render: 0, encode: 0 };
+  let bytes = 0;
+  for (let i = 0; i < iterations + 5_000; i++) {
+    const measure = i >= 5_000;
+    const a = performance.now();
+    const msg = method.requestDeserialize(body) as CheckRequestMessage;
+    const b = performance.now();
+    const mapped = toRequestContext(msg, Date.now());
+    if (!mapped.ok) throw new Error(mapped.error);
+    const c = performance.now();
+    const decision = await engine.decide(mapped.value, Date.now() + 100);
+    const d = performance.now();
+    const response = toCheckResponse(renderDecision(decision, mapped.value, render));
+    const e = performance.now();
+    bytes += method.responseSerialize(response).length;
+    const f = performance.now();
+    if (i === 5_000 && decision.kind !== 'allow') throw new Error(`expected allow, got ${JSON.stringify(decision)}`);
+    if (measure) {
+      t.decode += b - a;
+      t.map += c - b;
+      t.decide += d - c;
+      t.render += e - d;
+      t.encode += f - e;
+    }
+  }
+  const us = (ms: number) => ((ms * 1000) / iterations).toFixed(2);
+  const total = t.decode + t.map + t.decide + t.render + t.encode;
+  process.stdout.write(
+    `per request (µs): decode ${us(t.decode)}  map ${us(t.map)}  decide ${us(t.decide)}  render ${us(t.render)}  encode ${us(t.encode)}  = ${us(total)}  (${bytes > 0 ? 'ok' : ''})\n`,
+  );
+  await authenticator.close();
+  await issuer.close();
+}
+
+void main();
