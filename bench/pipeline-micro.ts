@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { parseConfig } from '../src/config/parse-config.js';
 import { createEngine } from '../src/engine.js';
-import { loadAuthzProtos } from '../src/extauthz/load-authz-protos.js';
+import { decodeCheckRequest, encodeCheckResponse } from '../src/extauthz/check-codec.js';
 import { toRequestContext, type CheckRequestMessage } from '../src/extauthz/to-request-context.js';
 import { toCheckResponse } from '../src/extauthz/to-check-response.js';
 import { compileRenderOptions, renderDecision } from '../src/core/render-decision.js';
@@ -41,8 +41,6 @@ async function main(): Promise<void> {
   const policy = compilePolicy(config);
   const engine = createEngine({ authenticator, policy: () => policy, verification: gate }, { headerPrefix: 'x-idgate-' });
   const render = compileRenderOptions({});
-  const protos = loadAuthzProtos();
-  const method = (protos.authorization as unknown as Record<string, { requestDeserialize: (b: Buffer) => unknown; responseSerialize: (v: unknown) => Buffer }>).Check!;
   const codec = loadUpstreamCheckCodec();
   const body = codec.serializeRequest(buildCheckRequest({ token, path: '/api/orders?page=2' }));
 
@@ -51,7 +49,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < iterations + 5_000; i++) {
     const measure = i >= 5_000;
     const a = performance.now();
-    const msg = method.requestDeserialize(body) as CheckRequestMessage;
+    const msg = decodeCheckRequest(body) as CheckRequestMessage;
     const b = performance.now();
     const mapped = toRequestContext(msg, Date.now());
     if (!mapped.ok) throw new Error(mapped.error);
@@ -60,7 +58,7 @@ async function main(): Promise<void> {
     const d = performance.now();
     const response = toCheckResponse(renderDecision(decision, mapped.value, render));
     const e = performance.now();
-    bytes += method.responseSerialize(response).length;
+    bytes += encodeCheckResponse(response).length;
     const f = performance.now();
     if (i === 5_000 && decision.kind !== 'allow') throw new Error(`expected allow, got ${JSON.stringify(decision)}`);
     if (measure) {

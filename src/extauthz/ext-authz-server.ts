@@ -10,6 +10,7 @@ import {
 } from '../core/render-decision.js';
 import type { RequestContext } from '../core/request-context.js';
 import { loadAuthzProtos } from './load-authz-protos.js';
+import { decodeCheckRequest, encodeCheckResponse } from './check-codec.js';
 import { toCheckResponse, type CheckResponseObject } from './to-check-response.js';
 import { toRequestContext, type CheckRequestMessage, type RequestLimits } from './to-request-context.js';
 
@@ -295,8 +296,9 @@ export class ExtAuthzServer {
   private wrapAuthorizationDefinition(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
     const method = definition['Check'];
     if (method === undefined) throw new Error('Authorization service has no Check method');
-    const decode = method.requestDeserialize;
-    const encode = method.responseSerialize;
+    // The hand-written codec replaces proto-loader's decode+toObject / fromObject+encode (see check-codec).
+    const decode = decodeCheckRequest;
+    const encode = (value: unknown): Buffer => encodeCheckResponse(value as CheckResponseObject);
     const fallback = this.fallbackResponse;
     const logger = this.logger;
     return {

@@ -1,0 +1,141 @@
+import { resolve } from 'node:path';
+import { loadSync } from '@grpc/proto-loader';
+import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeCheckRequest, encodeCheckResponse } from './check-codec.js';
+import { toCheckResponse } from './to-check-response.js';
+import { toRequestContext } from './to-request-context.js';
+
+/** The upstream Envoy protos (grpc-js-xds ships them): the reference this codec must agree with. */
+const DEPS = resolve(import.meta.dirname, '../../node_modules/@grpc/grpc-js-xds/deps');
+const upstream = loadSync('envoy/service/auth/v3/external_auth.proto', {
+  includeDirs: ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((d) => resolve(DEPS, d)),
+  keepCase: true,
+  longs: String,
+  enums: Number,
+  defaults: false,
+  oneofs: true,
+});
+const svc = ((loadPackageDefinition(upstream).envoy as GrpcObject).service as GrpcObject);
+const Check = ((svc.auth as GrpcObject).v3 as GrpcObject).Authorization as ServiceClientConstructor;
+const method = Check.service.Check!;
+const encodeUpstream = (req: object): Buffer => method.requestSerialize(req);
+const decodeUpstreamResponse = (bytes: Buffer) => method.responseDeserialize(bytes) as Record<string, unknown>;
+
+const headerName = fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/);
+const text = fc.string({ maxLength: 40 });
+const requestArb = fc.record({
+  method: fc.constantFrom('GET', 'POST', 'DELETE', 'PATCH'),
+  path: fc.string({ maxLength: 60 }).map((s) => `/${s}`),
+  host: fc.domain(),
+  scheme: fc.constantFrom('http', 'https'),
+  headers: fc.dictionary(headerName, text, { maxKeys: 12 }),
+  ext: fc.dictionary(headerName, text, { maxKeys: 3 }),
+  address: fc.ipV4(),
+  port: fc.integer({ min: 0, max: 65535 }),
+  principal: text,
+  id: fc.string({ maxLength: 20 }),
+  seconds: fc.integer({ min: 0, max: 4_000_000_000 }),
+  claims: fc.dictionary(headerName, fc.oneof(text, fc.double({ noNaN: true }), fc.boolean()), { maxKeys: 4 }),
+});
+
+function upstreamRequest(r: fc.Arbitrary<unknown> extends never ? never : ReturnType<typeof requestArb.generate>['value']) {
+  const fields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r.claims)) {
+    fields[k] = typeof v === 'string' ? { stringValue: v } : typeof v === 'number' ? { numberValue: v } : { boolValue: v };
+  }
+  return {
+    attributes: {
+      source: { address: { socket_address: { address: r.address, port_value: r.port } }, principal: r.principal, service: 'ignored' },
+      destination: { address: { socket_address: { address: '10.0.0.1', port_value: 80 } } },
+      request: {
+        time: { seconds: String(r.seconds), nanos: 5 },
+        http: { id: r.id, method: r.method, path: r.path, host: r.host, scheme: r.scheme, headers: r.headers, protocol: 'HTTP/2', size: '12' },
+      },
+      context_extensions: r.ext,
+      metadata_context: { filter_metadata: { 'envoy.filters.http.jwt_authn': { fields: { claims: { structValue: { fields } } } } } },
+      tls_session: { sni: 'x' },
+    },
+  };
+}
+
+describe('decodeCheckRequest', () => {
+  it('yields the same RequestContext as the generic protobuf decoder for any upstream-encoded request', () => {
+    fc.assert(
+      fc.property(requestArb, (r) => {
+        const bytes = encodeUpstream(upstreamRequest(r));
+        const ours = toRequestContext(decodeCheckRequest(bytes), 0);
+        const reference = toRequestContext(method.requestDeserialize(bytes) as never, 0);
+        expect(ours).toEqual(reference);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps a __proto__ header as a header, never as a prototype', () => {
+    const bytes = encodeUpstream({ attributes: { request: { http: { method: 'GET', path: '/', headers: { ['__proto__']: 'x', a: 'b' } } } } });
+    const decoded = decodeCheckRequest(bytes);
+    const headers = decoded.attributes?.request?.http?.headers as Record<string, string>;
+    expect(Object.getPrototypeOf(headers)).toBe(null);
+    expect(headers.a).toBe('b');
+  });
+
+  it('never throws anything but an Error on random bytes, and never loops', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        try {
+          decodeCheckRequest(bytes);
+        } catch (err) {
+          expect(err).toBeInstanceOf(Error);
+        }
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+});
+
+describe('encodeCheckResponse', () => {
+  it('encodes allow responses that the upstream protos decode to the same object', () => {
+    const response = toCheckResponse({
+      allow: true,
+      upstreamHeaders: [['x-idgate-subject', 'demo:alice'], ['x-idgate-verified', 'kyc,age']],
+      removeHeaders: ['x-idgate-issuer', 'authorization'],
+      metadata: { subject: 'demo:alice', score: 12.5, shadow: false },
+    });
+    expect(decodeUpstreamResponse(encodeCheckResponse(response))).toEqual({
+      status: { code: 0 },
+      http_response: 'ok_response',
+      ok_response: {
+        headers: [
+          { header: { key: 'x-idgate-subject', value: 'demo:alice' }, append: { value: false } },
+          { header: { key: 'x-idgate-verified', value: 'kyc,age' }, append: { value: false } },
+        ],
+        headers_to_remove: ['x-idgate-issuer', 'authorization'],
+      },
+      dynamic_metadata: { fields: { subject: { stringValue: 'demo:alice', kind: 'stringValue' }, score: { numberValue: 12.5, kind: 'numberValue' }, shadow: { boolValue: false, kind: 'boolValue' } } },
+    });
+  });
+
+  it('encodes deny responses byte-for-byte like the generic encoder', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(400, 401, 403, 429, 503, 302),
+        fc.array(fc.tuple(headerName, text), { maxLength: 5 }),
+        fc.string({ maxLength: 200 }),
+        (status, headers, body) => {
+          const response = toCheckResponse({
+            allow: false,
+            status: status as 401,
+            code: 'token_missing',
+            headers,
+            body,
+            metadata: { code: 'token_missing' },
+          });
+          expect(encodeCheckResponse(response).equals(method.responseSerialize(response))).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
