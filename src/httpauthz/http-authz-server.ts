@@ -1,47 +1,62 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Decision } from '../core/decision.js';
 import type { Decider } from '../core/decider.js';
-import type { RequestContext } from '../core/request-context.js';
+import type { Decision } from '../core/decision.js';
 import { compileRenderOptions, renderDecision, type CompiledRenderOptions, type RenderOptions, type RenderedVerdict } from '../core/render-decision.js';
-import { toRequestContext, type CheckRequestMessage } from '../extauthz/to-request-context.js';
+import type { RequestContext } from '../core/request-context.js';
+import type { RequestLimits } from '../extauthz/to-request-context.js';
 import { applyServerHardening, hardenedServerOptions } from '../http/apply-server-hardening.js';
 import type { CidrSet } from '../net/create-cidr-set.js';
-import { resolveClientAddress } from '../net/resolve-client-address.js';
+import { toHttpAuthzContext, type HttpAuthzFlavor } from './to-http-authz-context.js';
+import { toHttpAuthzReply, type HttpAuthzReply } from './to-http-authz-reply.js';
 
+/** Options of {@link HttpAuthzServer}. */
 export interface HttpAuthzServerOptions {
-  /** Envoy `http_service.path_prefix` that is stripped from the path (default `/check`). */
+  /** Envoy `http_service.path_prefix` that is stripped from the path (`/` = none). */
   readonly pathPrefix: string;
-  /** Proxies whose `x-forwarded-*` / `x-original-*` headers are believed. */
+  /** Proxies whose `x-forwarded-*` / `x-original-*` headers are believed; from anyone else they are a 400. */
   readonly trustedProxies: CidrSet;
   readonly render?: RenderOptions;
   /** Decision budget per request, ms (default 250). */
   readonly decisionTimeoutMs?: number;
+  /** Largest request header block, bytes (default 64 KiB; Node answers 431 above it). */
   readonly maxHeaderBytes?: number;
+  /** Header count/size bounds for the mapped request (defaults as the gRPC front end). */
+  readonly requestLimits?: RequestLimits;
+  /**
+   * Largest request body read and discarded, bytes (default 64 KiB). The body is never evaluated; a larger
+   * one (Envoy `with_request_body` misconfigured, or a client on the wrong port) closes the connection.
+   */
+  readonly maxBodyBytes?: number;
+  /** How long before Envoy's `x-envoy-expected-rq-timeout-ms` the deadline deny is sent, ms (default 20). */
+  readonly deadlineMarginMs?: number;
+  /** Epoch-ms clock (default `Date.now`). */
+  readonly now?: () => number;
 }
 
-/** Headers a forward-auth proxy (nginx, Traefik) uses to describe the original request. */
-const FORWARD_HEADERS = ['x-original-uri', 'x-forwarded-uri', 'x-forwarded-method', 'x-original-method', 'x-forwarded-host'];
+/** Largest `x-envoy-expected-rq-timeout-ms` honoured; anything else (absent, garbled) leaves the budget as is. */
+const MAX_EXPECTED_TIMEOUT_MS = 60_000;
 
-/** Hop-by-hop and framing headers that must not be treated as request attributes. */
-const SKIP_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'content-length', 'te', 'trailer']);
+const INTERNAL_ERROR: Decision = { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error' };
+const DEADLINE: Decision = { kind: 'deny', status: 503, code: 'deadline_exceeded', message: 'the authorization decision took too long' };
 
 /**
  * The HTTP authorization mode: the same engine behind Envoy's `http_service`, nginx `auth_request` and
- * Traefik ForwardAuth.
+ * Traefik ForwardAuth (see {@link toHttpAuthzContext} for how each is recognised and mapped, and
+ * {@link toHttpAuthzReply} for the answers).
  *
- * - Envoy `http_service`: the original method, `path_prefix` + path and host arrive as the request itself.
- *   Allow is **200** (Envoy treats any other 2xx as a denial) with the identity headers in the response
- *   (configure `allowed_upstream_headers`) and `x-envoy-auth-headers-to-remove` listing what to strip.
- * - nginx / Traefik: the original request is described by `X-Original-URI` / `X-Forwarded-Uri`,
- *   `X-Forwarded-Method`, `X-Forwarded-Host`, `X-Forwarded-Proto` — believed **only** from a trusted proxy
- *   address; from anyone else such headers are a 400 `request_invalid` (never silently ignored).
- *   nginx cannot relay a 302 from `auth_request`, so when `X-Original-URI` is present a step-up redirect is
- *   sent as 401 with `x-idgate-location` (use `auth_request_set` + `error_page 401`, see examples/nginx).
+ * - Envoy `http_service`: allow is **200** only, identity headers in the response (configure
+ *   `allowed_upstream_headers`) plus `x-envoy-auth-headers-to-remove`; denials are relayed as they are.
+ *   idgate's 5xx answers are "errors" to Envoy: keep `failure_mode_allow: false`.
+ * - nginx `auth_request`: 200 allow, 401/403 deny; a step-up redirect becomes a 401 with
+ *   `x-idgate-location` (see examples/nginx/idgate.conf). Other statuses become a 500 in nginx.
+ * - Traefik ForwardAuth: 200 allow; any other answer, 302 included, is returned to the client.
  *
- * Fail closed: any fault answers 503 with a problem body; a decision past the budget answers 503
- * `deadline_exceeded`.
+ * Fail closed: forwarded headers from an untrusted peer or a garbled request → 400 `request_invalid`; a
+ * decider fault or a throw → 503 `internal_error`; no decision within the budget (`decisionTimeoutMs`, or
+ * Envoy's `x-envoy-expected-rq-timeout-ms` minus the margin when shorter) → 503 `deadline_exceeded` (a late
+ * decision is dropped). Every answer carries `cache-control: no-store`.
  */
 export class HttpAuthzServer {
   readonly #decider: Decider;
@@ -50,13 +65,25 @@ export class HttpAuthzServer {
   readonly #render: CompiledRenderOptions;
   readonly #server: Server;
   readonly #budgetMs: number;
+  readonly #maxBodyBytes: number;
+  readonly #marginMs: number;
+  readonly #now: () => number;
 
+  /**
+   * @throws TypeError for invalid render options or a non-positive limit.
+   */
   constructor(deps: { decider: Decider; logger: Logger }, options: HttpAuthzServerOptions) {
     this.#decider = deps.decider;
     this.#logger = deps.logger;
     this.#options = options;
     this.#render = compileRenderOptions(options.render);
     this.#budgetMs = options.decisionTimeoutMs ?? 250;
+    this.#maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
+    if (!(this.#budgetMs > 0) || !(this.#maxBodyBytes >= 0) || !((options.deadlineMarginMs ?? 0) >= 0)) {
+      throw new TypeError('decisionTimeoutMs must be positive; maxBodyBytes and deadlineMarginMs non-negative');
+    }
+    this.#marginMs = options.deadlineMarginMs ?? 20;
+    this.#now = options.now ?? Date.now;
     this.#server = createServer(
       hardenedServerOptions({ maxHeaderSize: options.maxHeaderBytes ?? 64 * 1024, connectionsCheckingIntervalMs: 1_000 }),
       (req, res) => this.#handle(req, res),
@@ -64,6 +91,11 @@ export class HttpAuthzServer {
     applyServerHardening(this.#server, { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 65_000 });
   }
 
+  /**
+   * Binds and starts serving.
+   * @returns the bound port (useful with port 0).
+   * @throws Error when the address cannot be bound.
+   */
   async listen(host: string, port: number): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
@@ -75,7 +107,9 @@ export class HttpAuthzServer {
     return (this.#server.address() as AddressInfo).port;
   }
 
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then drops every connection. */
   async close(graceMs = 5_000): Promise<void> {
+    if (!this.#server.listening) return;
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();
     const timer = setTimeout(() => this.#server.closeAllConnections(), graceMs);
@@ -84,145 +118,117 @@ export class HttpAuthzServer {
     clearTimeout(timer);
   }
 
-  /** Maps an HTTP authorization request to the engine's RequestContext (exposed for the shared test table). */
-  toContext(req: IncomingMessage, now: number): { ok: true; ctx: RequestContext; nginx: boolean } | { ok: false; error: string } {
-    const peer = req.socket.remoteAddress ?? '';
-    const trusted = this.#options.trustedProxies;
-    const peerTrusted = trusted.size > 0 && trusted.contains(stripMapped(peer));
-    const headers: Record<string, string> = {};
-    const raw = req.rawHeaders;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      if (SKIP_HEADERS.has(name)) continue;
-      const prev = headers[name];
-      headers[name] = prev === undefined ? raw[i + 1]! : `${prev},${raw[i + 1]!}`;
-    }
-    const forwarded = FORWARD_HEADERS.some((h) => headers[h] !== undefined);
-    if (forwarded && !peerTrusted) {
-      return { ok: false, error: 'x-forwarded-*/x-original-* request headers are only accepted from trusted proxies' };
-    }
-    let method = req.method ?? '';
-    let target = req.url ?? '/';
-    let host = headers.host ?? '';
-    let scheme = 'http';
-    const nginx = headers['x-original-uri'] !== undefined;
-    if (forwarded) {
-      method = headers['x-forwarded-method'] ?? headers['x-original-method'] ?? method;
-      target = headers['x-original-uri'] ?? headers['x-forwarded-uri'] ?? '/';
-      host = headers['x-forwarded-host'] ?? host;
-      scheme = headers['x-forwarded-proto'] ?? scheme;
-    } else {
-      const prefix = this.#options.pathPrefix;
-      if (prefix !== '' && prefix !== '/') {
-        if (target === prefix) target = '/';
-        else if (target.startsWith(`${prefix}/`) || target.startsWith(`${prefix}?`)) target = target.slice(prefix.length);
-        if (!target.startsWith('/')) target = `/${target}`;
-      }
-      if (peerTrusted && headers['x-forwarded-proto']) scheme = headers['x-forwarded-proto'];
-    }
-    // The request as the upstream will see it: drop what only described the sub-request.
-    for (const h of FORWARD_HEADERS) delete headers[h];
-    headers[':authority'] = host;
-    headers[':method'] = method;
-    headers[':path'] = target;
-    headers[':scheme'] = scheme;
-    const client = resolveClientAddress({ peer, xForwardedFor: headers['x-forwarded-for'], trustedProxies: trusted });
-    const message: CheckRequestMessage = {
-      attributes: {
-        source: { address: { socket_address: { address: client } } },
-        request: {
-          http: { method, path: target, host, scheme, headers, protocol: `HTTP/${req.httpVersion}` },
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    try {
+      this.#discardBody(req);
+      const now = this.#now();
+      const mapped = toHttpAuthzContext(
+        {
+          method: req.method ?? '',
+          target: req.url ?? '/',
+          rawHeaders: req.rawHeaders,
+          peer: req.socket.remoteAddress ?? '',
+          httpVersion: req.httpVersion,
         },
-      },
-    };
-    const mapped = toRequestContext(message, now);
-    return mapped.ok ? { ok: true, ctx: mapped.value, nginx } : { ok: false, error: mapped.error };
+        {
+          pathPrefix: this.#options.pathPrefix,
+          trustedProxies: this.#options.trustedProxies,
+          ...(this.#options.requestLimits !== undefined ? { limits: this.#options.requestLimits } : {}),
+        },
+        now,
+      );
+      if (!mapped.ok) {
+        this.#logger.info({ peer: req.socket.remoteAddress, reason: mapped.error }, 'invalid authorization request; denying');
+        this.#send(res, this.#reply({ kind: 'deny', status: 400, code: 'request_invalid', message: mapped.error }, undefined, 'envoy'));
+        return;
+      }
+      const { ctx, flavor } = mapped;
+      const budgetMs = this.#budgetFor(req);
+      if (budgetMs <= 0) {
+        this.#send(res, this.#reply(DEADLINE, ctx, flavor));
+        return;
+      }
+      let settled = false;
+      const finish = (decision: Decision): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#send(res, this.#reply(decision, ctx, flavor));
+      };
+      const timer = setTimeout(() => finish(DEADLINE), budgetMs);
+      let pending: Promise<Decision>;
+      try {
+        pending = Promise.resolve(this.#decider.decide(ctx, now + budgetMs));
+      } catch (err) {
+        pending = Promise.reject(err);
+      }
+      pending.then(finish, (err: unknown) => {
+        this.#logger.error({ err, requestId: ctx.requestId }, 'decider failed; denying');
+        finish(INTERNAL_ERROR);
+      });
+    } catch (err) {
+      this.#logger.error({ err }, 'authorization request handling failed; denying');
+      this.#send(res, this.#reply(INTERNAL_ERROR, undefined, 'envoy'));
+    }
   }
 
-  #handle(req: IncomingMessage, res: ServerResponse): void {
-    // The authorization request carries no body we use; drain whatever was sent.
-    req.resume();
-    const now = Date.now();
-    const mapped = this.toContext(req, now);
-    if (!mapped.ok) {
-      this.#reply(res, this.#renderSafe({ kind: 'deny', status: 400, code: 'request_invalid', message: mapped.error }, undefined), false);
+  /**
+   * The decision budget: `decisionTimeoutMs`, shortened to Envoy's own timeout for this call (minus the
+   * margin) so idgate answers a deadline deny before Envoy gives up and applies `status_on_error`.
+   */
+  #budgetFor(req: IncomingMessage): number {
+    const expected = req.headers['x-envoy-expected-rq-timeout-ms'];
+    if (typeof expected !== 'string' || !/^[0-9]{1,6}$/.test(expected)) return this.#budgetMs;
+    const ms = Number(expected);
+    if (ms === 0 || ms > MAX_EXPECTED_TIMEOUT_MS) return this.#budgetMs;
+    return Math.min(this.#budgetMs, ms - this.#marginMs);
+  }
+
+  /** The body is never evaluated; read it (bounded) so the connection can be reused. */
+  #discardBody(req: IncomingMessage): void {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > this.#maxBodyBytes) {
+      req.socket.destroy();
       return;
     }
-    const { ctx, nginx } = mapped;
-    const deadlineAt = now + this.#budgetMs;
-    let settled = false;
-    const finish = (decision: Decision) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      this.#reply(res, this.#renderSafe(decision, ctx), nginx);
-    };
-    const timer = setTimeout(
-      () => finish({ kind: 'deny', status: 503, code: 'deadline_exceeded', message: 'the authorization decision took too long' }),
-      this.#budgetMs,
-    );
-    this.#decider.decide(ctx, deadlineAt).then(finish, (err: unknown) => {
-      this.#logger.error({ err, requestId: ctx.requestId }, 'decider failed; denying');
-      finish({ kind: 'deny', status: 503, code: 'internal_error', message: 'internal error' });
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > this.#maxBodyBytes) req.socket.destroy();
     });
   }
 
-  #renderSafe(decision: Decision, ctx: RequestContext | undefined): RenderedVerdict {
+  #reply(decision: Decision, ctx: RequestContext | undefined, flavor: HttpAuthzFlavor): HttpAuthzReply {
+    let verdict: RenderedVerdict;
     try {
-      return renderDecision(decision, ctx ?? EMPTY_CONTEXT, this.#render);
+      verdict = renderDecision(decision, ctx ?? EMPTY_CONTEXT, this.#render);
     } catch (err) {
       this.#logger.error({ err }, 'rendering a decision failed');
-      return renderDecision({ kind: 'deny', status: 503, code: 'internal_error', message: 'internal error' }, EMPTY_CONTEXT, this.#render);
+      verdict = renderDecision(INTERNAL_ERROR, EMPTY_CONTEXT, this.#render);
     }
+    return toHttpAuthzReply(verdict, flavor, this.#render.prefix, this.#render.realm);
   }
 
-  #reply(res: ServerResponse, verdict: RenderedVerdict, nginx: boolean): void {
-    if (res.headersSent) return;
-    if (verdict.allow) {
-      const headers: Record<string, string> = { 'cache-control': 'no-store' };
-      for (const [name, value] of verdict.upstreamHeaders) headers[name] = value;
-      if (verdict.removeHeaders.length > 0) headers['x-envoy-auth-headers-to-remove'] = verdict.removeHeaders.join(',');
-      res.writeHead(200, { ...headers, 'content-length': 0 });
-      res.end();
-      return;
-    }
-    let status: number = verdict.status;
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of verdict.headers) {
-      const prev = headers[name];
-      headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
-    }
-    if (status === 302 && nginx) {
-      // nginx's auth_request turns any 3xx into a 500; hand the target over in a header instead.
-      const location = headers.location;
-      delete headers.location;
-      if (typeof location === 'string') headers['x-idgate-location'] = location;
-      headers['www-authenticate'] = 'Bearer realm="idgate", error="insufficient_user_authentication"';
-      status = 401;
-    }
-    res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(verdict.body) });
-    res.end(verdict.body);
+  #send(res: ServerResponse, reply: HttpAuthzReply): void {
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(reply.status, { ...reply.headers, 'content-length': Buffer.byteLength(reply.body) });
+    res.end(reply.body);
   }
 }
 
-const EMPTY_CONTEXT: RequestContext = {
+const EMPTY_CONTEXT: RequestContext = Object.freeze({
   method: '',
   scheme: '',
   host: '',
   path: '',
   rawPath: '',
   query: '',
-  headers: {},
+  headers: Object.freeze({}),
   sourceAddress: '',
   sourcePrincipal: '',
-  contextExtensions: {},
-  metadata: {},
+  contextExtensions: Object.freeze({}),
+  metadata: Object.freeze({}),
   requestId: '',
   protocol: '',
   receivedAt: 0,
-};
-
-/** `::ffff:1.2.3.4` → `1.2.3.4` (Node reports IPv4 peers that way on dual-stack sockets). */
-function stripMapped(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
+});

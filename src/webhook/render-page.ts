@@ -16,7 +16,7 @@ const TEXT: Readonly<Record<PageKind, PageText>> = {
   declined: {
     title: 'Verification declined',
     heading: 'Your verification was declined',
-    body: 'The identity verification could not be approved, so this page cannot be opened. If you think this is a mistake, contact the service that sent you here.',
+    body: 'The identity verification could not be approved, so the page you asked for stays closed. If you think this is a mistake, contact the service that sent you here.',
   },
   pending: {
     title: 'Finishing your verification',
@@ -36,8 +36,11 @@ const TEXT: Readonly<Record<PageKind, PageText>> = {
 };
 
 /**
- * Renders a small, self-contained, accessible HTML page (no scripts, no external assets, no secrets).
- * `refreshUrl` adds a meta refresh (pending page); `continueUrl` adds a link back (already validated).
+ * Renders a small, self-contained, accessible HTML page (no scripts, no external assets, no secrets): `lang`,
+ * a `<title>`, exactly one `<h1>` and a plain-language explanation.
+ * `refreshUrl` adds a meta refresh (pending page) and a link to check again at once, so nobody depends on
+ * the timed refresh; `continueUrl` adds a link back (already validated). The caller sends it with
+ * `cache-control: no-store`.
  */
 export function renderPage(kind: PageKind, options: { refreshUrl?: string; continueUrl?: string } = {}): string {
   const t = TEXT[kind];
@@ -46,7 +49,9 @@ export function renderPage(kind: PageKind, options: { refreshUrl?: string; conti
     : '';
   const link = options.continueUrl
     ? `<p><a href="${escapeHtml(options.continueUrl)}">Continue</a></p>`
-    : '';
+    : options.refreshUrl
+      ? `<p><a href="${escapeHtml(options.refreshUrl)}">Check again now</a></p>`
+      : '';
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -12,7 +12,8 @@ export interface TestConfigOptions {
   readonly localCacheTtl?: string;
   /** Didit API base (the test's sandbox) — when set, workflows and Didit settings are included. */
   readonly didit?: {
-    readonly apiBaseUrl: string;
+    /** Omit to embed the sandbox in `idgate serve` (`sandboxPort: 0`; its port is logged as role `sandbox`). */
+    readonly apiBaseUrl?: string;
     readonly apiKey: string;
     readonly webhookSecret: string;
     readonly kycWorkflowId: string;
@@ -23,6 +24,10 @@ export interface TestConfigOptions {
     readonly returnToAllowlist?: readonly string[];
   };
   readonly adminToken?: string;
+  /** `network.trustedProxies` (default none). */
+  readonly trustedProxies?: readonly string[];
+  /** When set, tokens are read from this cookie first, then from `Authorization: Bearer`. */
+  readonly cookieToken?: string;
   readonly extraRoutes?: string;
   readonly allowSampleRate?: number;
 }
@@ -45,14 +50,14 @@ issuers:
     jwksUri: ${o.jwksUri}
     algorithms: [RS256, ES256]
     jwks: { minRefetchInterval: 1s }
-${
+${o.cookieToken ? `    sources: [{ type: cookie, name: ${o.cookieToken} }, { type: header, name: authorization, scheme: Bearer }]\n` : ''}${
   d
     ? `workflows:
   kyc: { workflowId: ${d.kycWorkflowId}, maxAge: 365d }
   adult: { workflowId: ${d.ageWorkflowId}, minAge: 18, requireAmlClear: true }
 didit:
   mode: sandbox
-  apiBaseUrl: ${d.apiBaseUrl}
+  ${d.apiBaseUrl !== undefined ? `apiBaseUrl: ${d.apiBaseUrl}` : 'sandboxPort: 0'}
   apiKey: ${d.apiKey}
   webhookSecret: ${d.webhookSecret}
   requestTimeout: 2s
@@ -85,7 +90,7 @@ ${d ? `    - id: payments
 ` : ''}${o.extraRoutes ?? ''}
 store:
 ${o.redisUrl ? `  type: redis\n  redis: { url: "${o.redisUrl}", commandTimeout: 500ms }\n  localCacheTtl: ${o.localCacheTtl ?? '5s'}` : '  type: memory'}
-logging:
+${o.trustedProxies ? `network:\n  trustedProxies: [${o.trustedProxies.map((c) => JSON.stringify(c)).join(', ')}]\n` : ''}logging:
   level: info
   allowSampleRate: ${o.allowSampleRate ?? 0}
 `;
