@@ -470,16 +470,51 @@ describe('globs', () => {
 describe('the example policy', () => {
   const example = compilePolicy(parseConfig(readFileSync('examples/idgate.yaml', 'utf8'), { sourceName: 'examples/idgate.yaml', env: {} }));
 
-  it.each([
+  const exampleCases: (Case & { readonly auth: AuthResult })[] = [
     { name: 'healthz is public', ctx: { path: '/healthz' }, auth: ANON, expected: { kind: 'allow', routeId: 'healthz' } },
     { name: 'public/** is public', ctx: { path: '/public/css/site.css' }, auth: ANON, expected: { kind: 'allow', routeId: 'public' } },
     { name: 'admin needs the admin role', ctx: { path: '/api/admin/users' }, auth: verified({ roles: ['user'], amr: ['mfa'] }, 'demo'), expected: { kind: 'deny', code: 'claims_mismatch' } },
     { name: 'admin needs mfa', ctx: { path: '/api/admin/users' }, auth: verified({ roles: ['admin'] }, 'demo'), expected: { kind: 'deny', code: 'mfa_required' } },
     { name: 'api needs scope read', ctx: { path: '/api/orders' }, auth: verified({ scope: 'read' }, 'demo'), expected: { kind: 'allow', routeId: 'api' } },
     { name: 'payments needs kyc', ctx: { path: '/payments/checkout' }, auth: verified({ amr: ['mfa'], auth_time: NOW_S }, 'demo'), expected: { kind: 'verify', routeId: 'payments' } },
+    {
+      name: 'payments from an unmanaged device needs a kyc verdict from the last day',
+      ctx: { path: '/payments/checkout' },
+      auth: verified({ amr: ['mfa'], auth_time: NOW_S }, 'demo'),
+      expected: { kind: 'verify', needs: [{ workflow: 'kyc', maxAgeMs: 86_400_000 }] },
+    },
+    {
+      name: 'payments from a managed device keeps the 30-day kyc',
+      ctx: { path: '/payments/checkout', headers: { 'x-device-managed': 'true' } },
+      auth: verified({ amr: ['mfa'], auth_time: NOW_S }, 'demo'),
+      expected: { kind: 'verify', needs: [{ workflow: 'kyc', maxAgeMs: 30 * 86_400_000 }] },
+    },
     { name: 'partner-api by context', ctx: { path: '/v1/x', contextExtensions: { policy: 'partner-api' } }, auth: ANON, expected: { kind: 'deny', routeId: 'partner-api', code: 'token_missing' } },
     { name: 'default deny', ctx: { path: '/elsewhere' }, auth: ANON, expected: { kind: 'deny', code: 'no_route' } },
-  ])('$name', ({ ctx: c, auth, expected }) => {
+    {
+      name: 'admin from an embargoed country',
+      ctx: { path: '/api/admin/users', headers: { 'x-geo-country': 'KP' } },
+      auth: verified({ roles: ['admin'], amr: ['mfa'] }, 'demo'),
+      expected: { kind: 'deny', status: 403, code: 'country_denied' },
+    },
+    { name: 'admin without a country header', ctx: { path: '/api/admin/users' }, auth: verified({ roles: ['admin'], amr: ['mfa'] }, 'demo'), expected: { kind: 'allow', routeId: 'admin' } },
+    { name: 'api DELETE without the admin role', ctx: { method: 'DELETE', path: '/api/orders/1' }, auth: verified({ scope: 'read' }, 'demo'), expected: { kind: 'deny', status: 403, code: 'claims_mismatch' } },
+    { name: 'api DELETE with the admin role', ctx: { method: 'DELETE', path: '/api/orders/1' }, auth: verified({ scope: 'read', roles: ['admin'] }, 'demo'), expected: { kind: 'allow', routeId: 'api' } },
+    {
+      name: 'partner-api from outside the partner networks',
+      ctx: { path: '/v1/x', contextExtensions: { policy: 'partner-api' }, sourceAddress: '203.0.113.50' },
+      auth: verified({ scope: 'partner' }, 'demo'),
+      expected: { kind: 'deny', code: 'network_denied' },
+    },
+    {
+      name: 'partner-api from a partner network behind the local proxy',
+      ctx: { path: '/v1/x', contextExtensions: { policy: 'partner-api' }, sourceAddress: '127.0.0.1', headers: { 'x-forwarded-for': '198.51.100.20' } },
+      auth: verified({ scope: 'partner' }, 'demo'),
+      expected: { kind: 'allow', routeId: 'partner-api' },
+    },
+  ];
+
+  it.each(exampleCases)('$name', ({ ctx: c, auth, expected }) => {
     expect(example.evaluate(ctx(c), auth, NOW)).toMatchObject(expected);
   });
 });

@@ -135,9 +135,11 @@ function renderText(ctx: RequestContext, auth: AuthResult, outcome: Outcome, by:
   lines.push(`route     ${outcome.routeId ?? '(none)'}${by ? ` — matched by ${by}` : ''}`);
   lines.push('');
   lines.push('trace');
+  // Condition steps carry operator-chosen names (`condition:<name>`): widen the column to the longest.
+  const width = Math.min(48, Math.max(22, ...outcome.trace.map((s) => s.step.length)));
   for (const step of outcome.trace) {
     const mark = step.result === 'pass' ? '✓' : step.result === 'fail' ? '✗' : step.result === 'skip' ? '-' : '·';
-    lines.push(`  ${mark} ${step.step.padEnd(22)} ${step.detail}`);
+    lines.push(`  ${mark} ${step.step.padEnd(width)} ${step.detail}`);
   }
   lines.push('');
   switch (outcome.kind) {

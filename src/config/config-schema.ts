@@ -1,8 +1,10 @@
 import { z } from 'zod';
-import { parseCidr } from './cidr.js';
 import { didYouMean } from './suggest.js';
-import { describeType, parseDuration } from './duration.js';
+import { describeType } from './duration.js';
+import { checkNetwork, durationKeys, fail, headerName, HEADER_NAME_RE, pickDuration } from './schema-helpers.js';
+import { conditionListSchema, contextSchema, riskBandListSchema, riskSchema } from './condition-schema.js';
 import { resolveSecret, type SecretSources } from './secret-ref.js';
+import { createCelCompiler, type CelCompiler } from '../policy/compile-cel.js';
 import type {
   ClaimMatcher,
   DiditConfig,
@@ -29,8 +31,7 @@ export const JWT_ALGORITHMS = [
   'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512',
 ] as const satisfies readonly JwtAlgorithm[];
 
-/** RFC 9110 `token`: what a header name may contain. */
-export const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+export { HEADER_NAME_RE };
 /** Issuer, workflow and sensitivity-level names. */
 export const NAME_RE = /^[a-z0-9_-]+$/;
 const ROUTE_ID_RE = /^[A-Za-z0-9_.-]+$/;
@@ -40,38 +41,6 @@ const MiB = 1024 * 1024;
 
 /** Default role claims (`policy.roleClaims`). */
 export const DEFAULT_ROLE_CLAIMS: readonly string[] = ['roles', 'groups', 'realm_access.roles'];
-
-type Ctx = z.core.$RefinementCtx;
-
-function fail(ctx: Ctx, message: string, path: PropertyKey[] = []): typeof z.NEVER {
-  ctx.addIssue({ code: 'custom', message, path: path as (string | number)[] });
-  return z.NEVER;
-}
-
-/** A duration; `unit` says how a bare number is read (`s` for `timeout: 30`, `ms` for `timeoutMs: 150`). */
-function duration(unit: 's' | 'ms', min = 0) {
-  return z.unknown().transform((value, ctx): number | undefined => {
-    if (value === undefined) return undefined;
-    const ms = parseDuration(value, unit);
-    if (typeof ms === 'string') return fail(ctx, ms);
-    if (ms < min) return fail(ctx, min === 1 ? 'must be greater than 0' : `must be at least ${min} ms`);
-    return ms;
-  });
-}
-
-/** The two spellings of one duration key: `name` (number = seconds) and `nameMs` (number = milliseconds). */
-function durationKeys<N extends string>(name: N, min = 0) {
-  const seconds = duration('s', min).optional();
-  const millis = duration('ms', min).optional();
-  return { [name]: seconds, [`${name}Ms`]: millis } as Record<N | `${N}Ms`, typeof seconds>;
-}
-
-function pickDuration(o: Record<string, unknown>, name: string, fallback: number): number;
-function pickDuration(o: Record<string, unknown>, name: string, fallback?: number): number | undefined;
-function pickDuration(o: Record<string, unknown>, name: string, fallback?: number): number | undefined {
-  const ms = o[`${name}Ms`] ?? o[name];
-  return typeof ms === 'number' ? ms : fallback;
-}
 
 /** A string or a list of strings, each checked by `check` (returns an error message or undefined). */
 function stringOrList(check?: (s: string) => string | undefined, split = false) {
@@ -114,10 +83,6 @@ function isHttpUrl(s: string): boolean {
 const httpUrl = z.string().refine(isHttpUrl, { error: 'must be an absolute http(s) URL' });
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
-const headerName = z
-  .string()
-  .regex(HEADER_NAME_RE, { error: 'not a valid header name' })
-  .transform((s) => s.toLowerCase());
 
 function listen(defaultPort: number) {
   return { host: host.default('0.0.0.0'), port: port.default(defaultPort) };
@@ -446,45 +411,54 @@ const matchSchema = z
   })
   .prefault({});
 
-const routeSchema = z
-  .strictObject({
-    id: z.string().regex(ROUTE_ID_RE, { error: 'must match [A-Za-z0-9_.-]+' }),
-    match: matchSchema,
-    action: z.enum(['public', 'deny', 'require']).optional(),
-    public: z.boolean().optional(),
-    deny: z.boolean().optional(),
-    require: requirementsSchema(true).optional(),
-    sensitivity: z.string().min(1).optional(),
-    claimHeaders: z.record(headerName, z.string().min(1)).default({}),
-    shadow: z.boolean().default(false),
-    failOpen: z.boolean().default(false),
-  })
-  .transform((o): RouteConfig => {
-    const action = o.action ?? (o.public === true ? 'public' : o.deny === true ? 'deny' : 'require');
-    const require = action === 'require' ? (o.require ?? { ...NO_REQUIREMENTS, authenticated: true }) : NO_REQUIREMENTS;
-    return {
-      id: o.id,
-      match: o.match,
-      action,
-      require,
-      ...(o.sensitivity !== undefined ? { sensitivity: o.sensitivity } : {}),
-      claimHeaders: Object.fromEntries(Object.entries(o.claimHeaders).map(([h, c]) => [h.toLowerCase(), c])),
-      shadow: o.shadow,
-      failOpen: o.failOpen,
-    };
-  });
+/** One `policy.routes[]` entry; `cel` compiles condition expressions so their errors are load errors. */
+function routeSchema(cel: CelCompiler) {
+  return z
+    .strictObject({
+      id: z.string().regex(ROUTE_ID_RE, { error: 'must match [A-Za-z0-9_.-]+' }),
+      match: matchSchema,
+      action: z.enum(['public', 'deny', 'require']).optional(),
+      public: z.boolean().optional(),
+      deny: z.boolean().optional(),
+      require: requirementsSchema(true).optional(),
+      sensitivity: z.string().min(1).optional(),
+      claimHeaders: z.record(headerName, z.string().min(1)).default({}),
+      shadow: z.boolean().default(false),
+      failOpen: z.boolean().default(false),
+      conditions: conditionListSchema(cel).default([]),
+      risk: riskBandListSchema.default([]),
+    })
+    .transform((o): RouteConfig => {
+      const action = o.action ?? (o.public === true ? 'public' : o.deny === true ? 'deny' : 'require');
+      const require = action === 'require' ? (o.require ?? { ...NO_REQUIREMENTS, authenticated: true }) : NO_REQUIREMENTS;
+      return {
+        id: o.id,
+        match: o.match,
+        action,
+        require,
+        ...(o.sensitivity !== undefined ? { sensitivity: o.sensitivity } : {}),
+        claimHeaders: Object.fromEntries(Object.entries(o.claimHeaders).map(([h, c]) => [h.toLowerCase(), c])),
+        shadow: o.shadow,
+        failOpen: o.failOpen,
+        conditions: o.conditions,
+        riskBands: o.risk,
+      };
+    });
+}
 
-const policySchema = z
-  .strictObject({
-    default: z.enum(['deny', 'allow']).default('deny'),
-    shadow: z.boolean().default(false),
-    roleClaims: z.array(z.string().min(1)).min(1).default([...DEFAULT_ROLE_CLAIMS]),
-    acrOrder: z.array(z.string().min(1)).default([]),
-    sensitivity: z.record(z.string().regex(NAME_RE, { error: 'level names must match [a-z0-9_-]+' }), requirementsSchema(false)).default({}),
-    routes: z.array(routeSchema).default([]),
-  })
-  .transform((o): PolicyConfig => o)
-  .prefault({});
+function policySchema(cel: CelCompiler) {
+  return z
+    .strictObject({
+      default: z.enum(['deny', 'allow']).default('deny'),
+      shadow: z.boolean().default(false),
+      roleClaims: z.array(z.string().min(1)).min(1).default([...DEFAULT_ROLE_CLAIMS]),
+      acrOrder: z.array(z.string().min(1)).default([]),
+      sensitivity: z.record(z.string().regex(NAME_RE, { error: 'level names must match [a-z0-9_-]+' }), requirementsSchema(false)).default({}),
+      routes: z.array(routeSchema(cel)).default([]),
+    })
+    .transform((o): PolicyConfig => o)
+    .prefault({});
+}
 
 const workflowsSchema = z
   .record(
@@ -594,10 +568,7 @@ function storeSchema(sources: SecretSources) {
 
 const networkSchema = z
   .strictObject({
-    trustedProxies: stringOrList((s) => {
-      const c = parseCidr(s);
-      return typeof c === 'string' ? c : undefined;
-    })
+    trustedProxies: stringOrList(checkNetwork)
       .optional()
       .transform((v) => v ?? []),
   })
@@ -623,7 +594,7 @@ export function createConfigSchema(sources: SecretSources) {
       server: serverSchema(sources),
       issuers: z.array(issuerSchema(sources)).default([]),
       headers: headersSchema,
-      policy: policySchema,
+      policy: policySchema(createCelCompiler()),
       workflows: workflowsSchema,
       didit: diditSchema(sources),
       store: storeSchema(sources),
@@ -632,6 +603,8 @@ export function createConfigSchema(sources: SecretSources) {
       demoIssuer: z
         .strictObject({ port: port.default(8098), audience: z.string().min(1).default('idgate-demo') })
         .optional(),
+      context: contextSchema,
+      risk: riskSchema,
     })
     .transform((o): IdgateConfig => o);
 }

@@ -1,3 +1,4 @@
+import { createCelCompiler } from '../policy/compile-cel.js';
 import { didYouMean } from './suggest.js';
 import { HEADER_NAME_RE } from './config-schema.js';
 
@@ -71,6 +72,14 @@ export function crossCheckConfig(raw: unknown): RawIssue[] {
   const strip = new Set(arr(headers['strip']).filter((s): s is string => typeof s === 'string').map((s) => s.toLowerCase()));
   const reserved = new Set(['subject', 'issuer', 'verified'].map((s) => `${prefix}${s}`));
 
+  const context = obj(root['context']) ?? {};
+  const conditionRefs: ConditionRefs = {
+    workflowNames,
+    hasCountryHeader: context['countryHeader'] !== undefined,
+    riskEnabled: obj(root['risk'])?.['enabled'] === true,
+    readsRisk: cachedRiskReader(),
+  };
+
   const seenRoutes = new Map<string, number>();
   arr(policy['routes']).forEach((r, i) => {
     const route = obj(r);
@@ -116,6 +125,9 @@ export function crossCheckConfig(raw: unknown): RawIssue[] {
       }
     }
 
+    const identified = action === 'require' && (require?.['authenticated'] !== false || typeof sensitivity === 'string');
+    checkConditions(route, path, String(action), identified, conditionRefs, add);
+
     for (const header of Object.keys(obj(route['claimHeaders']) ?? {})) {
       const h = header.toLowerCase();
       const hp = [...path, 'claimHeaders', header];
@@ -149,6 +161,72 @@ export function crossCheckConfig(raw: unknown): RawIssue[] {
 }
 
 type Add = (path: readonly PropertyKey[], message: string, at?: 'key' | 'value') => void;
+
+interface ConditionRefs {
+  readonly workflowNames: readonly string[];
+  readonly hasCountryHeader: boolean;
+  readonly riskEnabled: boolean;
+  /** True when a (valid) CEL expression reads the `risk` variable. */
+  readonly readsRisk: (expression: string) => boolean;
+}
+
+function cachedRiskReader(): (expression: string) => boolean {
+  const cel = createCelCompiler();
+  return (expression) => {
+    const compiled = cel.compile(expression);
+    return compiled.ok && compiled.program.variables.has('risk');
+  };
+}
+
+/**
+ * Route `conditions` and `risk` bands: unique condition names, workflows of step-ups, a country header for
+ * country tests, risk scoring switched on for risk tests and bands, and effects that can work on the route
+ * (a deny route never evaluates conditions; a step-up needs an authenticated caller).
+ */
+function checkConditions(route: Obj, path: readonly PropertyKey[], action: string, needsIdentity: boolean, refs: ConditionRefs, add: Add): void {
+  const conditions = arr(route['conditions']);
+  const bands = arr(route['risk']);
+  if (action === 'deny') {
+    if (route['conditions'] !== undefined) add([...path, 'conditions'], 'a deny route always denies; its conditions would never be evaluated', 'key');
+    if (route['risk'] !== undefined) add([...path, 'risk'], 'a deny route always denies; its risk bands would never be evaluated', 'key');
+    return;
+  }
+  const checkEffect = (effect: unknown, at: readonly PropertyKey[]): void => {
+    const workflow = obj(effect)?.['stepUp'];
+    if (typeof workflow !== 'string') return;
+    if (!refs.workflowNames.includes(workflow)) {
+      add([...at, 'stepUp'], `unknown workflow "${workflow}"${didYouMean(workflow, refs.workflowNames)} (defined: ${refs.workflowNames.join(', ') || 'none'})`);
+    } else if (!needsIdentity) {
+      add([...at, 'stepUp'], `a step-up needs an authenticated caller, but this ${action === 'public' ? 'route is public' : 'route has authenticated: false'}`);
+    }
+  };
+  const riskOff = (at: readonly PropertyKey[], what: string, where: 'key' | 'value' = 'value'): void => {
+    if (!refs.riskEnabled) add(at, `${what} no effect unless risk.enabled is true (no risk score is computed)`, where);
+  };
+
+  const names = new Map<string, number>();
+  conditions.forEach((c, j) => {
+    const condition = obj(c);
+    if (condition === undefined) return;
+    const at = [...path, 'conditions', j];
+    const name = condition['name'];
+    if (typeof name === 'string') {
+      const first = names.get(name);
+      if (first !== undefined) add([...at, 'name'], `duplicate condition name "${name}" (first used by conditions[${first}])`);
+      else names.set(name, j);
+    }
+    const when = obj(condition['when']);
+    if (when?.['country'] !== undefined && !refs.hasCountryHeader) {
+      add([...at, 'when', 'country'], 'country tests need context.countryHeader (the trusted header carrying the client country)', 'key');
+    }
+    if (when?.['risk'] !== undefined) riskOff([...at, 'when', 'risk'], 'a risk test has');
+    const expression = when?.['cel'];
+    if (typeof expression === 'string' && refs.readsRisk(expression)) riskOff([...at, 'when', 'cel'], 'an expression reading risk has');
+    checkEffect(condition['then'], [...at, 'then']);
+  });
+  if (bands.length > 0) riskOff([...path, 'risk'], 'risk bands have', 'key');
+  bands.forEach((b, j) => checkEffect(obj(b)?.['then'], [...path, 'risk', j, 'then']));
+}
 
 function checkIssuers(root: Obj, add: Add): void {
   const seen = new Map<string, number>();

@@ -22,6 +22,93 @@ export interface IdgateConfig {
    * endpoint on 127.0.0.1:`port`, issuer `http://127.0.0.1:<port>`. Only allowed with `didit.mode: sandbox`.
    */
   readonly demoIssuer?: DemoIssuerConfig;
+  /** Where request context (country, device) comes from. */
+  readonly context: ContextConfig;
+  /** Continuous-verification signals and their weights. */
+  readonly risk: RiskConfig;
+}
+
+/**
+ * Trusted request-context inputs. These headers are believed as Envoy sends them, so the proxy must set
+ * (overwrite) them itself — e.g. Envoy's geoip filter or an edge CDN header — and never pass a client's copy.
+ */
+export interface ContextConfig {
+  /** Header carrying the client's ISO 3166-1 alpha-2 country (lower-case name), e.g. `x-geo-country`. */
+  readonly countryHeader?: string;
+  /** Headers whose values together fingerprint a device (hashed, never stored raw), e.g. `x-device-id`. */
+  readonly deviceHeaders: readonly string[];
+}
+
+/** Continuous verification: what is remembered per subject and how signals are weighted. */
+export interface RiskConfig {
+  /** Record activity and compute signals for authenticated requests (default false). */
+  readonly enabled: boolean;
+  /** Weight each signal adds to the score (0..100 each; defaults new_device 30, country_change 40, impossible_travel 60, velocity 30, too_many_ips 40). */
+  readonly weights: Readonly<Record<import('../risk/risk-assessment.js').RiskSignalName, number>>;
+  /** A country change faster than this is impossible travel (default 1 h). */
+  readonly impossibleTravelMs: number;
+  /** Velocity window and the most requests per subject allowed in it (default 1 min / 300). */
+  readonly velocityWindowMs: number;
+  readonly velocityMax: number;
+  /** Window and the most distinct source IPs one token may be used from (default 1 h / 5). */
+  readonly tokenIpWindowMs: number;
+  readonly maxIpsPerToken: number;
+  /** How long per-subject risk state is kept after the last request (default 30 d). */
+  readonly stateTtlMs: number;
+}
+
+/** What a condition (or a risk band) does when it matches. */
+export type ConditionEffect =
+  /** Deny with this code (one of DENY_CODES, typically network_denied, country_denied, time_denied, device_denied, condition_denied, risk_denied). */
+  | { readonly kind: 'deny'; readonly code: import('../core/deny-code.js').DenyCode; readonly message?: string }
+  /** Require this workflow (a name in `workflows`), optionally fresher than `maxAgeMs` (e.g. liveness within 15 min). */
+  | { readonly kind: 'step_up'; readonly workflow: string; readonly maxAgeMs?: number }
+  /** Stop evaluating further conditions (identity and verification requirements still apply). */
+  | { readonly kind: 'allow' };
+
+/** A comparison for device-posture values (from a trusted header or a claim). */
+export type PostureComparison =
+  | { readonly equals: string | number | boolean }
+  | { readonly notEquals: string | number | boolean }
+  | { readonly oneOf: readonly (string | number | boolean)[] }
+  /** Numeric when both sides are numbers, else dotted-version / lexicographic order (`14.2.1` ≥ `14.2`). */
+  | { readonly atLeast: string | number }
+  | { readonly atMost: string | number }
+  | { readonly present: boolean };
+
+/** A time window in a named IANA time zone. */
+export interface TimeWindow {
+  /** Days as `mon`..`sun` (empty = every day). */
+  readonly days: readonly ('mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun')[];
+  /** Minutes after local midnight, `from` inclusive, `to` exclusive; `from > to` wraps past midnight. */
+  readonly fromMinute: number;
+  readonly toMinute: number;
+  /** IANA zone, e.g. `Europe/Madrid` (DST handled by the zone rules). */
+  readonly timeZone: string;
+}
+
+/** The test of a condition: exactly one kind. */
+export type ConditionTest =
+  | { readonly kind: 'sourceIp'; readonly in?: readonly string[]; readonly notIn?: readonly string[] }
+  | { readonly kind: 'country'; readonly in?: readonly string[]; readonly notIn?: readonly string[] }
+  | { readonly kind: 'time'; readonly within?: TimeWindow; readonly outside?: TimeWindow }
+  | { readonly kind: 'device'; readonly header?: string; readonly claim?: string; readonly test: PostureComparison }
+  | { readonly kind: 'risk'; readonly scoreAtLeast: number }
+  /** A CEL expression over `request`, `claims`, `context`, `verification`, `risk`; must yield a bool. */
+  | { readonly kind: 'cel'; readonly expression: string };
+
+/** One contextual condition of a route: when `when` matches, `then` applies. Evaluated in order. */
+export interface ConditionConfig {
+  /** Shown in traces, logs and explain. */
+  readonly name: string;
+  readonly when: ConditionTest;
+  readonly then: ConditionEffect;
+}
+
+/** A risk band of a route: when the request's risk score is at least `atLeast`, `then` applies (highest band first). */
+export interface RiskBand {
+  readonly atLeast: number;
+  readonly then: ConditionEffect;
 }
 
 export interface DemoIssuerConfig {
@@ -160,6 +247,10 @@ export interface RouteConfig {
   readonly shadow: boolean;
   /** When true and a dependency (Redis, Didit) fails, allow instead of 503 (default false: fail closed). */
   readonly failOpen: boolean;
+  /** Contextual conditions, evaluated in order after identity (default none). */
+  readonly conditions: readonly ConditionConfig[];
+  /** Risk-score bands (default none: the score is only logged). */
+  readonly riskBands: readonly RiskBand[];
 }
 
 export interface RouteMatch {

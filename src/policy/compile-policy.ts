@@ -1,13 +1,18 @@
 import type { IdgateConfig, RouteConfig, WorkflowConfig } from '../config/types.js';
 import type { RequestContext } from '../core/request-context.js';
 import type { AuthResult } from '../identity/auth-result.js';
+import { createCidrSet } from '../net/create-cidr-set.js';
+import type { RiskAssessment } from '../risk/risk-assessment.js';
 import { compileClaimPath } from './claim-path.js';
 import { compileClaimHeaders, type ClaimHeaderMapper } from './claim-headers.js';
 import { checkRequirements, type CheckSettings } from './check-requirements.js';
+import { createCelCompiler } from './compile-cel.js';
+import { compileContextStage, type CompiledContextStage, type StepUpRequest } from './compile-conditions.js';
 import { mergeRequirements, type EffectiveRequirements } from './effective-requirements.js';
 import { compileHostMatcher, type HostPredicate } from './host-matcher.js';
 import type { Outcome, TraceStep, VerificationNeed } from './outcome.js';
 import { compilePathMatcher, type PathPredicate, type RequestPath } from './path-matcher.js';
+import { createRequestFacts } from './request-facts.js';
 
 /** Seconds a client is told to wait when the identity provider's keys cannot be fetched. */
 const DEPENDENCY_RETRY_AFTER_S = 5;
@@ -17,6 +22,11 @@ export interface CompiledRoute {
   readonly config: RouteConfig;
   /** Route requirements merged with its sensitivity level. */
   readonly requirements: EffectiveRequirements;
+  /**
+   * True when the route's decision can depend on the risk score (risk bands, a `risk` test, or a CEL
+   * expression reading `risk`); the engine may skip the risk stage for other routes.
+   */
+  readonly usesRisk: boolean;
 }
 
 /** Which route a request selects and why. */
@@ -39,6 +49,11 @@ export interface CompiledPolicy {
    */
   matchRoute(ctx: RequestContext): RouteSelection | undefined;
   /**
+   * True when the route this request selects uses the risk score ({@link CompiledRoute.usesRisk}); false
+   * when no route matches. Costs one route selection.
+   */
+  needsRisk(ctx: RequestContext): boolean;
+  /**
    * Decides what the policy alone can: `allow`, `deny` (with status, code and RFC 6750/9470 challenge) or
    * `verify` (identity and context hold; listed Didit verifications must also be satisfied).
    *
@@ -46,13 +61,22 @@ export interface CompiledPolicy {
    * `route_denied` (403), `token_missing` (401), `token_invalid`/`token_expired`/`token_not_yet_valid` (401,
    * also an issuer this route does not accept), `dependency_unavailable` (503, Retry-After 5: identity
    * failures always fail closed), `claims_mismatch` (403: claims, scopes, roles), `mfa_required` (401),
-   * `reauthentication_required` (401).
+   * `reauthentication_required` (401); from the route's conditions and risk bands (403): `network_denied`,
+   * `country_denied`, `time_denied`, `device_denied`, `condition_denied` (also any condition that cannot be
+   * evaluated), `risk_denied`, or the code the condition names.
    *
-   * Never throws; odd claim types are mismatches. The trace never contains token material or claim values.
+   * Order: route → identity and requirements → conditions in file order → risk bands (only when `risk`
+   * is given) → verification needs (the route's own, merged with step-ups from conditions and bands; for
+   * the same workflow the shorter max age wins). Conditions run on public routes too (after the optional
+   * token); a step-up there needs a verified token (else 401 `token_missing`).
    *
-   * @param now epoch ms (for `maxTokenAge`).
+   * Never throws; odd claim types are mismatches. The trace never contains token material, claim values,
+   * addresses or header values.
+   *
+   * @param now epoch ms (for `maxTokenAge` and time windows).
+   * @param risk the risk stage's assessment of this request, when it ran.
    */
-  evaluate(ctx: RequestContext, auth: AuthResult, now: number): Outcome;
+  evaluate(ctx: RequestContext, auth: AuthResult, now: number, risk?: RiskAssessment): Outcome;
 }
 
 interface RouteRuntime extends CompiledRoute {
@@ -61,6 +85,7 @@ interface RouteRuntime extends CompiledRoute {
   readonly path: PathPredicate;
   readonly methods?: ReadonlySet<string>;
   readonly headers: ClaimHeaderMapper;
+  readonly context: CompiledContextStage;
 }
 
 /**
@@ -72,6 +97,12 @@ interface RouteRuntime extends CompiledRoute {
  */
 export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   const { policy, workflows } = config;
+  const cel = createCelCompiler();
+  const factsFor = createRequestFacts({
+    trustedProxies: createCidrSet(config.network.trustedProxies),
+    ...(config.context.countryHeader !== undefined ? { countryHeader: config.context.countryHeader } : {}),
+    secretHeaders: config.issuers.flatMap((i) => i.sources.flatMap((src) => (src.type === 'header' ? [src.name] : []))),
+  });
   const settings: CheckSettings = {
     roleClaims: policy.roleClaims.map(compileClaimPath),
     acrOrder: policy.acrOrder,
@@ -85,9 +116,13 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       if (level === undefined) throw new TypeError(`route ${route.id}: unknown sensitivity level ${route.sensitivity}`);
     }
     const requirements = mergeRequirements(route.require, route.action === 'require' ? level : undefined, policy.acrOrder);
-    for (const w of requirements.verification) {
+    const stepUpWorkflows = [...route.conditions.map((c) => c.then), ...route.riskBands.map((b) => b.then)].flatMap((e) =>
+      e.kind === 'step_up' ? [e.workflow] : [],
+    );
+    for (const w of [...requirements.verification, ...stepUpWorkflows]) {
       if (!Object.hasOwn(workflows, w)) throw new TypeError(`route ${route.id}: unknown workflow ${w}`);
     }
+    const context = compileContextStage(route.id, route.conditions, route.riskBands, cel);
     const ext = route.match.contextExtensions;
     return {
       config: route,
@@ -97,6 +132,8 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       path: compilePathMatcher(route.match.paths),
       ...(route.match.methods.length > 0 ? { methods: new Set(route.match.methods) } : {}),
       headers: compileClaimHeaders(route.claimHeaders),
+      context,
+      usesRisk: context.usesRisk,
     };
   });
   const byContext = routes.filter((r) => r.contextExtensions !== undefined);
@@ -116,7 +153,72 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     return undefined;
   };
 
-  const evaluate = (ctx: RequestContext, auth: AuthResult, now: number): Outcome => {
+  /** Identity failures of a route that needs a caller: 401 (or 503 when the issuer's keys are unavailable). */
+  const denyIdentity = (auth: Exclude<AuthResult, { kind: 'verified' }>, routeId: string, shadow: boolean, trace: TraceStep[]): Outcome => {
+    if (auth.kind === 'anonymous') {
+      trace.push({ step: 'token', result: 'fail', detail: 'no token presented' });
+      // RFC 6750 §3.1: no error code when the request carried no credentials at all.
+      return { kind: 'deny', routeId, status: 401, code: 'token_missing', message: 'a bearer token is required', challenge: {}, shadow, trace };
+    }
+    trace.push({ step: 'token', result: 'fail', detail: `token rejected: ${auth.code}` });
+    if (auth.code === 'dependency_unavailable') {
+      return { kind: 'deny', routeId, status: 503, code: auth.code, message: auth.message, retryAfter: DEPENDENCY_RETRY_AFTER_S, shadow, trace };
+    }
+    return { kind: 'deny', routeId, status: 401, code: auth.code, message: auth.message, challenge: { error: 'invalid_token' }, shadow, trace };
+  };
+
+  /**
+   * The steps after identity: conditions and risk bands, then the verification needs (the route's own
+   * merged with step-ups), then the outcome.
+   */
+  const finish = (
+    route: RouteRuntime,
+    ctx: RequestContext,
+    auth: AuthResult,
+    now: number,
+    risk: RiskAssessment | undefined,
+    headers: Readonly<Record<string, string>>,
+    shadow: boolean,
+    trace: TraceStep[],
+  ): Outcome => {
+    const cfg = route.config;
+    const routeId = cfg.id;
+    const req = route.requirements;
+    let stepUps: readonly StepUpRequest[] = [];
+    if (route.context.active) {
+      const principal = auth.kind === 'verified' ? auth.principal : undefined;
+      const result = route.context.evaluate(factsFor(ctx, principal, now, risk), trace);
+      if (result.kind === 'deny') {
+        return { kind: 'deny', routeId, status: 403, code: result.code, message: result.message, shadow, trace };
+      }
+      stepUps = result.stepUps;
+    }
+    if (req.verification.length === 0 && stepUps.length === 0) {
+      return { kind: 'allow', routeId, headers, shadow, failOpen: cfg.failOpen, trace };
+    }
+    const maxAges = new Map<string, number>();
+    const want = (workflow: string, maxAgeMs: number): void => {
+      const current = maxAges.get(workflow);
+      maxAges.set(workflow, current === undefined ? maxAgeMs : Math.min(current, maxAgeMs));
+    };
+    const workflowMaxAge = (name: string): number => (workflows[name] as WorkflowConfig).maxAgeMs;
+    for (const name of req.verification) want(name, req.verificationMaxAgeMs ?? workflowMaxAge(name));
+    for (const s of stepUps) want(s.workflow, s.maxAgeMs ?? workflowMaxAge(s.workflow));
+    if (auth.kind !== 'verified') {
+      // Unreachable with a loaded configuration (a step-up needs an authenticated route); fail closed.
+      return denyIdentity(auth, routeId, shadow, trace);
+    }
+    const needs: VerificationNeed[] = [...maxAges].map(([workflow, maxAgeMs]) => ({
+      workflow,
+      maxAgeMs,
+      onInReview: req.onInReview,
+      onDeclined: req.onDeclined,
+    }));
+    trace.push({ step: 'verification', result: 'info', detail: `needs ${needs.map((n) => n.workflow).join(', ')}` });
+    return { kind: 'verify', routeId, headers, needs, shadow, failOpen: cfg.failOpen, trace };
+  };
+
+  const evaluate = (ctx: RequestContext, auth: AuthResult, now: number, risk: RiskAssessment | undefined): Outcome => {
     const trace: TraceStep[] = [];
     if (ctx.pathError !== undefined) {
       trace.push({ step: 'path', result: 'fail', detail: 'the request path cannot be canonicalised safely' });
@@ -143,7 +245,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       case 'deny':
         return { kind: 'deny', routeId, status: 403, code: 'route_denied', message: 'access to this route is denied', shadow, trace };
       case 'public':
-        return allowAnonymous(route, auth, routeId, shadow, trace);
+        return finish(route, ctx, auth, now, risk, anonymousHeaders(route, auth, trace), shadow, trace);
       case 'require':
         break;
       default: {
@@ -153,18 +255,11 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     }
 
     const req = route.requirements;
-    if (!req.authenticated) return allowAnonymous(route, auth, routeId, shadow, trace);
+    if (!req.authenticated) return finish(route, ctx, auth, now, risk, anonymousHeaders(route, auth, trace), shadow, trace);
     switch (auth.kind) {
       case 'anonymous':
-        trace.push({ step: 'token', result: 'fail', detail: 'no token presented' });
-        // RFC 6750 §3.1: no error code when the request carried no credentials at all.
-        return { kind: 'deny', routeId, status: 401, code: 'token_missing', message: 'a bearer token is required', challenge: {}, shadow, trace };
       case 'failed':
-        trace.push({ step: 'token', result: 'fail', detail: `token rejected: ${auth.code}` });
-        if (auth.code === 'dependency_unavailable') {
-          return { kind: 'deny', routeId, status: 503, code: auth.code, message: auth.message, retryAfter: DEPENDENCY_RETRY_AFTER_S, shadow, trace };
-        }
-        return { kind: 'deny', routeId, status: 401, code: auth.code, message: auth.message, challenge: { error: 'invalid_token' }, shadow, trace };
+        return denyIdentity(auth, routeId, shadow, trace);
       case 'verified':
         break;
       default: {
@@ -187,16 +282,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
         trace,
       };
     }
-    const headers = route.headers(principal.claims, trace);
-    if (req.verification.length === 0) return { kind: 'allow', routeId, headers, shadow, failOpen: cfg.failOpen, trace };
-    const needs: VerificationNeed[] = req.verification.map((name) => ({
-      workflow: name,
-      maxAgeMs: req.verificationMaxAgeMs ?? (workflows[name] as WorkflowConfig).maxAgeMs,
-      onInReview: req.onInReview,
-      onDeclined: req.onDeclined,
-    }));
-    trace.push({ step: 'verification', result: 'info', detail: `needs ${req.verification.join(', ')}` });
-    return { kind: 'verify', routeId, headers, needs, shadow, failOpen: cfg.failOpen, trace };
+    return finish(route, ctx, auth, now, risk, route.headers(principal.claims, trace), shadow, trace);
   };
 
   return {
@@ -205,9 +291,17 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       const s = select(ctx);
       return s === undefined ? undefined : { route: s.route, by: s.by };
     },
-    evaluate: (ctx, auth, now) => {
+    needsRisk: (ctx) => {
       try {
-        return evaluate(ctx, auth, now);
+        return select(ctx)?.route.usesRisk ?? false;
+      } catch {
+        // Unreachable; answering true keeps risk bands in force rather than silently skipping them.
+        return true;
+      }
+    },
+    evaluate: (ctx, auth, now, risk) => {
+      try {
+        return evaluate(ctx, auth, now, risk);
       } catch {
         // Unreachable with plain-data inputs; kept so that a programming error still fails closed.
         return { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error', shadow: false, trace: [] };
@@ -217,14 +311,11 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
 }
 
 /**
- * Public routes (and require routes with `authenticated: false`) allow every caller; when the caller did
+ * Public routes (and require routes with `authenticated: false`) admit every caller; when the caller did
  * present a valid token, its claim headers are passed on (the engine adds the subject/issuer headers).
  */
-function allowAnonymous(route: RouteRuntime, auth: AuthResult, routeId: string, shadow: boolean, trace: TraceStep[]): Outcome {
-  let headers: Readonly<Record<string, string>> = {};
-  if (auth.kind === 'verified') {
-    trace.push({ step: 'token', result: 'info', detail: `verified token from issuer ${auth.principal.issuerName} (not required)` });
-    headers = route.headers(auth.principal.claims, trace);
-  }
-  return { kind: 'allow', routeId, headers, shadow, failOpen: route.config.failOpen, trace };
+function anonymousHeaders(route: RouteRuntime, auth: AuthResult, trace: TraceStep[]): Readonly<Record<string, string>> {
+  if (auth.kind !== 'verified') return {};
+  trace.push({ step: 'token', result: 'info', detail: `verified token from issuer ${auth.principal.issuerName} (not required)` });
+  return route.headers(auth.principal.claims, trace);
 }

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { CidrError, compileCidr } from '../net/parse-cidr.js';
+import { parseCidr } from './cidr.js';
+import { parseDuration } from './duration.js';
+
+/** RFC 9110 `token`: what a header name may contain. */
+export const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** The refinement context zod hands to a `transform`. */
+export type Ctx = z.core.$RefinementCtx;
+
+/**
+ * Reports a custom issue at `path` (relative to the value being transformed) and returns `z.NEVER`, so a
+ * transform can `return fail(…)`.
+ */
+export function fail(ctx: Ctx, message: string, path: PropertyKey[] = []): typeof z.NEVER {
+  ctx.addIssue({ code: 'custom', message, path: path as (string | number)[] });
+  return z.NEVER;
+}
+
+/** A duration; `unit` says how a bare number is read (`s` for `timeout: 30`, `ms` for `timeoutMs: 150`). */
+export function duration(unit: 's' | 'ms', min = 0) {
+  return z.unknown().transform((value, ctx): number | undefined => {
+    if (value === undefined) return undefined;
+    const ms = parseDuration(value, unit);
+    if (typeof ms === 'string') return fail(ctx, ms);
+    if (ms < min) return fail(ctx, min === 1 ? 'must be greater than 0' : `must be at least ${min} ms`);
+    return ms;
+  });
+}
+
+/** The two spellings of one duration key: `name` (number = seconds) and `nameMs` (number = milliseconds). */
+export function durationKeys<N extends string>(name: N, min = 0) {
+  const seconds = duration('s', min).optional();
+  const millis = duration('ms', min).optional();
+  return { [name]: seconds, [`${name}Ms`]: millis } as Record<N | `${N}Ms`, typeof seconds>;
+}
+
+/** The value of a duration pair written by {@link durationKeys}: `nameMs` or `name`, else `fallback`. */
+export function pickDuration(o: Record<string, unknown>, name: string, fallback: number): number;
+export function pickDuration(o: Record<string, unknown>, name: string, fallback?: number): number | undefined;
+export function pickDuration(o: Record<string, unknown>, name: string, fallback?: number): number | undefined {
+  const ms = o[`${name}Ms`] ?? o[name];
+  return typeof ms === 'number' ? ms : fallback;
+}
+
+/** A header name, lower-cased. */
+export const headerName = z
+  .string()
+  .regex(HEADER_NAME_RE, { error: 'not a valid header name' })
+  .transform((s) => s.toLowerCase());
+
+/**
+ * Checks a network (`10.0.0.0/8`, `2001:db8::/32`, a bare address) exactly as the request path will
+ * compile it (`createCidrSet` in net/), so whatever loads also compiles: host bits must be zero, no zone ids.
+ *
+ * @returns undefined when usable, else the problem.
+ */
+export function checkNetwork(text: string): string | undefined {
+  const basic = parseCidr(text);
+  if (typeof basic === 'string') return basic;
+  try {
+    compileCidr(text);
+    return undefined;
+  } catch (err) {
+    if (err instanceof CidrError) return err.message;
+    throw err;
+  }
+}
