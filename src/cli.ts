@@ -2,7 +2,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { startIdgate, type Roles } from './app/start-idgate.js';
-import { watchConfig } from './app/watch-config.js';
 import { runExplain } from './app/run-explain.js';
 import { ConfigError } from './config/config-error.js';
 import { loadConfig } from './config/load-config.js';
@@ -86,7 +85,7 @@ async function runServer(args: string[], roles: Roles): Promise<number> {
   const logger = createLogger({ level: config.logging.level });
   let running;
   try {
-    running = await startIdgate({ logger, configPath }, config, roles);
+    running = await startIdgate({ logger, configPath, env: process.env }, config, roles);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const hint = e.code === 'EADDRINUSE' ? ' (another process uses that port; change it in the config)' : '';
@@ -94,16 +93,6 @@ async function runServer(args: string[], roles: Roles): Promise<number> {
     await flush(logger);
     return 3;
   }
-  const watcher = roles.authz
-    ? watchConfig(
-        { logger, env: process.env },
-        {
-          path: configPath,
-          initial: config,
-          apply: (next) => running.policy.replace(next),
-        },
-      )
-    : undefined;
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'signal received');
@@ -112,7 +101,6 @@ async function runServer(args: string[], roles: Roles): Promise<number> {
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   });
-  watcher?.stop();
   await running.stop();
   await flush(logger);
   return 0;

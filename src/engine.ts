@@ -9,6 +9,11 @@ import type { RiskAssessment } from './risk/risk-assessment.js';
 /** The compiled policy as the engine uses it (implemented by `compilePolicy()` in policy/). */
 export interface PolicyEvaluator {
   evaluate(ctx: RequestContext, auth: AuthResult, now: number, risk?: RiskAssessment): Outcome;
+  /**
+   * Whether the route this request selects uses the risk score (risk bands or a risk condition). When
+   * absent, no route is treated as using risk.
+   */
+  needsRisk?(ctx: RequestContext): boolean;
 }
 
 /** The verification stage's answer for a set of needs. */
@@ -31,12 +36,36 @@ export interface VerificationGate {
 
 /** Continuous-verification signals (implemented in risk/); optional. */
 export interface RiskEvaluator {
+  /** Records the request and assesses it; rejects on a store fault (the engine then fails closed). */
   assess(ctx: RequestContext, principal: Principal, now: number): Promise<RiskAssessment>;
+  /**
+   * Records the request in the background without assessing it (for routes that do not use risk);
+   * never throws and never delays the decision.
+   */
+  record?(ctx: RequestContext, principal: Principal, now: number): void;
 }
 
 /** What the engine reports about every decision (implemented by observability/). */
 export interface DecisionObserver {
-  observe(ctx: RequestContext, decision: Decision, outcome: Outcome | undefined, durationMs: number): void;
+  /**
+   * @param decision what was answered.
+   * @param outcome the policy's outcome, when the policy ran.
+   * @param details `wouldBe`: for a shadow decision (`decision.shadow`), the deny or step-up that was
+   *   downgraded to allow; `risk`: the assessment when the route used risk.
+   */
+  observe(
+    ctx: RequestContext,
+    decision: Decision,
+    outcome: Outcome | undefined,
+    durationMs: number,
+    details?: ObservedDetails,
+  ): void;
+}
+
+/** Extra facts about one decision for the observer. */
+export interface ObservedDetails {
+  readonly wouldBe?: Exclude<Decision, { kind: 'allow' }>;
+  readonly risk?: RiskAssessment;
 }
 
 export interface EngineDeps {
@@ -59,10 +88,20 @@ export interface EngineOptions {
 /**
  * The decision pipeline: identity → (risk) → policy → verification → Decision.
  *
+ * Risk (only when `deps.risk` is given, i.e. `risk.enabled`): for a verified caller on a route whose
+ * policy `needsRisk`, the assessment is awaited and handed to the policy, and a risk-store fault fails
+ * closed (503 `dependency_unavailable`); on any other route the request is only recorded, fire and
+ * forget, so a risk-store fault never denies a route that does not use risk.
+ *
  * Stage rules: identity never rejects (a bad token is a `failed` result the policy turns into 401);
  * policy is pure; verification consults the store and Didit. Any thrown fault is caught here and becomes
  * a fail-closed deny (503 `dependency_unavailable` for coded dependency errors, else `internal_error`),
  * unless the matched route opted into `failOpen` for dependency faults.
+ *
+ * Shadow mode (route `shadow` or `policy.shadow`): every deny or step-up decided after the policy ran —
+ * including a verification dependency fault — is answered as an allow carrying
+ * `<prefix>shadow-decision: deny:<code>` / `step_up:<workflow>`; the observer gets the real decision as
+ * `wouldBe`. Faults before the policy ran (identity, risk store) still fail closed: the route is unknown.
  */
 export function createEngine(deps: EngineDeps, options: EngineOptions): Decider {
   const clock = deps.clock ?? Date.now;
@@ -93,8 +132,7 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
   }
 
   /** Shadow mode: keep the would-be decision visible (log, header) but let the request through. */
-  function applyShadow(decision: Decision, outcome: Outcome): Decision {
-    if (!outcome.shadow || decision.kind === 'allow') return decision;
+  function applyShadow(decision: Exclude<Decision, { kind: 'allow' }>, outcome: Outcome): Decision {
     const would = decision.kind === 'deny' ? `deny:${decision.code}` : `step_up:${decision.workflow}`;
     return {
       kind: 'allow',
@@ -106,31 +144,41 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     };
   }
 
-  async function run(ctx: RequestContext, deadlineAt: number): Promise<[Decision, Outcome | undefined]> {
+  /**
+   * The decision before shadow mode, with the outcome and the risk assessment. A dependency fault after
+   * the policy ran is returned as a 503 deny (so shadow mode can downgrade it) and reported to `onFault`;
+   * any other fault throws.
+   */
+  async function run(ctx: RequestContext, deadlineAt: number): Promise<[Decision, Outcome, RiskAssessment | undefined]> {
     const now = clock();
     const auth = await deps.authenticator.authenticate(ctx, now);
     const principal = auth.kind === 'verified' ? auth.principal : undefined;
-    const risk = principal && deps.risk ? await deps.risk.assess(ctx, principal, now) : undefined;
-    const outcome = deps.policy().evaluate(ctx, auth, now, risk);
+    const policy = deps.policy();
+    let risk: RiskAssessment | undefined;
+    if (principal !== undefined && deps.risk !== undefined) {
+      // Only routes that use the score wait for (and depend on) the risk store; every other authenticated
+      // request is still recorded, in the background, so velocity and travel signals see all traffic.
+      if (policy.needsRisk?.(ctx) === true) risk = await deps.risk.assess(ctx, principal, now);
+      else deps.risk.record?.(ctx, principal, now);
+    }
+    const outcome = policy.evaluate(ctx, auth, now, risk);
     switch (outcome.kind) {
       case 'allow':
-        return [allowFrom(outcome, principal, undefined), outcome];
+        return [allowFrom(outcome, principal, undefined), outcome, risk];
       case 'deny':
         return [
-          applyShadow(
-            {
-              kind: 'deny',
-              status: outcome.status,
-              code: outcome.code,
-              message: outcome.message,
-              challenge: outcome.challenge,
-              retryAfter: outcome.status === 503 ? 5 : undefined,
-              routeId: outcome.routeId,
-              subject: principal?.subject,
-            },
-            outcome,
-          ),
+          {
+            kind: 'deny',
+            status: outcome.status,
+            code: outcome.code,
+            message: outcome.message,
+            challenge: outcome.challenge,
+            retryAfter: outcome.status === 503 ? 5 : undefined,
+            routeId: outcome.routeId,
+            subject: principal?.subject,
+          },
           outcome,
+          risk,
         ];
       case 'verify': {
         if (!principal || !deps.verification) {
@@ -144,6 +192,7 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
               routeId: outcome.routeId,
             },
             outcome,
+            risk,
           ];
         }
         let result: VerificationResult;
@@ -157,19 +206,19 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
             deadlineAt,
           });
         } catch (err) {
-          if (outcome.failOpen && isDependencyFault(err)) {
-            return [allowFrom(outcome, principal, []), outcome];
-          }
-          throw err;
+          if (!isDependencyFault(err)) throw err;
+          if (outcome.failOpen) return [allowFrom(outcome, principal, []), outcome, risk];
+          deps.onFault?.(err, ctx);
+          return [{ ...DEPENDENCY_DENY, routeId: outcome.routeId, subject: principal.subject }, outcome, risk];
         }
         const common = { routeId: outcome.routeId, subject: principal.subject };
         switch (result.kind) {
           case 'satisfied':
-            return [allowFrom(outcome, principal, result.workflows), outcome];
+            return [allowFrom(outcome, principal, result.workflows), outcome, risk];
           case 'step_up':
-            return [applyShadow({ ...result, ...common }, outcome), outcome];
+            return [{ ...result, ...common }, outcome, risk];
           case 'deny':
-            return [applyShadow({ ...result, ...common }, outcome), outcome];
+            return [{ ...result, ...common }, outcome, risk];
           default:
             return assertNever(result);
         }
@@ -184,25 +233,36 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
       const started = performance.now();
       let decision: Decision;
       let outcome: Outcome | undefined;
+      let details: ObservedDetails | undefined;
       try {
-        [decision, outcome] = await run(ctx, deadlineAt);
+        const [real, out, risk] = await run(ctx, deadlineAt);
+        outcome = out;
+        if (real.kind !== 'allow' && out.shadow) {
+          decision = applyShadow(real, out);
+          details = { wouldBe: real, ...(risk !== undefined ? { risk } : {}) };
+        } else {
+          decision = real;
+          if (risk !== undefined) details = { risk };
+        }
       } catch (err) {
         deps.onFault?.(err, ctx);
         decision = isDependencyFault(err)
-          ? {
-              kind: 'deny',
-              status: 503,
-              code: 'dependency_unavailable',
-              message: 'a dependency of this route is unavailable; retry shortly',
-              retryAfter: 5,
-            }
+          ? DEPENDENCY_DENY
           : { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error', retryAfter: 5 };
       }
-      deps.observer?.observe(ctx, decision, outcome, performance.now() - started);
+      deps.observer?.observe(ctx, decision, outcome, performance.now() - started, details);
       return decision;
     },
   };
 }
+
+const DEPENDENCY_DENY: DenyDecision = {
+  kind: 'deny',
+  status: 503,
+  code: 'dependency_unavailable',
+  message: 'a dependency of this route is unavailable; retry shortly',
+  retryAfter: 5,
+};
 
 /** True for coded infrastructure errors (store, Didit, JWKS) that a route may choose to fail open on. */
 export function isDependencyFault(err: unknown): boolean {

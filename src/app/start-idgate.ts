@@ -5,7 +5,7 @@ import type { Decision } from '../core/decision.js';
 import type { RequestContext } from '../core/request-context.js';
 import { DemoIssuer } from '../demo/demo-issuer.js';
 import { createDiditClient, type DiditClient } from '../didit/create-didit-client.js';
-import { createEngine, type DecisionObserver, type EngineDeps } from '../engine.js';
+import { createEngine, type DecisionObserver, type EngineDeps, type ObservedDetails, type RiskEvaluator } from '../engine.js';
 import { createExtAuthzServer, type ExtAuthzServer } from '../extauthz/ext-authz-server.js';
 import { HttpAuthzServer } from '../httpauthz/http-authz-server.js';
 import { createAuthenticator, type JwtAuthenticator } from '../identity/authenticator.js';
@@ -14,6 +14,7 @@ import { createAdminServer, type AdminServer, type ReadinessCheck } from '../obs
 import { createDecisionLog } from '../observability/decision-log.js';
 import { createMetrics, type CheckMode, type IdgateMetrics } from '../observability/metrics.js';
 import type { Outcome } from '../policy/outcome.js';
+import { createRiskEvaluator, type ContinuousRiskEvaluator } from '../risk/create-risk-evaluator.js';
 import { createDiditSandbox, type DiditSandbox } from '../sandbox/create-didit-sandbox.js';
 import { createVerdictStore } from '../store/create-verdict-store.js';
 import { createReconciler } from '../verification/create-reconciler.js';
@@ -21,6 +22,7 @@ import { createVerificationGate } from '../verification/create-verification-gate
 import { WebhookServer } from '../webhook/webhook-server.js';
 import { createAdminRoutes } from './admin-routes.js';
 import { createPolicyHolder, type PolicyHolder } from './policy-holder.js';
+import { watchConfig } from './watch-config.js';
 
 /** Which parts of idgate one process runs. `serve` = all of them. */
 export interface Roles {
@@ -44,9 +46,14 @@ export interface RunningIdgate {
  * The composition root: builds every part from the validated config and wires them together. Nothing
  * else constructs clients or servers. Resolves once every listener is bound and logs `listening` per role
  * and then `ready`.
+ *
+ * With the authz role, a `configPath` and an `env`, the config file is watched (see `watchConfig`): a
+ * valid change swaps the compiled policy (and the risk settings) atomically and counts
+ * `idgate_config_reloads_total{result="success"}`; an invalid one keeps the running policy, logs the
+ * file:line errors and counts `{result="failure"}`. `reloadIntervalMs` sets the poll interval (default 1 s).
  */
 export async function startIdgate(
-  deps: { logger: Logger; configPath?: string },
+  deps: { logger: Logger; configPath?: string; env?: NodeJS.ProcessEnv; reloadIntervalMs?: number },
   config: IdgateConfig,
   roles: Roles,
 ): Promise<RunningIdgate> {
@@ -106,6 +113,18 @@ export async function startIdgate(
     }
 
     const policy = createPolicyHolder(config);
+    // Risk is wired only when enabled at start (no risk work at all otherwise); its weights and windows
+    // follow reloads through this one indirection, while turning it on or off needs a restart.
+    let riskEvaluator: ContinuousRiskEvaluator | undefined;
+    const buildRisk = (c: IdgateConfig): ContinuousRiskEvaluator =>
+      createRiskEvaluator({ store, logger: logger.child({ component: 'risk' }) }, { risk: c.risk, context: c.context });
+    if (config.risk?.enabled === true) riskEvaluator = buildRisk(config);
+    const risk: RiskEvaluator | undefined = riskEvaluator
+      ? {
+          assess: (ctx, principal, now) => (riskEvaluator as ContinuousRiskEvaluator).assess(ctx, principal, now),
+          record: (ctx, principal, now) => (riskEvaluator as ContinuousRiskEvaluator).record(ctx, principal, now),
+        }
+      : undefined;
     let authenticator: JwtAuthenticator | undefined;
     let grpcServer: ExtAuthzServer | undefined;
     let httpServer: HttpAuthzServer | undefined;
@@ -187,6 +206,7 @@ export async function startIdgate(
           authenticator: auth,
           policy: () => policy.current,
           ...(verification ? { verification } : {}),
+          ...(risk ? { risk } : {}),
           observer: createObserver(metrics, decisionLog, mode),
           onFault: (err, ctx) => logger.error({ err, requestId: ctx.requestId }, 'decision fault; failing closed'),
         };
@@ -243,6 +263,23 @@ export async function startIdgate(
     });
     listening('admin', await admin.listen(config.server.admin.host, config.server.admin.port));
 
+    if (roles.authz && deps.configPath !== undefined && deps.env !== undefined) {
+      const watcher = watchConfig(
+        { logger, env: deps.env },
+        {
+          path: deps.configPath,
+          initial: config,
+          ...(deps.reloadIntervalMs !== undefined ? { intervalMs: deps.reloadIntervalMs } : {}),
+          apply: (next) => {
+            policy.replace(next);
+            if (riskEvaluator !== undefined && next.risk?.enabled === true) riskEvaluator = buildRisk(next);
+          },
+          onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'success' : 'failure' }),
+        },
+      );
+      closers.push(async () => watcher.stop());
+    }
+
     logger.info({ roles, ports, config: deps.configPath }, 'ready');
 
     let stopping: Promise<void> | undefined;
@@ -276,28 +313,31 @@ export async function startIdgate(
   }
 }
 
-/** Metrics + decision log for one front end. */
+/**
+ * Metrics + decision log for one front end. A shadow decision is counted in the checks metric as the
+ * allow it was, and logged with `shadow: true` and the outcome, code and status it would have had.
+ */
 function createObserver(
   metrics: IdgateMetrics,
   decisionLog: ReturnType<typeof createDecisionLog>,
   mode: CheckMode,
 ): DecisionObserver {
+  const codeOf = (d: Decision) => (d.kind === 'deny' ? d.code : d.kind === 'step_up' ? 'verification_required' : undefined);
   return {
-    observe(ctx: RequestContext, decision: Decision, outcome: Outcome | undefined, durationMs: number) {
-      const kind = decision.kind;
-      const code = kind === 'deny' ? decision.code : kind === 'step_up' ? 'verification_required' : undefined;
-      metrics.recordCheck(kind, code, decision.routeId, mode, durationMs / 1000);
-      if (decision.shadow) {
-        const would = outcome?.kind === 'deny' ? 'deny' : 'step_up';
-        metrics.shadowDecisionsTotal.inc({ would });
-      }
+    observe(ctx: RequestContext, decision: Decision, outcome: Outcome | undefined, durationMs: number, details?: ObservedDetails) {
+      metrics.recordCheck(decision.kind, codeOf(decision), decision.routeId, mode, durationMs / 1000);
+      const wouldBe = decision.shadow ? details?.wouldBe : undefined;
+      if (wouldBe !== undefined) metrics.shadowDecisionsTotal.inc({ would: wouldBe.kind });
+      const logged: Decision = wouldBe ?? decision;
+      const kind = logged.kind;
+      const code = codeOf(logged);
       decisionLog.record({
         requestId: ctx.requestId,
         ...(decision.routeId !== undefined ? { routeId: decision.routeId } : {}),
         ...(decision.subject !== undefined ? { subject: decision.subject } : {}),
         outcome: kind,
         ...(code !== undefined ? { code } : {}),
-        ...(kind === 'deny' ? { status: decision.status } : kind === 'step_up' ? { status: 302 } : {}),
+        ...(kind === 'deny' ? { status: logged.status } : kind === 'step_up' ? { status: 302 } : {}),
         method: ctx.method,
         host: ctx.host,
         path: ctx.path,

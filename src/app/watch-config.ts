@@ -57,7 +57,9 @@ export function watchConfig(
         options.onResult?.(false);
         return;
       }
-      const needRestart = RESTART_SECTIONS.filter((k) => JSON.stringify(previous[k]) !== JSON.stringify(next[k]));
+      const needRestart: string[] = RESTART_SECTIONS.filter((k) => JSON.stringify(previous[k]) !== JSON.stringify(next[k]));
+      // Risk weights and windows follow a reload; switching risk on or off rewires the engine.
+      if (previous.risk?.enabled !== next.risk?.enabled) needRestart.push('risk.enabled');
       previous = next;
       options.onResult?.(true);
       deps.logger.info(

@@ -1,5 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import type { Verdict } from '../verification/verdict.js';
+import { isRiskStore } from './risk-store.js';
+import type { RiskStore } from './risk-store.js';
+import { StoreError } from './verdict-store.js';
 import type { VerdictStore } from './verdict-store.js';
 
 /** Options of {@link createCachedVerdictStore}. */
@@ -20,8 +23,12 @@ export interface CacheStats {
   readonly subjects: number;
 }
 
-/** A {@link VerdictStore} with a local read cache in front of `getVerdicts`. */
-export interface CachedVerdictStore extends VerdictStore {
+/**
+ * A {@link VerdictStore} with a local read cache in front of `getVerdicts`. The {@link RiskStore} methods
+ * pass straight through (risk state is never cached: it changes on every request); when the inner store
+ * keeps no risk state they reject with `StoreError` `unavailable`.
+ */
+export interface CachedVerdictStore extends VerdictStore, RiskStore {
   stats(): CacheStats;
 }
 
@@ -98,6 +105,9 @@ export function createCachedVerdictStore(inner: VerdictStore, options: CachedVer
     }
   };
 
+  const risk: RiskStore | undefined = isRiskStore(inner) ? inner : undefined;
+  const noRisk = (): Promise<never> => Promise.reject(new StoreError('unavailable', 'this store keeps no risk state'));
+
   return {
     async getVerdicts(subject, workflows) {
       const out: (Verdict | undefined)[] = new Array<Verdict | undefined>(workflows.length).fill(undefined);
@@ -142,6 +152,9 @@ export function createCachedVerdictStore(inner: VerdictStore, options: CachedVer
     acquireLock: (name, ttl) => inner.acquireLock(name, ttl),
     releaseLock: (name, token) => inner.releaseLock(name, token),
     onInvalidate: (listener) => inner.onInvalidate(listener),
+    recordActivity: (subject, observation, limits) => (risk ? risk.recordActivity(subject, observation, limits) : noRisk()),
+    getRisk: (subject) => (risk ? risk.getRisk(subject) : noRisk()),
+    deleteRisk: (subject) => (risk ? risk.deleteRisk(subject) : noRisk()),
     ping: () => inner.ping(),
     async close() {
       unsubscribe();

@@ -3,6 +3,8 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { PendingSession, SessionRecord, Verdict } from '../verification/verdict.js';
 import { encodePending, encodeSession, toVerdict } from './store-codec.js';
+import { checkRiskLimits, MAX_IPS_PER_TOKEN, MAX_KNOWN_DEVICES, MAX_TRACKED_TOKENS, slidingCount } from './risk-store.js';
+import type { RiskLimits, RiskObservation, RiskRecord, RiskSnapshot, RiskStore } from './risk-store.js';
 import { DEFAULT_SETTLED_VERDICT_TTL_MS, EXPIRING_STATUSES, orderVerdictWrite } from './verdict-order.js';
 import { StoreError } from './verdict-store.js';
 import type { InvalidationListener, PutVerdictResult, VerdictStore } from './verdict-store.js';
@@ -25,6 +27,23 @@ interface Timed<T> {
   readonly expiresAt: number;
 }
 
+/** One subject's risk state (the memory twin of the Redis risk keys). */
+interface RiskEntry {
+  seenAt: number;
+  ip: string;
+  country?: string;
+  countryAt?: number;
+  /** Known device hashes in insertion order (the oldest is forgotten first). */
+  readonly devices: Set<string>;
+  /** Velocity: current bucket index, its count and the previous bucket's count. */
+  vi: number;
+  vn: number;
+  vp: number;
+  expiresAt: number;
+  /** Tracked tokens in first-use order. */
+  readonly tokens: Map<string, { readonly ips: Set<string>; readonly expiresAt: number }>;
+}
+
 interface Counter {
   count: number;
   readonly expiresAt: number;
@@ -43,13 +62,14 @@ const pairKey = (subject: string, workflow: string): string => JSON.stringify([s
  * synchronously before the write resolves, and LRU caps on every map so memory stays flat. Forgetting a
  * subject under memory pressure only ever causes a new step-up, never an allow.
  */
-export class MemoryVerdictStore implements VerdictStore {
+export class MemoryVerdictStore implements VerdictStore, RiskStore {
   private readonly verdicts: LRUCache<string, Map<string, Timed<Verdict>>>;
   private readonly pending: LRUCache<string, Timed<PendingSession>>;
   private readonly sessions: LRUCache<string, Timed<SessionRecord>>;
   private readonly events: LRUCache<string, number>;
   private readonly stepUps: LRUCache<string, Counter>;
   private readonly locks: LRUCache<string, Timed<string>>;
+  private readonly risk: LRUCache<string, RiskEntry>;
   private readonly audit: Readonly<Record<string, string>>[] = [];
   private readonly listeners = new Set<InvalidationListener>();
   private readonly settledTtlMs: number;
@@ -69,6 +89,7 @@ export class MemoryVerdictStore implements VerdictStore {
     this.events = new LRUCache({ max: maxEntries });
     this.stepUps = new LRUCache({ max: maxEntries });
     this.locks = new LRUCache({ max: maxEntries });
+    this.risk = new LRUCache({ max: maxSubjects });
     this.settledTtlMs = options.settledVerdictTtlMs ?? DEFAULT_SETTLED_VERDICT_TTL_MS;
     this.auditMaxLen = options.auditMaxLen ?? 10_000;
   }
@@ -209,6 +230,98 @@ export class MemoryVerdictStore implements VerdictStore {
     if (this.live(this.locks.get(name)) !== token) return false;
     this.locks.delete(name);
     return true;
+  }
+
+  async recordActivity(subject: string, o: RiskObservation, limits: RiskLimits): Promise<RiskSnapshot> {
+    this.open();
+    checkRiskLimits(limits);
+    const now = o.now;
+    const w = limits.velocityWindowMs;
+    const idx = Math.floor(now / w);
+    let entry = this.risk.get(subject);
+    if (entry !== undefined && entry.expiresAt <= this.now()) entry = undefined;
+    const before = entry && {
+      ...(entry.ip !== '' ? { lastIp: entry.ip } : {}),
+      ...(entry.country !== undefined ? { lastCountry: entry.country, lastCountryAt: entry.countryAt } : {}),
+    };
+    if (entry === undefined) {
+      entry = { seenAt: now, ip: o.ip, devices: new Set(), vi: idx, vn: 0, vp: 0, expiresAt: 0, tokens: new Map() };
+      this.risk.set(subject, entry);
+    }
+
+    let knownDevice = false;
+    if (o.deviceId !== undefined && o.deviceId !== '') {
+      knownDevice = entry.devices.has(o.deviceId);
+      if (!knownDevice) {
+        if (entry.devices.size >= MAX_KNOWN_DEVICES) {
+          const oldest = entry.devices.values().next();
+          if (oldest.done !== true) entry.devices.delete(oldest.value);
+        }
+        entry.devices.add(o.deviceId);
+      }
+    }
+
+    if (entry.vi >= idx) {
+      entry.vn += 1;
+    } else {
+      entry.vp = entry.vi === idx - 1 ? entry.vn : 0;
+      entry.vn = 1;
+      entry.vi = idx;
+    }
+    const velocityCount = slidingCount(now, w, entry.vi * w, entry.vn, entry.vp);
+
+    entry.seenAt = now;
+    entry.ip = o.ip;
+    if (o.country !== undefined && o.country !== '') {
+      entry.country = o.country;
+      entry.countryAt = now;
+    }
+    entry.expiresAt = this.now() + limits.stateTtlMs;
+
+    let tracked = entry.tokens.get(o.tokenId);
+    if (tracked !== undefined && tracked.expiresAt <= this.now()) {
+      entry.tokens.delete(o.tokenId);
+      tracked = undefined;
+    }
+    if (tracked === undefined) {
+      for (const [id, t] of entry.tokens) if (t.expiresAt <= this.now()) entry.tokens.delete(id);
+      while (entry.tokens.size >= MAX_TRACKED_TOKENS) {
+        const oldest = entry.tokens.keys().next();
+        if (oldest.done === true) break;
+        entry.tokens.delete(oldest.value);
+      }
+      tracked = { ips: new Set(), expiresAt: this.now() + limits.tokenIpWindowMs };
+      entry.tokens.set(o.tokenId, tracked);
+    }
+    let distinctIpsForToken: number;
+    if (tracked.ips.has(o.ip)) distinctIpsForToken = tracked.ips.size;
+    else if (tracked.ips.size >= MAX_IPS_PER_TOKEN) distinctIpsForToken = tracked.ips.size + 1;
+    else {
+      tracked.ips.add(o.ip);
+      distinctIpsForToken = tracked.ips.size;
+    }
+
+    return { ...before, knownDevice, firstSeen: before === undefined, velocityCount, distinctIpsForToken };
+  }
+
+  async getRisk(subject: string): Promise<RiskRecord | undefined> {
+    this.open();
+    const entry = this.risk.get(subject);
+    if (entry === undefined || entry.expiresAt <= this.now()) return undefined;
+    let trackedTokens = 0;
+    for (const t of entry.tokens.values()) if (t.expiresAt > this.now()) trackedTokens += 1;
+    return {
+      lastSeenAt: entry.seenAt,
+      ...(entry.ip !== '' ? { lastIp: entry.ip } : {}),
+      ...(entry.country !== undefined ? { lastCountry: entry.country, lastCountryAt: entry.countryAt } : {}),
+      knownDevices: entry.devices.size,
+      trackedTokens,
+    };
+  }
+
+  async deleteRisk(subject: string): Promise<void> {
+    this.open();
+    this.risk.delete(subject);
   }
 
   onInvalidate(listener: InvalidationListener): () => void {

@@ -26,6 +26,9 @@ import {
   RELEASE_LOCK_LUA,
   UNINDEX_IF_SCORE_LUA,
 } from './redis-scripts.js';
+import { DELETE_RISK_LUA, GET_RISK_LUA, RECORD_RISK_LUA } from './risk-scripts.js';
+import { checkRiskLimits, MAX_IPS_PER_TOKEN, MAX_KNOWN_DEVICES, MAX_TRACKED_TOKENS } from './risk-store.js';
+import type { RiskLimits, RiskObservation, RiskRecord, RiskSnapshot, RiskStore } from './risk-store.js';
 import { DEFAULT_SETTLED_VERDICT_TTL_MS, EXPIRING_STATUSES } from './verdict-order.js';
 import { StoreError, isStoreError } from './verdict-store.js';
 import type { InvalidationListener, PutVerdictResult, VerdictStore } from './verdict-store.js';
@@ -70,6 +73,9 @@ const SCRIPTS = {
   idgateCountStepUp: { numberOfKeys: 1, lua: COUNT_STEP_UP_LUA },
   idgateReleaseLock: { numberOfKeys: 1, lua: RELEASE_LOCK_LUA },
   idgateUnindexIfScore: { numberOfKeys: 1, lua: UNINDEX_IF_SCORE_LUA },
+  idgateRecordRisk: { numberOfKeys: 4, lua: RECORD_RISK_LUA },
+  idgateGetRisk: { numberOfKeys: 3, lua: GET_RISK_LUA },
+  idgateDeleteRisk: { numberOfKeys: 3, lua: DELETE_RISK_LUA },
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -106,7 +112,7 @@ function toStoreError(err: unknown): StoreError | TypeError {
  * queue), with `timeout` after `commandTimeoutMs`, and commands in flight when the connection drops are
  * failed rather than replayed. The client keeps reconnecting in the background; {@link whenReady} waits for it.
  */
-export class RedisVerdictStore implements VerdictStore {
+export class RedisVerdictStore implements VerdictStore, RiskStore {
   private readonly keys: StoreKeys;
   private readonly listeners = new Set<InvalidationListener>();
   private readonly settledTtlMs: number;
@@ -303,6 +309,75 @@ export class RedisVerdictStore implements VerdictStore {
     return n === 1;
   }
 
+  async recordActivity(subject: string, o: RiskObservation, limits: RiskLimits): Promise<RiskSnapshot> {
+    checkRiskLimits(limits);
+    const reply = await this.run(() =>
+      this.script('idgateRecordRisk')(
+        this.keys.riskState(subject),
+        this.keys.riskDevices(subject),
+        this.keys.riskTokens(subject),
+        this.keys.tokenIps(subject, o.tokenId),
+        String(Math.floor(o.now)),
+        o.ip,
+        o.country ?? '',
+        o.deviceId ?? '',
+        escapeKeyPart(o.tokenId),
+        Math.ceil(limits.stateTtlMs),
+        Math.ceil(limits.velocityWindowMs),
+        Math.ceil(limits.tokenIpWindowMs),
+        MAX_KNOWN_DEVICES,
+        MAX_IPS_PER_TOKEN,
+        MAX_TRACKED_TOKENS,
+        this.keys.tokenIps(subject, ''),
+      ),
+    );
+    if (!Array.isArray(reply) || reply.length !== 7) throw new StoreError('corrupt', 'unexpected reply from the risk script');
+    const [ip, country, countryAt, known, first, velocity, ips] = reply as unknown[];
+    const lastCountryAt = optionalNumber(countryAt);
+    if (typeof known !== 'number' || typeof first !== 'number' || typeof velocity !== 'number' || typeof ips !== 'number') {
+      throw new StoreError('corrupt', 'unexpected reply from the risk script');
+    }
+    return {
+      ...(typeof ip === 'string' && ip !== '' ? { lastIp: ip } : {}),
+      ...(typeof country === 'string' && country !== '' ? { lastCountry: country } : {}),
+      ...(lastCountryAt !== undefined ? { lastCountryAt } : {}),
+      knownDevice: known === 1,
+      firstSeen: first === 1,
+      velocityCount: velocity,
+      distinctIpsForToken: ips,
+    };
+  }
+
+  async getRisk(subject: string): Promise<RiskRecord | undefined> {
+    const reply = await this.run(() =>
+      this.script('idgateGetRisk')(this.keys.riskState(subject), this.keys.riskDevices(subject), this.keys.riskTokens(subject)),
+    );
+    if (!Array.isArray(reply) || reply.length !== 6) throw new StoreError('corrupt', 'unexpected reply from the risk read script');
+    const [seen, ip, country, countryAt, devices, tokens] = reply as unknown[];
+    const lastSeenAt = optionalNumber(seen);
+    if (lastSeenAt === undefined) return undefined;
+    const lastCountryAt = optionalNumber(countryAt);
+    return {
+      lastSeenAt,
+      ...(typeof ip === 'string' && ip !== '' ? { lastIp: ip } : {}),
+      ...(typeof country === 'string' && country !== '' ? { lastCountry: country } : {}),
+      ...(lastCountryAt !== undefined ? { lastCountryAt } : {}),
+      knownDevices: typeof devices === 'number' ? devices : 0,
+      trackedTokens: typeof tokens === 'number' ? tokens : 0,
+    };
+  }
+
+  async deleteRisk(subject: string): Promise<void> {
+    await this.run(() =>
+      this.script('idgateDeleteRisk')(
+        this.keys.riskState(subject),
+        this.keys.riskDevices(subject),
+        this.keys.riskTokens(subject),
+        this.keys.tokenIps(subject, ''),
+      ),
+    );
+  }
+
   onInvalidate(listener: InvalidationListener): () => void {
     this.listeners.add(listener);
     return () => {
@@ -406,6 +481,12 @@ export class RedisVerdictStore implements VerdictStore {
       }
     }
   }
+}
+
+function optionalNumber(value: unknown): number | undefined {
+  if (typeof value !== 'string' || value === '') return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : undefined;
 }
 
 function decodeVerdictAnyWorkflow(raw: string, subject: string): Verdict | undefined {

@@ -11,6 +11,14 @@ export interface StoreKeys {
   pending(subject: string, workflow: string): string;
   workflows(subject: string): string;
   stepUps(subject: string, workflow: string): string;
+  /** Risk state hash of a subject (last address, country, sighting times, velocity buckets). */
+  riskState(subject: string): string;
+  /** Set of the subject's known device hashes. */
+  riskDevices(subject: string): string;
+  /** Sorted set of the subject's tokens whose address sets are tracked (score = first use). */
+  riskTokens(subject: string): string;
+  /** Set of source addresses one token was used from (`tokenId` '' gives the prefix of these keys). */
+  tokenIps(subject: string, tokenId: string): string;
   session(sessionId: string): string;
   event(eventKey: string): string;
   lock(name: string): string;
@@ -50,7 +58,7 @@ export function escapeKeyPart(value: string): string {
 
 /**
  * Builds the key layout for a prefix: `<prefix>{<subject>}:verdict:<workflow>`, `…:pending:<workflow>`,
- * `…:workflows`, `…:stepups:<workflow>`, `<prefix>session:<id>`, `<prefix>event:<key>`, `<prefix>lock:<name>`,
+ * `…:workflows`, `…:stepups:<workflow>`, `…:risk`, `…:risk:devices`, `…:risk:tokens`, `…:tokips:<tokenId>`, `<prefix>session:<id>`, `<prefix>event:<key>`, `<prefix>lock:<name>`,
  * `<prefix>audit`, `<prefix>pending-index`, channel `<prefix>invalidate`. Every variable part goes through
  * {@link escapeKeyPart} (the empty subject's tag is `{%}`); non-subject keys start with a letter after the prefix and subject keys with `{`,
  * so the two families never overlap.
@@ -68,6 +76,10 @@ export function createStoreKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys 
     pending: (subject, workflow) => `${tag(subject)}:pending:${escapeKeyPart(workflow)}`,
     workflows: (subject) => `${tag(subject)}:workflows`,
     stepUps: (subject, workflow) => `${tag(subject)}:stepups:${escapeKeyPart(workflow)}`,
+    riskState: (subject) => `${tag(subject)}:risk`,
+    riskDevices: (subject) => `${tag(subject)}:risk:devices`,
+    riskTokens: (subject) => `${tag(subject)}:risk:tokens`,
+    tokenIps: (subject, tokenId) => `${tag(subject)}:tokips:${escapeKeyPart(tokenId)}`,
     session: (sessionId) => `${prefix}session:${escapeKeyPart(sessionId)}`,
     event: (eventKey) => `${prefix}event:${escapeKeyPart(eventKey)}`,
     lock: (name) => `${prefix}lock:${escapeKeyPart(name)}`,

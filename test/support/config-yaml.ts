@@ -30,6 +30,16 @@ export interface TestConfigOptions {
   readonly cookieToken?: string;
   readonly extraRoutes?: string;
   readonly allowSampleRate?: number;
+  /** Replaces the whole `store:` section body (indented two spaces), e.g. for Sentinel or Cluster. */
+  readonly storeYaml?: string;
+  /** Extra keys of the `test` issuer, one per line, indented four spaces (e.g. `    requiredType: at+jwt`). */
+  readonly issuerYaml?: string;
+  /** Extra inline keys of `server.grpc`, e.g. `decisionTimeout: 150ms`. */
+  readonly grpcYaml?: string;
+  /** `logging.level` (default info). */
+  readonly logLevel?: string;
+  /** `policy.default` (default deny). */
+  readonly policyDefault?: 'deny' | 'allow';
 }
 
 /** A config in the YAML format of examples/idgate.yaml, with the routes the integration tests exercise. */
@@ -38,7 +48,7 @@ export function testConfigYaml(o: TestConfigOptions): string {
   const d = o.didit;
   return `
 server:
-  grpc: { host: 127.0.0.1, port: ${p.grpc ?? 0} }
+  grpc: { host: 127.0.0.1, port: ${p.grpc ?? 0}${o.grpcYaml ? `, ${o.grpcYaml}` : ''} }
   httpAuthz: { host: 127.0.0.1, port: ${p.http ?? 0} }
   public: { host: 127.0.0.1, port: ${p.public ?? 0}${d?.publicBaseUrl ? `, baseUrl: ${d.publicBaseUrl}` : ''} }
   admin: { host: 127.0.0.1, port: ${p.admin ?? 0}${o.adminToken ? `, token: ${o.adminToken}` : ''} }
@@ -50,7 +60,7 @@ issuers:
     jwksUri: ${o.jwksUri}
     algorithms: [RS256, ES256]
     jwks: { minRefetchInterval: 1s }
-${o.cookieToken ? `    sources: [{ type: cookie, name: ${o.cookieToken} }, { type: header, name: authorization, scheme: Bearer }]\n` : ''}${
+${o.issuerYaml ? `${o.issuerYaml.replace(/\n+$/, '')}\n` : ''}${o.cookieToken ? `    sources: [{ type: cookie, name: ${o.cookieToken} }, { type: header, name: authorization, scheme: Bearer }]\n` : ''}${
   d
     ? `workflows:
   kyc: { workflowId: ${d.kycWorkflowId}, maxAge: 365d }
@@ -69,7 +79,7 @@ didit:
 `
     : ''
 }policy:
-  default: deny
+  default: ${o.policyDefault ?? 'deny'}
   routes:
     - id: health
       match: { path: /healthz }
@@ -89,9 +99,9 @@ ${d ? `    - id: payments
       require: { verification: [adult] }
 ` : ''}${o.extraRoutes ?? ''}
 store:
-${o.redisUrl ? `  type: redis\n  redis: { url: "${o.redisUrl}", commandTimeout: 500ms }\n  localCacheTtl: ${o.localCacheTtl ?? '5s'}` : '  type: memory'}
+${o.storeYaml !== undefined ? o.storeYaml.replace(/\n+$/, '') : o.redisUrl ? `  type: redis\n  redis: { url: "${o.redisUrl}", commandTimeout: 500ms }\n  localCacheTtl: ${o.localCacheTtl ?? '5s'}` : '  type: memory'}
 ${o.trustedProxies ? `network:\n  trustedProxies: [${o.trustedProxies.map((c) => JSON.stringify(c)).join(', ')}]\n` : ''}logging:
-  level: info
+  level: ${o.logLevel ?? 'info'}
   allowSampleRate: ${o.allowSampleRate ?? 0}
 `;
 }

@@ -33,17 +33,22 @@ const CLI = resolve(import.meta.dirname, '../../dist/src/cli.js');
  * Starts `idgate <command> --config <file>` as a separate process (the built CLI in dist/), with the YAML
  * written to a temp dir, and waits until it logs `ready`. Every port in the config may be 0: the process
  * logs the bound ports (`{"msg":"listening","role":…,"port":…}`), which are collected in `ports`.
+ * With `configPath`, that existing file is used instead (`configYaml` is ignored; the caller owns the file).
  */
 export async function startIdgate(options: {
   configYaml: string;
+  configPath?: string;
   command?: 'serve' | 'authz' | 'webhook';
   env?: Record<string, string>;
   args?: string[];
   timeoutMs?: number;
 }): Promise<IdgateProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'idgate-test-'));
-  const configPath = join(dir, 'idgate.yaml');
-  writeFileSync(configPath, options.configYaml);
+  let configPath = options.configPath;
+  if (configPath === undefined) {
+    configPath = join(dir, 'idgate.yaml');
+    writeFileSync(configPath, options.configYaml);
+  }
   const child = spawn(process.execPath, [CLI, options.command ?? 'serve', '--config', configPath, ...(options.args ?? [])], {
     env: { ...process.env, NODE_ENV: 'test', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,131 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config/parse-config.js';
+import type { IdgateConfig } from '../src/config/types.js';
+import type { Decision } from '../src/core/decision.js';
+import type { RequestContext } from '../src/core/request-context.js';
+import { createEngine, type DecisionObserver, type ObservedDetails } from '../src/engine.js';
+import { createAuthenticator, type JwtAuthenticator } from '../src/identity/authenticator.js';
+import { compilePolicy } from '../src/policy/compile-policy.js';
+import { createRiskEvaluator } from '../src/risk/create-risk-evaluator.js';
+import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
+import { testConfigYaml } from './support/config-yaml.js';
+import { startJwksServer, type JwksServer } from './support/jwks-server.js';
+import { createTestKey, jwksOf, mintToken, requestContextWith, type TestKey } from './support/tokens.js';
+
+/**
+ * The engine's risk stage in process, with the real compiled policy, authenticator (against a local JWKS
+ * server) and memory store: which routes wait for the risk store, which only feed it, and what a
+ * risk-store fault does to each.
+ */
+const logger = pino({ level: 'silent' });
+const AUD = 'idgate-test';
+let jwks: JwksServer;
+let key: TestKey;
+let config: IdgateConfig;
+let authenticator: JwtAuthenticator;
+
+const ROUTES = `    - id: risky
+      match: { prefix: /risky }
+      require: { scopes: [read] }
+      risk:
+        - atLeast: 30
+          then: deny
+`;
+const RISK = `context:
+  deviceHeaders: [x-device-id]
+risk:
+  enabled: true
+`;
+
+function ctx(path: string, token: string, device?: string): RequestContext {
+  return {
+    ...requestContextWith({ authorization: `Bearer ${token}`, ...(device !== undefined ? { 'x-device-id': device } : {}) }),
+    path,
+    rawPath: path,
+  };
+}
+
+function engineWith(store: ReturnType<typeof createMemoryVerdictStore>, riskOn: boolean) {
+  const seen: { decision: Decision; details: ObservedDetails | undefined }[] = [];
+  const observer: DecisionObserver = { observe: (_c, decision, _o, _d, details) => void seen.push({ decision, details }) };
+  const evaluator = createRiskEvaluator({ store, logger }, { risk: config.risk, context: config.context });
+  const policy = compilePolicy(config);
+  const engine = createEngine(
+    { authenticator, policy: () => policy, observer, ...(riskOn ? { risk: evaluator } : {}) },
+    { headerPrefix: 'x-idgate-' },
+  );
+  return { engine, evaluator, seen };
+}
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+beforeAll(async () => {
+  key = await createTestKey('RS256');
+  jwks = await startJwksServer({ keys: jwksOf(key) });
+  config = parseConfig(`${testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, extraRoutes: ROUTES })}${RISK}`, {
+    sourceName: 'risk-engine.yaml',
+    env: {},
+  });
+  authenticator = createAuthenticator({ logger }, { issuers: config.issuers });
+  await authenticator.start();
+});
+
+afterAll(async () => {
+  await authenticator?.close();
+  await jwks?.close();
+});
+
+const tokenFor = (sub: string) => mintToken(key, { iss: jwks.url, aud: AUD, now: Date.now(), sub, claims: { scope: 'read' } });
+
+describe('engine risk stage', () => {
+  it('assesses routes with risk bands: a new device is denied with risk_denied and the observer sees the signals', async () => {
+    const store = createMemoryVerdictStore({ logger });
+    const { engine, seen } = engineWith(store, true);
+    const token = await tokenFor('alice');
+    expect((await engine.decide(ctx('/risky/a', token, 'd1'), Date.now() + 1000)).kind).toBe('allow');
+    const denied = await engine.decide(ctx('/risky/a', token, 'd2'), Date.now() + 1000);
+    expect(denied).toMatchObject({ kind: 'deny', status: 403, code: 'risk_denied', subject: 'test:alice' });
+    expect(seen.at(-1)?.details?.risk).toMatchObject({ score: 30, signals: [{ name: 'new_device', weight: 30 }] });
+  });
+
+  it('records routes without risk in the background: they feed the state but never wait for it', async () => {
+    const store = createMemoryVerdictStore({ logger });
+    const { engine, evaluator, seen } = engineWith(store, true);
+    const token = await tokenFor('bob');
+    expect((await engine.decide(ctx('/api/x', token, 'd1'), Date.now() + 1000)).kind).toBe('allow');
+    expect(seen.at(-1)?.details).toBeUndefined();
+    await settle();
+    expect(evaluator.stats()).toMatchObject({ recorded: 1, failed: 0 });
+    expect(await store.getRisk('test:bob')).toMatchObject({ knownDevices: 1 });
+    // The background sighting counts: the risky route now sees a second device as new.
+    expect(await engine.decide(ctx('/risky/a', token, 'd2'), Date.now() + 1000)).toMatchObject({ code: 'risk_denied' });
+  });
+
+  it('on a risk-store fault fails closed only where risk is used', async () => {
+    const store = createMemoryVerdictStore({ logger });
+    const { engine, evaluator } = engineWith(store, true);
+    const token = await tokenFor('carol');
+    await store.close();
+    expect(await engine.decide(ctx('/risky/a', token), Date.now() + 1000)).toMatchObject({
+      kind: 'deny',
+      status: 503,
+      code: 'dependency_unavailable',
+    });
+    expect((await engine.decide(ctx('/api/x', token), Date.now() + 1000)).kind).toBe('allow');
+    await settle();
+    expect(evaluator.stats().failed).toBe(1);
+  });
+
+  it('does no risk work at all when risk is not wired (risk.enabled false): bands are skipped', async () => {
+    const store = createMemoryVerdictStore({ logger });
+    const { engine, seen } = engineWith(store, false);
+    const token = await tokenFor('dave');
+    await engine.decide(ctx('/risky/a', token, 'd1'), Date.now() + 1000);
+    expect((await engine.decide(ctx('/risky/a', token, 'd2'), Date.now() + 1000)).kind).toBe('allow');
+    await engine.decide(ctx('/api/x', token, 'd3'), Date.now() + 1000);
+    await settle();
+    expect(await store.getRisk('test:dave')).toBeUndefined();
+    expect(seen.every((s) => s.details === undefined)).toBe(true);
+  });
+});
