@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ClusterConfigError, isClusterWorker, runPrimary, runWorker } from './app/run-cluster.js';
 import { startIdgate, type Roles } from './app/start-idgate.js';
 import { runExplain } from './app/run-explain.js';
 import { ConfigError } from './config/config-error.js';
@@ -12,9 +13,13 @@ import { createDiditSandbox } from './sandbox/create-didit-sandbox.js';
 const USAGE = `idgate — zero-trust identity gate for Envoy and Istio
 
 Usage:
-  idgate serve    --config FILE     run every role in one process (gRPC ext_authz, HTTP authz,
-                                    webhooks, admin; plus the sandbox in didit.mode: sandbox)
-  idgate authz    --config FILE     run the authorization roles only (gRPC :9191, HTTP :9192, admin :9090)
+  idgate serve    --config FILE [--workers N]
+                                    run every role in one process (gRPC ext_authz, HTTP authz,
+                                    webhooks, admin; plus the sandbox in didit.mode: sandbox);
+                                    --workers N runs the authorization roles in N processes
+                                    sharing the ports (needs store.type: redis)
+  idgate authz    --config FILE [--workers N]
+                                    run the authorization roles only (gRPC :9191, HTTP :9192, admin :9090)
   idgate webhook  --config FILE     run the public role only (Didit webhooks and callback :8080, admin :9090)
   idgate validate FILE              check a config file; exit 0 when valid, 1 with every problem listed
   idgate explain  --config FILE --request REQ.json [--token JWT | --claims CLAIMS.json] [--json]
@@ -78,15 +83,33 @@ async function load(path: string | undefined): Promise<IdgateConfig | undefined>
 }
 
 async function runServer(args: string[], roles: Roles): Promise<number> {
-  const { values } = parse(args, { config: { type: 'string', short: 'c' } });
+  const { values } = parse(args, { config: { type: 'string', short: 'c' }, workers: { type: 'string', short: 'w' } });
   const configPath = values.config as string | undefined;
+  const workers = Number(values.workers ?? '1');
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    process.stderr.write('idgate: --workers must be a whole number from 1 to 64\n');
+    return 2;
+  }
+  if (workers > 1 && !roles.authz) {
+    process.stderr.write('idgate: --workers applies to the authorization roles (serve, authz)\n');
+    return 2;
+  }
   const config = await load(configPath);
   if (!config || !configPath) return 1;
-  const logger = createLogger({ level: config.logging.level });
+  const logger = createLogger({ level: config.logging.level, ...(isClusterWorker() ? { base: { pid: process.pid, worker: true } } : {}) });
   let running;
   try {
-    running = await startIdgate({ logger, configPath, env: process.env }, config, roles);
+    const deps = { logger, configPath, env: process.env };
+    running = isClusterWorker()
+      ? await runWorker(deps, config)
+      : workers > 1
+        ? await runPrimary(deps, config, roles, workers)
+        : await startIdgate(deps, config, roles);
   } catch (err) {
+    if (err instanceof ClusterConfigError) {
+      process.stderr.write(`idgate: ${err.message}\n`);
+      return 1;
+    }
     const e = err as NodeJS.ErrnoException;
     const hint = e.code === 'EADDRINUSE' ? ' (another process uses that port; change it in the config)' : '';
     logger.fatal({ err }, `idgate failed to start${hint}`);

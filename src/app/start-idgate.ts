@@ -32,6 +32,8 @@ export interface Roles {
   readonly webhook: boolean;
   /** Embedded Didit sandbox and demo issuer (only in `didit.mode: sandbox`). */
   readonly sandbox: boolean;
+  /** The admin server (default true; cluster workers leave it to the primary). */
+  readonly admin?: boolean;
 }
 
 /** A running idgate: its bound ports and a graceful stop. */
@@ -53,7 +55,16 @@ export interface RunningIdgate {
  * file:line errors and counts `{result="failure"}`. `reloadIntervalMs` sets the poll interval (default 1 s).
  */
 export async function startIdgate(
-  deps: { logger: Logger; configPath?: string; env?: NodeJS.ProcessEnv; reloadIntervalMs?: number },
+  deps: {
+    logger: Logger;
+    configPath?: string;
+    env?: NodeJS.ProcessEnv;
+    reloadIntervalMs?: number;
+    /** Log `ready` when started (default true; the cluster primary announces once its workers are up). */
+    announceReady?: boolean;
+    /** What the admin server's `/metrics` serves, given this process's registry (cluster aggregation). */
+    metricsSource?: (registry: Registry) => Pick<Registry, 'metrics' | 'contentType'>;
+  },
   config: IdgateConfig,
   roles: Roles,
 ): Promise<RunningIdgate> {
@@ -242,9 +253,10 @@ export async function startIdgate(
     }
 
     let draining = false;
-    const admin: AdminServer = createAdminServer({
+    const metricsSource = deps.metricsSource ? deps.metricsSource(registry) : registry;
+    const admin: AdminServer | undefined = roles.admin === false ? undefined : createAdminServer({
       logger: logger.child({ component: 'admin' }),
-      registry,
+      registry: metricsSource,
       ...(config.server.admin.token !== undefined ? { adminToken: config.server.admin.token } : {}),
       routes: createAdminRoutes({ store, logger }),
       readiness: async () => {
@@ -261,7 +273,7 @@ export async function startIdgate(
         return { ready: !draining, checks };
       },
     });
-    listening('admin', await admin.listen(config.server.admin.host, config.server.admin.port));
+    if (admin) listening('admin', await admin.listen(config.server.admin.host, config.server.admin.port));
 
     if (roles.authz && deps.configPath !== undefined && deps.env !== undefined) {
       const watcher = watchConfig(
@@ -280,7 +292,7 @@ export async function startIdgate(
       closers.push(async () => watcher.stop());
     }
 
-    logger.info({ roles, ports, config: deps.configPath }, 'ready');
+    if (deps.announceReady !== false) logger.info({ roles, ports, config: deps.configPath }, 'ready');
 
     let stopping: Promise<void> | undefined;
     return {
@@ -289,7 +301,7 @@ export async function startIdgate(
       stop() {
         stopping ??= (async () => {
           draining = true;
-          admin.setDraining(true);
+          admin?.setDraining(true);
           grpcServer?.setServing(false);
           logger.info('shutting down: draining in-flight requests');
           const grace = config.server.shutdownGraceMs;
@@ -298,7 +310,7 @@ export async function startIdgate(
             httpServer?.close(grace),
             webhookServer?.close(grace),
           ]);
-          await admin.close();
+          await admin?.close();
           for (const close of closers.reverse()) {
             await close().catch((err: unknown) => logger.warn({ err }, 'error while closing'));
           }
@@ -330,6 +342,9 @@ function createObserver(
       if (wouldBe !== undefined) metrics.shadowDecisionsTotal.inc({ would: wouldBe.kind });
       const logged: Decision = wouldBe ?? decision;
       const kind = logged.kind;
+      // Hot path: most allows are not logged; skip building their entry at all.
+      const sampled = kind === 'allow' && !decision.shadow;
+      if (sampled && !decisionLog.sampleAllow()) return;
       const code = codeOf(logged);
       decisionLog.record({
         requestId: ctx.requestId,
@@ -345,6 +360,7 @@ function createObserver(
         durationMs,
         ...(decision.shadow ? { shadow: true } : {}),
         ...(outcome && kind !== 'allow' ? { trace: outcome.trace } : {}),
+        ...(sampled ? { sampled: true } : {}),
       });
     },
   };

@@ -77,7 +77,8 @@ export const MIN_ADMIN_TOKEN_LENGTH = 16;
 /** Dependencies and options of {@link createAdminServer}. */
 export interface CreateAdminServerOptions {
   readonly logger: Logger;
-  readonly registry: Registry;
+  /** Where `/metrics` text comes from (a prom-client Registry, or a cluster aggregator). */
+  readonly registry: Pick<Registry, 'metrics' | 'contentType'>;
   readonly readiness: () => ReadinessReport | Promise<ReadinessReport>;
   /** Bearer token for the admin API; without it every admin route answers 404. */
   readonly adminToken?: string;
@@ -151,7 +152,7 @@ function digest(text: string): Buffer {
 export class AdminServer {
   private readonly server: Server;
   private readonly logger: Logger;
-  private readonly registry: Registry;
+  private readonly registry: Pick<Registry, 'metrics' | 'contentType'>;
   private readonly readiness: CreateAdminServerOptions['readiness'];
   private readonly tokenDigest: Buffer | undefined;
   private readonly routes: readonly CompiledRoute[];

@@ -23,6 +23,8 @@ export interface DecisionLogEntry {
   readonly shadow?: boolean;
   /** Evaluation trace; at most {@link MAX_TRACE_STEPS} steps are logged, details truncated. */
   readonly trace?: readonly TraceStep[];
+  /** The allow sample was already drawn with {@link DecisionLog.sampleAllow}. */
+  readonly sampled?: boolean;
 }
 
 /** Options for {@link createDecisionLog}. */
@@ -37,6 +39,11 @@ export interface CreateDecisionLogOptions {
 /** The decision log: one structured line per decision worth keeping. */
 export interface DecisionLog {
   record(entry: DecisionLogEntry): void;
+  /**
+   * Draws the allow sample up front, so a caller can skip building the entry for an allow that will not be
+   * logged (the hot path). An entry recorded with `sampled: true` is not sampled again.
+   */
+  sampleAllow(): boolean;
 }
 
 /** Trace steps kept per line; a trace longer than this is cut and marked. */
@@ -74,13 +81,13 @@ export function createDecisionLog(options: CreateDecisionLogOptions): DecisionLo
   }
   const random = options.random ?? Math.random;
   const logger = options.logger.child({ component: 'decision' });
+  const sampleAllow = (): boolean => allowSampleRate !== 0 && (allowSampleRate >= 1 || random() < allowSampleRate);
 
   return {
+    sampleAllow,
     record(entry) {
       const fault = (entry.status !== undefined && entry.status >= 500) || (entry.code !== undefined && FAULT_CODES.has(entry.code));
-      if (entry.outcome === 'allow' && entry.shadow !== true && !fault) {
-        if (allowSampleRate === 0 || (allowSampleRate < 1 && random() >= allowSampleRate)) return;
-      }
+      if (entry.outcome === 'allow' && entry.shadow !== true && !fault && entry.sampled !== true && !sampleAllow()) return;
       const level = fault ? 'error' : 'info';
       if (!logger.isLevelEnabled(level)) return;
       const line: Record<string, unknown> = {

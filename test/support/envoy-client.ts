@@ -99,7 +99,7 @@ export interface EnvoyClient {
  * decoded with the upstream Envoy protos from @grpc/grpc-js-xds, so the server's own protos are checked for
  * wire compatibility on every call. Health uses a hand-encoded HealthCheckRequest.
  */
-export function createEnvoyClient(address: string): EnvoyClient {
+export function createEnvoyClient(address: string, channelOptions: grpc.ChannelOptions = {}): EnvoyClient {
   const definition = loadSync('envoy/service/auth/v3/external_auth.proto', {
     includeDirs: [...UPSTREAM_PROTO_DIRS],
     keepCase: true,
@@ -113,7 +113,7 @@ export function createEnvoyClient(address: string): EnvoyClient {
   if (method === undefined) throw new Error('upstream Authorization service has no Check');
   const encode = method.requestSerialize as (value: UpstreamCheckRequest) => Buffer;
   const decode = method.responseDeserialize as (bytes: Buffer) => UpstreamCheckResponse;
-  const client = new grpc.Client(address, grpc.credentials.createInsecure());
+  const client = new grpc.Client(address, grpc.credentials.createInsecure(), channelOptions);
 
   function unary<Req, Res>(
     path: string,
