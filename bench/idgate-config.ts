@@ -56,7 +56,14 @@ export function renderBenchConfig(options: BenchConfigOptions): string {
       claimHeaders: { 'x-idgate-email': 'email' },
     };
     if (options.celConditions) {
-      route['condition'] = `request.method == 'GET' && !(request.headers['x-forwarded-for'] in ['198.51.100.1']) && ${i} >= 0`;
+      // A realistic CEL guard that does not fire for the bench's GETs (so the route still allows).
+      route['conditions'] = [
+        {
+          name: 'no-delete-without-admin',
+          when: { cel: `request.method == 'DELETE' && !('admin' in claims.roles) && ${i} >= 0` },
+          then: { deny: 'condition_denied' },
+        },
+      ];
     }
     routes.push(route);
   }

@@ -250,6 +250,7 @@ async function runScenario(def: ScenarioDef, env: Env): Promise<ScenarioResult> 
       jwksUri: env.issuer.jwksUri,
       audience: env.issuer.audience,
       extraArgs: def.extraArgs,
+      command: def.store === 'memory' ? 'serve' : 'authz',
     };
     const work = await buildWorkload(def, env, dir);
     const ceiling = await runTarget('noop', def, env, ctx, work);
@@ -279,6 +280,7 @@ async function main(): Promise<void> {
     scenario: 'string',
     target: 'string',
     'mix-cel': 'boolean',
+    'no-cel': 'boolean',
     rates: 'string',
     seconds: 'string',
     'no-write': 'boolean',
@@ -297,7 +299,7 @@ async function main(): Promise<void> {
   const cores = cpus().length;
   const loadAverage = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
   const pinned = pinProcess(process.pid, '1');
-  const settings: RunSettings = { quick, phaseSeconds, rates, target, celConditions: flags['mix-cel'] === true, pinned };
+  const settings: RunSettings = { quick, phaseSeconds, rates, target, celConditions: flags['no-cel'] !== true, pinned };
 
   const children: ChildRegistry = new Set();
   // Every temp file of the run (configs, bodies, h2load logs, redis dirs) lives under workDir.

@@ -18,6 +18,11 @@ export interface LaunchContext {
   readonly audience: string;
   /** Extra CLI arguments of the scenario (e.g. `--workers 2`); only idgate takes them. */
   readonly extraArgs: readonly string[];
+  /**
+   * The idgate command: `authz` (the authorization container of a deployment) unless the scenario needs the
+   * embedded Didit sandbox, which only `serve` starts.
+   */
+  readonly command?: 'serve' | 'authz';
 }
 
 const DIST_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -29,7 +34,7 @@ const DIST_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const TARGETS: Readonly<Record<TargetName, (ctx: LaunchContext, configFile: string) => string[]>> = {
   noop: () => [join(DIST_ROOT, 'bench', 'noop-server.js'), '--port', '0'],
   standin: (ctx) => [join(DIST_ROOT, 'bench', 'stand-in-server.js'), '--port', '0', '--issuer', ctx.issuer, '--jwks-uri', ctx.jwksUri, '--audience', ctx.audience],
-  idgate: (ctx, configFile) => [join(DIST_ROOT, 'src', 'cli.js'), 'serve', '--config', configFile, ...ctx.extraArgs],
+  idgate: (ctx, configFile) => [join(DIST_ROOT, 'src', 'cli.js'), ctx.command ?? 'serve', '--config', configFile, ...ctx.extraArgs],
 };
 
 /** A started target process. */
