@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import type { SessionStatus } from '../verification/verdict.js';
+import { createCircuitBreaker, type CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { DiditError, type DiditErrorCode } from './didit-error.js';
 import { parseCreateSessionResponse, parseDecision, type DiditDecision } from './types.js';
 
@@ -30,6 +31,11 @@ export interface DiditClientOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Uniform [0, 1) source for jitter (default `Math.random`). */
   readonly random?: () => number;
+  /**
+   * Circuit breaker over all calls (on by default: 5 consecutive transient attempt failures open it for
+   * 5 s; then one probe). `false` turns it off.
+   */
+  readonly circuitBreaker?: { readonly failureThreshold?: number; readonly coolDownMs?: number } | false;
 }
 
 /** Input of {@link DiditClient.createSession}. */
@@ -69,6 +75,8 @@ export interface DiditClient {
   getDecision(sessionId: string): Promise<DiditDecision>;
   /** Closes the connection pool; later calls fail. */
   close(): Promise<void>;
+  /** The circuit breaker's state (`closed` when it is turned off). */
+  circuitState(): CircuitState;
 }
 
 const SESSION_ID = /^[A-Za-z0-9-]{1,64}$/;
@@ -95,7 +103,13 @@ interface AttemptFailure {
  * HTTP date) and `X-RateLimit-Reset`, but never past `budgetMs`; 400/401/402/403/404 are final. The API
  * key is never logged.
  *
- * @throws TypeError for an invalid `baseUrl`, empty `apiKey` or non-positive `timeoutMs`.
+ * A circuit breaker (see `createCircuitBreaker`) sits in front of every attempt: after
+ * `failureThreshold` consecutive transient failures it opens, and calls fail fast with DiditError
+ * `unavailable` (with `retryAfterMs`) for the cool-down instead of piling requests onto a failing Didit;
+ * then one probe decides whether it closes again. Any answer from Didit, even a final 4xx, counts as a
+ * success.
+ *
+ * @throws TypeError for an invalid `baseUrl`, empty `apiKey`, non-positive `timeoutMs` or bad breaker options.
  */
 export function createDiditClient(options: DiditClientOptions): DiditClient {
   const base = new URL(options.baseUrl);
@@ -124,6 +138,15 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
     connections: 32,
   });
   const apiKey = options.apiKey;
+  const breakerOptions = options.circuitBreaker;
+  const breaker: CircuitBreaker | undefined =
+    breakerOptions === false
+      ? undefined
+      : createCircuitBreaker({
+          ...breakerOptions,
+          clock,
+          onStateChange: (state) => log.warn({ state }, state === 'open' ? 'Didit circuit opened; failing fast' : `Didit circuit ${state}`),
+        });
 
   async function send(method: 'GET' | 'POST', path: string, body: string | undefined, attemptTimeoutMs: number): Promise<HttpAnswer> {
     const controller = new AbortController();
@@ -194,10 +217,15 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
     const started = clock();
     for (let attempt = 0; ; attempt++) {
       const remaining = budgetMs - (clock() - started);
+      const permit = breaker?.acquire();
+      if (permit !== undefined && !permit.allowed) {
+        throw new DiditError('unavailable', 'Didit circuit is open after repeated failures; failing fast', { retryAfterMs: permit.retryAfterMs });
+      }
       let failure: AttemptFailure;
       try {
         const answer = await send(method, path, body, Math.max(1, Math.min(timeoutMs, remaining)));
         if (okStatuses.includes(answer.status)) {
+          breaker?.onSuccess();
           try {
             return JSON.parse(answer.text) as unknown;
           } catch (err) {
@@ -206,9 +234,16 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
         }
         failure = failureOf(answer);
       } catch (err) {
-        if (!(err instanceof DiditError)) throw err;
+        if (!(err instanceof DiditError)) {
+          breaker?.onFailure();
+          throw err;
+        }
+        if (err.code === 'bad_response' && err.status !== undefined && okStatuses.includes(err.status)) throw err;
         failure = { error: err, retryable: err.code === 'timeout' || err.code === 'unavailable' };
       }
+      // Transient failures count towards opening; any other answer shows Didit is up.
+      if (failure.retryable) breaker?.onFailure();
+      else breaker?.onSuccess();
       if (!failure.retryable || attempt >= maxRetries) throw failure.error;
       const backoff = Math.min(maxDelayMs, baseDelayMs * 2 ** attempt);
       const jittered = backoff / 2 + random() * (backoff / 2);
@@ -252,6 +287,8 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
     async close() {
       await agent.close();
     },
+
+    circuitState: () => breaker?.state() ?? 'closed',
   };
 }
 

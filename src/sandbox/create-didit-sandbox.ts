@@ -165,6 +165,7 @@ export class DiditSandbox {
   private webhookUrl: string | undefined;
   private baseUrl: string | undefined;
   private nextNumber = 1;
+  private apiRequestCount = 0;
 
   /** Use {@link createDiditSandbox}. */
   constructor(private readonly options: DiditSandboxOptions) {
@@ -233,6 +234,11 @@ export class DiditSandbox {
   /** Snapshots of every session, oldest first. */
   sessions(): SandboxSession[] {
     return [...this.byId.values()].map((s) => snapshot(s));
+  }
+
+  /** How many API requests (under `/v3/`) arrived so far, faulted ones included: attempts as Didit counts them. */
+  apiRequests(): number {
+    return this.apiRequestCount;
   }
 
   /** Every webhook attempt so far, in order. */
@@ -369,6 +375,7 @@ export class DiditSandbox {
   }
 
   private async handleApi(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+    this.apiRequestCount += 1;
     const fault = this.takeFault();
     if (fault !== undefined) {
       if (fault.delayMs !== undefined && fault.delayMs > 0) await this.pause(fault.delayMs);

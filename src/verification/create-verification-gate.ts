@@ -49,7 +49,9 @@ export interface VerificationGateOptions {
  * a short Redis lock across replicas).
  *
  * Stage rule: every need must be satisfied (all must pass); the first final deny wins; store and Didit
- * faults propagate as coded errors, which the engine turns into fail-closed 503s.
+ * faults propagate as coded errors, which the engine turns into fail-closed 503s. Step-ups are capped at
+ * `maxStepUps` session creations per subject+workflow and window (`verification_loop`); an attempt whose
+ * creation failed does not use up the budget.
  */
 export function createVerificationGate(
   deps: { store: GateStore; didit: SessionCreator; logger: Logger; clock?: () => number; sleep?: (ms: number) => Promise<void> },
@@ -61,6 +63,27 @@ export function createVerificationGate(
   const sessionTtlMs = options.sessionTtlMs ?? 7 * 24 * 3600_000;
   const windowMs = options.stepUpWindowMs ?? 3600_000;
   const inFlight = new Map<string, Promise<VerificationResult>>();
+  // Step-up slots counted for a session creation that then failed (Didit down, circuit open, store
+  // fault): the next attempt reuses the slot instead of counting again, so an outage cannot use up a
+  // caller's step-up budget and lock them out with verification_loop once Didit is back. Per replica
+  // and bounded; at worst each replica spends one extra slot per outage.
+  const unusedSlots = new Map<string, { readonly count: number; readonly until: number }>();
+  const MAX_UNUSED_SLOTS = 10_000;
+
+  async function takeStepUpSlot(key: string, subject: string, workflow: string): Promise<number> {
+    const slot = unusedSlots.get(key);
+    unusedSlots.delete(key);
+    if (slot !== undefined && slot.until > clock()) return slot.count;
+    return deps.store.countStepUp(subject, workflow, windowMs);
+  }
+
+  function returnStepUpSlot(key: string, count: number): void {
+    if (unusedSlots.size >= MAX_UNUSED_SLOTS) {
+      const oldest = unusedSlots.keys().next();
+      if (oldest.done !== true) unusedSlots.delete(oldest.value);
+    }
+    unusedSlots.set(key, { count, until: clock() + windowMs });
+  }
 
   async function createOrReuse(
     ctx: RequestContext,
@@ -93,7 +116,8 @@ export function createVerificationGate(
       // Re-check under the lock: the holder before us may have just finished.
       const raced = await deps.store.getPending(subject, workflow.name);
       if (raced) return stepUp(raced);
-      const count = await deps.store.countStepUp(subject, workflow.name, windowMs);
+      const slotKey = `${subject}\u0000${workflow.name}`;
+      const count = await takeStepUpSlot(slotKey, subject, workflow.name);
       if (count > options.maxStepUps) {
         return {
           kind: 'deny',
@@ -104,31 +128,37 @@ export function createVerificationGate(
           extra: { workflow: workflow.name },
         };
       }
-      const created = await deps.didit.createSession({
-        workflowId: workflow.workflowId,
-        vendorData: subject,
-        callback: options.callbackUrl,
-        metadata: { workflow: workflow.name },
-      });
-      const now = clock();
-      const record: SessionRecord = {
-        sessionId: created.sessionId,
-        subject,
-        workflow: workflow.name,
-        returnTo: originalUrl(ctx),
-        createdAt: now,
-      };
-      await deps.store.putSession(record, sessionTtlMs);
-      const fresh: PendingSession = {
-        subject,
-        workflow: workflow.name,
-        sessionId: created.sessionId,
-        url: created.url,
-        createdAt: now,
-      };
-      await deps.store.putPending(fresh, pendingTtlMs);
+      let fresh: PendingSession;
+      try {
+        const created = await deps.didit.createSession({
+          workflowId: workflow.workflowId,
+          vendorData: subject,
+          callback: options.callbackUrl,
+          metadata: { workflow: workflow.name },
+        });
+        const now = clock();
+        const record: SessionRecord = {
+          sessionId: created.sessionId,
+          subject,
+          workflow: workflow.name,
+          returnTo: originalUrl(ctx),
+          createdAt: now,
+        };
+        await deps.store.putSession(record, sessionTtlMs);
+        fresh = {
+          subject,
+          workflow: workflow.name,
+          sessionId: created.sessionId,
+          url: created.url,
+          createdAt: now,
+        };
+        await deps.store.putPending(fresh, pendingTtlMs);
+      } catch (err) {
+        returnStepUpSlot(slotKey, count);
+        throw err;
+      }
       deps.logger.info(
-        { subject, workflow: workflow.name, sessionId: created.sessionId },
+        { subject, workflow: workflow.name, sessionId: fresh.sessionId },
         'verification session created',
       );
       return stepUp(fresh);

@@ -61,13 +61,34 @@ function sameOrigin(origin: string, url: URL): boolean {
 }
 
 /**
- * The parent domain used for the same-site rule: the last two labels of a DNS name (an approximation of the
- * registrable domain; operators with multi-label public suffixes list their origins in the allowlist).
- * IP addresses and single-label names have no site beyond themselves.
+ * The parent domain used for the same-site rule: the public base URL's host without its first label
+ * (`idgate.shop.example.com` → `shop.example.com`). There is none for IP addresses, names of fewer than
+ * three labels, and parents that are (or look like) a public suffix shared by unrelated owners — a
+ * two-label parent under a country code whose first label is a generic second level (`co.uk`, `com.au`)
+ * or a well-known hosting suffix (`github.io`, `herokuapp.com`…) — since every tenant there would count as
+ * "same site". Operators on such names list their origins in the allowlist instead.
  */
 function registrableSite(hostname: string): string | undefined {
   if (/^[0-9.]+$/.test(hostname) || hostname.includes(':')) return undefined;
   const labels = hostname.split('.');
   if (labels.length < 3) return undefined;
-  return labels.slice(-2).join('.');
+  const parent = labels.slice(1);
+  if (parent.length === 2 && looksLikePublicSuffix(parent[0] as string, parent[1] as string)) return undefined;
+  return parent.join('.');
+}
+
+/** Second-level labels that registries under country codes hand out to the public. */
+const GENERIC_SECOND_LEVEL: ReadonlySet<string> = new Set([
+  'ac', 'co', 'com', 'edu', 'gob', 'go', 'gov', 'govt', 'gv', 'info', 'lg', 'ltd', 'me', 'mil', 'ne', 'net', 'nhs', 'nic', 'nom', 'or', 'org', 'plc', 'sch',
+]);
+
+/** Shared hosting domains whose subdomains belong to unrelated tenants (a small, well-known subset of the PSL). */
+const SHARED_HOSTING: ReadonlySet<string> = new Set([
+  'github.io', 'gitlab.io', 'herokuapp.com', 'vercel.app', 'netlify.app', 'pages.dev', 'workers.dev', 'appspot.com', 'web.app',
+  'firebaseapp.com', 'azurewebsites.net', 'cloudfront.net', 'amazonaws.com', 'onrender.com', 'fly.dev', 'blogspot.com', 'ngrok.io', 'ngrok-free.app',
+]);
+
+function looksLikePublicSuffix(second: string, top: string): boolean {
+  if (SHARED_HOSTING.has(`${second}.${top}`)) return true;
+  return top.length === 2 && GENERIC_SECOND_LEVEL.has(second);
 }

@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkRequest, eventually, isAllow, outcomeOf, tally } from '../support/check-requests.js';
+import { testConfigYaml } from '../support/config-yaml.js';
+import { createEnvoyClient, type EnvoyClient } from '../support/envoy-client.js';
+import { startIdgate, type IdgateProcess } from '../support/idgate-process.js';
+import { startJwksServer, type EndpointMode, type JwksServer } from '../support/jwks-server.js';
+import { createTestKey, jwksOf, mintToken, type TestKey } from '../support/tokens.js';
+
+/**
+ * JWKS endpoint faults under concurrent load, against an `idgate authz` process (`minRefetchInterval: 1s`).
+ * Counts fetches at the JWKS server and outcomes at the client; never asserts on timing.
+ */
+let jwks: JwksServer;
+let idgate: IdgateProcess;
+let client: EnvoyClient;
+let keyA: TestKey;
+let keyB: TestKey;
+const summary: string[] = [];
+
+async function token(key: TestKey, header: Record<string, unknown> = {}): Promise<string> {
+  return mintToken(key, { iss: jwks.url, aud: 'idgate-test', now: Date.now(), sub: `u-${randomUUID().slice(0, 8)}`, claims: { scope: 'read' }, header });
+}
+
+/** Sends `n` Checks with fresh tokens from `make`, `concurrency` at a time; returns outcome counts and RPC errors. */
+async function load(n: number, concurrency: number, make: () => Promise<string>, deadlineMs = 2_000): Promise<{ outcomes: string[]; rpcErrors: number }> {
+  const outcomes: string[] = [];
+  let rpcErrors = 0;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next += 1;
+        try {
+          outcomes.push(outcomeOf(await client.check(checkRequest({ path: '/api/orders', token: await make() }), { deadlineMs })));
+        } catch {
+          rpcErrors += 1;
+        }
+      }
+    }),
+  );
+  return { outcomes, rpcErrors };
+}
+
+beforeAll(async () => {
+  keyA = await createTestKey('RS256', 'jwks-a');
+  keyB = await createTestKey('ES256', 'jwks-b');
+  jwks = await startJwksServer({ keys: jwksOf(keyA) });
+  idgate = await startIdgate({ command: 'authz', configYaml: testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl }) });
+  client = createEnvoyClient(`127.0.0.1:${idgate.ports.grpc}`);
+}, 30_000);
+
+afterAll(async () => {
+  client?.close();
+  await idgate?.stop();
+  await jwks?.close();
+  console.log(`[scorecard] fault-jwks: ${summary.join('; ')}`);
+});
+
+describe('JWKS faults under load', () => {
+  it.each<[string, () => Promise<void>, () => Promise<void>]>([
+    ['endpoint down', () => jwks.takeDown(), () => jwks.bringUp()],
+    ['endpoint answering 503', async () => jwks.setJwksMode('error'), async () => jwks.setJwksMode('ok')],
+    ['endpoint answering garbage', async () => jwks.setJwksMode('garbage'), async () => jwks.setJwksMode('ok')],
+    ['endpoint hanging', async () => jwks.setJwksMode('hang' as EndpointMode), async () => jwks.setJwksMode('ok')],
+  ])('%s: cached keys keep verifying 300 Checks (30 concurrent)', async (name, breakIt, fixIt) => {
+    await breakIt();
+    try {
+      const { outcomes, rpcErrors } = await load(300, 30, () => token(keyA));
+      expect(rpcErrors).toBe(0);
+      expect(tally(outcomes)).toEqual({ allow: 300 });
+      summary.push(`${name}: 300/300 allowed from cached keys`);
+    } finally {
+      await fixIt();
+    }
+  });
+
+  it('picks up a rotated-in kid under load, with a bounded number of fetches', async () => {
+    await sleep(1_100);
+    jwks.resetCounts();
+    jwks.setKeys(jwksOf(keyA, keyB));
+    const outcomes: string[] = [];
+    let rpcErrors = 0;
+    await eventually(
+      async () => {
+        const r = await load(40, 20, () => token(keyB));
+        outcomes.push(...r.outcomes);
+        rpcErrors += r.rpcErrors;
+        return r.outcomes;
+      },
+      (o) => o.every((x) => x === 'allow'),
+      5_000,
+      100,
+    );
+    expect(rpcErrors).toBe(0);
+    expect(outcomes.slice(-40).every((o) => o === 'allow')).toBe(true);
+    for (const o of outcomes) expect(['allow', 'token_invalid']).toContain(o);
+    expect(jwks.counts.jwks).toBeLessThanOrEqual(2);
+    summary.push(`rotation: new kid accepted after ${outcomes.length} Checks with ${jwks.counts.jwks} fetch(es)`);
+  });
+
+  it('a flood of 500 random kids costs at most one JWKS fetch per second and lets nobody in', async () => {
+    await sleep(1_100);
+    jwks.resetCounts();
+    const outcomes: string[] = [];
+    let rpcErrors = 0;
+    let legitAllowed = 0;
+    const started = Date.now();
+    for (let wave = 0; wave < 10; wave++) {
+      const r = await load(50, 50, () => token(keyA, { kid: randomUUID() }));
+      outcomes.push(...r.outcomes);
+      rpcErrors += r.rpcErrors;
+      // A legitimate caller in between is not hurt by the flood.
+      if (isAllow(await client.check(checkRequest({ path: '/api/orders', token: await token(keyA) })))) legitAllowed += 1;
+    }
+    const elapsedMs = Date.now() - started;
+    expect(rpcErrors).toBe(0);
+    expect(tally(outcomes)).toEqual({ token_invalid: 500 });
+    expect(legitAllowed).toBe(10);
+    expect(jwks.counts.jwks).toBeGreaterThanOrEqual(1);
+    // The limit is one request-triggered fetch per minRefetchInterval (1 s): a flood that took longer on a
+    // slow machine may legitimately cost one more.
+    expect(jwks.counts.jwks).toBeLessThanOrEqual(1 + Math.ceil(elapsedMs / 1_000));
+    summary.push(`flood: 500 random kids in ${elapsedMs} ms → 500 token_invalid, ${jwks.counts.jwks} JWKS fetch(es), 10/10 legitimate Checks allowed`);
+  });
+
+  it('a hanging JWKS for a first-seen kid and a short client deadline: deadline_exceeded denies, never an allow or an RPC error', async () => {
+    const keyC = await createTestKey('ES256', 'jwks-c-unpublished');
+    await sleep(1_100);
+    jwks.setJwksMode('hang');
+    try {
+      const { outcomes, rpcErrors } = await load(40, 20, () => token(keyC), 100);
+      expect(rpcErrors).toBe(0);
+      // The first Checks wait on the hanging refetch until their deadline; once the refetch is rate
+      // limited, later ones are refused at once as unknown keys. None is allowed.
+      for (const o of outcomes) expect(['deadline_exceeded', 'token_invalid']).toContain(o);
+      expect(outcomes).toContain('deadline_exceeded');
+      // Known keys are still served while the refetch hangs.
+      const ok = await load(50, 10, () => token(keyA), 100);
+      expect(ok.rpcErrors).toBe(0);
+      expect(tally(ok.outcomes)).toEqual({ allow: 50 });
+      summary.push(`hang + unknown kid, 100 ms client deadline: ${JSON.stringify(tally(outcomes))}, 0 RPC errors; 50/50 known-kid Checks allowed meanwhile`);
+    } finally {
+      jwks.setJwksMode('ok');
+    }
+  });
+});
