@@ -564,6 +564,9 @@ export function createRedisVerdictStore(
       ...base,
       sentinels: r.sentinels.map((s) => ({ host: s.host, port: s.port })),
       name: r.sentinelName ?? '',
+      // Subscribe to the sentinels' +switch-master: after a forced failover the old master keeps accepting
+      // writes until it is demoted, and a verdict written there would be acknowledged and then lost.
+      failoverDetector: true,
       ...(r.password !== undefined ? { sentinelPassword: r.password } : {}),
     };
     client = new Redis(sentinelOptions);

@@ -8,7 +8,7 @@ import { testConfigYaml } from '../support/config-yaml.js';
 import { createEnvoyClient, type EnvoyClient } from '../support/envoy-client.js';
 import { startIdgate, type IdgateProcess } from '../support/idgate-process.js';
 import { startJwksServer, type JwksServer } from '../support/jwks-server.js';
-import { redisCall, sentinelCrashFailover, sentinelMasterPort, startRedisReplica } from '../support/redis-ha.js';
+import { redisCall, sentinelCrashFailover, sentinelFailover, sentinelMasterPort, startRedisReplica, waitUntil } from '../support/redis-ha.js';
 import {
   startRedis,
   startRedisCluster,
@@ -79,11 +79,10 @@ afterAll(async () => {
 });
 
 /*
- * Only the crash failover (master SIGKILLed) is tested. A *forced* failover (`SENTINEL FAILOVER`) with
- * the old master still running leaves idgate connected to it: Sentinel demotes that node only ~10 s
- * later, writes acknowledged meanwhile are dropped by its resync, and ioredis is not told about
- * `+switch-master` because the store does not set `failoverDetector: true` (reported; src/store is owned
- * elsewhere). See docs/security.md, "Open findings".
+ * A *forced* failover (`SENTINEL FAILOVER`) leaves the old master running and accepting writes until
+ * Sentinel demotes it (~10 s later); writes acknowledged there are then dropped by its resync. The store
+ * subscribes to the sentinels' +switch-master (`failoverDetector`), so idgate moves to the new master at
+ * once — the second describe below proves a verdict written right after the switch lands there.
  */
 describe('Redis Sentinel: verdicts survive a crash failover and idgate follows the new master', () => {
   let master: RedisServerHandle;
@@ -163,6 +162,47 @@ describe('Redis Sentinel: verdicts survive a crash failover and idgate follows t
         `webhook attempts after failover=${tinaDeliveries.length} (delivered), verdicts on new master 2/2`,
     );
   }, 40_000);
+});
+
+describe('Redis Sentinel: a forced failover with the old master still running', () => {
+  let master: RedisServerHandle;
+  let replica: RedisServerHandle;
+  let sentinel: RedisSentinelHandle;
+  let idgate: IdgateProcess;
+  let client: EnvoyClient;
+
+  beforeAll(async () => {
+    master = await startRedis({ appendonly: true });
+    replica = await startRedisReplica(master);
+    sentinel = await startRedisSentinel(master.port, 'idgate');
+    ({ idgate, client } = await startServe(
+      `  type: redis\n  redis: { sentinels: [{ host: 127.0.0.1, port: ${sentinel.port} }], sentinelName: idgate, commandTimeout: 500ms }\n  localCacheTtl: 500ms`,
+    ));
+  }, 40_000);
+
+  afterAll(async () => {
+    client?.close();
+    await idgate?.stop();
+    await sentinel?.close();
+    await Promise.all([replica?.close(), master?.close()]);
+  });
+
+  it('writes the next verdict to the promoted master, not the demoted-later old one', async () => {
+    await verify(client, 'uma');
+    const pending = problemOf(await check(client, 'vic'));
+    expect(pending.code).toBe('verification_required');
+    await sentinelFailover(sentinel.port, 'idgate', replica.port);
+    // Give the +switch-master event a moment to reach idgate, far less than Sentinel's demotion delay.
+    await sleep(500);
+    await sandbox.decide(String(pending.session_id), 'Approved');
+    const keys = createStoreKeys();
+    await waitUntil('verdict on the new master', async () => (await redisCall(replica.port, 'GET', keys.verdict('test:vic', 'kyc'))) !== null, 10_000);
+    expect(outcomeOf(await eventually(() => check(client, 'vic'), isAllow, 10_000))).toBe('allow');
+    // Once Sentinel demotes the old master it resyncs from the new one; the verdict survives there too.
+    await waitUntil('old master demoted', async () => String(await redisCall(master.port, 'INFO', 'replication')).includes('role:slave'), 30_000);
+    await waitUntil('verdict replicated back', async () => (await redisCall(master.port, 'GET', keys.verdict('test:vic', 'kyc'))) !== null, 10_000);
+    console.log('[scorecard] fault-redis-sentinel-forced: SENTINEL FAILOVER with the old master alive; next verdict written to the promoted master, survived the old master\'s resync');
+  }, 60_000);
 });
 
 describe('Redis Cluster (3 masters): the whole step-up loop, one slot per subject', () => {
