@@ -22,8 +22,10 @@ Usage:
                                     run the authorization roles only (gRPC :9191, HTTP :9192, admin :9090)
   idgate webhook  --config FILE     run the public role only (Didit webhooks and callback :8080, admin :9090)
   idgate validate FILE              check a config file; exit 0 when valid, 1 with every problem listed
-  idgate explain  --config FILE --request REQ.json [--token JWT | --claims CLAIMS.json] [--json]
+  idgate explain  --config FILE --request REQ.json [--token JWT | --claims CLAIMS.json]
+                  [--risk '{"signals":["new_device"]}'] [--json]
                                     evaluate one request offline and print the decision and its trace
+                                    (conditions, risk bands and the signals that fired)
   idgate sandbox  [--port 8099] [--webhook-url URL] [--api-key KEY] [--webhook-secret SECRET]
                                     run only the local Didit look-alike
   idgate help | --help              this text
@@ -147,6 +149,7 @@ async function runExplainCommand(args: string[]): Promise<number> {
     request: { type: 'string', short: 'r' },
     token: { type: 'string' },
     claims: { type: 'string' },
+    risk: { type: 'string' },
     json: { type: 'boolean' },
   });
   const config = await load(values.config as string | undefined);
@@ -157,9 +160,11 @@ async function runExplainCommand(args: string[]): Promise<number> {
   }
   let request: unknown;
   let claims: unknown;
+  let risk: unknown;
   try {
     request = JSON.parse(await readFile(values.request as string, 'utf8'));
     if (values.claims) claims = JSON.parse(await readFile(values.claims as string, 'utf8'));
+    if (values.risk) risk = JSON.parse(values.risk as string);
   } catch (err) {
     process.stderr.write(`idgate explain: cannot read input: ${(err as Error).message}\n`);
     return 1;
@@ -169,6 +174,7 @@ async function runExplainCommand(args: string[]): Promise<number> {
     request,
     ...(values.token ? { token: values.token as string } : {}),
     ...(claims !== undefined ? { claims } : {}),
+    ...(risk !== undefined ? { risk } : {}),
   });
   process.stdout.write(values.json ? `${JSON.stringify(result.json, null, 2)}\n` : result.text);
   return result.exitCode;

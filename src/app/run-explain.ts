@@ -7,6 +7,7 @@ import type { AuthResult } from '../identity/auth-result.js';
 import { createAuthenticator } from '../identity/authenticator.js';
 import { compilePolicy } from '../policy/compile-policy.js';
 import type { Outcome } from '../policy/outcome.js';
+import type { RiskAssessment, RiskSignalName } from '../risk/risk-assessment.js';
 
 /** The JSON request shape `idgate explain` reads (see examples/requests/). */
 export interface ExplainRequest {
@@ -31,13 +32,15 @@ export interface ExplainResult {
  * Evaluates one request offline against a config and explains the outcome step by step: route selection,
  * identity, every requirement, and what verification would be needed. A `token` is verified for real
  * (fetching the issuer's JWKS); `claims` instead simulates an already verified token (its `iss` must
- * name a configured issuer). Verdicts in the store are not consulted: a `verify` outcome lists the
+ * name a configured issuer). `risk` (`{ "signals": ["new_device", …] }`, optionally with a `score`)
+ * simulates a continuous-verification assessment: the score defaults to the configured weights' sum.
+ * Verdicts in the store are not consulted: a `verify` outcome lists the
  * verifications the caller would need.
  */
 export async function runExplain(
   deps: { logger: Logger },
   config: IdgateConfig,
-  input: { request: unknown; token?: string; claims?: unknown },
+  input: { request: unknown; token?: string; claims?: unknown; risk?: unknown },
 ): Promise<ExplainResult> {
   const req = (typeof input.request === 'object' && input.request !== null ? input.request : {}) as ExplainRequest;
   const headers: Record<string, string> = {};
@@ -67,9 +70,10 @@ export async function runExplain(
   const auth = await authenticate(deps.logger, config, ctx, input.claims, now);
   const policy = compilePolicy(config);
   const selection = policy.matchRoute(ctx);
-  const outcome = policy.evaluate(ctx, auth, now);
+  const risk = toRiskAssessment(input.risk, config);
+  const outcome = policy.evaluate(ctx, auth, now, risk);
   return {
-    text: renderText(ctx, auth, outcome, selection?.by),
+    text: renderText(ctx, auth, outcome, selection?.by, risk),
     json: { request: { method: ctx.method, host: ctx.host, path: ctx.path, pathError: ctx.pathError }, identity: describeAuth(auth), outcome },
     exitCode: 0,
   };
@@ -127,12 +131,13 @@ function describeAuth(auth: AuthResult): Record<string, unknown> {
   }
 }
 
-function renderText(ctx: RequestContext, auth: AuthResult, outcome: Outcome, by: string | undefined): string {
+function renderText(ctx: RequestContext, auth: AuthResult, outcome: Outcome, by: string | undefined, risk?: RiskAssessment): string {
   const lines: string[] = [];
   lines.push(`request   ${ctx.method} ${ctx.host}${ctx.path || ctx.rawPath}${ctx.pathError ? `  (path rejected: ${ctx.pathError})` : ''}`);
   const id = describeAuth(auth);
   lines.push(`identity  ${id.kind}${id.subject ? ` ${String(id.subject)}` : ''}${id.code ? ` (${String(id.code)}: ${String(id.message)})` : ''}`);
   lines.push(`route     ${outcome.routeId ?? '(none)'}${by ? ` — matched by ${by}` : ''}`);
+  if (risk) lines.push(`risk      score ${risk.score}${risk.signals.length > 0 ? ` (${risk.signals.map((s) => s.name).join(', ')})` : ''} — simulated`);
   lines.push('');
   lines.push('trace');
   // Condition steps carry operator-chosen names (`condition:<name>`): widen the column to the longest.
@@ -160,4 +165,17 @@ function renderText(ctx: RequestContext, auth: AuthResult, outcome: Outcome, by:
     }
   }
   return `${lines.join('\n')}\n`;
+}
+
+const SIGNAL_NAMES = new Set(['new_device', 'country_change', 'impossible_travel', 'velocity', 'too_many_ips']);
+
+/** A simulated risk assessment from `--risk`: the named signals with their configured weights (or a given score). */
+function toRiskAssessment(input: unknown, config: IdgateConfig): RiskAssessment | undefined {
+  if (input === undefined || typeof input !== 'object' || input === null) return undefined;
+  const raw = input as { signals?: unknown; score?: unknown };
+  const names = Array.isArray(raw.signals) ? raw.signals.filter((n): n is RiskSignalName => typeof n === 'string' && SIGNAL_NAMES.has(n)) : [];
+  const signals = names.map((name) => ({ name, weight: config.risk.weights[name], detail: 'simulated by explain' }));
+  const sum = signals.reduce((a, s) => a + s.weight, 0);
+  const score = typeof raw.score === 'number' && Number.isFinite(raw.score) ? raw.score : Math.min(100, sum);
+  return { score, signals };
 }

@@ -1,0 +1,84 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+/** The offline commands a newcomer runs first: `validate` and `explain`, as separate processes. */
+const ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const dir = mkdtempSync(join(tmpdir(), 'idgate-cli-'));
+
+function idgate(...args: string[]) {
+  const res = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+  return { code: res.status, out: res.stdout, err: res.stderr };
+}
+
+function claimsFile(claims: Record<string, unknown>): string {
+  const file = join(dir, `claims-${Math.random().toString(36).slice(2)}.json`);
+  const now = Math.floor(Date.now() / 1000);
+  writeFileSync(file, JSON.stringify({ iss: 'http://127.0.0.1:8098', aud: 'idgate-demo', sub: 'alice', auth_time: now, exp: now + 600, ...claims }));
+  return file;
+}
+
+describe('idgate validate', () => {
+  it('accepts the example and summarises it', () => {
+    const r = idgate('validate', 'examples/idgate.yaml');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/valid — 1 issuer\(s\), \d+ route\(s\)/);
+  });
+
+  it('lists every problem with file:line:col and exits 1', () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'policy:\n  defualt: deny\n  routes:\n    - id: a\n      match: { path: /a }\n      require: { issuers: [nope] }\n');
+    const r = idgate('validate', file);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`${file}:2:3 policy.defualt: unknown key "defualt" (did you mean "default"?)`);
+    expect(r.err).toMatch(/:6:\d+ policy\.routes\[0\]\.require\.issuers\[0\]: unknown issuer "nope"/);
+  });
+
+  it('says so when the file does not exist', () => {
+    const r = idgate('validate', join(dir, 'missing.yaml'));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('missing.yaml');
+  });
+});
+
+describe('idgate explain', () => {
+  it('explains an anonymous request to a protected route', () => {
+    const r = idgate('explain', '--config', 'examples/idgate.yaml', '--request', 'examples/requests/api-anonymous.json');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('route     api');
+    expect(r.out).toContain('DENY 401 token_missing');
+  });
+
+  it('rejects a path trick before any route is matched', () => {
+    const r = idgate('explain', '--config', 'examples/idgate.yaml', '--request', 'examples/requests/path-traversal.json');
+    expect(r.out).toContain('DENY 400 path_invalid');
+  });
+
+  it('shows the verification a route needs for simulated claims', () => {
+    const r = idgate('explain', '--config', 'examples/idgate.yaml', '--request', 'examples/requests/payments-browser.json', '--claims', claimsFile({ amr: ['mfa'] }));
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('identity  verified demo:alice');
+    expect(r.out).toContain('NEEDS VERIFICATION: kyc');
+  });
+
+  it('applies risk bands to a simulated assessment and names the signals', () => {
+    const claims = claimsFile({ amr: ['mfa'] });
+    const high = idgate('explain', '--config', 'examples/idgate.yaml', '--request', 'examples/requests/payments-browser.json', '--claims', claims, '--risk', '{"signals":["new_device","impossible_travel"]}');
+    expect(high.out).toContain('risk      score 90 (new_device, impossible_travel)');
+    expect(high.out).toContain('DENY 403 risk_denied');
+    const json = idgate('explain', '--json', '--config', 'examples/idgate.yaml', '--request', 'examples/requests/payments-browser.json', '--claims', claims, '--risk', '{"signals":["country_change"]}');
+    const parsed = JSON.parse(json.out) as { outcome: { kind: string; needs?: { workflow: string; maxAgeMs: number }[] } };
+    expect(parsed.outcome.kind).toBe('verify');
+    expect(parsed.outcome.needs?.find((n) => n.workflow === 'kyc')?.maxAgeMs).toBe(15 * 60_000);
+  });
+
+  it('prints usage and exits 2 for an unknown command', () => {
+    const r = idgate('frobnicate');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('unknown command');
+    expect(r.err).toContain('idgate serve');
+  });
+});
