@@ -7,7 +7,7 @@ CONFIG ?= examples/idgate.yaml
 
 ## run: start idgate on the example config (in-memory store, embedded Didit sandbox)
 run: build
-	node dist/src/cli.js serve --config $(CONFIG)
+	node --max-semi-space-size=32 dist/src/cli.js serve --config $(CONFIG)
 
 ## test: the whole suite (installs redis-server, nginx and chromium when missing)
 test: build

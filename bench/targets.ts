@@ -25,6 +25,16 @@ export interface LaunchContext {
   readonly command?: 'serve' | 'authz';
 }
 
+/**
+ * The node flags the image's ENTRYPOINT and `make run` use (keep in sync with Dockerfile and Makefile):
+ * a 32 MiB young-generation semi-space. With Node's default (16 MiB) the per-Check garbage is scavenged
+ * so often that short-lived request objects get promoted and collected by the old-generation GC; the
+ * larger nursery measured +20-25 points of the ceiling ratio on the hot path at about the same RSS.
+ */
+export const NODE_RUNTIME_FLAGS: readonly string[] = (process.env.IDGATE_BENCH_RUNTIME_FLAGS ?? '--max-semi-space-size=32')
+  .split(' ')
+  .filter(Boolean);
+
 const DIST_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
@@ -63,7 +73,9 @@ export async function startTarget(
   writeFileSync(configFile, ctx.configYaml);
   // IDGATE_BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the idgate target.
   const profileFlags = name === 'idgate' ? (process.env.IDGATE_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
-  const nodeArgs = [...profileFlags, ...TARGETS[name](ctx, configFile)];
+  // Every target runs with the node flags of the production image (see NODE_RUNTIME_FLAGS), so the
+  // ceiling and idgate share the same runtime settings.
+  const nodeArgs = [...NODE_RUNTIME_FLAGS, ...profileFlags, ...TARGETS[name](ctx, configFile)];
   const [cmd, argv] = options.cpus !== undefined
     ? ['taskset', ['-c', options.cpus, process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];

@@ -126,7 +126,7 @@ describe('Dockerfile', () => {
   });
 
   it('starts node on the compiled CLI, serve by default, with the config where k8s mounts it', () => {
-    expect(jsonArgs(runtime, 'ENTRYPOINT')).toEqual(['node', '/app/dist/src/cli.js']);
+    expect(jsonArgs(runtime, 'ENTRYPOINT')).toEqual(['node', '--max-semi-space-size=32', '/app/dist/src/cli.js']);
     expect(jsonArgs(runtime, 'CMD')).toEqual(['serve', '--config', '/etc/idgate/idgate.yaml']);
     const deployment = readFileSync('k8s/base/deployment-authz.yaml', 'utf8');
     expect(deployment).toContain('mountPath: /etc/idgate');
@@ -137,7 +137,7 @@ describe('Dockerfile', () => {
     expect(workdir).toBe('/app');
     const tsconfig = JSON.parse(readFileSync('tsconfig.json', 'utf8')) as { compilerOptions: { outDir: string; rootDir: string } };
     // tsc maps <rootDir>/src/cli.ts to <outDir>/src/cli.js; the image copies <outDir> to /app/dist.
-    const entry = (jsonArgs(runtime, 'ENTRYPOINT') as string[])[1] ?? '';
+    const entry = (jsonArgs(runtime, 'ENTRYPOINT') as string[]).at(-1) ?? '';
     const inDist = posix.relative('/app/dist', entry);
     expect(tsconfig.compilerOptions.outDir).toBe('dist');
     const source = posix.join(tsconfig.compilerOptions.rootDir, inDist).replace(/\.js$/, '.ts');
