@@ -86,6 +86,11 @@ interface RouteRuntime extends CompiledRoute {
   readonly methods?: ReadonlySet<string>;
   readonly headers: ClaimHeaderMapper;
   readonly context: CompiledContextStage;
+  /** The route's own verification needs (no step-ups), built once: the common case needs no merging. */
+  readonly staticNeeds: readonly VerificationNeed[];
+  readonly staticNeedsDetail: string;
+  /** Trace details of the route selection, built once. */
+  readonly selectedDetail: { readonly request: string; readonly contextExtensions: string };
 }
 
 /**
@@ -124,7 +129,24 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     }
     const context = compileContextStage(route.id, route.conditions, route.riskBands, cel);
     const ext = route.match.contextExtensions;
+    const ownMaxAges = new Map<string, number>();
+    for (const workflow of requirements.verification) {
+      const maxAgeMs = requirements.verificationMaxAgeMs ?? (workflows[workflow] as WorkflowConfig).maxAgeMs;
+      ownMaxAges.set(workflow, Math.min(ownMaxAges.get(workflow) ?? Infinity, maxAgeMs));
+    }
+    const staticNeeds: VerificationNeed[] = [...ownMaxAges].map(([workflow, maxAgeMs]) => ({
+      workflow,
+      maxAgeMs,
+      onInReview: requirements.onInReview,
+      onDeclined: requirements.onDeclined,
+    }));
     return {
+      staticNeeds,
+      staticNeedsDetail: `needs ${staticNeeds.map((n) => n.workflow).join(', ')}`,
+      selectedDetail: {
+        request: `route ${route.id} (${route.action}) selected by host/path/method`,
+        contextExtensions: `route ${route.id} (${route.action}) selected by contextExtensions`,
+      },
       config: route,
       requirements,
       ...(ext !== undefined && Object.keys(ext).length > 0 ? { contextExtensions: Object.entries(ext) } : {}),
@@ -196,6 +218,11 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     if (req.verification.length === 0 && stepUps.length === 0) {
       return { kind: 'allow', routeId, headers, shadow, failOpen: cfg.failOpen, trace };
     }
+    if (stepUps.length === 0 && auth.kind === 'verified') {
+      // Hot path: only the route's own needs, precomputed at compile time.
+      trace.push({ step: 'verification', result: 'info', detail: route.staticNeedsDetail });
+      return { kind: 'verify', routeId, headers, needs: route.staticNeeds, shadow, failOpen: cfg.failOpen, trace };
+    }
     const maxAges = new Map<string, number>();
     const want = (workflow: string, maxAgeMs: number): void => {
       const current = maxAges.get(workflow);
@@ -239,7 +266,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     const cfg = route.config;
     const routeId = cfg.id;
     const shadow = cfg.shadow || policy.shadow;
-    trace.push({ step: 'route', result: 'info', detail: `route ${routeId} (${cfg.action}) selected by ${selection.by === 'request' ? 'host/path/method' : 'contextExtensions'}` });
+    trace.push({ step: 'route', result: 'info', detail: route.selectedDetail[selection.by] });
 
     switch (cfg.action) {
       case 'deny':
