@@ -52,3 +52,24 @@ export interface RequestContext {
   /** The request body when the proxy forwarded one (Envoy `with_request_body`), else undefined. */
   readonly body?: Uint8Array;
 }
+
+/**
+ * The context used to render a deny for a request too garbled to build a real one from (no headers, no
+ * request id): frozen, shared by the front ends.
+ */
+export const EMPTY_REQUEST_CONTEXT: RequestContext = Object.freeze({
+  method: '',
+  scheme: '',
+  host: '',
+  path: '',
+  rawPath: '',
+  query: '',
+  headers: Object.freeze({}),
+  sourceAddress: '',
+  sourcePrincipal: '',
+  contextExtensions: Object.freeze({}),
+  metadata: Object.freeze({}),
+  requestId: '',
+  protocol: '',
+  receivedAt: 0,
+});

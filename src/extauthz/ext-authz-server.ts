@@ -8,7 +8,7 @@ import {
   type CompiledRenderOptions,
   type RenderOptions,
 } from '../core/render-decision.js';
-import type { RequestContext } from '../core/request-context.js';
+import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
 import { loadAuthzProtos } from './load-authz-protos.js';
 import { decodeCheckRequest, encodeCheckResponse } from './check-codec.js';
 import { toCheckResponse, type CheckResponseObject } from './to-check-response.js';
@@ -49,23 +49,6 @@ const UNDECODABLE: unique symbol = Symbol('undecodable CheckRequest');
 
 type IncomingCheck = CheckRequestMessage | typeof UNDECODABLE;
 
-/** Rendering context for requests too garbled to build a real one from. */
-const EMPTY_CONTEXT: RequestContext = Object.freeze({
-  method: '',
-  scheme: '',
-  host: '',
-  path: '',
-  rawPath: '',
-  query: '',
-  headers: Object.freeze({}),
-  sourceAddress: '',
-  sourcePrincipal: '',
-  contextExtensions: Object.freeze({}),
-  metadata: Object.freeze({}),
-  requestId: '',
-  protocol: '',
-  receivedAt: 0,
-});
 
 /**
  * The gRPC front end: `envoy.service.auth.v3.Authorization/Check` and `grpc.health.v1.Health`.
@@ -111,7 +94,7 @@ export class ExtAuthzServer {
     this.credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
     this.fallbackResponse = this.denyResponse(
       { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error' },
-      EMPTY_CONTEXT,
+      EMPTY_REQUEST_CONTEXT,
     );
 
     const protos = loadAuthzProtos(options.protoDir);
@@ -286,7 +269,7 @@ export class ExtAuthzServer {
   }
 
   private invalid(message: string): CheckResponseObject {
-    return this.denyResponse({ kind: 'deny', status: 400, code: 'request_invalid', message }, EMPTY_CONTEXT);
+    return this.denyResponse({ kind: 'deny', status: 400, code: 'request_invalid', message }, EMPTY_REQUEST_CONTEXT);
   }
 
   private denyResponse(decision: DenyDecision, ctx: RequestContext): CheckResponseObject {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Decider } from '../core/decider.js';
 import type { Decision } from '../core/decision.js';
 import { compileRenderOptions, renderDecision, type CompiledRenderOptions, type RenderOptions, type RenderedVerdict } from '../core/render-decision.js';
-import type { RequestContext } from '../core/request-context.js';
+import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
 import type { RequestLimits } from '../extauthz/to-request-context.js';
 import { applyServerHardening, hardenedServerOptions } from '../http/apply-server-hardening.js';
 import type { CidrSet } from '../net/create-cidr-set.js';
@@ -201,10 +201,10 @@ export class HttpAuthzServer {
   #reply(decision: Decision, ctx: RequestContext | undefined, flavor: HttpAuthzFlavor): HttpAuthzReply {
     let verdict: RenderedVerdict;
     try {
-      verdict = renderDecision(decision, ctx ?? EMPTY_CONTEXT, this.#render);
+      verdict = renderDecision(decision, ctx ?? EMPTY_REQUEST_CONTEXT, this.#render);
     } catch (err) {
       this.#logger.error({ err }, 'rendering a decision failed');
-      verdict = renderDecision(INTERNAL_ERROR, EMPTY_CONTEXT, this.#render);
+      verdict = renderDecision(INTERNAL_ERROR, EMPTY_REQUEST_CONTEXT, this.#render);
     }
     return toHttpAuthzReply(verdict, flavor, this.#render.prefix, this.#render.realm);
   }
@@ -216,19 +216,3 @@ export class HttpAuthzServer {
   }
 }
 
-const EMPTY_CONTEXT: RequestContext = Object.freeze({
-  method: '',
-  scheme: '',
-  host: '',
-  path: '',
-  rawPath: '',
-  query: '',
-  headers: Object.freeze({}),
-  sourceAddress: '',
-  sourcePrincipal: '',
-  contextExtensions: Object.freeze({}),
-  metadata: Object.freeze({}),
-  requestId: '',
-  protocol: '',
-  receivedAt: 0,
-});
