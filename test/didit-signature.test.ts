@@ -139,6 +139,17 @@ describe('rejections', () => {
     expect(verify(v.body, all, { now: NOW + 300_000 })).toMatchObject({ ok: true });
   });
 
+  it('accepts a retried delivery whose signed body keeps the original event time (8 minutes old)', () => {
+    const later = NOW + 8 * 60_000;
+    const result = verifyWebhookSignature({
+      rawBody: Buffer.from(v.body, 'utf8'),
+      headers: { ...all, 'x-timestamp': String(later / 1000) },
+      secrets: [SECRET],
+      now: later,
+    });
+    expect(result).toMatchObject({ ok: true, method: 'raw' });
+  });
+
   it('a replayed body under a fresh X-Timestamp header is stale', () => {
     const later = NOW + 3600_000;
     const result = verifyWebhookSignature({

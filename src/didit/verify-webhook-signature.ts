@@ -13,6 +13,13 @@ export interface VerifyWebhookSignatureOptions {
   readonly now: number;
   /** Largest accepted difference between `now` and the timestamps, either direction (default 300 000 ms). */
   readonly toleranceMs?: number;
+  /**
+   * Oldest accepted event `timestamp` in the signed body (default `toleranceMs` + 10 min). Didit retries a
+   * delivery twice within about five minutes, and whether a retry carries a fresh body timestamp is not
+   * documented: a retry must not be refused as stale. Replays inside this window are harmless because
+   * verdict writes are ordered and de-duplicated.
+   */
+  readonly maxEventAgeMs?: number;
 }
 
 /** Which of Didit's three signatures authenticated the delivery. */
@@ -44,6 +51,8 @@ export type WebhookSignatureResult =
   | { readonly ok: false; readonly reason: WebhookSignatureFailure };
 
 const DEFAULT_TOLERANCE_MS = 300_000;
+/** Didit's two retries land within about five minutes of the first attempt; allow that and some slack. */
+const RETRY_WINDOW_MS = 600_000;
 const SIGNATURE_HEX = /^[0-9a-fA-F]{64}$/;
 const TIMESTAMP = /^\d{1,15}$/;
 
@@ -115,7 +124,9 @@ export function verifyWebhookSignature(options: VerifyWebhookSignatureOptions): 
   if (body === undefined) return { ok: false, reason: 'malformed_body' };
   const bodyTimestamp = isRecord(body.value) ? body.value.timestamp : undefined;
   if (typeof bodyTimestamp !== 'number' || !Number.isFinite(bodyTimestamp)) return { ok: false, reason: 'bad_timestamp' };
-  if (!isFresh(bodyTimestamp, now, toleranceMs)) return { ok: false, reason: 'stale_timestamp' };
+  const maxEventAgeMs = options.maxEventAgeMs ?? toleranceMs + RETRY_WINDOW_MS;
+  const eventAgeMs = now - bodyTimestamp * 1000;
+  if (eventAgeMs > maxEventAgeMs || -eventAgeMs > toleranceMs) return { ok: false, reason: 'stale_timestamp' };
 
   return { ok: true, method, payload: body.value, needsRefetch: method === 'simple', secretIndex };
 }
