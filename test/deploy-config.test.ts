@@ -30,7 +30,8 @@ describe('k8s/base/idgate.yaml', () => {
   });
 
   it('the Deployments map exactly the variables the config references', () => {
-    const referenced = [...text.matchAll(/\{ env: ([A-Z0-9_]+) \}/g)].map((m) => m[1]).sort();
+    const uncommented = text.split('\n').map((l) => l.replace(/#.*$/, '')).join('\n');
+    const referenced = [...uncommented.matchAll(/\{ env: ([A-Z0-9_]+) \}/g)].map((m) => m[1]).sort();
     for (const file of ['k8s/base/deployment-authz.yaml', 'k8s/base/deployment-webhook.yaml']) {
       const manifest = readFileSync(resolve(ROOT, file), 'utf8');
       for (const name of referenced) expect(manifest, `${file} maps ${name}`).toContain(`name: ${name}`);
