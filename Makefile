@@ -12,7 +12,9 @@ run: build
 ## test: the whole suite (installs redis-server, nginx and chromium when missing)
 test: build
 	scripts/ensure-system-deps.sh test e2e
-	$(NODE_BIN)/vitest run
+	@mkdir -p test-artifacts
+	$(NODE_BIN)/vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json
+	@node scripts/test-summary.mjs test-artifacts/vitest.json
 
 ## bench: the load benchmark against the no-op gRPC ceiling (not part of `make test`)
 bench: build
