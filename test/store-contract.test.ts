@@ -337,6 +337,21 @@ describe.each([memoryBackend, redisBackend(), clusterBackend()])('VerdictStore c
       expect((await h.store.listStalePending(500, 10)).map((p) => p.sessionId)).toEqual(['p-age-200', 'p-kyc-300']);
     });
 
+    it('defers a pending session checked by the sweep behind the others, and ignores a deleted one', async () => {
+      const s1 = newSubject();
+      const s2 = newSubject();
+      await h.store.putPending(pending(s1, 'kyc', 100), 60_000);
+      await h.store.putPending(pending(s2, 'kyc', 200), 60_000);
+      await h.store.deferPending(s1, 'kyc', 400);
+      const mine = (list: { subject: string; sessionId: string }[]) => list.filter((p) => p.subject === s1 || p.subject === s2).map((p) => p.sessionId);
+      expect(mine(await h.store.listStalePending(500, 100))).toEqual(['p-kyc-200', 'p-kyc-100']);
+      expect(mine(await h.store.listStalePending(300, 100))).toEqual(['p-kyc-200']);
+      await h.store.deletePending(s2, 'kyc');
+      await h.store.deferPending(s2, 'kyc', 450);
+      expect(mine(await h.store.listStalePending(500, 100))).toEqual(['p-kyc-100']);
+      await h.store.deletePending(s1, 'kyc');
+    });
+
     it('stores a session record with a TTL', async () => {
       const rec = { sessionId: `sess-${randomBytes(3).toString('hex')}`, subject: newSubject(), workflow: 'kyc', createdAt: 5 };
       await h.store.putSession({ ...rec, returnTo: 'https://app.example/x?y=1' }, 50);

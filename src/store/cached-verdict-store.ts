@@ -144,6 +144,7 @@ export function createCachedVerdictStore(inner: VerdictStore, options: CachedVer
     putPending: (p, ttl) => inner.putPending(p, ttl),
     deletePending: (subject, workflow) => inner.deletePending(subject, workflow),
     listStalePending: (olderThan, limit) => inner.listStalePending(olderThan, limit),
+    deferPending: (subject, workflow, checkedAt) => inner.deferPending(subject, workflow, checkedAt),
     getSession: (sessionId) => inner.getSession(sessionId),
     putSession: (rec, ttl) => inner.putSession(rec, ttl),
     markEventSeen: (eventKey, ttl) => inner.markEventSeen(eventKey, ttl),

@@ -25,6 +25,8 @@ interface Timed<T> {
   readonly value: T;
   /** Epoch ms; `Infinity` = no TTL. */
   readonly expiresAt: number;
+  /** Pending sessions only: when the sweep last found it still open (see `deferPending`). */
+  checkedAt?: number;
 }
 
 /** One subject's risk state (the memory twin of the Redis risk keys). */
@@ -161,19 +163,26 @@ export class MemoryVerdictStore implements VerdictStore, RiskStore {
     this.pending.delete(pairKey(subject, workflow));
   }
 
+  async deferPending(subject: string, workflow: string, checkedAt: number): Promise<void> {
+    this.open();
+    const entry = this.pending.get(pairKey(subject, workflow));
+    if (entry !== undefined) entry.checkedAt = checkedAt;
+  }
+
   async listStalePending(olderThan: number, limit: number): Promise<PendingSession[]> {
     this.open();
     if (!(limit > 0)) return [];
-    const stale: PendingSession[] = [];
+    const stale: { p: PendingSession; at: number }[] = [];
     const expired: string[] = [];
     for (const [key, entry] of this.pending.entries()) {
       const p = this.live(entry);
+      const at = entry.checkedAt ?? p?.createdAt ?? 0;
       if (p === undefined) expired.push(key);
-      else if (p.createdAt <= olderThan) stale.push(p);
+      else if (at <= olderThan) stale.push({ p, at });
     }
     for (const key of expired) this.pending.delete(key);
-    stale.sort((a, b) => a.createdAt - b.createdAt);
-    return stale.slice(0, Math.floor(limit));
+    stale.sort((a, b) => a.at - b.at);
+    return stale.slice(0, Math.floor(limit)).map((s) => s.p);
   }
 
   async getSession(sessionId: string): Promise<SessionRecord | undefined> {

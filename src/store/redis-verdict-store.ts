@@ -244,6 +244,11 @@ export class RedisVerdictStore implements VerdictStore, RiskStore {
     });
   }
 
+  async deferPending(subject: string, workflow: string, checkedAt: number): Promise<void> {
+    // XX: only move an existing index entry; a deleted pending session stays deleted.
+    await this.run(() => this.client.zadd(this.keys.pendingIndex(), 'XX', checkedAt, encodeIndexMember(subject, workflow)));
+  }
+
   async listStalePending(olderThan: number, limit: number): Promise<PendingSession[]> {
     if (!(limit > 0)) return [];
     const index = this.keys.pendingIndex();

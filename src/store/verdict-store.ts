@@ -94,6 +94,13 @@ export interface VerdictStore {
    */
   listStalePending(olderThan: number, limit: number): Promise<PendingSession[]>;
 
+  /**
+   * The reconciliation sweep checked this pending session at `checkedAt` and it is still open: index it
+   * as of that time so the next sweeps take other sessions first (a never-opened session must not hold
+   * the sweep's per-run budget until it expires). No-op when the pending session is gone.
+   */
+  deferPending(subject: string, workflow: string, checkedAt: number): Promise<void>;
+
   /** The record of a session idgate created, if stored and not expired. */
   getSession(sessionId: string): Promise<SessionRecord | undefined>;
 

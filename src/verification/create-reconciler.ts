@@ -8,6 +8,7 @@ import { applyVerdict, isSettled, type SettleStore } from './settle-session.js';
 /** Store operations the reconciler needs. */
 export interface ReconcilerStore extends SettleStore {
   listStalePending(olderThan: number, limit: number): Promise<PendingSession[]>;
+  deferPending(subject: string, workflow: string, checkedAt: number): Promise<void>;
   acquireLock(name: string, ttlMs: number): Promise<string | undefined>;
   releaseLock(name: string, token: string): Promise<unknown>;
 }
@@ -59,8 +60,11 @@ export function createReconciler(
         if (verdict.sessionId !== pending.sessionId || verdict.subject !== pending.subject) continue;
         await applyVerdict(deps.store, verdict, 'sweep');
         if (isSettled(verdict.status)) settled++;
+        // Still open (the user has not finished): look at the others first next time.
+        else await deps.store.deferPending(pending.subject, pending.workflow, clock());
       } catch (err) {
         deps.logger.warn({ err, sessionId: pending.sessionId }, 'reconciling a pending session failed');
+        await deps.store.deferPending(pending.subject, pending.workflow, clock()).catch(() => undefined);
       }
     }
     return settled;
