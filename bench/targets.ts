@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ChildRegistry } from './h2load.js';
 
-/** The servers the harness can measure. `noop` is the ceiling; `standin` stands in for idgate until its CLI exists. */
+/** The servers the harness can measure. `noop` is the ceiling; `standin` is idgate's gRPC front end with JWT verification only (for developing the harness). */
 export type TargetName = 'noop' | 'standin' | 'idgate';
 
 /** What a target needs to know to start. */
