@@ -176,6 +176,24 @@ async function runGenerator(
   };
 }
 
+/** Sum and count of `idgate_check_duration_seconds` over every label set, from idgate's admin `/metrics`. */
+async function decisionTime(adminPort: number | undefined): Promise<{ sum: number; count: number } | undefined> {
+  if (adminPort === undefined) return undefined;
+  try {
+    const text = await fetch(`http://127.0.0.1:${adminPort}/metrics`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.text());
+    let sum = 0;
+    let count = 0;
+    for (const line of text.split('\n')) {
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (line.startsWith('idgate_check_duration_seconds_sum')) sum += value;
+      else if (line.startsWith('idgate_check_duration_seconds_count')) count += value;
+    }
+    return { sum, count };
+  } catch {
+    return undefined;
+  }
+}
+
 async function runTarget(name: TargetName, def: ScenarioDef, env: Env, ctx: LaunchContext, work: Workload): Promise<TargetRun> {
   const { settings } = env;
   const phases: PhaseResult[] = [];
@@ -211,7 +229,13 @@ async function runTarget(name: TargetName, def: ScenarioDef, env: Env, ctx: Laun
       process.stderr.write(`  ${def.name}/${name}: ${rate}/s for ${settings.phaseSeconds} s\n`);
       // A short pause so the previous phase's backlog and GC do not spill into this one.
       await new Promise((r) => setTimeout(r, 500));
+      const before = await decisionTime(target.adminPort);
       phases.push(await measure(target.pid, env, rate, () => runGenerator(def, env, target.grpcPort, bodies, work.bodyFile, calls, rate)));
+      const after = await decisionTime(target.adminPort);
+      if (before !== undefined && after !== undefined && after.count > before.count) {
+        const meanUs = ((after.sum - before.sum) / (after.count - before.count)) * 1e6;
+        notes.push(`${rate}/s: idgate's own decision time (idgate_check_duration_seconds, engine only, no transport) mean ${meanUs.toFixed(1)} µs over ${after.count - before.count} checks`);
+      }
     }
     if (def.generator === 'h2load') {
       // h2load sees HTTP statuses only; the gRPC status is in the trailers, so check a burst with a client that reads them.

@@ -52,6 +52,8 @@ export interface RunningTarget {
   readonly name: TargetName;
   readonly pid: number;
   readonly grpcPort: number;
+  /** The admin port (idgate only): `/metrics` carries idgate's own per-decision time. */
+  readonly adminPort?: number;
   /** The last lines it printed (for error messages). */
   output(): string;
   /** SIGTERM, SIGKILL after 3 s; removes the temp config. Idempotent. */
@@ -86,6 +88,7 @@ export async function startTarget(
   options.children?.add(child);
   const lines: string[] = [];
   let grpcPort: number | undefined;
+  let adminPort: number | undefined;
   let exited = false;
   let ready = false;
   const exit = new Promise<void>((res) => {
@@ -109,6 +112,7 @@ export async function startTarget(
         return;
       }
       if (parsed['msg'] === 'listening' && parsed['role'] === 'grpc' && typeof parsed['port'] === 'number') grpcPort = parsed['port'];
+      if (parsed['msg'] === 'listening' && parsed['role'] === 'admin' && typeof parsed['port'] === 'number') adminPort = parsed['port'];
       if (parsed['msg'] === 'ready') {
         ready = true;
         res();
@@ -143,5 +147,5 @@ export async function startTarget(
     await stop();
     throw new Error(`${name} said ready but never logged its gRPC port:\n${lines.slice(-30).join('\n')}`);
   }
-  return { name, pid: child.pid, grpcPort, output: () => lines.join('\n'), stop };
+  return { name, pid: child.pid, grpcPort, ...(adminPort !== undefined ? { adminPort } : {}), output: () => lines.join('\n'), stop };
 }
