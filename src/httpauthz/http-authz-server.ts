@@ -1,5 +1,5 @@
+import { closeServer, listenServer } from '../http/server-lifecycle.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Decider } from '../core/decider.js';
 import type { Decision } from '../core/decision.js';
@@ -96,26 +96,13 @@ export class HttpAuthzServer {
    * @returns the bound port (useful with port 0).
    * @throws Error when the address cannot be bound.
    */
-  async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    return (this.#server.address() as AddressInfo).port;
+  listen(host: string, port: number): Promise<number> {
+    return listenServer(this.#server, host, port);
   }
 
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then drops every connection. */
-  async close(graceMs = 5_000): Promise<void> {
-    if (!this.#server.listening) return;
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeIdleConnections();
-    const timer = setTimeout(() => this.#server.closeAllConnections(), graceMs);
-    timer.unref();
-    await closed;
-    clearTimeout(timer);
+  close(graceMs = 5_000): Promise<void> {
+    return closeServer(this.#server, graceMs);
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {

@@ -1,5 +1,5 @@
+import { closeServer, listenServer } from '../http/server-lifecycle.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { WorkflowConfig } from '../config/types.js';
 import { parseWebhookPayload, type DiditDecision, type DiditWebhookPayload as WebhookPayload } from '../didit/types.js';
@@ -83,25 +83,13 @@ export class WebhookServer {
   }
 
   /** Listens; resolves to the bound port. */
-  async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    return (this.#server.address() as AddressInfo).port;
+  listen(host: string, port: number): Promise<number> {
+    return listenServer(this.#server, host, port);
   }
 
   /** Stops accepting, lets in-flight requests finish (bounded by `graceMs`), then closes. */
-  async close(graceMs = 5_000): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeIdleConnections();
-    const timer = setTimeout(() => this.#server.closeAllConnections(), graceMs);
-    timer.unref();
-    await closed;
-    clearTimeout(timer);
+  close(graceMs = 5_000): Promise<void> {
+    return closeServer(this.#server, graceMs);
   }
 
   #route(req: IncomingMessage, res: ServerResponse): void {

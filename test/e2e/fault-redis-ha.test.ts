@@ -78,6 +78,29 @@ afterAll(async () => {
   await jwks?.close();
 });
 
+/** A master (AOF), one replica, one sentinel and `idgate serve` on them, torn down after the describe. */
+function sentinelGroup(): { master: RedisServerHandle; replica: RedisServerHandle; sentinel: RedisSentinelHandle; idgate: IdgateProcess; client: EnvoyClient } {
+  const group = {} as ReturnType<typeof sentinelGroup>;
+  beforeAll(async () => {
+    group.master = await startRedis({ appendonly: true });
+    group.replica = await startRedisReplica(group.master);
+    group.sentinel = await startRedisSentinel(group.master.port, 'idgate');
+    Object.assign(
+      group,
+      await startServe(
+        `  type: redis\n  redis: { sentinels: [{ host: 127.0.0.1, port: ${group.sentinel.port} }], sentinelName: idgate, commandTimeout: 500ms }\n  localCacheTtl: 500ms`,
+      ),
+    );
+  }, 40_000);
+  afterAll(async () => {
+    group.client?.close();
+    await group.idgate?.stop();
+    await group.sentinel?.close();
+    await Promise.all([group.replica?.close(), group.master?.close()]);
+  });
+  return group;
+}
+
 /*
  * A *forced* failover (`SENTINEL FAILOVER`) leaves the old master running and accepting writes until
  * Sentinel demotes it (~10 s later); writes acknowledged there are then dropped by its resync. The store
@@ -85,29 +108,10 @@ afterAll(async () => {
  * once — the second describe below proves a verdict written right after the switch lands there.
  */
 describe('Redis Sentinel: verdicts survive a crash failover and idgate follows the new master', () => {
-  let master: RedisServerHandle;
-  let replica: RedisServerHandle;
-  let sentinel: RedisSentinelHandle;
-  let idgate: IdgateProcess;
-  let client: EnvoyClient;
-
-  beforeAll(async () => {
-    master = await startRedis({ appendonly: true });
-    replica = await startRedisReplica(master);
-    sentinel = await startRedisSentinel(master.port, 'idgate');
-    ({ idgate, client } = await startServe(
-      `  type: redis\n  redis: { sentinels: [{ host: 127.0.0.1, port: ${sentinel.port} }], sentinelName: idgate, commandTimeout: 500ms }\n  localCacheTtl: 500ms`,
-    ));
-  }, 40_000);
-
-  afterAll(async () => {
-    client?.close();
-    await idgate?.stop();
-    await sentinel?.close();
-    await Promise.all([replica?.close(), master?.close()]);
-  });
+  const g = sentinelGroup();
 
   it('keeps an Approved verdict, never allows the unverified, and writes new verdicts to the promoted master after the old one is killed', async () => {
+    const { master, replica, sentinel, client } = g;
     await verify(client, 'sam');
     const pending = problemOf(await check(client, 'tina'));
     expect(pending.code).toBe('verification_required');
@@ -165,29 +169,10 @@ describe('Redis Sentinel: verdicts survive a crash failover and idgate follows t
 });
 
 describe('Redis Sentinel: a forced failover with the old master still running', () => {
-  let master: RedisServerHandle;
-  let replica: RedisServerHandle;
-  let sentinel: RedisSentinelHandle;
-  let idgate: IdgateProcess;
-  let client: EnvoyClient;
-
-  beforeAll(async () => {
-    master = await startRedis({ appendonly: true });
-    replica = await startRedisReplica(master);
-    sentinel = await startRedisSentinel(master.port, 'idgate');
-    ({ idgate, client } = await startServe(
-      `  type: redis\n  redis: { sentinels: [{ host: 127.0.0.1, port: ${sentinel.port} }], sentinelName: idgate, commandTimeout: 500ms }\n  localCacheTtl: 500ms`,
-    ));
-  }, 40_000);
-
-  afterAll(async () => {
-    client?.close();
-    await idgate?.stop();
-    await sentinel?.close();
-    await Promise.all([replica?.close(), master?.close()]);
-  });
+  const g = sentinelGroup();
 
   it('writes the next verdict to the promoted master, not the demoted-later old one', async () => {
+    const { master, replica, sentinel, client } = g;
     await verify(client, 'uma');
     const pending = problemOf(await check(client, 'vic'));
     expect(pending.code).toBe('verification_required');
