@@ -4,7 +4,7 @@
 #   docker run --rm -p 9191:9191 -p 8080:8080 -p 9090:9090 \
 #     -v "$PWD/examples:/etc/idgate:ro" idgate serve --config /etc/idgate/idgate.yaml
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # --- build: compile TypeScript with the full (dev) dependency set -------------------------------------
 FROM ${NODE_IMAGE} AS build

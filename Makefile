@@ -3,23 +3,31 @@ SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 CONFIG ?= examples/idgate.yaml
 
-.PHONY: run test build install bench soak typecheck clean
+# Every target runs on the pinned Node 24 in .runtime/ (git-ignored), fetched from the npm registry and checked
+# against its pinned sha512 by scripts/ensure-node.sh; the PATH prefix makes npm, tsc, vitest and every process
+# the tests and benchmarks spawn use it, whatever Node the machine has.
+NODE_VERSION := $(shell sed -n 's/^NODE_VERSION=//p' scripts/ensure-node.sh)
+NODE_DIR := $(CURDIR)/.runtime/node-v$(NODE_VERSION)/bin
+NODE := $(NODE_DIR)/node
+export PATH := $(NODE_DIR):$(PATH)
+
+.PHONY: run test build install runtime bench soak typecheck clean
 
 ## run: start idgate on the example config (in-memory store, embedded Didit sandbox)
 run: build
-	node --max-semi-space-size=32 dist/src/cli.js serve --config $(CONFIG)
+	$(NODE) --max-semi-space-size=32 dist/src/cli.js serve --config $(CONFIG)
 
 ## test: the whole suite (installs redis-server, nginx and chromium when missing)
 test: build
 	scripts/ensure-system-deps.sh test e2e
 	@mkdir -p test-artifacts
 	$(NODE_BIN)/vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json
-	@node scripts/test-summary.mjs test-artifacts/vitest.json
+	@$(NODE) scripts/test-summary.mjs test-artifacts/vitest.json
 
 ## bench: the load benchmark against the no-op gRPC ceiling (not part of `make test`)
 bench: build
 	scripts/ensure-system-deps.sh bench
-	node dist/bench/run.js
+	$(NODE) dist/bench/run.js
 
 build: install
 	$(NODE_BIN)/tsc -p tsconfig.json
@@ -27,9 +35,15 @@ build: install
 typecheck: install
 	$(NODE_BIN)/tsc -p tsconfig.json --noEmit
 
-# Reinstall only when the lock file changed since the last install.
+## runtime: fetch the pinned Node 24 into .runtime/ (once; every other target depends on it)
+runtime: $(NODE)
+$(NODE):
+	scripts/ensure-node.sh >/dev/null
+	@touch $@
+
+# Reinstall only when the lock file (or the runtime) changed since the last install; npm runs on the pinned Node.
 install: node_modules/.package-lock.json
-node_modules/.package-lock.json: package-lock.json
+node_modules/.package-lock.json: package-lock.json $(NODE)
 	npm ci --no-audit --no-fund
 	@touch $@
 
@@ -39,4 +53,4 @@ clean:
 ## soak: 5-minute memory soak with 100,000 distinct subjects (not part of `make test`)
 soak: build
 	scripts/ensure-system-deps.sh bench
-	node dist/bench/soak.js
+	$(NODE) dist/bench/soak.js

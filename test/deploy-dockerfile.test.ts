@@ -97,9 +97,9 @@ const jsonArgs = (stage: Stage | undefined, op: string): unknown => {
 };
 
 describe('Dockerfile', () => {
-  it('is multi-stage on node:20-bookworm-slim with named stages', () => {
+  it('is multi-stage on node:24-bookworm-slim with named stages', () => {
     expect(dockerfile.stages.length).toBeGreaterThanOrEqual(2);
-    for (const s of dockerfile.stages) expect(s.image).toBe('node:20-bookworm-slim');
+    for (const s of dockerfile.stages) expect(s.image).toBe('node:24-bookworm-slim');
     expect(dockerfile.stages.map((s) => s.name)).toContain('build');
   });
 
