@@ -11,7 +11,7 @@ NODE_DIR := $(CURDIR)/.runtime/node-v$(NODE_VERSION)/bin
 NODE := $(NODE_DIR)/node
 export PATH := $(NODE_DIR):$(PATH)
 
-.PHONY: run test build install runtime bench soak typecheck clean
+.PHONY: run test build install runtime bench soak mutation typecheck clean
 
 ## run: start idgate on the example config (in-memory store, embedded Didit sandbox)
 run: build
@@ -54,3 +54,8 @@ clean:
 soak: build
 	scripts/ensure-system-deps.sh bench
 	$(NODE) dist/bench/soak.js
+
+## mutation: StrykerJS mutation testing of the security-critical modules (not part of `make test`; scores in
+## docs/security.md, report in reports/mutation/index.html). Incremental: only changed code is re-tested.
+mutation: install
+	$(NODE_BIN)/stryker run
