@@ -60,9 +60,9 @@ export interface CompiledPolicy {
    *
    * Deny codes: `path_invalid` (400), `request_invalid` (400, no method), `no_route` (403, default deny),
    * `country_denied`/`device_denied` (403, before any route: a trusted context header that is not one
-   * well-formed value, see {@link compileContextHeaderGuard}), `route_denied` (403), `token_missing` (401), `token_invalid`/`token_expired`/`token_not_yet_valid` (401,
-   * also an issuer this route does not accept), `dependency_unavailable` (503, Retry-After 5: identity
-   * failures always fail closed), `claims_mismatch` (403: claims, scopes, roles), `mfa_required` (401),
+   * well-formed value, see {@link compileContextHeaderGuard}), `route_denied` (403), `token_missing`
+   * (401), `token_invalid`/`token_expired`/`token_not_yet_valid` (401, also an issuer this route does
+   * not accept), `dependency_unavailable` (503, Retry-After 5: identity failures always fail closed), `claims_mismatch` (403: claims, scopes, roles), `mfa_required` (401),
    * `reauthentication_required` (401); from the route's conditions and risk bands (403): `network_denied`,
    * `country_denied`, `time_denied`, `device_denied`, `condition_denied` (also any condition that cannot be
    * evaluated), `risk_denied`, or the code the condition names.
