@@ -134,9 +134,8 @@ export function compileRenderOptions(options: RenderOptions = {}): CompiledRende
  *
  * - allow: the decision's headers (valid lower-case names only, values stripped of CR/LF/controls) as
  *   upstream headers; `removeHeaders` lists every client-sent header that folds (case, `_` as `-`) to the
- *   identity prefix or a strip name, the
- *   well-known identity headers, the configured strip names and (optionally) `authorization` — except
- *   names we set ourselves.
+ *   identity prefix or a strip name, the well-known identity headers, the configured strip names and
+ *   (optionally) `authorization` — except names we set ourselves.
  * - deny: an RFC 9457 `application/problem+json` body `{type,title,status,detail,code,instance?,…extra}`,
  *   `cache-control: no-store`, `x-idgate-reason`, an RFC 6750 challenge on 401 and `retry-after` on 503/429.
  * - step_up: a 302 to the verification URL for browsers (GET/HEAD accepting `text/html`), otherwise a 401
