@@ -158,12 +158,16 @@ describe('country conditions', () => {
     ['allow list: listed country passes', '/iberia', { 'x-geo-country': 'PT' }, 'allow'],
     ['allow list: other country is denied', '/iberia', { 'x-geo-country': 'FR' }, 'country_denied'],
     ['allow list: missing header is denied (fail closed)', '/iberia', {}, 'country_denied'],
-    ['allow list: malformed header value is unknown, denied', '/iberia', { 'x-geo-country': 'ESP' }, 'country_denied'],
+    // Since issue 11 a malformed country is refused before any route, with its own message.
+    ['allow list: malformed header value is denied before the list is read', '/iberia', { 'x-geo-country': 'ESP' }, 'country_denied'],
     ['allow list: a value with spaces is trimmed', '/iberia', { 'x-geo-country': ' es ' }, 'allow'],
   ] as const)('%s', (_name, path, headers, expected) => {
     const outcome = policy.evaluate(ctx({ path, headers }), USER, NOW);
     if (expected === 'allow') expect(outcome.kind).toBe('allow');
-    else expect(outcome).toMatchObject({ kind: 'deny', status: 403, code: expected, message: 'access from this country is not allowed' });
+    else {
+      const message = (headers as Record<string, string>)['x-geo-country'] === 'ESP' ? 'the x-geo-country header is not exactly one ISO 3166-1 alpha-2 country code' : 'access from this country is not allowed';
+      expect(outcome).toMatchObject({ kind: 'deny', status: 403, code: expected, message });
+    }
   });
 
   it('keeps the country out of the trace', () => {
@@ -447,8 +451,9 @@ describe('evaluate never throws', () => {
           outcome = policy.evaluate(ctx(over), verified(claims), now, { score: 5, signals: [] });
         }).not.toThrow();
         expect(['allow', 'deny', 'verify']).toContain(outcome?.kind);
-        // Odd input is a decision (allow, step-up or a condition deny), never an internal fault.
-        if (outcome?.kind === 'deny') expect(outcome.code).toBe('condition_denied');
+        // Odd input is a decision (allow, step-up, a condition deny, or a malformed trusted context
+        // header refused), never an internal fault.
+        if (outcome?.kind === 'deny') expect(['condition_denied', 'country_denied', 'device_denied']).toContain(outcome.code);
       }
     },
   );

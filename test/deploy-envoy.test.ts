@@ -8,6 +8,7 @@ import {
   validateEnvoyBootstrap,
   type EnvoySchema,
 } from './support/envoy-schema.js';
+import { contextHeadersOf, identityHeadersOf, loadExampleConfig } from './support/example-policy.js';
 
 const ENVOY_DIR = 'envoy';
 const BROKEN_DIR = 'test/fixtures/deploy-broken/envoy';
@@ -126,5 +127,63 @@ describe('what the shipped bootstraps promise', () => {
     expect(clientHeaders).toEqual(expect.arrayContaining(['location', 'www-authenticate', 'retry-after', 'content-type', 'cache-control']));
     const cluster = visited.find((v) => v.type === 'envoy.config.cluster.v3.Cluster' && v.value['name'] === 'idgate_http');
     expect(JSON.stringify(cluster?.value)).toContain('"port_value":9192');
+  });
+});
+
+describe('the shipped bootstraps make identity and context headers trustworthy (issue 11)', () => {
+  // Read from the policy file, so a claimHeaders mapping or context header added there without the Envoy
+  // files following fails here.
+  const policy = loadExampleConfig();
+  const IDENTITY = identityHeadersOf(policy);
+  const CONTEXT = contextHeadersOf(policy);
+  const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+  const EARLY = 'envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation';
+
+  it.each(['front-proxy.yaml', 'http-service.yaml'])('%s drops underscore names and removes client copies before any filter', (file) => {
+    const { visited, issues } = schema.walk(load(join(ENVOY_DIR, file)), 'envoy.config.bootstrap.v3.Bootstrap');
+    expect(formatIssues(issues)).toBe('');
+    const hcm = visited.find((v) => v.type === HCM)?.value as Record<string, unknown>;
+    expect(hcm['common_http_protocol_options']).toMatchObject({ headers_with_underscores_action: 'DROP_HEADER' });
+    const early = visited.filter((v) => v.type === EARLY);
+    expect(early).toHaveLength(1);
+    const removed = (early[0]!.value['mutations'] as { remove?: string }[]).map((m) => m.remove);
+    for (const h of [...IDENTITY, ...CONTEXT]) expect(removed, h).toContain(h);
+    // Nothing puts a context header back from client input afterwards.
+    expect(JSON.stringify(hcm['route_config'])).not.toMatch(/request_headers_to_add/);
+  });
+
+  it('the walker really checks the early mutation (a misspelt field is an issue)', () => {
+    const doc = load(join(ENVOY_DIR, 'front-proxy.yaml')) as Record<string, unknown>;
+    const text = JSON.stringify(doc).replace('"remove":"x-geo-country"', '"remvoe":"x-geo-country"');
+    const { issues } = schema.walk(JSON.parse(text), 'envoy.config.bootstrap.v3.Bootstrap');
+    expect(formatIssues(issues)).toMatch(/unknown field "remvoe"/);
+  });
+
+  it('http-service forwards the trusted context headers to idgate (else the embargo never applies)', () => {
+    const { visited } = schema.walk(load(join(ENVOY_DIR, 'http-service.yaml')), 'envoy.config.bootstrap.v3.Bootstrap');
+    const authz = visited.find((v) => v.type === 'envoy.extensions.filters.http.ext_authz.v3.ExtAuthz')?.value as {
+      allowed_headers: { patterns: { exact?: string; prefix?: string }[] };
+    };
+    const exact = authz.allowed_headers.patterns.map((p) => p.exact);
+    for (const h of CONTEXT) expect(exact, h).toContain(h);
+  });
+
+  it.each(['front-proxy.yaml', 'http-service.yaml'])('%s: the commented geoip filter is valid, sets the policy country header and runs before ext_authz', (file) => {
+    const text = readFileSync(join(ENVOY_DIR, file), 'utf8');
+    const start = text.indexOf('# - name: envoy.filters.http.geoip');
+    expect(start).toBeGreaterThan(0);
+    const lines: string[] = [];
+    for (const line of text.slice(start).split('\n')) {
+      const m = /^\s*# ?(.*)$/.exec(line);
+      // The block ends at the first line that is not a comment or not indented under `- name:`.
+      if (m === null || (lines.length > 0 && !m[1]!.startsWith(' '))) break;
+      lines.push(m[1]!);
+    }
+    const [filter] = parse(lines.join('\n')) as unknown[];
+    const { issues, visited } = schema.walk(filter, 'envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter');
+    expect(formatIssues(issues)).toBe('');
+    const common = visited.find((v) => v.type === 'envoy.extensions.geoip_providers.common.v3.CommonGeoipProviderConfig');
+    expect(common?.value).toMatchObject({ geo_headers_to_add: { country: policy.context.countryHeader } });
+    expect(start).toBeLessThan(text.indexOf('- name: envoy.filters.http.ext_authz'));
   });
 });

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { parseConfig } from '../src/config/parse-config.js';
+import { createEnvoySchema, formatIssues } from './support/envoy-schema.js';
+import { contextHeadersOf, identityHeadersOf } from './support/example-policy.js';
 import {
   formatK8sIssues,
   validateK8sTree,
@@ -52,7 +55,8 @@ describe('k8s/ manifests', () => {
       'autoscaling/v2 HorizontalPodAutoscaler', 'networking.k8s.io/v1 NetworkPolicy', 'apps/v1 StatefulSet',
       'security.istio.io/v1 AuthorizationPolicy', 'install.istio.io/v1alpha1 IstioOperator',
       'gateway.envoyproxy.io/v1alpha1 SecurityPolicy', 'gateway.networking.k8s.io/v1beta1 ReferenceGrant',
-      'monitoring.coreos.com/v1 ServiceMonitor',
+      'monitoring.coreos.com/v1 ServiceMonitor', 'networking.istio.io/v1alpha3 EnvoyFilter',
+      'gateway.envoyproxy.io/v1alpha1 ClientTrafficPolicy',
     ]) {
       expect(kinds, k).toContain(k);
     }
@@ -101,6 +105,43 @@ describe('k8s/ manifests', () => {
       failOpen: false,
       grpc: { backendRefs: [{ name: 'idgate-authz', namespace: 'idgate', port: 9191 }] },
     });
+  });
+});
+
+describe('the gateways never pass a client-forged identity or context header (issue 11)', () => {
+  // Read from the policy the manifests deploy, so a claimHeaders or context header added there without
+  // the gateway files following fails here.
+  const policy = parseConfig(readFileSync('k8s/base/idgate.yaml', 'utf8'), {
+    sourceName: 'k8s/base/idgate.yaml',
+    env: { IDGATE_DIDIT_API_KEY: 'k', IDGATE_DIDIT_WEBHOOK_SECRET: 's', IDGATE_ADMIN_TOKEN: 'admin-token-0123456789', IDGATE_REDIS_PASSWORD: 'p' },
+  });
+  const MUST_REMOVE = [...identityHeadersOf(policy), ...contextHeadersOf(policy)];
+
+  it('Istio: the ingress gateway drops underscore names and removes client copies before authorization', () => {
+    const filter = find('EnvoyFilter', 'idgate-header-hygiene');
+    expect(get(filter.obj, 'spec.workloadSelector.labels')).toEqual(get(find('AuthorizationPolicy', 'idgate-ext-authz').obj, 'spec.selector.matchLabels'));
+    const [patch] = get(filter.obj, 'spec.configPatches') as { applyTo: string; match: { context: string }; patch: { operation: string; value: unknown } }[];
+    expect(patch).toMatchObject({ applyTo: 'NETWORK_FILTER', match: { context: 'GATEWAY' }, patch: { operation: 'MERGE' } });
+    // The patch value is Envoy configuration: check it against the upstream protos. It is MERGEd into
+    // Istio's own filter, so only required-field findings (stat_prefix, route_config, name) are expected.
+    const { issues: envoyIssues, visited } = createEnvoySchema().walk(patch!.patch.value, 'envoy.config.listener.v3.Filter');
+    expect(formatIssues(envoyIssues.filter((i) => !/required/.test(i.message)))).toBe('');
+    expect(envoyIssues.length).toBeLessThanOrEqual(3);
+    const hcm = visited.find((v) => v.type === 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager')?.value;
+    expect(hcm?.['common_http_protocol_options']).toEqual({ headers_with_underscores_action: 'DROP_HEADER' });
+    const early = visited.find((v) => v.type === 'envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation')?.value;
+    const removed = (early?.['mutations'] as { remove?: string }[]).map((m) => m.remove);
+    for (const h of MUST_REMOVE) expect(removed, h).toContain(h);
+  });
+
+  it('Envoy Gateway: the Gateway drops underscore names and removes client copies before authorization', () => {
+    const policyDoc = find('ClientTrafficPolicy', 'idgate-header-hygiene');
+    const gateway = (get(find('HTTPRoute', 'idgate-webhook').obj, 'spec.parentRefs') as { name: string; namespace: string }[])[0]!;
+    expect(policyDoc.namespace).toBe(gateway.namespace);
+    expect(get(policyDoc.obj, 'spec.targetRefs')).toEqual([{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: gateway.name }]);
+    expect(get(policyDoc.obj, 'spec.headers.withUnderscoresAction')).toBe('DropHeader');
+    const removed = get(policyDoc.obj, 'spec.headers.earlyRequestHeaders.remove') as string[];
+    for (const h of MUST_REMOVE) expect(removed, h).toContain(h);
   });
 });
 

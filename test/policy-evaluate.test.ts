@@ -517,4 +517,35 @@ describe('the example policy', () => {
   it.each(exampleCases)('$name', ({ ctx: c, auth, expected }) => {
     expect(example.evaluate(ctx(c), auth, NOW)).toMatchObject(expected);
   });
+
+  // Regression (issue 11): `US,KP` (a duplicated header, joined by Envoy and the HTTP mode) read as "no
+  // country" and slipped past the embargo; a non-boolean managed flag was compared as a string.
+  const admin = verified({ roles: ['admin'], amr: ['mfa'] }, 'demo');
+  const buyer = verified({ amr: ['mfa'], auth_time: NOW_S }, 'demo');
+  it.each([
+    ['x-geo-country', 'US,KP', '/api/admin/users', 'country_denied', admin],
+    ['x-geo-country', 'KP,US', '/api/admin/users', 'country_denied', admin],
+    ['x-geo-country', 'US, US', '/api/admin/users', 'country_denied', admin],
+    ['x-geo-country', 'USA', '/api/admin/users', 'country_denied', admin],
+    ['x-geo-country', 'K1', '/api/admin/users', 'country_denied', admin],
+    ['x-geo-country', 'US,KP', '/healthz', 'country_denied', ANON],
+    ['x-device-managed', 'true,false', '/payments/checkout', 'device_denied', buyer],
+    ['x-device-managed', 'yes', '/payments/checkout', 'device_denied', buyer],
+    ['x-device-managed', 'True', '/payments/checkout', 'device_denied', buyer],
+    ['x-device-managed', '1', '/public/a.css', 'device_denied', ANON],
+    ['x-device-id', 'laptop-1,laptop-2', '/api/orders', 'device_denied', verified({ scope: 'read' }, 'demo')],
+  ] as const)('a malformed %s (%s) on %s fails closed with %s', (header, value, path, code, auth) => {
+    const outcome = example.evaluate(ctx({ path, headers: { [header]: value } }), auth, NOW);
+    expect(outcome).toMatchObject({ kind: 'deny', status: 403, code });
+    if (outcome.kind === 'deny') expect(outcome.message).not.toContain(value);
+  });
+
+  it.each([
+    ['x-geo-country', ' us '],
+    ['x-geo-country', ''],
+    ['x-device-managed', 'false'],
+    ['x-device-id', 'laptop-1'],
+  ])('a well-formed or empty %s (%j) is not refused', (header, value) => {
+    expect(example.evaluate(ctx({ path: '/healthz', headers: { [header]: value } }), ANON, NOW)).toMatchObject({ kind: 'allow' });
+  });
 });

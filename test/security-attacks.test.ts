@@ -192,6 +192,11 @@ describe('identity-header spoofing and forwarded-header trust', () => {
     'x-idgate-email': 'ceo@corp.example',
     'x-idgate-shadow-decision': 'allow',
     'x-idgate-anything': '1',
+    // Regression (issue 11): Envoy forwards underscore names by default and WSGI/CGI/Rack upstreams read
+    // them as the real header (HTTP_X_IDGATE_ROLES); Envoy lower-cases every name it passes on.
+    'x-idgate_roles': 'admin',
+    x_idgate_email: 'ceo@corp.example',
+    x_idgate_subject: 'test:mallory',
   };
 
   it.each([

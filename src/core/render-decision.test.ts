@@ -103,6 +103,22 @@ describe('renderDecision: allow', () => {
     expect(verdict.removeHeaders).not.toContain('x-idgate-subject');
   });
 
+  it('removes every underscore spelling of an identity header the client sent (regression: issue 11)', () => {
+    // WSGI/CGI/Rack read x-idgate_roles and x_idgate_roles as HTTP_X_IDGATE_ROLES, the real header.
+    const compiled = compileRenderOptions({ stripHeaders: ['x-user'] });
+    const forged = ['x-idgate_roles', 'x_idgate_email', 'x_idgate_subject', 'x_user', 'x-idgate_verified'];
+    const verdict = renderDecision(
+      { kind: 'allow', headers: { 'x-idgate-subject': 'corp:alice' }, metadata: {} },
+      context({ headers: { ...Object.fromEntries(forged.map((n) => [n, 'admin'])), 'x_other': 'kept', 'x-idgatex': 'kept' } }),
+      compiled,
+    );
+    if (!verdict.allow) throw new Error('expected allow');
+    expect(verdict.removeHeaders).toEqual(expect.arrayContaining(forged));
+    expect(verdict.removeHeaders).not.toContain('x_other');
+    expect(verdict.removeHeaders).not.toContain('x-idgatex');
+    expect(verdict.removeHeaders).not.toContain('x-idgate-subject');
+  });
+
   it('drops invalid header names and neutralises CR/LF in values', () => {
     const verdict = renderDecision(
       {

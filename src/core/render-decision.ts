@@ -1,5 +1,6 @@
 import type { Decision, DenyDecision, StepUpDecision } from './decision.js';
 import type { DenyCode } from './deny-code.js';
+import { createIdentityHeaderTest, type IdentityHeaderTest } from './identity-header-name.js';
 import type { RequestContext } from './request-context.js';
 
 /** How decisions are turned into what the proxy applies. Build once at startup; never mutated. */
@@ -90,6 +91,8 @@ export interface CompiledRenderOptions {
   readonly reasonHeader: string;
   /** Names removed on allow whether or not the proxy showed them to us (unless we set them). */
   readonly alwaysRemove: readonly string[];
+  /** Whether a request header is a client copy of an identity header, in any case, `-` or `_` spelling. */
+  readonly isIdentityHeader: IdentityHeaderTest;
   readonly realm: string;
   readonly problemTypeBase: string;
   readonly defaultRetryAfterSeconds: number;
@@ -119,6 +122,7 @@ export function compileRenderOptions(options: RenderOptions = {}): CompiledRende
     prefix,
     reasonHeader: prefix + 'reason',
     alwaysRemove: Object.freeze([...alwaysRemove]),
+    isIdentityHeader: createIdentityHeaderTest(prefix, options.stripHeaders ?? []),
     realm: options.realm ?? 'idgate',
     problemTypeBase: options.problemTypeBase ?? 'urn:idgate:problem:',
     defaultRetryAfterSeconds: Math.ceil(retry),
@@ -129,9 +133,9 @@ export function compileRenderOptions(options: RenderOptions = {}): CompiledRende
  * Turns the engine's {@link Decision} into a transport-neutral {@link RenderedVerdict}.
  *
  * - allow: the decision's headers (valid lower-case names only, values stripped of CR/LF/controls) as
- *   upstream headers; `removeHeaders` lists every client-sent header with the identity prefix, the
- *   well-known identity headers, the configured strip names and (optionally) `authorization` — except
- *   names we set ourselves.
+ *   upstream headers; `removeHeaders` lists every client-sent header that folds (case, `_` as `-`) to the
+ *   identity prefix or a strip name, the well-known identity headers, the configured strip names and
+ *   (optionally) `authorization` — except names we set ourselves.
  * - deny: an RFC 9457 `application/problem+json` body `{type,title,status,detail,code,instance?,…extra}`,
  *   `cache-control: no-store`, `x-idgate-reason`, an RFC 6750 challenge on 401 and `retry-after` on 503/429.
  * - step_up: a 302 to the verification URL for browsers (GET/HEAD accepting `text/html`), otherwise a 401
@@ -190,9 +194,11 @@ function renderAllow(
       removeHeaders.push(name);
     }
   }
-  const prefix = options.prefix;
+  // Every spelling that folds to an identity header (`x-idgate_roles`, `x_idgate_email`): Envoy forwards
+  // underscore names by default and WSGI/CGI/Rack upstreams read them as the real header.
+  const isIdentity = options.isIdentityHeader;
   for (const name in ctx.headers) {
-    if (name.startsWith(prefix) && !setNames.has(name) && !removing.has(name)) {
+    if (isIdentity(name) && !setNames.has(name) && !removing.has(name)) {
       removing.add(name);
       removeHeaders.push(name);
     }

@@ -53,6 +53,11 @@ const DEADLINE: Decision = { kind: 'deny', status: 503, code: 'deadline_exceeded
  *   `x-idgate-location` (see examples/nginx/idgate.conf). Other statuses become a 500 in nginx.
  * - Traefik ForwardAuth: 200 allow; any other answer, 302 included, is returned to the client.
  *
+ * Forged identity headers: Envoy is told to remove client copies (`x-envoy-auth-headers-to-remove`);
+ * nginx and Traefik cannot be, so in those flavors a request carrying any header that folds to an identity
+ * header (`X-Idgate-Roles`, `x_idgate_roles`, a `headers.strip` name…) is a 400 `request_invalid`, on
+ * public routes too: idgate never answers 200 to a request the proxy would pass on with a forged identity.
+ *
  * Fail closed: forwarded headers from an untrusted peer or a garbled request → 400 `request_invalid`; a
  * decider fault or a throw → 503 `internal_error`; no decision within the budget (`decisionTimeoutMs`, or
  * Envoy's `x-envoy-expected-rq-timeout-ms` minus the margin when shorter) → 503 `deadline_exceeded` (a late
@@ -130,6 +135,15 @@ export class HttpAuthzServer {
         return;
       }
       const { ctx, flavor } = mapped;
+      const forged = flavor === 'envoy' ? undefined : this.#clientIdentityHeader(ctx);
+      if (forged !== undefined) {
+        // nginx auth_request and Traefik ForwardAuth can only overwrite the headers their config names, so
+        // a client copy idgate cannot order removed is refused rather than blessed with a 200.
+        this.#logger.info({ requestId: ctx.requestId, header: forged }, 'client-sent identity header; denying');
+        const message = `the request carries a client-sent identity header (${forged}); only idgate may set it`;
+        this.#send(res, this.#reply({ kind: 'deny', status: 400, code: 'request_invalid', message }, ctx, flavor));
+        return;
+      }
       const budgetMs = this.#budgetFor(req);
       if (budgetMs <= 0) {
         this.#send(res, this.#reply(DEADLINE, ctx, flavor));
@@ -169,6 +183,13 @@ export class HttpAuthzServer {
     const ms = Number(expected);
     if (ms === 0 || ms > MAX_EXPECTED_TIMEOUT_MS) return this.#budgetMs;
     return Math.min(this.#budgetMs, ms - this.#marginMs);
+  }
+
+  /** The first request header that folds to an identity header (any case, `-` or `_`), if any. */
+  #clientIdentityHeader(ctx: RequestContext): string | undefined {
+    const isIdentity = this.#render.isIdentityHeader;
+    for (const name in ctx.headers) if (isIdentity(name)) return name;
+    return undefined;
   }
 
   /** The body is never evaluated; read it (bounded) so the connection can be reused. */

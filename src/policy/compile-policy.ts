@@ -7,6 +7,7 @@ import { compileClaimPath } from './claim-path.js';
 import { compileClaimHeaders, type ClaimHeaderMapper } from './claim-headers.js';
 import { checkRequirements, type CheckSettings } from './check-requirements.js';
 import { createCelCompiler } from './compile-cel.js';
+import { compileContextHeaderGuard } from './context-header-guard.js';
 import { compileContextStage, type CompiledContextStage, type StepUpRequest } from './compile-conditions.js';
 import { mergeRequirements, type EffectiveRequirements } from './effective-requirements.js';
 import { compileHostMatcher, type HostPredicate } from './host-matcher.js';
@@ -58,9 +59,10 @@ export interface CompiledPolicy {
    * `verify` (identity and context hold; listed Didit verifications must also be satisfied).
    *
    * Deny codes: `path_invalid` (400), `request_invalid` (400, no method), `no_route` (403, default deny),
-   * `route_denied` (403), `token_missing` (401), `token_invalid`/`token_expired`/`token_not_yet_valid` (401,
-   * also an issuer this route does not accept), `dependency_unavailable` (503, Retry-After 5: identity
-   * failures always fail closed), `claims_mismatch` (403: claims, scopes, roles), `mfa_required` (401),
+   * `country_denied`/`device_denied` (403, before any route: a trusted context header that is not one
+   * well-formed value, see {@link compileContextHeaderGuard}), `route_denied` (403), `token_missing`
+   * (401), `token_invalid`/`token_expired`/`token_not_yet_valid` (401, also an issuer this route does
+   * not accept), `dependency_unavailable` (503, Retry-After 5: identity failures always fail closed), `claims_mismatch` (403: claims, scopes, roles), `mfa_required` (401),
    * `reauthentication_required` (401); from the route's conditions and risk bands (403): `network_denied`,
    * `country_denied`, `time_denied`, `device_denied`, `condition_denied` (also any condition that cannot be
    * evaluated), `risk_denied`, or the code the condition names.
@@ -108,6 +110,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     ...(config.context.countryHeader !== undefined ? { countryHeader: config.context.countryHeader } : {}),
     secretHeaders: config.issuers.flatMap((i) => i.sources.flatMap((src) => (src.type === 'header' ? [src.name] : []))),
   });
+  const contextHeaderFault = compileContextHeaderGuard(config);
   const settings: CheckSettings = {
     roleClaims: policy.roleClaims.map(compileClaimPath),
     acrOrder: policy.acrOrder,
@@ -254,6 +257,12 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     if (ctx.method === '') {
       trace.push({ step: 'request', result: 'fail', detail: 'the proxy sent no method' });
       return { kind: 'deny', status: 400, code: 'request_invalid', message: 'malformed request', shadow: policy.shadow, trace };
+    }
+    // Before any route: a trusted context header that is not one well-formed value fails closed everywhere.
+    const fault = contextHeaderFault(ctx);
+    if (fault !== undefined) {
+      trace.push({ step: 'context', result: 'fail', detail: fault.message });
+      return { kind: 'deny', status: 403, code: fault.code, message: fault.message, shadow: policy.shadow, trace };
     }
     const selection = select(ctx);
     if (selection === undefined) {

@@ -83,13 +83,21 @@ afterAll(async () => {
 });
 
 describe('nginx auth_request with examples/nginx/idgate.conf', () => {
-  it('passes a public route and strips a forged identity header even there', async () => {
+  it('passes a public route', async () => {
     const before = app.requests.length;
-    const res = await get('/healthz', { 'x-idgate-subject': 'test:admin' });
+    const res = await get('/healthz');
     expect(res.status).toBe(200);
     const seen = upstreamSince(before);
     expect(seen?.url).toBe('/healthz');
     expect(seen?.headers['x-idgate-subject']).toBeUndefined();
+  });
+
+  it('refuses a forged identity header even on a public route (400, the app is not reached)', async () => {
+    const before = app.requests.length;
+    const res = await get('/healthz', { 'x-idgate-subject': 'test:admin' });
+    expect(res.status).toBe(400);
+    expect(res.headers['x-idgate-reason']).toBe('request_invalid');
+    expect(upstreamSince(before)).toBeUndefined();
   });
 
   it('answers 401 with the Bearer challenge and a problem body for a protected route without a token', async () => {
@@ -105,13 +113,21 @@ describe('nginx auth_request with examples/nginx/idgate.conf', () => {
     expect(upstreamSince(before)).toBeUndefined();
   });
 
-  it('passes a valid token; the app sees the real identity, never the forged one', async () => {
+  it('refuses a valid token that comes with forged identity headers', async () => {
     const before = app.requests.length;
-    const res = await get('/api/items?page=2', {
+    const res = await get('/api/items', {
       authorization: `Bearer ${await token('alice')}`,
       'x-idgate-subject': 'someone-else',
       'X-Idgate-Email': 'forged@example.com',
     });
+    expect(res.status).toBe(400);
+    expect(res.headers['x-idgate-reason']).toBe('request_invalid');
+    expect(upstreamSince(before)).toBeUndefined();
+  });
+
+  it('passes a valid token; the app sees the real identity', async () => {
+    const before = app.requests.length;
+    const res = await get('/api/items?page=2', { authorization: `Bearer ${await token('alice')}` });
     expect(res.status).toBe(200);
     const seen = upstreamSince(before)!;
     expect(seen.url).toBe('/api/items?page=2');
