@@ -38,6 +38,8 @@ let clientA: EnvoyClient;
 let clientB: EnvoyClient;
 let publicBaseUrl: string;
 let webhookUrl: string;
+/** Resurrection attempts made and how many of them held (no old-session verdict, both replicas deny). */
+const tally = { attempts: 0, held: 0 };
 
 function config(extra: { publicBaseUrl?: string }): string {
   return testConfigYaml({
@@ -161,7 +163,8 @@ const pendingKey = (sub: string): string => `idgate:v1:{test:${sub}}:pending:kyc
  * The attack's outcome: Redis holds no verdict from the old session (the sweep may have recorded the
  * new step-up session's `Not Started`, which is not an approval), and both replicas still deny.
  */
-async function expectStillRevoked(sub: string, oldSession: string): Promise<void> {
+async function expectStillRevoked(sub: string, oldSession: string, attempts = 1): Promise<void> {
+  tally.attempts += attempts;
   const stored = await raw.get(verdictKey(sub));
   if (stored !== null) {
     const v = JSON.parse(stored) as { sessionId: string; status: string };
@@ -169,6 +172,7 @@ async function expectStillRevoked(sub: string, oldSession: string): Promise<void
     expect(v.status).not.toBe('Approved');
   }
   await expectDeniedOnBoth(sub);
+  tally.held += attempts;
 }
 
 async function postSigned(payload: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -189,6 +193,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  console.log(`[scorecard] revocation: ${tally.attempts} resurrection attempts after a revocation (2 authz replicas + webhook role, Redis) → ${tally.attempts - tally.held} re-established`);
   await stopProcesses();
   raw?.disconnect();
   await sandbox?.close();
@@ -339,6 +344,8 @@ describe('a revocation sticks against every path that re-derives a verdict from 
     expect(delivered.some((d) => d.outcome === 'delivered')).toBe(true);
     expect(JSON.parse((await raw.get(verdictKey('frank'))) ?? '{}')).toMatchObject({ sessionId, status: 'Declined' });
     await expectDeniedOnBoth('frank', 'verification_declined');
+    tally.attempts += 1;
+    tally.held += 1;
     const listed = await admin('GET', '/admin/subjects/test%3Afrank/verdicts');
     expect(listed.body.revocations).toEqual([expect.objectContaining({ reason: 'didit_status_regression', workflow: 'kyc' })]);
   });
@@ -377,7 +384,7 @@ describe('a revocation sticks against every path that re-derives a verdict from 
       timestamp: Math.floor(Date.now() / 1000),
     });
     expect(refetch.body).toMatchObject({ result: 'revoked' });
-    await expectStillRevoked('heidi', sessionId);
+    await expectStillRevoked('heidi', sessionId, 3);
   }, 60_000);
 });
 
