@@ -131,19 +131,21 @@ export function createVerificationGate(
       }
       let fresh: PendingSession;
       try {
+        // The session's creation time as idgate records it is when idgate asked for it: a revocation that
+        // lands while Didit answers is then after it, and the session is refused (fail closed).
+        const requestedAt = clock();
         const created = await deps.didit.createSession({
           workflowId: workflow.workflowId,
           vendorData: subject,
           callback: options.callbackUrl,
           metadata: { workflow: workflow.name },
         });
-        const now = clock();
         const record: SessionRecord = {
           sessionId: created.sessionId,
           subject,
           workflow: workflow.name,
           returnTo: originalUrl(ctx),
-          createdAt: now,
+          createdAt: requestedAt,
         };
         await deps.store.putSession(record, sessionTtlMs);
         fresh = {
@@ -151,7 +153,7 @@ export function createVerificationGate(
           workflow: workflow.name,
           sessionId: created.sessionId,
           url: created.url,
-          createdAt: now,
+          createdAt: requestedAt,
         };
         if ((await deps.store.putPending(fresh, pendingTtlMs)) === 'revoked') {
           // A revocation landed while this session was being created: it predates the revocation and can
