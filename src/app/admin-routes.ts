@@ -79,13 +79,15 @@ export function createAdminRoutes(deps: AdminRoutesDeps): AdminRoute[] {
     },
   });
 
-  async function revoke(req: IncomingMessage, action: string, subject: string, workflow: string | undefined) {
+  /** Revokes and audits; `alsoFound` is other state the same action removes (the risk state). */
+  async function revoke(req: IncomingMessage, action: string, subject: string, workflow: string | undefined, alsoFound = false) {
     const at = clock();
     const result = await deps.store.revokeVerdicts(subject, workflow, { at, reason: 'admin' }, workflow === undefined ? (deps.workflows?.() ?? []) : []);
     const what = describe(result);
     const found = result.verdicts.length + result.pending.length > 0;
-    await audit(req, action, subject, found ? 200 : 404, {
+    await audit(req, action, subject, found || alsoFound ? 200 : 404, {
       ...(workflow !== undefined ? { workflow } : {}),
+      ...(alsoFound ? { risk: 'reset' } : {}),
       revoked_at: String(at),
       workflows: what.workflows.join(','),
       sessions: [...what.sessions, ...what.pendingSessions].join(','),
@@ -162,9 +164,9 @@ export function createAdminRoutes(deps: AdminRoutesDeps): AdminRoute[] {
       async handler(req, _body, params) {
         const subject = subjectOf(params);
         if (!subject) return bad;
-        // Verdicts first: they are what grants access; the risk reset only matters after them.
-        const { at, what, found } = await revoke(req, 'revoke_subject', subject, undefined);
         const hadRisk = (await deps.store.getRisk(subject)) !== undefined;
+        // Verdicts first: they are what grants access; the risk reset only matters after them.
+        const { at, what, found } = await revoke(req, 'revoke_subject', subject, undefined, hadRisk);
         await deps.store.deleteRisk(subject);
         if (!found && !hadRisk) return nothing(subject, 'verdict, pending session or risk state', at);
         const revoked = [...(found ? ['verdicts'] : []), ...(hadRisk ? ['risk'] : [])];
