@@ -65,13 +65,14 @@ function config(extra: { publicBaseUrl?: string }): string {
 }
 
 async function startProcesses(): Promise<void> {
-  webhook = await startIdgate({ command: 'webhook', configYaml: config({}) });
+  // Generous start timeouts: the suite runs on a shared, loaded machine and this file restarts processes.
+  webhook = await startIdgate({ command: 'webhook', configYaml: config({}), timeoutMs: 45_000 });
   publicBaseUrl = `http://127.0.0.1:${webhook.ports.public}`;
   webhookUrl = `${publicBaseUrl}/webhooks/didit`;
   sandbox.setWebhookUrl(webhookUrl);
   [replicaA, replicaB] = await Promise.all([
-    startIdgate({ command: 'authz', configYaml: config({ publicBaseUrl }) }),
-    startIdgate({ command: 'authz', configYaml: config({ publicBaseUrl }) }),
+    startIdgate({ command: 'authz', configYaml: config({ publicBaseUrl }), timeoutMs: 45_000 }),
+    startIdgate({ command: 'authz', configYaml: config({ publicBaseUrl }), timeoutMs: 45_000 }),
   ]);
   clientA = createEnvoyClient(`127.0.0.1:${replicaA.ports.grpc}`);
   clientB = createEnvoyClient(`127.0.0.1:${replicaB.ports.grpc}`);
@@ -190,7 +191,7 @@ beforeAll(async () => {
   sandbox = createDiditSandbox({ logger: pino({ level: 'silent' }), apiKey: API_KEY, webhookSecret: SECRET, retryDelaysMs: [500, 1_000] });
   await sandbox.listen();
   await startProcesses();
-}, 60_000);
+}, 150_000);
 
 afterAll(async () => {
   console.log(`[scorecard] revocation: ${tally.attempts} resurrection attempts after a revocation (2 authz replicas + webhook role, Redis) → ${tally.attempts - tally.held} re-established`);
@@ -385,7 +386,7 @@ describe('a revocation sticks against every path that re-derives a verdict from 
     });
     expect(refetch.body).toMatchObject({ result: 'revoked' });
     await expectStillRevoked('heidi', sessionId, 3);
-  }, 60_000);
+  }, 150_000);
 });
 
 describe('admin API: says what it revoked, 404 when nothing, an audit line per action', () => {
