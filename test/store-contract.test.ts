@@ -262,9 +262,9 @@ describe.each([memoryBackend, redisBackend(), clusterBackend()])('VerdictStore c
       for (const workflow of ['kyc', 'age', 'aml']) await h.store.putVerdict(verdict({ subject, workflow }));
       await h.store.putVerdict(verdict({ subject: newSubject(), workflow: 'other' }));
       expect((await h.store.listVerdicts(subject)).map((v) => v.workflow).sort()).toEqual(['age', 'aml', 'kyc']);
-      await h.store.deleteVerdicts(subject, 'age');
+      await h.store.revokeVerdicts(subject, 'age', { at: 1, reason: 'admin' });
       expect((await h.store.listVerdicts(subject)).map((v) => v.workflow).sort()).toEqual(['aml', 'kyc']);
-      await h.store.deleteVerdicts(subject);
+      await h.store.revokeVerdicts(subject, undefined, { at: 1, reason: 'admin' });
       expect(await h.store.listVerdicts(subject)).toEqual([]);
       expect(await h.store.getVerdicts(subject, ['kyc', 'aml'])).toEqual([undefined, undefined]);
     });
@@ -275,7 +275,7 @@ describe.each([memoryBackend, redisBackend(), clusterBackend()])('VerdictStore c
       await h.store.putVerdict(verdict({ subject, workflow: 'kyc' }));
       expect(await written).toEqual({ subject, workflow: 'kyc' });
       const revoked = nextInvalidation(h.store, subject);
-      await h.store.deleteVerdicts(subject);
+      await h.store.revokeVerdicts(subject, undefined, { at: 1, reason: 'admin' });
       expect(await revoked).toEqual({ subject });
     });
 
@@ -291,6 +291,112 @@ describe.each([memoryBackend, redisBackend(), clusterBackend()])('VerdictStore c
         expect(got[0]?.subject).toBe(subject);
         expect((await h.store.listVerdicts(subject)).length).toBe(2);
       }
+    });
+  });
+
+  describe('revocation watermarks (a revocation is a watermark, not a delete)', () => {
+    const FAR_FUTURE = 4_000_000_000_000;
+    const pendingOf = (subject: string, workflow: string, createdAt: number): PendingSession => ({
+      subject,
+      workflow,
+      sessionId: `p-${workflow}-${createdAt}`,
+      url: `https://verify.example/${createdAt}`,
+      createdAt,
+    });
+
+    it('refuses every later write from a session created at or before the revocation, and from an unknown one', async () => {
+      const subject = newSubject();
+      expect(await h.store.putVerdict(verdict({ subject }), { sessionCreatedAt: 100 })).toBe('written');
+      const revoked = await h.store.revokeVerdicts(subject, 'kyc', { at: 500, reason: 'admin' });
+      expect(revoked.verdicts.map((v) => v.sessionId)).toEqual(['sess-1']);
+      expect(await h.store.getVerdicts(subject, ['kyc'])).toEqual([undefined]);
+      // The same event again (a replay, a retry, a decision fetch), with any later eventAt:
+      for (const eventAt of [1_000, 2_000, 9_999_999]) {
+        expect(await h.store.putVerdict(verdict({ subject, eventAt }), { sessionCreatedAt: 100 })).toBe('revoked');
+      }
+      expect(await h.store.putVerdict(verdict({ subject, eventAt: 3_000 }), { sessionCreatedAt: 500 })).toBe('revoked');
+      expect(await h.store.putVerdict(verdict({ subject, eventAt: 3_000 }))).toBe('revoked');
+      expect(await h.store.getVerdicts(subject, ['kyc'])).toEqual([undefined]);
+      // Only a session created after the revocation re-establishes it.
+      expect(await h.store.putVerdict(verdict({ subject, sessionId: 'sess-2', eventAt: 3_000 }), { sessionCreatedAt: 501 })).toBe('written');
+      expect((await h.store.getVerdicts(subject, ['kyc']))[0]?.sessionId).toBe('sess-2');
+    });
+
+    it('scopes a workflow revocation to that workflow and a subject-wide one to all of them', async () => {
+      const subject = newSubject();
+      await h.store.revokeVerdicts(subject, 'age', { at: 500, reason: 'admin' });
+      expect(await h.store.putVerdict(verdict({ subject, workflow: 'kyc' }), { sessionCreatedAt: 100 })).toBe('written');
+      expect(await h.store.putVerdict(verdict({ subject, workflow: 'age' }), { sessionCreatedAt: 100 })).toBe('revoked');
+      // Another subject is not touched, even without a known creation time.
+      expect(await h.store.putVerdict(verdict({ subject: newSubject(), workflow: 'age' }))).toBe('written');
+
+      const whole = await h.store.revokeVerdicts(subject, undefined, { at: 700, reason: 'admin' });
+      expect(whole.verdicts.map((v) => v.workflow)).toEqual(['kyc']);
+      expect(await h.store.putVerdict(verdict({ subject, workflow: 'kyc', eventAt: 5_000 }), { sessionCreatedAt: 600 })).toBe('revoked');
+      expect(await h.store.putVerdict(verdict({ subject, workflow: 'other' }), { sessionCreatedAt: 600 })).toBe('revoked');
+      expect(await h.store.putVerdict(verdict({ subject, workflow: 'other' }), { sessionCreatedAt: 701 })).toBe('written');
+      expect(await h.store.getRevocations(subject)).toEqual([
+        { at: 700, reason: 'admin' },
+        { at: 500, reason: 'admin', workflow: 'age' },
+      ]);
+    });
+
+    it('keeps the later watermark when an older revocation arrives second', async () => {
+      const subject = newSubject();
+      await h.store.revokeVerdicts(subject, 'kyc', { at: 900, reason: 'admin' });
+      await h.store.revokeVerdicts(subject, 'kyc', { at: 300, reason: 'admin' });
+      expect(await h.store.getRevocations(subject)).toEqual([{ at: 900, reason: 'admin', workflow: 'kyc' }]);
+      expect(await h.store.putVerdict(verdict({ subject }), { sessionCreatedAt: 600 })).toBe('revoked');
+    });
+
+    it('deletes and reports the pending sessions, and refuses to store one created before the revocation', async () => {
+      const subject = newSubject();
+      expect(await h.store.putPending(pendingOf(subject, 'kyc', 100), 60_000)).toBe('stored');
+      expect(await h.store.putPending(pendingOf(subject, 'age', 100), 60_000)).toBe('stored');
+      const revoked = await h.store.revokeVerdicts(subject, undefined, { at: 500, reason: 'admin' }, ['kyc', 'age', 'aml']);
+      expect(revoked.verdicts).toEqual([]);
+      expect(revoked.pending.map((p) => p.workflow).sort()).toEqual(['age', 'kyc']);
+      expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
+      expect(await h.store.listStalePending(FAR_FUTURE, 100)).not.toContainEqual(expect.objectContaining({ subject }));
+      // A creation that raced the revocation (created before, stored after) is refused; a new one is kept.
+      expect(await h.store.putPending(pendingOf(subject, 'kyc', 499), 60_000)).toBe('revoked');
+      expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
+      expect(await h.store.putPending(pendingOf(subject, 'kyc', 501), 60_000)).toBe('stored');
+      expect((await h.store.getPending(subject, 'kyc'))?.createdAt).toBe(501);
+    });
+
+    it('records the watermark even when nothing was stored (a session still open at Didit stays refused)', async () => {
+      const subject = newSubject();
+      expect(await h.store.revokeVerdicts(subject, 'kyc', { at: 500, reason: 'admin' })).toEqual({ verdicts: [], pending: [] });
+      expect(await h.store.putVerdict(verdict({ subject }), { sessionCreatedAt: 400 })).toBe('revoked');
+    });
+
+    it('leaves a watermark when Didit takes an approval away (Approved → Declined), so the old session cannot return', async () => {
+      const subject = newSubject();
+      expect(await h.store.putVerdict(verdict({ subject, eventAt: 1_000 }), { sessionCreatedAt: 100 })).toBe('written');
+      expect(await h.store.getRevocations(subject)).toEqual([]);
+      expect(await h.store.putVerdict(verdict({ subject, status: 'Declined', eventAt: 2_000 }), { sessionCreatedAt: 100 })).toBe('written');
+      const [mark] = await h.store.getRevocations(subject);
+      expect(mark).toMatchObject({ reason: 'didit_status_regression', workflow: 'kyc' });
+      // Didit flips the old session back (or a late Approved is fetched with a fresh eventAt): refused.
+      expect(await h.store.putVerdict(verdict({ subject, eventAt: 3_000 }), { sessionCreatedAt: 100 })).toBe('revoked');
+      expect((await h.store.getVerdicts(subject, ['kyc']))[0]?.status).toBe('Declined');
+      expect(await h.store.putVerdict(verdict({ subject, sessionId: 'new', eventAt: 4_000 }), { sessionCreatedAt: FAR_FUTURE })).toBe('written');
+    });
+
+    it('writes as before when the subject was never revoked, with or without a creation time', async () => {
+      const subject = newSubject();
+      expect(await h.store.putVerdict(verdict({ subject, status: 'In Review', eventAt: 1 }))).toBe('written');
+      expect(await h.store.putVerdict(verdict({ subject, eventAt: 2 }), { sessionCreatedAt: 1 })).toBe('written');
+      expect(await h.store.getRevocations(subject)).toEqual([]);
+    });
+
+    it('announces a revocation to every listener', async () => {
+      const subject = newSubject();
+      await h.store.putVerdict(verdict({ subject }));
+      const one = nextInvalidation(h.store, subject);
+      await h.store.revokeVerdicts(subject, 'kyc', { at: 1, reason: 'admin' });
+      expect(await one).toEqual({ subject, workflow: 'kyc' });
     });
   });
 

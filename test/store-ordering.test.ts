@@ -36,7 +36,9 @@ describe('the Lua verdict write orders exactly like the in-memory rule', () => {
       fc.asyncProperty(fc.array(arbEvent, { minLength: 1, maxLength: 6 }), async (events) => {
         run += 1;
         const subject = `corp:run-${run}`;
-        const memory = createMemoryVerdictStore({ logger, clock: () => 0 });
+        // Small caps: the default caps preallocate 100 000-entry LRU caches per run, which alone took most of
+        // this test's time budget on a loaded machine.
+        const memory = createMemoryVerdictStore({ logger, clock: () => 0 }, { maxEntries: 100, maxSubjects: 100 });
         for (const e of events) {
           const v: Verdict = { subject, workflow: 'kyc', facts: {}, ...e };
           const [m, r] = await Promise.all([memory.putVerdict(v), redis.putVerdict(v)]);

@@ -140,7 +140,7 @@ describe('RedisVerdictStore on a real redis-server', () => {
     expect(b.stats()).toMatchObject({ hits: 1, misses: 2 });
 
     const revokedOnB = invalidationWhere(bInner, (s, w) => s === subject && w === undefined);
-    await a.deleteVerdicts(subject);
+    await a.revokeVerdicts(subject, undefined, { at: Date.now(), reason: 'admin' });
     await revokedOnB;
     expect(await b.getVerdicts(subject, ['kyc'])).toEqual([undefined]);
   });
@@ -211,9 +211,12 @@ describe('RedisVerdictStore on Redis Cluster', () => {
       const subject = 'corp:}{evil}';
       for (const workflow of ['kyc', 'age', 'aml']) await store.putVerdict(verdict(subject, { workflow }));
       expect((await store.getVerdicts(subject, ['kyc', 'age', 'aml'])).map((v) => v?.workflow)).toEqual(['kyc', 'age', 'aml']);
-      await store.deleteVerdicts(subject);
+      const revoked = await store.revokeVerdicts(subject, undefined, { at: Date.now(), reason: 'admin' }, ['kyc']);
+      expect(revoked.verdicts.map((v) => v.workflow).sort()).toEqual(['age', 'aml', 'kyc']);
       expect(await store.listVerdicts(subject)).toEqual([]);
-      const tagged = ['verdict:kyc', 'verdict:age', 'pending:kyc', 'workflows', 'stepups:kyc'].map(
+      // The watermark (written inside the same Lua scripts on the subject's slot) refuses an old session.
+      expect(await store.putVerdict(verdict(subject, { workflow: 'kyc' }), { sessionCreatedAt: 1 })).toBe('revoked');
+      const tagged = ['verdict:kyc', 'verdict:age', 'pending:kyc', 'workflows', 'stepups:kyc', 'revocations'].map(
         (suffix) => `idgate:v1:{corp:%7D%7Bevil%7D}${suffix === 'workflows' ? ':workflows' : `:${suffix}`}`,
       );
       const slots = await Promise.all(tagged.map((k) => rawCluster.cluster('KEYSLOT', k)));

@@ -258,7 +258,7 @@ export async function startIdgate(
       logger: logger.child({ component: 'admin' }),
       registry: metricsSource,
       ...(config.server.admin.token !== undefined ? { adminToken: config.server.admin.token } : {}),
-      routes: createAdminRoutes({ store, logger }),
+      routes: createAdminRoutes({ store, logger, workflows: () => Object.keys(config.workflows) }),
       readiness: async () => {
         // Readiness reflects this process only. Redis or an IdP being down is reported, not fatal: the
         // routes that need them answer 503 while everything else keeps being decided correctly.

@@ -125,20 +125,21 @@ export function createCachedVerdictStore(inner: VerdictStore, options: CachedVer
       if (epoch === startEpoch && startedAt !== undefined) remember(subject, wanted, found, startedAt);
       return out;
     },
-    async putVerdict(v) {
+    async putVerdict(v, options) {
       try {
-        return await inner.putVerdict(v);
+        return await inner.putVerdict(v, options);
       } finally {
         invalidate(v.subject, v.workflow);
       }
     },
-    async deleteVerdicts(subject, workflow) {
+    async revokeVerdicts(subject, workflow, revocation, pendingWorkflows) {
       try {
-        await inner.deleteVerdicts(subject, workflow);
+        return await inner.revokeVerdicts(subject, workflow, revocation, pendingWorkflows);
       } finally {
         invalidate(subject, workflow);
       }
     },
+    getRevocations: (subject) => inner.getRevocations(subject),
     listVerdicts: (subject) => inner.listVerdicts(subject),
     getPending: (subject, workflow) => inner.getPending(subject, workflow),
     putPending: (p, ttl) => inner.putPending(p, ttl),

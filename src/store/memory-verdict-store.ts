@@ -2,12 +2,20 @@ import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { PendingSession, SessionRecord, Verdict } from '../verification/verdict.js';
-import { encodePending, encodeSession, toVerdict } from './store-codec.js';
+import { encodePending, encodeSession, sortRevocations, toVerdict } from './store-codec.js';
 import { checkRiskLimits, MAX_IPS_PER_TOKEN, MAX_KNOWN_DEVICES, MAX_TRACKED_TOKENS, slidingCount } from './risk-store.js';
 import type { RiskLimits, RiskObservation, RiskRecord, RiskSnapshot, RiskStore } from './risk-store.js';
-import { DEFAULT_SETTLED_VERDICT_TTL_MS, EXPIRING_STATUSES, orderVerdictWrite } from './verdict-order.js';
+import { DEFAULT_SETTLED_VERDICT_TTL_MS, EXPIRING_STATUSES, isRevokedSession, isStatusRegression, orderVerdictWrite } from './verdict-order.js';
 import { StoreError } from './verdict-store.js';
-import type { InvalidationListener, PutVerdictResult, VerdictStore } from './verdict-store.js';
+import type {
+  InvalidationListener,
+  PutVerdictOptions,
+  PutVerdictResult,
+  Revocation,
+  RevocationReason,
+  RevokeResult,
+  VerdictStore,
+} from './verdict-store.js';
 
 /** Options of {@link createMemoryVerdictStore}. */
 export interface MemoryVerdictStoreOptions {
@@ -73,6 +81,15 @@ export class MemoryVerdictStore implements VerdictStore, RiskStore {
   private readonly locks: LRUCache<string, Timed<string>>;
   private readonly risk: LRUCache<string, RiskEntry>;
   private readonly audit: Readonly<Record<string, string>>[] = [];
+  /**
+   * Revocation watermarks per subject (key '' = the whole subject, else the workflow). Not an LRU: a
+   * forgotten watermark would let an old session back in. Beyond `maxSubjects` subjects the oldest
+   * subject's watermarks are folded into {@link revocationFloor}, which then applies to every subject
+   * (fail closed: only sessions older than a forgotten revocation are refused).
+   */
+  private readonly revocations = new Map<string, Map<string, Revocation>>();
+  private revocationFloor: number | undefined;
+  private readonly maxRevokedSubjects: number;
   private readonly listeners = new Set<InvalidationListener>();
   private readonly settledTtlMs: number;
   private readonly auditMaxLen: number;
@@ -86,6 +103,7 @@ export class MemoryVerdictStore implements VerdictStore, RiskStore {
     const maxSubjects = options.maxSubjects ?? 100_000;
     const maxEntries = options.maxEntries ?? 100_000;
     this.verdicts = new LRUCache({ max: maxSubjects });
+    this.maxRevokedSubjects = maxSubjects;
     this.pending = new LRUCache({ max: maxEntries });
     this.sessions = new LRUCache({ max: maxEntries });
     this.events = new LRUCache({ max: maxEntries });
@@ -107,12 +125,14 @@ export class MemoryVerdictStore implements VerdictStore, RiskStore {
     return workflows.map((w) => this.live(byWorkflow?.get(w)));
   }
 
-  async putVerdict(v: Verdict): Promise<PutVerdictResult> {
+  async putVerdict(v: Verdict, options: PutVerdictOptions = {}): Promise<PutVerdictResult> {
     this.open();
     const clean = toVerdict(v);
     if (clean === undefined) throw new TypeError('putVerdict: not a valid Verdict');
+    if (isRevokedSession(this.watermark(clean.subject, clean.workflow), options.sessionCreatedAt)) return 'revoked';
     let byWorkflow = this.verdicts.get(v.subject);
-    const result = orderVerdictWrite(this.live(byWorkflow?.get(v.workflow)), clean);
+    const stored = this.live(byWorkflow?.get(v.workflow));
+    const result = orderVerdictWrite(stored, clean);
     if (result !== 'written') return result;
     if (byWorkflow === undefined) {
       byWorkflow = new Map();
@@ -120,15 +140,43 @@ export class MemoryVerdictStore implements VerdictStore, RiskStore {
     }
     const ttl = EXPIRING_STATUSES.has(clean.status) ? this.settledTtlMs : Infinity;
     byWorkflow.set(clean.workflow, { value: clean, expiresAt: this.now() + ttl });
+    if (isStatusRegression(stored, clean)) {
+      this.recordRevocation(clean.subject, clean.workflow, { at: this.now(), reason: 'didit_status_regression' });
+    }
     this.emit(clean.subject, clean.workflow);
     return 'written';
   }
 
-  async deleteVerdicts(subject: string, workflow?: string): Promise<void> {
+  async revokeVerdicts(
+    subject: string,
+    workflow: string | undefined,
+    revocation: { readonly at: number; readonly reason: RevocationReason },
+    pendingWorkflows: readonly string[] = [],
+  ): Promise<RevokeResult> {
     this.open();
-    if (workflow === undefined) this.verdicts.delete(subject);
-    else this.verdicts.get(subject)?.delete(workflow);
+    if (!Number.isFinite(revocation.at)) throw new TypeError('revokeVerdicts: at must be a finite epoch ms');
+    this.recordRevocation(subject, workflow, revocation);
+    const verdicts: Verdict[] = [];
+    const pending: PendingSession[] = [];
+    const byWorkflow = this.verdicts.get(subject);
+    const names = new Set<string>(workflow !== undefined ? [workflow] : [...(byWorkflow?.keys() ?? []), ...pendingWorkflows]);
+    for (const name of names) {
+      const v = this.live(byWorkflow?.get(name));
+      if (v) verdicts.push(v);
+      byWorkflow?.delete(name);
+      const key = pairKey(subject, name);
+      const p = this.live(this.pending.get(key));
+      if (p) pending.push(p);
+      this.pending.delete(key);
+    }
+    if (byWorkflow !== undefined && byWorkflow.size === 0) this.verdicts.delete(subject);
     this.emit(subject, workflow);
+    return { verdicts, pending };
+  }
+
+  async getRevocations(subject: string): Promise<Revocation[]> {
+    this.open();
+    return sortRevocations([...(this.revocations.get(subject)?.values() ?? [])]);
   }
 
   async listVerdicts(subject: string): Promise<Verdict[]> {
@@ -149,13 +197,16 @@ export class MemoryVerdictStore implements VerdictStore, RiskStore {
     return this.live(this.pending.get(pairKey(subject, workflow)));
   }
 
-  async putPending(p: PendingSession, ttlMs: number): Promise<void> {
+  async putPending(p: PendingSession, ttlMs: number): Promise<'stored' | 'revoked'> {
     this.open();
     const clean = JSON.parse(encodePending(p)) as PendingSession;
+    const ttl = ttlArg(ttlMs, 'putPending ttlMs');
+    if (isRevokedSession(this.watermark(clean.subject, clean.workflow), clean.createdAt)) return 'revoked';
     this.pending.set(pairKey(p.subject, p.workflow), {
       value: clean,
-      expiresAt: this.now() + ttlArg(ttlMs, 'putPending ttlMs'),
+      expiresAt: this.now() + ttl,
     });
+    return 'stored';
   }
 
   async deletePending(subject: string, workflow: string): Promise<void> {
@@ -351,6 +402,35 @@ export class MemoryVerdictStore implements VerdictStore, RiskStore {
 
   private open(): void {
     if (this.closed) throw new StoreError('unavailable', 'verdict store is closed');
+  }
+
+  /** The latest revocation time of the subject or the workflow (or the floor), if any. */
+  private watermark(subject: string, workflow: string): number | undefined {
+    const bySubject = this.revocations.get(subject);
+    const times = [bySubject?.get('')?.at, bySubject?.get(`w:${workflow}`)?.at, this.revocationFloor].filter(
+      (t): t is number => t !== undefined,
+    );
+    return times.length === 0 ? undefined : Math.max(...times);
+  }
+
+  /** Records a watermark, keeping a later one already stored. */
+  private recordRevocation(subject: string, workflow: string | undefined, r: { readonly at: number; readonly reason: RevocationReason }): void {
+    let bySubject = this.revocations.get(subject);
+    if (bySubject === undefined) {
+      if (this.revocations.size >= this.maxRevokedSubjects) {
+        const oldest = this.revocations.entries().next();
+        if (oldest.done !== true) {
+          this.revocations.delete(oldest.value[0]);
+          for (const old of oldest.value[1].values()) this.revocationFloor = Math.max(this.revocationFloor ?? old.at, old.at);
+        }
+      }
+      bySubject = new Map();
+      this.revocations.set(subject, bySubject);
+    }
+    const field = workflow === undefined ? '' : `w:${workflow}`;
+    const current = bySubject.get(field);
+    if (current !== undefined && current.at >= r.at) return;
+    bySubject.set(field, { at: r.at, reason: r.reason, ...(workflow !== undefined ? { workflow } : {}) });
   }
 
   private live<T>(entry: Timed<T> | undefined): T | undefined {

@@ -20,10 +20,11 @@ import { createStoreKeys, DEFAULT_KEY_PREFIX, escapeKeyPart } from './store-keys
 import type { StoreKeys } from './store-keys.js';
 import {
   COUNT_STEP_UP_LUA,
-  DELETE_VERDICTS_LUA,
   LIST_VERDICTS_LUA,
+  PUT_PENDING_LUA,
   PUT_VERDICT_LUA,
   RELEASE_LOCK_LUA,
+  REVOKE_VERDICTS_LUA,
   UNINDEX_IF_SCORE_LUA,
 } from './redis-scripts.js';
 import { DELETE_RISK_LUA, GET_RISK_LUA, RECORD_RISK_LUA } from './risk-scripts.js';
@@ -31,7 +32,16 @@ import { checkRiskLimits, MAX_IPS_PER_TOKEN, MAX_KNOWN_DEVICES, MAX_TRACKED_TOKE
 import type { RiskLimits, RiskObservation, RiskRecord, RiskSnapshot, RiskStore } from './risk-store.js';
 import { DEFAULT_SETTLED_VERDICT_TTL_MS, EXPIRING_STATUSES } from './verdict-order.js';
 import { StoreError, isStoreError } from './verdict-store.js';
-import type { InvalidationListener, PutVerdictResult, VerdictStore } from './verdict-store.js';
+import type {
+  InvalidationListener,
+  PutVerdictOptions,
+  PutVerdictResult,
+  Revocation,
+  RevocationReason,
+  RevokeResult,
+  VerdictStore,
+} from './verdict-store.js';
+import { decodeRevocation, encodeRevocation, revocationField, sortRevocations } from './store-codec.js';
 
 /** Connection settings of {@link createRedisVerdictStore}; exactly one of `url`, `sentinels`, `cluster`. */
 export interface RedisConnectionOptions {
@@ -61,14 +71,17 @@ export interface RedisVerdictStoreOptions {
   readonly auditMaxLen?: number;
   /** Subscribe to invalidations (default true; a write-only tool may turn it off). */
   readonly subscribe?: boolean;
+  /** The clock of status-regression watermarks (default `Date.now`); the same clock idgate stamps sessions with. */
+  readonly clock?: () => number;
 }
 
 type Client = Redis | Cluster;
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 
 const SCRIPTS = {
-  idgatePutVerdict: { numberOfKeys: 2, lua: PUT_VERDICT_LUA },
-  idgateDeleteVerdicts: { numberOfKeys: 2, lua: DELETE_VERDICTS_LUA },
+  idgatePutVerdict: { numberOfKeys: 3, lua: PUT_VERDICT_LUA },
+  idgateRevokeVerdicts: { numberOfKeys: 2, lua: REVOKE_VERDICTS_LUA },
+  idgatePutPending: { numberOfKeys: 2, lua: PUT_PENDING_LUA },
   idgateListVerdicts: { numberOfKeys: 1, lua: LIST_VERDICTS_LUA },
   idgateCountStepUp: { numberOfKeys: 1, lua: COUNT_STEP_UP_LUA },
   idgateReleaseLock: { numberOfKeys: 1, lua: RELEASE_LOCK_LUA },
@@ -118,6 +131,7 @@ export class RedisVerdictStore implements VerdictStore, RiskStore {
   private readonly settledTtlMs: number;
   private readonly auditMaxLen: number;
   private readonly connectTimeoutMs: number;
+  private readonly clock: () => number;
   private subscribed = false;
   private closed = false;
   private corrupt = 0;
@@ -127,8 +141,9 @@ export class RedisVerdictStore implements VerdictStore, RiskStore {
     private readonly logger: Logger,
     private readonly client: Client,
     private readonly subscriber: Client | undefined,
-    options: { keyPrefix: string; settledTtlMs: number; auditMaxLen: number; connectTimeoutMs: number },
+    options: { keyPrefix: string; settledTtlMs: number; auditMaxLen: number; connectTimeoutMs: number; clock?: () => number },
   ) {
+    this.clock = options.clock ?? Date.now;
     this.keys = createStoreKeys(options.keyPrefix);
     this.settledTtlMs = options.settledTtlMs;
     this.auditMaxLen = options.auditMaxLen;
@@ -168,13 +183,16 @@ export class RedisVerdictStore implements VerdictStore, RiskStore {
     });
   }
 
-  async putVerdict(v: Verdict): Promise<PutVerdictResult> {
+  async putVerdict(v: Verdict, options: PutVerdictOptions = {}): Promise<PutVerdictResult> {
     const json = encodeVerdict(v);
     const ttl = EXPIRING_STATUSES.has(v.status) ? this.settledTtlMs : 0;
+    const now = this.clock();
+    const created = options.sessionCreatedAt;
     const result = await this.run(() =>
       this.script('idgatePutVerdict')(
         this.keys.verdict(v.subject, v.workflow),
         this.keys.workflows(v.subject),
+        this.keys.revocations(v.subject),
         json,
         String(v.eventAt),
         v.status,
@@ -183,24 +201,70 @@ export class RedisVerdictStore implements VerdictStore, RiskStore {
         this.keys.invalidationChannel(),
         encodeInvalidation(v.subject, v.workflow),
         escapeKeyPart(v.workflow),
+        created !== undefined && Number.isFinite(created) ? String(created) : '',
+        String(now),
+        encodeRevocation({ at: now, reason: 'didit_status_regression', workflow: v.workflow }),
+        revocationField(v.workflow),
       ),
     );
-    if (result === 'written' || result === 'stale' || result === 'duplicate') return result;
+    if (result === 'written' || result === 'stale' || result === 'duplicate' || result === 'revoked') return result;
     throw new StoreError('corrupt', 'unexpected reply from the verdict write script');
   }
 
-  async deleteVerdicts(subject: string, workflow?: string): Promise<void> {
-    await this.run(() =>
-      this.script('idgateDeleteVerdicts')(
+  async revokeVerdicts(
+    subject: string,
+    workflow: string | undefined,
+    revocation: { readonly at: number; readonly reason: RevocationReason },
+    pendingWorkflows: readonly string[] = [],
+  ): Promise<RevokeResult> {
+    if (!Number.isFinite(revocation.at)) throw new TypeError('revokeVerdicts: at must be a finite epoch ms');
+    const record: Revocation = { at: revocation.at, reason: revocation.reason, ...(workflow !== undefined ? { workflow } : {}) };
+    const flat = await this.run(() =>
+      this.script('idgateRevokeVerdicts')(
         this.keys.workflows(subject),
-        // Both keys share the subject's hash tag, so the script stays on one Cluster slot.
-        this.keys.verdict(subject, workflow ?? ''),
+        this.keys.revocations(subject),
+        // Both prefixes carry the subject's hash tag, so every key the script builds is on its slot.
         this.keys.verdict(subject, ''),
+        this.keys.pending(subject, ''),
         this.keys.invalidationChannel(),
         encodeInvalidation(subject, workflow),
+        revocationField(workflow),
+        String(revocation.at),
+        encodeRevocation(record),
         workflow === undefined ? '' : escapeKeyPart(workflow),
+        ...(workflow === undefined ? pendingWorkflows.map(escapeKeyPart) : []),
       ),
     );
+    if (!Array.isArray(flat)) throw new StoreError('corrupt', 'unexpected reply from the revocation script');
+    const verdicts: Verdict[] = [];
+    const pending: PendingSession[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const kind: unknown = flat[i];
+      const raw: unknown = flat[i + 1];
+      if (typeof raw !== 'string') continue;
+      if (kind === 'v') {
+        const v = this.counted(decodeVerdictAnyWorkflow(raw, subject), 'verdict');
+        if (v) verdicts.push(v);
+      } else if (kind === 'p') {
+        const p = this.counted(decodePendingAnyWorkflow(raw, subject), 'pending');
+        if (p) pending.push(p);
+      }
+    }
+    // The global index may be on another slot (Cluster): best effort; the sweep drops leftovers itself.
+    for (const p of pending) {
+      await this.run(() => this.client.zrem(this.keys.pendingIndex(), encodeIndexMember(p.subject, p.workflow))).catch(() => undefined);
+    }
+    return { verdicts, pending };
+  }
+
+  async getRevocations(subject: string): Promise<Revocation[]> {
+    const values = await this.run(() => this.client.hvals(this.keys.revocations(subject)));
+    const out: Revocation[] = [];
+    for (const raw of values) {
+      const r = this.counted(decodeRevocation(raw), 'revocation');
+      if (r) out.push(r);
+    }
+    return sortRevocations(out);
   }
 
   async listVerdicts(subject: string): Promise<Verdict[]> {
@@ -226,14 +290,24 @@ export class RedisVerdictStore implements VerdictStore, RiskStore {
     return raw === null ? undefined : this.counted(decodePending(raw, subject, workflow), 'pending');
   }
 
-  async putPending(p: PendingSession, ttlMs: number): Promise<void> {
+  async putPending(p: PendingSession, ttlMs: number): Promise<'stored' | 'revoked'> {
     const json = encodePending(p);
     const ttl = ttlArg(ttlMs, 'putPending ttlMs');
     // The index has no subject tag (it is global), so on Cluster it may live on another node: two commands,
     // pending key first. A crash in between leaves an unindexed pending that simply expires.
-    await this.run(async () => {
-      await this.client.set(this.keys.pending(p.subject, p.workflow), json, 'PX', ttl);
+    return this.run(async () => {
+      const stored = await this.script('idgatePutPending')(
+        this.keys.pending(p.subject, p.workflow),
+        this.keys.revocations(p.subject),
+        json,
+        ttl,
+        String(p.createdAt),
+        revocationField(p.workflow),
+      );
+      if (stored === 'revoked') return 'revoked';
+      if (stored !== 'stored') throw new StoreError('corrupt', 'unexpected reply from the pending write script');
       await this.client.zadd(this.keys.pendingIndex(), p.createdAt, encodeIndexMember(p.subject, p.workflow));
+      return 'stored';
     });
   }
 
@@ -494,6 +568,16 @@ function optionalNumber(value: unknown): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
+function decodePendingAnyWorkflow(raw: string, subject: string): PendingSession | undefined {
+  try {
+    const o: unknown = JSON.parse(raw);
+    const workflow = typeof o === 'object' && o !== null ? (o as { workflow?: unknown }).workflow : undefined;
+    return typeof workflow === 'string' ? decodePending(raw, subject, workflow) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function decodeVerdictAnyWorkflow(raw: string, subject: string): Verdict | undefined {
   try {
     const o: unknown = JSON.parse(raw);
@@ -585,5 +669,6 @@ export function createRedisVerdictStore(
     settledTtlMs: options.settledVerdictTtlMs ?? DEFAULT_SETTLED_VERDICT_TTL_MS,
     auditMaxLen: options.auditMaxLen ?? 10_000,
     connectTimeoutMs: connectTimeout,
+    ...(options.clock ? { clock: options.clock } : {}),
   });
 }

@@ -1,5 +1,7 @@
 import { SESSION_STATUSES } from '../verification/verdict.js';
 import type { PendingSession, SessionRecord, SessionStatus, Verdict, VerdictFacts } from '../verification/verdict.js';
+import { escapeKeyPart } from './store-keys.js';
+import type { Revocation, RevocationReason } from './verdict-store.js';
 
 const STATUSES: ReadonlySet<string> = new Set(SESSION_STATUSES);
 
@@ -144,4 +146,41 @@ export function decodeInvalidation(raw: string): { subject: string; workflow?: s
   const w = o['w'];
   if (w === undefined) return { subject: o['s'] };
   return isText(w) ? { subject: o['s'], workflow: w } : undefined;
+}
+
+const REVOCATION_REASONS: ReadonlySet<string> = new Set<RevocationReason>(['admin', 'didit_status_regression']);
+
+/**
+ * The revocations-hash field of a scope: `*` for the whole subject, `w:<escaped workflow>` for one
+ * workflow (the prefix keeps a workflow named `*` apart; the escaping keeps lone surrogates apart).
+ */
+export function revocationField(workflow: string | undefined): string {
+  return workflow === undefined ? '*' : `w:${escapeKeyPart(workflow)}`;
+}
+
+/** @throws TypeError when `r` is not a valid revocation. */
+export function encodeRevocation(r: Revocation): string {
+  const clean = decodeRevocation(JSON.stringify(r));
+  if (clean === undefined) throw new TypeError('not a valid Revocation');
+  return JSON.stringify(clean);
+}
+
+/** Parses a stored revocation watermark; `undefined` when unparsable (the stores then fail closed). */
+export function decodeRevocation(raw: string): Revocation | undefined {
+  const o = parseObject(raw);
+  if (o === undefined) return undefined;
+  const { at, reason, workflow } = o;
+  if (!isTime(at) || typeof reason !== 'string' || !REVOCATION_REASONS.has(reason)) return undefined;
+  if (workflow !== undefined && !isText(workflow)) return undefined;
+  return { at, reason: reason as RevocationReason, ...(workflow !== undefined ? { workflow } : {}) };
+}
+
+/** Subject-wide watermark first, then by workflow name. */
+export function sortRevocations(list: Revocation[]): Revocation[] {
+  return list.sort((a, b) => {
+    if (a.workflow === b.workflow) return 0;
+    if (a.workflow === undefined) return -1;
+    if (b.workflow === undefined) return 1;
+    return a.workflow < b.workflow ? -1 : 1;
+  });
 }

@@ -50,6 +50,7 @@ describe('createStoreKeys', () => {
     expect(keys.pending('corp:u', 'kyc')).toBe('idgate:v1:{corp:u}:pending:kyc');
     expect(keys.workflows('corp:u')).toBe('idgate:v1:{corp:u}:workflows');
     expect(keys.stepUps('corp:u', 'kyc')).toBe('idgate:v1:{corp:u}:stepups:kyc');
+    expect(keys.revocations('corp:u')).toBe('idgate:v1:{corp:u}:revocations');
     expect(keys.session('s1')).toBe('idgate:v1:session:s1');
     expect(keys.event('e1')).toBe('idgate:v1:event:e1');
     expect(keys.lock('l1')).toBe('idgate:v1:lock:l1');
@@ -60,7 +61,13 @@ describe('createStoreKeys', () => {
     fc.assert(
       fc.property(anyString, anyString, (subject, workflow) => {
         const tags = new Set(
-          [keys.verdict(subject, workflow), keys.pending(subject, workflow), keys.workflows(subject), keys.stepUps(subject, workflow)].map(
+          [
+            keys.verdict(subject, workflow),
+            keys.pending(subject, workflow),
+            keys.workflows(subject),
+            keys.stepUps(subject, workflow),
+            keys.revocations(subject),
+          ].map(
             hashTag,
           ),
         );

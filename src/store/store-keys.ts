@@ -11,6 +11,12 @@ export interface StoreKeys {
   pending(subject: string, workflow: string): string;
   workflows(subject: string): string;
   stepUps(subject: string, workflow: string): string;
+  /**
+   * Revocation watermarks of a subject (a hash: field `*` for the whole subject, `w:<workflow>` per
+   * workflow; each value `{"at":…,"reason":…,"workflow"?:…}`). Never expires: a revocation must outlive
+   * every session that predates it.
+   */
+  revocations(subject: string): string;
   /** Risk state hash of a subject (last address, country, sighting times, velocity buckets). */
   riskState(subject: string): string;
   /** Set of the subject's known device hashes. */
@@ -58,7 +64,7 @@ export function escapeKeyPart(value: string): string {
 
 /**
  * Builds the key layout for a prefix: `<prefix>{<subject>}:verdict:<workflow>`, `…:pending:<workflow>`,
- * `…:workflows`, `…:stepups:<workflow>`, `…:risk`, `…:risk:devices`, `…:risk:tokens`, `…:tokips:<tokenId>`, `<prefix>session:<id>`, `<prefix>event:<key>`, `<prefix>lock:<name>`,
+ * `…:workflows`, `…:stepups:<workflow>`, `…:revocations`, `…:risk`, `…:risk:devices`, `…:risk:tokens`, `…:tokips:<tokenId>`, `<prefix>session:<id>`, `<prefix>event:<key>`, `<prefix>lock:<name>`,
  * `<prefix>audit`, `<prefix>pending-index`, channel `<prefix>invalidate`. Every variable part goes through
  * {@link escapeKeyPart} (the empty subject's tag is `{%}`); non-subject keys start with a letter after the prefix and subject keys with `{`,
  * so the two families never overlap.
@@ -76,6 +82,7 @@ export function createStoreKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys 
     pending: (subject, workflow) => `${tag(subject)}:pending:${escapeKeyPart(workflow)}`,
     workflows: (subject) => `${tag(subject)}:workflows`,
     stepUps: (subject, workflow) => `${tag(subject)}:stepups:${escapeKeyPart(workflow)}`,
+    revocations: (subject) => `${tag(subject)}:revocations`,
     riskState: (subject) => `${tag(subject)}:risk`,
     riskDevices: (subject) => `${tag(subject)}:risk:devices`,
     riskTokens: (subject) => `${tag(subject)}:risk:tokens`,

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SESSION_STATUSES } from '../verification/verdict.js';
 import type { Verdict } from '../verification/verdict.js';
-import { compareUtf8, orderVerdictWrite, STATUS_PRECEDENCE } from './verdict-order.js';
+import { PUT_VERDICT_LUA } from './redis-scripts.js';
+import { compareUtf8, isRevokedSession, isStatusRegression, orderVerdictWrite, REFUSAL_STATUSES, STATUS_PRECEDENCE } from './verdict-order.js';
 
 const arbVerdict = fc.record({
   subject: fc.constant('corp:u'),
@@ -42,5 +43,29 @@ describe('orderVerdictWrite', () => {
   it('compares session ids by UTF-8 bytes like the Lua script', () => {
     expect(compareUtf8('\uFFFF', '😀')).toBe(-1);
     expect('\uFFFF' < '😀').toBe(false);
+  });
+});
+
+describe('revocation rule', () => {
+  it.each([
+    ['no watermark, unknown creation', undefined, undefined, false],
+    ['no watermark, known creation', undefined, 5, false],
+    ['created before', 10, 5, true],
+    ['created at the same ms (revocation wins)', 10, 10, true],
+    ['created after', 10, 11, false],
+    ['unknown creation time fails closed', 10, undefined, true],
+    ['NaN creation time fails closed', 10, Number.NaN, true],
+  ])('%s', (_desc, watermark, created, expected) => {
+    expect(isRevokedSession(watermark, created)).toBe(expected);
+  });
+
+  it('treats only Approved → a refusal as a status regression, and the Lua script knows the same refusals', () => {
+    const v = (status: Verdict['status']): Verdict => ({ subject: 's', workflow: 'w', sessionId: 'x', status, eventAt: 1, facts: {} });
+    for (const status of SESSION_STATUSES) {
+      expect(isStatusRegression(v('Approved'), v(status))).toBe(REFUSAL_STATUSES.has(status));
+      expect(isStatusRegression(v('In Review'), v(status))).toBe(false);
+    }
+    expect(isStatusRegression(undefined, v('Declined'))).toBe(false);
+    for (const status of REFUSAL_STATUSES) expect(PUT_VERDICT_LUA).toContain(`[${JSON.stringify(status)}]=true`);
   });
 });

@@ -48,3 +48,24 @@ export function orderVerdictWrite(stored: Verdict | undefined, incoming: Verdict
   if (byRank !== 0) return byRank > 0 ? 'written' : 'stale';
   return compareUtf8(incoming.sessionId, stored.sessionId) > 0 ? 'written' : 'stale';
 }
+
+/**
+ * Refusal statuses: an `Approved` verdict replaced by one of these is a Didit status regression and
+ * leaves a revocation watermark (the Redis Lua script carries the same list; a unit test keeps them equal).
+ */
+export const REFUSAL_STATUSES: ReadonlySet<SessionStatus> = new Set<SessionStatus>(['Declined', 'Kyc Expired', 'Expired', 'Abandoned']);
+
+/** Whether writing `incoming` over `stored` takes an approval away (see {@link REFUSAL_STATUSES}). */
+export function isStatusRegression(stored: Verdict | undefined, incoming: Verdict): boolean {
+  return stored?.status === 'Approved' && REFUSAL_STATUSES.has(incoming.status);
+}
+
+/**
+ * The revocation rule, pure: with a watermark (the latest revocation time of the subject or workflow),
+ * a session created at or before it, or whose creation time is unknown, may not write a verdict.
+ * Equal times are refused: which came first cannot be told, so the revocation wins.
+ */
+export function isRevokedSession(watermark: number | undefined, sessionCreatedAt: number | undefined): boolean {
+  if (watermark === undefined) return false;
+  return sessionCreatedAt === undefined || !Number.isFinite(sessionCreatedAt) || sessionCreatedAt <= watermark;
+}

@@ -36,8 +36,46 @@ export function isStoreError(err: unknown): err is StoreError {
  * - `written`: the verdict replaced the stored one (or there was none); an invalidation was published.
  * - `stale`: the stored verdict is newer (or wins the precedence on an equal `eventAt`); nothing changed.
  * - `duplicate`: the same event (equal `eventAt`, status and session) was already stored; nothing changed.
+ * - `revoked`: a revocation watermark of the subject (or of this workflow) is at or after the session's
+ *   creation time, or that time is unknown; nothing changed. Only a session created after the revocation
+ *   can establish a verdict again.
  */
-export type PutVerdictResult = 'written' | 'stale' | 'duplicate';
+export type PutVerdictResult = 'written' | 'stale' | 'duplicate' | 'revoked';
+
+/** What the writer knows about the session a verdict comes from. */
+export interface PutVerdictOptions {
+  /**
+   * When idgate created the session (its own `SessionRecord`/`PendingSession.createdAt`, epoch ms on an
+   * idgate clock). Undefined = unknown: refused whenever a revocation watermark exists (fail closed).
+   */
+  readonly sessionCreatedAt?: number;
+}
+
+/**
+ * Why a revocation watermark was recorded: an operator (`admin`), or Didit moving an Approved verdict to
+ * a refusal (`didit_status_regression`: Declined, Kyc Expired, Expired, Abandoned).
+ */
+export type RevocationReason = 'admin' | 'didit_status_regression';
+
+/**
+ * A revocation watermark: no verdict from a session created at or before `at` is ever written again for
+ * its scope (`workflow`, or the whole subject when `workflow` is absent).
+ */
+export interface Revocation {
+  /** Epoch ms (idgate clock). */
+  readonly at: number;
+  readonly reason: RevocationReason;
+  /** The policy workflow; absent for a subject-wide watermark. */
+  readonly workflow?: string;
+}
+
+/** What {@link VerdictStore.revokeVerdicts} removed (the watermark is recorded either way). */
+export interface RevokeResult {
+  /** The verdicts that were stored and are now deleted. */
+  readonly verdicts: readonly Verdict[];
+  /** The pending sessions that were stored and are now deleted (they predate the watermark). */
+  readonly pending: readonly PendingSession[];
+}
 
 /**
  * Called when verdicts may have changed somewhere (any replica).
@@ -66,15 +104,32 @@ export interface VerdictStore {
   getVerdicts(subject: string, workflows: readonly string[]): Promise<(Verdict | undefined)[]>;
 
   /**
-   * Atomic ordered write: the verdict replaces the stored one only when its `eventAt` is newer, or equal
-   * with a higher precedence (see `compareVerdicts`). Publishes an invalidation after a write.
-   * `Expired`/`Abandoned` verdicts expire after the store's settled-verdict TTL (30 days by default);
-   * every other verdict has no TTL (policy applies `maxAge`).
+   * Atomic ordered write: first the revocation check (`revoked` when a watermark of the subject or of
+   * the workflow is at or after `options.sessionCreatedAt`, or that time is unknown), then the order:
+   * the verdict replaces the stored one only when its `eventAt` is newer, or equal with a higher
+   * precedence (see `orderVerdictWrite`). Publishes an invalidation after a write. A write that moves an
+   * `Approved` verdict to a refusal (Declined, Kyc Expired, Expired, Abandoned) also records a
+   * `didit_status_regression` watermark for the workflow at the store's current time, in the same
+   * atomic step. `Expired`/`Abandoned` verdicts expire after the store's settled-verdict TTL (30 days by
+   * default); every other verdict has no TTL (policy applies `maxAge`).
    */
-  putVerdict(v: Verdict): Promise<PutVerdictResult>;
+  putVerdict(v: Verdict, options?: PutVerdictOptions): Promise<PutVerdictResult>;
 
-  /** Deletes one verdict (or all of the subject's when `workflow` is omitted) and publishes an invalidation. */
-  deleteVerdicts(subject: string, workflow?: string): Promise<void>;
+  /**
+   * Revocation, atomically: records the watermark `at` for the workflow (or for the whole subject when
+   * `workflow` is undefined; a later watermark already stored is kept), deletes the verdict(s) and the
+   * pending session(s) of the workflow (or of every workflow with a verdict plus `pendingWorkflows`),
+   * and publishes an invalidation. Resolves with what was deleted.
+   */
+  revokeVerdicts(
+    subject: string,
+    workflow: string | undefined,
+    revocation: { readonly at: number; readonly reason: RevocationReason },
+    pendingWorkflows?: readonly string[],
+  ): Promise<RevokeResult>;
+
+  /** The subject's revocation watermarks (subject-wide first when present), for the admin API. */
+  getRevocations(subject: string): Promise<Revocation[]>;
 
   /** Every stored verdict of the subject (for the admin API), in no particular order. */
   listVerdicts(subject: string): Promise<Verdict[]>;
@@ -82,8 +137,12 @@ export interface VerdictStore {
   /** The pending Didit session for subject+workflow, if one is stored and not expired. */
   getPending(subject: string, workflow: string): Promise<PendingSession | undefined>;
 
-  /** Stores (replaces) the pending session for its subject+workflow for `ttlMs` and indexes it by `createdAt`. */
-  putPending(p: PendingSession, ttlMs: number): Promise<void>;
+  /**
+   * Stores (replaces) the pending session for its subject+workflow for `ttlMs` and indexes it by
+   * `createdAt`; `revoked` (nothing stored) when a revocation watermark is at or after `p.createdAt`,
+   * so a session created before a revocation is never handed out again.
+   */
+  putPending(p: PendingSession, ttlMs: number): Promise<'stored' | 'revoked'>;
 
   /** Removes the pending session for subject+workflow and its index entry. */
   deletePending(subject: string, workflow: string): Promise<void>;

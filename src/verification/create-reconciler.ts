@@ -58,7 +58,8 @@ export function createReconciler(
         const decision = await deps.didit.getDecision(pending.sessionId);
         const verdict = verdictFromDecision(decision, pending.workflow, workflow, clock());
         if (verdict.sessionId !== pending.sessionId || verdict.subject !== pending.subject) continue;
-        await applyVerdict(deps.store, verdict, 'sweep');
+        const result = await applyVerdict(deps.store, verdict, 'sweep', pending.createdAt);
+        if (result === 'revoked') continue;
         if (isSettled(verdict.status)) settled++;
         // Still open (the user has not finished): look at the others first next time.
         else await deps.store.deferPending(pending.subject, pending.workflow, clock());

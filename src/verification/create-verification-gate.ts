@@ -12,7 +12,8 @@ import type { PendingSession, SessionRecord, Verdict } from './verdict.js';
 export interface GateStore {
   getVerdicts(subject: string, workflows: readonly string[]): Promise<(Verdict | undefined)[]>;
   getPending(subject: string, workflow: string): Promise<PendingSession | undefined>;
-  putPending(p: PendingSession, ttlMs: number): Promise<void>;
+  /** `revoked` when a revocation is at or after the session's creation (nothing stored). */
+  putPending(p: PendingSession, ttlMs: number): Promise<'stored' | 'revoked'>;
   putSession(rec: SessionRecord, ttlMs: number): Promise<void>;
   countStepUp(subject: string, workflow: string, windowMs: number): Promise<number>;
   acquireLock(name: string, ttlMs: number): Promise<string | undefined>;
@@ -130,19 +131,21 @@ export function createVerificationGate(
       }
       let fresh: PendingSession;
       try {
+        // The session's creation time as idgate records it is when idgate asked for it: a revocation that
+        // lands while Didit answers is then after it, and the session is refused (fail closed).
+        const requestedAt = clock();
         const created = await deps.didit.createSession({
           workflowId: workflow.workflowId,
           vendorData: subject,
           callback: options.callbackUrl,
           metadata: { workflow: workflow.name },
         });
-        const now = clock();
         const record: SessionRecord = {
           sessionId: created.sessionId,
           subject,
           workflow: workflow.name,
           returnTo: originalUrl(ctx),
-          createdAt: now,
+          createdAt: requestedAt,
         };
         await deps.store.putSession(record, sessionTtlMs);
         fresh = {
@@ -150,9 +153,20 @@ export function createVerificationGate(
           workflow: workflow.name,
           sessionId: created.sessionId,
           url: created.url,
-          createdAt: now,
+          createdAt: requestedAt,
         };
-        await deps.store.putPending(fresh, pendingTtlMs);
+        if ((await deps.store.putPending(fresh, pendingTtlMs)) === 'revoked') {
+          // A revocation landed while this session was being created: it predates the revocation and can
+          // never settle, so it is not handed out; the next attempt creates one after the revocation.
+          returnStepUpSlot(slotKey, count);
+          return {
+            kind: 'deny',
+            status: 503,
+            code: 'dependency_unavailable',
+            message: 'verification was revoked while a session was being prepared; retry',
+            retryAfter: 1,
+          };
+        }
       } catch (err) {
         returnStepUpSlot(slotKey, count);
         throw err;

@@ -11,24 +11,32 @@ export function isSettled(status: SessionStatus): boolean {
 
 /** The store operations settling needs. */
 export interface SettleStore {
-  putVerdict(v: Verdict): Promise<'written' | 'stale' | 'duplicate'>;
+  putVerdict(v: Verdict, options?: { readonly sessionCreatedAt?: number }): Promise<'written' | 'stale' | 'duplicate' | 'revoked'>;
   getPending(subject: string, workflow: string): Promise<PendingSession | undefined>;
   deletePending(subject: string, workflow: string): Promise<void>;
   appendAudit(event: Readonly<Record<string, string>>): Promise<void>;
 }
 
 /**
- * Writes a verdict in order (older events never replace newer ones), drops the pending session it settles
- * (only if the pending record is for this very session, so a newer retry session is kept) and appends an
- * audit entry. Resolves only after the write is durable in the store; store faults propagate.
+ * Writes a verdict in order (older events never replace newer ones) unless a revocation watermark covers
+ * its session (`revoked`: the session was created at or before a revocation, or `sessionCreatedAt` is
+ * unknown while a watermark exists), drops the pending session it settles (only if the pending record is
+ * for this very session, so a newer retry session is kept; a revoked session's pending record goes too)
+ * and appends an audit entry. Resolves only after the write is durable in the store; store faults
+ * propagate.
+ *
+ * `sessionCreatedAt` must be idgate's own record of when it created the session (`SessionRecord` or
+ * `PendingSession.createdAt`), never a time taken from the webhook or the decision: those are on Didit's
+ * clock and, for the callback, named by the caller.
  */
 export async function applyVerdict(
   store: SettleStore,
   verdict: Verdict,
   source: 'webhook' | 'callback' | 'sweep' | 'admin',
-): Promise<'written' | 'stale' | 'duplicate'> {
-  const result = await store.putVerdict(verdict);
-  if (isSettled(verdict.status)) {
+  sessionCreatedAt: number | undefined,
+): Promise<'written' | 'stale' | 'duplicate' | 'revoked'> {
+  const result = await store.putVerdict(verdict, sessionCreatedAt === undefined ? {} : { sessionCreatedAt });
+  if (isSettled(verdict.status) || result === 'revoked') {
     const pending = await store.getPending(verdict.subject, verdict.workflow);
     if (pending && pending.sessionId === verdict.sessionId) {
       await store.deletePending(verdict.subject, verdict.workflow);

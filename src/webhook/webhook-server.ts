@@ -216,7 +216,7 @@ export class WebhookServer {
     } else {
       verdict = verdictFromWebhook({ ...payload, vendor_data: target.subject }, target.workflow.name, target.workflow, now);
     }
-    const result = await applyVerdict(store, verdict, 'webhook');
+    const result = await applyVerdict(store, verdict, 'webhook', target.sessionCreatedAt);
     metrics?.webhook(result);
     logger.info(
       { sessionId: verdict.sessionId, subject: verdict.subject, workflow: verdict.workflow, status: verdict.status, result },
@@ -225,8 +225,14 @@ export class WebhookServer {
     return json(200, { result });
   }
 
-  /** Who and which workflow a session is for: idgate's own record first, else vendor_data + workflow_id. */
-  async #resolveTarget(payload: WebhookPayload): Promise<{ subject: string; workflow: WorkflowConfig } | undefined> {
+  /**
+   * Who and which workflow a session is for: idgate's own record first, else vendor_data + workflow_id.
+   * `sessionCreatedAt` comes only from idgate's record (undefined without one: a revoked subject then
+   * refuses the verdict).
+   */
+  async #resolveTarget(
+    payload: WebhookPayload,
+  ): Promise<{ subject: string; workflow: WorkflowConfig; sessionCreatedAt?: number } | undefined> {
     const record = await this.#deps.store.getSession(payload.session_id);
     if (record) {
       const workflow = this.#options.workflows[record.workflow];
@@ -236,7 +242,7 @@ export class WebhookServer {
         this.#deps.logger.warn({ sessionId: payload.session_id }, 'webhook vendor_data does not match the session record');
         return undefined;
       }
-      return { subject: record.subject, workflow };
+      return { subject: record.subject, workflow, sessionCreatedAt: record.createdAt };
     }
     if (typeof payload.vendor_data !== 'string' || payload.workflow_id === undefined) return undefined;
     const workflow = this.#byDiditId.get(payload.workflow_id);
@@ -254,20 +260,23 @@ export class WebhookServer {
     if (!workflow) return page(404, 'error');
     const [stored] = await store.getVerdicts(record.subject, [record.workflow]);
     let verdict = stored && stored.sessionId === sessionId ? stored : undefined;
+    let revoked = false;
     if (!verdict || !isSettled(verdict.status)) {
       // The webhook has not settled this session yet: ask Didit directly (server side, authenticated).
       try {
         const decision = await didit.getDecision(sessionId);
         const fetched = verdictFromDecision(decision, record.workflow, workflow, clock());
         if (fetched.sessionId === sessionId && fetched.subject === record.subject) {
-          await applyVerdict(store, fetched, 'callback');
-          verdict = fetched;
+          // A revoked session stays revoked whatever Didit says about it now (only a new session can).
+          if ((await applyVerdict(store, fetched, 'callback', record.createdAt)) === 'revoked') revoked = true;
+          else verdict = fetched;
         }
       } catch (err) {
         logger.warn({ err, sessionId }, 'decision fetch on callback failed');
       }
     }
     const self = `/verification/callback?verificationSessionId=${encodeURIComponent(sessionId)}`;
+    if (revoked) return page(410, 'error');
     if (!verdict) return page(200, 'pending', { refreshUrl: self });
     switch (verdict.status) {
       case 'Approved': {
