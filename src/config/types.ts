@@ -349,6 +349,11 @@ export interface DiditConfig {
   readonly returnToAllowlist: readonly string[];
   /** Port of the embedded sandbox when mode is `sandbox` (default 8099). */
   readonly sandboxPort: number;
+  /**
+   * Allow a plain-http `apiBaseUrl` in live mode (default false), e.g. for a local stand-in. In live mode the
+   * API key must be ≥ 20 characters and the webhook secrets ≥ 32, and none may equal the sandbox's values.
+   */
+  readonly allowInsecureApiBaseUrl: boolean;
 }
 
 export interface StoreConfig {
