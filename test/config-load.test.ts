@@ -589,3 +589,17 @@ describe('loadConfig with file secrets', () => {
     }
   });
 });
+
+describe('issuer token profile', () => {
+  it('reads maxTokenLifetime and authorizedParties, and leaves them unset by default', () => {
+    const base = 'issuers:\n  - { name: corp, issuer: "https://idp", audiences: [api], jwksUri: "https://idp/jwks"'
+    const config = parse(`${base}, requiredType: at+jwt, maxTokenLifetime: 1h, authorizedParties: [web-app] }\n`);
+    expect(config.issuers[0]).toMatchObject({ requiredType: 'at+jwt', maxTokenLifetimeMs: 3_600_000, authorizedParties: ['web-app'] });
+    const plain = parse(`${base} }\n`).issuers[0]!;
+    expect(plain.maxTokenLifetimeMs).toBeUndefined();
+    expect(plain.authorizedParties).toBeUndefined();
+    expect(errorOf(`${base}, authorizedParties: [] }\n`).issues).toEqual([
+      expect.objectContaining({ path: 'issuers[0].authorizedParties', message: 'must have at least 1 item' }),
+    ]);
+  });
+});

@@ -189,6 +189,8 @@ function issuerSchema(sources: SecretSources) {
       ...durationKeys('clockSkew'),
       subjectClaim: z.string().min(1).default('sub'),
       requiredType: z.string().min(1).optional(),
+      ...durationKeys('maxTokenLifetime', 1000),
+      authorizedParties: z.array(z.string().min(1)).min(1).optional(),
       sources: z.array(tokenSource).min(1).optional(),
       jwks: jwksSchema,
     })
@@ -203,6 +205,8 @@ function issuerSchema(sources: SecretSources) {
       clockSkewMs: pickDuration(o, 'clockSkew', 30_000),
       subjectClaim: o.subjectClaim,
       ...(o.requiredType !== undefined ? { requiredType: o.requiredType } : {}),
+      ...(pickDuration(o, 'maxTokenLifetime') !== undefined ? { maxTokenLifetimeMs: pickDuration(o, 'maxTokenLifetime') as number } : {}),
+      ...(o.authorizedParties !== undefined ? { authorizedParties: o.authorizedParties } : {}),
       sources: o.sources ?? [{ type: 'header', name: 'authorization', scheme: 'Bearer' }],
       jwks: o.jwks,
     }));

@@ -185,8 +185,15 @@ export interface IssuerConfig {
   readonly clockSkewMs: number;
   /** Claim holding the subject (default `sub`). */
   readonly subjectClaim: string;
-  /** Required `typ` header value, if any (e.g. `at+jwt`, RFC 9068). */
+  /**
+   * Required `typ` header value, if any (e.g. `at+jwt`, RFC 9068): an OIDC ID token (`typ: JWT`, `aud` = the
+   * client) presented as an access token is then refused.
+   */
   readonly requiredType?: string;
+  /** Longest accepted token lifetime (`exp - iat`); when set, a token without `iat` is refused. */
+  readonly maxTokenLifetimeMs?: number;
+  /** When set, the token's `azp` (authorized party, OIDC) must be one of these client ids; absent `azp` is refused. */
+  readonly authorizedParties?: readonly string[];
   /** Where tokens for this issuer come from (default: `Authorization: Bearer`). */
   readonly sources: readonly TokenSource[];
   readonly jwks: JwksConfig;
