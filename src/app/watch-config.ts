@@ -9,7 +9,7 @@ import type { IdgateConfig } from '../config/types.js';
 import { planReload, type ReloadCapabilities, type ReloadPlan } from './reload-plan.js';
 
 /** Why a reload was rejected as a whole (the running config stays). */
-export type ReloadRejection = 'empty' | 'invalid' | 'apply_failed';
+export type ReloadRejection = 'empty' | 'invalid' | 'no_routes' | 'apply_failed';
 
 /**
  * Hot reload: polls the config file's content (a hash, once per `intervalMs`) rather than trusting file
@@ -18,7 +18,8 @@ export type ReloadRejection = 'empty' | 'invalid' | 'apply_failed';
  * {@link planReload}: reloadable sections are handed to `apply` (which swaps every affected component, or
  * throws and changes nothing); sections that need a restart keep their running value and are reported
  * through `onRefused` with a warning. An empty or comment-only file (a 0-byte ConfigMap is a deployment
- * mistake, not a "deny everything" request) and an invalid one are rejected whole: the running config
+ * mistake, not a "deny everything" request), an invalid one, and one with no routes left while the running
+ * policy has some (what a file truncated before `policy:` parses to) are rejected whole: the running config
  * stays and `onResult(false, reason)` is called.
  */
 export function watchConfig(
@@ -69,6 +70,11 @@ export function watchConfig(
         next = await loadConfig(options.path, { env: deps.env });
       } catch (err) {
         reject('invalid', err instanceof ConfigError ? err.format() : String(err));
+        return;
+      }
+      if (next.policy.routes.length === 0 && running.policy.routes.length > 0) {
+        // What a file cut off before `policy:` parses to; denying everything deliberately takes a restart.
+        reject('no_routes', 'the new configuration has no policy routes (a truncated file?); restart to apply a route-less policy');
         return;
       }
       const plan = planReload(running, next, options.capabilities);

@@ -370,7 +370,7 @@ describe('a file that cannot be a deployment is rejected, the previous policy ke
   ])('%s', async (_name, text, reason) => {
     const before = await metric('idgate_config_reloads_total{result="failure"}');
     const line = await reloadTo(text(), (l) => rejected(l) || reloaded(l));
-    expect(line.msg).toBe('config reload rejected; keeping the current policy');
+    expect(line.msg, JSON.stringify(line)).toBe("config reload rejected; keeping the current policy");
     expect(line.reason).toBe(reason);
     expect(line.level).toBe(50);
     expect(await metric('idgate_config_reloads_total{result="failure"}')).toBe(before + 1);
