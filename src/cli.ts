@@ -5,6 +5,7 @@ import { ClusterConfigError, isClusterWorker, runPrimary, runWorker } from './ap
 import { startIdgate, type Roles } from './app/start-idgate.js';
 import { runExplain } from './app/run-explain.js';
 import { ConfigError } from './config/config-error.js';
+import { configWarnings } from './config/config-warnings.js';
 import { loadConfig } from './config/load-config.js';
 import type { IdgateConfig } from './config/types.js';
 import { createLogger } from './observability/create-logger.js';
@@ -137,6 +138,8 @@ async function runValidate(args: string[]): Promise<number> {
   const config = await load(path);
   if (!config) return 1;
   const routes = config.policy.routes.length;
+  // Valid but risky: reported, still exit 0.
+  for (const w of configWarnings(config)) process.stderr.write(`${path}: warning: ${w.path} ${w.message}\n`);
   process.stdout.write(
     `${path}: valid — ${config.issuers.length} issuer(s), ${routes} route(s), ${Object.keys(config.workflows).length} workflow(s), store ${config.store.type}, didit ${config.didit.mode}\n`,
   );

@@ -37,6 +37,40 @@ describe('idgate validate', () => {
     expect(r.err).toMatch(/:6:\d+ policy\.routes\[0\]\.require\.issuers\[0\]: unknown issuer "nope"/);
   });
 
+  it('warns about policy.default: allow (fail open) but still exits 0', () => {
+    const file = join(dir, 'open.yaml');
+    writeFileSync(file, 'policy:\n  default: allow\n  routes:\n    - { id: a, match: { path: /a }, public: true }\n');
+    const r = idgate('validate', file);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(`${file}: warning: policy.default is "allow"`);
+  });
+
+  it('rejects weak or sandbox Didit credentials and a plain-http API in live mode, in validate and serve, never printing them', () => {
+    const file = join(dir, 'live-weak.yaml');
+    const live = (didit: string) =>
+      `server: { public: { baseUrl: "https://idgate.example.com" } }\ndidit:\n  mode: live\n${didit}`;
+    writeFileSync(
+      file,
+      live('  apiKey: { env: K }\n  webhookSecret: { env: W }\n  webhookSecretPrevious: { env: P }\n  apiBaseUrl: "http://didit.internal:8099"\n'),
+    );
+    const env = { ...process.env, K: 'short-key', W: 'sandbox-webhook-secret', P: 'p'.repeat(31) };
+    for (const command of [['validate', file], ['serve', '--config', file]]) {
+      const res = spawnSync(process.execPath, [CLI, ...command], { cwd: ROOT, encoding: 'utf8', timeout: 20_000, env });
+      expect(res.status, res.stderr).toBe(1);
+      expect(res.stderr).toMatch(/didit\.apiKey: is too short for didit\.mode live \(at least 20 characters\)/);
+      expect(res.stderr).toMatch(/didit\.webhookSecret: is the sandbox's built-in value/);
+      expect(res.stderr).toMatch(/didit\.webhookSecretPrevious: is too short/);
+      expect(res.stderr).toMatch(/didit\.apiBaseUrl: must use https when didit\.mode is live/);
+      for (const secret of ['short-key', 'sandbox-webhook-secret', 'p'.repeat(31)]) expect(res.stderr).not.toContain(`${secret}`);
+    }
+    // Strong credentials and an explicitly allowed local stand-in are accepted.
+    writeFileSync(file, live('  apiKey: { env: K }\n  webhookSecret: { env: W }\n  apiBaseUrl: "http://127.0.0.1:8099"\n  allowInsecureApiBaseUrl: true\n'));
+    const ok = spawnSync(process.execPath, [CLI, 'validate', file], {
+      cwd: ROOT, encoding: 'utf8', timeout: 20_000, env: { ...process.env, K: 'k'.repeat(24), W: 'w'.repeat(43) },
+    });
+    expect(ok.status, ok.stderr).toBe(0);
+  });
+
   it('says so when the file does not exist', () => {
     const r = idgate('validate', join(dir, 'missing.yaml'));
     expect(r.code).toBe(1);

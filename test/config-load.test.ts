@@ -180,14 +180,14 @@ didit:
 
   it('resolves env and file references through the injected sources', () => {
     const config = parse(LIVE, {
-      env: { DIDIT_API_KEY: 'k-123' },
+      env: { DIDIT_API_KEY: 'k-123-live-api-key-0123456789' },
       readFile: (path) => {
         if (path !== '/run/secrets/didit-webhook') throw Object.assign(new Error('nope'), { code: 'ENOENT' });
-        return 'whsec\n';
+        return 'whsec-0123456789abcdefghijklmnopqrstuvw\n';
       },
     });
-    expect(config.didit.apiKey).toBe('k-123');
-    expect(config.didit.webhookSecret).toBe('whsec');
+    expect(config.didit.apiKey).toBe('k-123-live-api-key-0123456789');
+    expect(config.didit.webhookSecret).toBe('whsec-0123456789abcdefghijklmnopqrstuvw');
   });
 
   it('names the missing environment variable and the unreadable file, never a value', () => {
@@ -209,7 +209,7 @@ didit:
     const err = errorOf(`
 server: { public: { baseUrl: https://idgate.example.com } }
 didit: { mode: live, apiKey: plain-key, webhookSecret: { env: W } }
-`, { env: { W: 'w' } });
+`, { env: { W: 'w'.repeat(43) } });
     expect(err.issues).toEqual([expect.objectContaining({ path: 'didit.apiKey', message: expect.stringMatching(/only allowed with didit.mode sandbox/) })]);
     expect(parse('didit: { mode: sandbox, apiKey: plain-key }').didit.apiKey).toBe('plain-key');
   });
@@ -577,15 +577,29 @@ describe('loadConfig with file secrets', () => {
   it('reads { file } secrets from disk and strips one trailing newline', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'idgate-config-'));
     try {
-      await writeFile(join(dir, 'webhook'), 'from-file\n');
+      await writeFile(join(dir, 'webhook'), 'from-file-0123456789abcdefghijklmnopqrstu\n');
       await writeFile(
         join(dir, 'idgate.yaml'),
         `server: { public: { baseUrl: https://idgate.example.com } }\ndidit:\n  mode: live\n  apiKey: { env: K }\n  webhookSecret: { file: ${join(dir, 'webhook')} }\n`,
       );
-      const config = await loadConfig(join(dir, 'idgate.yaml'), { env: { K: 'key' } });
-      expect(config.didit.webhookSecret).toBe('from-file');
+      const config = await loadConfig(join(dir, 'idgate.yaml'), { env: { K: 'live-api-key-0123456789' } });
+      expect(config.didit.webhookSecret).toBe('from-file-0123456789abcdefghijklmnopqrstu');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('issuer token profile', () => {
+  it('reads maxTokenLifetime and authorizedParties, and leaves them unset by default', () => {
+    const base = 'issuers:\n  - { name: corp, issuer: "https://idp", audiences: [api], jwksUri: "https://idp/jwks"'
+    const config = parse(`${base}, requiredType: at+jwt, maxTokenLifetime: 1h, authorizedParties: [web-app] }\n`);
+    expect(config.issuers[0]).toMatchObject({ requiredType: 'at+jwt', maxTokenLifetimeMs: 3_600_000, authorizedParties: ['web-app'] });
+    const plain = parse(`${base} }\n`).issuers[0]!;
+    expect(plain.maxTokenLifetimeMs).toBeUndefined();
+    expect(plain.authorizedParties).toBeUndefined();
+    expect(errorOf(`${base}, authorizedParties: [] }\n`).issues).toEqual([
+      expect.objectContaining({ path: 'issuers[0].authorizedParties', message: 'must have at least 1 item' }),
+    ]);
   });
 });

@@ -9,8 +9,8 @@ const ROOT = resolve(import.meta.dirname, '..');
 describe('k8s/base/idgate.yaml', () => {
   const text = readFileSync(resolve(ROOT, 'k8s/base/idgate.yaml'), 'utf8');
   const env = {
-    IDGATE_DIDIT_API_KEY: 'k',
-    IDGATE_DIDIT_WEBHOOK_SECRET: 's',
+    IDGATE_DIDIT_API_KEY: 'k'.repeat(40),
+    IDGATE_DIDIT_WEBHOOK_SECRET: 's'.repeat(43),
     IDGATE_ADMIN_TOKEN: 'admin-token-0123456789',
     IDGATE_REDIS_PASSWORD: 'p',
   };

@@ -27,13 +27,13 @@ function fixture(name: string): DiditWebhookPayload {
 
 describe('verdictFromWebhook over fixtures', () => {
   it.each([
-    ['approved-adult', 'Approved', { minAgeMet: true, amlClear: true, documentValid: true }],
-    ['minor-by-document', 'Approved', { minAgeMet: false, amlClear: true, documentValid: true }],
-    ['minor-by-estimation-only', 'Approved', { minAgeMet: false, amlClear: true }],
-    ['aml-hit', 'In Review', { minAgeMet: true, amlClear: false, documentValid: true }],
-    ['expired-document', 'Declined', { minAgeMet: true, amlClear: true, documentValid: false }],
-    ['declined', 'Declined', { minAgeMet: true, amlClear: true, documentValid: true }],
-    ['in-review', 'In Review', { minAgeMet: true, amlClear: true, documentValid: true }],
+    ['approved-adult', 'Approved', { minAgeMet: true, minAgeChecked: 18, amlClear: true, documentValid: true }],
+    ['minor-by-document', 'Approved', { minAgeMet: false, minAgeChecked: 18, amlClear: true, documentValid: true }],
+    ['minor-by-estimation-only', 'Approved', { minAgeMet: false, minAgeChecked: 18, amlClear: true }],
+    ['aml-hit', 'In Review', { minAgeMet: true, minAgeChecked: 18, amlClear: false, documentValid: true }],
+    ['expired-document', 'Declined', { minAgeMet: true, minAgeChecked: 18, amlClear: true, documentValid: false }],
+    ['declined', 'Declined', { minAgeMet: true, minAgeChecked: 18, amlClear: true, documentValid: true }],
+    ['in-review', 'In Review', { minAgeMet: true, minAgeChecked: 18, amlClear: true, documentValid: true }],
   ] as const)('%s → %s with facts %j', (name, status, facts) => {
     const payload = fixture(name);
     const verdict = verdictFromWebhook(payload, 'kyc-adult', workflow, NOW);
@@ -57,7 +57,7 @@ describe('verdictFromWebhook over fixtures', () => {
     expect(verdict).not.toHaveProperty('decidedAt');
     expect(verdict.eventAt).toBe(TS_MS);
     // No decision: no age evidence, so a required minAge reads as not met.
-    expect(verdict.facts).toEqual({ minAgeMet: false });
+    expect(verdict.facts).toEqual({ minAgeMet: false, minAgeChecked: 18 });
   });
 
   it('facts hold booleans only: no names, dates or document numbers', () => {
@@ -88,7 +88,7 @@ describe('verdictFromDecision', () => {
       status: 'Approved',
       eventAt: fetchedAt,
       decidedAt: fetchedAt,
-      facts: { minAgeMet: true, amlClear: true, documentValid: true },
+      facts: { minAgeMet: true, minAgeChecked: 18, amlClear: true, documentValid: true },
     });
   });
 
@@ -140,7 +140,7 @@ describe('deriveVerdictFacts edge cases', () => {
   });
 
   it('no evidence at all → minAgeMet false, other facts absent', () => {
-    expect(deriveVerdictFacts({ id_verifications: null, liveness_checks: [{ age_estimation: null }], aml_screenings: null }, workflow, NOW)).toEqual({ minAgeMet: false });
+    expect(deriveVerdictFacts({ id_verifications: null, liveness_checks: [{ age_estimation: null }], aml_screenings: null }, workflow, NOW)).toEqual({ minAgeMet: false, minAgeChecked: 18 });
   });
 
   it.each([

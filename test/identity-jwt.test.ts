@@ -330,3 +330,79 @@ describe('identity: JWT verification against a real JWKS endpoint', () => {
     }
   });
 });
+
+/**
+ * Issue 18 §3: per-issuer token profile. The ID-token-as-access-token confusion: an OIDC ID token is signed
+ * by the same IdP, carries `typ: JWT`, `aud` = the client id and often a long lifetime; an API that only
+ * checks the signature, `iss` and an `aud` it shares with the client accepts it as an access token.
+ * `requiredType: at+jwt` (RFC 9068), `authorizedParties` (azp) and `maxTokenLifetime` each close one door.
+ */
+describe('identity: per-issuer token profile (typ, azp, maximum lifetime)', () => {
+  const now = T0;
+  const PROFILE_ISS = 'https://profile.test';
+  let server: JwksServer;
+  let key: TestKey;
+  let auth: JwtAuthenticator;
+
+  beforeAll(async () => {
+    key = await createTestKey('RS256', 'profile-1');
+    server = await startJwksServer({ keys: jwksOf(key) });
+    auth = createAuthenticator(
+      { logger: pino({ level: 'silent' }), clock: () => now },
+      {
+        issuers: [
+          issuerConfigFor({
+            name: 'strict',
+            issuer: PROFILE_ISS,
+            jwksUri: server.jwksUrl,
+            requiredType: 'at+jwt',
+            authorizedParties: ['web-app', 'mobile-app'],
+            maxTokenLifetimeMs: 3600_000,
+          }),
+          issuerConfigFor({ name: 'lifetime', issuer: 'https://lifetime.test', jwksUri: server.jwksUrl, maxTokenLifetimeMs: 600_000 }),
+        ],
+      },
+    );
+    await auth.start();
+  });
+
+  afterAll(async () => {
+    await auth.close();
+    await server.close();
+  });
+
+  const accessToken = (over: Partial<MintOptions> = {}) =>
+    mintToken(key, {
+      iss: PROFILE_ISS,
+      aud: AUD,
+      now,
+      ttlSeconds: 900,
+      header: { typ: 'at+jwt' },
+      ...over,
+      claims: { azp: 'web-app', ...over.claims },
+    });
+  const check = (token: string): Promise<AuthResult> => auth.authenticate(bearerContext(token), now);
+
+  it('accepts an access token that fits the profile', async () => {
+    expect(await check(await accessToken())).toMatchObject({ kind: 'verified', principal: { subject: 'strict:user-1' } });
+    expect((await check(await accessToken({ claims: { azp: 'mobile-app' } }))).kind).toBe('verified');
+  });
+
+  it.each<[string, () => Promise<string>, string]>([
+    ['an ID token (typ JWT) used as an access token', () => accessToken({ header: { typ: 'JWT' } }), 'token type not accepted'],
+    ['a token with no typ', () => accessToken({ header: { typ: undefined } }), 'token type not accepted'],
+    ['a token for another client (azp)', () => accessToken({ claims: { azp: 'other-client' } }), 'authorized party not accepted'],
+    ['a token without azp', () => accessToken({ claims: { azp: undefined } }), 'token is missing the azp claim'],
+    ['a token living longer than allowed', () => accessToken({ ttlSeconds: 3601 }), 'token lifetime exceeds the maximum'],
+    ['a token without iat', () => accessToken({ omit: ['iat'] }), 'token is missing the iat claim'],
+  ])('refuses %s', async (_name, token, message) => {
+    expect(await check(await token())).toMatchObject({ kind: 'failed', code: 'token_invalid', message });
+  });
+
+  it('applies the lifetime bound on its own (an issuer with no typ/azp rules)', async () => {
+    const ok = await mintToken(key, { iss: 'https://lifetime.test', aud: AUD, now, ttlSeconds: 600 });
+    const long = await mintToken(key, { iss: 'https://lifetime.test', aud: AUD, now, ttlSeconds: 601 });
+    expect((await check(ok)).kind).toBe('verified');
+    expect(await check(long)).toMatchObject({ kind: 'failed', message: 'token lifetime exceeds the maximum' });
+  });
+});

@@ -8,7 +8,10 @@ import { createDiditClient, type DiditClient } from '../didit/create-didit-clien
 import { createEngine, type DecisionObserver, type EngineDeps, type ObservedDetails, type RiskEvaluator } from '../engine.js';
 import { createExtAuthzServer, type ExtAuthzServer } from '../extauthz/ext-authz-server.js';
 import { HttpAuthzServer } from '../httpauthz/http-authz-server.js';
+import { configWarnings } from '../config/config-warnings.js';
+import type { Authenticator } from '../identity/auth-result.js';
 import { createAuthenticator, type JwtAuthenticator } from '../identity/authenticator.js';
+import { compilePolicy } from '../policy/compile-policy.js';
 import { createCidrSet } from '../net/create-cidr-set.js';
 import { createAdminServer, type AdminServer, type ReadinessCheck } from '../observability/admin-server.js';
 import { createDecisionLog } from '../observability/decision-log.js';
@@ -49,10 +52,14 @@ export interface RunningIdgate {
  * else constructs clients or servers. Resolves once every listener is bound and logs `listening` per role
  * and then `ready`.
  *
- * With the authz role, a `configPath` and an `env`, the config file is watched (see `watchConfig`): a
- * valid change swaps the compiled policy (and the risk settings) atomically and counts
- * `idgate_config_reloads_total{result="success"}`; an invalid one keeps the running policy, logs the
- * file:line errors and counts `{result="failure"}`. `reloadIntervalMs` sets the poll interval (default 1 s).
+ * With a `configPath` and an `env`, the config file is watched (see `watchConfig`). A valid change is applied
+ * everywhere it is used — compiled policy, workflows (verification gate, webhook server, reconciler),
+ * issuers (a new authenticator with fresh JWKS and token caches), risk weights and context, trusted
+ * proxies, the decision-log sample rate — and counts `idgate_config_reloads_total{result="success"}`.
+ * Sections that need a restart (see `SECTION_RELOAD`) keep their running value, with a warning and
+ * `idgate_config_reload_refused_total{section,reason="restart_required"}`. An invalid, empty or
+ * comment-only file keeps the running config, logs why and counts `{result="failure"}`.
+ * `reloadIntervalMs` sets the poll interval (default 1 s).
  */
 export async function startIdgate(
   deps: {
@@ -79,6 +86,10 @@ export async function startIdgate(
   try {
     const registry = new Registry();
     const metrics = createMetrics(registry);
+    for (const w of configWarnings(config)) logger.warn({ path: w.path }, `config warning: ${w.path} ${w.message}`);
+    // Reloadable state: every component reads these through a function, so a reload applies everywhere.
+    let workflows = config.workflows;
+    const currentWorkflows = () => workflows;
 
     // Local try-out pieces first: the issuer must answer before the authenticator's first JWKS fetch.
     let sandbox: DiditSandbox | undefined;
@@ -137,6 +148,23 @@ export async function startIdgate(
         }
       : undefined;
     let authenticator: JwtAuthenticator | undefined;
+    const buildAuthenticator = (c: IdgateConfig): JwtAuthenticator =>
+      createAuthenticator(
+        {
+          logger,
+          metrics: {
+            onJwksFetch: (issuer, outcome) => metrics.jwksFetchesTotal.inc({ issuer, result: outcome }),
+            onUnknownKid: () => undefined,
+            onTokenCache: (hit) => metrics.recordTokenCache(hit ? 'hit' : 'miss'),
+          },
+        },
+        { issuers: c.issuers },
+      );
+    // The engine holds this stable front; a reload that changes `issuers` swaps the authenticator behind it.
+    const auth: Authenticator = {
+      authenticate: (ctx, now) => (authenticator as JwtAuthenticator).authenticate(ctx, now),
+    };
+    let decisionLog = createDecisionLog({ logger, allowSampleRate: config.logging.allowSampleRate });
     let grpcServer: ExtAuthzServer | undefined;
     let httpServer: HttpAuthzServer | undefined;
     let webhookServer: WebhookServer | undefined;
@@ -155,7 +183,7 @@ export async function startIdgate(
             metrics: { webhook: (result) => metrics.webhooksTotal.inc({ result }) },
           },
           {
-            workflows: config.workflows,
+            workflows,
             secrets,
             toleranceMs: config.didit.webhookToleranceMs,
             maxBodyBytes: config.server.public.maxBodyBytes,
@@ -172,7 +200,7 @@ export async function startIdgate(
         const reconciler = createReconciler(
           { store, didit, logger: logger.child({ component: 'reconciler' }) },
           {
-            workflows: config.workflows,
+            workflows: currentWorkflows,
             reconcileAfterMs: config.didit.reconcileAfterMs,
             intervalMs: config.didit.sweepIntervalMs,
           },
@@ -185,19 +213,8 @@ export async function startIdgate(
     }
 
     if (roles.authz) {
-      authenticator = createAuthenticator(
-        {
-          logger,
-          metrics: {
-            onJwksFetch: (issuer, outcome) => metrics.jwksFetchesTotal.inc({ issuer, result: outcome }),
-            onUnknownKid: () => undefined,
-            onTokenCache: (hit) => metrics.recordTokenCache(hit ? 'hit' : 'miss'),
-          },
-        },
-        { issuers: config.issuers },
-      );
-      const auth = authenticator;
-      closers.push(() => auth.close());
+      authenticator = buildAuthenticator(config);
+      closers.push(() => (authenticator as JwtAuthenticator).close());
       await authenticator.start();
 
       const verification =
@@ -205,20 +222,19 @@ export async function startIdgate(
           ? createVerificationGate(
               { store, didit, logger: logger.child({ component: 'verification' }) },
               {
-                workflows: config.workflows,
+                workflows: currentWorkflows,
                 callbackUrl: new URL('/verification/callback', publicBaseUrl).toString(),
                 maxStepUps: config.didit.maxStepUps,
               },
             )
           : undefined;
-      const decisionLog = createDecisionLog({ logger, allowSampleRate: config.logging.allowSampleRate });
       const engineFor = (mode: CheckMode) => {
         const engineDeps: EngineDeps = {
           authenticator: auth,
           policy: () => policy.current,
           ...(verification ? { verification } : {}),
           ...(risk ? { risk } : {}),
-          observer: createObserver(metrics, decisionLog, mode),
+          observer: createObserver(metrics, () => decisionLog, mode),
           onFault: (err, ctx) => logger.error({ err, requestId: ctx.requestId }, 'decision fault; failing closed'),
         };
         return createEngine(engineDeps, { headerPrefix: config.headers.prefix });
@@ -275,18 +291,39 @@ export async function startIdgate(
     });
     if (admin) listening('admin', await admin.listen(config.server.admin.host, config.server.admin.port));
 
-    if (roles.authz && deps.configPath !== undefined && deps.env !== undefined) {
+    if ((roles.authz || roles.webhook) && deps.configPath !== undefined && deps.env !== undefined) {
       const watcher = watchConfig(
         { logger, env: deps.env },
         {
           path: deps.configPath,
           initial: config,
           ...(deps.reloadIntervalMs !== undefined ? { intervalMs: deps.reloadIntervalMs } : {}),
-          apply: (next) => {
+          capabilities: { workflowsWired: didit !== undefined },
+          apply: async ({ effective: next, applied }) => {
+            // Build and check everything that can fail first; swap only when all of it succeeded.
+            compilePolicy(next);
+            const nextRisk = riskEvaluator !== undefined && applied.some((s) => s === 'risk' || s === 'context') ? buildRisk(next) : undefined;
+            let nextAuth: JwtAuthenticator | undefined;
+            if (authenticator !== undefined && applied.includes('issuers')) {
+              nextAuth = buildAuthenticator(next);
+              await nextAuth.start();
+            }
             policy.replace(next);
-            if (riskEvaluator !== undefined && next.risk?.enabled === true) riskEvaluator = buildRisk(next);
+            workflows = next.workflows;
+            webhookServer?.setWorkflows(next.workflows);
+            if (nextRisk !== undefined) riskEvaluator = nextRisk;
+            httpServer?.setTrustedProxies(createCidrSet(next.network.trustedProxies));
+            decisionLog = createDecisionLog({ logger, allowSampleRate: next.logging.allowSampleRate });
+            if (nextAuth !== undefined) {
+              const old = authenticator as JwtAuthenticator;
+              authenticator = nextAuth;
+              // Removed issuers stop verifying now (its token cache goes with it); the old key fetchers are
+              // closed once decisions already holding it have finished.
+              setTimeout(() => void old.close().catch(() => undefined), 5_000).unref();
+            }
           },
           onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'success' : 'failure' }),
+          onRefused: (section) => metrics.configReloadRefusedTotal.inc({ section, reason: 'restart_required' }),
         },
       );
       closers.push(async () => watcher.stop());
@@ -331,13 +368,14 @@ export async function startIdgate(
  */
 function createObserver(
   metrics: IdgateMetrics,
-  decisionLog: ReturnType<typeof createDecisionLog>,
+  decisionLogOf: () => ReturnType<typeof createDecisionLog>,
   mode: CheckMode,
 ): DecisionObserver {
   const codeOf = (d: Decision) => (d.kind === 'deny' ? d.code : d.kind === 'step_up' ? 'verification_required' : undefined);
   return {
     observe(ctx: RequestContext, decision: Decision, outcome: Outcome | undefined, durationMs: number, details?: ObservedDetails) {
       metrics.recordCheck(decision.kind, codeOf(decision), decision.routeId, mode, durationMs / 1000);
+      const decisionLog = decisionLogOf();
       const wouldBe = decision.shadow ? details?.wouldBe : undefined;
       if (wouldBe !== undefined) metrics.shadowDecisionsTotal.inc({ would: wouldBe.kind });
       const logged: Decision = wouldBe ?? decision;

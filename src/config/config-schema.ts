@@ -189,6 +189,8 @@ function issuerSchema(sources: SecretSources) {
       ...durationKeys('clockSkew'),
       subjectClaim: z.string().min(1).default('sub'),
       requiredType: z.string().min(1).optional(),
+      ...durationKeys('maxTokenLifetime', 1000),
+      authorizedParties: z.array(z.string().min(1)).min(1).optional(),
       sources: z.array(tokenSource).min(1).optional(),
       jwks: jwksSchema,
     })
@@ -203,6 +205,8 @@ function issuerSchema(sources: SecretSources) {
       clockSkewMs: pickDuration(o, 'clockSkew', 30_000),
       subjectClaim: o.subjectClaim,
       ...(o.requiredType !== undefined ? { requiredType: o.requiredType } : {}),
+      ...(pickDuration(o, 'maxTokenLifetime') !== undefined ? { maxTokenLifetimeMs: pickDuration(o, 'maxTokenLifetime') as number } : {}),
+      ...(o.authorizedParties !== undefined ? { authorizedParties: o.authorizedParties } : {}),
       sources: o.sources ?? [{ type: 'header', name: 'authorization', scheme: 'Bearer' }],
       jwks: o.jwks,
     }));
@@ -488,6 +492,14 @@ const workflowsSchema = z
   )
   .default({});
 
+/** Live-mode credential rules: key, minimum length, and the sandbox's built-in value it must not equal. */
+const LIVE_SECRET_RULES = [
+  ['apiKey', 20, 'sandbox-api-key'],
+  // Didit's webhook secrets are 43-character URL-safe strings.
+  ['webhookSecret', 32, 'sandbox-webhook-secret'],
+  ['webhookSecretPrevious', 32, 'sandbox-webhook-secret'],
+] as const;
+
 function diditSchema(sources: SecretSources) {
   return z
     .strictObject({
@@ -504,6 +516,30 @@ function diditSchema(sources: SecretSources) {
       maxStepUps: z.number().int().min(1).max(100).default(5),
       returnToAllowlist: z.array(httpUrl.transform((s) => new URL(s).origin)).default([]),
       sandboxPort: port.default(8099),
+      allowInsecureApiBaseUrl: z.boolean().default(false),
+    })
+    .superRefine((o, ctx) => {
+      // Live mode talks to the real Didit with real money and real people: no sandbox-grade credentials,
+      // and no plain-http API base (the API key travels in a header) unless explicitly allowed.
+      if (o.mode !== 'live') return;
+      for (const [key, min, sandboxValue] of LIVE_SECRET_RULES) {
+        const value = o[key];
+        if (value === undefined) continue;
+        // Messages name the key and the rule, never the value.
+        if (value === sandboxValue) {
+          ctx.addIssue({ code: 'custom', path: [key], message: `is the sandbox's built-in value; use the live ${key} from the Didit Console` });
+        } else if (value.length < min) {
+          ctx.addIssue({ code: 'custom', path: [key], message: `is too short for didit.mode live (at least ${min} characters)` });
+        }
+      }
+      const base = o.apiBaseUrl;
+      if (base !== undefined && base.startsWith('http:') && !o.allowInsecureApiBaseUrl) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['apiBaseUrl'],
+          message: 'must use https when didit.mode is live (set allowInsecureApiBaseUrl: true only for a local stand-in)',
+        });
+      }
     })
     .transform((o): DiditConfig => ({
       mode: o.mode,
@@ -519,6 +555,7 @@ function diditSchema(sources: SecretSources) {
       maxStepUps: o.maxStepUps,
       returnToAllowlist: o.returnToAllowlist,
       sandboxPort: o.sandboxPort,
+      allowInsecureApiBaseUrl: o.allowInsecureApiBaseUrl,
     }))
     .prefault({ mode: 'sandbox' });
 }

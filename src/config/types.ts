@@ -185,8 +185,15 @@ export interface IssuerConfig {
   readonly clockSkewMs: number;
   /** Claim holding the subject (default `sub`). */
   readonly subjectClaim: string;
-  /** Required `typ` header value, if any (e.g. `at+jwt`, RFC 9068). */
+  /**
+   * Required `typ` header value, if any (e.g. `at+jwt`, RFC 9068): an OIDC ID token (`typ: JWT`, `aud` = the
+   * client) presented as an access token is then refused.
+   */
   readonly requiredType?: string;
+  /** Longest accepted token lifetime (`exp - iat`); when set, a token without `iat` is refused. */
+  readonly maxTokenLifetimeMs?: number;
+  /** When set, the token's `azp` (authorized party, OIDC) must be one of these client ids; absent `azp` is refused. */
+  readonly authorizedParties?: readonly string[];
   /** Where tokens for this issuer come from (default: `Authorization: Bearer`). */
   readonly sources: readonly TokenSource[];
   readonly jwks: JwksConfig;
@@ -349,6 +356,11 @@ export interface DiditConfig {
   readonly returnToAllowlist: readonly string[];
   /** Port of the embedded sandbox when mode is `sandbox` (default 8099). */
   readonly sandboxPort: number;
+  /**
+   * Allow a plain-http `apiBaseUrl` in live mode (default false), e.g. for a local stand-in. In live mode the
+   * API key must be ≥ 20 characters and the webhook secrets ≥ 32, and none may equal the sandbox's values.
+   */
+  readonly allowInsecureApiBaseUrl: boolean;
 }
 
 export interface StoreConfig {

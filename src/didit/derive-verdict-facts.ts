@@ -37,10 +37,11 @@ export function deriveVerdictFacts(decision: DiditDecision, workflow: WorkflowCo
   const documents = itemsOf(decision.id_verifications);
   const liveness = itemsOf(decision.liveness_checks);
   const screenings = itemsOf(decision.aml_screenings);
-  const facts: { minAgeMet?: boolean; amlClear?: boolean; documentValid?: boolean } = {};
+  const facts: { minAgeMet?: boolean; minAgeChecked?: number; amlClear?: boolean; documentValid?: boolean } = {};
 
   if (workflow.minAge !== undefined) {
     facts.minAgeMet = minAgeMet(documents, liveness, workflow.minAge, now);
+    facts.minAgeChecked = workflow.minAge;
   }
   if (screenings.length > 0) {
     facts.amlClear = screenings.every(screeningIsClear);

@@ -67,6 +67,7 @@ export class HttpAuthzServer {
   readonly #decider: Decider;
   readonly #logger: Logger;
   readonly #options: HttpAuthzServerOptions;
+  #trustedProxies: CidrSet;
   readonly #render: CompiledRenderOptions;
   readonly #server: Server;
   readonly #budgetMs: number;
@@ -81,6 +82,7 @@ export class HttpAuthzServer {
     this.#decider = deps.decider;
     this.#logger = deps.logger;
     this.#options = options;
+    this.#trustedProxies = options.trustedProxies;
     this.#render = compileRenderOptions(options.render);
     this.#budgetMs = options.decisionTimeoutMs ?? 250;
     this.#maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
@@ -94,6 +96,11 @@ export class HttpAuthzServer {
       (req, res) => this.#handle(req, res),
     );
     applyServerHardening(this.#server, { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 65_000 });
+  }
+
+  /** Replaces the trusted proxy set (`network.trustedProxies` changed by a config reload). */
+  setTrustedProxies(trustedProxies: CidrSet): void {
+    this.#trustedProxies = trustedProxies;
   }
 
   /**
@@ -124,7 +131,7 @@ export class HttpAuthzServer {
         },
         {
           pathPrefix: this.#options.pathPrefix,
-          trustedProxies: this.#options.trustedProxies,
+          trustedProxies: this.#trustedProxies,
           ...(this.#options.requestLimits !== undefined ? { limits: this.#options.requestLimits } : {}),
         },
         now,

@@ -239,7 +239,16 @@ function compileIssuer(
   const hmac = config.algorithms.filter((a) => HMAC_ALGORITHMS.has(a));
   const sourceKeys = new Set((config.sources.length > 0 ? config.sources : [DEFAULT_TOKEN_SOURCE]).map(tokenSourceKey));
   const configHash = sha256Hex(
-    JSON.stringify([config.issuer, config.audiences, config.algorithms, config.requiredType ?? null, config.subjectClaim, config.clockSkewMs]),
+    JSON.stringify([
+      config.issuer,
+      config.audiences,
+      config.algorithms,
+      config.requiredType ?? null,
+      config.subjectClaim,
+      config.clockSkewMs,
+      config.maxTokenLifetimeMs ?? null,
+      config.authorizedParties ?? null,
+    ]),
   ).slice(0, 16);
 
   if (config.secret !== undefined) {

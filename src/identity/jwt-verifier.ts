@@ -108,9 +108,35 @@ export async function verifyJwt(token: string, issuer: VerifierIssuer, now: numb
   if (typeof payload.iat === 'number' && payload.iat > now / 1000 + skewSeconds) {
     return failed('token_not_yet_valid', 'token issued in the future', config.name);
   }
+  const profile = checkTokenProfile(payload, config);
+  if (profile !== undefined) return failed('token_invalid', profile, config.name);
   const sub = readSubject(payload, config.subjectClaim);
   if (sub === undefined) return failed('token_invalid', 'invalid subject claim', config.name);
   return { ok: true, claims: payload, sub };
+}
+
+/**
+ * The issuer's optional token-profile rules on already verified claims: `maxTokenLifetimeMs` (`exp - iat`
+ * at most this long; `iat` then required) and `authorizedParties` (`azp` present and one of them).
+ *
+ * @returns undefined when the claims pass, else a short safe reason (no claim values).
+ */
+export function checkTokenProfile(
+  claims: Readonly<Record<string, unknown>>,
+  config: Pick<IssuerConfig, 'maxTokenLifetimeMs' | 'authorizedParties'>,
+): string | undefined {
+  if (config.maxTokenLifetimeMs !== undefined) {
+    const { iat, exp } = claims;
+    if (typeof iat !== 'number' || !Number.isFinite(iat)) return 'token is missing the iat claim';
+    if (typeof exp !== 'number' || !Number.isFinite(exp)) return 'token is missing the exp claim';
+    if ((exp - iat) * 1000 > config.maxTokenLifetimeMs) return 'token lifetime exceeds the maximum';
+  }
+  if (config.authorizedParties !== undefined) {
+    const azp = claims.azp;
+    if (typeof azp !== 'string') return 'token is missing the azp claim';
+    if (!config.authorizedParties.includes(azp)) return 'authorized party not accepted';
+  }
+  return undefined;
 }
 
 async function verifyWithCandidates(

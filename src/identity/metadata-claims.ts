@@ -1,5 +1,5 @@
 import type { IssuerConfig } from '../config/types.js';
-import { readSubject, type AuthFailure } from './jwt-verifier.js';
+import { checkTokenProfile, readSubject, type AuthFailure } from './jwt-verifier.js';
 
 /** Claims accepted from Envoy metadata, with the issuer they belong to. */
 export interface AcceptedMetadataClaims {
@@ -55,6 +55,8 @@ export function checkMetadataClaims(
     return fail('token_invalid', 'claim validation failed');
   }
   if (typeof nbf === 'number' && nbf > nowSeconds + skewSeconds) return fail('token_not_yet_valid', 'token is not valid yet');
+  const profile = checkTokenProfile(claims, issuer);
+  if (profile !== undefined) return fail('token_invalid', profile);
   const sub = readSubject(claims, issuer.subjectClaim);
   if (sub === undefined) return fail('token_invalid', 'invalid subject claim');
   return { ok: true, issuer, claims, sub };

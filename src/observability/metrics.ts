@@ -155,6 +155,11 @@ export interface IdgateMetrics {
   readonly diditRequestsTotal: Counter<'op' | 'result'>;
   /** `idgate_config_reloads_total{result}`: `success` | `failure`. */
   readonly configReloadsTotal: Counter<'result'>;
+  /**
+   * `idgate_config_reload_refused_total{section,reason}`: a changed config section (or key, e.g. `risk.enabled`)
+   * a reload did not apply; reason `restart_required`.
+   */
+  readonly configReloadRefusedTotal: Counter<'section' | 'reason'>;
   /** `idgate_dependency_up{dependency}`: 1 up, 0 down (`redis`, `didit`, `jwks:<issuer>`…). */
   readonly dependencyUp: Gauge<'dependency'>;
   /** `idgate_shadow_decisions_total{would}`: what a shadow-mode route would have answered (`deny` | `step_up`). */
@@ -276,6 +281,12 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     registers,
   });
   for (const result of ['success', 'failure']) configReloadsTotal.inc({ result }, 0);
+  const configReloadRefusedTotal = new Counter({
+    name: 'idgate_config_reload_refused_total',
+    help: 'Changed config sections a reload did not apply (the running value stays until a restart).',
+    labelNames: ['section', 'reason'] as const,
+    registers,
+  });
   const dependencyUp = new Gauge({
     name: 'idgate_dependency_up',
     help: 'Whether a dependency is reachable (1) or not (0).',
@@ -325,6 +336,7 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     webhooksTotal,
     diditRequestsTotal,
     configReloadsTotal,
+    configReloadRefusedTotal,
     dependencyUp,
     shadowDecisionsTotal,
 

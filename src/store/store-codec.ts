@@ -22,12 +22,17 @@ const isText = (v: unknown): v is string => typeof v === 'string' && v.length > 
 function factsOf(v: unknown): VerdictFacts | undefined {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
   const o = v as Json;
-  const facts: { minAgeMet?: boolean; amlClear?: boolean; documentValid?: boolean } = {};
+  const facts: { minAgeMet?: boolean; minAgeChecked?: number; amlClear?: boolean; documentValid?: boolean } = {};
   for (const name of ['minAgeMet', 'amlClear', 'documentValid'] as const) {
     const fact = o[name];
     if (fact === undefined) continue;
     if (typeof fact !== 'boolean') return undefined;
     facts[name] = fact;
+  }
+  const checked = o['minAgeChecked'];
+  if (checked !== undefined) {
+    if (typeof checked !== 'number' || !Number.isSafeInteger(checked) || checked < 0 || checked > 200) return undefined;
+    facts.minAgeChecked = checked;
   }
   return facts;
 }

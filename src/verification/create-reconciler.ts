@@ -14,7 +14,8 @@ export interface ReconcilerStore extends SettleStore {
 }
 
 export interface ReconcilerOptions {
-  readonly workflows: Readonly<Record<string, WorkflowConfig>>;
+  /** The workflows, or a function returning the current ones (read per session, so a config reload applies). */
+  readonly workflows: Readonly<Record<string, WorkflowConfig>> | (() => Readonly<Record<string, WorkflowConfig>>);
   /** Pending sessions older than this are checked (default 2 min). */
   readonly reconcileAfterMs: number;
   readonly intervalMs: number;
@@ -52,7 +53,7 @@ export function createReconciler(
     let settled = 0;
     const stale = await deps.store.listStalePending(clock() - options.reconcileAfterMs, maxPerSweep);
     for (const pending of stale) {
-      const workflow = options.workflows[pending.workflow];
+      const workflow = (typeof options.workflows === 'function' ? options.workflows() : options.workflows)[pending.workflow];
       if (!workflow) continue;
       try {
         const decision = await deps.didit.getDecision(pending.sessionId);

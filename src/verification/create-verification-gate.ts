@@ -31,7 +31,8 @@ export interface SessionCreator {
 }
 
 export interface VerificationGateOptions {
-  readonly workflows: Readonly<Record<string, WorkflowConfig>>;
+  /** The workflows, or a function returning the current ones (read per check, so a config reload applies). */
+  readonly workflows: Readonly<Record<string, WorkflowConfig>> | (() => Readonly<Record<string, WorkflowConfig>>);
   /** Absolute URL of idgate's `/verification/callback` (Didit appends its query parameters). */
   readonly callbackUrl: string;
   /** Cap on session creations per subject+workflow within {@link stepUpWindowMs} (loop protection). */
@@ -59,6 +60,7 @@ export function createVerificationGate(
   options: VerificationGateOptions,
 ): VerificationGate {
   const clock = deps.clock ?? Date.now;
+  const workflowsOf = typeof options.workflows === 'function' ? options.workflows : () => options.workflows as Readonly<Record<string, WorkflowConfig>>;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()));
   const pendingTtlMs = options.pendingTtlMs ?? 24 * 3600_000;
   const sessionTtlMs = options.sessionTtlMs ?? 7 * 24 * 3600_000;
@@ -192,9 +194,10 @@ export function createVerificationGate(
         needs.map((n) => n.workflow),
       );
       const satisfied: string[] = [];
+      const workflows = workflowsOf();
       for (let i = 0; i < needs.length; i++) {
         const need = needs[i]!;
-        const workflow = options.workflows[need.workflow];
+        const workflow = workflows[need.workflow];
         if (!workflow) {
           // Config validation makes this unreachable; fail closed if it ever is not.
           return { kind: 'deny', status: 503, code: 'internal_error', message: 'unknown workflow' };

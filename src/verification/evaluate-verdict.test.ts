@@ -37,7 +37,14 @@ describe('evaluateVerdict', () => {
     ['resubmitted → step up', verdict('Resubmitted'), need, workflow, 'step_up'],
     ['approved, all facts hold → satisfied', verdict('Approved', DAY, { minAgeMet: true, amlClear: true, documentValid: true }), need, strict, 'satisfied'],
     ['approved, minor → insufficient', verdict('Approved', DAY, { minAgeMet: false, amlClear: true, documentValid: true }), need, strict, 'deny', 'verification_insufficient'],
-    ['approved, no age evidence → insufficient', verdict('Approved', DAY, { amlClear: true, documentValid: true }), need, strict, 'deny', 'verification_insufficient'],
+    // Written while the workflow had no minAge (a reload added it): nothing is known about the age → verify again.
+    ['approved without an age check, minAge added since → step up', verdict('Approved', DAY, { amlClear: true, documentValid: true }), need, strict, 'step_up'],
+    // A reload may move minAge either way: a stored fact answers only what its threshold implies.
+    ['met at 21, minAge now 18 → satisfied', verdict('Approved', DAY, { minAgeMet: true, minAgeChecked: 21, amlClear: true, documentValid: true }), need, strict, 'satisfied'],
+    ['met at 18, minAge now 21 → step up', verdict('Approved', DAY, { minAgeMet: true, minAgeChecked: 18 }), need, { ...workflow, minAge: 21 }, 'step_up'],
+    ['not met at 18, minAge now 21 → insufficient', verdict('Approved', DAY, { minAgeMet: false, minAgeChecked: 18 }), need, { ...workflow, minAge: 21 }, 'deny', 'verification_insufficient'],
+    ['not met at 21, minAge now 18 → step up', verdict('Approved', DAY, { minAgeMet: false, minAgeChecked: 21 }), need, { ...workflow, minAge: 18 }, 'step_up'],
+    ['age checked, minAge removed since → satisfied', verdict('Approved', DAY, { minAgeMet: false, minAgeChecked: 18 }), need, workflow, 'satisfied'],
     ['approved, AML hit → insufficient', verdict('Approved', DAY, { minAgeMet: true, amlClear: false, documentValid: true }), need, strict, 'deny', 'verification_insufficient'],
     ['approved, expired document → insufficient', verdict('Approved', DAY, { minAgeMet: true, amlClear: true, documentValid: false }), need, strict, 'deny', 'verification_insufficient'],
   ])('%s', (_name, v, n, wf, kind, code) => {

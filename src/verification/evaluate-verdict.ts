@@ -30,8 +30,10 @@ export function evaluateVerdict(
     case 'Approved': {
       const decidedAt = verdict.decidedAt ?? verdict.eventAt;
       if (now - decidedAt > need.maxAgeMs) return { kind: 'step_up', why: 'verification is older than allowed' };
-      if (workflow.minAge !== undefined && verdict.facts.minAgeMet !== true) {
-        return { kind: 'deny', code: 'verification_insufficient', message: 'minimum age requirement not met' };
+      if (workflow.minAge !== undefined) {
+        const age = minAgeAnswer(verdict, workflow.minAge);
+        if (age === 'unknown') return { kind: 'step_up', why: 'minimum age changed since this verification' };
+        if (age === 'not_met') return { kind: 'deny', code: 'verification_insufficient', message: 'minimum age requirement not met' };
       }
       if (workflow.requireAmlClear && verdict.facts.amlClear !== true) {
         return { kind: 'deny', code: 'verification_insufficient', message: 'AML screening not clear' };
@@ -64,4 +66,18 @@ export function evaluateVerdict(
       throw new Error(`unknown status ${String(never)}`);
     }
   }
+}
+
+/**
+ * What a stored age fact says about `minAge`. Met at a threshold T implies met at any M ≤ T; not met at T
+ * implies not met at any M ≥ T; a fact checked against no threshold (the workflow had no `minAge` when the
+ * verdict was written) or a threshold that implies nothing about M is `unknown`. Verdicts written before the
+ * threshold was stored are read as checked against the current `minAge` (the behaviour they were written under).
+ */
+function minAgeAnswer(verdict: Verdict, minAge: number): 'met' | 'not_met' | 'unknown' {
+  const met = verdict.facts.minAgeMet;
+  if (met === undefined) return 'unknown';
+  const checked = verdict.facts.minAgeChecked ?? minAge;
+  if (met) return minAge <= checked ? 'met' : 'unknown';
+  return minAge >= checked ? 'not_met' : 'unknown';
 }

@@ -21,6 +21,12 @@ export type SessionStatus = (typeof SESSION_STATUSES)[number];
 export interface VerdictFacts {
   /** The workflow's `minAge` is met (document `age`, else liveness `age_estimation`); absent if no minAge. */
   readonly minAgeMet?: boolean;
+  /**
+   * The `minAge` that `minAgeMet` was checked against. A reload may raise or lower `minAge`: a verdict
+   * checked against another threshold answers only what it implies (met at 21 ⇒ met at 18; not met at 18 ⇒
+   * not met at 21); anything else needs a new verification. Absent on verdicts written before it existed.
+   */
+  readonly minAgeChecked?: number;
   /** No unresolved AML hits (every screening Approved with no open hits); absent if no AML ran. */
   readonly amlClear?: boolean;
   /** The identity document was not expired at decision time; absent if no document was read. */

@@ -1,4 +1,5 @@
 import { closeServer, listenServer } from '../http/server-lifecycle.js';
+import { applyServerHardening, hardenedServerOptions } from '../http/apply-server-hardening.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { WorkflowConfig } from '../config/types.js';
@@ -35,9 +36,15 @@ export interface WebhookServerOptions {
   readonly maxBodyBytes: number;
   readonly publicBaseUrl: string;
   readonly returnToAllowlist: readonly string[];
-  /** node:http hardening. */
+  /**
+   * node:http hardening (this listener faces the internet): time to receive the request headers (default
+   * 10 s, the slowloris guard), the whole request (default 15 s), idle keep-alive (default 5 s), and the
+   * most simultaneous connections (default 1024; further connections are closed on accept).
+   */
   readonly requestTimeoutMs?: number;
   readonly headersTimeoutMs?: number;
+  readonly keepAliveTimeoutMs?: number;
+  readonly maxConnections?: number;
 }
 
 interface Reply {
@@ -66,7 +73,8 @@ export class WebhookServer {
     metrics?: WebhookMetrics;
   };
   readonly #options: WebhookServerOptions;
-  readonly #byDiditId: ReadonlyMap<string, WorkflowConfig>;
+  #workflows: Readonly<Record<string, WorkflowConfig>>;
+  #byDiditId: ReadonlyMap<string, WorkflowConfig>;
   readonly #server: Server;
 
   constructor(
@@ -75,11 +83,32 @@ export class WebhookServer {
   ) {
     this.#deps = { ...deps, clock: deps.clock ?? Date.now };
     this.#options = options;
+    this.#workflows = options.workflows;
     this.#byDiditId = workflowsByDiditId(options.workflows);
-    this.#server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => this.#route(req, res));
-    this.#server.requestTimeout = options.requestTimeoutMs ?? 15_000;
-    this.#server.headersTimeout = options.headersTimeoutMs ?? 10_000;
-    this.#server.keepAliveTimeout = 5_000;
+    const headersTimeoutMs = options.headersTimeoutMs ?? 10_000;
+    const maxConnections = options.maxConnections ?? 1024;
+    if (!Number.isSafeInteger(maxConnections) || maxConnections <= 0) {
+      throw new TypeError(`maxConnections must be a positive integer, got ${String(maxConnections)}`);
+    }
+    this.#server = createServer(
+      // Node checks the header/request timeouts only every connectionsCheckingInterval (30 s by default):
+      // keep it at most the header timeout so a dribbling client is cut off on time.
+      hardenedServerOptions({ maxHeaderSize: 16 * 1024, connectionsCheckingIntervalMs: Math.min(1_000, headersTimeoutMs) }),
+      (req, res) => this.#route(req, res),
+    );
+    applyServerHardening(this.#server, {
+      headersTimeoutMs,
+      requestTimeoutMs: options.requestTimeoutMs ?? 15_000,
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
+      maxRequestsPerSocket: 100,
+    });
+    this.#server.maxConnections = maxConnections;
+  }
+
+  /** Swaps the workflow definitions (a config reload); deliveries already being handled keep the old ones. */
+  setWorkflows(workflows: Readonly<Record<string, WorkflowConfig>>): void {
+    this.#byDiditId = workflowsByDiditId(workflows);
+    this.#workflows = workflows;
   }
 
   /** Listens; resolves to the bound port. */
@@ -235,7 +264,7 @@ export class WebhookServer {
   ): Promise<{ subject: string; workflow: WorkflowConfig; sessionCreatedAt?: number } | undefined> {
     const record = await this.#deps.store.getSession(payload.session_id);
     if (record) {
-      const workflow = this.#options.workflows[record.workflow];
+      const workflow = this.#workflows[record.workflow];
       if (!workflow) return undefined;
       if (payload.vendor_data !== undefined && payload.vendor_data !== record.subject) {
         // A session we created for one subject must never settle another's verdict.
@@ -256,7 +285,7 @@ export class WebhookServer {
     if (!SESSION_ID.test(sessionId)) return page(400, 'error');
     const record = await store.getSession(sessionId);
     if (!record) return page(404, 'error');
-    const workflow = this.#options.workflows[record.workflow];
+    const workflow = this.#workflows[record.workflow];
     if (!workflow) return page(404, 'error');
     const [stored] = await store.getVerdicts(record.subject, [record.workflow]);
     let verdict = stored && stored.sessionId === sessionId ? stored : undefined;
