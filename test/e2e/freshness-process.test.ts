@@ -52,7 +52,7 @@ const code = (res: UpstreamCheckResponse): string =>
 async function sessionFor(sub: string): Promise<string> {
   // A cold process may answer the first session creation past the client deadline (fail closed, 503):
   // ask again until the challenge comes, within a deadline.
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 15_000;
   let res = await check(sub, '/fresh/page');
   while (code(res) !== 'verification_required' && Date.now() < deadline) {
     expect(['deadline_exceeded', 'dependency_unavailable']).toContain(code(res));
