@@ -79,3 +79,100 @@ export async function sampleCheck(port: number, framedBody: Buffer, codec: Check
     client.close();
   }
 }
+
+/** Sampled decisions of one phase, by kind; `error` = the sample call itself failed (RPC error, deadline). */
+export interface VerdictCounts {
+  allow: number;
+  deny: number;
+  step_up: number;
+  error: number;
+}
+
+/** What a {@link startVerdictSampler} saw over one phase. */
+export interface VerdictTally {
+  readonly counts: Readonly<VerdictCounts>;
+  /** The first sampled answer that was not the expected verdict (for the report). */
+  readonly firstMismatch?: SampledVerdict;
+}
+
+/**
+ * The phase's verdict check: undefined when the sampled mix is what the scenario expects (at least one
+ * sample of the expected kind and none of another decided kind), else why not. Failed sample calls are
+ * reported by the caller but do not by themselves fail a phase (the generator counts those as errors).
+ */
+export function judgeVerdicts(tally: VerdictTally, expected: ExpectedVerdict): string | undefined {
+  const { counts } = tally;
+  const wrong = (['allow', 'deny', 'step_up'] as const).filter((k) => k !== expected && counts[k] > 0);
+  const mix = `allow ${counts.allow}, deny ${counts.deny}, step-up ${counts.step_up}, failed ${counts.error}`;
+  if (wrong.length > 0) {
+    const m = tally.firstMismatch;
+    const detail = m === undefined ? '' : `; first: ${m.verdict}${m.httpStatus !== undefined ? ` (HTTP ${m.httpStatus})` : ''}${m.body ? ` ${m.body.slice(0, 120)}` : ''}`;
+    return `expected only ${expected} verdicts, sampled ${mix}${detail}`;
+  }
+  if (counts[expected] === 0) return `no ${expected} verdict sampled (${mix})`;
+  return undefined;
+}
+
+/**
+ * Samples verdicts WHILE a phase runs: one grpc-js client sends the phase's bodies in turn, one call at a
+ * time with `intervalMs` between calls, decodes each CheckResponse and counts its kind. A target that
+ * starts denying mid-run is caught, which counting gRPC-OK answers as throughput never did. The extra
+ * load is one call in flight, well under 1 % of any phase. `stop()` ends the loop and returns the tally.
+ */
+export function startVerdictSampler(
+  port: number,
+  bodies: readonly Buffer[],
+  codec: CheckCodec,
+  expected: ExpectedVerdict,
+  options: { intervalMs?: number; timeoutMs?: number } = {},
+): { stop(): Promise<VerdictTally> } {
+  const intervalMs = options.intervalMs ?? 25;
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  const messages = bodies.map((b) => unframeGrpc(b)).filter((m): m is Buffer => m !== undefined);
+  if (messages.length === 0) throw new TypeError('no framed gRPC body to sample with');
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const counts: VerdictCounts = { allow: 0, deny: 0, step_up: 0, error: 0 };
+  let firstMismatch: SampledVerdict | undefined;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const call = (message: Buffer): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => {
+      client.makeUnaryRequest(
+        CHECK_PATH,
+        (b: Buffer) => b,
+        (b: Buffer) => codec.deserializeResponse(b),
+        message,
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err, value) => (err !== null || value === undefined ? reject(err ?? new Error('empty response')) : resolve(value)),
+      );
+    });
+  const loop = (async () => {
+    for (let i = 0; !stopped; i++) {
+      try {
+        const sampled = classifyCheckResponse(await call(messages[i % messages.length] as Buffer));
+        counts[sampled.verdict] += 1;
+        if (sampled.verdict !== expected) firstMismatch ??= sampled;
+      } catch {
+        counts.error += 1;
+      }
+      if (stopped) break;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, intervalMs);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      wake?.();
+      await loop;
+      client.close();
+      return { counts: { ...counts }, ...(firstMismatch !== undefined ? { firstMismatch } : {}) };
+    },
+  };
+}

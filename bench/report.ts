@@ -1,3 +1,4 @@
+import type { VerdictCounts } from './check-sample.js';
 import type { LatencySummary } from './percentiles.js';
 import type { GeneratorName, ScenarioName } from './scenarios.js';
 import type { TargetName } from './targets.js';
@@ -21,6 +22,8 @@ export interface PhaseResult {
   readonly generatorBound?: boolean;
   /** The generator's command line (h2load) or a description (node). */
   readonly command: string;
+  /** Verdicts sampled while the phase ran (see `startVerdictSampler`), by kind. */
+  readonly verdicts?: Readonly<VerdictCounts>;
 }
 
 /** Everything measured for one target within one scenario. */
@@ -133,17 +136,17 @@ export function renderReport(info: RunInfo, results: readonly ScenarioResult[], 
   }
   out.push(`- mode: ${info.quick ? 'quick' : 'full'} (${info.phaseSeconds} s per offered rate); target: \`${targetName}\`; ceiling: \`noop\` (same gRPC stack, fixed allow)`);
   out.push('- latencies in ms (h2load: request start → end of response; node: call start → trailers); CPU in millicores of the server process tree; RSS = VmRSS at the end of the phase, peak = VmHWM', '');
-  out.push('| scenario | target | load | generator | checks/s | ratio to ceiling | p50 | p90 | p99 | p99.9 | CPU (m) | RSS (MiB) | peak RSS | errors |');
-  out.push('|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  out.push('| scenario | target | load | generator | checks/s | ratio to ceiling | p50 | p90 | p99 | p99.9 | CPU (m) | RSS (MiB) | peak RSS | errors | sampled allow | sampled deny | sampled step-up |');
+  out.push('|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     if (r.error !== undefined && r.ceiling === undefined && r.target === undefined) {
-      out.push(`| ${r.scenario} | — | — | ${r.generator} | aborted: ${r.error.replace(/\|/g, '\\|').split('\n')[0] ?? ''} | | | | | | | | | |`);
+      out.push(`| ${r.scenario} | — | — | ${r.generator} | aborted: ${r.error.replace(/\|/g, '\\|').split('\n')[0] ?? ''} | | | | | | | | | | | | |`);
       continue;
     }
     for (const run of [r.ceiling, r.target]) {
       if (run === undefined) continue;
       if (run.phases.length === 0 && run.error !== undefined) {
-        out.push(`| ${r.scenario} | ${run.target} | — | ${r.generator} | aborted: ${run.error.replace(/\|/g, '\\|').split('\n')[0] ?? ''} | | | | | | | | | |`);
+        out.push(`| ${r.scenario} | ${run.target} | — | ${r.generator} | aborted: ${run.error.replace(/\|/g, '\\|').split('\n')[0] ?? ''} | | | | | | | | | | | | |`);
         continue;
       }
       for (const p of run.phases) {
@@ -152,7 +155,7 @@ export function renderReport(info: RunInfo, results: readonly ScenarioResult[], 
         const load = p.load === 'saturation' ? 'saturation' : `${p.load}/s`;
         const l = p.latencyUs;
         out.push(
-          `| ${r.scenario} | ${run.target === 'noop' ? 'noop (ceiling)' : run.target} | ${load} | ${r.generator} | ${fmt(p.throughput, 0)}${p.generatorBound === true ? ' †' : ''} | ${ratio} | ${ms(l.p50)} | ${ms(l.p90)} | ${ms(l.p99)} | ${ms(l.p999)} | ${fmt(p.cpuMillicores, 0)} | ${fmt(p.rssMiB, 1)} | ${fmt(p.peakRssMiB, 1)} | ${p.errors} |`,
+          `| ${r.scenario} | ${run.target === 'noop' ? 'noop (ceiling)' : run.target} | ${load} | ${r.generator} | ${fmt(p.throughput, 0)}${p.generatorBound === true ? ' †' : ''} | ${ratio} | ${ms(l.p50)} | ${ms(l.p90)} | ${ms(l.p99)} | ${ms(l.p999)} | ${fmt(p.cpuMillicores, 0)} | ${fmt(p.rssMiB, 1)} | ${fmt(p.peakRssMiB, 1)} | ${p.errors} | ${p.verdicts?.allow ?? '—'} | ${p.verdicts?.deny ?? '—'} | ${p.verdicts?.step_up ?? '—'} |`,
         );
       }
     }

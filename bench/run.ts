@@ -3,7 +3,7 @@ import { cpus, hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchIssuer } from './bench-issuer.js';
-import { sampleCheck, type ExpectedVerdict } from './check-sample.js';
+import { judgeVerdicts, sampleCheck, startVerdictSampler, type ExpectedVerdict } from './check-sample.js';
 import { encodeCheckRequest, loadUpstreamCheckCodec, type CheckCodec, type CheckRequestSpec } from './encode-check-request.js';
 import { runGrpcLoad } from './grpc-load.js';
 import { runH2load, type ChildRegistry } from './h2load.js';
@@ -207,7 +207,13 @@ async function runTarget(name: TargetName, def: ScenarioDef, env: Env, ctx: Laun
   }
   try {
     const expected: ExpectedVerdict = name === 'noop' ? 'allow' : def.expected;
-    const sample = await sampleCheck(target.grpcPort, work.sample, env.codec);
+    // A cold target may answer its very first Check with a fail-closed 503 (JIT, first key use); that is
+    // not its verdict. Ask again a few times before judging; any other answer is judged at once.
+    let sample = await sampleCheck(target.grpcPort, work.sample, env.codec);
+    for (let i = 0; i < 5 && sample.verdict === 'deny' && sample.httpStatus === 503; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      sample = await sampleCheck(target.grpcPort, work.sample, env.codec);
+    }
     if (sample.verdict !== expected) {
       return {
         target: name,
@@ -217,11 +223,29 @@ async function runTarget(name: TargetName, def: ScenarioDef, env: Env, ctx: Laun
       };
     }
     process.stderr.write(`  ${def.name}/${name}: verdict ${sample.verdict} ✓; warming up\n`);
-    const warm = await runGenerator(def, env, target.grpcPort, work.warm, work.bodyFile, work.warmCalls, undefined);
+    // Every phase runs with a verdict sampler beside it; a phase whose sampled mix is not the expected
+    // verdict aborts the target's run (a server that starts denying mid-run must not score).
+    const sampled = async <T extends object>(label: string, bodies: readonly Buffer[], run: () => Promise<T>): Promise<T & { verdicts: PhaseResult['verdicts'] }> => {
+      const sampler = startVerdictSampler(target.grpcPort, bodies, env.codec, expected);
+      let result: T;
+      try {
+        result = await run();
+      } catch (err) {
+        await sampler.stop();
+        throw err;
+      }
+      const tally = await sampler.stop();
+      const verdictError = judgeVerdicts(tally, expected);
+      if (verdictError !== undefined) throw new Error(`${label}: ${verdictError}`);
+      return { ...result, verdicts: tally.counts };
+    };
+    const warm = await sampled('warm-up', work.warm, () => runGenerator(def, env, target.grpcPort, work.warm, work.bodyFile, work.warmCalls, undefined));
     const saturationCalls = work.saturationCalls
       ?? Math.round(Math.min(2_000_000, Math.max(2_000, warm.throughput * settings.phaseSeconds)));
     process.stderr.write(`  ${def.name}/${name}: saturation (${saturationCalls} calls)\n`);
-    const saturation = await measure(target.pid, env, 'saturation', () => runGenerator(def, env, target.grpcPort, work.saturation, work.bodyFile, saturationCalls, undefined));
+    const saturation = await sampled('saturation', work.saturation, () =>
+      measure(target.pid, env, 'saturation', () => runGenerator(def, env, target.grpcPort, work.saturation, work.bodyFile, saturationCalls, undefined)),
+    );
     phases.push(pin !== undefined && saturation.cpuMillicores < 850 ? { ...saturation, generatorBound: true } : saturation);
     for (const rate of settings.rates) {
       const bodies = work.rates.get(rate) ?? work.saturation;
@@ -230,7 +254,7 @@ async function runTarget(name: TargetName, def: ScenarioDef, env: Env, ctx: Laun
       // A short pause so the previous phase's backlog and GC do not spill into this one.
       await new Promise((r) => setTimeout(r, 500));
       const before = await decisionTime(target.adminPort);
-      phases.push(await measure(target.pid, env, rate, () => runGenerator(def, env, target.grpcPort, bodies, work.bodyFile, calls, rate)));
+      phases.push(await sampled(`${rate}/s`, bodies, () => measure(target.pid, env, rate, () => runGenerator(def, env, target.grpcPort, bodies, work.bodyFile, calls, rate))));
       const after = await decisionTime(target.adminPort);
       if (before !== undefined && after !== undefined && after.count > before.count) {
         const meanUs = ((after.sum - before.sum) / (after.count - before.count)) * 1e6;

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import { createRedisVerdictStore } from '../src/store/redis-verdict-store.js';
 import type { RiskLimits, RiskObservation, RiskStore } from '../src/store/risk-store.js';
 import { MAX_IPS_PER_TOKEN, MAX_KNOWN_DEVICES } from '../src/store/risk-store.js';
 import type { VerdictStore } from '../src/store/verdict-store.js';
-import { startRedis, startRedisCluster } from './support/redis-server.js';
+import { startRedis, startRedisCluster, waitForServerClock } from './support/redis-server.js';
 import type { RedisClusterHandle, RedisServerHandle } from './support/redis-server.js';
 
 const logger = pino({ level: 'silent' });
@@ -80,7 +79,7 @@ function redisBackend(): Backend {
       const store = createRedisVerdictStore({ logger }, { redis: { url: server.url, keyPrefix, commandTimeoutMs: 2000 } });
       expect(await store.whenReady(5000)).toBe(true);
       const client = raw;
-      return { store, advance: (ms) => sleep(ms + 30), keyTtls: () => ttlsOf(client, keyPrefix), close: () => store.close() };
+      return { store, advance: (ms) => waitForServerClock([client], ms), keyTtls: () => ttlsOf(client, keyPrefix), close: () => store.close() };
     },
   };
 }
@@ -100,11 +99,12 @@ function clusterBackend(): Backend {
       await cluster?.close();
     },
     async harness() {
-      if (!cluster) throw new Error('cluster not started');
+      if (!cluster || !raw) throw new Error('cluster not started');
+      const client = raw;
       const keyPrefix = uniquePrefix();
       const store = createRedisVerdictStore({ logger }, { redis: { cluster: cluster.startup, keyPrefix, commandTimeoutMs: 2000 } });
       expect(await store.whenReady(10_000)).toBe(true);
-      return { store, advance: (ms) => sleep(ms + 30), close: () => store.close() };
+      return { store, advance: (ms) => waitForServerClock(client.nodes('master'), ms), close: () => store.close() };
     },
   };
 }

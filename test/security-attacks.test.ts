@@ -112,6 +112,8 @@ describe('path canonicalisation bypass table (end to end)', () => {
     // Not vacuous: the admin route itself is reachable with the admin scope, and denied without it.
     expect(isAllow(await check('/admin/users', await token(es, { scope: 'admin' })))).toBe(true);
     expect(problemOf(await check('/admin/users', t)).code).toBe('claims_mismatch');
+    // The breakdown the scorecard publishes (docs/security.md row 6b) is asserted, not just printed.
+    expect(tally(outcomes)).toEqual({ path_invalid: 20, claims_mismatch: 13, no_route: 5, allow: 6 });
     summary.paths = `${table.length} paths → ${JSON.stringify(tally(outcomes))}`;
   });
 });

@@ -134,8 +134,20 @@ describe('no secret, token or PII in any log line', () => {
     }
     await fetch(`${adminUrl}/metrics`);
     await fetch(`${adminUrl}/readyz`);
-    // Let the sweep run at least once and the last lines flush.
-    await new Promise((r) => setTimeout(r, 1_500));
+    // The reconciliation sweep (reconcileAfter 1 s, every 1 s) must have had its turn at the sessions opened
+    // above, so that its log lines are part of the scan. It logs nothing on success and its metric is not
+    // wired, so wait on the process's own clock instead of a fixed sleep: send marker Checks until one is
+    // logged more than reconcileAfter + 2 sweep intervals after the last flow's line. stdout is ordered, so
+    // once a marker's decision line has arrived, every earlier line has too.
+    const lastFlowAt = Math.max(...idgate.logs.map((l) => (typeof l.time === 'number' ? l.time : 0)));
+    expect(lastFlowAt).toBeGreaterThan(0);
+    const markerAt = async (): Promise<number> => {
+      const marker = `/healthz/end-of-scan-${Math.random().toString(36).slice(2)}`;
+      await client.check(checkRequest({ path: marker }));
+      const line = await idgate.waitForLog((l) => l.msg === 'decision' && l.path === marker, 10_000);
+      return typeof line.time === 'number' ? line.time : 0;
+    };
+    expect(await eventually(markerAt, (t) => t > lastFlowAt + 3_000, 15_000, 200)).toBeGreaterThan(lastFlowAt + 3_000);
 
     const out = idgate.output();
     // The scan is meaningful: every decision was logged, and so were webhooks, the sandbox and the admin API.
@@ -156,7 +168,10 @@ describe('no secret, token or PII in any log line', () => {
     for (const d of documents) needles.set(`document ${d}`, d);
     usedTokens.forEach((t, i) => {
       needles.set(`token ${i}`, t);
-      for (const part of t.split('.')) if (part.length > 20) needles.set(`token ${i} part`, part);
+      // Every segment is its own needle (header, payload, signature): a log line carrying any one of them leaks.
+      t.split('.').forEach((part, j) => {
+        if (part.length > 20) needles.set(`token ${i} segment ${j}`, part);
+      });
     });
     const hits = [...needles].filter(([, needle]) => out.includes(needle)).map(([what]) => what);
     expect(hits).toEqual([]);

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Cluster, Redis } from 'ioredis';
@@ -8,7 +7,7 @@ import { createRedisVerdictStore } from '../src/store/redis-verdict-store.js';
 import { isStoreError } from '../src/store/verdict-store.js';
 import type { VerdictStore } from '../src/store/verdict-store.js';
 import type { PendingSession, SessionStatus, Verdict } from '../src/verification/verdict.js';
-import { startRedis, startRedisCluster } from './support/redis-server.js';
+import { startRedis, startRedisCluster, waitForServerClock } from './support/redis-server.js';
 import type { RedisClusterHandle, RedisServerHandle } from './support/redis-server.js';
 
 const logger = pino({ level: 'silent' });
@@ -82,7 +81,7 @@ function redisBackend(): Backend {
       const client = raw;
       return {
         store,
-        advance: (ms) => sleep(ms + 20),
+        advance: (ms) => waitForServerClock([client], ms),
         auditLength: () => client.xlen(`${keyPrefix}audit`),
         // XADD MAXLEN ~ trims whole stream nodes (100 entries each by default).
         auditSlack: 100,
@@ -121,7 +120,7 @@ function clusterBackend(): Backend {
       const client = raw;
       return {
         store,
-        advance: (ms) => sleep(ms + 20),
+        advance: (ms) => waitForServerClock(client.nodes('master'), ms),
         auditLength: () => client.xlen(`${keyPrefix}audit`),
         auditSlack: 100,
         close: () => store.close(),

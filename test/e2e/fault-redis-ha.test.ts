@@ -41,6 +41,21 @@ function yaml(storeYaml: string): string {
   });
 }
 
+/**
+ * Application connections on a redis-server: `CLIENT LIST` minus sentinels (named `sentinel-…`), replication
+ * links (flags S/M), subscribers (flag P) and the connection asking.
+ */
+async function appClients(port: number): Promise<number> {
+  const list = String(await redisCall(port, 'CLIENT', 'LIST'));
+  return list
+    .split('\n')
+    .filter((line) => line.includes(' flags='))
+    .filter((line) => {
+      const field = (k: string) => new RegExp(`(?:^| )${k}=(\\S*)`).exec(line)?.[1] ?? '';
+      return !field('name').startsWith('sentinel-') && !/[SMP]/.test(field('flags')) && field('cmd') !== 'client|list';
+    }).length;
+}
+
 async function tokenFor(sub: string): Promise<string> {
   return mintToken(key, { iss: jwks.url, aud: 'idgate-test', now: Date.now(), sub, ttlSeconds: 600 });
 }
@@ -176,9 +191,13 @@ describe('Redis Sentinel: a forced failover with the old master still running', 
     await verify(client, 'uma');
     const pending = problemOf(await check(client, 'vic'));
     expect(pending.code).toBe('verification_required');
+    // Not vacuous: before the switch idgate talks only to the old master.
+    expect(await appClients(replica.port)).toBe(0);
     await sentinelFailover(sentinel.port, 'idgate', replica.port);
-    // Give the +switch-master event a moment to reach idgate, far less than Sentinel's demotion delay.
-    await sleep(500);
+    // Wait until idgate's command connection is on the promoted master (the +switch-master event reached
+    // it), instead of a fixed 500 ms sleep. Without failoverDetector that only happens when Sentinel demotes
+    // the old master (~11 s), past this deadline.
+    await waitUntil('idgate connected to the promoted master', async () => (await appClients(replica.port)) > 0, 8_000);
     await sandbox.decide(String(pending.session_id), 'Approved');
     const keys = createStoreKeys();
     await waitUntil('verdict on the new master', async () => (await redisCall(replica.port, 'GET', keys.verdict('test:vic', 'kyc'))) !== null, 10_000);

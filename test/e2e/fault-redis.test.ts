@@ -86,7 +86,9 @@ beforeAll(async () => {
   }
   // Pending sessions for everyone who will be decided; Approved verdicts for the first group.
   for (const s of [...approvedBefore, ...approvedDuring, ...declinedDuring]) {
-    const res = await check(0, s);
+    // A cold replica may answer a first session creation past the 1 s deadline (a fail-closed deny): ask
+    // again until the challenge comes, within eventually's deadline, instead of racing the warm-up.
+    const res = await eventually(() => check(0, s), (r) => problemOf(r).code === 'verification_required');
     expect(problemOf(res).code).toBe('verification_required');
     sessions.set(s, String(problemOf(res).session_id));
   }
@@ -191,6 +193,10 @@ describe('Redis killed and restarted under load (production shape)', () => {
       if (ok === 0) firstTime += 1;
       else retried += 1;
     }
+    // Every decision made during the outage met a 5xx first and landed on a retry: the retry path was
+    // exercised for each of them, not merely allowed.
+    expect(retried).toBe(decided.size);
+    expect(firstTime).toBe(0);
     // 5. After the restart every verdict is in Redis (including those written before the SIGKILL) and enforced.
     const redisClient = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     await redisClient.connect();
@@ -206,8 +212,10 @@ describe('Redis killed and restarted under load (production shape)', () => {
     }
     for (const r of [0, 1]) {
       for (const s of [...approvedBefore, ...approvedDuring]) expect(outcomeOf(await eventually(() => check(r, s), isAllow, 5_000))).toBe('allow');
-      for (const s of declinedDuring) expect(outcomeOf(await check(r, s))).toBe('verification_declined');
-      for (const s of never) expect(outcomeOf(await check(r, s))).toBe('verification_required');
+      // A fail-closed 503 (deadline on a loaded machine) is not the steady-state answer: ask again.
+      const settled = (res: Awaited<ReturnType<typeof check>>) => !['deadline_exceeded', 'dependency_unavailable'].includes(outcomeOf(res));
+      for (const s of declinedDuring) expect(outcomeOf(await eventually(() => check(r, s), settled, 15_000))).toBe('verification_declined');
+      for (const s of never) expect(outcomeOf(await eventually(() => check(r, s), settled, 15_000))).toBe('verification_required');
     }
     console.log(
       `[scorecard] fault-redis: ${answers.length} Checks (${WORKERS} concurrent, 2 replicas), rpcErrors=${rpcErrors}, outcomes=${JSON.stringify(codes)}; ` +

@@ -129,7 +129,11 @@ http {
   };
 
   const deadline = Date.now() + (options.timeoutMs ?? 5_000);
-  while (!(await accepts(port))) {
+  // nginx writes its pid file only after binding its listeners: a connection accepted before that (or with
+  // another pid) belongs to whoever else took the port between freePort() and our bind.
+  const pidFile = join(dir, 'nginx.pid');
+  const ours = (): boolean => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() === String(child.pid);
+  while (!(ours() && (await accepts(port)))) {
     if (exited || Date.now() > deadline) {
       const log = `${output}\n${errorLog()}`;
       await handle.stop();

@@ -40,7 +40,12 @@ export interface RedisServerHandle {
   close(): Promise<void>;
 }
 
-/** Binds port 0 to learn a free port. `below` keeps room for the cluster bus port (port + 10000). */
+/**
+ * Binds port 0 to learn a port that is free NOW. Test files run in parallel, so another process may take
+ * it before the caller binds it: callers that spawn a server on it must confirm that THEIR process owns
+ * the port and retry with a new one on `EADDRINUSE` (as {@link startRedis} does). `below` keeps room for
+ * the cluster bus port (port + 10000).
+ */
 export async function freePort(below = 65_536): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt += 1) {
     const port = await new Promise<number>((resolve, reject) => {
@@ -84,14 +89,73 @@ function rawCommand(port: number, command: string, timeoutMs = 500): Promise<str
   });
 }
 
+/** Sends one inline command and resolves with its whole bulk-string reply, or undefined. */
+function rawBulk(port: number, command: string, timeoutMs = 500): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: HOST, port });
+    let data = Buffer.alloc(0);
+    const done = (value: string | undefined): void => {
+      socket.destroy();
+      resolve(value);
+    };
+    socket.setTimeout(timeoutMs, () => done(undefined));
+    socket.once('error', () => done(undefined));
+    socket.once('connect', () => socket.write(`${command}\r\n`));
+    socket.on('data', (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      const end = data.indexOf('\r\n');
+      if (end < 0) return;
+      const head = data.subarray(0, end).toString('latin1');
+      if (!head.startsWith('$')) return done(undefined);
+      const length = Number(head.slice(1));
+      if (data.length >= end + 2 + length) done(data.subarray(end + 2, end + 2 + length).toString('utf8'));
+    });
+  });
+}
+
+/** Thrown when the port was taken by another process between {@link freePort} and our bind. */
+class PortTakenError extends Error {}
+
+/**
+ * Waits until the server answers on `port` AND is our child (its `INFO server` process_id is the child's
+ * pid): a PONG from another test file's server that grabbed the port first must not count.
+ */
 async function waitForPong(port: number, child: ChildProcess, timeoutMs: number, stderr: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}): ${stderr()}`);
-    if ((await rawCommand(port, 'PING')) === '+PONG') return;
+    if (child.exitCode !== null) {
+      const text = stderr();
+      if (/address already in use/i.test(text)) throw new PortTakenError(`port ${port} taken: ${text}`);
+      throw new Error(`redis-server exited (${child.exitCode}): ${text}`);
+    }
+    if ((await rawCommand(port, 'PING')) === '+PONG') {
+      const pid = /process_id:(\d+)/.exec((await rawBulk(port, 'INFO server')) ?? '')?.[1];
+      if (pid !== undefined && Number(pid) === child.pid) return;
+    }
     await sleep(20);
   }
   throw new Error(`redis-server on ${port} did not answer PING within ${timeoutMs} ms`);
+}
+
+/**
+ * Resolves once every node's own clock (`TIME`) is more than `ms` past what it read when called, i.e. a
+ * key given a TTL of `ms` before this call has expired by the server's reckoning. Waits on the server's
+ * clock instead of guessing with a fixed sleep.
+ */
+export async function waitForServerClock(nodes: readonly { time(): Promise<unknown> }[], ms: number, timeoutMs = 10_000): Promise<void> {
+  const micros = async (node: { time(): Promise<unknown> }): Promise<number> => {
+    const [sec, usec] = (await node.time()) as [string | number, string | number];
+    return Number(sec) * 1_000_000 + Number(usec);
+  };
+  const targets = await Promise.all(nodes.map(async (n) => (await micros(n)) + (ms + 1) * 1000));
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i] as { time(): Promise<unknown> };
+    while ((await micros(node)) < (targets[i] as number)) {
+      if (Date.now() > deadline) throw new Error(`redis clock did not pass ${ms} ms within ${timeoutMs} ms`);
+      await sleep(Math.min(20, ms));
+    }
+  }
 }
 
 function waitExit(child: ChildProcess): Promise<void> {
@@ -118,7 +182,8 @@ function track(child: ChildProcess): void {
  * asked, and resolves once it answers PING.
  */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServerHandle> {
-  const port = options.port && options.port > 0 ? options.port : await freePort();
+  const fixedPort = options.port !== undefined && options.port > 0;
+  let port = fixedPort ? (options.port as number) : await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'idgate-redis-'));
   const timeoutMs = options.startTimeoutMs ?? 10_000;
   let child: ChildProcess | undefined;
@@ -160,7 +225,20 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     while (!(await portIsFree(port)) && Date.now() < deadline) await sleep(20);
   };
 
-  await launch();
+  // A port picked here may be taken by a parallel test file before redis binds it: pick another and retry.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || fixedPort || attempt >= 5) {
+        rmSync(dir, { recursive: true, force: true });
+        throw err;
+      }
+      child = undefined;
+      port = await freePort();
+    }
+  }
   return {
     host: HOST,
     port,
@@ -212,18 +290,22 @@ export async function startRedisCluster(masters = 3, timeoutMs = 20_000): Promis
   };
   try {
     for (let i = 0; i < masters; i += 1) {
-      let port = 0;
-      for (let attempt = 0; attempt < 50 && port === 0; attempt += 1) {
+      let node: RedisServerHandle | undefined;
+      for (let attempt = 0; attempt < 50 && node === undefined; attempt += 1) {
         const candidate = await freePort(55_536);
-        if (!nodes.some((n) => n.port === candidate) && (await portIsFree(candidate + 10_000))) port = candidate;
+        if (nodes.some((n) => n.port === candidate) || !(await portIsFree(candidate + 10_000))) continue;
+        try {
+          node = await startRedis({
+            port: candidate,
+            args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'],
+          });
+        } catch (err) {
+          // The port (or its bus port) was taken by a parallel test file after we looked: try another.
+          if (!(err instanceof PortTakenError)) throw err;
+        }
       }
-      if (port === 0) throw new Error('no free port pair for a cluster node');
-      nodes.push(
-        await startRedis({
-          port,
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'],
-        }),
-      );
+      if (node === undefined) throw new Error('no free port pair for a cluster node');
+      nodes.push(node);
     }
     await run(
       REDIS_CLI,
@@ -265,7 +347,17 @@ export interface RedisSentinelHandle {
  * it reports the master's address.
  */
 export async function startRedisSentinel(masterPort: number, masterName = 'idgate', timeoutMs = 10_000): Promise<RedisSentinelHandle> {
-  const port = await freePort();
+  // A port picked here may be taken by a parallel test file before the sentinel binds it: retry.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launchSentinel(await freePort(), masterPort, masterName, timeoutMs);
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || attempt >= 5) throw err;
+    }
+  }
+}
+
+async function launchSentinel(port: number, masterPort: number, masterName: string, timeoutMs: number): Promise<RedisSentinelHandle> {
   const dir = mkdtempSync(join(tmpdir(), 'idgate-sentinel-'));
   const conf = join(dir, 'sentinel.conf');
   // Sentinel rewrites its config file at run time, so it must be a private writable file.
@@ -289,9 +381,14 @@ export async function startRedisSentinel(masterPort: number, masterName = 'idgat
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (proc.exitCode !== null) throw new Error(`redis-sentinel exited (${proc.exitCode}): ${output}`);
+      if (proc.exitCode !== null) {
+        if (/address already in use/i.test(output)) throw new PortTakenError(`port ${port} taken: ${output}`);
+        throw new Error(`redis-sentinel exited (${proc.exitCode}): ${output}`);
+      }
       const reply = await rawCommand(port, `SENTINEL get-master-addr-by-name ${masterName}`);
-      if (reply === '*2') break;
+      // Only our own sentinel counts, not another test file's that took the port first.
+      const pid = /process_id:(\d+)/.exec((await rawBulk(port, 'INFO server')) ?? '')?.[1];
+      if (reply === '*2' && pid !== undefined && Number(pid) === proc.pid) break;
       if (Date.now() > deadline) throw new Error(`redis-sentinel on ${port} not ready in time: ${output}`);
       await sleep(20);
     }
