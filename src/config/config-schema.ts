@@ -394,6 +394,7 @@ const matchSchema = z
     method: stringOrList((s) => (METHOD_RE.test(s.toUpperCase()) ? undefined : `not a valid method: ${JSON.stringify(s)}`)).optional(),
     methods: stringOrList((s) => (METHOD_RE.test(s.toUpperCase()) ? undefined : `not a valid method: ${JSON.stringify(s)}`)).optional(),
     contextExtensions: z.record(z.string().min(1), z.string()).optional(),
+    caseSensitive: z.boolean().optional(),
   })
   .transform((o): RouteMatch => {
     const paths: PathMatch[] = [
@@ -407,6 +408,7 @@ const matchSchema = z
       hosts: unique([...(o.host ?? []), ...(o.hosts ?? [])].map((h) => h.toLowerCase())),
       paths,
       methods: unique([...(o.method ?? []), ...(o.methods ?? [])].map((m) => m.toUpperCase())),
+      ...(o.caseSensitive === false ? { caseSensitive: false as const } : {}),
     };
   })
   .prefault({});
@@ -451,6 +453,7 @@ function policySchema(cel: CelCompiler) {
     .strictObject({
       default: z.enum(['deny', 'allow']).default('deny'),
       shadow: z.boolean().default(false),
+      pathParameters: z.enum(['reject', 'strip']).default('reject'),
       roleClaims: z.array(z.string().min(1)).min(1).default([...DEFAULT_ROLE_CLAIMS]),
       acrOrder: z.array(z.string().min(1)).default([]),
       sensitivity: z.record(z.string().regex(NAME_RE, { error: 'level names must match [a-z0-9_-]+' }), requirementsSchema(false)).default({}),
