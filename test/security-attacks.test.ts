@@ -351,6 +351,9 @@ describe('open redirects in the verification callback return target', () => {
     'https://evilshop.example.com.evil/', 'https://shop.exаmple.com/', 'https://shоp.example.com/', 'https://xn--shop-ex.example.org/', 'https://evil.com#@shop.example.com',
     'https://evil.com?@shop.example.com', 'http://partner.example.net/', 'https://partner.example.net.evil.com/', 'https://example.com/', 'https://other.example.com/',
     'https:evil.com', 'http://[::1]/', 'http://127.0.0.1/', '', 'null',
+    // Same host or same site, but another origin (port or scheme): before the fix these were accepted.
+    'http://shop.example.com/', 'https://shop.example.com:8443/', 'http://idgate.shop.example.com/', 'https://idgate.shop.example.com:9443/',
+    'http://www.shop.example.com:443/', 'https://partner.example.net:8443/back',
   ];
   it(`rejects ${hostile.length} hostile return targets and keeps same-site and allow-listed ones`, () => {
     const accepted = hostile.filter((c) => validateReturnUrl(c, baseUrl, allow) !== undefined);
