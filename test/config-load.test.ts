@@ -97,7 +97,7 @@ describe('shorthands', () => {
 policy:
   routes:
     - id: a
-      match: { path: /x, prefix: [/api/], glob: /g/**, host: API.Example.com, methods: [get] }
+      match: { paths: [{ exact: /x }, { prefix: /api/ }, { glob: /g/** }], host: API.Example.com, methods: [get] }
       require:
         claims: { email_verified: true, tier: { oneOf: [gold, 1] }, groups: { contains: eng }, org.id: { present: true } }
         roles: [admin]
