@@ -38,23 +38,19 @@ export function compilePathMatcher(paths: readonly PathMatch[], options: PathMat
     else if ('prefix' in p) prefixes.push(fold(p.prefix.length > 1 ? p.prefix.replace(/\/+$/, '') : p.prefix));
     else globs.push(compileGlob(fold(p.glob)));
   }
-  const test = (path: string, segments: () => readonly string[]): boolean => {
+  // `folded`: `path` is the lower-cased form, whose segments are cached apart from the original's.
+  const test = (req: RequestPath, path: string, folded: boolean): boolean => {
     if (exact.has(path)) return true;
     for (const prefix of prefixes) {
       if (prefix === '/' || path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 0x2f)) return true;
     }
     if (globs.length === 0) return false;
-    const segs = segments();
+    const segs = folded ? (req.lowerSegments ??= splitSegments(path)) : (req.segments ??= splitSegments(path));
     for (const glob of globs) if (glob(segs)) return true;
     return false;
   };
-  if (options.caseSensitive === false) {
-    return (req) => {
-      const lower = (req.lower ??= asciiLowerCase(req.path));
-      return test(lower, () => (req.lowerSegments ??= splitSegments(lower)));
-    };
-  }
-  return (req) => test(req.path, () => (req.segments ??= splitSegments(req.path)));
+  if (options.caseSensitive === false) return (req) => test(req, (req.lower ??= asciiLowerCase(req.path)), true);
+  return (req) => test(req, req.path, false);
 }
 
 /** Lower-cases A–Z only: no Unicode case folding (`K`, the Kelvin sign, must not become `k`). */
