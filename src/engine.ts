@@ -1,3 +1,4 @@
+import { DependencyError, isDependencyOutage } from './core/dependency-error.js';
 import type { Decision, DenyDecision } from './core/decision.js';
 import type { Decider } from './core/decider.js';
 import type { RequestContext } from './core/request-context.js';
@@ -95,8 +96,10 @@ export interface EngineOptions {
  *
  * Stage rules: identity never rejects (a bad token is a `failed` result the policy turns into 401);
  * policy is pure; verification consults the store and Didit. Any thrown fault is caught here and becomes
- * a fail-closed deny (503 `dependency_unavailable` for coded dependency errors, else `internal_error`),
- * unless the matched route opted into `failOpen` for dependency faults.
+ * a fail-closed deny (503 `dependency_unavailable` for a `DependencyError`, else `internal_error`),
+ * unless the matched route opted into `failOpen` and the fault is a real outage
+ * (`DependencyError.outage`: network error, timeout, 5xx, 429, open circuit — never a 4xx to our own
+ * request or a corrupt stored value).
  *
  * Shadow mode (route `shadow` or `policy.shadow`): every deny or step-up decided after the policy ran —
  * including a verification dependency fault — is answered as an allow carrying
@@ -206,8 +209,10 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
             deadlineAt,
           });
         } catch (err) {
-          if (!isDependencyFault(err)) throw err;
-          if (outcome.failOpen) return [allowFrom(outcome, principal, []), outcome, risk];
+          if (!(err instanceof DependencyError)) throw err;
+          // Only a real outage may fail open: a fault of our own making (Didit refusing our request as
+          // `bad_request`, a corrupt store value) would otherwise turn a bug into an allow.
+          if (outcome.failOpen && isDependencyOutage(err)) return [allowFrom(outcome, principal, []), outcome, risk];
           deps.onFault?.(err, ctx);
           return [{ ...DEPENDENCY_DENY, routeId: outcome.routeId, subject: principal.subject }, outcome, risk];
         }
@@ -246,7 +251,7 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
         }
       } catch (err) {
         deps.onFault?.(err, ctx);
-        decision = isDependencyFault(err)
+        decision = err instanceof DependencyError
           ? DEPENDENCY_DENY
           : { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error', retryAfter: 5 };
       }
@@ -263,13 +268,6 @@ const DEPENDENCY_DENY: DenyDecision = {
   message: 'a dependency of this route is unavailable; retry shortly',
   retryAfter: 5,
 };
-
-/** True for coded infrastructure errors (store, Didit, JWKS) that a route may choose to fail open on. */
-export function isDependencyFault(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const name = (err as { name?: unknown }).name;
-  return name === 'StoreError' || name === 'DiditError' || name === 'DependencyError';
-}
 
 function assertNever(x: never): never {
   throw new Error(`unexpected value ${JSON.stringify(x)}`);

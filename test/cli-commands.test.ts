@@ -71,6 +71,28 @@ describe('idgate validate', () => {
     expect(ok.status, ok.stderr).toBe(0);
   });
 
+  // Each of these passed `validate` before and then made `serve` crash (admin token, port) or misbehave at
+  // request time (a CEL type error denies every request; `path` + `glob` matched either; `GTE` never matched).
+  const ISSUER = '  - { name: corp, issuer: https://corp.example, audiences: [api], jwksUri: https://corp.example/jwks }\n';
+  it.each<[string, string, string]>([
+    ['an admin token under 16 characters', 'server:\n  admin: { port: 9090, token: fifteen-chars-x }\n', '2:31 server.admin.token: the admin token must be at least 16 characters'],
+    ['two roles on one port', 'server:\n  grpc: { port: 9300 }\n  admin: { port: 9300 }\n', '3:18 server.admin.port: port 9300 is already used by server.grpc'],
+    ['a role on the embedded sandbox port', 'server:\n  public: { port: 8099 }\ndidit: { mode: sandbox }\n', '3:8 didit.sandboxPort: port 8099 is already used by server.public'],
+    [
+      'a CEL type error',
+      'policy:\n  routes:\n    - id: a\n      match: { prefix: /a }\n      public: true\n      conditions: [{ name: c, when: { cel: "request.path > 1" }, then: deny }]\n',
+      "6:44 policy.routes[0].conditions[0].when.cel: CEL type error: found no matching overload for '_>_' applied to '(string, int)'",
+    ],
+    ['path and glob in one match', 'policy:\n  routes:\n    - { id: a, match: { path: /a, glob: /b/** }, public: true }\n', '3:41 policy.routes[0].match.glob: use one of path, prefix, glob or paths per match, not path and glob'],
+    ['an unknown HTTP method', 'policy:\n  routes:\n    - { id: a, match: { prefix: /a, methods: [GET, GTE] }, public: true }\n', '3:52 policy.routes[0].match.methods[1]: unknown HTTP method "GTE" (did you mean "GET"?)'],
+  ])('rejects %s with file:line:col', (name, yaml, expected) => {
+    const file = join(dir, `${name.replace(/\W+/g, '-')}.yaml`);
+    writeFileSync(file, `${yaml}issuers:\n${ISSUER}`);
+    const r = idgate('validate', file);
+    expect(r.code, r.out).toBe(1);
+    expect(r.err).toContain(`${file}:${expected}`);
+  });
+
   it('says so when the file does not exist', () => {
     const r = idgate('validate', join(dir, 'missing.yaml'));
     expect(r.code).toBe(1);

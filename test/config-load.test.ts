@@ -80,7 +80,7 @@ describe('loading the example', () => {
       shutdownGraceMs: 10_000,
     });
     expect(config.headers).toEqual({ prefix: 'x-idgate-', strip: [], removeAuthorization: false });
-    expect(config.policy).toEqual({ default: 'deny', shadow: false, roleClaims: ['roles', 'groups', 'realm_access.roles'], acrOrder: [], sensitivity: {}, routes: [] });
+    expect(config.policy).toEqual({ default: 'deny', shadow: false, pathParameters: 'reject', roleClaims: ['roles', 'groups', 'realm_access.roles'], acrOrder: [], sensitivity: {}, routes: [] });
     expect(config.store).toEqual({ type: 'memory', localCacheTtlMs: 5_000, localCacheMaxEntries: 10_000 });
     expect(config.network.trustedProxies).toEqual([]);
     expect(config.logging).toEqual({ level: 'info', allowSampleRate: 1 });
@@ -97,7 +97,7 @@ describe('shorthands', () => {
 policy:
   routes:
     - id: a
-      match: { path: /x, prefix: [/api/], glob: /g/**, host: API.Example.com, methods: [get] }
+      match: { paths: [{ exact: /x }, { prefix: /api/ }, { glob: /g/** }], host: API.Example.com, methods: [get] }
       require:
         claims: { email_verified: true, tier: { oneOf: [gold, 1] }, groups: { contains: eng }, org.id: { present: true } }
         roles: [admin]

@@ -440,6 +440,67 @@ describe('policy defaults and shadow', () => {
   });
 });
 
+describe('match.caseSensitive: false (case-insensitive upstreams)', () => {
+  const p = compilePolicy(
+    parseConfig(
+      `policy:
+  routes:
+    - { id: admin, match: { prefix: /Admin, caseSensitive: false }, deny: true }
+    - { id: reports, match: { glob: /reports/*/PDF, caseSensitive: false }, deny: true }
+    - { id: exact, match: { path: /Exact, caseSensitive: false }, deny: true }
+    - { id: strict, match: { prefix: /strict }, deny: true }
+    - { id: rest, match: { prefix: / }, public: true }
+`,
+      { sourceName: 'p.yaml', env: {} },
+    ),
+  );
+  it.each([
+    ['/admin/users', 'admin'],
+    ['/ADMIN/users', 'admin'],
+    ['/aDmIn', 'admin'],
+    ['/Reports/2024/pdf', 'reports'],
+    ['/REPORTS/x/Pdf', 'reports'],
+    ['/exact', 'exact'],
+    ['/EXACT', 'exact'],
+    ['/EXACT/x', 'rest'],
+    ['/administrator', 'rest'],
+    ['/STRICT', 'rest'],
+    ['/strict', 'strict'],
+    // Only ASCII letters fold: an escaped non-ASCII character or a Unicode look-alike is another name.
+    ['/%E2%84%AAdmin', 'rest'],
+  ])('%s → route %s', (path, id) => {
+    expect(p.matchRoute(ctx({ path }))?.route.config.id).toBe(id);
+  });
+
+  it('parses only as a boolean, and is absent from the compiled match when sensitive (the default)', () => {
+    expect(() => parseConfig('policy: { routes: [{ id: a, match: { prefix: /a, caseSensitive: maybe }, deny: true }] }', { sourceName: 'p.yaml', env: {} })).toThrow(/caseSensitive/);
+    const cfg = parseConfig('policy: { routes: [{ id: a, match: { prefix: /a, caseSensitive: true }, deny: true }] }', { sourceName: 'p.yaml', env: {} });
+    expect(cfg.policy.routes[0]?.match.caseSensitive).toBeUndefined();
+  });
+});
+
+describe('path parameters (";")', () => {
+  const routes = `  routes:
+    - { id: admin, match: { prefix: /api/admin }, deny: true }
+    - { id: api, match: { prefix: /api }, public: true }
+`;
+  const rejecting = compilePolicy(parseConfig(`policy:\n${routes}`, { sourceName: 'p.yaml', env: {} }));
+  const stripping = compilePolicy(parseConfig(`policy:\n  pathParameters: strip\n${routes}`, { sourceName: 'p.yaml', env: {} }));
+
+  it('are refused by default with 400 request_invalid, raw or encoded', () => {
+    for (const pathParameters of ['raw', 'encoded'] as const) {
+      expect(rejecting.evaluate(ctx({ path: '/api/admin/users', pathParameters }), ANON, NOW)).toMatchObject({ kind: 'deny', status: 400, code: 'request_invalid' });
+    }
+    expect(rejecting.evaluate(ctx({ path: '/api/x' }), ANON, NOW)).toMatchObject({ kind: 'allow' });
+  });
+
+  it('with pathParameters: strip, raw ones match on the stripped path; encoded ones are still refused', () => {
+    expect(stripping.evaluate(ctx({ path: '/api/admin/users', pathParameters: 'raw' }), ANON, NOW)).toMatchObject({ kind: 'deny', code: 'route_denied' });
+    expect(stripping.evaluate(ctx({ path: '/api/x', pathParameters: 'raw' }), ANON, NOW)).toMatchObject({ kind: 'allow' });
+    expect(stripping.evaluate(ctx({ path: '/api/admin%3Bx/users', pathParameters: 'encoded' }), ANON, NOW)).toMatchObject({ kind: 'deny', status: 400, code: 'request_invalid' });
+  });
+});
+
 describe('globs', () => {
   it.each([
     ['/a/**/b', '/a/b', true],

@@ -27,6 +27,18 @@ const summary: Record<string, string> = {};
 const EXTRA_ROUTES = `    - id: admin
       match: { prefix: /admin }
       require: { scopes: [admin] }
+    - id: files-admin
+      match: { prefix: /files/admin }
+      require: { scopes: [admin] }
+    - id: files
+      match: { prefix: /files }
+      require: { scopes: [read] }
+    - id: legacy-admin
+      match: { prefix: /legacy/admin, caseSensitive: false }
+      require: { scopes: [admin] }
+    - id: legacy
+      match: { prefix: /legacy, caseSensitive: false }
+      require: { scopes: [read] }
     - id: public
       match: { prefix: /public }
       public: true
@@ -113,8 +125,101 @@ describe('path canonicalisation bypass table (end to end)', () => {
     expect(isAllow(await check('/admin/users', await token(es, { scope: 'admin' })))).toBe(true);
     expect(problemOf(await check('/admin/users', t)).code).toBe('claims_mismatch');
     // The breakdown the scorecard publishes (docs/security.md row 6b) is asserted, not just printed.
-    expect(tally(outcomes)).toEqual({ path_invalid: 20, claims_mismatch: 13, no_route: 5, allow: 6 });
+    expect(tally(outcomes)).toEqual({ path_invalid: 20, claims_mismatch: 13, no_route: 4, request_invalid: 1, allow: 6 });
     summary.paths = `${table.length} paths → ${JSON.stringify(tally(outcomes))}`;
+  });
+});
+
+// Java servlet containers (Tomcat, Spring) strip `;` path parameters from each segment before routing:
+// `/files/admin;x/users` reaches the upstream's /files/admin/users handler. Before the fix the policy saw
+// the literal segment `admin;x`, missed the admin route and allowed a read-only token under /files.
+const PATH_PARAMETER_ATTACKS = [
+  '/files/admin;x/users', '/files/admin;/users', '/files/admin;jsessionid=1/users', '/files/admin;x=1;y=2/users',
+  '/files/admin%3Bx/users', '/files/admin%3bx/users', '/files/admin%3B/users', '/files;x/admin/users', '/files/admin;x',
+];
+
+describe('path parameters (";") through both front ends (end to end)', () => {
+  it(`gRPC: ${PATH_PARAMETER_ATTACKS.length} path-parameter spellings of an admin path are refused with request_invalid`, async () => {
+    const t = await token(es);
+    for (const path of PATH_PARAMETER_ATTACKS) {
+      const res = await check(path, t);
+      expect(isAllow(res), path).toBe(false);
+      expect(res.denied_response?.status?.code, path).toBe(400);
+      expect(problemOf(res).code, path).toBe('request_invalid');
+    }
+    // Not vacuous: the read route allows this token, and the admin route denies it on its own.
+    expect(isAllow(await check('/files/docs', t))).toBe(true);
+    expect(problemOf(await check('/files/admin/users', t)).code).toBe('claims_mismatch');
+    summary['path-params:grpc'] = `${PATH_PARAMETER_ATTACKS.length} → request_invalid`;
+  });
+
+  it(`HTTP mode: the same ${PATH_PARAMETER_ATTACKS.length} spellings are refused with request_invalid`, async () => {
+    const base = `http://127.0.0.1:${idgate.ports.http}/check`;
+    const t = await token(es);
+    for (const path of PATH_PARAMETER_ATTACKS) {
+      const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${t}` } });
+      await res.arrayBuffer();
+      expect(res.status, path).toBe(400);
+      expect(res.headers.get('x-idgate-reason'), path).toBe('request_invalid');
+    }
+    const ok = await fetch(`${base}/files/docs`, { headers: { authorization: `Bearer ${t}` } });
+    await ok.arrayBuffer();
+    expect(ok.status).toBe(200);
+    summary['path-params:http'] = `${PATH_PARAMETER_ATTACKS.length} → request_invalid`;
+  });
+});
+
+// An IIS/ASP.NET upstream serves /legacy/ADMIN/users from its /legacy/admin handler. With
+// `caseSensitive: false` the admin route covers every spelling, so the read-only catch-all never does.
+const CASE_SPELLINGS = ['/legacy/ADMIN/users', '/Legacy/Admin', '/LEGACY/aDmIn/x', '/legacy/%41dmin/users', '/legacy/admin/users'];
+
+describe('match.caseSensitive: false through both front ends (end to end)', () => {
+  it(`gRPC and HTTP: ${CASE_SPELLINGS.length} case spellings of an admin path all select the admin route`, async () => {
+    const t = await token(es);
+    const base = `http://127.0.0.1:${idgate.ports.http}/check`;
+    for (const path of CASE_SPELLINGS) {
+      expect(problemOf(await check(path, t)).code, path).toBe('claims_mismatch');
+      const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${t}` } });
+      await res.arrayBuffer();
+      expect(res.status, path).toBe(403);
+      expect(res.headers.get('x-idgate-reason'), path).toBe('claims_mismatch');
+    }
+    expect(isAllow(await check('/LEGACY/reports', t))).toBe(true);
+    expect(isAllow(await check('/Legacy/ADMIN/users', await token(es, { scope: 'admin' })))).toBe(true);
+    summary.case = `${CASE_SPELLINGS.length} spellings × 2 front ends → claims_mismatch`;
+  });
+});
+
+describe('policy.pathParameters: strip (opt-in, end to end)', () => {
+  let stripping: IdgateProcess;
+  let stripClient: EnvoyClient;
+  beforeAll(async () => {
+    stripping = await startIdgate({
+      command: 'authz',
+      configYaml: testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, extraRoutes: EXTRA_ROUTES, policyYaml: '  pathParameters: strip' }),
+    });
+    stripClient = createEnvoyClient(`127.0.0.1:${stripping.ports.grpc}`);
+  }, 30_000);
+  afterAll(async () => {
+    stripClient?.close();
+    await stripping?.stop();
+  });
+
+  it('matches on the path without parameters (as the servlet upstream routes), and still refuses an encoded ";"', async () => {
+    const t = await token(es);
+    const grpc = (path: string, tok = t) => stripClient.check(checkRequest({ path, token: tok }));
+    for (const path of ['/files/admin;x/users', '/files;x/admin/users', '/files/admin;jsessionid=1']) {
+      expect(problemOf(await grpc(path)).code, path).toBe('claims_mismatch');
+    }
+    expect(isAllow(await grpc('/files/admin;x/users', await token(es, { scope: 'admin' })))).toBe(true);
+    expect(isAllow(await grpc('/files/doc;v=2'))).toBe(true);
+    expect(problemOf(await grpc('/files/admin%3Bx/users')).code).toBe('request_invalid');
+    for (const path of ['/files/..;/admin', '/files/;x/admin']) expect(problemOf(await grpc(path)).code, path).toBe('path_invalid');
+    const base = `http://127.0.0.1:${stripping.ports.http}/check`;
+    const res = await fetch(`${base}/files/admin;x/users`, { headers: { authorization: `Bearer ${t}` } });
+    await res.arrayBuffer();
+    expect(res.status).toBe(403);
+    expect(res.headers.get('x-idgate-reason')).toBe('claims_mismatch');
   });
 });
 
@@ -253,6 +358,9 @@ describe('open redirects in the verification callback return target', () => {
     'https://evilshop.example.com.evil/', 'https://shop.exаmple.com/', 'https://shоp.example.com/', 'https://xn--shop-ex.example.org/', 'https://evil.com#@shop.example.com',
     'https://evil.com?@shop.example.com', 'http://partner.example.net/', 'https://partner.example.net.evil.com/', 'https://example.com/', 'https://other.example.com/',
     'https:evil.com', 'http://[::1]/', 'http://127.0.0.1/', '', 'null',
+    // Same host or same site, but another origin (port or scheme): before the fix these were accepted.
+    'http://shop.example.com/', 'https://shop.example.com:8443/', 'http://idgate.shop.example.com/', 'https://idgate.shop.example.com:9443/',
+    'http://www.shop.example.com:443/', 'https://partner.example.net:8443/back',
   ];
   it(`rejects ${hostile.length} hostile return targets and keeps same-site and allow-listed ones`, () => {
     const accepted = hostile.filter((c) => validateReturnUrl(c, baseUrl, allow) !== undefined);

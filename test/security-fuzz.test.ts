@@ -146,14 +146,19 @@ function decodeSegment(seg: string): string | undefined {
   }
 }
 
-/** The reference model: split off query and fragment, decode each segment once, RFC 3986 dot removal, merge empty segments. */
+/**
+ * The reference model: split off query and fragment, drop each segment's `;` parameters (as servlet
+ * containers do, before decoding), decode each segment once, RFC 3986 dot removal, merge empty segments.
+ */
 function referencePath(raw: string): string | undefined {
   const path = raw.split('#')[0]?.split('?')[0] ?? '';
   const segments = path.split('/').slice(1);
   const out: string[] = [];
   let trailing = false;
   for (let i = 0; i < segments.length; i++) {
-    const seg = decodeSegment(segments[i] as string);
+    const rawSeg = segments[i] as string;
+    const semicolon = rawSeg.indexOf(';');
+    const seg = decodeSegment(semicolon >= 0 ? rawSeg.slice(0, semicolon) : rawSeg);
     if (seg === undefined) return undefined;
     const last = i === segments.length - 1;
     if (seg === '' || seg === '.') {

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Cluster, Redis } from 'ioredis';
 import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
 import { createRedisVerdictStore } from '../src/store/redis-verdict-store.js';
-import { isStoreError } from '../src/store/verdict-store.js';
+import { StoreError } from '../src/store/verdict-store.js';
 import type { VerdictStore } from '../src/store/verdict-store.js';
 import type { PendingSession, SessionStatus, Verdict } from '../src/verification/verdict.js';
 import { startRedis, startRedisCluster, waitForServerClock } from './support/redis-server.js';
@@ -518,7 +518,7 @@ describe.each([memoryBackend, redisBackend(), clusterBackend()])('VerdictStore c
       await h.store.close();
       expect(await h.store.ping()).toBe(false);
       const err: unknown = await h.store.getVerdicts('corp:x', ['kyc']).catch((e: unknown) => e);
-      expect(isStoreError(err) && err.code).toBe('unavailable');
+      expect((err instanceof StoreError) && err.code).toBe('unavailable');
     });
   });
 });

@@ -6,7 +6,7 @@ import { createCachedVerdictStore } from '../src/store/cached-verdict-store.js';
 import { createVerdictStore } from '../src/store/create-verdict-store.js';
 import { MemoryVerdictStore } from '../src/store/memory-verdict-store.js';
 import { createRedisVerdictStore, RedisVerdictStore } from '../src/store/redis-verdict-store.js';
-import { isStoreError } from '../src/store/verdict-store.js';
+import { StoreError } from '../src/store/verdict-store.js';
 import type { VerdictStore } from '../src/store/verdict-store.js';
 import type { Verdict } from '../src/verification/verdict.js';
 import { startRedis, startRedisCluster, startRedisSentinel } from './support/redis-server.js';
@@ -120,7 +120,7 @@ describe('RedisVerdictStore on a real redis-server', () => {
     const store = await open('wrongtype:v1:');
     await raw.lpush('wrongtype:v1:{corp:w}:verdict:kyc', 'x');
     const err: unknown = await store.putVerdict(verdict('corp:w')).catch((e: unknown) => e);
-    expect(isStoreError(err) && err.code).toBe('corrupt');
+    expect((err instanceof StoreError) && err.code).toBe('corrupt');
   });
 
   it('drops a cached entry on another replica after a write through this one', async () => {
@@ -185,10 +185,10 @@ describe('RedisVerdictStore on a real redis-server', () => {
 
     await server.stop();
     const err: unknown = await store.getVerdicts('corp:durable', ['kyc']).catch((e: unknown) => e);
-    expect(isStoreError(err)).toBe(true);
-    expect(['unavailable', 'timeout']).toContain(isStoreError(err) ? err.code : '');
+    expect((err instanceof StoreError)).toBe(true);
+    expect(['unavailable', 'timeout']).toContain((err instanceof StoreError) ? err.code : '');
     const writeErr: unknown = await store.putVerdict(verdict('corp:durable', { eventAt: 5 })).catch((e: unknown) => e);
-    expect(isStoreError(writeErr)).toBe(true);
+    expect((writeErr instanceof StoreError)).toBe(true);
     expect(await store.ping()).toBe(false);
 
     await server.restart();

@@ -39,6 +39,27 @@ const HOST_RE = /^(?:\*\.)?[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a
 const METHOD_RE = /^[A-Z]+$/;
 const MiB = 1024 * 1024;
 
+/** Shortest admin token accepted: a guessable token on an operator API is worse than none. */
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+/**
+ * The methods a route may name: the IANA HTTP Method Registry's single-word methods. A typo (`GTE`) or an
+ * invented method would otherwise make a route that silently never matches.
+ */
+export const HTTP_METHODS: readonly string[] = [
+  'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH', 'QUERY',
+  'ACL', 'BIND', 'CHECKIN', 'CHECKOUT', 'COPY', 'LABEL', 'LINK', 'LOCK', 'MERGE', 'MKACTIVITY', 'MKCALENDAR', 'MKCOL',
+  'MKREDIRECTREF', 'MKWORKSPACE', 'MOVE', 'ORDERPATCH', 'PRI', 'PROPFIND', 'PROPPATCH', 'REBIND', 'REPORT', 'SEARCH',
+  'UNBIND', 'UNCHECKOUT', 'UNLINK', 'UNLOCK', 'UPDATE', 'UPDATEREDIRECTREF',
+];
+const KNOWN_METHODS: ReadonlySet<string> = new Set(HTTP_METHODS);
+
+function checkMethod(s: string): string | undefined {
+  const m = s.toUpperCase();
+  if (!METHOD_RE.test(m)) return `not a valid method: ${JSON.stringify(s)}`;
+  return KNOWN_METHODS.has(m) ? undefined : `unknown HTTP method ${JSON.stringify(s)}${didYouMean(m, HTTP_METHODS)}`;
+}
+
 /** Default role claims (`policy.roleClaims`). */
 export const DEFAULT_ROLE_CLAIMS: readonly string[] = ['roles', 'groups', 'realm_access.roles'];
 
@@ -129,7 +150,12 @@ function serverSchema(sources: SecretSources) {
         }))
         .prefault({}),
       admin: z
-        .strictObject({ ...listen(9090), token: secret()(sources).optional() })
+        .strictObject({
+          ...listen(9090),
+          token: secret()(sources)
+            .refine((t) => t === undefined || t.length >= MIN_ADMIN_TOKEN_LENGTH, { error: `the admin token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters` })
+            .optional(),
+        })
         .transform((o): ServerConfig['admin'] => (o.token === undefined ? { host: o.host, port: o.port } : { host: o.host, port: o.port, token: o.token }))
         .prefault({}),
       ...durationKeys('shutdownGrace'),
@@ -395,9 +421,22 @@ const matchSchema = z
     paths: pathMatchList.optional(),
     host: stringOrList((s) => (HOST_RE.test(s.toLowerCase()) ? undefined : `not a valid host name: ${JSON.stringify(s)}`)).optional(),
     hosts: stringOrList((s) => (HOST_RE.test(s.toLowerCase()) ? undefined : `not a valid host name: ${JSON.stringify(s)}`)).optional(),
-    method: stringOrList((s) => (METHOD_RE.test(s.toUpperCase()) ? undefined : `not a valid method: ${JSON.stringify(s)}`)).optional(),
-    methods: stringOrList((s) => (METHOD_RE.test(s.toUpperCase()) ? undefined : `not a valid method: ${JSON.stringify(s)}`)).optional(),
+    method: stringOrList(checkMethod).optional(),
+    methods: stringOrList(checkMethod).optional(),
     contextExtensions: z.record(z.string().min(1), z.string()).optional(),
+    caseSensitive: z.boolean().optional(),
+  })
+  .superRefine((o, ctx) => {
+    // `{ path: /a, glob: /b/** }` reads like "both"; it would mean "either". One kind per match, or the
+    // explicit list, which says what it means.
+    const kinds = (['path', 'prefix', 'glob', 'paths'] as const).filter((k) => o[k] !== undefined);
+    if (kinds.length > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [kinds[1] as string],
+        message: `use one of path, prefix, glob or paths per match, not ${kinds.join(' and ')} (they would match either, not both); list several with paths: [{ exact: … }, { prefix: … }]`,
+      });
+    }
   })
   .transform((o): RouteMatch => {
     const paths: PathMatch[] = [
@@ -411,6 +450,7 @@ const matchSchema = z
       hosts: unique([...(o.host ?? []), ...(o.hosts ?? [])].map((h) => h.toLowerCase())),
       paths,
       methods: unique([...(o.method ?? []), ...(o.methods ?? [])].map((m) => m.toUpperCase())),
+      ...(o.caseSensitive === false ? { caseSensitive: false as const } : {}),
     };
   })
   .prefault({});
@@ -455,6 +495,7 @@ function policySchema(cel: CelCompiler) {
     .strictObject({
       default: z.enum(['deny', 'allow']).default('deny'),
       shadow: z.boolean().default(false),
+      pathParameters: z.enum(['reject', 'strip']).default('reject'),
       roleClaims: z.array(z.string().min(1)).min(1).default([...DEFAULT_ROLE_CLAIMS]),
       acrOrder: z.array(z.string().min(1)).default([]),
       sensitivity: z.record(z.string().regex(NAME_RE, { error: 'level names must match [a-z0-9_-]+' }), requirementsSchema(false)).default({}),
@@ -643,5 +684,37 @@ export function createConfigSchema(sources: SecretSources) {
       context: contextSchema,
       risk: riskSchema,
     })
-    .transform((o): IdgateConfig => o);
+    .transform((o): IdgateConfig => o)
+    .superRefine((config, ctx) => {
+      for (const clash of portClashes(config)) ctx.addIssue({ code: 'custom', path: clash.path, message: clash.message });
+    });
+}
+
+/**
+ * Two listeners of `idgate serve` on one port (and an overlapping address: equal, or either a wildcard)
+ * would fail at boot with EADDRINUSE — or, on platforms that allow sharing, split traffic between roles.
+ * Port 0 (any free port) never clashes. Reported on the later of the two, naming the earlier.
+ */
+function portClashes(config: IdgateConfig): { path: string[]; message: string }[] {
+  const s = config.server;
+  const listeners: { role: string; path: string[]; host: string; port: number }[] = [
+    { role: 'server.grpc', path: ['server', 'grpc', 'port'], host: s.grpc.host, port: s.grpc.port },
+    ...(s.httpAuthz.enabled ? [{ role: 'server.httpAuthz', path: ['server', 'httpAuthz', 'port'], host: s.httpAuthz.host, port: s.httpAuthz.port }] : []),
+    { role: 'server.public', path: ['server', 'public', 'port'], host: s.public.host, port: s.public.port },
+    { role: 'server.admin', path: ['server', 'admin', 'port'], host: s.admin.host, port: s.admin.port },
+  ];
+  // The embedded sandbox and the demo issuer listen on 127.0.0.1 (see app/start-idgate.ts).
+  if (config.didit.mode === 'sandbox' && config.didit.apiBaseUrl === `http://127.0.0.1:${config.didit.sandboxPort}`) {
+    listeners.push({ role: 'didit.sandboxPort', path: ['didit', 'sandboxPort'], host: '127.0.0.1', port: config.didit.sandboxPort });
+  }
+  if (config.demoIssuer !== undefined) {
+    listeners.push({ role: 'demoIssuer.port', path: ['demoIssuer', 'port'], host: '127.0.0.1', port: config.demoIssuer.port });
+  }
+  const wildcard = (h: string) => h === '0.0.0.0' || h === '::' || h === '[::]';
+  const clashes: { path: string[]; message: string }[] = [];
+  listeners.forEach((b, j) => {
+    const a = listeners.slice(0, j).find((x) => x.port !== 0 && x.port === b.port && (x.host === b.host || wildcard(x.host) || wildcard(b.host)));
+    if (a !== undefined) clashes.push({ path: b.path, message: `port ${b.port} is already used by ${a.role}; each role needs its own port` });
+  });
+  return clashes;
 }

@@ -229,6 +229,12 @@ export interface PolicyConfig {
   readonly default: 'deny' | 'allow';
   /** Shadow mode for the whole policy: evaluate and log, but allow (default false). */
   readonly shadow: boolean;
+  /**
+   * `;` path parameters (`/a;jsessionid=1/b`): `reject` (default) denies them with `request_invalid`, as
+   * Spring Security's strict firewall does; `strip` matches on the path with each segment's parameters
+   * removed (how servlet containers route), for upstreams that use them. An encoded `;` is always rejected.
+   */
+  readonly pathParameters: 'reject' | 'strip';
   /** Roles are read from these claims (default `roles`, `groups`, `realm_access.roles`). Dotted paths allowed. */
   readonly roleClaims: readonly string[];
   /** Ordered `acr` values, weakest first, for `mfa.acrAtLeast` comparisons. */
@@ -270,6 +276,11 @@ export interface RouteMatch {
   readonly hosts: readonly string[];
   /** Path matchers over the canonical path. Empty = any path. */
   readonly paths: readonly PathMatch[];
+  /**
+   * `false`: `paths` match regardless of ASCII letter case (Envoy's `case_sensitive: false`), for upstreams
+   * that route case-insensitively (IIS, ASP.NET, Express's default router). Absent = case-sensitive.
+   */
+  readonly caseSensitive?: false;
   /** Upper-case methods. Empty = any method. */
   readonly methods: readonly string[];
 }

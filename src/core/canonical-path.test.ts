@@ -24,17 +24,46 @@ describe('canonicalizePath', () => {
     ['case kept', '/ADMIN', '/ADMIN', ''],
     ['unreserved escapes decoded', '/%61%64%6D%69%6E', '/admin', ''],
     ['tilde and dash decoded', '/%7euser%2Dx', '/~user-x', ''],
-    ['reserved escape kept, hex upper-cased', '/a%3bb%3f%25', '/a%3Bb%3F%25', ''],
+    ['reserved escape kept, hex upper-cased', '/a%3fb%3d%25', '/a%3Fb%3D%25', ''],
     ['space escape kept', '/a%20b', '/a%20b', ''],
     ['valid UTF-8 escapes kept upper-case', '/caf%c3%a9', '/caf%C3%A9', ''],
     ['4-byte UTF-8 kept', '/%F0%9F%98%80', '/%F0%9F%98%80', ''],
     ['raw unsafe character escaped', '/a{b}|c', '/a%7Bb%7D%7Cc', ''],
-    ['semicolon in a normal segment kept', '/a;b=1/c', '/a;b=1/c', ''],
     ['three dots is a name', '/.../a', '/.../a', ''],
     ['dotfile is a name', '/.well-known/x', '/.well-known/x', ''],
     ['double-encoded stays encoded', '/%252e%252e/admin', '/%252e%252e/admin', ''],
   ])('%s: %s → %s', (_name, raw, path, query) => {
     expect(canonicalizePath(raw)).toEqual({ ok: true, path, query });
+  });
+
+  // Path parameters: stripped from each segment as servlet containers route (so the policy sees what
+  // Spring/Tomcat see) and reported, so the policy can refuse them; an encoded `;` is only reported.
+  it.each([
+    ['parameter stripped from a middle segment', '/api/admin;x/users', '/api/admin/users', 'raw'],
+    ['parameter with a value', '/a;jsessionid=1/c', '/a/c', 'raw'],
+    ['several parameters in one segment', '/a;b=1;c=2/d', '/a/d', 'raw'],
+    ['parameters on several segments', '/a;x/b;y', '/a/b', 'raw'],
+    ['empty parameter', '/admin;/users', '/admin/users', 'raw'],
+    ['parameter on the last segment, trailing slash kept', '/a/b;x/', '/a/b/', 'raw'],
+    ['encoded semicolon reported, kept escaped', '/api/admin%3Bx/users', '/api/admin%3Bx/users', 'encoded'],
+    ['encoded semicolon, lower-case hex', '/api/admin%3bx/users', '/api/admin%3Bx/users', 'encoded'],
+    ['encoded wins over raw', '/a;x/b%3by', '/a/b%3By', 'encoded'],
+    ['parameter on a segment removed by dot-dot still reported', '/a;x/../b', '/b', 'raw'],
+  ])('%s: %s → %s (%s)', (_name, raw, path, pathParameters) => {
+    expect(canonicalizePath(raw)).toEqual({ ok: true, path, query: '', pathParameters });
+  });
+
+  it('a semicolon in the query is not a path parameter', () => {
+    expect(canonicalizePath('/a?b;c=%3b')).toEqual({ ok: true, path: '/a', query: 'b;c=%3b' });
+  });
+
+  it.each([
+    ['parameter without a segment name', '/api/;x/admin'],
+    ['parameter-only first segment', '/;x/admin'],
+    ['bare semicolon segment', '/a/;/b'],
+    ['encoded dots with a parameter', '/api/%2E%2E;x/admin'],
+  ])('rejects %s: %s', (_name, raw) => {
+    expect(canonicalizePath(raw).ok).toBe(false);
   });
 
   it.each([
@@ -103,8 +132,10 @@ describe('canonicalizePath', () => {
         expect(path.endsWith('/.')).toBe(false);
         expect(path.endsWith('/..')).toBe(false);
         expect(path).not.toMatch(/%(2[fF]|5[cC]|00)/);
+        expect(path).not.toContain(';');
         const again = canonicalizePath(path);
-        expect(again).toEqual({ ok: true, path, query: '' });
+        const encoded = result.pathParameters === 'encoded' ? { pathParameters: 'encoded' } : {};
+        expect(again).toEqual({ ok: true, path, query: '', ...encoded });
       }),
       { numRuns: 2000 },
     );

@@ -3,8 +3,21 @@
  * rejected (the engine denies such a request with `path_invalid`).
  */
 export type CanonicalPathResult =
-  | { readonly ok: true; readonly path: string; readonly query: string }
+  | {
+      readonly ok: true;
+      readonly path: string;
+      readonly query: string;
+      /**
+       * Present when the path carried `;` path parameters: `raw` — `path` has them stripped from each
+       * segment (`/a;x=1/b` → `/a/b`); `encoded` — a percent-encoded `;` (`%3B`, any case) is in the path
+       * (kept escaped in `path`). The policy rejects both unless it opted into raw parameters.
+       */
+      readonly pathParameters?: PathParameters;
+    }
   | { readonly ok: false; readonly reason: string };
+
+/** See {@link CanonicalPathResult}: `encoded` wins when a path has both kinds. */
+export type PathParameters = 'raw' | 'encoded';
 
 const HEX = '0123456789ABCDEF';
 
@@ -34,11 +47,19 @@ const ASCII_CLASS: Uint8Array = (() => {
  * a backslash (raw or `%5C`), an encoded slash (`%2F`), NUL or any control character (raw or escaped), a
  * malformed escape (`%zz`, `%4`), raw non-ASCII, escapes that are not valid UTF-8 (overlong forms such as
  * `%C0%AE`, surrogates, truncated sequences), a segment starting with `.;` or `..;` (servlet path parameters
- * that Tomcat-style upstreams resolve as dot segments), and `..` segments that would climb above the root.
+ * that Tomcat-style upstreams resolve as dot segments), a segment that is only a path parameter (`/a/;x/b`,
+ * which a servlet container routes as `/a//b`), and `..` segments that would climb above the root.
  * Never throws.
  *
- * @returns `{ ok: true, path, query }` where `query` is the raw query without `?` (not decoded), or
- *   `{ ok: false, reason }`.
+ * Path parameters (`;` inside a segment, RFC 3986 §3.3): Java servlet containers route `/admin;x/users` as
+ * `/admin/users`, so a matcher that saw the literal segment `admin;x` could be bypassed. They are stripped
+ * from each segment as Tomcat does (after the dot-segment checks above, so stripping can never produce a
+ * `..`), and reported in `pathParameters` so the policy can refuse them (its default) — the canonical path
+ * is what such an upstream routes on. An encoded `;` is never stripped, only reported: upstreams disagree
+ * on whether it delimits a parameter, so no single reading is safe.
+ *
+ * @returns `{ ok: true, path, query, pathParameters? }` where `query` is the raw query without `?` (not
+ *   decoded), or `{ ok: false, reason }`.
  */
 export function canonicalizePath(rawTarget: string): CanonicalPathResult {
   if (typeof rawTarget !== 'string' || rawTarget.length === 0) return reject('empty request target');
@@ -102,6 +123,7 @@ export function canonicalizePath(rawTarget: string): CanonicalPathResult {
   const out: string[] = [];
   const last = segments.length - 1;
   let trailingSlash = false;
+  let parameters: PathParameters | undefined;
   for (let s = 0; s <= last; s++) {
     const seg = segments[s] as string;
     const isLast = s === last;
@@ -120,22 +142,37 @@ export function canonicalizePath(rawTarget: string): CanonicalPathResult {
       continue;
     }
     if (seg.charCodeAt(0) === 0x2e && isDotParameter(seg)) return reject('dot segment with path parameter');
-    out.push(seg);
+    if (seg.includes('%3B')) parameters = 'encoded';
+    const semicolon = seg.indexOf(';');
+    if (semicolon === 0) return reject('path parameter without a segment name');
+    if (semicolon > 0) {
+      parameters ??= 'raw';
+      out.push(seg.slice(0, semicolon));
+    } else {
+      out.push(seg);
+    }
   }
-  if (out.length === 0) return { ok: true, path: '/', query };
+  if (out.length === 0) return withParameters({ ok: true, path: '/', query }, parameters);
   const path = '/' + out.join('/') + (trailingSlash ? '/' : '');
-  return { ok: true, path, query };
+  return withParameters({ ok: true, path, query }, parameters);
+}
+
+function withParameters(
+  result: { ok: true; path: string; query: string },
+  parameters: PathParameters | undefined,
+): CanonicalPathResult {
+  return parameters === undefined ? result : { ...result, pathParameters: parameters };
 }
 
 /**
- * The common case on the hot path: only plain characters, no escapes, no empty or dot-led segments, so the
- * slow decoder would return the input unchanged.
+ * The common case on the hot path: only plain characters, no escapes, no `;`, no empty or dot-led segments,
+ * so the slow decoder would return the input unchanged.
  */
 function isAlreadyCanonical(s: string, end: number): boolean {
   let prev = 0x2f;
   for (let i = 1; i < end; i++) {
     const c = s.charCodeAt(i);
-    if (c > 0x7e || c === 0x25 || ASCII_CLASS[c] === 0) return false;
+    if (c > 0x7e || c === 0x25 || c === 0x3b || ASCII_CLASS[c] === 0) return false;
     if (prev === 0x2f && (c === 0x2f || c === 0x2e)) return false;
     prev = c;
   }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Decision, DenyDecision } from './decision.js';
 import { compileRenderOptions, renderDecision, sanitizeHeaderValue, type RenderedVerdict } from './render-decision.js';
 import type { RequestContext } from './request-context.js';
+import { originalUrl } from '../verification/return-url.js';
 
 function context(overrides: Partial<RequestContext> = {}): RequestContext {
   return {
@@ -281,5 +282,27 @@ describe('compileRenderOptions / sanitizeHeaderValue', () => {
   it('keeps tabs and text, replaces controls', () => {
     expect(sanitizeHeaderValue('a\tb é')).toBe('a\tb é');
     expect(sanitizeHeaderValue('a\u0000b\nc\u007f')).toBe('a b c ');
+  });
+});
+
+describe('browser navigation: one rule for the redirect and the return URL', () => {
+  const stepUp: Decision = { kind: 'step_up', workflow: 'kyc', verificationUrl: 'https://verify.didit.me/s/1', sessionId: 'sess-1' };
+  // Before one shared implementation, `Text/HTML` was redirected but no return URL was stored, so the
+  // user verified and was stranded on idgate's page.
+  it.each<[string, string | undefined, boolean]>([
+    ['a browser', 'text/html,application/xhtml+xml,*/*;q=0.8', true],
+    ['upper case', 'Text/HTML', true],
+    ['all caps with spaces', ' TEXT/HTML ; charset=utf-8', true],
+    ['text/html with a weight', 'application/json, text/html;q=0.5', true],
+    ['text/html refused with q=0', 'text/html;q=0, application/json', false],
+    ['an API client', 'application/json', false],
+    ['a bare wildcard', '*/*', false],
+    ['a look-alike media type', 'text/htmlx', false],
+    ['no accept header', undefined, false],
+  ])('%s (%s): redirected = %s, and a return URL exactly when redirected', (_name, accept, browser) => {
+    const ctx = context({ headers: accept === undefined ? {} : { accept } });
+    const verdict = renderDecision(stepUp, ctx, options);
+    expect(verdict.allow ? 0 : verdict.status).toBe(browser ? 302 : 401);
+    expect(originalUrl(ctx) !== undefined).toBe(browser);
   });
 });

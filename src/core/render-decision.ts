@@ -1,3 +1,4 @@
+import { isBrowserNavigation } from './browser-navigation.js';
 import type { Decision, DenyDecision, StepUpDecision } from './decision.js';
 import type { DenyCode } from './deny-code.js';
 import { createIdentityHeaderTest, type IdentityHeaderTest } from './identity-header-name.js';
@@ -393,8 +394,3 @@ function safeRedirectTarget(url: string): string | undefined {
   return parsed.href;
 }
 
-function isBrowserNavigation(ctx: RequestContext): boolean {
-  if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return false;
-  const accept = ctx.headers['accept'];
-  return accept !== undefined && accept.toLowerCase().includes('text/html');
-}

@@ -28,6 +28,12 @@ export interface RequestContext {
    */
   readonly pathError?: string;
   /**
+   * Set when the path carried `;` path parameters (see `canonicalizePath`): `raw` — {@link path} has them
+   * stripped from each segment, as servlet containers route; `encoded` — an escaped `;` is in the path. The
+   * policy denies both with `request_invalid` unless `policy.pathParameters: strip` (raw ones only).
+   */
+  readonly pathParameters?: 'raw' | 'encoded';
+  /**
    * Request headers with lower-case names, including HTTP/2 pseudo-headers (`:authority`, `:path`…)
    * when the proxy sent them. Repeated headers are joined with `,` as Envoy does.
    */

@@ -17,8 +17,13 @@ export type DiditErrorCode =
   | 'not_found'
   | 'bad_response';
 
-/** A failed call to Didit's API. Callers branch on `code`, never on the message. */
-export class DiditError extends Error {
+import { DependencyError } from '../core/dependency-error.js';
+
+/**
+ * A failed call to Didit's API. Callers branch on `code` (or {@link DependencyError.outage}), never on the
+ * message.
+ */
+export class DiditError extends DependencyError {
   override readonly name = 'DiditError';
   readonly code: DiditErrorCode;
   /** HTTP status of the last response, when there was one. */
@@ -43,5 +48,14 @@ export class DiditError extends Error {
   /** True for codes a later attempt may cure (`timeout`, `unavailable`, `rate_limited`). */
   get transient(): boolean {
     return this.code === 'timeout' || this.code === 'unavailable' || this.code === 'rate_limited';
+  }
+
+  /**
+   * Didit is down, slow or throttling (timeout, connection error, 5xx, 429, open circuit): the transient
+   * codes. `bad_request`, `auth`, `not_found` and `bad_response` are answers to *our* request — a bug or a
+   * misconfiguration here — and never let a `failOpen` route through.
+   */
+  get outage(): boolean {
+    return this.transient;
   }
 }

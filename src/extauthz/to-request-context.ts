@@ -145,6 +145,7 @@ export function toRequestContext(
   };
   if (authority.port !== undefined) ctx.port = authority.port;
   if (!canonical.ok) ctx.pathError = canonical.reason;
+  else if (canonical.pathParameters !== undefined) ctx.pathParameters = canonical.pathParameters;
   const body = requestBody(http);
   if (body !== undefined) ctx.body = body;
   return { ok: true, value: ctx };

@@ -2,6 +2,7 @@ import { createLocalJWKSet, type CompactJWSHeaderParameters, type CryptoKey, typ
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import type { JwksConfig } from '../config/types.js';
+import { DependencyError } from '../core/dependency-error.js';
 import { fetchJson } from './fetch-json.js';
 import { parseDiscoveryDocument, parseJwks, type PublicJwk } from './key-documents.js';
 
@@ -57,8 +58,9 @@ export interface JwksStatus {
 }
 
 /** Thrown by {@link JwksCache.getKey} when no usable keys are held and none could be fetched. */
-export class KeysUnavailableError extends Error {
+export class KeysUnavailableError extends DependencyError {
   readonly code = 'ERR_KEYS_UNAVAILABLE';
+  readonly outage = true;
 
   constructor() {
     super('signing keys unavailable');

@@ -8,6 +8,7 @@ import {
   type JWTPayload,
   type JWTVerifyOptions,
 } from 'jose';
+import { DependencyError } from '../core/dependency-error.js';
 import type { IssuerConfig, JwtAlgorithm } from '../config/types.js';
 import type { AuthResult } from './auth-result.js';
 
@@ -181,9 +182,11 @@ export function readSubject(claims: Readonly<Record<string, unknown>>, claim: st
  * Maps a jose (or key cache) error to a failure by its stable `code`, never by its message.
  *
  * @returns `token_expired` (ERR_JWT_EXPIRED), `token_not_yet_valid` (`nbf`/`iat` check failed),
- *   `dependency_unavailable` (ERR_KEYS_UNAVAILABLE), otherwise `token_invalid` with a short safe message.
+ *   `dependency_unavailable` (a {@link DependencyError}, e.g. no usable signing keys), otherwise `token_invalid`
+ *   with a short safe message.
  */
 export function translateJoseError(err: unknown, issuerName?: string): AuthFailure {
+  if (err instanceof DependencyError) return failed('dependency_unavailable', 'signing keys unavailable', issuerName);
   const { code, claim, reason } = (err ?? {}) as { code?: unknown; claim?: unknown; reason?: unknown };
   switch (code) {
     case 'ERR_JWT_EXPIRED':
@@ -212,8 +215,6 @@ export function translateJoseError(err: unknown, issuerName?: string): AuthFailu
       return failed('token_invalid', 'signature verification failed', issuerName);
     case 'ERR_JWKS_NO_MATCHING_KEY':
       return failed('token_invalid', 'no matching signing key', issuerName);
-    case 'ERR_KEYS_UNAVAILABLE':
-      return failed('dependency_unavailable', 'signing keys unavailable', issuerName);
     case 'ERR_JOSE_NOT_SUPPORTED':
       return failed('token_invalid', 'unsupported token', issuerName);
     case 'ERR_JWS_INVALID':

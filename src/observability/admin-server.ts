@@ -7,6 +7,7 @@ import { applyServerHardening, hardenedServerOptions } from '../http/apply-serve
 import { HttpBodyError, readBody } from '../http/read-body.js';
 import { sendJson } from '../http/send-json.js';
 import { sendProblem } from '../http/send-problem.js';
+import { MIN_ADMIN_TOKEN_LENGTH } from '../config/config-schema.js';
 
 /** One named readiness check. `detail` is shown to operators: no secrets. */
 export interface ReadinessCheck {
@@ -71,8 +72,8 @@ export const DEFAULT_ADMIN_LIMITS: AdminServerLimits = {
   closeGraceMs: 5_000,
 };
 
-/** Shortest admin token accepted: a guessable token on an operator API is worse than none. */
-export const MIN_ADMIN_TOKEN_LENGTH = 16;
+/** Shortest admin token accepted (checked by the config schema too, so `idgate validate` reports it). */
+export { MIN_ADMIN_TOKEN_LENGTH };
 
 /** Dependencies and options of {@link createAdminServer}. */
 export interface CreateAdminServerOptions {

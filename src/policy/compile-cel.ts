@@ -201,6 +201,8 @@ export function createCelCompiler(): CelCompiler {
       } catch (err) {
         return { ok: false, message: `cannot plan the expression: ${firstLine(err)}` };
       }
+      const typeError = probeTypes(fn);
+      if (typeError !== undefined) return { ok: false, message: `CEL type error: ${typeError}` };
       return {
         ok: true,
         program: {
@@ -221,6 +223,42 @@ export function createCelCompiler(): CelCompiler {
       };
     },
   };
+}
+
+/**
+ * Bindings of the right types for every fixed field (what `request-facts` binds at run time) and empty maps
+ * for the open ones (`claims`, `context`, `verification`): any read of an open key is then a "no such key",
+ * so an overload or type error the probe meets can only come from the fixed fields and literals — a type
+ * error that would fail every request that reaches it.
+ */
+const PROBE_BINDINGS: Record<string, CelInput> = {
+  request: {
+    method: 'GET', host: 'shop.example.com', path: '/', query: '', scheme: 'https', headers: {}, sourceIp: '192.0.2.1', country: 'ES',
+  },
+  claims: {},
+  context: {},
+  verification: {},
+  risk: { assessed: true, score: 50, signals: ['velocity'] },
+};
+
+/** CEL's messages for a call with operand types it has no overload for. */
+const TYPE_ERROR_MESSAGE = /no matching overload|no such overload|type mismatch/i;
+
+/**
+ * `@bufbuild/cel` 0.6 exports no type checker, so the planned program is run once on {@link PROBE_BINDINGS}:
+ * `request.path > 1`, `risk.score > "high"`, `!request.method` or `request.path.startsWith(1)` fail there as
+ * they would on every request. Branches the probe does not take are not checked.
+ */
+function probeTypes(fn: (bindings: Record<string, CelInput>) => unknown): string | undefined {
+  let value: unknown;
+  try {
+    value = fn(PROBE_BINDINGS);
+  } catch {
+    return undefined;
+  }
+  if (!isCelError(value)) return undefined;
+  const message = firstLine(value);
+  return TYPE_ERROR_MESSAGE.test(message) ? message : undefined;
 }
 
 function syntaxError(err: unknown): CompileCelResult {

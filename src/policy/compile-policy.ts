@@ -58,11 +58,12 @@ export interface CompiledPolicy {
    * Decides what the policy alone can: `allow`, `deny` (with status, code and RFC 6750/9470 challenge) or
    * `verify` (identity and context hold; listed Didit verifications must also be satisfied).
    *
-   * Deny codes: `path_invalid` (400), `request_invalid` (400, no method), `no_route` (403, default deny),
-   * `country_denied`/`device_denied` (403, before any route: a trusted context header that is not one
-   * well-formed value, see {@link compileContextHeaderGuard}), `route_denied` (403), `token_missing`
-   * (401), `token_invalid`/`token_expired`/`token_not_yet_valid` (401, also an issuer this route does
-   * not accept), `dependency_unavailable` (503, Retry-After 5: identity failures always fail closed), `claims_mismatch` (403: claims, scopes, roles), `mfa_required` (401),
+   * Deny codes: `path_invalid` (400), `request_invalid` (400: no method, or `;` path parameters the policy does
+   * not accept), `no_route` (403, default deny), `country_denied`/`device_denied` (403, before any route: a
+   * trusted context header that is not one well-formed value, see {@link compileContextHeaderGuard}),
+   * `route_denied` (403), `token_missing` (401), `token_invalid`/`token_expired`/`token_not_yet_valid` (401,
+   * also an issuer this route does not accept), `dependency_unavailable` (503, Retry-After 5: identity
+   * failures always fail closed), `claims_mismatch` (403: claims, scopes, roles), `mfa_required` (401),
    * `reauthentication_required` (401); from the route's conditions and risk bands (403): `network_denied`,
    * `country_denied`, `time_denied`, `device_denied`, `condition_denied` (also any condition that cannot be
    * evaluated), `risk_denied`, or the code the condition names.
@@ -154,7 +155,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       requirements,
       ...(ext !== undefined && Object.keys(ext).length > 0 ? { contextExtensions: Object.entries(ext) } : {}),
       host: compileHostMatcher(route.match.hosts),
-      path: compilePathMatcher(route.match.paths),
+      path: compilePathMatcher(route.match.paths, { caseSensitive: route.match.caseSensitive !== false }),
       ...(route.match.methods.length > 0 ? { methods: new Set(route.match.methods) } : {}),
       headers: compileClaimHeaders(route.claimHeaders),
       context,
@@ -253,6 +254,12 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     if (ctx.pathError !== undefined) {
       trace.push({ step: 'path', result: 'fail', detail: 'the request path cannot be canonicalised safely' });
       return { kind: 'deny', status: 400, code: 'path_invalid', message: 'request path is not acceptable', shadow: policy.shadow, trace };
+    }
+    if (ctx.pathParameters === 'encoded' || (ctx.pathParameters === 'raw' && policy.pathParameters !== 'strip')) {
+      // Servlet containers route `/admin;x/users` as `/admin/users`; refusing them (Spring Security's
+      // StrictHttpFirewall does the same) leaves no spelling the policy and the upstream read differently.
+      trace.push({ step: 'path', result: 'fail', detail: ctx.pathParameters === 'encoded' ? 'an encoded ";" is in the path' : 'the path carries ";" path parameters (policy.pathParameters: reject)' });
+      return { kind: 'deny', status: 400, code: 'request_invalid', message: 'path parameters (";") are not accepted', shadow: policy.shadow, trace };
     }
     if (ctx.method === '') {
       trace.push({ step: 'request', result: 'fail', detail: 'the proxy sent no method' });

@@ -4,6 +4,15 @@ import type { PathMatch } from '../config/types.js';
 export interface RequestPath {
   readonly path: string;
   segments?: readonly string[];
+  /** `path` with ASCII letters lower-cased, computed once for the case-insensitive routes. */
+  lower?: string;
+  lowerSegments?: readonly string[];
+}
+
+/** Options of {@link compilePathMatcher}. */
+export interface PathMatcherOptions {
+  /** `false`: ASCII letters match regardless of case (default true). */
+  readonly caseSensitive?: boolean;
 }
 
 /** Tests a canonical request path. */
@@ -13,28 +22,40 @@ export type PathPredicate = (path: RequestPath) => boolean;
  * Compiles a route's path matchers into one predicate (any matcher may match; none = every path).
  * Exact paths are one `Set` lookup; prefixes are segment-aware (`/api` matches `/api` and `/api/x`, not
  * `/apix`); globs are matched segment by segment (see {@link compileGlob}).
+ *
+ * With `caseSensitive: false` the patterns and the request path are compared with ASCII letters
+ * lower-cased (as Envoy's `case_sensitive: false`); percent-escapes are upper-case hex in the canonical
+ * path and never appear in patterns, so only letters are affected.
  */
-export function compilePathMatcher(paths: readonly PathMatch[]): PathPredicate {
+export function compilePathMatcher(paths: readonly PathMatch[], options: PathMatcherOptions = {}): PathPredicate {
   if (paths.length === 0) return () => true;
+  const fold = options.caseSensitive === false ? asciiLowerCase : (s: string) => s;
   const exact = new Set<string>();
   const prefixes: string[] = [];
   const globs: GlobPredicate[] = [];
   for (const p of paths) {
-    if ('exact' in p) exact.add(p.exact);
-    else if ('prefix' in p) prefixes.push(p.prefix.length > 1 ? p.prefix.replace(/\/+$/, '') : p.prefix);
-    else globs.push(compileGlob(p.glob));
+    if ('exact' in p) exact.add(fold(p.exact));
+    else if ('prefix' in p) prefixes.push(fold(p.prefix.length > 1 ? p.prefix.replace(/\/+$/, '') : p.prefix));
+    else globs.push(compileGlob(fold(p.glob)));
   }
-  return (req) => {
-    const path = req.path;
+  // `folded`: `path` is the lower-cased form, whose segments are cached apart from the original's.
+  const test = (req: RequestPath, path: string, folded: boolean): boolean => {
     if (exact.has(path)) return true;
     for (const prefix of prefixes) {
       if (prefix === '/' || path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 0x2f)) return true;
     }
     if (globs.length === 0) return false;
-    req.segments ??= splitSegments(path);
-    for (const glob of globs) if (glob(req.segments)) return true;
+    const segs = folded ? (req.lowerSegments ??= splitSegments(path)) : (req.segments ??= splitSegments(path));
+    for (const glob of globs) if (glob(segs)) return true;
     return false;
   };
+  if (options.caseSensitive === false) return (req) => test(req, (req.lower ??= asciiLowerCase(req.path)), true);
+  return (req) => test(req, req.path, false);
+}
+
+/** Lower-cases A–Z only: no Unicode case folding (`K`, the Kelvin sign, must not become `k`). */
+function asciiLowerCase(s: string): string {
+  return /[A-Z]/.test(s) ? s.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : s;
 }
 
 /** `/a/b/` → `['a', 'b', '']`. */

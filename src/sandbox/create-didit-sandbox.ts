@@ -80,8 +80,11 @@ export interface SandboxSession {
 
 /** A fault the API answers instead of (or before) its normal response; see {@link DiditSandbox.injectApiFaults}. */
 export interface SandboxApiFault {
-  /** Answer with this status: 500 (an HTML body, as a crashing server would) or 429 (with rate-limit headers). */
-  readonly status?: 500 | 429;
+  /**
+   * Answer with this status: 500 (an HTML body, as a crashing server would), 429 (with rate-limit headers)
+   * or 400 (Didit's validation answer, as when our request is wrong).
+   */
+  readonly status?: 500 | 429 | 400;
   /** `Retry-After` seconds for a 429 (default 1). */
   readonly retryAfter?: number;
   /** How many API requests this applies to. */
@@ -387,6 +390,10 @@ export class DiditSandbox {
       if (fault.status === 500) {
         res.writeHead(500, { 'content-type': 'text/html; charset=utf-8' });
         res.end('<h1>Server Error (500)</h1>');
+        return;
+      }
+      if (fault.status === 400) {
+        sendJson(res, 400, { workflow_id: ['This field is invalid.'] });
         return;
       }
       if (fault.status === 429) {

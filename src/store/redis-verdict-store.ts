@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, Redis, ReplyError } from 'ioredis';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { PendingSession, SessionRecord, Verdict } from '../verification/verdict.js';
@@ -31,7 +31,7 @@ import { DELETE_RISK_LUA, GET_RISK_LUA, RECORD_RISK_LUA } from './risk-scripts.j
 import { checkRiskLimits, MAX_IPS_PER_TOKEN, MAX_KNOWN_DEVICES, MAX_TRACKED_TOKENS } from './risk-store.js';
 import type { RiskLimits, RiskObservation, RiskRecord, RiskSnapshot, RiskStore } from './risk-store.js';
 import { DEFAULT_SETTLED_VERDICT_TTL_MS, EXPIRING_STATUSES } from './verdict-order.js';
-import { StoreError, isStoreError } from './verdict-store.js';
+import { StoreError } from './verdict-store.js';
 import type {
   InvalidationListener,
   PutVerdictOptions,
@@ -102,11 +102,11 @@ function ttlArg(ttlMs: number, what: string): number {
  * timeout is recognised by its fixed message; server replies by their error prefix.
  */
 function toStoreError(err: unknown): StoreError | TypeError {
-  if (isStoreError(err)) return err;
+  if (err instanceof StoreError) return err;
   if (err instanceof TypeError) return err;
   const message = err instanceof Error ? err.message : String(err);
   if (message === 'Command timed out') return new StoreError('timeout', 'redis command timed out', { cause: err });
-  if (err instanceof Error && err.name === 'ReplyError') {
+  if (err instanceof ReplyError) {
     if (message.startsWith('WRONGTYPE')) {
       return new StoreError('corrupt', 'redis key holds an unexpected type', { cause: err });
     }

@@ -1,3 +1,4 @@
+import { DependencyError } from '../core/dependency-error.js';
 import type { PendingSession, SessionRecord, Verdict } from '../verification/verdict.js';
 
 /**
@@ -11,7 +12,7 @@ import type { PendingSession, SessionRecord, Verdict } from '../verification/ver
 export type StoreErrorCode = 'unavailable' | 'timeout' | 'corrupt';
 
 /** The coded error every {@link VerdictStore} method throws on an infrastructure fault. */
-export class StoreError extends Error {
+export class StoreError extends DependencyError {
   override readonly name = 'StoreError';
   readonly code: StoreErrorCode;
 
@@ -19,16 +20,11 @@ export class StoreError extends Error {
     super(message, options);
     this.code = code;
   }
-}
 
-/** Whether a value is a {@link StoreError} (also across module copies, by name and code). */
-export function isStoreError(err: unknown): err is StoreError {
-  return (
-    err instanceof StoreError ||
-    (err instanceof Error &&
-      err.name === 'StoreError' &&
-      typeof (err as { code?: unknown }).code === 'string')
-  );
+  /** `unavailable` and `timeout` are outages; `corrupt` (an answer we cannot interpret) is not. */
+  get outage(): boolean {
+    return this.code !== 'corrupt';
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RequestContext } from '../core/request-context.js';
-import { isBrowserNavigation, originalUrl, validateReturnUrl } from './return-url.js';
+import { isBrowserNavigation } from '../core/browser-navigation.js';
+import { originalUrl, validateReturnUrl } from './return-url.js';
 
 const base: RequestContext = {
   method: 'GET', scheme: 'https', host: 'shop.example.com', path: '/payments', rawPath: '/payments?x=1', query: 'x=1',
@@ -44,13 +45,23 @@ describe('validateReturnUrl (open-redirect guard)', () => {
     ['undefined', undefined, [], false],
     ['allowlisted origin', 'https://partner.net/back', ['https://partner.net'], true],
     ['allowlist is origin-exact', 'http://partner.net/back', ['https://partner.net'], false],
+    ['allowlist is origin-exact: port', 'https://partner.net:8443/back', ['https://partner.net'], false],
+    ['explicit default port is the same origin', 'https://shop.example.com:443/x', [], true],
+    // Same host (or site) but another origin: another service on that host, or a downgrade to cleartext.
+    ['same host, other port', 'https://idgate.example.com:8443/x', [], false],
+    ['same host, http', 'http://idgate.example.com/x', [], false],
+    ['same site, other port', 'https://shop.example.com:8443/x', [], false],
+    ['same site, http', 'http://shop.example.com/x', [], false],
+    ['same site, http on 443', 'http://shop.example.com:443/x', [], false],
   ])('%s', (_name, candidate, allow, ok) => {
     const result = validateReturnUrl(candidate, baseUrl, allow);
     if (ok) expect(result).toBeDefined();
     else expect(result).toBeUndefined();
   });
-  it('treats localhost bases as exact-host only', () => {
-    expect(validateReturnUrl('http://localhost:10000/x', 'http://localhost:8080', [])).toBe('http://localhost:10000/x');
+  it('treats localhost bases as exact-origin only: another port needs an allowlist entry', () => {
+    expect(validateReturnUrl('http://localhost:8080/x', 'http://localhost:8080', [])).toBe('http://localhost:8080/x');
+    expect(validateReturnUrl('http://localhost:10000/x', 'http://localhost:8080', [])).toBeUndefined();
+    expect(validateReturnUrl('http://localhost:10000/x', 'http://localhost:8080', ['http://localhost:10000'])).toBe('http://localhost:10000/x');
     expect(validateReturnUrl('http://127.0.0.2/x', 'http://127.0.0.1:8080', [])).toBeUndefined();
   });
 });

@@ -1,3 +1,4 @@
+import { isBrowserNavigation } from '../core/browser-navigation.js';
 import type { RequestContext } from '../core/request-context.js';
 
 /**
@@ -18,17 +19,13 @@ export function originalUrl(ctx: RequestContext): string | undefined {
   }
 }
 
-/** A top-level browser navigation: GET/HEAD whose `accept` admits HTML. */
-export function isBrowserNavigation(ctx: RequestContext): boolean {
-  if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return false;
-  const accept = ctx.headers.accept;
-  return accept !== undefined && accept.includes('text/html');
-}
 
 /**
  * Open-redirect guard for the verification callback: a return target is allowed only when it is an absolute
- * http(s) URL without credentials whose origin is in `allowlist`, or whose host is the public base URL's host
- * or a subdomain of that host's parent domain (same site). Anything else → undefined.
+ * http(s) URL without credentials whose origin (scheme, host, port) is in `allowlist`, or whose scheme and
+ * port are the public base URL's and whose host is the base URL's host or a subdomain of that host's parent
+ * domain (same site). Another port or scheme of an allowed host is another origin — possibly another
+ * service, or a downgrade to cleartext — so it needs its own allowlist entry. Anything else → undefined.
  */
 export function validateReturnUrl(
   candidate: string | undefined,
@@ -46,6 +43,8 @@ export function validateReturnUrl(
   if (url.username !== '' || url.password !== '') return undefined;
   if (allowlist.some((origin) => sameOrigin(origin, url))) return url.toString();
   const base = new URL(publicBaseUrl);
+  // `URL` drops a scheme's default port, so `https://x` and `https://x:443` compare equal here.
+  if (url.protocol !== base.protocol || url.port !== base.port) return undefined;
   if (url.hostname === base.hostname) return url.toString();
   const site = registrableSite(base.hostname);
   if (site !== undefined && (url.hostname === site || url.hostname.endsWith(`.${site}`))) return url.toString();

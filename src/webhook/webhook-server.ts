@@ -10,7 +10,7 @@ import type { SessionRecord, Verdict } from '../verification/verdict.js';
 import { applyVerdict, isSettled, workflowsByDiditId, type SettleStore } from '../verification/settle-session.js';
 import { validateReturnUrl } from '../verification/return-url.js';
 import { renderPage, type PageKind } from './render-page.js';
-import { isDependencyFault } from '../engine.js';
+import { DependencyError } from '../core/dependency-error.js';
 
 /** Store operations the webhook role needs. */
 export interface WebhookStore extends SettleStore {
@@ -148,7 +148,7 @@ export class WebhookServer {
     }
     work
       .catch((err: unknown) => {
-        if (isDependencyFault(err)) {
+        if (err instanceof DependencyError) {
           // 503 makes Didit retry the delivery later; nothing was acknowledged.
           this.#deps.logger.warn({ err }, 'dependency unavailable on public endpoint');
           return problem(503, 'dependency_unavailable', 'temporarily unavailable; retry', { 'retry-after': '5' });

@@ -66,6 +66,11 @@ beforeAll(async () => {
     redisUrl: redis.url,
     grpcYaml: 'decisionTimeout: 1500ms',
     didit: { apiBaseUrl: sandbox.url, apiKey: API_KEY, webhookSecret: SECRET, kycWorkflowId: KYC, ageWorkflowId: ADULT, publicBaseUrl: 'http://127.0.0.1:1' },
+    extraRoutes: `    - id: lenient
+      match: { prefix: /lenient }
+      failOpen: true
+      require: { verification: [kyc] }
+`,
   });
   replicas = await Promise.all([0, 1].map(() => startIdgate({ command: 'authz', configYaml: yaml })));
   clients = replicas.map((r) => createEnvoyClient(`127.0.0.1:${r.ports.grpc}`));
@@ -137,4 +142,23 @@ describe('Didit API faults', () => {
     for (let i = 0; i < 12; i++) expect(sessionsOf(`cb${i}`)).toHaveLength(0);
     summary.push(`circuit breaker: 500 ×5 then ${outcomes.length + seen.length - 1} Checks while open → ${sandbox.apiRequests() - before} attempts in total (5 failures + 1 probe), closed after cool-down`);
   }, 20_000);
+
+  it('failOpen: a Didit 400 (our own bad request) fails closed; only a real outage (500) fails open', async () => {
+    const lenient = async (sub: string) => {
+      const token = await mintToken(key, { iss: jwks.url, aud: 'idgate-test', now: Date.now(), sub, ttlSeconds: 600 });
+      return (clients[1] as EnvoyClient).check(checkRequest({ path: '/lenient/x', token }), { deadlineMs: 3_000 });
+    };
+    let before = sandbox.apiRequests();
+    sandbox.injectApiFaults({ status: 400, count: 1 });
+    const bad = await lenient('fo-bad');
+    expect(outcomeOf(bad)).toBe('dependency_unavailable');
+    expect(sandbox.apiRequests() - before).toBe(1); // a 400 is final: not retried
+    before = sandbox.apiRequests();
+    sandbox.injectApiFaults({ status: 500, count: 2 });
+    expect(outcomeOf(await lenient('fo-outage'))).toBe('allow');
+    expect(sandbox.apiRequests() - before).toBe(2);
+    // Not vacuous: with Didit healthy the route does ask for the verification.
+    expect(outcomeOf(await lenient('fo-bad'))).toBe('verification_required');
+    summary.push('failOpen route: Didit 400 → dependency_unavailable (fails closed); Didit 500 ×2 → allow (outage fails open)');
+  });
 });

@@ -40,6 +40,8 @@ export interface TestConfigOptions {
   readonly logLevel?: string;
   /** `policy.default` (default deny). */
   readonly policyDefault?: 'deny' | 'allow';
+  /** Extra keys of `policy:`, one per line, indented two spaces (e.g. `  pathParameters: strip`). */
+  readonly policyYaml?: string;
 }
 
 /** A config in the YAML format of examples/idgate.yaml, with the routes the integration tests exercise. */
@@ -80,7 +82,7 @@ didit:
     : ''
 }policy:
   default: ${o.policyDefault ?? 'deny'}
-  routes:
+${o.policyYaml ? `${o.policyYaml.replace(/\n+$/, '')}\n` : ''}  routes:
     - id: health
       match: { path: /healthz }
       public: true
