@@ -1,5 +1,6 @@
 import type { Decision, DenyDecision, StepUpDecision } from './decision.js';
 import type { DenyCode } from './deny-code.js';
+import { encodeIdentityValue, toHeaderSafe } from './encode-identity-value.js';
 import type { RequestContext } from './request-context.js';
 
 /** How decisions are turned into what the proxy applies. Build once at startup; never mutated. */
@@ -61,10 +62,12 @@ const TITLES: Readonly<Record<DenyCode, string>> = {
   token_expired: 'Token expired',
   token_not_yet_valid: 'Token not yet valid',
   claims_mismatch: 'Insufficient claims',
+  claims_invalid: 'Unrepresentable claim',
   mfa_required: 'Multi-factor authentication required',
   reauthentication_required: 'Re-authentication required',
   path_invalid: 'Invalid request path',
   request_invalid: 'Invalid request',
+  method_override: 'Method override not allowed',
   no_route: 'Access denied',
   route_denied: 'Access denied',
   network_denied: 'Network not allowed',
@@ -180,7 +183,7 @@ function renderAllow(
     const name = rawName.toLowerCase();
     if (!TOKEN_NAME.test(name) || setNames.has(name)) continue;
     setNames.add(name);
-    upstreamHeaders.push([name, sanitizeHeaderValue(value)]);
+    upstreamHeaders.push([name, toHeaderSafe(value)]);
   }
   const removeHeaders: string[] = [];
   const removing = new Set<string>();
@@ -192,7 +195,8 @@ function renderAllow(
   }
   const prefix = options.prefix;
   for (const name in ctx.headers) {
-    if (name.startsWith(prefix) && !setNames.has(name) && !removing.has(name)) {
+    // Only valid header names: a name is echoed into headers_to_remove / x-envoy-auth-headers-to-remove.
+    if (name.startsWith(prefix) && !setNames.has(name) && !removing.has(name) && TOKEN_NAME.test(name)) {
       removing.add(name);
       removeHeaders.push(name);
     }
@@ -229,7 +233,7 @@ function renderDeny(decision: DenyDecision, ctx: RequestContext, options: Compil
   const body = problemBody(options, code, status, decision.message, ctx.requestId, decision.extra);
   const metadata: Record<string, string | number | boolean> = { decision: 'deny', code, status };
   addCommonMetadata(metadata, decision);
-  return { allow: false, status, code, headers, body, metadata };
+  return { allow: false, status, code, headers: headers.map(([n, v]) => [n, toHeaderSafe(v)] as const), body, metadata };
 }
 
 function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: CompiledRenderOptions): RenderedVerdict {
@@ -300,7 +304,7 @@ function addCommonMetadata(
   decision: { readonly routeId?: string; readonly subject?: string; readonly shadow?: boolean },
 ): void {
   if (decision.routeId !== undefined) metadata['route_id'] = decision.routeId;
-  if (decision.subject !== undefined) metadata['subject'] = decision.subject;
+  if (decision.subject !== undefined) metadata['subject'] = encodeIdentityValue(decision.subject) ?? toHeaderSafe(decision.subject);
   if (decision.shadow === true) metadata['shadow'] = true;
 }
 
@@ -364,14 +368,6 @@ function quote(value: string): string {
     else out += '?';
   }
   return out + '"';
-}
-
-const UNSAFE_HEADER_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f]/;
-const UNSAFE_HEADER_CHARS_ALL = /[\u0000-\u0008\u000a-\u001f\u007f]/g;
-
-/** Header values may carry any text except CR, LF, NUL and other controls (tab is kept); those become spaces. */
-export function sanitizeHeaderValue(value: string): string {
-  return UNSAFE_HEADER_CHARS.test(value) ? value.replace(UNSAFE_HEADER_CHARS_ALL, ' ') : value;
 }
 
 /** The redirect target if it is an absolute http(s) URL; it is re-serialised, so it is percent-encoded. */

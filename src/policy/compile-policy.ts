@@ -58,7 +58,8 @@ export interface CompiledPolicy {
    * `verify` (identity and context hold; listed Didit verifications must also be satisfied).
    *
    * Deny codes: `path_invalid` (400), `request_invalid` (400, no method), `no_route` (403, default deny),
-   * `route_denied` (403), `token_missing` (401), `token_invalid`/`token_expired`/`token_not_yet_valid` (401,
+   * `route_denied` (403), `claims_invalid` (403: a `claimHeaders` claim holds a lone surrogate or a control
+   * character), `token_missing` (401), `token_invalid`/`token_expired`/`token_not_yet_valid` (401,
    * also an issuer this route does not accept), `dependency_unavailable` (503, Retry-After 5: identity
    * failures always fail closed), `claims_mismatch` (403: claims, scopes, roles), `mfa_required` (401),
    * `reauthentication_required` (401); from the route's conditions and risk bands (403): `network_denied`,
@@ -199,12 +200,16 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     auth: AuthResult,
     now: number,
     risk: RiskAssessment | undefined,
-    headers: Readonly<Record<string, string>>,
+    headers: Readonly<Record<string, string>> | undefined,
     shadow: boolean,
     trace: TraceStep[],
   ): Outcome => {
     const cfg = route.config;
     const routeId = cfg.id;
+    if (headers === undefined) {
+      // A mapped claim cannot be represented in a header (lone surrogate, control character).
+      return { kind: 'deny', routeId, status: 403, code: 'claims_invalid', message: 'a claim of the token cannot be passed on', shadow, trace };
+    }
     const req = route.requirements;
     let stepUps: readonly StepUpRequest[] = [];
     if (route.context.active) {
@@ -341,7 +346,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
  * Public routes (and require routes with `authenticated: false`) admit every caller; when the caller did
  * present a valid token, its claim headers are passed on (the engine adds the subject/issuer headers).
  */
-function anonymousHeaders(route: RouteRuntime, auth: AuthResult, trace: TraceStep[]): Readonly<Record<string, string>> {
+function anonymousHeaders(route: RouteRuntime, auth: AuthResult, trace: TraceStep[]): Readonly<Record<string, string>> | undefined {
   if (auth.kind !== 'verified') return {};
   trace.push({ step: 'token', result: 'info', detail: `verified token from issuer ${auth.principal.issuerName} (not required)` });
   return route.headers(auth.principal.claims, trace);
