@@ -11,6 +11,7 @@ import { compileContextStage, type CompiledContextStage, type StepUpRequest } fr
 import { mergeRequirements, type EffectiveRequirements } from './effective-requirements.js';
 import { compileHostMatcher, type HostPredicate } from './host-matcher.js';
 import type { Outcome, TraceStep, VerificationNeed } from './outcome.js';
+import { effectiveMethod } from './method-override.js';
 import { compilePathMatcher, type PathPredicate, type RequestPath } from './path-matcher.js';
 import { createRequestFacts } from './request-facts.js';
 
@@ -57,7 +58,9 @@ export interface CompiledPolicy {
    * Decides what the policy alone can: `allow`, `deny` (with status, code and RFC 6750/9470 challenge) or
    * `verify` (identity and context hold; listed Didit verifications must also be satisfied).
    *
-   * Deny codes: `path_invalid` (400), `request_invalid` (400, no method), `no_route` (403, default deny),
+   * Deny codes: `path_invalid` (400), `request_invalid` (400, no method), `method_override` (400: a method
+   * override header or `_method` parameter that `policy.methodOverride` does not allow; with `honor` the
+   * override is the method every matcher and condition sees), `no_route` (403, default deny),
    * `route_denied` (403), `claims_invalid` (403: a `claimHeaders` claim holds a lone surrogate or a control
    * character), `token_missing` (401), `token_invalid`/`token_expired`/`token_not_yet_valid` (401,
    * also an issuer this route does not accept), `dependency_unavailable` (503, Retry-After 5: identity
@@ -103,6 +106,7 @@ interface RouteRuntime extends CompiledRoute {
  */
 export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   const { policy, workflows } = config;
+  const methodOverride = policy.methodOverride ?? 'deny';
   const cel = createCelCompiler();
   const factsFor = createRequestFacts({
     trustedProxies: createCidrSet(config.network.trustedProxies),
@@ -260,6 +264,19 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       trace.push({ step: 'request', result: 'fail', detail: 'the proxy sent no method' });
       return { kind: 'deny', status: 400, code: 'request_invalid', message: 'malformed request', shadow: policy.shadow, trace };
     }
+    const effective = effectiveMethod(ctx, methodOverride);
+    if (!effective.ok) {
+      trace.push({ step: 'request', result: 'fail', detail: effective.reason });
+      return { kind: 'deny', status: 400, code: 'method_override', message: 'method override is not allowed', shadow: policy.shadow, trace };
+    }
+    if (effective.method !== ctx.method) {
+      trace.push({ step: 'request', result: 'info', detail: `evaluated as ${effective.method} (method override honoured)` });
+      return evaluateRoutes({ ...ctx, method: effective.method }, auth, now, risk, trace);
+    }
+    return evaluateRoutes(ctx, auth, now, risk, trace);
+  };
+
+  const evaluateRoutes = (ctx: RequestContext, auth: AuthResult, now: number, risk: RiskAssessment | undefined, trace: TraceStep[]): Outcome => {
     const selection = select(ctx);
     if (selection === undefined) {
       trace.push({ step: 'route', result: policy.default === 'allow' ? 'info' : 'fail', detail: `no route matched; policy default ${policy.default}` });
@@ -325,7 +342,9 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     },
     needsRisk: (ctx) => {
       try {
-        return select(ctx)?.route.usesRisk ?? false;
+        const effective = effectiveMethod(ctx, methodOverride);
+        if (!effective.ok) return false;
+        return select(effective.method === ctx.method ? ctx : { ...ctx, method: effective.method })?.route.usesRisk ?? false;
       } catch {
         // Unreachable; answering true keeps risk bands in force rather than silently skipping them.
         return true;
