@@ -233,3 +233,29 @@ describe('identity values over the whole Unicode range, through both front ends 
     console.log(`[scorecard] unicode identity: ${allowed + refused} claim sets × 2 front ends; ${allowed} allowed with the encoding checked, ${refused} refused`);
   }, 120_000);
 });
+
+describe('invalid UTF-8 in an incoming CheckRequest (proto3 forbids it; Envoy forwards client bytes as they are)', () => {
+  /** An upstream-encoded request whose ASCII placeholder `QQQQ` is replaced by bytes that are not UTF-8. */
+  function corrupted(req: UpstreamCheckRequest): Buffer {
+    const bytes = Buffer.from(client.encodeRequest(req));
+    for (let at = bytes.indexOf('QQQQ'); at >= 0; at = bytes.indexOf('QQQQ', at + 4)) bytes.set([0xed, 0xa0, 0x80, 0xff], at);
+    return bytes;
+  }
+
+  it.each([
+    ['in the host', { host: 'shopQQQQ.example.com', requestId: 'r1' }, 400, 'request_invalid'],
+    ['in x-request-id, which the problem body echoes', { host: HOST, requestId: 'reqQQQQ' }, 401, 'token_missing'],
+  ] as const)('%s: a deny with strict UTF-8 strings, never an RPC error', async (_name, o, status, code) => {
+    const req = checkRequest('x');
+    const http = req.attributes!.request!.http!;
+    http.host = o.host;
+    http.headers = { ':authority': o.host, ':method': 'GET', ':path': '/api/x', 'x-request-id': o.requestId };
+    http.path = '/api/x';
+    const bytes = await client.checkBytes(corrupted(req));
+    expect(invalidUtf8Fields(bytes)).toEqual([]);
+    const res = client.decodeResponse(bytes);
+    expect(res.denied_response?.status?.code).toBe(status);
+    expect((JSON.parse(res.denied_response?.body ?? '{}') as { code?: string }).code).toBe(code);
+    expect(idgate.child.exitCode).toBeNull();
+  });
+});
