@@ -131,8 +131,11 @@ export function compileRenderOptions(options: RenderOptions = {}): CompiledRende
 /**
  * Turns the engine's {@link Decision} into a transport-neutral {@link RenderedVerdict}.
  *
- * - allow: the decision's headers (valid lower-case names only, values stripped of CR/LF/controls) as
- *   upstream headers; `removeHeaders` lists every client-sent header with the identity prefix, the
+ * - allow: the decision's headers (valid lower-case names only) as upstream headers. Identity values
+ *   arrive already in the identity encoding (core/encode-identity-value); as a backstop every value is
+ *   made header-safe (anything but visible ASCII, space and tab percent-encoded), so no value can inject
+ *   a header or make a front end throw. The subject in the metadata uses the identity encoding too.
+ *   `removeHeaders` lists every client-sent header (valid names only) with the identity prefix, the
  *   well-known identity headers, the configured strip names and (optionally) `authorization` — except
  *   names we set ourselves.
  * - deny: an RFC 9457 `application/problem+json` body `{type,title,status,detail,code,instance?,…extra}`,
