@@ -43,7 +43,8 @@ let readToken: string;
 beforeAll(async () => {
   key = await createTestKey('ES256', 'attack-key');
   jwks = await startJwksServer({ keys: jwksOf(key) });
-  const yaml = testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, extraRoutes: ROUTES });
+  // A generous decision budget: this suite checks decisions, not latency, on a shared 2-core machine.
+  const yaml = testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, extraRoutes: ROUTES, grpcYaml: 'decisionTimeout: 3s' });
   denyMode = await startIdgate({ configYaml: yaml, command: 'authz' });
   honorMode = await startIdgate({ configYaml: yaml.replace('policy:\n', 'policy:\n  methodOverride: honor\n'), command: 'authz' });
   denyClient = createEnvoyClient(`127.0.0.1:${denyMode.ports.grpc}`);
@@ -75,7 +76,7 @@ async function viaGrpc(client: EnvoyClient, a: Attempt): Promise<string> {
       request: { http: { method: a.method, path: a.path, host: a.host, scheme: 'https', protocol: 'HTTP/2', headers } },
     },
   };
-  const res: UpstreamCheckResponse = await client.check(req);
+  const res: UpstreamCheckResponse = await client.check(req, { deadlineMs: 10_000 });
   if ((res.status?.code ?? 0) === 0) return 'allow';
   return String((JSON.parse(res.denied_response?.body ?? '{}') as { code?: string }).code);
 }
@@ -103,7 +104,7 @@ function viaHttp(proc: IdgateProcess, a: Attempt): Promise<string> {
         res.on('end', () => resolve(res.statusCode === 200 ? 'allow' : String((JSON.parse(body || '{}') as { code?: string }).code ?? `status_${res.statusCode}`)));
       },
     );
-    req.setTimeout(5_000, () => req.destroy(new Error('timed out')));
+    req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
     req.on('error', reject);
     req.end();
   });

@@ -35,7 +35,11 @@ const ROUTES = `    - id: profile
 beforeAll(async () => {
   key = await createTestKey('ES256', 'unicode-key');
   jwks = await startJwksServer({ keys: jwksOf(key) });
-  idgate = await startIdgate({ configYaml: testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, extraRoutes: ROUTES }), command: 'authz' });
+  // A generous decision budget: this suite checks encodings, not latency, on a shared 2-core machine.
+  idgate = await startIdgate({
+    configYaml: testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, extraRoutes: ROUTES, grpcYaml: 'decisionTimeout: 3s' }),
+    command: 'authz',
+  });
   client = createEnvoyClient(`127.0.0.1:${idgate.ports.grpc}`);
 }, 30_000);
 
@@ -102,7 +106,7 @@ function checkRequest(token: string): UpstreamCheckRequest {
 }
 
 async function viaGrpc(token: string): Promise<Seen & { readonly invalidUtf8: readonly string[] }> {
-  const bytes = await client.checkBytes(checkRequest(token));
+  const bytes = await client.checkBytes(checkRequest(token), { deadlineMs: 10_000 });
   const invalidUtf8 = invalidUtf8Fields(bytes);
   const res: UpstreamCheckResponse = client.decodeResponse(bytes);
   if ((res.status?.code ?? 0) === 0) {
@@ -133,7 +137,7 @@ function viaHttp(token: string): Promise<Seen> {
         res.on('error', reject);
       },
     );
-    req.setTimeout(5_000, () => req.destroy(new Error('HTTP authz request timed out')));
+    req.setTimeout(10_000, () => req.destroy(new Error('HTTP authz request timed out')));
     // A dropped connection (the process died) is an observation, asserted on below, not a test error.
     req.on('error', (err) => resolve({ status: 0, code: `connection failed: ${err.message}`, headers: {} }));
     req.end();
@@ -251,7 +255,7 @@ describe('invalid UTF-8 in an incoming CheckRequest (proto3 forbids it; Envoy fo
     http.host = o.host;
     http.headers = { ':authority': o.host, ':method': 'GET', ':path': '/api/x', 'x-request-id': o.requestId };
     http.path = '/api/x';
-    const bytes = await client.checkBytes(corrupted(req));
+    const bytes = await client.checkBytes(corrupted(req), { deadlineMs: 10_000 });
     expect(invalidUtf8Fields(bytes)).toEqual([]);
     const res = client.decodeResponse(bytes);
     expect(res.denied_response?.status?.code).toBe(status);
