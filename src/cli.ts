@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { installProcessGuard } from './app/install-process-guard.js';
 import { ClusterConfigError, isClusterWorker, runPrimary, runWorker } from './app/run-cluster.js';
 import { startIdgate, type Roles } from './app/start-idgate.js';
 import { runExplain } from './app/run-explain.js';
@@ -100,6 +101,8 @@ async function runServer(args: string[], roles: Roles): Promise<number> {
   const config = await load(configPath);
   if (!config || !configPath) return 1;
   const logger = createLogger({ level: config.logging.level, ...(isClusterWorker() ? { base: { pid: process.pid, worker: true } } : {}) });
+  // One request must never exit the process (issue 18): log what escapes every handler, keep serving.
+  installProcessGuard(logger);
   let running;
   try {
     const deps = { logger, configPath, env: process.env };

@@ -1,5 +1,6 @@
 import { DependencyError, isDependencyOutage } from './core/dependency-error.js';
 import type { Decision, DenyDecision } from './core/decision.js';
+import { encodeIdentityValue, toHeaderSafe } from './core/encode-identity-value.js';
 import type { Decider } from './core/decider.js';
 import type { RequestContext } from './core/request-context.js';
 import type { Principal } from './core/principal.js';
@@ -122,10 +123,14 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     const metadata: Record<string, string | number | boolean> = {};
     if (outcome.routeId !== undefined) metadata.route = outcome.routeId;
     if (principal) {
-      headers[subjectHeader] = principal.subject;
-      headers[issuerHeader] = principal.issuerName;
-      metadata.subject = principal.subject;
-      metadata.issuer = principal.issuerName;
+      // The identity encoding (percent-encoded UTF-8 outside visible ASCII), the same in headers and
+      // metadata and from both front ends; identity/ only admits representable subjects.
+      const subject = identityValue(principal.subject);
+      const issuer = identityValue(principal.issuerName);
+      headers[subjectHeader] = subject;
+      headers[issuerHeader] = issuer;
+      metadata.subject = subject;
+      metadata.issuer = issuer;
     }
     if (verified && verified.length > 0) {
       headers[verifiedHeader] = verified.join(',');
@@ -268,6 +273,11 @@ const DEPENDENCY_DENY: DenyDecision = {
   message: 'a dependency of this route is unavailable; retry shortly',
   retryAfter: 5,
 };
+
+/** The identity encoding of a value identity/ has already checked; the header-safe form as a backstop. */
+function identityValue(value: string): string {
+  return encodeIdentityValue(value) ?? toHeaderSafe(value);
+}
 
 function assertNever(x: never): never {
   throw new Error(`unexpected value ${JSON.stringify(x)}`);

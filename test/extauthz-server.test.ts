@@ -279,7 +279,7 @@ describe('ext_authz gRPC server', () => {
   });
 
   it('passes a path that cannot be canonicalised to the decider with pathError set', async () => {
-    await client.check(httpRequest({ method: 'GET', path: '/api/%2e%2e/%2e%2e/admin' }));
+    await client.check(httpRequest({ method: 'GET', path: '/api/%2e%2e/%2e%2e/admin', host: 'app.example.com' }));
     expect(decider.calls[0]?.ctx.pathError).toBeDefined();
     expect(decider.calls[0]?.ctx.path).toBe('');
   });

@@ -378,9 +378,8 @@ describe('claim headers', () => {
     { name: 'nested path', claims: { org: { name: 'acme' } }, expected: { 'x-idgate-nested': 'acme' } },
     { name: 'null skipped', claims: { nothing: null }, expected: {} },
     { name: 'array with an object skipped', claims: { mixed: ['a', { b: 1 }] }, expected: {} },
-    { name: 'CR/LF injection dropped', claims: { email: 'a@example.com\r\nx-idgate-subject: corp:admin' }, expected: {} },
-    { name: 'NUL dropped', claims: { email: 'a\u0000b' }, expected: {} },
-    { name: 'LF inside an array element dropped', claims: { groups: ['a', 'b\nc'] }, expected: {} },
+    { name: 'non-ASCII percent-encoded as UTF-8', claims: { email: 'Ā@x', n: '中文 José' }, expected: { 'x-idgate-email': '%C4%80@x', 'x-idgate-n': '%E4%B8%AD%E6%96%87%20Jos%C3%A9' } },
+    { name: 'comma and percent inside array items encoded', claims: { groups: ['a,b', '100%'] }, expected: { 'x-idgate-groups': 'a%2Cb,100%25' } },
     { name: 'value over 1 KiB dropped', claims: { email: 'x'.repeat(1025) }, expected: {} },
     { name: 'value of exactly 1 KiB kept', claims: { n: 'y'.repeat(1024) }, expected: { 'x-idgate-n': 'y'.repeat(1024) } },
     { name: 'NaN skipped', claims: { n: Number.NaN }, expected: {} },
@@ -388,9 +387,21 @@ describe('claim headers', () => {
     expect(headersOf(claims)).toEqual(expected);
   });
 
-  it('records a dropped header in the trace by name', () => {
-    const out = policy.evaluate(ctx({ path: '/headers' }), verified({ email: 'a\nb' }), NOW);
-    expect(out.trace).toContainEqual({ step: 'headers', result: 'info', detail: 'x-idgate-email dropped: claim email contains control characters' });
+  it.each([
+    { name: 'CR/LF injection', claims: { email: 'a@example.com\r\nx-idgate-subject: corp:admin' } },
+    { name: 'NUL', claims: { email: 'a\u0000b' } },
+    { name: 'LF inside an array element', claims: { groups: ['a', 'b\nc'] } },
+    { name: 'a C1 control', claims: { email: 'a\u0085b' } },
+    { name: 'a lone surrogate', claims: { email: 'a\ud800' } },
+  ])('refuses $name with 403 claims_invalid, named in the trace', ({ claims }) => {
+    const out = policy.evaluate(ctx({ path: '/headers' }), verified(claims), NOW);
+    expect(out).toMatchObject({ kind: 'deny', status: 403, code: 'claims_invalid' });
+    expect(out.trace.some((s) => s.step === 'headers' && s.result === 'fail' && s.detail.startsWith('x-idgate-'))).toBe(true);
+  });
+
+  it('records a dropped (too long) header in the trace by name', () => {
+    const out = policy.evaluate(ctx({ path: '/headers' }), verified({ email: 'x'.repeat(1025) }), NOW);
+    expect(out.trace).toContainEqual({ step: 'headers', result: 'info', detail: 'x-idgate-email dropped: claim email is longer than 1024 bytes' });
   });
 });
 

@@ -496,6 +496,7 @@ function policySchema(cel: CelCompiler) {
       default: z.enum(['deny', 'allow']).default('deny'),
       shadow: z.boolean().default(false),
       pathParameters: z.enum(['reject', 'strip']).default('reject'),
+      methodOverride: z.enum(['deny', 'honor']).default('deny'),
       roleClaims: z.array(z.string().min(1)).min(1).default([...DEFAULT_ROLE_CLAIMS]),
       acrOrder: z.array(z.string().min(1)).default([]),
       sensitivity: z.record(z.string().regex(NAME_RE, { error: 'level names must match [a-z0-9_-]+' }), requirementsSchema(false)).default({}),

@@ -235,6 +235,12 @@ export interface PolicyConfig {
    * removed (how servlet containers route), for upstreams that use them. An encoded `;` is always rejected.
    */
   readonly pathParameters: 'reject' | 'strip';
+  /**
+   * A request that asks for another method (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`
+   * or `?_method=`): `deny` (default) refuses it with 400 `method_override` when the override differs from
+   * the method; `honor` evaluates the policy with the override as the method. Absent = `deny`.
+   */
+  readonly methodOverride?: 'deny' | 'honor';
   /** Roles are read from these claims (default `roles`, `groups`, `realm_access.roles`). Dotted paths allowed. */
   readonly roleClaims: readonly string[];
   /** Ordered `acr` values, weakest first, for `mfa.acrAtLeast` comparisons. */

@@ -13,6 +13,11 @@ export const DENY_CODES = [
   'token_not_yet_valid',
   /** Required claims, scopes or roles are missing or have the wrong value. */
   'claims_mismatch',
+  /**
+   * A claim the route passes upstream (`claimHeaders`) holds a value that cannot be represented in the
+   * identity encoding: a lone surrogate or a control character.
+   */
+  'claims_invalid',
   /** MFA (`amr`/`acr`) requirement not met. */
   'mfa_required',
   /** The login is older than the route's `maxTokenAge` (`auth_time`). */
@@ -21,6 +26,11 @@ export const DENY_CODES = [
   'path_invalid',
   /** The request itself is malformed (missing method, garbled attributes). */
   'request_invalid',
+  /**
+   * The request asks for another method through `X-HTTP-Method-Override`, `X-HTTP-Method`,
+   * `X-Method-Override` or `?_method=` and the policy does not honour overrides (`policy.methodOverride`).
+   */
+  'method_override',
   /** No route matched and the policy default is deny. */
   'no_route',
   /** The matched route explicitly denies. */

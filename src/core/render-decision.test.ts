@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Decision, DenyDecision } from './decision.js';
-import { compileRenderOptions, renderDecision, sanitizeHeaderValue, type RenderedVerdict } from './render-decision.js';
+import { compileRenderOptions, renderDecision, type RenderedVerdict } from './render-decision.js';
 import type { RequestContext } from './request-context.js';
 import { originalUrl } from '../verification/return-url.js';
 
@@ -120,7 +120,7 @@ describe('renderDecision: allow', () => {
     expect(verdict.removeHeaders).not.toContain('x-idgate-subject');
   });
 
-  it('drops invalid header names and neutralises CR/LF in values', () => {
+  it('drops invalid header names and percent-encodes CR/LF in values', () => {
     const verdict = renderDecision(
       {
         kind: 'allow',
@@ -133,7 +133,7 @@ describe('renderDecision: allow', () => {
     if (!verdict.allow) throw new Error('expected allow');
     expect(verdict.upstreamHeaders).toEqual([
       ['x-mixed', 'ok'],
-      ['x-inject', 'a  x-evil: 1'],
+      ['x-inject', 'a%0D%0Ax-evil: 1'],
     ]);
   });
 
@@ -271,7 +271,7 @@ describe('renderDecision: step_up', () => {
   );
 });
 
-describe('compileRenderOptions / sanitizeHeaderValue', () => {
+describe('compileRenderOptions / header values', () => {
   it.each([{ identityHeaderPrefix: 'X-Bad ' }, { stripHeaders: ['ok', 'Bad'] }, { defaultRetryAfterSeconds: -1 }])(
     'rejects invalid options %j',
     (bad) => {
@@ -279,9 +279,24 @@ describe('compileRenderOptions / sanitizeHeaderValue', () => {
     },
   );
 
-  it('keeps tabs and text, replaces controls', () => {
-    expect(sanitizeHeaderValue('a\tb é')).toBe('a\tb é');
-    expect(sanitizeHeaderValue('a\u0000b\nc\u007f')).toBe('a b c ');
+  it('writes every upstream header value as header-safe ASCII (controls, non-ASCII and lone surrogates encoded)', () => {
+    const verdict = renderDecision(
+      { kind: 'allow', headers: { 'x-idgate-a': 'a\tb é', 'x-idgate-b': 'a\u0000b\nc\u007f', 'x-idgate-c': '中\ud800' }, metadata: {} },
+      context(),
+    );
+    expect(verdict.allow && Object.fromEntries(verdict.upstreamHeaders)).toEqual({
+      'x-idgate-a': 'a\tb %C3%A9',
+      'x-idgate-b': 'a%00b%0Ac%7F',
+      'x-idgate-c': '%E4%B8%AD%EF%BF%BD',
+    });
+  });
+
+  it('encodes the subject in the metadata of a deny and lists only valid names for removal', () => {
+    const deny = renderDecision({ kind: 'deny', status: 403, code: 'claims_mismatch', message: 'no', subject: 'test:José' }, context());
+    expect(deny.metadata['subject']).toBe('test:Jos%C3%A9');
+    const allow = renderDecision({ kind: 'allow', headers: {}, metadata: {} }, context({ headers: { 'x-idgate-\ud800': 'x', 'x-idgate-ok': 'y' } }));
+    expect(allow.allow && allow.removeHeaders).toContain('x-idgate-ok');
+    expect(allow.allow && allow.removeHeaders.some((n) => n.includes('\ud800'))).toBe(false);
   });
 });
 

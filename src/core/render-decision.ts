@@ -2,6 +2,7 @@ import { isBrowserNavigation } from './browser-navigation.js';
 import type { Decision, DenyDecision, StepUpDecision } from './decision.js';
 import type { DenyCode } from './deny-code.js';
 import { createIdentityHeaderTest, type IdentityHeaderTest } from './identity-header-name.js';
+import { encodeIdentityValue, toHeaderSafe } from './encode-identity-value.js';
 import type { RequestContext } from './request-context.js';
 
 /** How decisions are turned into what the proxy applies. Build once at startup; never mutated. */
@@ -63,10 +64,12 @@ const TITLES: Readonly<Record<DenyCode, string>> = {
   token_expired: 'Token expired',
   token_not_yet_valid: 'Token not yet valid',
   claims_mismatch: 'Insufficient claims',
+  claims_invalid: 'Unrepresentable claim',
   mfa_required: 'Multi-factor authentication required',
   reauthentication_required: 'Re-authentication required',
   path_invalid: 'Invalid request path',
   request_invalid: 'Invalid request',
+  method_override: 'Method override not allowed',
   no_route: 'Access denied',
   route_denied: 'Access denied',
   network_denied: 'Network not allowed',
@@ -133,8 +136,11 @@ export function compileRenderOptions(options: RenderOptions = {}): CompiledRende
 /**
  * Turns the engine's {@link Decision} into a transport-neutral {@link RenderedVerdict}.
  *
- * - allow: the decision's headers (valid lower-case names only, values stripped of CR/LF/controls) as
- *   upstream headers; `removeHeaders` lists every client-sent header that folds (case, `_` as `-`) to the
+ * - allow: the decision's headers (valid lower-case names only) as upstream headers. Identity values
+ *   arrive already in the identity encoding (core/encode-identity-value); as a backstop every value is
+ *   made header-safe (anything but visible ASCII, space and tab percent-encoded), so no value can inject
+ *   a header or make a front end throw. The subject in the metadata uses the identity encoding too.
+ *   `removeHeaders` lists every client-sent header (valid names only) that folds (case, `_` as `-`) to the
  *   identity prefix or a strip name, the well-known identity headers, the configured strip names and
  *   (optionally) `authorization` — except names we set ourselves.
  * - deny: an RFC 9457 `application/problem+json` body `{type,title,status,detail,code,instance?,…extra}`,
@@ -185,7 +191,7 @@ function renderAllow(
     const name = rawName.toLowerCase();
     if (!TOKEN_NAME.test(name) || setNames.has(name)) continue;
     setNames.add(name);
-    upstreamHeaders.push([name, sanitizeHeaderValue(value)]);
+    upstreamHeaders.push([name, toHeaderSafe(value)]);
   }
   const removeHeaders: string[] = [];
   const removing = new Set<string>();
@@ -199,7 +205,8 @@ function renderAllow(
   // underscore names by default and WSGI/CGI/Rack upstreams read them as the real header.
   const isIdentity = options.isIdentityHeader;
   for (const name in ctx.headers) {
-    if (isIdentity(name) && !setNames.has(name) && !removing.has(name)) {
+    // Only valid header names: a name is echoed into headers_to_remove / x-envoy-auth-headers-to-remove.
+    if (isIdentity(name) && !setNames.has(name) && !removing.has(name) && TOKEN_NAME.test(name)) {
       removing.add(name);
       removeHeaders.push(name);
     }
@@ -236,7 +243,7 @@ function renderDeny(decision: DenyDecision, ctx: RequestContext, options: Compil
   const body = problemBody(options, code, status, decision.message, ctx.requestId, decision.extra);
   const metadata: Record<string, string | number | boolean> = { decision: 'deny', code, status };
   addCommonMetadata(metadata, decision);
-  return { allow: false, status, code, headers, body, metadata };
+  return { allow: false, status, code, headers: headers.map(([n, v]) => [n, toHeaderSafe(v)] as const), body, metadata };
 }
 
 function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: CompiledRenderOptions): RenderedVerdict {
@@ -307,7 +314,7 @@ function addCommonMetadata(
   decision: { readonly routeId?: string; readonly subject?: string; readonly shadow?: boolean },
 ): void {
   if (decision.routeId !== undefined) metadata['route_id'] = decision.routeId;
-  if (decision.subject !== undefined) metadata['subject'] = decision.subject;
+  if (decision.subject !== undefined) metadata['subject'] = encodeIdentityValue(decision.subject) ?? toHeaderSafe(decision.subject);
   if (decision.shadow === true) metadata['shadow'] = true;
 }
 
@@ -371,14 +378,6 @@ function quote(value: string): string {
     else out += '?';
   }
   return out + '"';
-}
-
-const UNSAFE_HEADER_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f]/;
-const UNSAFE_HEADER_CHARS_ALL = /[\u0000-\u0008\u000a-\u001f\u007f]/g;
-
-/** Header values may carry any text except CR, LF, NUL and other controls (tab is kept); those become spaces. */
-export function sanitizeHeaderValue(value: string): string {
-  return UNSAFE_HEADER_CHARS.test(value) ? value.replace(UNSAFE_HEADER_CHARS_ALL, ' ') : value;
 }
 
 /** The redirect target if it is an absolute http(s) URL; it is re-serialised, so it is percent-encoded. */

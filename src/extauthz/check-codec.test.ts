@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeCheckRequest, encodeCheckResponse } from './check-codec.js';
 import { toCheckResponse } from './to-check-response.js';
 import { toRequestContext } from './to-request-context.js';
+import { invalidUtf8Fields } from '../../test/support/strict-utf8.js';
 
 /** The upstream Envoy protos (grpc-js-xds ships them): the reference this codec must agree with. */
 const DEPS = resolve(import.meta.dirname, '../../node_modules/@grpc/grpc-js-xds/deps');
@@ -137,5 +138,73 @@ describe('encodeCheckResponse', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('UTF-8 at the wire (issue 18)', () => {
+  const strict = new TextDecoder('utf-8', { fatal: true });
+
+  it('never writes a string field that is not UTF-8, even for lone surrogates (libprotobuf would fail the RPC)', () => {
+    const lone = 'x\ud800y\udc00';
+    const bytes = encodeCheckResponse({
+      status: { code: 7, message: lone },
+      denied_response: { status: { code: 403 }, headers: [{ header: { key: 'x-a', value: lone } }], body: lone },
+      dynamic_metadata: { fields: { [lone]: { stringValue: lone } } },
+    });
+    expect(invalidUtf8Fields(bytes)).toEqual([]);
+    const ok = encodeCheckResponse({
+      status: { code: 0 },
+      ok_response: { headers: [{ header: { key: 'x-b', value: '\udfff' }, append: { value: false } }], headers_to_remove: ['\ud83d'] },
+      dynamic_metadata: { fields: {} },
+    });
+    expect(invalidUtf8Fields(ok)).toEqual([]);
+    // Well-formed text is written unchanged.
+    const decoded = decodeUpstreamResponse(encodeCheckResponse({ status: { code: 7, message: '中文😀' }, dynamic_metadata: { fields: {} } }));
+    expect((decoded.status as { message: string }).message).toBe('中文😀');
+  });
+
+  it('property: any UTF-16 string in any string field encodes to strict UTF-8', () => {
+    const unit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
+    const anyString = fc.array(unit, { maxLength: 20 }).map((a) => a.join(''));
+    fc.assert(
+      fc.property(anyString, anyString, anyString, (a, b, c) => {
+        const bytes = encodeCheckResponse({
+          status: { code: 0 },
+          ok_response: { headers: [{ header: { key: a, value: b }, append: { value: false } }], headers_to_remove: [c] },
+          dynamic_metadata: { fields: { [a]: { stringValue: c } } },
+        });
+        expect(invalidUtf8Fields(bytes)).toEqual([]);
+      }),
+      { seed: 20251205, numRuns: 1_000 },
+    );
+  });
+
+  it.each([
+    ['a Buffer', (b: Buffer): Uint8Array => b],
+    ['a plain Uint8Array', (b: Buffer): Uint8Array => new Uint8Array(b)],
+  ])('decodes invalid UTF-8 from %s without throwing, into well-formed strings (host refused later)', (_name, wrap) => {
+    const good = encodeUpstream({
+      attributes: { request: { http: { method: 'GET', path: '/p', host: 'hostAAAA', headers: { 'x-v': 'valAAAA' } } } },
+    });
+    // Replace the ASCII placeholders with bytes that are not UTF-8: a lone surrogate (ED A0 80), a stray
+    // continuation byte and a truncated sequence.
+    const bytes = Buffer.from(good);
+    for (const marker of ['AAAA']) {
+      let at = bytes.indexOf(marker);
+      while (at >= 0) {
+        bytes.set([0xed, 0xa0, 0x80, 0xc3], at);
+        at = bytes.indexOf(marker, at + 4);
+      }
+    }
+    const message = decodeCheckRequest(wrap(bytes));
+    const http = message.attributes?.request?.http;
+    expect(http?.host).toBe('host\ufffd\ufffd\ufffd\ufffd');
+    for (const s of [http?.host, http?.headers?.['x-v']]) {
+      expect(s).toBeTypeOf('string');
+      expect(/\p{Cs}/u.test(s as string)).toBe(false);
+      expect(() => strict.decode(Buffer.from(s as string, 'utf8'))).not.toThrow();
+    }
+    const ctx = toRequestContext(message, 0);
+    expect(ctx).toMatchObject({ ok: false });
   });
 });

@@ -1,4 +1,5 @@
 import protobuf from 'protobufjs/minimal.js';
+import { toWellFormed } from '../core/encode-identity-value.js';
 import type { CheckResponseObject, HeaderValueOptionObject, StructObject } from './to-check-response.js';
 import type {
   CheckRequestMessage,
@@ -35,9 +36,17 @@ const LEN = 2;
 /** Nesting bound for Struct values in metadata (a hostile message cannot recurse without limit). */
 const MAX_STRUCT_DEPTH = 32;
 
-/** Decodes `envoy.service.auth.v3.CheckRequest` bytes into the plain object `toRequestContext` reads. */
+/**
+ * Decodes `envoy.service.auth.v3.CheckRequest` bytes into the plain object `toRequestContext` reads.
+ *
+ * Strings that are not valid UTF-8 (proto3 forbids them, but Envoy forwards client header bytes as they
+ * are) are decoded with each bad sequence replaced by U+FFFD, as `raw_value` headers are: every string
+ * idgate holds is well-formed, and a host, method or path with such bytes is then refused by validation.
+ */
 export function decodeCheckRequest(bytes: Uint8Array): CheckRequestMessage {
-  const r = Reader.create(bytes);
+  // protobufjs reads strings of a Buffer with Node's decoder (replacing bad sequences); for a plain
+  // Uint8Array it would use its own decoder, which can yield lone surrogates. Wrap without copying.
+  const r = Reader.create(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   const out: CheckRequestMessage = {};
   while (r.pos < r.len) {
     const tag = r.uint32();
@@ -314,6 +323,16 @@ function decodeValue(r: ReaderT, length: number, depth: number): ValueMessage {
 }
 
 /**
+ * Writes a proto3 `string` field. protobufjs writes a lone surrogate as three bytes that are not UTF-8,
+ * and a strict reader (libprotobuf, in Envoy) then fails the whole RPC — which Envoy may treat as a
+ * failure to fail open on. Identity values never contain one (they are percent-encoded, and identity/
+ * refuses lone surrogates); this is the backstop for every other string: U+FFFD instead.
+ */
+function writeString(w: WriterT, field: number, value: string): void {
+  w.uint32((field << 3) | LEN).string(toWellFormed(value));
+}
+
+/**
  * Encodes `envoy.service.auth.v3.CheckResponse` from the plain object `toCheckResponse` builds:
  * status (1), denied_response (2), ok_response (3), dynamic_metadata (4). `status` is always written (with
  * `code` explicitly, also 0), and every `append` wrapper is written with its value, as protobufjs does.
@@ -323,7 +342,7 @@ export function encodeCheckResponse(response: CheckResponseObject): Buffer {
   // status: google.rpc.Status { code 1, message 2 }
   w.uint32((1 << 3) | LEN).fork();
   w.uint32((1 << 3) | VARINT).int32(response.status.code);
-  if (response.status.message !== undefined) w.uint32((2 << 3) | LEN).string(response.status.message);
+  if (response.status.message !== undefined) writeString(w, 2, response.status.message);
   w.ldelim();
   if (response.denied_response) {
     const d = response.denied_response;
@@ -331,14 +350,14 @@ export function encodeCheckResponse(response: CheckResponseObject): Buffer {
     // status: envoy.type.v3.HttpStatus { code 1 (enum) }
     w.uint32((1 << 3) | LEN).fork().uint32((1 << 3) | VARINT).int32(d.status.code).ldelim();
     for (const h of d.headers) writeHeaderOption(w, 2, h);
-    w.uint32((3 << 3) | LEN).string(d.body);
+    writeString(w, 3, d.body);
     w.ldelim();
   }
   if (response.ok_response) {
     const ok = response.ok_response;
     w.uint32((3 << 3) | LEN).fork();
     for (const h of ok.headers) writeHeaderOption(w, 2, h);
-    for (const name of ok.headers_to_remove) w.uint32((5 << 3) | LEN).string(name);
+    for (const name of ok.headers_to_remove) writeString(w, 5, name);
     w.ldelim();
   }
   writeStruct(w, 4, response.dynamic_metadata);
@@ -349,8 +368,8 @@ export function encodeCheckResponse(response: CheckResponseObject): Buffer {
 function writeHeaderOption(w: WriterT, field: number, h: HeaderValueOptionObject): void {
   w.uint32((field << 3) | LEN).fork();
   w.uint32((1 << 3) | LEN).fork();
-  w.uint32((1 << 3) | LEN).string(h.header.key);
-  w.uint32((2 << 3) | LEN).string(h.header.value);
+  writeString(w, 1, h.header.key);
+  writeString(w, 2, h.header.value);
   w.ldelim();
   if (h.append) w.uint32((2 << 3) | LEN).fork().uint32((1 << 3) | VARINT).bool(h.append.value).ldelim();
   w.ldelim();
@@ -362,9 +381,9 @@ function writeStruct(w: WriterT, field: number, struct: StructObject): void {
   for (const key in struct.fields) {
     const value = struct.fields[key]!;
     w.uint32((1 << 3) | LEN).fork();
-    w.uint32((1 << 3) | LEN).string(key);
+    writeString(w, 1, key);
     w.uint32((2 << 3) | LEN).fork();
-    if ('stringValue' in value) w.uint32((3 << 3) | LEN).string(value.stringValue);
+    if ('stringValue' in value) writeString(w, 3, value.stringValue);
     else if ('numberValue' in value) w.uint32((2 << 3) | I64).double(value.numberValue);
     else w.uint32((4 << 3) | VARINT).bool(value.boolValue);
     w.ldelim();

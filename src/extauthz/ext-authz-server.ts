@@ -223,7 +223,12 @@ export class ExtAuthzServer {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      callback(null, response);
+      // Runs in a promise callback or a timer: nothing may escape (responseSerialize has its own fallback).
+      try {
+        callback(null, response);
+      } catch (err) {
+        this.logger.error({ err, requestId: ctx.requestId }, 'sending the CheckResponse failed');
+      }
     };
     const timer = setTimeout(() => finish(this.deadlineExceeded(ctx)), budgetMs);
     let pending: Promise<Decision>;

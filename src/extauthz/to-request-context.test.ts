@@ -4,8 +4,10 @@ import { structToJson, toRequestContext, type CheckRequestMessage, type HttpRequ
 
 const NOW = 1_700_000_000_000;
 
+/** A CheckRequest around `http`; `host` defaults to `app.example.com` unless an authority is given. */
 function request(http: HttpRequestMessage, rest: Omit<NonNullable<CheckRequestMessage['attributes']>, 'request'> = {}): CheckRequestMessage {
-  return { attributes: { ...rest, request: { http } } };
+  const hasAuthority = http.host != null || http.headers?.[':authority'] !== undefined || (http.headers == null && http.header_map != null);
+  return { attributes: { ...rest, request: { http: hasAuthority ? http : { host: 'app.example.com', ...http } } } };
 }
 
 function ok(message: CheckRequestMessage, limits = {}): RequestContext {
@@ -76,6 +78,35 @@ describe('toRequestContext', () => {
     if (!result.ok) expect(result.error).toMatch(error);
   });
 
+  // Issue 18 §3: a host the route matchers do not recognise must not fall through to a later route.
+  it.each([
+    ['userinfo', 'x@admin.example.com'],
+    ['percent-encoded trailing dot', 'admin.example.com%2e'],
+    ['trailing backslash', 'admin.example.com\\'],
+    ['empty', ''],
+    ['space inside', 'admin .example.com'],
+    ['leading space', ' admin.example.com'],
+    ['two trailing dots', 'admin.example.com..'],
+    ['empty label', 'admin..example.com'],
+    ['leading dot', '.admin.example.com'],
+    ['bare IPv6', '2001:db8::1'],
+    ['non-numeric port', 'example.com:http'],
+    ['port out of range', 'example.com:70000'],
+    ['port zero', 'example.com:0'],
+    ['two hosts', 'a.example.com,admin.example.com'],
+    ['NUL', 'admin.example.com\u0000.evil'],
+    ['non-ASCII (U+FFFD from bad UTF-8)', 'admin.example.com\ufffd'],
+    ['IDN in Unicode form', 'bücher.example'],
+    ['unclosed IPv6', '[::1'],
+    ['junk after IPv6', '[::1]x'],
+    ['slash', 'admin.example.com/x'],
+    ['label over 63', `${'a'.repeat(64)}.example.com`],
+  ])('refuses a host that is not valid authority syntax: %s', (_name, host) => {
+    const result = toRequestContext({ attributes: { request: { http: { method: 'GET', path: '/', host } } } }, NOW);
+    expect(result).toMatchObject({ ok: false });
+    if (!result.ok) expect(result.error).toMatch(/host/);
+  });
+
   it('falls back to pseudo-headers for method, path, host and scheme', () => {
     const ctx = ok(request({ headers: { ':method': 'get', ':path': '/x?y', ':authority': 'h.example', ':scheme': 'http' } }));
     expect(ctx).toMatchObject({ method: 'GET', path: '/x', query: 'y', host: 'h.example', scheme: 'http' });
@@ -88,10 +119,9 @@ describe('toRequestContext', () => {
     ['trailing dot', 'example.com.', 'example.com', undefined],
     ['bracketed IPv6 with port', '[::1]:8080', '[::1]', 8080],
     ['bracketed IPv6 without port', '[2001:DB8::1]', '[2001:db8::1]', undefined],
-    ['bare IPv6', '2001:db8::1', '2001:db8::1', undefined],
-    ['non-numeric port', 'example.com:http', 'example.com', undefined],
-    ['port out of range', 'example.com:70000', 'example.com', undefined],
-    ['empty port', 'example.com:', 'example.com', undefined],
+    ['empty port (RFC 3986: the default)', 'example.com:', 'example.com', undefined],
+    ['IPv4 with port', '10.0.0.1:80', '10.0.0.1', 80],
+    ['underscore (k8s-style names)', 'my_svc.ns', 'my_svc.ns', undefined],
   ])('authority: %s', (_name, host, expectedHost, expectedPort) => {
     const ctx = ok(request({ method: 'GET', path: '/', host }));
     expect(ctx.host).toBe(expectedHost);

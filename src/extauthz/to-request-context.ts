@@ -95,14 +95,15 @@ const utf8Encoder = new TextEncoder();
  * Headers: names lower-cased; from `headers` (3), or when that is empty from `header_map` (13) with
  * `raw_value` decoded as UTF-8 (invalid bytes replaced) and repeated names joined with `,`. Method from
  * `http.method` (else `:method`), upper-cased. Host from `http.host` (else `:authority`), lower-cased, port
- * split off (`[::1]:8080` → host `[::1]`, port 8080), one trailing dot dropped. Path canonicalised with
+ * split off (`[::1]:8080` → host `[::1]`, port 8080), one trailing dot dropped; it must be valid authority
+ * syntax ({@link parseAuthority}). Path canonicalised with
  * {@link canonicalizePath}; a bad path sets `pathError` (the engine denies `path_invalid`). Peer address and
  * principal from `source`; metadata Structs become plain JSON; `requestId` is `x-request-id`, else Envoy's
  * stream id; `receivedAt` from `request.time`, else `now`; body from `raw_body`, else `body`.
  *
  * @param now epoch ms, used when the request carries no time.
- * @returns `{ ok: false, error }` when `attributes`, `request` or `http` is missing, the method is empty, or
- *   the header limits are exceeded. Never throws.
+ * @returns `{ ok: false, error }` when `attributes`, `request` or `http` is missing, the method is empty,
+ *   the host is missing or not valid authority syntax, or the header limits are exceeded. Never throws.
  */
 export function toRequestContext(
   message: CheckRequestMessage | null | undefined,
@@ -122,7 +123,8 @@ export function toRequestContext(
 
   const rawPath = nonEmpty(http.path) ?? headers[':path'] ?? '';
   const canonical = canonicalizePath(rawPath);
-  const authority = splitAuthority(nonEmpty(http.host) ?? headers[':authority'] ?? headers['host'] ?? '');
+  const authority = parseAuthority(nonEmpty(http.host) ?? headers[':authority'] ?? headers['host'] ?? '');
+  if ('error' in authority) return { ok: false, error: authority.error };
   const source = attributes.source;
 
   const ctx: {
@@ -208,31 +210,55 @@ function hasUpperCase(s: string): boolean {
   return false;
 }
 
-/** Host (lower-case, no port, one trailing dot dropped) and port of an authority. */
-function splitAuthority(authority: string): { host: string; port?: number } {
-  let host = authority;
+const MAX_HOST_LENGTH = 253;
+const DNS_LABEL = /^[a-z0-9_-]{1,63}$/;
+const IPV6_LITERAL = /^\[[0-9a-f:.]*:[0-9a-f:.]*\]$/;
+
+/**
+ * Host (lower-case, no port, one trailing dot dropped) and port of an authority, or an error when it is not
+ * valid authority syntax for an HTTP request: empty; userinfo (`x@admin.example.com`); percent-encoding
+ * (`admin.example.com%2e`); backslashes, spaces, controls or other characters outside letters, digits,
+ * `-`, `_` and `.`; empty labels (`a..b`, `.a`); a label over 63 or a name over 253 characters; an IPv6
+ * address without brackets; a port that is not 1–65535. Routes match hosts exactly, so a host the matchers
+ * do not recognise must not fall through to a later (catch-all) route while the upstream reads it as
+ * another host.
+ */
+export function parseAuthority(authority: string): { host: string; port?: number } | { error: string } {
+  const lower = authority.toLowerCase();
+  let host: string;
   let portText: string | undefined;
-  if (host.startsWith('[')) {
-    const close = host.indexOf(']');
-    if (close > 0) {
-      if (host.charCodeAt(close + 1) === 0x3a) portText = host.slice(close + 2);
-      host = host.slice(0, close + 1);
+  if (lower.startsWith('[')) {
+    const close = lower.indexOf(']');
+    if (close < 0) return { error: 'invalid host: unclosed IPv6 literal' };
+    host = lower.slice(0, close + 1);
+    const rest = lower.slice(close + 1);
+    if (rest !== '') {
+      if (!rest.startsWith(':')) return { error: 'invalid host: characters after the IPv6 literal' };
+      portText = rest.slice(1);
     }
+    if (!IPV6_LITERAL.test(host)) return { error: 'invalid host: malformed IPv6 literal' };
   } else {
-    const colon = host.lastIndexOf(':');
-    // More than one colon without brackets is a bare IPv6 address, not host:port.
-    if (colon >= 0 && host.indexOf(':') === colon) {
-      portText = host.slice(colon + 1);
-      host = host.slice(0, colon);
+    const colon = lower.indexOf(':');
+    if (colon >= 0) {
+      if (lower.indexOf(':', colon + 1) >= 0) return { error: 'invalid host: an IPv6 address must be in brackets' };
+      portText = lower.slice(colon + 1);
+      host = lower.slice(0, colon);
+    } else {
+      host = lower;
+    }
+    if (host.endsWith('.')) host = host.slice(0, -1);
+    if (host === '') return { error: 'missing host' };
+    if (host.length > MAX_HOST_LENGTH) return { error: 'invalid host: longer than 253 characters' };
+    for (const label of host.split('.')) {
+      if (!DNS_LABEL.test(label)) return { error: 'invalid host: not a host name or IP address' };
     }
   }
-  host = host.toLowerCase();
-  if (host.endsWith('.') && host.length > 1) host = host.slice(0, -1);
-  if (portText !== undefined && /^[0-9]{1,5}$/.test(portText)) {
-    const port = Number(portText);
-    if (port > 0 && port <= 65535) return { host, port };
-  }
-  return { host };
+  // RFC 3986 §3.2.3 allows an empty port ("host:"): it means the default.
+  if (portText === undefined || portText === '') return { host };
+  if (!/^[0-9]{1,5}$/.test(portText)) return { error: 'invalid host: bad port' };
+  const port = Number(portText);
+  if (port < 1 || port > 65535) return { error: 'invalid host: port out of range' };
+  return { host, port };
 }
 
 function rawQuery(rawPath: string): string {

@@ -74,6 +74,8 @@ export class HttpAuthzServer {
   readonly #maxBodyBytes: number;
   readonly #marginMs: number;
   readonly #now: () => number;
+  /** The static 503 `internal_error` reply, rendered once: what a reply that cannot be written becomes. */
+  readonly #fallback: HttpAuthzReply;
 
   /**
    * @throws TypeError for invalid render options or a non-positive limit.
@@ -90,6 +92,7 @@ export class HttpAuthzServer {
       throw new TypeError('decisionTimeoutMs must be positive; maxBodyBytes and deadlineMarginMs non-negative');
     }
     this.#marginMs = options.deadlineMarginMs ?? 20;
+    this.#fallback = toHttpAuthzReply(renderDecision(INTERNAL_ERROR, EMPTY_REQUEST_CONTEXT, this.#render), 'envoy', this.#render.prefix, this.#render.realm);
     this.#now = options.now ?? Date.now;
     this.#server = createServer(
       hardenedServerOptions({ maxHeaderSize: options.maxHeaderBytes ?? 64 * 1024, connectionsCheckingIntervalMs: 1_000 }),
@@ -161,7 +164,13 @@ export class HttpAuthzServer {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        this.#send(res, this.#reply(decision, ctx, flavor));
+        // Runs in a promise callback or a timer: a throw here would escape the handler.
+        try {
+          this.#send(res, this.#reply(decision, ctx, flavor));
+        } catch (err) {
+          this.#logger.error({ err, requestId: ctx.requestId }, 'answering the authorization request failed');
+          res.destroy();
+        }
       };
       const timer = setTimeout(() => finish(DEADLINE), budgetMs);
       let pending: Promise<Decision>;
@@ -224,10 +233,31 @@ export class HttpAuthzServer {
     return toHttpAuthzReply(verdict, flavor, this.#render.prefix, this.#render.realm);
   }
 
+  /**
+   * Writes a reply. Last resort: nothing thrown here (Node refuses a header value it cannot write, a
+   * destroyed socket…) may escape, since this runs in promise callbacks and timers where an escaping
+   * throw would end the process. A reply that cannot be written becomes the static 503 `internal_error`
+   * deny while headers are unsent, else the connection is dropped (the proxy then fails closed).
+   */
   #send(res: ServerResponse, reply: HttpAuthzReply): void {
     if (res.headersSent || res.destroyed) return;
-    res.writeHead(reply.status, { ...reply.headers, 'content-length': Buffer.byteLength(reply.body) });
-    res.end(reply.body);
+    try {
+      res.writeHead(reply.status, { ...reply.headers, 'content-length': Buffer.byteLength(reply.body) });
+      res.end(reply.body);
+    } catch (err) {
+      this.#logger.error({ err }, 'writing the authorization reply failed; denying');
+      try {
+        if (!res.headersSent) {
+          const fallback = this.#fallback;
+          res.writeHead(fallback.status, { ...fallback.headers, 'content-length': Buffer.byteLength(fallback.body) });
+          res.end(fallback.body);
+        } else {
+          res.destroy();
+        }
+      } catch {
+        res.destroy();
+      }
+    }
   }
 }
 

@@ -9,6 +9,7 @@ import {
   type JWTVerifyOptions,
 } from 'jose';
 import { DependencyError } from '../core/dependency-error.js';
+import { isRepresentable } from '../core/encode-identity-value.js';
 import type { IssuerConfig, JwtAlgorithm } from '../config/types.js';
 import type { AuthResult } from './auth-result.js';
 
@@ -169,12 +170,13 @@ const MAX_SUBJECT_LENGTH = 255;
 
 /**
  * The subject claim as a string, if usable: a non-empty string of at most 255 characters without control
- * characters (it ends up in headers, log lines and store keys).
+ * characters or lone surrogates (it ends up in headers, metadata, log lines and store keys, and must have
+ * a lossless identity encoding there: see core/encode-identity-value).
  */
 export function readSubject(claims: Readonly<Record<string, unknown>>, claim: string): string | undefined {
   const value = Object.hasOwn(claims, claim) ? claims[claim] : undefined;
   if (typeof value !== 'string' || value === '' || value.length > MAX_SUBJECT_LENGTH) return undefined;
-  if (/\p{Cc}/u.test(value)) return undefined;
+  if (!isRepresentable(value)) return undefined;
   return value;
 }
 

@@ -1,19 +1,30 @@
 import { compileClaimPath, readClaim, type ClaimPath } from './claim-path.js';
+import { encodeIdentityValue, isRepresentable } from '../core/encode-identity-value.js';
 import type { TraceStep } from './outcome.js';
 
 /** Longest header value passed upstream, UTF-8 bytes. Longer values are dropped, never truncated. */
 export const MAX_CLAIM_HEADER_BYTES = 1024;
 
-/** Builds the upstream headers a route maps from claims; records dropped values in `trace`. */
-export type ClaimHeaderMapper = (claims: Readonly<Record<string, unknown>>, trace: TraceStep[]) => Readonly<Record<string, string>>;
+/**
+ * Builds the upstream headers a route maps from claims (values in the identity encoding); records dropped
+ * values in `trace`. Returns undefined when a mapped claim holds a value that cannot be represented (a lone
+ * surrogate or a control character): the policy refuses the request (`claims_invalid`).
+ */
+export type ClaimHeaderMapper = (
+  claims: Readonly<Record<string, unknown>>,
+  trace: TraceStep[],
+) => Readonly<Record<string, string>> | undefined;
 
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
- * Compiles `claimHeaders` (header → claim path). Strings pass as they are, numbers and booleans as text,
- * arrays of those comma-joined; objects, null and absent claims produce no header. A value containing a
- * control character (CR, LF, NUL…) or longer than {@link MAX_CLAIM_HEADER_BYTES} is dropped: truncating
- * could turn `administrators-readonly` into something an upstream trusts.
+ * Compiles `claimHeaders` (header → claim path). Strings, numbers and booleans (as text) are written in the
+ * identity encoding ({@link encodeIdentityValue}: percent-encoded UTF-8 outside visible ASCII, plus `%` and
+ * `,`); arrays of those as their encoded items joined with `,`; objects, null and absent claims produce no
+ * header. A value longer than {@link MAX_CLAIM_HEADER_BYTES} (UTF-8, before encoding) is dropped:
+ * truncating could turn `administrators-readonly` into something an upstream trusts. A value with a lone
+ * surrogate or a control character (CR, LF, NUL, C1…) refuses the whole mapping (undefined): passing it
+ * altered would not be the claim, and dropping it silently would hide an attack.
  */
 export function compileClaimHeaders(mapping: Readonly<Record<string, string>>): ClaimHeaderMapper {
   const entries: readonly (readonly [string, ClaimPath])[] = Object.entries(mapping).map(([h, c]) => [h, compileClaimPath(c)]);
@@ -21,22 +32,21 @@ export function compileClaimHeaders(mapping: Readonly<Record<string, string>>): 
   return (claims, trace) => {
     const headers: Record<string, string> = {};
     for (const [header, path] of entries) {
-      const value = headerValue(readClaim(claims, path));
-      if (value === undefined) continue;
-      if (CONTROL_CHARS.test(value)) {
-        trace.push({ step: 'headers', result: 'info', detail: `${header} dropped: claim ${path.name} contains control characters` });
-      } else if (utf8Length(value) > MAX_CLAIM_HEADER_BYTES) {
+      const items = headerItems(readClaim(claims, path));
+      if (items === undefined) continue;
+      if (!items.every(isRepresentable)) {
+        trace.push({ step: 'headers', result: 'fail', detail: `${header}: claim ${path.name} contains a control character or a lone surrogate` });
+        return undefined;
+      }
+      if (items.reduce((n, item) => n + utf8Length(item), items.length - 1) > MAX_CLAIM_HEADER_BYTES) {
         trace.push({ step: 'headers', result: 'info', detail: `${header} dropped: claim ${path.name} is longer than ${MAX_CLAIM_HEADER_BYTES} bytes` });
       } else {
-        headers[header] = value;
+        headers[header] = items.map((item) => encodeIdentityValue(item) as string).join(',');
       }
     }
     return headers;
   };
 }
-
-// Everything below 0x20 except HTAB, and DEL: not allowed in a field value (RFC 9110 §5.5).
-const CONTROL_CHARS = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 function scalarText(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
@@ -45,15 +55,19 @@ function scalarText(v: unknown): string | undefined {
   return undefined;
 }
 
-function headerValue(v: unknown): string | undefined {
-  if (!Array.isArray(v)) return scalarText(v);
+/** The claim as text items: one for a scalar, one per element for an array of scalars; else undefined. */
+function headerItems(v: unknown): readonly string[] | undefined {
+  if (!Array.isArray(v)) {
+    const text = scalarText(v);
+    return text === undefined ? undefined : [text];
+  }
   const parts: string[] = [];
   for (const item of v) {
     const text = scalarText(item);
     if (text === undefined) return undefined;
     parts.push(text);
   }
-  return parts.length === 0 ? undefined : parts.join(',');
+  return parts.length === 0 ? undefined : parts;
 }
 
 function utf8Length(s: string): number {

@@ -12,6 +12,7 @@ import { compileContextStage, type CompiledContextStage, type StepUpRequest } fr
 import { mergeRequirements, type EffectiveRequirements } from './effective-requirements.js';
 import { compileHostMatcher, type HostPredicate } from './host-matcher.js';
 import type { Outcome, TraceStep, VerificationNeed } from './outcome.js';
+import { effectiveMethod } from './method-override.js';
 import { compilePathMatcher, type PathPredicate, type RequestPath } from './path-matcher.js';
 import { createRequestFacts } from './request-facts.js';
 
@@ -59,9 +60,12 @@ export interface CompiledPolicy {
    * `verify` (identity and context hold; listed Didit verifications must also be satisfied).
    *
    * Deny codes: `path_invalid` (400), `request_invalid` (400: no method, or `;` path parameters the policy does
-   * not accept), `no_route` (403, default deny), `country_denied`/`device_denied` (403, before any route: a
-   * trusted context header that is not one well-formed value, see {@link compileContextHeaderGuard}),
-   * `route_denied` (403), `token_missing` (401), `token_invalid`/`token_expired`/`token_not_yet_valid` (401,
+   * not accept), `method_override` (400: a method override header or `_method` parameter that
+   * `policy.methodOverride` does not allow; with `honor` the override is the method every matcher and condition
+   * sees), `no_route` (403, default deny), `country_denied`/`device_denied` (403, before any route: a trusted
+   * context header that is not one well-formed value, see {@link compileContextHeaderGuard}), `route_denied`
+   * (403), `claims_invalid` (403: a `claimHeaders` claim holds a lone surrogate or a control character),
+   * `token_missing` (401), `token_invalid`/`token_expired`/`token_not_yet_valid` (401,
    * also an issuer this route does not accept), `dependency_unavailable` (503, Retry-After 5: identity
    * failures always fail closed), `claims_mismatch` (403: claims, scopes, roles), `mfa_required` (401),
    * `reauthentication_required` (401); from the route's conditions and risk bands (403): `network_denied`,
@@ -105,6 +109,7 @@ interface RouteRuntime extends CompiledRoute {
  */
 export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   const { policy, workflows } = config;
+  const methodOverride = policy.methodOverride ?? 'deny';
   const cel = createCelCompiler();
   const factsFor = createRequestFacts({
     trustedProxies: createCidrSet(config.network.trustedProxies),
@@ -203,12 +208,16 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     auth: AuthResult,
     now: number,
     risk: RiskAssessment | undefined,
-    headers: Readonly<Record<string, string>>,
+    headers: Readonly<Record<string, string>> | undefined,
     shadow: boolean,
     trace: TraceStep[],
   ): Outcome => {
     const cfg = route.config;
     const routeId = cfg.id;
+    if (headers === undefined) {
+      // A mapped claim cannot be represented in a header (lone surrogate, control character).
+      return { kind: 'deny', routeId, status: 403, code: 'claims_invalid', message: 'a claim of the token cannot be passed on', shadow, trace };
+    }
     const req = route.requirements;
     let stepUps: readonly StepUpRequest[] = [];
     if (route.context.active) {
@@ -271,6 +280,19 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       trace.push({ step: 'context', result: 'fail', detail: fault.message });
       return { kind: 'deny', status: 403, code: fault.code, message: fault.message, shadow: policy.shadow, trace };
     }
+    const effective = effectiveMethod(ctx, methodOverride);
+    if (!effective.ok) {
+      trace.push({ step: 'request', result: 'fail', detail: effective.reason });
+      return { kind: 'deny', status: 400, code: 'method_override', message: 'method override is not allowed', shadow: policy.shadow, trace };
+    }
+    if (effective.method !== ctx.method) {
+      trace.push({ step: 'request', result: 'info', detail: `evaluated as ${effective.method} (method override honoured)` });
+      return evaluateRoutes({ ...ctx, method: effective.method }, auth, now, risk, trace);
+    }
+    return evaluateRoutes(ctx, auth, now, risk, trace);
+  };
+
+  const evaluateRoutes = (ctx: RequestContext, auth: AuthResult, now: number, risk: RiskAssessment | undefined, trace: TraceStep[]): Outcome => {
     const selection = select(ctx);
     if (selection === undefined) {
       trace.push({ step: 'route', result: policy.default === 'allow' ? 'info' : 'fail', detail: `no route matched; policy default ${policy.default}` });
@@ -336,7 +358,9 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     },
     needsRisk: (ctx) => {
       try {
-        return select(ctx)?.route.usesRisk ?? false;
+        const effective = effectiveMethod(ctx, methodOverride);
+        if (!effective.ok) return false;
+        return select(effective.method === ctx.method ? ctx : { ...ctx, method: effective.method })?.route.usesRisk ?? false;
       } catch {
         // Unreachable; answering true keeps risk bands in force rather than silently skipping them.
         return true;
@@ -357,7 +381,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
  * Public routes (and require routes with `authenticated: false`) admit every caller; when the caller did
  * present a valid token, its claim headers are passed on (the engine adds the subject/issuer headers).
  */
-function anonymousHeaders(route: RouteRuntime, auth: AuthResult, trace: TraceStep[]): Readonly<Record<string, string>> {
+function anonymousHeaders(route: RouteRuntime, auth: AuthResult, trace: TraceStep[]): Readonly<Record<string, string>> | undefined {
   if (auth.kind !== 'verified') return {};
   trace.push({ step: 'token', result: 'info', detail: `verified token from issuer ${auth.principal.issuerName} (not required)` });
   return route.headers(auth.principal.claims, trace);

@@ -83,6 +83,13 @@ export interface CheckOptions {
 export interface EnvoyClient {
   /** Sends an upstream-encoded CheckRequest and decodes the answer with the upstream CheckResponse. */
   check(request: UpstreamCheckRequest, options?: CheckOptions): Promise<UpstreamCheckResponse>;
+  /**
+   * Sends a CheckRequest (upstream-encoded, or raw bytes as given) and returns the CheckResponse bytes
+   * undecoded (wire-level checks).
+   */
+  checkBytes(request: UpstreamCheckRequest | Uint8Array, options?: CheckOptions): Promise<Buffer>;
+  /** Upstream decoder of CheckResponse bytes. */
+  decodeResponse(bytes: Buffer): UpstreamCheckResponse;
   /** Sends arbitrary bytes as the Check request body (for garbage-input tests). */
   checkRaw(bytes: Uint8Array, options?: CheckOptions): Promise<UpstreamCheckResponse>;
   /** grpc.health.v1.Health/Check: resolves to the ServingStatus number, rejects with the gRPC error. */
@@ -134,6 +141,9 @@ export function createEnvoyClient(address: string, channelOptions: grpc.ChannelO
 
   return {
     check: (request, options) => unary(CHECK_PATH, encode, decode, request, options),
+    checkBytes: (request, options) =>
+      unary(CHECK_PATH, (r: UpstreamCheckRequest | Uint8Array) => (r instanceof Uint8Array ? Buffer.from(r) : encode(r)), (b: Buffer) => b, request, options),
+    decodeResponse: decode,
     checkRaw: (bytes, options) => unary(CHECK_PATH, (b: Uint8Array) => Buffer.from(b), decode, bytes, options),
     health: (name = '', options) =>
       unary(HEALTH_CHECK_PATH, encodeHealthRequest, decodeHealthResponse, name, options),
