@@ -113,7 +113,7 @@ describe('the gateways never pass a client-forged identity or context header (is
   // the gateway files following fails here.
   const policy = parseConfig(readFileSync('k8s/base/idgate.yaml', 'utf8'), {
     sourceName: 'k8s/base/idgate.yaml',
-    env: { IDGATE_DIDIT_API_KEY: 'k', IDGATE_DIDIT_WEBHOOK_SECRET: 's', IDGATE_ADMIN_TOKEN: 'admin-token-0123456789', IDGATE_REDIS_PASSWORD: 'p' },
+    env: { IDGATE_DIDIT_API_KEY: 'k'.repeat(40), IDGATE_DIDIT_WEBHOOK_SECRET: 's'.repeat(43), IDGATE_ADMIN_TOKEN: 'admin-token-0123456789', IDGATE_REDIS_PASSWORD: 'p' },
   });
   const MUST_REMOVE = [...identityHeadersOf(policy), ...contextHeadersOf(policy)];
 
