@@ -19,6 +19,9 @@ import { createDiditSandbox, type DiditSandbox } from '../sandbox/create-didit-s
 import { createVerdictStore } from '../store/create-verdict-store.js';
 import { createReconciler } from '../verification/create-reconciler.js';
 import { createVerificationGate } from '../verification/create-verification-gate.js';
+import { createSessionStarter, type SessionStarter } from '../verification/create-session-starter.js';
+import { createStartTickets, type StartTickets } from '../verification/start-ticket.js';
+import { createVerificationStart } from '../webhook/verification-start.js';
 import { WebhookServer } from '../webhook/webhook-server.js';
 import { createAdminRoutes } from './admin-routes.js';
 import { createPolicyHolder, type PolicyHolder } from './policy-holder.js';
@@ -141,18 +144,43 @@ export async function startIdgate(
     let httpServer: HttpAuthzServer | undefined;
     let webhookServer: WebhookServer | undefined;
     let publicBaseUrl = config.server.public.baseUrl;
+    const tickets = buildStartTickets(config);
+    // One session starter per process: the Check path (background creation) and the start URL share
+    // its in-process single-flight; across processes the store's lock does the same.
+    let starter: SessionStarter | undefined;
+    const starterFor = (client: DiditClient): SessionStarter =>
+      (starter ??= createSessionStarter(
+        { store, didit: client, logger: logger.child({ component: 'verification' }) },
+        { callbackUrl: new URL('/verification/callback', publicBaseUrl).toString(), maxStepUps: config.didit.maxStepUps },
+      ));
 
     if (roles.webhook) {
       const secrets = [config.didit.webhookSecret, config.didit.webhookSecretPrevious].filter(
         (s): s is string => typeof s === 'string' && s !== '',
       );
       if (didit && secrets.length > 0) {
+        const client = didit;
         webhookServer = new WebhookServer(
           {
             store,
             didit,
             logger: logger.child({ component: 'webhook' }),
             metrics: { webhook: (result) => metrics.webhooksTotal.inc({ result }) },
+            ...(tickets !== undefined
+              ? {
+                  // Built on first use: the callback URL must name the bound public port (tests bind 0).
+                  start: (ticket: string) =>
+                    createVerificationStart(
+                      {
+                        starter: starterFor(client),
+                        tickets,
+                        logger: logger.child({ component: 'verification-start' }),
+                        metrics: { start: (result) => metrics.stepUpStartsTotal.inc({ result }) },
+                      },
+                      { workflows: config.workflows, waitMs: startWaitMs(config) },
+                    )(ticket),
+                }
+              : {}),
           },
           {
             workflows: config.workflows,
@@ -203,11 +231,21 @@ export async function startIdgate(
       const verification =
         didit !== undefined
           ? createVerificationGate(
-              { store, didit, logger: logger.child({ component: 'verification' }) },
+              {
+                store,
+                didit,
+                logger: logger.child({ component: 'verification' }),
+                starter: starterFor(didit),
+                metrics: {
+                  startUrlIssued: () => metrics.stepUpStartsTotal.inc({ result: 'issued' }),
+                  backgroundFailure: () => metrics.stepUpStartsTotal.inc({ result: 'background_failed' }),
+                },
+              },
               {
                 workflows: config.workflows,
                 callbackUrl: new URL('/verification/callback', publicBaseUrl).toString(),
                 maxStepUps: config.didit.maxStepUps,
+                ...(tickets !== undefined ? { startUrl: { baseUrl: publicBaseUrl, tickets } } : {}),
               },
             )
           : undefined;
@@ -323,6 +361,27 @@ export async function startIdgate(
     for (const close of closers.reverse()) await close().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * The step-up start tickets: keyed by `didit.startTicketSecret` (+ `…Previous` during a roll), else by the
+ * webhook secret(s) — every role reads the same config, so every replica derives the same keys. Without
+ * any secret there is no start URL and a Check waits for Didit within its budget, as before.
+ */
+function buildStartTickets(config: IdgateConfig): StartTickets | undefined {
+  const d = config.didit;
+  const configured = [d.startTicketSecret, d.startTicketSecretPrevious].filter((s): s is string => typeof s === 'string' && s !== '');
+  const secrets =
+    configured.length > 0
+      ? configured
+      : [d.webhookSecret, d.webhookSecretPrevious].filter((s): s is string => typeof s === 'string' && s.length >= 16);
+  if (secrets.length === 0 || Object.keys(config.workflows).length === 0) return undefined;
+  return createStartTickets({}, { secrets, ttlMs: d.startTicketTtlMs });
+}
+
+/** How long opening the start URL may wait for a session: every Didit attempt plus a little. */
+function startWaitMs(config: IdgateConfig): number {
+  return Math.min(config.didit.requestTimeoutMs * (config.didit.maxRetries + 1) + 1_000, 12_000);
 }
 
 /**

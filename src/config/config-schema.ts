@@ -488,6 +488,12 @@ const workflowsSchema = z
   )
   .default({});
 
+function ticketSecret(sources: SecretSources) {
+  return secret()(sources)
+    .optional()
+    .refine((v) => v === undefined || v.length >= 16, { error: 'must be at least 16 characters' });
+}
+
 function diditSchema(sources: SecretSources) {
   return z
     .strictObject({
@@ -496,6 +502,9 @@ function diditSchema(sources: SecretSources) {
       apiKey: secret()(sources).optional(),
       webhookSecret: secret()(sources).optional(),
       webhookSecretPrevious: secret()(sources).optional(),
+      startTicketSecret: ticketSecret(sources),
+      startTicketSecretPrevious: ticketSecret(sources),
+      ...durationKeys('startTicketTtl', 1000),
       ...durationKeys('requestTimeout', 1),
       maxRetries: z.number().int().min(0).max(10).default(2),
       ...durationKeys('webhookTolerance', 1000),
@@ -511,6 +520,9 @@ function diditSchema(sources: SecretSources) {
       ...(o.apiKey !== undefined ? { apiKey: o.apiKey } : {}),
       ...(o.webhookSecret !== undefined ? { webhookSecret: o.webhookSecret } : {}),
       ...(o.webhookSecretPrevious !== undefined ? { webhookSecretPrevious: o.webhookSecretPrevious } : {}),
+      ...(o.startTicketSecret !== undefined ? { startTicketSecret: o.startTicketSecret } : {}),
+      ...(o.startTicketSecretPrevious !== undefined ? { startTicketSecretPrevious: o.startTicketSecretPrevious } : {}),
+      startTicketTtlMs: pickDuration(o, 'startTicketTtl', 600_000),
       requestTimeoutMs: pickDuration(o, 'requestTimeout', 5_000),
       maxRetries: o.maxRetries,
       webhookToleranceMs: pickDuration(o, 'webhookTolerance', 300_000),

@@ -335,6 +335,15 @@ export interface DiditConfig {
   readonly webhookSecret?: string;
   /** A second secret accepted during rotation. */
   readonly webhookSecretPrevious?: string;
+  /**
+   * Key of the step-up start tickets (`<public.baseUrl>/verification/start/<ticket>`), ≥ 16 characters,
+   * shared by every authz and webhook replica. Unset: derived from the webhook secret(s).
+   */
+  readonly startTicketSecret?: string;
+  /** The previous ticket key, still accepted during a roll. */
+  readonly startTicketSecretPrevious?: string;
+  /** How long a start ticket is valid (default 10 min). */
+  readonly startTicketTtlMs: number;
   readonly requestTimeoutMs: number;
   readonly maxRetries: number;
   /** Allowed clock difference for `X-Timestamp` (default 300 s). */
