@@ -22,6 +22,7 @@ import { createVerificationGate } from '../verification/create-verification-gate
 import { createSessionStarter, type SessionStarter } from '../verification/create-session-starter.js';
 import { createStartTickets, type StartTickets } from '../verification/start-ticket.js';
 import { createVerificationStart } from '../webhook/verification-start.js';
+import { isBrowserNavigation } from '../verification/return-url.js';
 import { WebhookServer } from '../webhook/webhook-server.js';
 import { createAdminRoutes } from './admin-routes.js';
 import { createPolicyHolder, type PolicyHolder } from './policy-holder.js';
@@ -246,6 +247,7 @@ export async function startIdgate(
                 callbackUrl: new URL('/verification/callback', publicBaseUrl).toString(),
                 maxStepUps: config.didit.maxStepUps,
                 ...(tickets !== undefined ? { startUrl: { baseUrl: publicBaseUrl, tickets } } : {}),
+                stepUpWaitMs: config.didit.stepUpWaitMs,
               },
             )
           : undefined;
@@ -411,7 +413,8 @@ function createObserver(
         ...(decision.subject !== undefined ? { subject: decision.subject } : {}),
         outcome: kind,
         ...(code !== undefined ? { code } : {}),
-        ...(kind === 'deny' ? { status: logged.status } : kind === 'step_up' ? { status: 302 } : {}),
+        // What the client got: a step-up is a 302 only for a browser navigation, a 401 for API clients.
+        ...(kind === 'deny' ? { status: logged.status } : kind === 'step_up' ? { status: isBrowserNavigation(ctx) ? 302 : 401 } : {}),
         method: ctx.method,
         host: ctx.host,
         path: ctx.path,

@@ -344,6 +344,11 @@ export interface DiditConfig {
   readonly startTicketSecretPrevious?: string;
   /** How long a start ticket is valid (default 10 min). */
   readonly startTicketTtlMs: number;
+  /**
+   * The longest a Check waits for Didit's session creation before it answers with idgate's start URL
+   * (default 50 ms; never longer than the Check's own deadline).
+   */
+  readonly stepUpWaitMs: number;
   readonly requestTimeoutMs: number;
   readonly maxRetries: number;
   /** Allowed clock difference for `X-Timestamp` (default 300 s). */

@@ -97,19 +97,17 @@ export function createSessionStarter(
   }
 
   async function createOrReuse(subject: string, workflow: WorkflowConfig, returnTo: string | undefined, waitUntil: number): Promise<StartResult> {
-    const pending = await deps.store.getPending(subject, workflow.name);
-    if (pending) return { kind: 'session', pending, created: false };
-
     const lockName = `create:${subject}:${workflow.name}`;
-    const token = await deps.store.acquireLock(lockName, 15_000);
-    if (token === undefined) {
-      // Another replica is creating the session right now: wait for it to appear.
-      while (clock() + 25 < waitUntil) {
-        await sleep(20);
-        const appeared = await deps.store.getPending(subject, workflow.name);
-        if (appeared) return { kind: 'session', pending: appeared, created: false };
-      }
-      return { kind: 'preparing' };
+    let token: string | undefined;
+    for (;;) {
+      const pending = await deps.store.getPending(subject, workflow.name);
+      if (pending) return { kind: 'session', pending, created: false };
+      token = await deps.store.acquireLock(lockName, 15_000);
+      if (token !== undefined) break;
+      // Another replica is creating the session right now: wait for it to appear, or for its lock to go
+      // (its creation failed) and then try ourselves.
+      if (clock() + 25 >= waitUntil) return { kind: 'preparing' };
+      await sleep(20);
     }
     try {
       // Re-check under the lock: the holder before us may have just finished.

@@ -33,6 +33,12 @@ export interface VerificationGateOptions {
   readonly startUrl?: { readonly baseUrl: string; readonly tickets: StartTickets };
   /** Headroom kept before the Check's deadline when racing the session creation, ms (default 10). */
   readonly answerMarginMs?: number;
+  /**
+   * With `startUrl`: the longest a Check waits for Didit's session creation before answering with the
+   * start URL, ms (default 50). A local or very fast Didit still gets its URL handed out directly; the
+   * real Didit (300 ms – 1 s away) never holds a Check.
+   */
+  readonly stepUpWaitMs?: number;
 }
 
 /** Counters the gate reports (implemented by observability/metrics). */
@@ -51,8 +57,8 @@ const TIMED_OUT: unique symbol = Symbol('timed out');
  * session when there is one, else creating exactly one even under a burst (in-process single-flight plus
  * a short Redis lock across replicas).
  *
- * Budget rule: with `startUrl`, the creation is raced against the Check's deadline (minus
- * `answerMarginMs`); when Didit has not answered by then, the step-up carries idgate's start URL (a signed
+ * Budget rule: with `startUrl`, the creation is raced against `stepUpWaitMs` and the Check's deadline
+ * (minus `answerMarginMs`), whichever comes first; when Didit has not answered by then, the step-up carries idgate's start URL (a signed
  * ticket, no session id yet) and the creation finishes in the background, where the start URL finds it.
  *
  * Stage rule: every need must be satisfied (all must pass); the first final deny wins; store and Didit
@@ -75,6 +81,7 @@ export function createVerificationGate(
 ): VerificationGate {
   const clock = deps.clock ?? Date.now;
   const marginMs = options.answerMarginMs ?? 10;
+  const stepUpWaitMs = options.stepUpWaitMs ?? 50;
   const starter = deps.starter ?? createSessionStarter(
     {
       store: deps.store,
@@ -136,7 +143,8 @@ export function createVerificationGate(
       ...(returnTo !== undefined ? { returnTo } : {}),
       waitUntil: clock() + 15_000,
     });
-    const budgetMs = deadlineAt - marginMs - clock();
+    const now = clock();
+    const budgetMs = Math.min(deadlineAt - marginMs, now + stepUpWaitMs) - now;
     let timer: NodeJS.Timeout | undefined;
     const outcome = await (budgetMs > 0
       ? Promise.race([
