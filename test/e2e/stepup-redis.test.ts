@@ -183,11 +183,19 @@ describe('step-up verification with Didit, Redis and two replicas', () => {
     for (const r of results) {
       expect(r.status?.code).not.toBe(0);
       const body = problem(r);
-      if (body.code === 'verification_required') ids.add(String(body.session_id));
-      else expect(body.code).toBe('dependency_unavailable'); // a replica that waited past its deadline
+      if (body.code === 'verification_required') {
+        // Didit's session once it exists, else idgate's start URL (the creation was not done in budget).
+        if (body.session_id !== undefined) ids.add(String(body.session_id));
+        else expect(String(body.verification_url)).toContain('/verification/start/');
+      } else {
+        // A replica stalled past its deadline on this loaded machine.
+        expect(['dependency_unavailable', 'deadline_exceeded']).toContain(body.code);
+      }
     }
-    expect(ids.size).toBe(1);
+    expect(ids.size).toBeLessThanOrEqual(1);
+    await eventually(async () => sandbox.sessions().filter((s) => s.vendorData === 'test:carol').length, (n) => n >= 1, 5_000);
     expect(sandbox.sessions().filter((s) => s.vendorData === 'test:carol')).toHaveLength(1);
+    if (ids.size === 0) ids.add(sandbox.sessions().find((s) => s.vendorData === 'test:carol')?.sessionId ?? '');
     // Once settled in the store, every later Check reuses the same session.
     const again = await check(clientB, 'carol', '/payments/checkout');
     expect(problem(again).session_id).toBe([...ids][0]);

@@ -50,7 +50,7 @@ function liveConfig(): string {
     jwksUri: jwks.jwksUrl,
     redisUrl: redis.url,
     localCacheTtl: '0s',
-    didit: { apiBaseUrl: sandbox.url, apiKey: 'X', webhookSecret: 'X', kycWorkflowId: KYC, ageWorkflowId: ADULT, publicBaseUrl: BASE, returnToAllowlist: ['https://shop.example.com'] },
+    didit: { apiBaseUrl: sandbox.url, apiKey: 'X', webhookSecret: 'X', kycWorkflowId: KYC, ageWorkflowId: ADULT, publicBaseUrl: BASE, returnToAllowlist: ['https://shop.example.com'], stepUpWait: null },
   })
     .replace('mode: sandbox', 'mode: live')
     .replace('apiKey: X', 'apiKey: { env: SLOW_DIDIT_API_KEY }')
