@@ -285,7 +285,8 @@ export async function startIdgate(
             pathPrefix: config.server.httpAuthz.pathPrefix,
             trustedProxies: createCidrSet(config.network.trustedProxies),
             render,
-            decisionTimeoutMs: Math.max(config.server.grpc.decisionTimeoutMs, 250),
+            // One deadline rule for both front ends (docs/policy-reference.md, "Deadlines").
+            decisionTimeoutMs: config.server.grpc.decisionTimeoutMs,
           },
         );
         listening('http', await httpServer.listen(config.server.httpAuthz.host, config.server.httpAuthz.port));

@@ -122,7 +122,10 @@ export interface ServerConfig {
   readonly grpc: ListenConfig & {
     /** Largest CheckRequest accepted, bytes (default 1 MiB). */
     readonly maxMessageBytes: number;
-    /** Budget for one decision when the proxy sent no deadline (default 150 ms). */
+    /**
+     * The longest one decision may take, gRPC and HTTP mode alike (default 150 ms): a Check is answered by
+     * min(received + this, the proxy's deadline − 20 ms), else 503 `deadline_exceeded`.
+     */
     readonly decisionTimeoutMs: number;
   };
   /** HTTP authorization mode (Envoy http_service, nginx auth_request, Traefik ForwardAuth). Default :9192. */

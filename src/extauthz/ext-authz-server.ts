@@ -25,7 +25,7 @@ export interface ExtAuthzServerOptions {
   readonly requestLimits?: RequestLimits;
   /** Largest CheckRequest accepted (`grpc.max_receive_message_length`), bytes (default 1 MiB). */
   readonly maxMessageBytes?: number;
-  /** Decision budget when the proxy sent no shorter deadline, ms (default 150). */
+  /** The longest a decision may take, ms (default 150); the proxy's shorter deadline (minus the margin) wins. */
   readonly decisionTimeoutMs?: number;
   /** How long before the proxy's `grpc-timeout` the deadline deny is sent, ms (default 20). */
   readonly deadlineMarginMs?: number;
