@@ -5,13 +5,14 @@ import type { Decision } from '../core/decision.js';
 import type { RequestContext } from '../core/request-context.js';
 import { DemoIssuer } from '../demo/demo-issuer.js';
 import { createDiditClient, type DiditClient } from '../didit/create-didit-client.js';
-import { createEngine, type DecisionObserver, type EngineDeps, type ObservedDetails, type RiskEvaluator } from '../engine.js';
+import { createEngine, isDependencyFault, type DecisionObserver, type EngineDeps, type ObservedDetails, type RiskEvaluator } from '../engine.js';
 import { createExtAuthzServer, type ExtAuthzServer } from '../extauthz/ext-authz-server.js';
 import { HttpAuthzServer } from '../httpauthz/http-authz-server.js';
 import { createAuthenticator, type JwtAuthenticator } from '../identity/authenticator.js';
 import { createCidrSet } from '../net/create-cidr-set.js';
 import { createAdminServer, type AdminServer, type ReadinessCheck } from '../observability/admin-server.js';
 import { createDecisionLog } from '../observability/decision-log.js';
+import { createDependencyFaultReporter } from '../observability/dependency-faults.js';
 import { createMetrics, type CheckMode, type IdgateMetrics } from '../observability/metrics.js';
 import type { Outcome } from '../policy/outcome.js';
 import { createRiskEvaluator, type ContinuousRiskEvaluator } from '../risk/create-risk-evaluator.js';
@@ -252,6 +253,17 @@ export async function startIdgate(
             )
           : undefined;
       const decisionLog = createDecisionLog({ logger, allowSampleRate: config.logging.allowSampleRate });
+      // A dependency outage is logged as state changes (down, still down with counts, recovered), never a
+      // line with a stack per failing Check; the volume goes to idgate_dependency_faults_total.
+      const faults = createDependencyFaultReporter({
+        logger: logger.child({ component: 'dependencies' }),
+        metrics: {
+          fault: (dependency) => metrics.dependencyFaultsTotal.inc({ dependency }),
+          up: (dependency, up) => metrics.setDependencyUp(dependency, up),
+        },
+        probes: { store: () => store.ping() },
+      });
+      closers.push(async () => faults.stop());
       const engineFor = (mode: CheckMode) => {
         const engineDeps: EngineDeps = {
           authenticator: auth,
@@ -259,7 +271,10 @@ export async function startIdgate(
           ...(verification ? { verification } : {}),
           ...(risk ? { risk } : {}),
           observer: createObserver(metrics, decisionLog, mode),
-          onFault: (err, ctx) => logger.error({ err, requestId: ctx.requestId }, 'decision fault; failing closed'),
+          onFault: (err, ctx) =>
+            isDependencyFault(err)
+              ? faults.report(err, ctx.requestId)
+              : logger.error({ err, requestId: ctx.requestId }, 'decision fault; failing closed'),
         };
         return createEngine(engineDeps, { headerPrefix: config.headers.prefix });
       };
