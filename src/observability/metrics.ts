@@ -149,7 +149,7 @@ export interface IdgateMetrics {
   readonly tokenCacheTotal: Counter<'result'>;
   /** `idgate_verdict_cache_total{result}`: `hit` | `miss` | `error`. Prefer {@link IdgateMetrics.recordVerdictCache}. */
   readonly verdictCacheTotal: Counter<'result'>;
-  /** `idgate_webhooks_total{result}`, e.g. `accepted`, `duplicate`, `stale`, `bad_signature`, `invalid`, `error`. */
+  /** `idgate_webhooks_total{result}`: `written`, `duplicate`, `stale`, `superseded` (Didit's fetched decision differed from the delivery and was applied instead), `ignored_*`, `mismatch`, or a signature/parse rejection reason. */
   readonly webhooksTotal: Counter<'result'>;
   /** `idgate_didit_requests_total{op,result}`, e.g. op `create_session`/`get_decision`, result `ok`/`error`/`timeout`. */
   readonly diditRequestsTotal: Counter<'op' | 'result'>;

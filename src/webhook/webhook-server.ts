@@ -235,13 +235,23 @@ export class WebhookServer {
     } else {
       verdict = verdictFromWebhook({ ...payload, vendor_data: target.subject }, target.workflow.name, target.workflow, now);
     }
-    const result = await applyVerdict(store, verdict, 'webhook');
+    const stored = await applyVerdict(store, verdict, 'webhook');
+    // Say what happened: when Didit's fetched decision differs from the delivery's status, the delivery
+    // itself was not applied — Didit's current decision was (or was already there).
+    const result = verdict.status !== payload.status ? 'superseded' : stored;
     metrics?.webhook(result);
     logger.info(
-      { sessionId: verdict.sessionId, subject: verdict.subject, workflow: verdict.workflow, status: verdict.status, result },
+      {
+        sessionId: verdict.sessionId,
+        subject: verdict.subject,
+        workflow: verdict.workflow,
+        status: verdict.status,
+        result,
+        ...(result === 'superseded' ? { deliveredStatus: payload.status, stored } : {}),
+      },
       'webhook applied',
     );
-    return json(200, { result });
+    return json(200, result === 'superseded' ? { result, status: verdict.status, stored } : { result });
   }
 
   /** Who and which workflow a session is for: idgate's own record first, else vendor_data + workflow_id. */

@@ -231,6 +231,13 @@ describe('step-up verification with Didit, Redis and two replicas', () => {
       decision: { session_id: sessionId, status: 'Approved' },
     });
     expect(retry.status).toBe(200);
+    // …and the answer says so: the delivered Approved was superseded by Didit's current Declined (it
+    // used to say `written`, as if the Approved had been stored).
+    expect(JSON.parse(retry.body)).toMatchObject({ result: 'superseded', status: 'Declined' });
+    expect(webhook.logs.find((l) => l.msg === 'webhook applied' && l.sessionId === sessionId && l.result === 'superseded')).toMatchObject({
+      deliveredStatus: 'Approved',
+      status: 'Declined',
+    });
     const after = await check(clientA, 'dave', '/payments/x');
     expect(problem(after).code).toBe('verification_declined');
   });
