@@ -97,7 +97,8 @@ async function eventually<T>(fn: () => Promise<T>, pred: (v: T) => boolean, time
 
 /** Starts a step-up for `sub` and returns the session the API-client challenge names. */
 async function stepUp(sub: string, path = '/payments/checkout'): Promise<{ sessionId: string; url: string }> {
-  const res = await check(clientA, sub, path);
+  // On a loaded machine the first answer may carry idgate's start URL while the session is created.
+  const res = await eventually(() => check(clientA, sub, path), (r) => problem(r).session_id !== undefined);
   expect(res.denied_response?.status?.code).toBe(401);
   const body = problem(res);
   expect(body.code).toBe('verification_required');
@@ -234,7 +235,7 @@ describe('step-up verification with Didit, Redis and two replicas', () => {
     // …and the answer says so: the delivered Approved was superseded by Didit's current Declined (it
     // used to say `written`, as if the Approved had been stored).
     expect(JSON.parse(retry.body)).toMatchObject({ result: 'superseded', status: 'Declined' });
-    expect(webhook.logs.find((l) => l.msg === 'webhook applied' && l.sessionId === sessionId && l.result === 'superseded')).toMatchObject({
+    expect(await webhook.waitForLog((l) => l.msg === 'webhook applied' && l.sessionId === sessionId && l.result === 'superseded', 5_000)).toMatchObject({
       deliveredStatus: 'Approved',
       status: 'Declined',
     });
