@@ -13,6 +13,7 @@ import { clockTicksPerSecond, cpuMillicores, pinProcess, sampleUsage } from './p
 import { startRedis, type RedisProcess } from './redis-process.js';
 import { renderReport, type PhaseResult, type RunInfo, type ScenarioResult, type TargetRun } from './report.js';
 import { SCENARIOS, parseScenarioList, type ScenarioDef } from './scenarios.js';
+import { STEPUP_SLOW_DIDIT, renderStepUpSlowDidit, runStepUpSlowDidit, type StepUpSlowDiditResult } from './stepup-slow-didit.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
 import { startTarget, type LaunchContext, type TargetName } from './targets.js';
 
@@ -340,7 +341,11 @@ async function main(): Promise<void> {
   if (rates.some((r) => !Number.isInteger(r) || r <= 0 || r > 50_000)) throw new TypeError('--rates must be integers in 1..50000');
   const phaseSeconds = Number(flags.seconds ?? (quick ? 3 : 10));
   if (!(phaseSeconds > 0 && phaseSeconds <= 120)) throw new TypeError('--seconds must be in (0, 120]');
-  const scenarios = parseScenarioList(flags.scenario);
+  // `stepup-slow-didit` runs outside the ceiling-ratio machinery (it measures budget, not throughput).
+  const requested = (flags.scenario ?? 'all').split(',').map((n) => n.trim());
+  const slowDidit = target === 'idgate' && (requested.includes('all') || requested.includes(STEPUP_SLOW_DIDIT));
+  const rest = requested.filter((n) => n !== STEPUP_SLOW_DIDIT);
+  const scenarios = rest.length === 0 ? [] : parseScenarioList(flags.scenario === undefined ? undefined : rest.join(','));
   if (target === 'idgate' && !existsSync(join(findRepoRoot(), 'dist', 'src', 'cli.js'))) {
     throw new Error('dist/src/cli.js is missing: build idgate first (make build), or use --target noop|standin');
   }
@@ -369,11 +374,13 @@ async function main(): Promise<void> {
   await issuer.listen();
   const env: Env = { settings, issuer, codec: loadUpstreamCheckCodec(), children, workDir, ticksPerSecond: clockTicksPerSecond() };
   const results: ScenarioResult[] = [];
+  let slowDiditResult: StepUpSlowDiditResult | undefined;
   try {
     for (const name of scenarios) {
       process.stderr.write(`scenario ${name}: ${SCENARIOS[name].description}\n`);
       results.push(await runScenario(SCENARIOS[name], env));
     }
+    if (slowDidit) slowDiditResult = await runStepUpSlowDidit({ quick, children });
   } finally {
     await issuer.close();
     rmSync(workDir, { recursive: true, force: true });
@@ -392,7 +399,7 @@ async function main(): Promise<void> {
     pinned,
     loadAverage,
   };
-  const report = renderReport(info, results, target);
+  const report = renderReport(info, results, target) + (slowDiditResult !== undefined ? `\n${renderStepUpSlowDidit(slowDiditResult)}` : '');
   process.stdout.write(report);
   if (flags['no-write'] !== true) {
     const dir = join(findRepoRoot(), 'bench', 'results');
@@ -402,7 +409,9 @@ async function main(): Promise<void> {
     writeFileSync(join(dir, 'latest.md'), report);
     process.stderr.write(`written to ${file} and bench/results/latest.md\n`);
   }
-  const failed = results.some((r) => r.error !== undefined || r.ceiling?.error !== undefined || r.target?.error !== undefined);
+  const failed =
+    results.some((r) => r.error !== undefined || r.ceiling?.error !== undefined || r.target?.error !== undefined) ||
+    (slowDiditResult !== undefined && !slowDiditResult.passed);
   process.exitCode = failed ? 1 : 0;
 }
 

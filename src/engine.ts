@@ -21,7 +21,7 @@ export interface PolicyEvaluator {
 /** The verification stage's answer for a set of needs. */
 export type VerificationResult =
   | { readonly kind: 'satisfied'; readonly workflows: readonly string[] }
-  | { readonly kind: 'step_up'; readonly workflow: string; readonly verificationUrl: string; readonly sessionId: string }
+  | { readonly kind: 'step_up'; readonly workflow: string; readonly verificationUrl: string; readonly sessionId?: string }
   | Pick<DenyDecision, 'status' | 'code' | 'message' | 'retryAfter' | 'extra'> & { readonly kind: 'deny' };
 
 /** Looks up verdicts and orchestrates step-up (implemented in verification/). */

@@ -272,8 +272,15 @@ describe('ext_authz gRPC server', () => {
     expectDenied(response, 400, 'request_invalid');
   });
 
-  it('refuses a message above maxMessageBytes at the transport (documented limit)', async () => {
-    await expect(client.check(apiRequest({ 'x-huge': 'a'.repeat(600 * 1024) }))).rejects.toMatchObject({
+  it('answers a message above maxMessageBytes with a 400 request_invalid deny, not an RPC error (regression)', async () => {
+    // Before issue 13 this was gRPC RESOURCE_EXHAUSTED, contrary to "a deny, never an RPC error".
+    const response = await client.check(apiRequest({ 'x-huge': 'a'.repeat(600 * 1024) }));
+    expectDenied(response, 400, 'request_invalid');
+    expect(decider.calls).toHaveLength(0);
+  });
+
+  it('leaves only a message beyond 4× maxMessageBytes to the transport (documented limit)', async () => {
+    await expect(client.check(apiRequest({ 'x-huge': 'a'.repeat(2100 * 1024) }))).rejects.toMatchObject({
       code: GrpcStatus.RESOURCE_EXHAUSTED,
     });
   });

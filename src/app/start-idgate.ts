@@ -5,6 +5,7 @@ import type { Decision } from '../core/decision.js';
 import type { RequestContext } from '../core/request-context.js';
 import { DemoIssuer } from '../demo/demo-issuer.js';
 import { createDiditClient, type DiditClient } from '../didit/create-didit-client.js';
+import { isDependencyFault } from '../core/dependency-error.js';
 import { createEngine, type DecisionObserver, type EngineDeps, type ObservedDetails, type RiskEvaluator } from '../engine.js';
 import { createExtAuthzServer, type ExtAuthzServer } from '../extauthz/ext-authz-server.js';
 import { HttpAuthzServer } from '../httpauthz/http-authz-server.js';
@@ -15,6 +16,7 @@ import { compilePolicy } from '../policy/compile-policy.js';
 import { createCidrSet } from '../net/create-cidr-set.js';
 import { createAdminServer, type AdminServer, type ReadinessCheck } from '../observability/admin-server.js';
 import { createDecisionLog } from '../observability/decision-log.js';
+import { createDependencyFaultReporter } from '../observability/dependency-faults.js';
 import { createMetrics, type CheckMode, type IdgateMetrics } from '../observability/metrics.js';
 import type { Outcome } from '../policy/outcome.js';
 import { createRiskEvaluator, type ContinuousRiskEvaluator } from '../risk/create-risk-evaluator.js';
@@ -22,6 +24,10 @@ import { createDiditSandbox, type DiditSandbox } from '../sandbox/create-didit-s
 import { createVerdictStore } from '../store/create-verdict-store.js';
 import { createReconciler } from '../verification/create-reconciler.js';
 import { createVerificationGate } from '../verification/create-verification-gate.js';
+import { createSessionStarter, type SessionStarter } from '../verification/create-session-starter.js';
+import { createStartTickets, type StartTickets } from '../verification/start-ticket.js';
+import { createVerificationStart } from '../webhook/verification-start.js';
+import { isBrowserNavigation } from '../verification/return-url.js';
 import { WebhookServer } from '../webhook/webhook-server.js';
 import { createAdminRoutes } from './admin-routes.js';
 import { createPolicyHolder, type PolicyHolder } from './policy-holder.js';
@@ -169,18 +175,43 @@ export async function startIdgate(
     let httpServer: HttpAuthzServer | undefined;
     let webhookServer: WebhookServer | undefined;
     let publicBaseUrl = config.server.public.baseUrl;
+    const tickets = buildStartTickets(config);
+    // One session starter per process: the Check path (background creation) and the start URL share
+    // its in-process single-flight; across processes the store's lock does the same.
+    let starter: SessionStarter | undefined;
+    const starterFor = (client: DiditClient): SessionStarter =>
+      (starter ??= createSessionStarter(
+        { store, didit: client, logger: logger.child({ component: 'verification' }) },
+        { callbackUrl: new URL('/verification/callback', publicBaseUrl).toString(), maxStepUps: config.didit.maxStepUps },
+      ));
 
     if (roles.webhook) {
       const secrets = [config.didit.webhookSecret, config.didit.webhookSecretPrevious].filter(
         (s): s is string => typeof s === 'string' && s !== '',
       );
       if (didit && secrets.length > 0) {
+        const client = didit;
         webhookServer = new WebhookServer(
           {
             store,
             didit,
             logger: logger.child({ component: 'webhook' }),
             metrics: { webhook: (result) => metrics.webhooksTotal.inc({ result }) },
+            ...(tickets !== undefined
+              ? {
+                  // Built on first use: the callback URL must name the bound public port (tests bind 0).
+                  start: (ticket: string) =>
+                    createVerificationStart(
+                      {
+                        starter: starterFor(client),
+                        tickets,
+                        logger: logger.child({ component: 'verification-start' }),
+                        metrics: { start: (result) => metrics.stepUpStartsTotal.inc({ result }) },
+                      },
+                      { workflows, waitMs: startWaitMs(config) },
+                    )(ticket),
+                }
+              : {}),
           },
           {
             workflows,
@@ -220,14 +251,36 @@ export async function startIdgate(
       const verification =
         didit !== undefined
           ? createVerificationGate(
-              { store, didit, logger: logger.child({ component: 'verification' }) },
+              {
+                store,
+                didit,
+                logger: logger.child({ component: 'verification' }),
+                starter: starterFor(didit),
+                metrics: {
+                  startUrlIssued: () => metrics.stepUpStartsTotal.inc({ result: 'issued' }),
+                  backgroundFailure: () => metrics.stepUpStartsTotal.inc({ result: 'background_failed' }),
+                },
+              },
               {
                 workflows: currentWorkflows,
                 callbackUrl: new URL('/verification/callback', publicBaseUrl).toString(),
                 maxStepUps: config.didit.maxStepUps,
+                ...(tickets !== undefined ? { startUrl: { baseUrl: publicBaseUrl, tickets } } : {}),
+                stepUpWaitMs: config.didit.stepUpWaitMs,
               },
             )
           : undefined;
+      // A dependency outage is logged as state changes (down, still down with counts, recovered), never a
+      // line with a stack per failing Check; the volume goes to idgate_dependency_faults_total.
+      const faults = createDependencyFaultReporter({
+        logger: logger.child({ component: 'dependencies' }),
+        metrics: {
+          fault: (dependency) => metrics.dependencyFaultsTotal.inc({ dependency }),
+          up: (dependency, up) => metrics.setDependencyUp(dependency, up),
+        },
+        probes: { store: () => store.ping() },
+      });
+      closers.push(async () => faults.stop());
       const engineFor = (mode: CheckMode) => {
         const engineDeps: EngineDeps = {
           authenticator: auth,
@@ -235,7 +288,10 @@ export async function startIdgate(
           ...(verification ? { verification } : {}),
           ...(risk ? { risk } : {}),
           observer: createObserver(metrics, () => decisionLog, mode),
-          onFault: (err, ctx) => logger.error({ err, requestId: ctx.requestId }, 'decision fault; failing closed'),
+          onFault: (err, ctx) =>
+            isDependencyFault(err)
+              ? faults.report(err, ctx.requestId)
+              : logger.error({ err, requestId: ctx.requestId }, 'decision fault; failing closed'),
         };
         return createEngine(engineDeps, { headerPrefix: config.headers.prefix });
       };
@@ -261,7 +317,8 @@ export async function startIdgate(
             pathPrefix: config.server.httpAuthz.pathPrefix,
             trustedProxies: createCidrSet(config.network.trustedProxies),
             render,
-            decisionTimeoutMs: Math.max(config.server.grpc.decisionTimeoutMs, 250),
+            // One deadline rule for both front ends (docs/policy-reference.md, "Deadlines").
+            decisionTimeoutMs: config.server.grpc.decisionTimeoutMs,
           },
         );
         listening('http', await httpServer.listen(config.server.httpAuthz.host, config.server.httpAuthz.port));
@@ -274,7 +331,7 @@ export async function startIdgate(
       logger: logger.child({ component: 'admin' }),
       registry: metricsSource,
       ...(config.server.admin.token !== undefined ? { adminToken: config.server.admin.token } : {}),
-      routes: createAdminRoutes({ store, logger, workflows: () => Object.keys(config.workflows) }),
+      routes: createAdminRoutes({ store, logger, workflows: () => Object.keys(workflows) }),
       readiness: async () => {
         // Readiness reflects this process only. Redis or an IdP being down is reported, not fatal: the
         // routes that need them answer 503 while everything else keeps being decided correctly.
@@ -363,6 +420,27 @@ export async function startIdgate(
 }
 
 /**
+ * The step-up start tickets: keyed by `didit.startTicketSecret` (+ `…Previous` during a roll), else by the
+ * webhook secret(s) — every role reads the same config, so every replica derives the same keys. Without
+ * any secret there is no start URL and a Check waits for Didit within its budget, as before.
+ */
+function buildStartTickets(config: IdgateConfig): StartTickets | undefined {
+  const d = config.didit;
+  const configured = [d.startTicketSecret, d.startTicketSecretPrevious].filter((s): s is string => typeof s === 'string' && s !== '');
+  const secrets =
+    configured.length > 0
+      ? configured
+      : [d.webhookSecret, d.webhookSecretPrevious].filter((s): s is string => typeof s === 'string' && s.length >= 16);
+  if (secrets.length === 0 || Object.keys(config.workflows).length === 0) return undefined;
+  return createStartTickets({}, { secrets, ttlMs: d.startTicketTtlMs });
+}
+
+/** How long opening the start URL may wait for a session: every Didit attempt plus a little. */
+function startWaitMs(config: IdgateConfig): number {
+  return Math.min(config.didit.requestTimeoutMs * (config.didit.maxRetries + 1) + 1_000, 12_000);
+}
+
+/**
  * Metrics + decision log for one front end. A shadow decision is counted in the checks metric as the
  * allow it was, and logged with `shadow: true` and the outcome, code and status it would have had.
  */
@@ -390,7 +468,8 @@ function createObserver(
         ...(decision.subject !== undefined ? { subject: decision.subject } : {}),
         outcome: kind,
         ...(code !== undefined ? { code } : {}),
-        ...(kind === 'deny' ? { status: logged.status } : kind === 'step_up' ? { status: 302 } : {}),
+        // What the client got: a step-up is a 302 only for a browser navigation, a 401 for API clients.
+        ...(kind === 'deny' ? { status: logged.status } : kind === 'step_up' ? { status: isBrowserNavigation(ctx) ? 302 : 401 } : {}),
         method: ctx.method,
         host: ctx.host,
         path: ctx.path,

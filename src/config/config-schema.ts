@@ -542,6 +542,12 @@ const LIVE_SECRET_RULES = [
   ['webhookSecretPrevious', 32, 'sandbox-webhook-secret'],
 ] as const;
 
+function ticketSecret(sources: SecretSources) {
+  return secret()(sources)
+    .optional()
+    .refine((v) => v === undefined || v.length >= 16, { error: 'must be at least 16 characters' });
+}
+
 function diditSchema(sources: SecretSources) {
   return z
     .strictObject({
@@ -550,6 +556,10 @@ function diditSchema(sources: SecretSources) {
       apiKey: secret()(sources).optional(),
       webhookSecret: secret()(sources).optional(),
       webhookSecretPrevious: secret()(sources).optional(),
+      startTicketSecret: ticketSecret(sources),
+      startTicketSecretPrevious: ticketSecret(sources),
+      ...durationKeys('startTicketTtl', 1000),
+      ...durationKeys('stepUpWait'),
       ...durationKeys('requestTimeout', 1),
       maxRetries: z.number().int().min(0).max(10).default(2),
       ...durationKeys('webhookTolerance', 1000),
@@ -589,6 +599,10 @@ function diditSchema(sources: SecretSources) {
       ...(o.apiKey !== undefined ? { apiKey: o.apiKey } : {}),
       ...(o.webhookSecret !== undefined ? { webhookSecret: o.webhookSecret } : {}),
       ...(o.webhookSecretPrevious !== undefined ? { webhookSecretPrevious: o.webhookSecretPrevious } : {}),
+      ...(o.startTicketSecret !== undefined ? { startTicketSecret: o.startTicketSecret } : {}),
+      ...(o.startTicketSecretPrevious !== undefined ? { startTicketSecretPrevious: o.startTicketSecretPrevious } : {}),
+      startTicketTtlMs: pickDuration(o, 'startTicketTtl', 600_000),
+      stepUpWaitMs: pickDuration(o, 'stepUpWait', 50),
       requestTimeoutMs: pickDuration(o, 'requestTimeout', 5_000),
       maxRetries: o.maxRetries,
       webhookToleranceMs: pickDuration(o, 'webhookTolerance', 300_000),

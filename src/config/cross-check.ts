@@ -310,7 +310,7 @@ function checkSecrets(root: Obj, mode: unknown, add: Add): void {
     }
   };
   const didit = obj(root['didit']) ?? {};
-  for (const key of ['apiKey', 'webhookSecret', 'webhookSecretPrevious']) check(didit[key], ['didit', key]);
+  for (const key of ['apiKey', 'webhookSecret', 'webhookSecretPrevious', 'startTicketSecret', 'startTicketSecretPrevious']) check(didit[key], ['didit', key]);
   arr(root['issuers']).forEach((issuer, i) => check(obj(issuer)?.['secret'], ['issuers', i, 'secret']));
   check(obj(obj(root['server'])?.['admin'])?.['token'], ['server', 'admin', 'token']);
   check(obj(obj(root['store'])?.['redis'])?.['password'], ['store', 'redis', 'password']);

@@ -122,7 +122,10 @@ export interface ServerConfig {
   readonly grpc: ListenConfig & {
     /** Largest CheckRequest accepted, bytes (default 1 MiB). */
     readonly maxMessageBytes: number;
-    /** Budget for one decision when the proxy sent no deadline (default 150 ms). */
+    /**
+     * The longest one decision may take, gRPC and HTTP mode alike (default 150 ms): a Check is answered by
+     * min(received + this, the proxy's deadline − 20 ms), else 503 `deadline_exceeded`.
+     */
     readonly decisionTimeoutMs: number;
   };
   /** HTTP authorization mode (Envoy http_service, nginx auth_request, Traefik ForwardAuth). Default :9192. */
@@ -359,6 +362,20 @@ export interface DiditConfig {
   readonly webhookSecret?: string;
   /** A second secret accepted during rotation. */
   readonly webhookSecretPrevious?: string;
+  /**
+   * Key of the step-up start tickets (`<public.baseUrl>/verification/start/<ticket>`), ≥ 16 characters,
+   * shared by every authz and webhook replica. Unset: derived from the webhook secret(s).
+   */
+  readonly startTicketSecret?: string;
+  /** The previous ticket key, still accepted during a roll. */
+  readonly startTicketSecretPrevious?: string;
+  /** How long a start ticket is valid (default 10 min). */
+  readonly startTicketTtlMs: number;
+  /**
+   * The longest a Check waits for Didit's session creation before it answers with idgate's start URL
+   * (default 50 ms; never longer than the Check's own deadline).
+   */
+  readonly stepUpWaitMs: number;
   readonly requestTimeoutMs: number;
   readonly maxRetries: number;
   /** Allowed clock difference for `X-Timestamp` (default 300 s). */

@@ -47,7 +47,11 @@ export interface StepUpDecision extends DecisionCommon {
   readonly kind: 'step_up';
   /** The policy's workflow name (not the Didit workflow id). */
   readonly workflow: string;
-  /** The Didit hosted session URL the caller must open. */
+  /**
+   * Where the caller goes: the Didit hosted session when it is known, else idgate's own start URL
+   * (`<public.baseUrl>/verification/start/<ticket>`), which creates or reuses the session when opened.
+   */
   readonly verificationUrl: string;
-  readonly sessionId: string;
+  /** The Didit session id, when the session already exists. */
+  readonly sessionId?: string;
 }

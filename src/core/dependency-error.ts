@@ -16,6 +16,13 @@ export abstract class DependencyError extends Error {
   abstract readonly code: string;
   /** True when the dependency is unavailable (see the class comment); false for a fault of our own making. */
   abstract readonly outage: boolean;
+  /** Which dependency raised it, for logs and metrics (`store`, `didit`, `keys`). */
+  abstract readonly dependency: 'store' | 'didit' | 'keys';
+}
+
+/** True for any {@link DependencyError}: a coded fault of Redis, Didit or an issuer's keys (answered 503). */
+export function isDependencyFault(err: unknown): err is DependencyError {
+  return err instanceof DependencyError;
 }
 
 /** True for a {@link DependencyError} that is a real outage: the only fault a `failOpen` route may allow on. */

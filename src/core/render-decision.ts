@@ -267,7 +267,7 @@ function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: Co
     decision: 'step_up',
     code,
     workflow: decision.workflow,
-    session_id: decision.sessionId,
+    ...(decision.sessionId !== undefined ? { session_id: decision.sessionId } : {}),
   };
   addCommonMetadata(metadata, decision);
   if (isBrowserNavigation(ctx)) {
@@ -291,7 +291,7 @@ function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: Co
     'error_description="identity verification required"';
   const body = problemBody(options, code, 401, 'identity verification required', ctx.requestId, {
     verification_url: location,
-    session_id: decision.sessionId,
+    ...(decision.sessionId !== undefined ? { session_id: decision.sessionId } : {}),
     workflow: decision.workflow,
   });
   return {

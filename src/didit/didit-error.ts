@@ -26,6 +26,7 @@ import { DependencyError } from '../core/dependency-error.js';
 export class DiditError extends DependencyError {
   override readonly name = 'DiditError';
   readonly code: DiditErrorCode;
+  readonly dependency = 'didit' as const;
   /** HTTP status of the last response, when there was one. */
   readonly status?: number;
   /** Didit's own error `code` from the body (e.g. `contract_billing_suspended`), when it sent one. */

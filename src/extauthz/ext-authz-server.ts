@@ -23,9 +23,12 @@ export interface ExtAuthzServerOptions {
   readonly renderOptions?: RenderOptions;
   /** Header count/size bounds per CheckRequest. */
   readonly requestLimits?: RequestLimits;
-  /** Largest CheckRequest accepted (`grpc.max_receive_message_length`), bytes (default 1 MiB). */
+  /**
+   * Largest CheckRequest decided, bytes (default 1 MiB); a larger one up to 4× this (at most 64 MiB) is
+   * answered 400 `request_invalid`, and only beyond that does grpc-js refuse it (RESOURCE_EXHAUSTED).
+   */
   readonly maxMessageBytes?: number;
-  /** Decision budget when the proxy sent no shorter deadline, ms (default 150). */
+  /** The longest a decision may take, ms (default 150); the proxy's shorter deadline (minus the margin) wins. */
   readonly decisionTimeoutMs?: number;
   /** How long before the proxy's `grpc-timeout` the deadline deny is sent, ms (default 20). */
   readonly deadlineMarginMs?: number;
@@ -46,8 +49,17 @@ export const HEALTH_SERVICES = ['', 'envoy.service.auth.v3.Authorization'] as co
 const ServingStatus = { SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as const;
 
 const UNDECODABLE: unique symbol = Symbol('undecodable CheckRequest');
+const OVERSIZED: unique symbol = Symbol('CheckRequest above maxMessageBytes');
 
-type IncomingCheck = CheckRequestMessage | typeof UNDECODABLE;
+type IncomingCheck = CheckRequestMessage | typeof UNDECODABLE | typeof OVERSIZED;
+
+/**
+ * How much larger than `maxMessageBytes` the transport accepts, so that an oversized CheckRequest is still
+ * answered with a deny verdict rather than an RPC error. The frame is buffered once by grpc-js either way;
+ * this bounds that buffer per stream.
+ */
+const TRANSPORT_FACTOR = 4;
+const MAX_TRANSPORT_BYTES = 64 * 1024 * 1024;
 
 
 /**
@@ -57,7 +69,9 @@ type IncomingCheck = CheckRequestMessage | typeof UNDECODABLE;
  * may fail open): undecodable or garbled requests → 400 `request_invalid`; decider rejection or a throw
  * anywhere → 503 `internal_error`; no decision by the deadline (min of the caller's `grpc-timeout` minus
  * the margin and now + `decisionTimeoutMs`) → 503 `deadline_exceeded`, and a late decision is dropped.
- * Only a CheckRequest above `maxMessageBytes` is refused by grpc-js itself (RESOURCE_EXHAUSTED).
+ * A CheckRequest above `maxMessageBytes` is a 400 `request_invalid` deny (the transport accepts up to 4× so
+ * idgate can answer it); only one beyond that transport bound is refused by grpc-js (RESOURCE_EXHAUSTED),
+ * which Envoy with `failure_mode_allow: false` turns into its `status_on_error` deny.
  */
 export class ExtAuthzServer {
   private readonly server: grpc.Server;
@@ -65,6 +79,7 @@ export class ExtAuthzServer {
   private readonly logger: Logger;
   private readonly render: CompiledRenderOptions;
   private readonly limits: RequestLimits;
+  private readonly maxMessageBytes: number;
   private readonly decisionTimeoutMs: number;
   private readonly marginMs: number;
   private readonly now: () => number;
@@ -98,7 +113,10 @@ export class ExtAuthzServer {
     );
 
     const protos = loadAuthzProtos(options.protoDir);
-    const serverOptions: grpc.ServerOptions = { 'grpc.max_receive_message_length': maxMessageBytes };
+    this.maxMessageBytes = maxMessageBytes;
+    const serverOptions: grpc.ServerOptions = {
+      'grpc.max_receive_message_length': Math.min(MAX_TRANSPORT_BYTES, Math.max(maxMessageBytes, maxMessageBytes * TRANSPORT_FACTOR)),
+    };
     if (options.maxConcurrentStreams !== undefined) {
       serverOptions['grpc.max_concurrent_streams'] = options.maxConcurrentStreams;
     }
@@ -189,6 +207,10 @@ export class ExtAuthzServer {
       const message = call.request;
       if (message === UNDECODABLE) {
         callback(null, this.invalid('the CheckRequest could not be decoded'));
+        return;
+      }
+      if (message === OVERSIZED) {
+        callback(null, this.invalid(`the CheckRequest is larger than ${this.maxMessageBytes} bytes`));
         return;
       }
       const parsed = toRequestContext(message, now, this.limits);
@@ -289,12 +311,15 @@ export class ExtAuthzServer {
     const encode = (value: unknown): Buffer => encodeCheckResponse(value as CheckResponseObject);
     const fallback = this.fallbackResponse;
     const logger = this.logger;
+    const maxBytes = this.maxMessageBytes;
     return {
       ...definition,
       Check: {
         ...method,
         // Undecodable bytes must become a deny, not grpc-js's INTERNAL error (which may fail open).
         requestDeserialize: (bytes: Buffer): IncomingCheck => {
+          // idgate's own size limit, enforced here so the answer is a deny verdict, not an RPC error.
+          if (bytes.length > maxBytes) return OVERSIZED;
           try {
             return decode(bytes) as CheckRequestMessage;
           } catch {

@@ -61,6 +61,7 @@ export interface JwksStatus {
 export class KeysUnavailableError extends DependencyError {
   readonly code = 'ERR_KEYS_UNAVAILABLE';
   readonly outage = true;
+  readonly dependency = 'keys' as const;
 
   constructor() {
     super('signing keys unavailable');

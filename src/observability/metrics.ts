@@ -149,7 +149,7 @@ export interface IdgateMetrics {
   readonly tokenCacheTotal: Counter<'result'>;
   /** `idgate_verdict_cache_total{result}`: `hit` | `miss` | `error`. Prefer {@link IdgateMetrics.recordVerdictCache}. */
   readonly verdictCacheTotal: Counter<'result'>;
-  /** `idgate_webhooks_total{result}`, e.g. `accepted`, `duplicate`, `stale`, `bad_signature`, `invalid`, `error`. */
+  /** `idgate_webhooks_total{result}`: `written`, `duplicate`, `stale`, `superseded` (Didit's fetched decision differed from the delivery and was applied instead), `ignored_*`, `mismatch`, or a signature/parse rejection reason. */
   readonly webhooksTotal: Counter<'result'>;
   /** `idgate_didit_requests_total{op,result}`, e.g. op `create_session`/`get_decision`, result `ok`/`error`/`timeout`. */
   readonly diditRequestsTotal: Counter<'op' | 'result'>;
@@ -164,6 +164,17 @@ export interface IdgateMetrics {
   readonly dependencyUp: Gauge<'dependency'>;
   /** `idgate_shadow_decisions_total{would}`: what a shadow-mode route would have answered (`deny` | `step_up`). */
   readonly shadowDecisionsTotal: Counter<'would'>;
+  /**
+   * `idgate_stepup_starts_total{result}`: step-ups answered with idgate's start URL (`issued`), their
+   * background creations that failed (`background_failed`), and start URLs opened: `redirected`,
+   * `invalid`, `expired`, `loop`, `unavailable`.
+   */
+  readonly stepUpStartsTotal: Counter<'result'>;
+  /**
+   * `idgate_dependency_faults_total{dependency}`: requests that failed because a dependency (`store`,
+   * `didit`, `jwks`) was unavailable. The log carries only state changes; this carries the volume.
+   */
+  readonly dependencyFaultsTotal: Counter<'dependency'>;
   /**
    * Counts one decision and observes its duration in `idgate_check_duration_seconds{outcome}`.
    * Hot path: two Map lookups and a few additions, no allocation after the first call per label set.
@@ -300,6 +311,19 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     registers,
   });
 
+  const stepUpStartsTotal = new Counter({
+    name: 'idgate_stepup_starts_total',
+    help: "Step-ups answered with idgate's start URL and start URLs opened, by result.",
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const dependencyFaultsTotal = new Counter({
+    name: 'idgate_dependency_faults_total',
+    help: 'Requests that failed closed because a dependency was unavailable, by dependency.',
+    labelNames: ['dependency'] as const,
+    registers,
+  });
+
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
 
   const createCheckCell = (
@@ -339,6 +363,8 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     configReloadRefusedTotal,
     dependencyUp,
     shadowDecisionsTotal,
+    stepUpStartsTotal,
+    dependencyFaultsTotal,
 
     recordCheck(outcome, code, route, mode, seconds) {
       const routeKey = route ?? NO_LABEL;

@@ -51,6 +51,11 @@ export interface DiditSandboxOptions {
   readonly rateLimits?: Partial<SandboxRateLimits>;
   /** Largest API request body, bytes (default 2 MiB). */
   readonly maxBodyBytes?: number;
+  /**
+   * Latency of every session creation (`POST /v3/session/`), ms (default 0). The real Didit is an internet
+   * round trip away: 300 ms to 1 s. See also {@link DiditSandbox.setCreateDelay}.
+   */
+  readonly createDelayMs?: number;
 }
 
 /** A snapshot of one sandbox session. */
@@ -165,6 +170,7 @@ export class DiditSandbox {
   private readonly faultTimers = new Set<NodeJS.Timeout>();
   private readonly applicationId = randomUUID();
   private faults: { fault: SandboxApiFault; left: number }[] = [];
+  private createDelayMs = 0;
   private webhookUrl: string | undefined;
   private baseUrl: string | undefined;
   private nextNumber = 1;
@@ -174,6 +180,7 @@ export class DiditSandbox {
   constructor(private readonly options: DiditSandboxOptions) {
     this.log = options.logger.child({ component: 'didit-sandbox' });
     this.clock = options.clock ?? Date.now;
+    if (options.createDelayMs !== undefined) this.setCreateDelay(options.createDelayMs);
     this.limits = { create: 600, decision: 100, genericGet: 600, genericWrite: 300, ...options.rateLimits };
     this.webhookUrl = options.webhookUrl;
     for (const [id, wf] of Object.entries(options.workflows ?? {})) this.workflows.set(id.toLowerCase(), wf.version);
@@ -270,6 +277,12 @@ export class DiditSandbox {
       this.waiters.add(wake);
       check();
     });
+  }
+
+  /** Sets the latency of every later session creation, ms (0 = none); unlike a fault it does not run out. */
+  setCreateDelay(ms: number): void {
+    if (!Number.isFinite(ms) || ms < 0) throw new TypeError('create delay must be a non-negative number');
+    this.createDelayMs = ms;
   }
 
   /** Sets (or clears) the webhook destination for later events. */
@@ -419,7 +432,17 @@ export class DiditSandbox {
     let route: Route | undefined;
     let m: RegExpExecArray | null;
     if (path === '/v3/session/') {
-      route = { allow: 'POST', scopes: this.scopes('create', 'POST'), run: () => this.createSession(req, res) };
+      route = {
+        allow: 'POST',
+        scopes: this.scopes('create', 'POST'),
+        run: async () => {
+          if (this.createDelayMs > 0) {
+            await this.pause(this.createDelayMs);
+            if (res.destroyed) return;
+          }
+          await this.createSession(req, res);
+        },
+      };
     } else if ((m = /^\/v3\/session\/([^/]+)\/decision\/$/.exec(path)) !== null) {
       const id = m[1] as string;
       route = { allow: 'GET', scopes: this.scopes('decision', 'GET'), run: async () => this.getDecision(res, id) };

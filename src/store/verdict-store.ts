@@ -15,6 +15,7 @@ export type StoreErrorCode = 'unavailable' | 'timeout' | 'corrupt';
 export class StoreError extends DependencyError {
   override readonly name = 'StoreError';
   readonly code: StoreErrorCode;
+  readonly dependency = 'store' as const;
 
   constructor(code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);

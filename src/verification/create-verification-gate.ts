@@ -1,33 +1,17 @@
 import type { Logger } from 'pino';
 import type { WorkflowConfig } from '../config/types.js';
-import type { RequestContext } from '../core/request-context.js';
-import type { Principal } from '../core/principal.js';
 import type { VerificationGate, VerificationResult } from '../engine.js';
-import type { VerificationNeed } from '../policy/outcome.js';
 import { evaluateVerdict } from './evaluate-verdict.js';
 import { originalUrl } from './return-url.js';
-import type { PendingSession, SessionRecord, Verdict } from './verdict.js';
+import { createSessionStarter, type SessionCreator, type SessionStarter, type StarterStore, type StartResult } from './create-session-starter.js';
+import type { StartTickets } from './start-ticket.js';
+import type { Verdict } from './verdict.js';
+
+export type { SessionCreator } from './create-session-starter.js';
 
 /** The store operations the gate needs (implemented by the verdict stores in store/). */
-export interface GateStore {
+export interface GateStore extends StarterStore {
   getVerdicts(subject: string, workflows: readonly string[]): Promise<(Verdict | undefined)[]>;
-  getPending(subject: string, workflow: string): Promise<PendingSession | undefined>;
-  /** `revoked` when a revocation is at or after the session's creation (nothing stored). */
-  putPending(p: PendingSession, ttlMs: number): Promise<'stored' | 'revoked'>;
-  putSession(rec: SessionRecord, ttlMs: number): Promise<void>;
-  countStepUp(subject: string, workflow: string, windowMs: number): Promise<number>;
-  acquireLock(name: string, ttlMs: number): Promise<string | undefined>;
-  releaseLock(name: string, token: string): Promise<unknown>;
-}
-
-/** Creates Didit sessions (implemented by the Didit client in didit/). */
-export interface SessionCreator {
-  createSession(input: {
-    workflowId: string;
-    vendorData: string;
-    callback: string;
-    metadata?: Record<string, unknown>;
-  }): Promise<{ sessionId: string; url: string }>;
 }
 
 export interface VerificationGateOptions {
@@ -42,7 +26,31 @@ export interface VerificationGateOptions {
   readonly pendingTtlMs?: number;
   /** How long a session record (for the callback) lives (default 7 d). */
   readonly sessionTtlMs?: number;
+  /**
+   * idgate's own start URL (`<baseUrl>/verification/start/<ticket>`). When set, a Check never waits for
+   * Didit beyond its budget: if the session is not ready by then, the step-up points at this URL and the
+   * creation goes on in the background. Unset: the Check waits (up to its deadline) as before.
+   */
+  readonly startUrl?: { readonly baseUrl: string; readonly tickets: StartTickets };
+  /** Headroom kept before the Check's deadline when racing the session creation, ms (default 10). */
+  readonly answerMarginMs?: number;
+  /**
+   * With `startUrl`: the longest a Check waits for Didit's session creation before answering with the
+   * start URL, ms (default 50). A local or very fast Didit still gets its URL handed out directly; the
+   * real Didit (300 ms – 1 s away) never holds a Check.
+   */
+  readonly stepUpWaitMs?: number;
 }
+
+/** Counters the gate reports (implemented by observability/metrics). */
+export interface GateMetrics {
+  /** A step-up was answered with idgate's start URL because Didit was not ready within the budget. */
+  startUrlIssued?(): void;
+  /** A session creation that ran on after its Check was answered failed. */
+  backgroundFailure?(): void;
+}
+
+const TIMED_OUT: unique symbol = Symbol('timed out');
 
 /**
  * The verification stage: looks up the subject's verdicts for every workflow the route needs (one store
@@ -50,141 +58,125 @@ export interface VerificationGateOptions {
  * session when there is one, else creating exactly one even under a burst (in-process single-flight plus
  * a short Redis lock across replicas).
  *
+ * Budget rule: with `startUrl`, the creation is raced against `stepUpWaitMs` and the Check's deadline
+ * (minus `answerMarginMs`), whichever comes first; when Didit has not answered by then, the step-up carries idgate's start URL (a signed
+ * ticket, no session id yet) and the creation finishes in the background, where the start URL finds it.
+ *
  * Stage rule: every need must be satisfied (all must pass); the first final deny wins; store and Didit
- * faults propagate as coded errors, which the engine turns into fail-closed 503s. Step-ups are capped at
- * `maxStepUps` session creations per subject+workflow and window (`verification_loop`); an attempt whose
- * creation failed does not use up the budget.
+ * faults that happen within the budget propagate as coded errors, which the engine turns into fail-closed
+ * 503s. Step-ups are capped at `maxStepUps` session creations per subject+workflow and window
+ * (`verification_loop`); an attempt whose creation failed does not use up the budget.
  */
 export function createVerificationGate(
-  deps: { store: GateStore; didit: SessionCreator; logger: Logger; clock?: () => number; sleep?: (ms: number) => Promise<void> },
+  deps: {
+    store: GateStore;
+    didit: SessionCreator;
+    logger: Logger;
+    clock?: () => number;
+    sleep?: (ms: number) => Promise<void>;
+    metrics?: GateMetrics;
+    /** Share one starter with the start endpoint in the same process (default: a new one). */
+    starter?: SessionStarter;
+  },
   options: VerificationGateOptions,
 ): VerificationGate {
   const clock = deps.clock ?? Date.now;
   const workflowsOf = typeof options.workflows === 'function' ? options.workflows : () => options.workflows as Readonly<Record<string, WorkflowConfig>>;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()));
-  const pendingTtlMs = options.pendingTtlMs ?? 24 * 3600_000;
-  const sessionTtlMs = options.sessionTtlMs ?? 7 * 24 * 3600_000;
-  const windowMs = options.stepUpWindowMs ?? 3600_000;
-  const inFlight = new Map<string, Promise<VerificationResult>>();
-  // Step-up slots counted for a session creation that then failed (Didit down, circuit open, store
-  // fault): the next attempt reuses the slot instead of counting again, so an outage cannot use up a
-  // caller's step-up budget and lock them out with verification_loop once Didit is back. Per replica
-  // and bounded; at worst each replica spends one extra slot per outage.
-  const unusedSlots = new Map<string, { readonly count: number; readonly until: number }>();
-  const MAX_UNUSED_SLOTS = 10_000;
+  const marginMs = options.answerMarginMs ?? 10;
+  const stepUpWaitMs = options.stepUpWaitMs ?? 50;
+  const starter = deps.starter ?? createSessionStarter(
+    {
+      store: deps.store,
+      didit: deps.didit,
+      logger: deps.logger,
+      clock,
+      ...(deps.sleep !== undefined ? { sleep: deps.sleep } : {}),
+    },
+    {
+      callbackUrl: options.callbackUrl,
+      maxStepUps: options.maxStepUps,
+      ...(options.stepUpWindowMs !== undefined ? { stepUpWindowMs: options.stepUpWindowMs } : {}),
+      ...(options.pendingTtlMs !== undefined ? { pendingTtlMs: options.pendingTtlMs } : {}),
+      ...(options.sessionTtlMs !== undefined ? { sessionTtlMs: options.sessionTtlMs } : {}),
+    },
+  );
+  const startUrl = options.startUrl;
+  const startBase = startUrl ? `${startUrl.baseUrl.replace(/\/+$/, '')}/verification/start/` : '';
 
-  async function takeStepUpSlot(key: string, subject: string, workflow: string): Promise<number> {
-    const slot = unusedSlots.get(key);
-    unusedSlots.delete(key);
-    if (slot !== undefined && slot.until > clock()) return slot.count;
-    return deps.store.countStepUp(subject, workflow, windowMs);
-  }
-
-  function returnStepUpSlot(key: string, count: number): void {
-    if (unusedSlots.size >= MAX_UNUSED_SLOTS) {
-      const oldest = unusedSlots.keys().next();
-      if (oldest.done !== true) unusedSlots.delete(oldest.value);
-    }
-    unusedSlots.set(key, { count, until: clock() + windowMs });
-  }
-
-  async function createOrReuse(
-    ctx: RequestContext,
-    principal: Principal,
-    workflow: WorkflowConfig,
-    deadlineAt: number,
-  ): Promise<VerificationResult> {
-    const subject = principal.subject;
-    const pending = await deps.store.getPending(subject, workflow.name);
-    if (pending) return stepUp(pending);
-
-    const lockName = `create:${subject}:${workflow.name}`;
-    const token = await deps.store.acquireLock(lockName, 15_000);
-    if (token === undefined) {
-      // Another replica is creating the session right now: wait briefly for it to appear.
-      while (clock() + 25 < deadlineAt) {
-        await sleep(20);
-        const appeared = await deps.store.getPending(subject, workflow.name);
-        if (appeared) return stepUp(appeared);
-      }
-      return {
-        kind: 'deny',
-        status: 503,
-        code: 'dependency_unavailable',
-        message: 'a verification session is being prepared; retry shortly',
-        retryAfter: 1,
-      };
-    }
-    try {
-      // Re-check under the lock: the holder before us may have just finished.
-      const raced = await deps.store.getPending(subject, workflow.name);
-      if (raced) return stepUp(raced);
-      const slotKey = `${subject}\u0000${workflow.name}`;
-      const count = await takeStepUpSlot(slotKey, subject, workflow.name);
-      if (count > options.maxStepUps) {
+  function fromStart(result: StartResult, workflow: string): VerificationResult | undefined {
+    switch (result.kind) {
+      case 'session':
+        return { kind: 'step_up', workflow, verificationUrl: result.pending.url, sessionId: result.pending.sessionId };
+      case 'loop':
         return {
           kind: 'deny',
           status: 429,
           code: 'verification_loop',
           message: 'too many verification attempts; try again later',
-          retryAfter: Math.ceil(windowMs / 1000),
-          extra: { workflow: workflow.name },
+          retryAfter: result.retryAfterSeconds,
+          extra: { workflow },
         };
+      case 'preparing':
+        return undefined;
+      case 'revoked':
+        // A revocation landed while this session was being created: it can never settle and is not handed
+        // out; the next attempt creates one after the revocation.
+        return {
+          kind: 'deny',
+          status: 503,
+          code: 'dependency_unavailable',
+          message: 'verification was revoked while a session was being prepared; retry',
+          retryAfter: 1,
+        };
+      default: {
+        const never: never = result;
+        throw new Error(`unexpected start result ${String(never)}`);
       }
-      let fresh: PendingSession;
-      try {
-        // The session's creation time as idgate records it is when idgate asked for it: a revocation that
-        // lands while Didit answers is then after it, and the session is refused (fail closed).
-        const requestedAt = clock();
-        const created = await deps.didit.createSession({
-          workflowId: workflow.workflowId,
-          vendorData: subject,
-          callback: options.callbackUrl,
-          metadata: { workflow: workflow.name },
-        });
-        const record: SessionRecord = {
-          sessionId: created.sessionId,
-          subject,
-          workflow: workflow.name,
-          returnTo: originalUrl(ctx),
-          createdAt: requestedAt,
-        };
-        await deps.store.putSession(record, sessionTtlMs);
-        fresh = {
-          subject,
-          workflow: workflow.name,
-          sessionId: created.sessionId,
-          url: created.url,
-          createdAt: requestedAt,
-        };
-        if ((await deps.store.putPending(fresh, pendingTtlMs)) === 'revoked') {
-          // A revocation landed while this session was being created: it predates the revocation and can
-          // never settle, so it is not handed out; the next attempt creates one after the revocation.
-          returnStepUpSlot(slotKey, count);
-          return {
-            kind: 'deny',
-            status: 503,
-            code: 'dependency_unavailable',
-            message: 'verification was revoked while a session was being prepared; retry',
-            retryAfter: 1,
-          };
-        }
-      } catch (err) {
-        returnStepUpSlot(slotKey, count);
-        throw err;
-      }
-      deps.logger.info(
-        { subject, workflow: workflow.name, sessionId: fresh.sessionId },
-        'verification session created',
-      );
-      return stepUp(fresh);
-    } finally {
-      await deps.store.releaseLock(lockName, token).catch(() => undefined);
     }
   }
 
-  function stepUp(p: PendingSession): VerificationResult {
-    return { kind: 'step_up', workflow: p.workflow, verificationUrl: p.url, sessionId: p.sessionId };
+  const PREPARING: VerificationResult = {
+    kind: 'deny',
+    status: 503,
+    code: 'dependency_unavailable',
+    message: 'a verification session is being prepared; retry shortly',
+    retryAfter: 1,
+  };
+
+  async function stepUp(subject: string, workflow: WorkflowConfig, returnTo: string | undefined, deadlineAt: number): Promise<VerificationResult> {
+    if (!startUrl) {
+      const result = await starter.start({ subject, workflow, ...(returnTo !== undefined ? { returnTo } : {}), waitUntil: deadlineAt });
+      return fromStart(result, workflow.name) ?? PREPARING;
+    }
+    // With a start URL, another replica's creation is waited for in the background, like our own.
+    const flight = starter.start({
+      subject,
+      workflow,
+      ...(returnTo !== undefined ? { returnTo } : {}),
+      waitUntil: clock() + 15_000,
+    });
+    const now = clock();
+    const budgetMs = Math.min(deadlineAt - marginMs, now + stepUpWaitMs) - now;
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await (budgetMs > 0
+      ? Promise.race([
+          flight,
+          new Promise<typeof TIMED_OUT>((resolve) => {
+            timer = setTimeout(() => resolve(TIMED_OUT), budgetMs);
+          }),
+        ]).finally(() => clearTimeout(timer))
+      : TIMED_OUT);
+    if (outcome !== TIMED_OUT) {
+      const answered = fromStart(outcome, workflow.name);
+      if (answered !== undefined) return answered;
+    } else {
+      // The Check is answered now; the creation runs on. Its failure is counted, not logged per
+      // Check (the Didit client reports its own state changes), and the start URL retries it.
+      flight.catch(() => deps.metrics?.backgroundFailure?.());
+    }
+    deps.metrics?.startUrlIssued?.();
+    const ticket = startUrl.tickets.issue({ subject, workflow: workflow.name, ...(returnTo !== undefined ? { returnTo } : {}) });
+    return { kind: 'step_up', workflow: workflow.name, verificationUrl: startBase + ticket };
   }
 
   return {
@@ -216,13 +208,7 @@ export function createVerificationGate(
             extra: { workflow: need.workflow },
           };
         }
-        const key = `${principal.subject}\u0000${need.workflow}`;
-        let flight = inFlight.get(key);
-        if (!flight) {
-          flight = createOrReuse(ctx, principal, workflow, deadlineAt).finally(() => inFlight.delete(key));
-          inFlight.set(key, flight);
-        }
-        return flight;
+        return stepUp(principal.subject, workflow, originalUrl(ctx), deadlineAt);
       }
       return { kind: 'satisfied', workflows: satisfied };
     },

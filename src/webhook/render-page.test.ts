@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderPage, type PageKind } from './render-page.js';
 
-const KINDS: readonly PageKind[] = ['in_review', 'declined', 'pending', 'verified', 'error'];
+const KINDS: readonly PageKind[] = ['in_review', 'declined', 'pending', 'verified', 'error', 'start_invalid', 'start_expired', 'start_unavailable', 'start_loop'];
 
 describe('renderPage', () => {
   it.each(KINDS)('%s is a complete page: lang, title, exactly one h1, text, no script', (kind) => {

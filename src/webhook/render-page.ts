@@ -1,5 +1,14 @@
 /** The interstitial pages idgate shows a browser around a verification. */
-export type PageKind = 'in_review' | 'declined' | 'pending' | 'verified' | 'error';
+export type PageKind =
+  | 'in_review'
+  | 'declined'
+  | 'pending'
+  | 'verified'
+  | 'error'
+  | 'start_invalid'
+  | 'start_expired'
+  | 'start_unavailable'
+  | 'start_loop';
 
 interface PageText {
   readonly title: string;
@@ -33,23 +42,46 @@ const TEXT: Readonly<Record<PageKind, PageText>> = {
     heading: 'This verification link is not recognised',
     body: 'The link is incomplete or has expired. Go back to the page you were visiting and start again.',
   },
+  start_invalid: {
+    title: 'Verification link not valid',
+    heading: 'This verification link is not valid',
+    body: 'The link was changed or was not issued by this service, so no verification was started. Go back to the page you were visiting and start again from there.',
+  },
+  start_expired: {
+    title: 'Verification link expired',
+    heading: 'This verification link has expired',
+    body: 'Verification links are only valid for a few minutes. Go back to the page you were visiting: it will give you a new link.',
+  },
+  start_unavailable: {
+    title: 'Verification temporarily unavailable',
+    heading: 'The verification service is not answering right now',
+    body: 'We could not open your identity verification just now. Nothing was lost and no attempt was used up. Please try again in a few seconds.',
+  },
+  start_loop: {
+    title: 'Too many verification attempts',
+    heading: 'Too many verification attempts',
+    body: 'Several verifications were started for your account in a short time. Please wait a while before starting another one.',
+  },
 };
 
 /**
  * Renders a small, self-contained, accessible HTML page (no scripts, no external assets, no secrets): `lang`,
  * a `<title>`, exactly one `<h1>` and a plain-language explanation.
  * `refreshUrl` adds a meta refresh (pending page) and a link to check again at once, so nobody depends on
- * the timed refresh; `continueUrl` adds a link back (already validated). The caller sends it with
+ * the timed refresh; `continueUrl` adds a link back (already validated); `retryUrl` a "Try again" link
+ * without a timed refresh (a page shown because a dependency failed must not hammer it). The caller sends it with
  * `cache-control: no-store`.
  */
-export function renderPage(kind: PageKind, options: { refreshUrl?: string; continueUrl?: string } = {}): string {
+export function renderPage(kind: PageKind, options: { refreshUrl?: string; continueUrl?: string; retryUrl?: string } = {}): string {
   const t = TEXT[kind];
   const refresh = options.refreshUrl
     ? `<meta http-equiv="refresh" content="3;url=${escapeHtml(options.refreshUrl)}">`
     : '';
   const link = options.continueUrl
     ? `<p><a href="${escapeHtml(options.continueUrl)}">Continue</a></p>`
-    : options.refreshUrl
+    : options.retryUrl
+      ? `<p><a href="${escapeHtml(options.retryUrl)}">Try again</a></p>`
+      : options.refreshUrl
       ? `<p><a href="${escapeHtml(options.refreshUrl)}">Check again now</a></p>`
       : '';
   return `<!doctype html>

@@ -11,6 +11,7 @@ import { applyVerdict, isSettled, workflowsByDiditId, type SettleStore } from '.
 import { validateReturnUrl } from '../verification/return-url.js';
 import { renderPage, type PageKind } from './render-page.js';
 import { DependencyError } from '../core/dependency-error.js';
+import { START_PATH, type StartReply } from './verification-start.js';
 
 /** Store operations the webhook role needs. */
 export interface WebhookStore extends SettleStore {
@@ -56,8 +57,9 @@ interface Reply {
 const SESSION_ID = /^[A-Za-z0-9-]{1,64}$/;
 
 /**
- * The public HTTP role: Didit's signed webhooks (`POST /webhooks/didit`) and the browser's return from a
- * hosted session (`GET /verification/callback`).
+ * The public HTTP role: Didit's signed webhooks (`POST /webhooks/didit`), the browser's return from a
+ * hosted session (`GET /verification/callback`) and idgate's step-up start URL
+ * (`GET /verification/start/<ticket>`, see `createVerificationStart`).
  *
  * Webhook rule: answer 2xx only after the verdict is durably written (or the event is knowingly ignored);
  * 401 for a bad signature or stale timestamp (final — Didit does not retry it); 400 for a malformed body;
@@ -71,6 +73,7 @@ export class WebhookServer {
     logger: Logger;
     clock: () => number;
     metrics?: WebhookMetrics;
+    start?: (ticket: string) => Promise<StartReply>;
   };
   readonly #options: WebhookServerOptions;
   #workflows: Readonly<Record<string, WorkflowConfig>>;
@@ -78,7 +81,15 @@ export class WebhookServer {
   readonly #server: Server;
 
   constructor(
-    deps: { store: WebhookStore; didit: DecisionFetcher; logger: Logger; clock?: () => number; metrics?: WebhookMetrics },
+    deps: {
+      store: WebhookStore;
+      didit: DecisionFetcher;
+      logger: Logger;
+      clock?: () => number;
+      metrics?: WebhookMetrics;
+      /** `GET /verification/start/<ticket>` (see createVerificationStart); absent = 404. */
+      start?: (ticket: string) => Promise<StartReply>;
+    },
     options: WebhookServerOptions,
   ) {
     this.#deps = { ...deps, clock: deps.clock ?? Date.now };
@@ -141,6 +152,14 @@ export class WebhookServer {
       }
       req.resume();
       work = this.handleCallback(new URL(req.url ?? '/', 'http://localhost').searchParams);
+    } else if (path?.startsWith(START_PATH) === true && this.#deps.start !== undefined) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        send(res, problem(405, 'method_not_allowed', 'use GET', { allow: 'GET, HEAD' }));
+        req.resume();
+        return;
+      }
+      req.resume();
+      work = this.#deps.start(path.slice(START_PATH.length));
     } else {
       req.resume();
       send(res, problem(404, 'not_found', 'no such endpoint'));
@@ -245,13 +264,23 @@ export class WebhookServer {
     } else {
       verdict = verdictFromWebhook({ ...payload, vendor_data: target.subject }, target.workflow.name, target.workflow, now);
     }
-    const result = await applyVerdict(store, verdict, 'webhook', target.sessionCreatedAt);
+    const stored = await applyVerdict(store, verdict, 'webhook', target.sessionCreatedAt);
+    // Say what happened: when Didit's fetched decision differs from the delivery's status, the delivery
+    // itself was not applied — Didit's current decision was (or was already there).
+    const result = verdict.status !== payload.status ? 'superseded' : stored;
     metrics?.webhook(result);
     logger.info(
-      { sessionId: verdict.sessionId, subject: verdict.subject, workflow: verdict.workflow, status: verdict.status, result },
+      {
+        sessionId: verdict.sessionId,
+        subject: verdict.subject,
+        workflow: verdict.workflow,
+        status: verdict.status,
+        result,
+        ...(result === 'superseded' ? { deliveredStatus: payload.status, stored } : {}),
+      },
       'webhook applied',
     );
-    return json(200, { result });
+    return json(200, result === 'superseded' ? { result, status: verdict.status, stored } : { result });
   }
 
   /**

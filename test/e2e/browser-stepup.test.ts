@@ -82,8 +82,12 @@ async function visitorWithToken(sub: string): Promise<{ context: BrowserContext;
 async function openProtectedPage(page: Page, responses: Response[], path: string): Promise<Response> {
   const landed = await page.goto(`${origin}${path}`);
   expect(landed).not.toBeNull();
-  const redirect = landed!.request().redirectedFrom();
-  expect(redirect?.url()).toBe(`${origin}${path}`);
+  // The redirect chain: the protected page, then (when the session was still being created) idgate's
+  // own start URL, then the hosted page.
+  const chain: string[] = [];
+  for (let r = landed!.request().redirectedFrom(); r !== null; r = r.redirectedFrom()) chain.unshift(r.url());
+  expect(chain[0]).toBe(`${origin}${path}`);
+  for (const hop of chain.slice(1)) expect(hop).toMatch(/\/verification\/start\/[A-Za-z0-9_-]+$/);
   const first = responses.find((r) => r.url() === `${origin}${path}`)!;
   expect(first.status()).toBe(302);
   expect((await first.allHeaders())['cache-control']).toBe('no-store');

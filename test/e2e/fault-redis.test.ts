@@ -88,7 +88,7 @@ beforeAll(async () => {
   for (const s of [...approvedBefore, ...approvedDuring, ...declinedDuring]) {
     // A cold replica may answer a first session creation past the 1 s deadline (a fail-closed deny): ask
     // again until the challenge comes, within eventually's deadline, instead of racing the warm-up.
-    const res = await eventually(() => check(0, s), (r) => problemOf(r).code === 'verification_required');
+    const res = await eventually(() => check(0, s), (r) => problemOf(r).code === 'verification_required' && problemOf(r).session_id !== undefined);
     expect(problemOf(res).code).toBe('verification_required');
     sessions.set(s, String(problemOf(res).session_id));
   }

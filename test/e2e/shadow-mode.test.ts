@@ -112,7 +112,8 @@ describe('shadow mode on one route', () => {
   it.each([
     { what: 'no token', path: '/shadow/admin/users', scope: undefined, would: 'deny:token_missing', outcome: 'deny', code: 'token_missing', status: 401 },
     { what: 'a token without the admin scope', path: '/shadow/admin/users', scope: 'read', would: 'deny:claims_mismatch', outcome: 'deny', code: 'claims_mismatch', status: 403 },
-    { what: 'a caller who must verify first', path: '/shadow/kyc/pay', scope: 'read', would: 'step_up:kyc', outcome: 'step_up', code: 'verification_required', status: 302 },
+    // An API client (no text/html) would have got a 401 challenge, which is what the log records (issue 13).
+    { what: 'a caller who must verify first', path: '/shadow/kyc/pay', scope: 'read', would: 'step_up:kyc', outcome: 'step_up', code: 'verification_required', status: 401 },
   ])('allows $what, tells the upstream "$would" and logs the would-be decision', async ({ path, scope, would, outcome, code, status }) => {
     const { req, id } = request(path, scope === undefined ? undefined : await token(scope));
     const res = await routeClient.check(req);

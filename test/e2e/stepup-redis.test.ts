@@ -97,7 +97,8 @@ async function eventually<T>(fn: () => Promise<T>, pred: (v: T) => boolean, time
 
 /** Starts a step-up for `sub` and returns the session the API-client challenge names. */
 async function stepUp(sub: string, path = '/payments/checkout'): Promise<{ sessionId: string; url: string }> {
-  const res = await check(clientA, sub, path);
+  // On a loaded machine the first answer may carry idgate's start URL while the session is created.
+  const res = await eventually(() => check(clientA, sub, path), (r) => problem(r).session_id !== undefined);
   expect(res.denied_response?.status?.code).toBe(401);
   const body = problem(res);
   expect(body.code).toBe('verification_required');
@@ -183,11 +184,19 @@ describe('step-up verification with Didit, Redis and two replicas', () => {
     for (const r of results) {
       expect(r.status?.code).not.toBe(0);
       const body = problem(r);
-      if (body.code === 'verification_required') ids.add(String(body.session_id));
-      else expect(body.code).toBe('dependency_unavailable'); // a replica that waited past its deadline
+      if (body.code === 'verification_required') {
+        // Didit's session once it exists, else idgate's start URL (the creation was not done in budget).
+        if (body.session_id !== undefined) ids.add(String(body.session_id));
+        else expect(String(body.verification_url)).toContain('/verification/start/');
+      } else {
+        // A replica stalled past its deadline on this loaded machine.
+        expect(['dependency_unavailable', 'deadline_exceeded']).toContain(body.code);
+      }
     }
-    expect(ids.size).toBe(1);
+    expect(ids.size).toBeLessThanOrEqual(1);
+    await eventually(async () => sandbox.sessions().filter((s) => s.vendorData === 'test:carol').length, (n) => n >= 1, 5_000);
     expect(sandbox.sessions().filter((s) => s.vendorData === 'test:carol')).toHaveLength(1);
+    if (ids.size === 0) ids.add(sandbox.sessions().find((s) => s.vendorData === 'test:carol')?.sessionId ?? '');
     // Once settled in the store, every later Check reuses the same session.
     const again = await check(clientB, 'carol', '/payments/checkout');
     expect(problem(again).session_id).toBe([...ids][0]);
@@ -223,6 +232,13 @@ describe('step-up verification with Didit, Redis and two replicas', () => {
       decision: { session_id: sessionId, status: 'Approved' },
     });
     expect(retry.status).toBe(200);
+    // …and the answer says so: the delivered Approved was superseded by Didit's current Declined (it
+    // used to say `written`, as if the Approved had been stored).
+    expect(JSON.parse(retry.body)).toMatchObject({ result: 'superseded', status: 'Declined' });
+    expect(await webhook.waitForLog((l) => l.msg === 'webhook applied' && l.sessionId === sessionId && l.result === 'superseded', 5_000)).toMatchObject({
+      deliveredStatus: 'Approved',
+      status: 'Declined',
+    });
     const after = await check(clientA, 'dave', '/payments/x');
     expect(problem(after).code).toBe('verification_declined');
   });

@@ -22,6 +22,12 @@ export interface TestConfigOptions {
     readonly reconcileAfter?: string;
     readonly sweepInterval?: string;
     readonly returnToAllowlist?: readonly string[];
+    /**
+     * `didit.stepUpWait` (default here `10s`, i.e. up to the Check's own deadline: the suites written
+     * before the start URL expect Didit's URL on a first Check against the fast local sandbox even on a
+     * loaded machine). `null` leaves it out, so the product default (50 ms) applies.
+     */
+    readonly stepUpWait?: string | null;
   };
   readonly adminToken?: string;
   /** `network.trustedProxies` (default none). */
@@ -77,7 +83,7 @@ didit:
   reconcileAfter: ${d.reconcileAfter ?? '2m'}
   sweepInterval: ${d.sweepInterval ?? '60s'}
   maxStepUps: 5
-  returnToAllowlist: [${(d?.returnToAllowlist ?? []).join(', ')}]
+${d.stepUpWait === null ? '' : `  stepUpWait: ${d.stepUpWait ?? '10s'}\n`}  returnToAllowlist: [${(d?.returnToAllowlist ?? []).join(', ')}]
 `
     : ''
 }policy:
