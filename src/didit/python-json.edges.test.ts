@@ -12,6 +12,8 @@ describe('python-json edges', () => {
     expect(Math.sign(compareCodePoints('😀b', '😀a'))).toBe(1);
     expect(Math.sign(compareCodePoints('\uffff', '😀'))).toBe(-1);
     expect(Math.sign(compareCodePoints('\uffffa', '\uffffb'))).toBe(-1);
+    // U+FFFF is one code unit: stepping over two would compare 'a' with 'a' here instead of 'b' with 'a'.
+    expect(Math.sign(compareCodePoints('\uffffba', '\uffffab'))).toBe(1);
     expect(compareCodePoints('😀', '😀')).toBe(0);
     expect(compareCodePoints('ab', 'abc')).toBe(-1);
     expect(compareCodePoints('abc', 'ab')).toBe(1);
