@@ -29,7 +29,7 @@ export default {
   coverageAnalysis: 'perTest',
   // Only what the unit tests need is copied to the sandbox (no dist/, bench/ or e2e fixtures).
   ignorePatterns: [
-    '/dist', '/bench', '/docs', '/k8s', '/envoy', '/reports', '/test-artifacts', '/.runtime',
+    '/dist', '/bench', '/docs', '/k8s', '/envoy', '/reports', '/test-artifacts', '/.runtime', '/.stryker-tmp*',
     '/test/*', '!/test/didit-signature.test.ts', '!/test/fixtures', '/test/fixtures/*', '!/test/fixtures/didit',
   ],
   // Static mutants (module-level constants and tables) force a rerun of every test per mutant and took 64 % of

@@ -31,6 +31,8 @@ export const mutationTestFiles = [
   'src/store/verdict-order.examples.test.ts',
   'src/extauthz/to-check-response.edges.test.ts',
   'src/httpauthz/to-http-authz-reply.edges.test.ts',
+  'src/didit/verify-webhook-signature.edges.test.ts',
+  'src/didit/python-json.edges.test.ts',
 ];
 
 export default defineConfig({

@@ -194,7 +194,7 @@ describe('preflightToken, readSubject and translateJoseError edges', () => {
   });
 
   it('without an issuer name the failure carries none', () => {
-    expect(translateJoseError(new errors.JWTExpired('x', {}, 'exp', 'check_failed'))).toEqual({
+    expect(translateJoseError(new errors.JWTExpired('x', {}, 'exp', 'check_failed'))).toStrictEqual({
       kind: 'failed',
       code: 'token_expired',
       message: 'token has expired',

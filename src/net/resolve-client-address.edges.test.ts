@@ -13,6 +13,8 @@ const text = (raw: string) => {
 describe('parseForwardedHop ports', () => {
   it.each([
     ['1.2.3.4:0', true],
+    ['1.2.3.4:9', true],
+    ['1.2.3.4:1:', false],
     ['1.2.3.4:65535', true],
     ['1.2.3.4:65536', false],
     ['1.2.3.4:', false],
