@@ -27,7 +27,7 @@ import { createVerificationGate } from '../verification/create-verification-gate
 import { createSessionStarter, type SessionStarter } from '../verification/create-session-starter.js';
 import { createStartTickets, type StartTickets } from '../verification/start-ticket.js';
 import { createVerificationStart } from '../webhook/verification-start.js';
-import { isBrowserNavigation } from '../verification/return-url.js';
+import { isBrowserNavigation } from '../core/browser-navigation.js';
 import { WebhookServer } from '../webhook/webhook-server.js';
 import { createAdminRoutes } from './admin-routes.js';
 import { createPolicyHolder, type PolicyHolder } from './policy-holder.js';
