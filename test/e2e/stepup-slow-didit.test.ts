@@ -18,7 +18,7 @@ import { createTestKey, jwksOf, mintToken, type TestKey } from '../support/token
  * on a real Redis), and the ext_authz timeout of the shipped envoy/front-proxy.yaml as the gRPC deadline.
  * Before the fix the first Check of every new subject was a 503 `deadline_exceeded`.
  */
-const API_KEY = 'slow-didit-api-key';
+const API_KEY = 'slow-didit-api-key-0123456789';
 const SECRET = 'slow-didit-webhook-secret-0123456789';
 const KYC = '11111111-2222-4333-8444-0000000000a1';
 const ADULT = '11111111-2222-4333-8444-0000000000a2';
@@ -52,7 +52,7 @@ function liveConfig(): string {
     localCacheTtl: '0s',
     didit: { apiBaseUrl: sandbox.url, apiKey: 'X', webhookSecret: 'X', kycWorkflowId: KYC, ageWorkflowId: ADULT, publicBaseUrl: BASE, returnToAllowlist: ['https://shop.example.com'], stepUpWait: null },
   })
-    .replace('mode: sandbox', 'mode: live')
+    .replace('mode: sandbox', 'mode: live\n  allowInsecureApiBaseUrl: true')
     .replace('apiKey: X', 'apiKey: { env: SLOW_DIDIT_API_KEY }')
     .replace('webhookSecret: X', 'webhookSecret: { env: SLOW_DIDIT_WEBHOOK_SECRET }');
 }
