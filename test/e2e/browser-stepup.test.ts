@@ -26,44 +26,9 @@ let idgate: IdgateProcess;
 let nginx: NginxHandle;
 let browser: Browser;
 let origin: string;
-
-beforeAll(async () => {
-  key = await createTestKey('ES256', 'k1');
-  jwks = await startJwksServer({ keys: jwksOf(key) });
-  app = await startUpstreamApp();
-  const port = await freePort();
-  origin = `http://${SITE}:${port}`;
-  idgate = await startIdgate({
-    configYaml: testConfigYaml({
-      issuer: jwks.url,
-      jwksUri: jwks.jwksUrl,
-      trustedProxies: ['127.0.0.1/32'],
-      cookieToken: 'idgate_token',
-      didit: {
-        apiKey: API_KEY,
-        webhookSecret: WEBHOOK_SECRET,
-        kycWorkflowId: '11111111-2222-4333-8444-000000000001',
-        ageWorkflowId: '11111111-2222-4333-8444-000000000002',
-        // The callback runs on 127.0.0.1 and the shop on another host name: only the allowlist lets the
-        // callback send the browser back there.
-        returnToAllowlist: [origin],
-      },
-    }),
-  });
-  nginx = await startNginx({
-    port,
-    serverConfig: (listen) => renderNginxExample({ listen, authz: idgate.ports.http!, public: idgate.ports.public!, app: app.port }),
-  });
-  browser = await launchBrowser({ hostMap: [SITE] });
-}, 40_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await nginx?.stop();
-  await idgate?.stop();
-  await app?.close();
-  await jwks?.close();
-});
+/** True in the suite where a Check never waits for Didit: every first visit goes through idgate's start URL. */
+let viaStartUrl = false;
+let shotPrefix = '';
 
 /** A fresh browser context holding `sub`'s token as the `idgate_token` cookie of the shop. */
 async function visitorWithToken(sub: string): Promise<{ context: BrowserContext; page: Page; token: string; responses: Response[] }> {
@@ -88,6 +53,7 @@ async function openProtectedPage(page: Page, responses: Response[], path: string
   for (let r = landed!.request().redirectedFrom(); r !== null; r = r.redirectedFrom()) chain.unshift(r.url());
   expect(chain[0]).toBe(`${origin}${path}`);
   for (const hop of chain.slice(1)) expect(hop).toMatch(/\/verification\/start\/[A-Za-z0-9_-]+$/);
+  if (viaStartUrl) expect(chain).toHaveLength(2);
   const first = responses.find((r) => r.url() === `${origin}${path}`)!;
   expect(first.status()).toBe(302);
   expect((await first.allHeaders())['cache-control']).toBe('no-store');
@@ -106,66 +72,114 @@ function expectRealPage(facts: PageFacts, secrets: readonly string[]): void {
   for (const secret of secrets) expect(facts.html).not.toContain(secret);
 }
 
-describe('browser step-up through nginx', () => {
-  it('walks protected page → Didit hosted page → Approve → back on the page, now allowed', async () => {
-    const { context, page, token, responses } = await visitorWithToken('alice');
-    try {
-      const hosted = await openProtectedPage(page, responses, '/payments/checkout?cart=7');
-      const facts = await pageFacts(page, hosted);
-      expect(facts.status).toBe(200);
-      expect(facts.h1).toEqual(['Verify your identity']);
-      expectRealPage(facts, [token, API_KEY, WEBHOOK_SECRET]);
-      await saveScreenshot(page, '1-approve-hosted-page');
+/**
+ * The suite twice: with the default test wait (Didit's URL handed out directly) and with `stepUpWait: 0s`, where
+ * every first visit is answered at once with idgate's own start URL (issue 13) and the browser follows it
+ * through the shipped nginx `error_page 401` flow to the hosted page.
+ */
+for (const [viaStartUrlName, stepUpWait] of [['', undefined], [' via the start URL', '0s']] as const) {
+  describe(`browser step-up through nginx${viaStartUrlName}`, () => {
+    beforeAll(async () => {
+      viaStartUrl = stepUpWait !== undefined;
+      shotPrefix = viaStartUrl ? 'start-url-' : '';
+      key = await createTestKey('ES256', 'k1');
+      jwks = await startJwksServer({ keys: jwksOf(key) });
+      app = await startUpstreamApp();
+      const port = await freePort();
+      origin = `http://${SITE}:${port}`;
+      idgate = await startIdgate({
+        configYaml: testConfigYaml({
+          issuer: jwks.url,
+          jwksUri: jwks.jwksUrl,
+          trustedProxies: ['127.0.0.1/32'],
+          cookieToken: 'idgate_token',
+          didit: {
+            apiKey: API_KEY,
+            webhookSecret: WEBHOOK_SECRET,
+            kycWorkflowId: '11111111-2222-4333-8444-000000000001',
+            ageWorkflowId: '11111111-2222-4333-8444-000000000002',
+            // The callback runs on 127.0.0.1 and the shop on another host name: only the allowlist lets the
+            // callback send the browser back there.
+            returnToAllowlist: [origin],
+            ...(stepUpWait !== undefined ? { stepUpWait } : {}),
+          },
+        }),
+      });
+      nginx = await startNginx({
+        port,
+        serverConfig: (listen) => renderNginxExample({ listen, authz: idgate.ports.http!, public: idgate.ports.public!, app: app.port }),
+      });
+      browser = await launchBrowser({ hostMap: [SITE] });
+    }, 40_000);
 
-      await Promise.all([
-        page.waitForURL(`${origin}/payments/checkout?cart=7`),
-        page.getByRole('button', { name: 'Approve' }).click(),
-      ]);
-      const callback = responses.find((r) => r.url().includes('/verification/callback?'));
-      expect(callback?.status()).toBe(302);
-      expect((await callback!.allHeaders())['cache-control']).toBe('no-store');
-      expect(await callback!.headerValue('location')).toBe(`${origin}/payments/checkout?cart=7`);
+    afterAll(async () => {
+      await browser?.close();
+      await nginx?.stop();
+      await idgate?.stop();
+      await app?.close();
+      await jwks?.close();
+    });
 
-      expect(await page.getByRole('heading', { level: 1 }).innerText()).toBe('Upstream app');
-      const last = responses.at(-1)!;
-      expect(last.url()).toBe(`${origin}/payments/checkout?cart=7`);
-      expect(last.status()).toBe(200);
-      expect(await page.locator('#subject').innerText()).toBe('test:alice');
-      const echoed = JSON.parse(await page.locator('#echo').innerText()) as { url: string; headers: Record<string, string> };
-      expect(echoed.url).toBe('/payments/checkout?cart=7');
-      expect(echoed.headers['x-idgate-verified']).toContain('kyc');
-      await saveScreenshot(page, '2-approve-back-on-app');
-    } finally {
-      await context.close();
-    }
+    it('walks protected page → Didit hosted page → Approve → back on the page, now allowed', async () => {
+      const { context, page, token, responses } = await visitorWithToken('alice');
+      try {
+        const hosted = await openProtectedPage(page, responses, '/payments/checkout?cart=7');
+        const facts = await pageFacts(page, hosted);
+        expect(facts.status).toBe(200);
+        expect(facts.h1).toEqual(['Verify your identity']);
+        expectRealPage(facts, [token, API_KEY, WEBHOOK_SECRET]);
+        await saveScreenshot(page, shotPrefix + '1-approve-hosted-page');
+
+        await Promise.all([
+          page.waitForURL(`${origin}/payments/checkout?cart=7`),
+          page.getByRole('button', { name: 'Approve' }).click(),
+        ]);
+        const callback = responses.find((r) => r.url().includes('/verification/callback?'));
+        expect(callback?.status()).toBe(302);
+        expect((await callback!.allHeaders())['cache-control']).toBe('no-store');
+        expect(await callback!.headerValue('location')).toBe(`${origin}/payments/checkout?cart=7`);
+
+        expect(await page.getByRole('heading', { level: 1 }).innerText()).toBe('Upstream app');
+        const last = responses.at(-1)!;
+        expect(last.url()).toBe(`${origin}/payments/checkout?cart=7`);
+        expect(last.status()).toBe(200);
+        expect(await page.locator('#subject').innerText()).toBe('test:alice');
+        const echoed = JSON.parse(await page.locator('#echo').innerText()) as { url: string; headers: Record<string, string> };
+        expect(echoed.url).toBe('/payments/checkout?cart=7');
+        expect(echoed.headers['x-idgate-verified']).toContain('kyc');
+        await saveScreenshot(page, shotPrefix + '2-approve-back-on-app');
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('walks protected page → Didit hosted page → Decline → a clear "declined" page (403)', async () => {
+      const { context, page, token, responses } = await visitorWithToken('bob');
+      try {
+        await openProtectedPage(page, responses, '/payments/checkout');
+        await saveScreenshot(page, shotPrefix + '3-decline-hosted-page');
+
+        const [declined] = await Promise.all([
+          page.waitForResponse((r) => r.url().includes('/verification/callback?')),
+          page.getByRole('button', { name: 'Decline' }).click(),
+        ]);
+        await page.waitForLoadState('load');
+        const facts = await pageFacts(page, declined);
+        expect(facts.status).toBe(403);
+        expect(facts.h1[0]).toMatch(/declined/i);
+        expect(facts.title).toMatch(/declined/i);
+        expectRealPage(facts, [token, API_KEY, WEBHOOK_SECRET]);
+        expect(await page.getByRole('heading', { level: 1, name: /declined/i }).isVisible()).toBe(true);
+        await saveScreenshot(page, shotPrefix + '4-decline-declined-page');
+
+        // Going back to the protected page now is a clear 403 from idgate, not another verification loop.
+        const again = await page.goto(`${origin}/payments/checkout`);
+        expect(again?.status()).toBe(403);
+        expect(await again?.headerValue('x-idgate-reason')).toBe('verification_declined');
+        expect(app.requests.some((r) => r.headers['x-idgate-subject'] === 'test:bob')).toBe(false);
+      } finally {
+        await context.close();
+      }
+    });
   });
-
-  it('walks protected page → Didit hosted page → Decline → a clear "declined" page (403)', async () => {
-    const { context, page, token, responses } = await visitorWithToken('bob');
-    try {
-      await openProtectedPage(page, responses, '/payments/checkout');
-      await saveScreenshot(page, '3-decline-hosted-page');
-
-      const [declined] = await Promise.all([
-        page.waitForResponse((r) => r.url().includes('/verification/callback?')),
-        page.getByRole('button', { name: 'Decline' }).click(),
-      ]);
-      await page.waitForLoadState('load');
-      const facts = await pageFacts(page, declined);
-      expect(facts.status).toBe(403);
-      expect(facts.h1[0]).toMatch(/declined/i);
-      expect(facts.title).toMatch(/declined/i);
-      expectRealPage(facts, [token, API_KEY, WEBHOOK_SECRET]);
-      expect(await page.getByRole('heading', { level: 1, name: /declined/i }).isVisible()).toBe(true);
-      await saveScreenshot(page, '4-decline-declined-page');
-
-      // Going back to the protected page now is a clear 403 from idgate, not another verification loop.
-      const again = await page.goto(`${origin}/payments/checkout`);
-      expect(again?.status()).toBe(403);
-      expect(await again?.headerValue('x-idgate-reason')).toBe('verification_declined');
-      expect(app.requests.some((r) => r.headers['x-idgate-subject'] === 'test:bob')).toBe(false);
-    } finally {
-      await context.close();
-    }
-  });
-});
+}
