@@ -37,6 +37,7 @@ export const mutationTestFiles = [
   'src/didit/python-json.edges.test.ts',
   'src/didit/canonical-json.edges.test.ts',
   'src/net/parse-ip.edges.test.ts',
+  'src/core/canonical-path.edges.test.ts',
 ];
 
 export default defineConfig({

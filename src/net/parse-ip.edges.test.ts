@@ -37,6 +37,7 @@ describe('parseIpv4Value', () => {
     '1..2.3',
     '1.2.3',
     '1.2.3.4.',
+    '1.2.3.',
     '00.1.2.3',
     '1.2.3.00',
     '1.2.3.04',
@@ -95,6 +96,10 @@ describe('parseIp IPv6', () => {
     expect(parseIp('1.2.3.4::')).toBeUndefined();
     expect(parseIp('::1.2.3')).toBeUndefined();
     expect(parseIp('::01.2.3.4')).toBeUndefined();
+    expect(parseIp('::1.2.3.')).toBeUndefined();
+    // 0.0.0.0 is a valid tail (its value is 0, not an error).
+    expect(parseIp('::0.0.0.0')).toEqual({ family: 6, words: [0, 0, 0, 0] });
+    expect(normalizeIp('1::0.0.0.1')).toBe('1::1');
     expect(parseIp('1:2:3:4:5:6:7:1.2.3.4')).toBeUndefined();
     expect(parseIp('1:2:3:4:5:6:7:8:9')).toBeUndefined();
     expect(parseIp('1:2:3:4:5:1.2.3.4')).toBeUndefined();
@@ -104,6 +109,12 @@ describe('parseIp IPv6', () => {
     expect(normalizeIp('1:22:333:4444::')).toBe('1:22:333:4444::');
     expect(parseIp('1:22:333:44444::')).toBeUndefined();
     expect(parseIp('::00000')).toBeUndefined();
+  });
+});
+
+describe('normalizeIp', () => {
+  it.each(['x', '', '1.2.3', '::g', '[::1]'])('returns undefined for %j', (text) => {
+    expect(normalizeIp(text)).toBeUndefined();
   });
 });
 
