@@ -44,6 +44,9 @@ describe('canonicalJson errors: code, message and offset', () => {
     ['"\\u12g4"', 'invalid \\u escape', 3],
     ['-', 'invalid number', 1],
     ['-a', 'invalid number', 1],
+    ['-/', 'invalid number', 1], // '/' is just below '0'
+    ['--1', 'invalid number', 1],
+    ['-+1', 'invalid number', 1],
     ['1.', 'invalid number: digits expected after the decimal point', 2],
     ['1.e5', 'invalid number: digits expected after the decimal point', 2],
     ['1e', 'invalid number: digits expected in the exponent', 2],
