@@ -49,6 +49,26 @@ describe('canonicalizePath rejection reasons', () => {
   });
 });
 
+describe('canonicalizePath input types and result shape', () => {
+  it('refuses a non-string target without throwing', () => {
+    expect(canonicalizePath(42 as unknown as string)).toEqual({ ok: false, reason: 'empty request target' });
+    expect(canonicalizePath(undefined as unknown as string)).toEqual({ ok: false, reason: 'empty request target' });
+  });
+
+  it('has no pathParameters member at all when the path has none', () => {
+    expect(Object.keys(canonicalizePath('/a/./b'))).toEqual(['ok', 'path', 'query']);
+    expect(Object.keys(canonicalizePath('/a//'))).toEqual(['ok', 'path', 'query']);
+    expect(Object.keys(canonicalizePath('/a;b'))).toEqual(['ok', 'path', 'query', 'pathParameters']);
+  });
+
+  it('allows a space and any printable character in the query, and ! in a decoded path', () => {
+    expect(canonicalizePath('/a?b c!')).toEqual({ ok: true, path: '/a', query: 'b c!' });
+    expect(canonicalizePath('/a/./b?x y')).toEqual({ ok: true, path: '/a/b', query: 'x y' });
+    expect(canonicalizePath('/a//!')).toEqual({ ok: true, path: '/a/!', query: '' });
+    expect(canonicalizePath('/%41!')).toEqual({ ok: true, path: '/A!', query: '' });
+  });
+});
+
 describe('canonicalizePath UTF-8 escapes (RFC 3629 table)', () => {
   it.each([
     ['%C2%80', true],
@@ -76,6 +96,13 @@ describe('canonicalizePath UTF-8 escapes (RFC 3629 table)', () => {
     ['%F0%90%80%8', false], // truncated last escape
     ['%E1%80x', false],
     ['%E1%80%8', false],
+    ['%80%80%80', false], // continuation bytes are never a lead (not a 3-byte sequence)
+    ['%80%80%80%80', false], // nor a 4-byte one
+    ['%C0%80%80', false],
+    ['%F1%90%80%80', true], // only F4 lowers the second byte's upper bound
+    ['%F3%BF%BF%BF', true],
+    ['%C3xA9', false], // each continuation must be its own escape
+    ['%E2x82%AC', false],
   ])('%s valid: %s', (escaped, valid) => {
     const result = canonicalizePath(`/a${escaped}/b`);
     if (valid) expect(result).toEqual({ ok: true, path: `/a${escaped}/b`, query: '' });
