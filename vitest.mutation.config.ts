@@ -38,6 +38,7 @@ export const mutationTestFiles = [
   'src/didit/canonical-json.edges.test.ts',
   'src/net/parse-ip.edges.test.ts',
   'src/core/canonical-path.edges.test.ts',
+  'src/core/render-decision.exact.test.ts',
 ];
 
 export default defineConfig({
