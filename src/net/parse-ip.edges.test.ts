@@ -73,7 +73,7 @@ describe('parseIp IPv6', () => {
     expect(parseIp('::ffff:1.2.3.4')).toEqual({ family: 4, value: 0x01020304 });
     expect(parseIp('::fffe:1.2.3.4')).toEqual({ family: 6, words: [0, 0, 0xfffe, 0x01020304] });
     expect(parseIp('0:1::ffff:1.2.3.4')).toEqual({ family: 6, words: [1, 0, 0xffff, 0x01020304] });
-    expect(parseIp('0:0:0:1:0:ffff:1.2.3.4')).toEqual({ family: 6, words: [0, 0x00010000, 0xffff, 0x01020304] });
+    expect(parseIp('0:0:0:1:0:ffff:1.2.3.4')).toEqual({ family: 6, words: [0, 1, 0xffff, 0x01020304] });
     expect(parseIp('1::ffff:1.2.3.4')).toEqual({ family: 6, words: [0x00010000, 0, 0xffff, 0x01020304] });
   });
 
