@@ -20,6 +20,8 @@ export const mutationTestFiles = [
   'src/verification/evaluate-verdict.test.ts',
   'src/store/verdict-order.test.ts',
   'src/core/render-decision.test.ts',
+  'src/core/encode-identity-value.test.ts',
+  'src/core/identity-header-name.test.ts',
   'src/extauthz/to-check-response.test.ts',
   'src/httpauthz/to-http-authz-reply.test.ts',
   // Added to kill the mutants the files above let survive (one file per module, next to it).
@@ -33,6 +35,10 @@ export const mutationTestFiles = [
   'src/httpauthz/to-http-authz-reply.edges.test.ts',
   'src/didit/verify-webhook-signature.edges.test.ts',
   'src/didit/python-json.edges.test.ts',
+  'src/didit/canonical-json.edges.test.ts',
+  'src/net/parse-ip.edges.test.ts',
+  'src/core/canonical-path.edges.test.ts',
+  'src/core/render-decision.exact.test.ts',
 ];
 
 export default defineConfig({
