@@ -343,6 +343,9 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     labelNames: ['result'] as const,
     registers,
   });
+  for (const result of ['issued', 'background_failed', 'redirected', 'invalid', 'expired', 'loop', 'unavailable']) {
+    stepUpStartsTotal.inc({ result }, 0);
+  }
   const dependencyFaultsTotal = new Counter({
     name: 'idgate_dependency_faults_total',
     help: 'Requests that failed closed because a dependency was unavailable, by dependency.',
