@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suites and benchmarks use, when they are missing.
 # Usage: scripts/ensure-system-deps.sh [test|e2e|bench]...   (default: test)
-# Debian packages: redis-server (integration tests), nginx + chromium (end-to-end), nghttp2-client (h2load).
+# Debian packages: redis-server (integration tests), prometheus (promtool and a real Prometheus for the
+# monitoring tests), nginx + chromium (end-to-end), nghttp2-client (h2load).
 set -euo pipefail
 
 want=()
 for group in "${@:-test}"; do
   case "$group" in
-    test) want+=("redis-server:redis-server") ;;
+    test) want+=("redis-server:redis-server" "promtool:prometheus") ;;
     e2e) want+=("nginx:nginx" "chromium:chromium") ;;
     bench) want+=("h2load:nghttp2-client" "redis-server:redis-server") ;;
     *) echo "ensure-system-deps: unknown group '$group' (test, e2e, bench)" >&2; exit 2 ;;
@@ -34,6 +35,6 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The Debian packages start their services on install where systemd exists; the tests start their own.
-for svc in redis-server nginx; do
+for svc in redis-server nginx prometheus; do
   $SUDO service "$svc" stop >/dev/null 2>&1 || true
 done

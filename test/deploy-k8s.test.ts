@@ -56,7 +56,7 @@ describe('k8s/ manifests', () => {
       'security.istio.io/v1 AuthorizationPolicy', 'install.istio.io/v1alpha1 IstioOperator',
       'gateway.envoyproxy.io/v1alpha1 SecurityPolicy', 'gateway.networking.k8s.io/v1beta1 ReferenceGrant',
       'monitoring.coreos.com/v1 ServiceMonitor', 'networking.istio.io/v1alpha3 EnvoyFilter',
-      'gateway.envoyproxy.io/v1alpha1 ClientTrafficPolicy',
+      'gateway.envoyproxy.io/v1alpha1 ClientTrafficPolicy', 'monitoring.coreos.com/v1 PrometheusRule',
     ]) {
       expect(kinds, k).toContain(k);
     }

@@ -146,6 +146,18 @@ describe('against the sandbox', () => {
     // Exponential: 200 ms then 400 ms steps, half fixed + half jitter (random() = 0.5).
     expect(sleeps).toEqual([150, 300]);
   });
+
+  it('reports one result per call (after retries) to onRequest: idgate_didit_requests_total', async () => {
+    const seen: string[] = [];
+    const { client: c } = client(sandbox.url, { maxRetries: 1, onRequest: (op, result) => seen.push(`${op} ${result}`) });
+    sandbox.injectApiFaults({ status: 500, count: 1 });
+    const created = await c.createSession({ workflowId: WF, vendorData: 'corp:counted' });
+    await c.getDecision(created.sessionId);
+    await expectDiditError(c.getDecision('00000000-0000-4000-8000-000000000000'), 'not_found');
+    sandbox.injectApiFaults({ status: 500, count: 2 });
+    await expectDiditError(c.createSession({ workflowId: WF, vendorData: 'corp:counted-down' }), 'unavailable');
+    expect(seen).toEqual(['create_session ok', 'get_decision ok', 'get_decision not_found', 'create_session unavailable']);
+  });
 });
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;

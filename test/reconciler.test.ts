@@ -62,4 +62,23 @@ describe('createReconciler', () => {
     expect(await store.getPending('t:decided', 'kyc')).toBeUndefined();
     expect(await store.getPending('t:never-opened-1', 'kyc')).toBeDefined();
   });
+
+  it('reports the backlog its sweep found (idgate_reconcile_backlog), and none while another replica sweeps', async () => {
+    now += 600_000;
+    await pendingFor('t:backlog-1', now - 3_600_000);
+    await pendingFor('t:backlog-2', now - 3_600_000);
+    const reported: (number | undefined)[] = [];
+    const make = () =>
+      createReconciler(
+        { store, didit, logger, clock: () => now, metrics: { backlog: (n) => reported.push(n) } },
+        { workflows, reconcileAfterMs: 60_000, intervalMs: 60_000, maxPerSweep: 10 },
+      );
+    const [a, b] = [make(), make()];
+    await a.sweepOnce();
+    await b.sweepOnce(); // the lock is a's until it expires: b must drop its stale value
+    expect(reported).toHaveLength(2);
+    expect(reported[0]).toBeGreaterThanOrEqual(2);
+    expect(reported[0]).toBeLessThanOrEqual(10);
+    expect(reported[1]).toBeUndefined();
+  });
 });

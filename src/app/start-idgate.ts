@@ -22,6 +22,8 @@ import type { Outcome } from '../policy/outcome.js';
 import { createRiskEvaluator, type ContinuousRiskEvaluator } from '../risk/create-risk-evaluator.js';
 import { createDiditSandbox, type DiditSandbox } from '../sandbox/create-didit-sandbox.js';
 import { createVerdictStore } from '../store/create-verdict-store.js';
+import type { PutVerdictOptions, PutVerdictResult } from '../store/verdict-store.js';
+import type { Verdict } from '../verification/verdict.js';
 import { createReconciler } from '../verification/create-reconciler.js';
 import { createVerificationGate } from '../verification/create-verification-gate.js';
 import { createSessionStarter, type SessionStarter } from '../verification/create-session-starter.js';
@@ -135,6 +137,7 @@ export async function startIdgate(
         apiKey: config.didit.apiKey ?? 'sandbox-api-key',
         timeoutMs: config.didit.requestTimeoutMs,
         maxRetries: config.didit.maxRetries,
+        onRequest: (op, result) => metrics.diditRequestsTotal.inc({ op, result }),
       });
       const client = didit;
       closers.push(() => client.close());
@@ -159,7 +162,10 @@ export async function startIdgate(
         {
           logger,
           metrics: {
-            onJwksFetch: (issuer, outcome) => metrics.jwksFetchesTotal.inc({ issuer, result: outcome }),
+            onJwksFetch: (issuer, outcome) => {
+              metrics.jwksFetchesTotal.inc({ issuer, result: outcome });
+              if (outcome === 'ok' || outcome === 'unchanged') metrics.jwksLastSuccess.set({ issuer }, Date.now() / 1000);
+            },
             onUnknownKid: () => undefined,
             onTokenCache: (hit) => metrics.recordTokenCache(hit ? 'hit' : 'miss'),
           },
@@ -191,9 +197,11 @@ export async function startIdgate(
       );
       if (didit && secrets.length > 0) {
         const client = didit;
+        // Verdicts settled here (webhook, callback, sweep) feed the step-up funnel's approved/declined stage.
+        const settleStore = countWrittenVerdicts(store, (status) => metrics.recordVerdict(status));
         webhookServer = new WebhookServer(
           {
-            store,
+            store: settleStore,
             didit,
             logger: logger.child({ component: 'webhook' }),
             metrics: { webhook: (result) => metrics.webhooksTotal.inc({ result }) },
@@ -229,7 +237,14 @@ export async function startIdgate(
         }
         if (sandbox) sandbox.setWebhookUrl(`http://127.0.0.1:${ports.public}/webhooks/didit`);
         const reconciler = createReconciler(
-          { store, didit, logger: logger.child({ component: 'reconciler' }) },
+          {
+            store: settleStore,
+            didit,
+            logger: logger.child({ component: 'reconciler' }),
+            metrics: {
+              backlog: (count) => (count === undefined ? metrics.reconcileBacklog.reset() : metrics.reconcileBacklog.set(count)),
+            },
+          },
           {
             workflows: currentWorkflows,
             reconcileAfterMs: config.didit.reconcileAfterMs,
@@ -481,4 +496,27 @@ function createObserver(
       });
     },
   };
+}
+
+/**
+ * The store with `putVerdict` observed: every verdict it newly writes is reported by status. Other methods
+ * are the store's own, bound to it (the stores keep private fields).
+ */
+function countWrittenVerdicts<S extends { putVerdict(v: Verdict, options?: PutVerdictOptions): Promise<PutVerdictResult> }>(
+  store: S,
+  onWritten: (status: string) => void,
+): S {
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'putVerdict') {
+        return async (v: Verdict, options?: PutVerdictOptions) => {
+          const result = await target.putVerdict(v, options);
+          if (result === 'written') onWritten(v.status);
+          return result;
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }

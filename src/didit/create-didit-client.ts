@@ -36,7 +36,15 @@ export interface DiditClientOptions {
    * 5 s; then one probe). `false` turns it off.
    */
   readonly circuitBreaker?: { readonly failureThreshold?: number; readonly coolDownMs?: number } | false;
+  /**
+   * Called once per API call (after all retries) with the operation (`create_session`, `get_decision`) and
+   * its result: `ok`, the {@link DiditErrorCode} it failed with, or `error` for anything else. Feeds `idgate_didit_requests_total`.
+   */
+  readonly onRequest?: (op: DiditOp, result: 'ok' | 'error' | DiditErrorCode) => void;
 }
+
+/** Operations of the Didit API idgate calls (the `op` label of `idgate_didit_requests_total`). */
+export type DiditOp = 'create_session' | 'get_decision';
 
 /** Input of {@link DiditClient.createSession}. */
 export interface CreateSessionInput {
@@ -257,8 +265,20 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
     }
   }
 
+  /** Runs one API call and reports its result to `onRequest`. */
+  async function observed<T>(op: DiditOp, run: () => Promise<T>): Promise<T> {
+    try {
+      const value = await run();
+      options.onRequest?.(op, 'ok');
+      return value;
+    } catch (err) {
+      options.onRequest?.(op, err instanceof DiditError ? err.code : 'error');
+      throw err;
+    }
+  }
+
   return {
-    async createSession(input) {
+    createSession: (input) => observed('create_session', async () => {
       const payload: Record<string, unknown> = { workflow_id: input.workflowId, vendor_data: input.vendorData };
       if (input.callback !== undefined) payload.callback = input.callback;
       if (input.metadata !== undefined) payload.metadata = input.metadata;
@@ -274,15 +294,15 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
         workflowId: v.workflow_id,
         ...(typeof v.session_token === 'string' ? { sessionToken: v.session_token } : {}),
       };
-    },
+    }),
 
-    async getDecision(sessionId) {
+    getDecision: (sessionId) => observed('get_decision', async () => {
       if (!SESSION_ID.test(sessionId)) throw new DiditError('bad_request', 'session id is not a Didit session id');
       const json = await call('get_decision', 'GET', `/v3/session/${encodeURIComponent(sessionId)}/decision/`, undefined, [200]);
       const parsed = parseDecision(json);
       if (!parsed.ok) throw new DiditError('bad_response', `Didit decision: ${parsed.reason}`);
       return parsed.value;
-    },
+    }),
 
     async close() {
       await agent.close();

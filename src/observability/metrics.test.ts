@@ -30,6 +30,24 @@ describe('createMetrics', () => {
     expect(sample(text, 'idgate_token_cache_total{result="hit"}')).toBe(0);
   });
 
+  it('counts written verdicts by a bounded snake-case status, and exports the funnel baselines at zero', async () => {
+    const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+    let text = await metrics.registry.metrics();
+    expect(sample(text, 'idgate_verdicts_total{status="approved"}')).toBe(0);
+    expect(sample(text, 'idgate_didit_requests_total{op="create_session",result="ok"}')).toBe(0);
+    expect(sample(text, 'idgate_dependency_faults_total{dependency="store"}')).toBe(0);
+    metrics.recordVerdict('Approved');
+    metrics.recordVerdict('In Review');
+    metrics.recordVerdict('Kyc Expired');
+    metrics.recordVerdict('<script>not a status</script>');
+    text = await metrics.registry.metrics();
+    expect(sample(text, 'idgate_verdicts_total{status="approved"}')).toBe(1);
+    expect(sample(text, 'idgate_verdicts_total{status="in_review"}')).toBe(1);
+    expect(sample(text, 'idgate_verdicts_total{status="kyc_expired"}')).toBe(1);
+    expect(sample(text, 'idgate_verdicts_total{status="other"}')).toBe(1);
+    expect(text).not.toContain('script');
+  });
+
   it('uses its own registry, so two instances never collide', () => {
     expect(() => {
       createMetrics(new Registry(), { defaultMetrics: false });

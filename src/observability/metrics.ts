@@ -6,6 +6,7 @@ import {
   type Metric,
 } from 'prom-client';
 import { DENY_CODES, type DenyCode } from '../core/deny-code.js';
+import { SESSION_STATUSES } from '../verification/verdict.js';
 
 /** Outcome label of the checks metrics. */
 export type CheckOutcome = 'allow' | 'deny' | 'step_up';
@@ -26,6 +27,11 @@ export const CHECK_DURATION_BUCKETS: readonly number[] = [
 export const NO_LABEL = 'none';
 /** Route label once `maxRouteLabels` distinct routes have been seen (cardinality guard). */
 export const OVERFLOW_ROUTE_LABEL = 'other';
+
+/** Didit session status → `idgate_verdicts_total` label (anything else is counted as `other`). */
+const VERDICT_STATUS_LABELS: ReadonlyMap<string, string> = new Map(
+  SESSION_STATUSES.map((status) => [status, status.toLowerCase().replace(/ /g, '_')]),
+);
 
 const OUTCOMES: readonly CheckOutcome[] = ['allow', 'deny', 'step_up'];
 const MODES: readonly CheckMode[] = ['grpc', 'http'];
@@ -176,6 +182,24 @@ export interface IdgateMetrics {
    */
   readonly dependencyFaultsTotal: Counter<'dependency'>;
   /**
+   * `idgate_verdicts_total{status}`: verdicts newly written to the store (webhook, callback or sweep), by
+   * Didit status in snake case (`approved`, `declined`, `in_review`, … from `SESSION_STATUSES`). The
+   * approved/declined stage of the step-up funnel. Prefer {@link IdgateMetrics.recordVerdict}.
+   */
+  readonly verdictsTotal: Counter<'status'>;
+  /**
+   * `idgate_reconcile_backlog`: stale pending sessions (webhook never arrived) the last sweep found, capped
+   * at the per-sweep limit. Exported only by the replica that ran the latest sweep; the others drop it.
+   */
+  readonly reconcileBacklog: Gauge;
+  /**
+   * `idgate_jwks_last_success_timestamp_seconds{issuer}`: when the issuer's JWKS (or discovery) was last
+   * fetched successfully (`ok` or `unchanged`), in Unix seconds. `time() - this` is the key set's age.
+   */
+  readonly jwksLastSuccess: Gauge<'issuer'>;
+  /** Counts a written verdict by its Didit status (mapped to a bounded snake-case label). */
+  recordVerdict(status: string): void;
+  /**
    * Counts one decision and observes its duration in `idgate_check_duration_seconds{outcome}`.
    * Hot path: two Map lookups and a few additions, no allocation after the first call per label set.
    * A non-finite or negative duration is not observed (the count still is).
@@ -285,6 +309,8 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     labelNames: ['op', 'result'] as const,
     registers,
   });
+  // Baselines, so increase() over the step-up funnel counts the first session too.
+  for (const op of ['create_session', 'get_decision']) diditRequestsTotal.inc({ op, result: 'ok' }, 0);
   const configReloadsTotal = new Counter({
     name: 'idgate_config_reloads_total',
     help: 'Configuration reloads by result.',
@@ -317,10 +343,33 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     labelNames: ['result'] as const,
     registers,
   });
+  for (const result of ['issued', 'background_failed', 'redirected', 'invalid', 'expired', 'loop', 'unavailable']) {
+    stepUpStartsTotal.inc({ result }, 0);
+  }
   const dependencyFaultsTotal = new Counter({
     name: 'idgate_dependency_faults_total',
     help: 'Requests that failed closed because a dependency was unavailable, by dependency.',
     labelNames: ['dependency'] as const,
+    registers,
+  });
+  for (const dependency of ['store', 'didit', 'other']) dependencyFaultsTotal.inc({ dependency }, 0);
+
+  const verdictsTotal = new Counter({
+    name: 'idgate_verdicts_total',
+    help: 'Verdicts newly written to the store, by Didit session status.',
+    labelNames: ['status'] as const,
+    registers,
+  });
+  for (const status of VERDICT_STATUS_LABELS.values()) verdictsTotal.inc({ status }, 0);
+  const reconcileBacklog = new Gauge({
+    name: 'idgate_reconcile_backlog',
+    help: 'Stale pending sessions found by the last reconcile sweep (capped at the per-sweep limit).',
+    registers,
+  });
+  const jwksLastSuccess = new Gauge({
+    name: 'idgate_jwks_last_success_timestamp_seconds',
+    help: "Unix time of the issuer's last successful JWKS or discovery fetch.",
+    labelNames: ['issuer'] as const,
     registers,
   });
 
@@ -365,7 +414,13 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     shadowDecisionsTotal,
     stepUpStartsTotal,
     dependencyFaultsTotal,
+    verdictsTotal,
+    reconcileBacklog,
+    jwksLastSuccess,
 
+    recordVerdict(status) {
+      verdictsTotal.inc({ status: VERDICT_STATUS_LABELS.get(status) ?? 'other' });
+    },
     recordCheck(outcome, code, route, mode, seconds) {
       const routeKey = route ?? NO_LABEL;
       const codeKey = code ?? NO_LABEL;

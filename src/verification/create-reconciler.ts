@@ -37,6 +37,11 @@ export function createReconciler(
     didit: { getDecision(sessionId: string): Promise<DiditDecision> };
     logger: Logger;
     clock?: () => number;
+    /**
+     * `backlog(n)`: stale pending sessions this sweep found (capped at `maxPerSweep`); `backlog(undefined)`
+     * when another replica holds the sweep lock, so only the latest sweeper exports a value.
+     */
+    metrics?: { backlog(count: number | undefined): void };
   },
   options: ReconcilerOptions,
 ): { start(): void; stop(): void; sweepOnce(): Promise<number> } {
@@ -49,9 +54,13 @@ export function createReconciler(
     const token = await deps.store.acquireLock('reconcile', Math.max(1_000, options.intervalMs - 1_000));
     // The lock is kept until it expires so other replicas skip this interval instead of sweeping the
     // same sessions again right away.
-    if (token === undefined) return 0;
+    if (token === undefined) {
+      deps.metrics?.backlog(undefined);
+      return 0;
+    }
     let settled = 0;
     const stale = await deps.store.listStalePending(clock() - options.reconcileAfterMs, maxPerSweep);
+    deps.metrics?.backlog(stale.length);
     for (const pending of stale) {
       const workflow = (typeof options.workflows === 'function' ? options.workflows() : options.workflows)[pending.workflow];
       if (!workflow) continue;
