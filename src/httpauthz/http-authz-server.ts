@@ -113,7 +113,8 @@ export class HttpAuthzServer {
       this.#server = createServer(serverOptions, handler);
     } else {
       const https: HttpsServer = createHttpsServer(
-        { ...serverOptions, ...tls.context, requestCert: tls.requestCert, rejectUnauthorized: tls.requestCert },
+        // handshakeTimeout: a client that stalls the TLS handshake is dropped after 5 s (node's default is 120 s).
+        { ...serverOptions, ...tls.context, requestCert: tls.requestCert, rejectUnauthorized: tls.requestCert, handshakeTimeout: 5_000 },
         handler,
       );
       const peerAllowed = tls.peerAllowed;
