@@ -302,7 +302,8 @@ export async function startIdgate(
         removeAuthorization: config.headers.removeAuthorization,
       };
 
-      // TLS on the authz listeners (docs/deployment.md "TLS"): files read and checked before binding.
+      // TLS on the authz listeners (docs/deployment.md "TLS"): both listeners' files are read and checked
+      // before anything binds, so a bad file stops startup without leaving a listener open.
       const watchTls = (tls: ListenerTls, apply: (m: TlsMaterial) => void) => {
         const watcher = watchTlsFiles(
           { logger: logger.child({ component: 'tls' }), onResult: (ok) => metrics.tlsReloadsTotal.inc({ listener: tls.listener, result: ok ? 'success' : 'failure' }) },
@@ -311,6 +312,8 @@ export async function startIdgate(
         closers.push(async () => watcher.stop());
       };
       const grpcTls = config.server.grpc.tls ? await loadListenerTls('grpc', config.server.grpc.tls) : undefined;
+      const httpTls =
+        config.server.httpAuthz.enabled && config.server.httpAuthz.tls ? await loadListenerTls('httpAuthz', config.server.httpAuthz.tls) : undefined;
       const grpcCredentials = grpcTls ? new ReloadableServerCredentials(grpcTls.material) : undefined;
       grpcServer = createExtAuthzServer({
         decider: engineFor('grpc'),
@@ -325,7 +328,6 @@ export async function startIdgate(
       if (grpcTls && grpcCredentials) watchTls(grpcTls, (m) => grpcCredentials.update(m));
 
       if (config.server.httpAuthz.enabled) {
-        const httpTls = config.server.httpAuthz.tls ? await loadListenerTls('httpAuthz', config.server.httpAuthz.tls) : undefined;
         httpServer = new HttpAuthzServer(
           { decider: engineFor('http'), logger: logger.child({ component: 'httpauthz' }) },
           {

@@ -232,3 +232,29 @@ describe('certificate rotation (Secret volume ..data swap)', () => {
     }
   }, 30_000);
 });
+
+describe('startup with unusable certificate files', () => {
+  it('refuses to start (no plaintext fallback), naming the key and the problem but not the key material', async () => {
+    const leaf = issueTestLeaf(dir, serverCa, 'idgate-start', ['DNS:localhost']);
+    const other = issueTestLeaf(dir, serverCa, 'idgate-other', ['DNS:localhost']);
+    const bad = createSecretVolume(join(dir, 'bad-secret'), { 'tls.crt': leaf.certPem, 'tls.key': other.keyPem, 'ca.crt': clientCa.certPem });
+    const start = startIdgate({
+      configYaml: testConfigYaml({
+        issuer: jwks.url,
+        jwksUri: jwks.jwksUrl,
+        httpAuthzYaml: `tls: { certFile: ${bad.certFile}, keyFile: ${bad.keyFile} }`,
+      }),
+      command: 'authz',
+    });
+    const err = (await start.then(
+      (proc) => {
+        void proc.stop();
+        return new Error('started');
+      },
+      (e: Error) => e,
+    )) as Error;
+    expect(err.message).toMatch(/idgate exited with 3/);
+    expect(err.message).toContain('server.httpAuthz.tls: the private key does not match the certificate');
+    expect(err.message).not.toContain(other.keyPem.toString('utf8').split('\n')[1]);
+  }, 30_000);
+});
