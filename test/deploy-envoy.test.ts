@@ -25,8 +25,8 @@ beforeAll(() => {
 describe('envoy/ bootstraps validate against the upstream v3 protos', () => {
   const files = readdirSync(ENVOY_DIR).filter((f) => f.endsWith('.yaml'));
 
-  it('has the two documented bootstraps', () => {
-    expect(files.sort()).toEqual(['front-proxy.yaml', 'http-service.yaml']);
+  it('has the three documented bootstraps', () => {
+    expect(files.sort()).toEqual(['front-proxy-tls.yaml', 'front-proxy.yaml', 'http-service.yaml']);
   });
 
   it.each(files)('%s has no schema or link issues', (file) => {
@@ -81,6 +81,39 @@ describe('what the shipped bootstraps promise', () => {
     ]) {
       expect(types, t).toContain(t);
     }
+  });
+
+  it('front-proxy-tls is front-proxy with an mTLS UpstreamTlsContext (h2, CA-verified idgate SAN, client cert) on the idgate cluster only', () => {
+    const tlsDoc = load(join(ENVOY_DIR, 'front-proxy-tls.yaml')) as { static_resources: { clusters: Array<Record<string, unknown>> } };
+    const { visited } = schema.walk(tlsDoc, 'envoy.config.bootstrap.v3.Bootstrap');
+    const upstreamTls = visited.filter((v) => v.type === 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext');
+    expect(upstreamTls).toHaveLength(1);
+    expect(upstreamTls[0]?.value).toMatchObject({
+      sni: 'idgate.idgate.svc.cluster.local',
+      common_tls_context: {
+        alpn_protocols: ['h2'],
+        tls_certificates: [{ certificate_chain: { filename: expect.any(String) }, private_key: { filename: expect.any(String) } }],
+        validation_context: {
+          trusted_ca: { filename: expect.any(String) },
+          match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'idgate.idgate.svc.cluster.local' } }],
+        },
+      },
+    });
+    // Everything but the idgate cluster's transport socket and address is the plaintext front-proxy.
+    const plain = front() as { static_resources: { clusters: Array<Record<string, unknown>> } };
+    const strip = (doc: { static_resources: { clusters: Array<Record<string, unknown>> } }) => {
+      const copy = structuredClone(doc);
+      const idgate = copy.static_resources.clusters.find((c) => c.name === 'idgate') as Record<string, unknown>;
+      delete idgate.transport_socket;
+      delete idgate.load_assignment;
+      return copy;
+    };
+    expect(strip(tlsDoc)).toEqual(strip(plain));
+    // The walker checks inside the TLS context (a misspelt field there is an issue).
+    const broken = structuredClone(tlsDoc);
+    const socket = (broken.static_resources.clusters.find((c) => c.name === 'idgate') as { transport_socket: { typed_config: { common_tls_context: Record<string, unknown> } } }).transport_socket;
+    socket.typed_config.common_tls_context.validation_contxt = {};
+    expect(formatIssues(validateEnvoyBootstrap(schema, broken))).toContain('validation_contxt');
   });
 
   it('front-proxy fails closed with a 0.25s deadline and routes payments by context_extensions', () => {
@@ -139,7 +172,7 @@ describe('the shipped bootstraps make identity and context headers trustworthy (
   const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
   const EARLY = 'envoy.extensions.http.early_header_mutation.header_mutation.v3.HeaderMutation';
 
-  it.each(['front-proxy.yaml', 'http-service.yaml'])('%s drops underscore names and removes client copies before any filter', (file) => {
+  it.each(['front-proxy.yaml', 'front-proxy-tls.yaml', 'http-service.yaml'])('%s drops underscore names and removes client copies before any filter', (file) => {
     const { visited, issues } = schema.walk(load(join(ENVOY_DIR, file)), 'envoy.config.bootstrap.v3.Bootstrap');
     expect(formatIssues(issues)).toBe('');
     const hcm = visited.find((v) => v.type === HCM)?.value as Record<string, unknown>;

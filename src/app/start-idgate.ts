@@ -34,6 +34,7 @@ import { WebhookServer } from '../webhook/webhook-server.js';
 import { createAdminRoutes } from './admin-routes.js';
 import { createPolicyHolder, type PolicyHolder } from './policy-holder.js';
 import { watchConfig } from './watch-config.js';
+import { loadListenerTls, ReloadableServerCredentials, secureContextOptions, watchTlsFiles, type ListenerTls, type TlsMaterial } from '../tls/server-tls.js';
 
 /** Which parts of idgate one process runs. `serve` = all of them. */
 export interface Roles {
@@ -316,14 +317,30 @@ export async function startIdgate(
         removeAuthorization: config.headers.removeAuthorization,
       };
 
+      // TLS on the authz listeners (docs/deployment.md "TLS"): both listeners' files are read and checked
+      // before anything binds, so a bad file stops startup without leaving a listener open.
+      const watchTls = (tls: ListenerTls, apply: (m: TlsMaterial) => void) => {
+        const watcher = watchTlsFiles(
+          { logger: logger.child({ component: 'tls' }), onResult: (ok) => metrics.tlsReloadsTotal.inc({ listener: tls.listener, result: ok ? 'success' : 'failure' }) },
+          { listener: tls.listener, config: tls.config, initial: tls.material, apply },
+        );
+        closers.push(async () => watcher.stop());
+      };
+      const grpcTls = config.server.grpc.tls ? await loadListenerTls('grpc', config.server.grpc.tls) : undefined;
+      const httpTls =
+        config.server.httpAuthz.enabled && config.server.httpAuthz.tls ? await loadListenerTls('httpAuthz', config.server.httpAuthz.tls) : undefined;
+      const grpcCredentials = grpcTls ? new ReloadableServerCredentials(grpcTls.material) : undefined;
       grpcServer = createExtAuthzServer({
         decider: engineFor('grpc'),
         logger: logger.child({ component: 'extauthz' }),
         renderOptions: render,
         maxMessageBytes: config.server.grpc.maxMessageBytes,
         decisionTimeoutMs: config.server.grpc.decisionTimeoutMs,
+        ...(grpcCredentials ? { credentials: grpcCredentials } : {}),
+        ...(grpcTls?.peerAllowed ? { peerAllowed: grpcTls.peerAllowed } : {}),
       });
       listening('grpc', await grpcServer.listen(config.server.grpc.host, config.server.grpc.port));
+      if (grpcTls && grpcCredentials) watchTls(grpcTls, (m) => grpcCredentials.update(m));
 
       if (config.server.httpAuthz.enabled) {
         httpServer = new HttpAuthzServer(
@@ -334,9 +351,14 @@ export async function startIdgate(
             render,
             // One deadline rule for both front ends (docs/policy-reference.md, "Deadlines").
             decisionTimeoutMs: config.server.grpc.decisionTimeoutMs,
+            ...(httpTls
+              ? { tls: { context: secureContextOptions(httpTls.material), requestCert: httpTls.material.ca !== undefined, ...(httpTls.peerAllowed ? { peerAllowed: httpTls.peerAllowed } : {}) } }
+              : {}),
           },
         );
         listening('http', await httpServer.listen(config.server.httpAuthz.host, config.server.httpAuthz.port));
+        const tlsServer = httpServer;
+        if (httpTls) watchTls(httpTls, (m) => tlsServer.setSecureContext(secureContextOptions(m)));
       }
     }
 

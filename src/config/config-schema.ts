@@ -20,6 +20,7 @@ import type {
   Requirements,
   RouteConfig,
   RouteMatch,
+  ListenerTlsConfig,
   ServerConfig,
   StoreConfig,
   TokenSource,
@@ -109,6 +110,38 @@ function listen(defaultPort: number) {
   return { host: host.default('0.0.0.0'), port: port.default(defaultPort) };
 }
 
+/** `server.grpc.tls` / `server.httpAuthz.tls`. */
+const listenerTls = z
+  .strictObject({
+    certFile: z.string().min(1),
+    keyFile: z.string().min(1),
+    clientCaFile: z.string().min(1).optional(),
+    allowedSans: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .refine((s) => !/[\s,"]/.test(s), { error: 'a SAN must not contain spaces, commas or quotes' })
+          .refine((s) => !/^(DNS|URI|IP Address):/i.test(s), {
+            error: 'write the SAN without a type prefix: spiffe://… or https://… for a URI SAN, a host name for a DNS SAN',
+          }),
+      )
+      .default([]),
+    ...durationKeys('reloadInterval', 100),
+  })
+  .superRefine((o, ctx) => {
+    if (o.allowedSans.length > 0 && o.clientCaFile === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['allowedSans'], message: 'allowedSans needs clientCaFile (client certificates are only requested with a CA to verify them)' });
+    }
+  })
+  .transform((o): ListenerTlsConfig => ({
+    certFile: o.certFile,
+    keyFile: o.keyFile,
+    ...(o.clientCaFile !== undefined ? { clientCaFile: o.clientCaFile } : {}),
+    allowedSans: o.allowedSans,
+    reloadIntervalMs: pickDuration(o, 'reloadInterval', 10_000),
+  }));
+
 function serverSchema(sources: SecretSources) {
   return z
     .strictObject({
@@ -117,12 +150,14 @@ function serverSchema(sources: SecretSources) {
           ...listen(9191),
           maxMessageBytes: z.number().int().min(1024).max(64 * MiB).default(MiB),
           ...durationKeys('decisionTimeout', 1),
+          tls: listenerTls.optional(),
         })
         .transform((o): ServerConfig['grpc'] => ({
           host: o.host,
           port: o.port,
           maxMessageBytes: o.maxMessageBytes,
           decisionTimeoutMs: pickDuration(o, 'decisionTimeout', 150),
+          ...(o.tls !== undefined ? { tls: o.tls } : {}),
         }))
         .prefault({}),
       httpAuthz: z
@@ -134,6 +169,7 @@ function serverSchema(sources: SecretSources) {
             .regex(/^\/[A-Za-z0-9._~\/-]*$/, { error: 'must be a path starting with / (letters, digits, . _ ~ / -)' })
             .transform((p) => (p.length > 1 ? p.replace(/\/+$/, '') : p))
             .default('/check'),
+          tls: listenerTls.optional(),
         })
         .prefault({}),
       public: z

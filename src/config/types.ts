@@ -117,6 +117,23 @@ export interface DemoIssuerConfig {
   readonly audience: string;
 }
 
+/** TLS of an authz listener (`server.grpc.tls`, `server.httpAuthz.tls`); see docs/deployment.md "TLS". */
+export interface ListenerTlsConfig {
+  /** PEM certificate chain served (e.g. a cert-manager Secret's `tls.crt`). */
+  readonly certFile: string;
+  /** PEM private key of that certificate (`tls.key`). */
+  readonly keyFile: string;
+  /** PEM CA bundle that client certificates must chain to; set = mTLS (a client certificate is required). */
+  readonly clientCaFile?: string;
+  /**
+   * Client certificate SANs allowed (needs `clientCaFile`): entries with a scheme (`spiffe://…`) match URI
+   * SANs, others DNS SANs; exact match. Empty = any certificate the CA verified.
+   */
+  readonly allowedSans: readonly string[];
+  /** How often the files are checked for rotation (default 10 s). */
+  readonly reloadIntervalMs: number;
+}
+
 export interface ServerConfig {
   /** gRPC ext_authz + health. Default 0.0.0.0:9191. */
   readonly grpc: ListenConfig & {
@@ -127,12 +144,16 @@ export interface ServerConfig {
      * min(received + this, the proxy's deadline − 20 ms), else 503 `deadline_exceeded`.
      */
     readonly decisionTimeoutMs: number;
+    /** Serve TLS (and optionally require client certificates); unset = plaintext (mesh or localhost). */
+    readonly tls?: ListenerTlsConfig;
   };
   /** HTTP authorization mode (Envoy http_service, nginx auth_request, Traefik ForwardAuth). Default :9192. */
   readonly httpAuthz: ListenConfig & {
     readonly enabled: boolean;
     /** Envoy `http_service.path_prefix` stripped from incoming paths (default `/check`). */
     readonly pathPrefix: string;
+    /** Serve HTTPS (and optionally require client certificates); unset = plaintext. */
+    readonly tls?: ListenerTlsConfig;
   };
   /** Public HTTP: Didit webhooks, verification callback, interstitial pages. Default :8080. */
   readonly public: ListenConfig & {

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Decider } from '../core/decider.js';
 import type { Decision, DenyDecision } from '../core/decision.js';
@@ -38,6 +39,11 @@ export interface ExtAuthzServerOptions {
   readonly protoDir?: string;
   /** TLS/mTLS credentials (default insecure: Envoy reaches idgate over the mesh or localhost). */
   readonly credentials?: grpc.ServerCredentials;
+  /**
+   * mTLS allow list: called with the client certificate of every Check; false → 403 `network_denied` deny
+   * (the handshake already refused clients without a certificate from the configured CA).
+   */
+  readonly peerAllowed?: (peer: PeerCertificate | undefined) => boolean;
   /** `grpc.max_concurrent_streams` to advertise; unset = Node's default (effectively unlimited). */
   readonly maxConcurrentStreams?: number;
 }
@@ -84,6 +90,7 @@ export class ExtAuthzServer {
   private readonly marginMs: number;
   private readonly now: () => number;
   private readonly credentials: grpc.ServerCredentials;
+  private readonly peerAllowed: ((peer: PeerCertificate | undefined) => boolean) | undefined;
   private readonly fallbackResponse: CheckResponseObject;
   private readonly watchers = new Set<grpc.ServerWritableStream<{ service?: string }, { status: number }>>();
   private serving = true;
@@ -107,6 +114,7 @@ export class ExtAuthzServer {
     this.limits = options.requestLimits ?? {};
     this.now = options.now ?? Date.now;
     this.credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
+    this.peerAllowed = options.peerAllowed;
     this.fallbackResponse = this.denyResponse(
       { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error' },
       EMPTY_REQUEST_CONTEXT,
@@ -211,6 +219,14 @@ export class ExtAuthzServer {
       }
       if (message === OVERSIZED) {
         callback(null, this.invalid(`the CheckRequest is larger than ${this.maxMessageBytes} bytes`));
+        return;
+      }
+      if (this.peerAllowed !== undefined && !this.peerAllowed(call.getAuthContext().sslPeerCertificate)) {
+        this.logger.warn({ peer: call.getPeer() }, 'ext_authz client certificate not in allowedSans; denying');
+        callback(null, this.denyResponse(
+          { kind: 'deny', status: 403, code: 'network_denied', message: 'the ext_authz client certificate is not allowed' },
+          EMPTY_REQUEST_CONTEXT,
+        ));
         return;
       }
       const parsed = toRequestContext(message, now, this.limits);

@@ -1,5 +1,7 @@
 import { closeServer, listenServer } from '../http/server-lifecycle.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Decider } from '../core/decider.js';
 import type { Decision } from '../core/decision.js';
@@ -33,6 +35,16 @@ export interface HttpAuthzServerOptions {
   readonly deadlineMarginMs?: number;
   /** Epoch-ms clock (default `Date.now`). */
   readonly now?: () => number;
+  /**
+   * Serve HTTPS. With `requestCert` a client certificate chaining to the context's `ca` is required at the
+   * handshake; `peerAllowed` (the SAN allow list) is checked right after it, and a refused peer's
+   * connection is closed before any request on it is read.
+   */
+  readonly tls?: {
+    readonly context: SecureContextOptions;
+    readonly requestCert: boolean;
+    readonly peerAllowed?: (peer: PeerCertificate | undefined) => boolean;
+  };
 }
 
 /** Largest `x-envoy-expected-rq-timeout-ms` honoured; anything else (absent, garbled) leaves the budget as is. */
@@ -94,11 +106,38 @@ export class HttpAuthzServer {
     this.#marginMs = options.deadlineMarginMs ?? 20;
     this.#fallback = toHttpAuthzReply(renderDecision(INTERNAL_ERROR, EMPTY_REQUEST_CONTEXT, this.#render), 'envoy', this.#render.prefix, this.#render.realm);
     this.#now = options.now ?? Date.now;
-    this.#server = createServer(
-      hardenedServerOptions({ maxHeaderSize: options.maxHeaderBytes ?? 64 * 1024, connectionsCheckingIntervalMs: 1_000 }),
-      (req, res) => this.#handle(req, res),
-    );
+    const serverOptions = hardenedServerOptions({ maxHeaderSize: options.maxHeaderBytes ?? 64 * 1024, connectionsCheckingIntervalMs: 1_000 });
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.#handle(req, res);
+    const tls = options.tls;
+    if (tls === undefined) {
+      this.#server = createServer(serverOptions, handler);
+    } else {
+      const https: HttpsServer = createHttpsServer(
+        // handshakeTimeout: a client that stalls the TLS handshake is dropped after 5 s (node's default is 120 s).
+        { ...serverOptions, ...tls.context, requestCert: tls.requestCert, rejectUnauthorized: tls.requestCert, handshakeTimeout: 5_000 },
+        handler,
+      );
+      const peerAllowed = tls.peerAllowed;
+      if (peerAllowed !== undefined) {
+        // Before the HTTP parser is attached to the socket, so nothing sent on a refused connection is read.
+        https.prependListener('secureConnection', (socket: TLSSocket) => {
+          if (!peerAllowed(socket.getPeerCertificate())) {
+            this.#logger.warn({ remoteAddress: socket.remoteAddress }, 'HTTP authz client certificate not in allowedSans; closing');
+            socket.destroy();
+          }
+        });
+      }
+      // Handshake failures (no/untrusted client certificate) are the client's problem, not a fault to log.
+      https.on('tlsClientError', () => {});
+      this.#server = https as unknown as Server;
+    }
     applyServerHardening(this.#server, { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 65_000 });
+  }
+
+  /** Replaces the certificate/key/CA for new connections (rotation); open connections keep theirs. */
+  setSecureContext(context: SecureContextOptions): void {
+    if (this.#options.tls === undefined) throw new Error('the HTTP authz listener does not serve TLS');
+    (this.#server as unknown as HttpsServer).setSecureContext(context);
   }
 
   /** Replaces the trusted proxy set (`network.trustedProxies` changed by a config reload). */

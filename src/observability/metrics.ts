@@ -161,6 +161,8 @@ export interface IdgateMetrics {
   readonly diditRequestsTotal: Counter<'op' | 'result'>;
   /** `idgate_config_reloads_total{result}`: `success` | `failure`. */
   readonly configReloadsTotal: Counter<'result'>;
+  /** `idgate_tls_reloads_total{listener,result}`: certificate rotations, `success` | `failure` (old cert kept). */
+  readonly tlsReloadsTotal: Counter<'listener' | 'result'>;
   /**
    * `idgate_config_reload_refused_total{section,reason}`: a changed config section (or key, e.g. `risk.enabled`)
    * a reload did not apply; reason `restart_required`.
@@ -318,6 +320,12 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     registers,
   });
   for (const result of ['success', 'failure']) configReloadsTotal.inc({ result }, 0);
+  const tlsReloadsTotal = new Counter({
+    name: 'idgate_tls_reloads_total',
+    help: 'Authz listener certificate reloads by listener and result (failure = the running certificate was kept).',
+    labelNames: ['listener', 'result'] as const,
+    registers,
+  });
   const configReloadRefusedTotal = new Counter({
     name: 'idgate_config_reload_refused_total',
     help: 'Changed config sections a reload did not apply (the running value stays until a restart).',
@@ -409,6 +417,7 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     webhooksTotal,
     diditRequestsTotal,
     configReloadsTotal,
+    tlsReloadsTotal,
     configReloadRefusedTotal,
     dependencyUp,
     shadowDecisionsTotal,

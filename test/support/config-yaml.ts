@@ -42,6 +42,8 @@ export interface TestConfigOptions {
   readonly issuerYaml?: string;
   /** Extra inline keys of `server.grpc`, e.g. `decisionTimeout: 150ms`. */
   readonly grpcYaml?: string;
+  /** Extra inline keys of `server.httpAuthz`, e.g. `tls: { certFile: … }`. */
+  readonly httpAuthzYaml?: string;
   /** `logging.level` (default info). */
   readonly logLevel?: string;
   /** `policy.default` (default deny). */
@@ -57,7 +59,7 @@ export function testConfigYaml(o: TestConfigOptions): string {
   return `
 server:
   grpc: { host: 127.0.0.1, port: ${p.grpc ?? 0}${o.grpcYaml ? `, ${o.grpcYaml}` : ''} }
-  httpAuthz: { host: 127.0.0.1, port: ${p.http ?? 0} }
+  httpAuthz: { host: 127.0.0.1, port: ${p.http ?? 0}${o.httpAuthzYaml ? `, ${o.httpAuthzYaml}` : ''} }
   public: { host: 127.0.0.1, port: ${p.public ?? 0}${d?.publicBaseUrl ? `, baseUrl: ${d.publicBaseUrl}` : ''} }
   admin: { host: 127.0.0.1, port: ${p.admin ?? 0}${o.adminToken ? `, token: ${o.adminToken}` : ''} }
   shutdownGrace: 2s

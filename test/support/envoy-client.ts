@@ -102,11 +102,15 @@ export interface EnvoyClient {
 }
 
 /**
- * Connects to an ext_authz server at `address` (`host:port`) over plaintext HTTP/2. Messages are encoded and
+ * Connects to an ext_authz server at `address` (`host:port`) over plaintext HTTP/2 (or `credentials`, e.g. TLS). Messages are encoded and
  * decoded with the upstream Envoy protos from @grpc/grpc-js-xds, so the server's own protos are checked for
  * wire compatibility on every call. Health uses a hand-encoded HealthCheckRequest.
  */
-export function createEnvoyClient(address: string, channelOptions: grpc.ChannelOptions = {}): EnvoyClient {
+export function createEnvoyClient(
+  address: string,
+  channelOptions: grpc.ChannelOptions = {},
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): EnvoyClient {
   const definition = loadSync('envoy/service/auth/v3/external_auth.proto', {
     includeDirs: [...UPSTREAM_PROTO_DIRS],
     keepCase: true,
@@ -120,7 +124,7 @@ export function createEnvoyClient(address: string, channelOptions: grpc.ChannelO
   if (method === undefined) throw new Error('upstream Authorization service has no Check');
   const encode = method.requestSerialize as (value: UpstreamCheckRequest) => Buffer;
   const decode = method.responseDeserialize as (bytes: Buffer) => UpstreamCheckResponse;
-  const client = new grpc.Client(address, grpc.credentials.createInsecure(), channelOptions);
+  const client = new grpc.Client(address, credentials, channelOptions);
 
   function unary<Req, Res>(
     path: string,
