@@ -23,7 +23,7 @@ import type { Logger } from 'pino';
 import type { TracingConfig } from '../config/types.js';
 import type { Decider } from '../core/decider.js';
 import type { Decision } from '../core/decision.js';
-import type { SpanAttributes, TracingBackend } from './tracing.js';
+import type { IncomingTraceHeaders, SpanAttributes, TracingBackend } from './tracing.js';
 
 /** Per export request; the batch processor never waits longer than this for the collector. */
 const EXPORT_TIMEOUT_MS = 5_000;
@@ -69,11 +69,13 @@ export function createOtelBackend(config: TracingConfig, logger: Logger): Tracin
   }
 
   return {
-    span<T>(name: string, attributes: SpanAttributes | undefined, fn: () => Promise<T>, root = false): Promise<T> {
-      // Only inside a sampled Check (or a root such as a webhook delivery): background work stays untraced.
-      if (!root && activeRecording() === undefined) return fn();
-      const span = tracer.startSpan(name, { kind: SpanKind.CLIENT, ...(attributes ? { attributes } : {}) });
-      return context.with(trace.setSpan(context.active(), span), async () => {
+    span<T>(name: string, attributes: SpanAttributes | undefined, fn: () => Promise<T>, incoming?: IncomingTraceHeaders): Promise<T> {
+      // Only inside a sampled Check or at a server entry point (a webhook delivery): background work stays untraced.
+      if (incoming === undefined && activeRecording() === undefined) return fn();
+      const parent = incoming === undefined ? context.active() : propagation.extract(ROOT_CONTEXT, incoming, defaultTextMapGetter);
+      const span = tracer.startSpan(name, { kind: incoming === undefined ? SpanKind.CLIENT : SpanKind.SERVER, ...(attributes ? { attributes } : {}) }, parent);
+      if (!span.isRecording()) return fn();
+      return context.with(trace.setSpan(parent, span), async () => {
         try {
           const value = await fn();
           span.end();

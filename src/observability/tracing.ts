@@ -12,13 +12,19 @@ import type { Decider } from '../core/decider.js';
  * dependency operation names. Never a token, header value, Redis key (keys carry subjects) or subject.
  */
 
+/** Request headers that may carry trace context (`traceparent`, `b3`…), lower-case names. */
+export type IncomingTraceHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
 /** Attribute values we export. */
 export type SpanAttributes = Readonly<Record<string, string | number | boolean>>;
 
 /** What the OpenTelemetry-backed implementation provides (see `otel-tracing.ts`). */
 export interface TracingBackend {
-  /** Runs `fn` in a child span of the active span; without an active span, `fn` runs untraced unless `root`. */
-  span<T>(name: string, attributes: SpanAttributes | undefined, fn: () => Promise<T>, root?: boolean): Promise<T>;
+  /**
+   * Runs `fn` in a child span of the active span; without an active span, `fn` runs untraced unless
+   * `incoming` is given: then the span continues the trace context in those request headers, or starts one.
+   */
+  span<T>(name: string, attributes: SpanAttributes | undefined, fn: () => Promise<T>, incoming?: IncomingTraceHeaders): Promise<T>;
   /** Wraps a decider: one server span per Check, child of the trace context in the request headers. */
   traceDecider(decider: Decider, mode: string): Decider;
   /** `{ traceId, spanId }` of the active span, for log lines; empty when none. */
@@ -38,10 +44,11 @@ export function tracingEnabled(): boolean {
 
 /**
  * Runs `fn` inside a child span named `name` of the active span (no span when tracing is off or nothing
- * is being traced). `root`: open a new trace when there is no active span (webhook deliveries).
+ * is being traced). `incoming`: the request headers of a server entry point (webhook deliveries) — the
+ * span continues their trace context, or is a new root sampled at `sampleRatio`.
  */
-export function traced<T>(name: string, fn: () => Promise<T>, attributes?: SpanAttributes, root = false): Promise<T> {
-  return backend === undefined ? fn() : backend.span(name, attributes, fn, root);
+export function traced<T>(name: string, fn: () => Promise<T>, attributes?: SpanAttributes, incoming?: IncomingTraceHeaders): Promise<T> {
+  return backend === undefined ? fn() : backend.span(name, attributes, fn, incoming);
 }
 
 /** The pino `mixin`: adds `traceId`/`spanId` to every line logged inside a traced span. */

@@ -145,7 +145,7 @@ export class WebhookServer {
       work = this.#readBody(req).then(
         (body) => (body === undefined
           ? problem(413, 'body_too_large', 'webhook body too large')
-          : traced('idgate.webhook', () => this.handleWebhook(body, req.headers), undefined, true)),
+          : traced('idgate.webhook', () => this.handleWebhook(body, req.headers), undefined, req.headers)),
       );
     } else if (path === '/verification/callback') {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
