@@ -177,6 +177,23 @@ describe('OpenTelemetry tracing over OTLP/HTTP (spawned CLI, gRPC Check)', () =>
     expect(roots).toEqual([]);
   }, 40_000);
 
+  it('the HTTP authz front end continues the traceparent of the forwarded request', async () => {
+    const traceId = hex(16);
+    const parent = hex(8);
+    const token = await mintToken(key, { iss: jwks.url, aud: 'idgate-test', now: Date.now(), sub: SUBJECT, ttlSeconds: 600, claims: { email: EMAIL, scope: 'read' } });
+    tokens.push(token);
+    const res = await fetch(`http://127.0.0.1:${idgate.ports.http}/check/api/orders`, {
+      headers: { authorization: `Bearer ${token}`, traceparent: `00-${traceId}-${parent}-01` },
+      signal: AbortSignal.timeout(5_000),
+    });
+    await res.arrayBuffer();
+    expect(res.status).toBe(200);
+    const spans = await traceOf(traceId, (s) => s.name === 'idgate.check');
+    const checkSpan = spans.find((s) => s.name === 'idgate.check')!;
+    expect(checkSpan.parentSpanId).toBe(parent);
+    expect(checkSpan.attributes).toMatchObject({ 'idgate.mode': 'http', 'idgate.route': 'api', 'idgate.outcome': 'allow' });
+  }, 40_000);
+
   it('a Check that meets a new signing key has a JWKS fetch child span', async () => {
     const rotated = await createTestKey('ES256', 'k2');
     jwks.setKeys(jwksOf(key, rotated));
