@@ -18,6 +18,8 @@ export interface BenchConfigOptions {
   readonly routes: number;
   /** Give each generated route a CEL condition (only when idgate's config accepts `condition`). */
   readonly celConditions: boolean;
+  /** `tracing:` on, exporting to this OTLP/HTTP URL at `sampleRatio` (the `hot-traced` scenario). */
+  readonly tracing?: { readonly endpoint: string; readonly sampleRatio: number };
 }
 
 /** The path of generated route `i` of the mix policy (`/api/svc-007/items`). */
@@ -98,6 +100,9 @@ export function renderBenchConfig(options: BenchConfigOptions): string {
       localCacheTtlMs: `${options.localCacheTtlMs}ms`,
     },
     logging: { level: 'info', allowSampleRate: 0 },
+    ...(options.tracing !== undefined
+      ? { tracing: { enabled: true, endpoint: options.tracing.endpoint, sampleRatio: options.tracing.sampleRatio } }
+      : {}),
   };
   return stringify(config);
 }

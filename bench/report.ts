@@ -96,9 +96,25 @@ export function evaluateTargets(results: readonly ScenarioResult[]): TargetCheck
     const bound = c.generatorBound === true || t.generatorBound === true ? ' — generator-bound †' : '';
     return { label, figure: `${fmt(ratio * 100, 1)} % (${fmt(t.throughput, 0)} / ${fmt(c.throughput, 0)})${bound}`, pass: ratio >= min };
   };
+  const saturationRatio = (name: ScenarioName): number | undefined => {
+    const r = get(name);
+    const t = phase(r?.target, 'saturation');
+    const c = phase(r?.ceiling, 'saturation');
+    return t === undefined || c === undefined || c.throughput <= 0 ? undefined : t.throughput / c.throughput;
+  };
+  /** Issue 16: tracing on at 1 % sampling (`hot-traced`) costs at most 5 points of the hot path's ratio. */
+  const tracingCost = (): TargetCheck => {
+    const label = 'tracing at 1 % costs ≤ 5 points of the hot-path ratio';
+    const hot = saturationRatio('hot');
+    const traced = saturationRatio('hot-traced');
+    if (hot === undefined || traced === undefined) return { label, figure: 'not measured', pass: undefined };
+    const points = (hot - traced) * 100;
+    return { label, figure: `${fmt(points, 1)} points (${fmt(traced * 100, 1)} % vs ${fmt(hot * 100, 1)} %)`, pass: points <= 5 };
+  };
   const checks: TargetCheck[] = [
     ratioCheck('hot', 0.85, 'hot path ≥ 85 % of ceiling'),
     ratioCheck('redis', 0.6, 'Redis path ≥ 60 % of ceiling'),
+    tracingCost(),
   ];
   const at1000 = phase(get('hot')?.target, 1000);
   const rate = (label: string, value: number | undefined, max: number, show: (v: number) => string): TargetCheck =>

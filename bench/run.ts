@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -279,7 +281,19 @@ async function runTarget(name: TargetName, def: ScenarioDef, env: Env, ctx: Laun
 async function runScenario(def: ScenarioDef, env: Env): Promise<ScenarioResult> {
   const dir = mkdtempSync(join(env.workDir, `${def.name}-`));
   let redis: RedisProcess | undefined;
+  let sink: Server | undefined;
   try {
+    let tracingEndpoint: string | undefined;
+    if (def.tracingSampleRatio !== undefined) {
+      // A local OTLP/HTTP sink: reads and acknowledges every export, so the exporter never backs up.
+      const server = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+      });
+      sink = server;
+      await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+      tracingEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
+    }
     if (def.store !== 'memory') {
       redis = await startRedis({ ...(env.settings.pinned ? { cpus: '1' } : {}), children: env.children, tempRoot: env.workDir });
       await seedApprovedVerdicts(redis.url, [`${BENCH_ISSUER_NAME}:user-0`], BENCH_WORKFLOW, Date.now());
@@ -292,6 +306,9 @@ async function runScenario(def: ScenarioDef, env: Env): Promise<ScenarioResult> 
       localCacheTtlMs: def.store === 'redis-uncached' ? 0 : 60_000,
       routes: def.routes,
       celConditions: env.settings.celConditions,
+      ...(tracingEndpoint !== undefined && def.tracingSampleRatio !== undefined
+        ? { tracing: { endpoint: tracingEndpoint, sampleRatio: def.tracingSampleRatio } }
+        : {}),
     });
     const ctx: LaunchContext = {
       configYaml,
@@ -309,6 +326,11 @@ async function runScenario(def: ScenarioDef, env: Env): Promise<ScenarioResult> 
     return { scenario: def.name, generator: def.generator, error: err instanceof Error ? err.message : String(err) };
   } finally {
     await redis?.stop();
+    if (sink !== undefined) {
+      const s = sink;
+      s.closeAllConnections();
+      await new Promise<void>((ok) => s.close(() => ok()));
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }

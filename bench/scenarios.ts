@@ -2,7 +2,7 @@ import type { BenchAlgorithm } from './bench-issuer.js';
 import type { ExpectedVerdict } from './check-sample.js';
 
 /** The scenarios `run.js` knows, in the order they run. */
-export const SCENARIO_NAMES = ['hot', 'redis', 'cold-rs256', 'cold-es256', 'stepup', 'mix', 'workers'] as const;
+export const SCENARIO_NAMES = ['hot', 'hot-traced', 'redis', 'cold-rs256', 'cold-es256', 'stepup', 'mix', 'workers'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 /**
@@ -33,6 +33,8 @@ export interface ScenarioDef {
   readonly extraArgs: readonly string[];
   /** What idgate must answer; checked with a real gRPC call before measuring. */
   readonly expected: ExpectedVerdict;
+  /** Tracing on at this root sample ratio, exporting to an OTLP/HTTP sink in the harness; unset = off. */
+  readonly tracingSampleRatio?: number;
 }
 
 const base = {
@@ -53,6 +55,12 @@ export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioDef>> = {
     ...base,
     name: 'hot',
     description: 'one token, verified once; verdict in the local cache — the steady-state hot path',
+  },
+  'hot-traced': {
+    ...base,
+    name: 'hot-traced',
+    tracingSampleRatio: 0.01,
+    description: 'the hot path with tracing on at 1 % sampling (OTLP/HTTP to a sink in the harness); compare its ratio with `hot`',
   },
   redis: {
     ...base,

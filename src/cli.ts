@@ -10,6 +10,7 @@ import { configWarnings } from './config/config-warnings.js';
 import { loadConfig } from './config/load-config.js';
 import type { IdgateConfig } from './config/types.js';
 import { createLogger } from './observability/create-logger.js';
+import { traceLogFields } from './observability/tracing.js';
 import { createDiditSandbox } from './sandbox/create-didit-sandbox.js';
 
 const USAGE = `idgate — zero-trust identity gate for Envoy and Istio
@@ -100,7 +101,12 @@ async function runServer(args: string[], roles: Roles): Promise<number> {
   }
   const config = await load(configPath);
   if (!config || !configPath) return 1;
-  const logger = createLogger({ level: config.logging.level, ...(isClusterWorker() ? { base: { pid: process.pid, worker: true } } : {}) });
+  const logger = createLogger({
+    level: config.logging.level,
+    ...(isClusterWorker() ? { base: { pid: process.pid, worker: true } } : {}),
+    // Log lines written inside a traced Check carry its traceId/spanId; no mixin at all when tracing is off.
+    ...(config.tracing.enabled ? { mixin: traceLogFields } : {}),
+  });
   // One request must never exit the process (issue 18): log what escapes every handler, keep serving.
   installProcessGuard(logger);
   let running;

@@ -25,6 +25,7 @@ export const SECTION_RELOAD: Readonly<Record<keyof IdgateConfig, 'reload' | 'res
   didit: 'restart',
   headers: 'restart',
   demoIssuer: 'restart',
+  tracing: 'restart',
 };
 
 /**

@@ -31,6 +31,7 @@ import { createStartTickets, type StartTickets } from '../verification/start-tic
 import { createVerificationStart } from '../webhook/verification-start.js';
 import { isBrowserNavigation } from '../core/browser-navigation.js';
 import { WebhookServer } from '../webhook/webhook-server.js';
+import { startTracing, traceDecider } from '../observability/tracing.js';
 import { createAdminRoutes } from './admin-routes.js';
 import { createPolicyHolder, type PolicyHolder } from './policy-holder.js';
 import { watchConfig } from './watch-config.js';
@@ -93,6 +94,8 @@ export async function startIdgate(
   };
 
   try {
+    // First, so the store, Didit and JWKS clients built below are traced (a no-op when tracing is off).
+    closers.push(await startTracing(config.tracing, logger));
     const registry = new Registry();
     const metrics = createMetrics(registry);
     for (const w of configWarnings(config)) logger.warn({ path: w.path }, `config warning: ${w.path} ${w.message}`);
@@ -309,7 +312,7 @@ export async function startIdgate(
               ? faults.report(err, ctx.requestId)
               : logger.error({ err, requestId: ctx.requestId }, 'decision fault; failing closed'),
         };
-        return createEngine(engineDeps, { headerPrefix: config.headers.prefix });
+        return traceDecider(createEngine(engineDeps, { headerPrefix: config.headers.prefix }), mode);
       };
       const render = {
         identityHeaderPrefix: config.headers.prefix,

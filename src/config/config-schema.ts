@@ -14,6 +14,7 @@ import type {
   JwksConfig,
   JwtAlgorithm,
   LoggingConfig,
+  TracingConfig,
   NetworkConfig,
   PathMatch,
   PolicyConfig,
@@ -712,6 +713,18 @@ const loggingSchema = z
   .transform((o): LoggingConfig => o)
   .prefault({});
 
+const tracingSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    endpoint: z
+      .url({ protocol: /^https?$/, error: 'tracing.endpoint must be an http(s) URL, e.g. http://otel-collector:4318/v1/traces' })
+      .default('http://127.0.0.1:4318/v1/traces'),
+    sampleRatio: z.number().min(0).max(1).default(1),
+    serviceName: z.string().min(1).max(128).default('idgate'),
+  })
+  .transform((o): TracingConfig => o)
+  .prefault({});
+
 /**
  * The zod schema of the whole YAML document: strict objects, shorthands expanded, defaults applied,
  * durations converted to ms and secret references resolved through `sources`. Cross-references between
@@ -729,6 +742,7 @@ export function createConfigSchema(sources: SecretSources) {
       store: storeSchema(sources),
       network: networkSchema,
       logging: loggingSchema,
+      tracing: tracingSchema,
       demoIssuer: z
         .strictObject({ port: port.default(8098), audience: z.string().min(1).default('idgate-demo') })
         .optional(),

@@ -17,6 +17,8 @@ export interface IdgateConfig {
   readonly store: StoreConfig;
   readonly network: NetworkConfig;
   readonly logging: LoggingConfig;
+  /** OpenTelemetry tracing (off by default; see docs/deployment.md, "Tracing"). */
+  readonly tracing: TracingConfig;
   /**
    * A local OpenID Provider for trying idgate without one (`make run`): discovery, JWKS and a token
    * endpoint on 127.0.0.1:`port`, issuer `http://127.0.0.1:<port>`. Only allowed with `didit.mode: sandbox`.
@@ -445,4 +447,15 @@ export interface LoggingConfig {
   readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   /** Fraction of allowed requests written to the decision log (0..1; denies are always logged). */
   readonly allowSampleRate: number;
+}
+
+export interface TracingConfig {
+  /** Export spans over OTLP/HTTP (protobuf). Off: the OpenTelemetry packages are not even loaded. */
+  readonly enabled: boolean;
+  /** The collector's OTLP/HTTP traces URL (default `http://127.0.0.1:4318/v1/traces`). */
+  readonly endpoint: string;
+  /** Parent-based: a propagated sampling flag wins; a Check without trace context is sampled at this ratio. */
+  readonly sampleRatio: number;
+  /** `service.name` resource attribute (default `idgate`). */
+  readonly serviceName: string;
 }

@@ -3,6 +3,7 @@ import { Agent, request } from 'undici';
 import type { SessionStatus } from '../verification/verdict.js';
 import { createCircuitBreaker, type CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { DiditError, type DiditErrorCode } from './didit-error.js';
+import { traced } from '../observability/tracing.js';
 import { parseCreateSessionResponse, parseDecision, type DiditDecision } from './types.js';
 
 /** Options of {@link createDiditClient}. */
@@ -221,7 +222,11 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
     return { error: new DiditError(code, message, { status, ...extra }), retryable: false };
   }
 
-  async function call(op: string, method: 'GET' | 'POST', path: string, body: string | undefined, okStatuses: readonly number[]): Promise<unknown> {
+  function call(op: string, method: 'GET' | 'POST', path: string, body: string | undefined, okStatuses: readonly number[]): Promise<unknown> {
+    return traced(`didit ${op}`, () => callUntraced(op, method, path, body, okStatuses), { 'didit.operation': op });
+  }
+
+  async function callUntraced(op: string, method: 'GET' | 'POST', path: string, body: string | undefined, okStatuses: readonly number[]): Promise<unknown> {
     const started = clock();
     for (let attempt = 0; ; attempt++) {
       const remaining = budgetMs - (clock() - started);

@@ -4,6 +4,7 @@ import { Agent } from 'undici';
 import type { JwksConfig } from '../config/types.js';
 import { DependencyError } from '../core/dependency-error.js';
 import { fetchJson } from './fetch-json.js';
+import { traced } from '../observability/tracing.js';
 import { parseDiscoveryDocument, parseJwks, type PublicJwk } from './key-documents.js';
 
 /**
@@ -242,7 +243,7 @@ export class JwksCache {
         jwksUri = await this.#resolveJwksUri();
         stage = 'jwks';
       }
-      const keys = parseJwks(await fetchJson(jwksUri, this.#fetchOptions()));
+      const keys = parseJwks(await traced('jwks fetch', () => fetchJson(jwksUri, this.#fetchOptions())));
       const changed = this.#install(keys);
       this.#fetchedAt = this.#deps.clock();
       this.#lastError = undefined;
@@ -273,7 +274,7 @@ export class JwksCache {
       return this.#discoveredUri;
     }
     try {
-      const doc = await fetchJson(discoveryUrl, this.#fetchOptions());
+      const doc = await traced('oidc discovery', () => fetchJson(discoveryUrl, this.#fetchOptions()));
       this.#discoveredUri = parseDiscoveryDocument(doc, this.#options.issuer);
       this.#discoveredAt = this.#deps.clock();
       return this.#discoveredUri;

@@ -130,6 +130,8 @@ export interface CreateLoggerOptions {
   readonly destination?: DestinationStream;
   /** Fields on every line; default pino's `{ pid, hostname }`. */
   readonly base?: Readonly<Record<string, unknown>>;
+  /** Fields computed per line (tracing: the active trace id); unset = none, no per-line cost. */
+  readonly mixin?: () => Record<string, unknown>;
 }
 
 /**
@@ -154,6 +156,7 @@ export function createLogger(options: CreateLoggerOptions): Logger {
     },
   };
   if (options.base !== undefined) loggerOptions.base = { ...options.base };
+  if (options.mixin !== undefined) loggerOptions.mixin = options.mixin;
   const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
   const root = pino(loggerOptions, destination);
   // Child bindings are serialised once at child() and never pass through formatters.log, so they are

@@ -41,6 +41,7 @@ import type {
   RevokeResult,
   VerdictStore,
 } from './verdict-store.js';
+import { instrumentRedis } from '../observability/tracing.js';
 import { decodeRevocation, encodeRevocation, revocationField, sortRevocations } from './store-codec.js';
 
 /** Connection settings of {@link createRedisVerdictStore}; exactly one of `url`, `sentinels`, `cluster`. */
@@ -664,6 +665,7 @@ export function createRedisVerdictStore(
     client = new Redis(r.url ?? '', base);
     subscriber = subscribe ? new Redis(r.url ?? '', { ...base, ...subscriberOverrides }) : undefined;
   }
+  instrumentRedis(client);
   return new RedisVerdictStore(logger, client, subscriber, {
     keyPrefix,
     settledTtlMs: options.settledVerdictTtlMs ?? DEFAULT_SETTLED_VERDICT_TTL_MS,

@@ -11,6 +11,7 @@ import { applyVerdict, isSettled, workflowsByDiditId, type SettleStore } from '.
 import { validateReturnUrl } from '../verification/return-url.js';
 import { renderPage, type PageKind } from './render-page.js';
 import { DependencyError } from '../core/dependency-error.js';
+import { traced } from '../observability/tracing.js';
 import { START_PATH, type StartReply } from './verification-start.js';
 
 /** Store operations the webhook role needs. */
@@ -142,7 +143,9 @@ export class WebhookServer {
         return;
       }
       work = this.#readBody(req).then(
-        (body) => (body === undefined ? problem(413, 'body_too_large', 'webhook body too large') : this.handleWebhook(body, req.headers)),
+        (body) => (body === undefined
+          ? problem(413, 'body_too_large', 'webhook body too large')
+          : traced('idgate.webhook', () => this.handleWebhook(body, req.headers), undefined, req.headers)),
       );
     } else if (path === '/verification/callback') {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
