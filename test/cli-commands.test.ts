@@ -218,6 +218,26 @@ describe('moving the example', () => {
         expect(bad.status, q).toBe(400);
         expect(((await bad.json()) as { error: string }).error).toMatch(/email|unknown parameter|too long|twice/);
       }
+      // The README's curl step-up, as written there: follow verification_url (-L), post Approve to <page>/decide,
+      // then the check passes (polled: the signed webhook is asynchronous).
+      const bob = (await (await fetch(`http://127.0.0.1:${moved[8098]}/token?sub=carol&amr=mfa`)).text()).trim();
+      const checkout = () => fetch(`http://127.0.0.1:${moved[9192]}/check/payments/checkout`, { headers: { authorization: `Bearer ${bob}` } });
+      const first = await checkout();
+      expect(first.status).toBe(401);
+      const url = ((await first.json()) as { verification_url: string }).verification_url;
+      const page = await fetch(url); // fetch follows redirects like curl -L
+      expect(page.status).toBe(200);
+      expect(new URL(page.url).port).toBe(String(moved[8099]));
+      const decided = await fetch(`${page.url}/decide`, { method: 'POST', body: new URLSearchParams({ decision: 'approve' }), redirect: 'manual' });
+      expect(decided.status).toBe(302);
+      const deadline = Date.now() + 10_000;
+      let after = await checkout();
+      while (after.status !== 200 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = await checkout();
+      }
+      expect(after.status).toBe(200);
+      expect(after.headers.get('x-idgate-verified')).toBe('kyc');
       // One JSON key per log line (the admin line printed "component" twice).
       for (const line of proc.output().split('\n')) expect(line.match(/"component":/g)?.length ?? 0, line).toBeLessThanOrEqual(1);
       expect(proc.output()).toContain('"msg":"admin server listening"');

@@ -175,6 +175,18 @@ describe('durations', () => {
     expect(parseDuration(input)).toBe(message);
   });
 
+  it('demoIssuer: true derives the demo issuer from demoIssuer.port, and needs that section', () => {
+    const config = parse(`issuers:\n  - { name: demo, demoIssuer: true }\ndidit: { mode: sandbox }\ndemoIssuer: { port: 18098, audience: aud-x }\n`);
+    expect(config.issuers[0]).toMatchObject({
+      issuer: 'http://127.0.0.1:18098',
+      discoveryUrl: 'http://127.0.0.1:18098/.well-known/openid-configuration',
+      audiences: ['aud-x'],
+      algorithms: ['ES256'],
+    });
+    expect(() => parse('issuers:\n  - { name: demo, demoIssuer: true }\n')).toThrow(/issuers\[0\]\.demoIssuer: demoIssuer: true needs the top-level demoIssuer section/);
+    expect(() => parse('issuers:\n  - { name: demo, demoIssuer: yes }\ndemoIssuer: {}\n')).toThrow(/issuers\[0\]\.demoIssuer: expected true or false/);
+  });
+
   it('a compound duration works in a config file', () => {
     const config = parse(`${ISSUERS}
 policy:
