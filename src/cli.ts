@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { installProcessGuard } from './app/install-process-guard.js';
@@ -8,6 +9,7 @@ import { runExplain } from './app/run-explain.js';
 import { ConfigError } from './config/config-error.js';
 import { configWarnings } from './config/config-warnings.js';
 import { loadConfig } from './config/load-config.js';
+import { didYouMean } from './config/suggest.js';
 import type { IdgateConfig } from './config/types.js';
 import { createLogger } from './observability/create-logger.js';
 import { traceLogFields } from './observability/tracing.js';
@@ -28,14 +30,21 @@ Usage:
   idgate explain  --config FILE --request REQ.json [--token JWT | --claims CLAIMS.json]
                   [--risk '{"signals":["new_device"]}'] [--json]
                                     evaluate one request offline and print the decision and its trace
-                                    (conditions, risk bands and the signals that fired)
+                                    (conditions, risk bands and the signals that fired); exit 0 allow,
+                                    4 deny, 5 needs verification (1 bad input) — for CI gates
   idgate sandbox  [--port 8099] [--webhook-url URL] [--api-key KEY] [--webhook-secret SECRET]
                                     run only the local Didit look-alike
+  idgate version | --version        print the version
   idgate help | --help              this text
 
 Docs: README.md, docs/policy-reference.md, docs/deployment.md`;
 
-/** Exit codes: 0 ok, 1 invalid input (config, request), 2 usage error, 3 runtime failure. */
+const COMMANDS = ['serve', 'authz', 'webhook', 'validate', 'explain', 'sandbox', 'version', 'help'];
+
+/**
+ * Exit codes: 0 ok, 1 invalid input (config, request), 2 usage error, 3 runtime failure;
+ * `explain` also 4 (the request would be denied) and 5 (it needs a verification first).
+ */
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -51,6 +60,11 @@ async function main(argv: string[]): Promise<number> {
       return runExplainCommand(rest);
     case 'sandbox':
       return runSandbox(rest);
+    case 'version':
+    case '--version':
+    case '-v':
+      process.stdout.write(`idgate ${version()}\n`);
+      return 0;
     case undefined:
     case 'help':
     case '--help':
@@ -58,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return command === undefined ? 2 : 0;
     default:
-      process.stderr.write(`idgate: unknown command "${command}"\n\n${USAGE}\n`);
+      process.stderr.write(`idgate: unknown command "${command.slice(0, 64)}"${didYouMean(command.replace(/^-+/, ''), COMMANDS)}\n\n${USAGE}\n`);
       return 2;
   }
 }
@@ -122,11 +136,12 @@ async function runServer(args: string[], roles: Roles): Promise<number> {
       process.stderr.write(`idgate: ${err.message}\n`);
       return 1;
     }
-    const e = err as NodeJS.ErrnoException;
-    const hint = e.code === 'EADDRINUSE' ? ' (another process uses that port; change it in the config)' : '';
+    const e = err as NodeJS.ErrnoException & { port?: number };
+    const hint = e.code === 'EADDRINUSE' ? ` (another process uses that port; change ${portKeys(config, e.port)} in ${configPath})` : '';
     logger.fatal({ err }, `idgate failed to start${hint}`);
     await flush(logger);
-    return 3;
+    // Roles that did start (gRPC, HTTP) still hold their sockets and would keep a half-started process alive.
+    process.exit(3);
   }
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
@@ -144,6 +159,10 @@ async function runServer(args: string[], roles: Roles): Promise<number> {
 async function runValidate(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { config: { type: 'string', short: 'c' } });
   const path = (values.config as string | undefined) ?? positionals[0];
+  if (!path) {
+    process.stderr.write('idgate validate: FILE is required — usage: idgate validate FILE (e.g. idgate validate examples/idgate.yaml)\n');
+    return 2;
+  }
   const config = await load(path);
   if (!config) return 1;
   const routes = config.policy.routes.length;
@@ -224,6 +243,31 @@ async function runSandbox(args: string[]): Promise<number> {
   });
   await sandbox.close();
   return 0;
+}
+
+/** The config key(s) that set `port`, for a port-clash message; a generic phrase when unknown. */
+function portKeys(config: IdgateConfig, port: number | undefined): string {
+  const s = config.server;
+  const keys: [string, number | undefined][] = [
+    ['server.grpc.port', s.grpc.port],
+    ['server.httpAuthz.port', s.httpAuthz.enabled ? s.httpAuthz.port : undefined],
+    ['server.public.port', s.public.port],
+    ['server.admin.port', s.admin.port],
+    ['didit.sandboxPort', config.didit.mode === 'sandbox' ? config.didit.sandboxPort : undefined],
+    ['demoIssuer.port', config.demoIssuer?.port],
+  ];
+  const found = keys.filter(([, p]) => p !== undefined && p !== 0 && p === port).map(([k]) => k);
+  return found.length > 0 ? found.join(' or ') : 'the port';
+}
+
+/** The version in package.json (next to dist/ in the repository and the image). */
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 function flush(logger: ReturnType<typeof createLogger>): Promise<void> {

@@ -275,7 +275,7 @@ const DEPENDENCY_DENY: DenyDecision = {
 };
 
 /** The identity encoding of a value identity/ has already checked; the header-safe form as a backstop. */
-function identityValue(value: string): string {
+export function identityValue(value: string): string {
   return encodeIdentityValue(value) ?? toHeaderSafe(value);
 }
 

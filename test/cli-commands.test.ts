@@ -3,6 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { startIdgate } from './support/idgate-process.js';
+import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
 
 /** The offline commands a newcomer runs first: `validate` and `explain`, as separate processes. */
 const ROOT = resolve(import.meta.dirname, '..');
@@ -103,7 +106,7 @@ describe('idgate validate', () => {
 describe('idgate explain', () => {
   it('explains an anonymous request to a protected route', () => {
     const r = idgate('explain', '--config', 'examples/idgate.yaml', '--request', 'examples/requests/api-anonymous.json');
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(4);
     expect(r.out).toContain('route     api');
     expect(r.out).toContain('DENY 401 token_missing');
   });
@@ -115,7 +118,7 @@ describe('idgate explain', () => {
 
   it('shows the verification a route needs for simulated claims', () => {
     const r = idgate('explain', '--config', 'examples/idgate.yaml', '--request', 'examples/requests/payments-browser.json', '--claims', claimsFile({ amr: ['mfa'] }));
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(5);
     expect(r.out).toContain('identity  verified demo:alice');
     expect(r.out).toContain('NEEDS VERIFICATION: kyc');
   });
@@ -136,5 +139,125 @@ describe('idgate explain', () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain('unknown command');
     expect(r.err).toContain('idgate serve');
+  });
+});
+
+// Issue 16 §4: the rough edges a newcomer hits following the README.
+describe('the newcomer\'s CLI', () => {
+  it('validate without a file says FILE is required (its usage), not --config, and exits 2', () => {
+    const r = idgate('validate');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('idgate validate: FILE is required');
+    expect(r.err).not.toContain('--config');
+  });
+
+  it('--version and version print the package version', () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const arg of ['--version', 'version']) {
+      const r = idgate(arg);
+      expect(r.code).toBe(0);
+      expect(r.out.trim()).toBe(`idgate ${version}`);
+    }
+  });
+
+  it('suggests the closest command for a typo', () => {
+    const r = idgate('valdate', 'examples/idgate.yaml');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('unknown command "valdate" (did you mean "validate"?)');
+    expect(idgate('frobnicate').err).not.toContain('did you mean');
+  });
+
+  it('explain exits 0 on allow, 4 on deny, 5 on step-up, in text and --json, and lists the upstream headers of an allow', () => {
+    const claims = claimsFile({ scope: 'read', email: 'alice@example.com', roles: ['dev'] });
+    const request = join(dir, 'get-orders.json');
+    writeFileSync(request, JSON.stringify({ method: 'GET', host: 'app.example.com', path: '/api/orders' }));
+    const allow = idgate('explain', '--config', 'examples/idgate.yaml', '--request', request, '--claims', claims);
+    expect(allow.code, allow.out).toBe(0);
+    expect(allow.out).toContain('decision  ALLOW');
+    expect(allow.out).toContain('upstream header x-idgate-subject: demo:alice');
+    expect(allow.out).toContain('upstream header x-idgate-issuer: demo');
+    expect(allow.out).toContain('upstream header x-idgate-email: alice@example.com');
+    expect(allow.out).toContain('upstream header x-idgate-roles: dev');
+    const deny = idgate('explain', '--json', '--config', 'examples/idgate.yaml', '--request', 'examples/requests/api-anonymous.json');
+    expect(deny.code).toBe(4);
+    const stepUp = idgate('explain', '--json', '--config', 'examples/idgate.yaml', '--request', 'examples/requests/payments-browser.json', '--claims', claimsFile({ amr: ['mfa'] }));
+    expect(stepUp.code).toBe(5);
+  });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((res) => server.close(() => res()));
+  return port;
+}
+
+describe('moving the example', () => {
+  it('changing only the port: values moves every role, the demo issuer included; tokens carry the mapped claims; no duplicate log keys', async () => {
+    const moved: Record<string, number> = {};
+    for (const p of [9191, 9192, 8080, 9090, 8098, 8099]) moved[p] = await freePort();
+    const example = readFileSync(join(ROOT, 'examples/idgate.yaml'), 'utf8');
+    // Only `port: N` and `sandboxPort: N` are edited — what the README tells a newcomer to change.
+    const yaml = example.replace(/\b(port|sandboxPort): (\d+)/g, (all, key: string, n: string) => (moved[Number(n)] ? `${key}: ${moved[Number(n)]}` : all));
+    expect(yaml).not.toBe(example);
+    const proc = await startIdgate({ configYaml: yaml });
+    try {
+      expect(proc.ports).toMatchObject({ grpc: moved[9191], http: moved[9192], public: moved[8080], admin: moved[9090], demoIssuer: moved[8098], sandbox: moved[8099] });
+      const tokenRes = await fetch(`http://127.0.0.1:${moved[8098]}/token?sub=alice&scope=read&email=alice@example.com&roles=dev,ops`);
+      expect(tokenRes.status).toBe(200);
+      const token = (await tokenRes.text()).trim();
+      const check = await fetch(`http://127.0.0.1:${moved[9192]}/check/api/orders`, { headers: { authorization: `Bearer ${token}` } });
+      expect(check.status).toBe(200);
+      expect(check.headers.get('x-idgate-subject')).toBe('demo:alice');
+      expect(check.headers.get('x-idgate-email')).toBe('alice@example.com');
+      expect(check.headers.get('x-idgate-roles')).toBe('dev,ops');
+      // Bounded, validated input: a header-smuggling email, an unknown claim and a long query are refused.
+      for (const q of ['email=a%0d%0ax-idgate-subject:%20x@example.com', 'admin=true', `scope=${'r'.repeat(2000)}`, 'email=a@b.co&email=c@d.co']) {
+        const bad = await fetch(`http://127.0.0.1:${moved[8098]}/token?${q}`);
+        expect(bad.status, q).toBe(400);
+        expect(((await bad.json()) as { error: string }).error).toMatch(/email|unknown parameter|too long|twice/);
+      }
+      // The README's curl step-up, as written there: follow verification_url (-L), post Approve to <page>/decide,
+      // then the check passes (polled: the signed webhook is asynchronous).
+      const bob = (await (await fetch(`http://127.0.0.1:${moved[8098]}/token?sub=carol&amr=mfa`)).text()).trim();
+      const checkout = () => fetch(`http://127.0.0.1:${moved[9192]}/check/payments/checkout`, { headers: { authorization: `Bearer ${bob}` } });
+      const first = await checkout();
+      expect(first.status).toBe(401);
+      const url = ((await first.json()) as { verification_url: string }).verification_url;
+      const page = await fetch(url); // fetch follows redirects like curl -L
+      expect(page.status).toBe(200);
+      expect(new URL(page.url).port).toBe(String(moved[8099]));
+      const decided = await fetch(`${page.url}/decide`, { method: 'POST', body: new URLSearchParams({ decision: 'approve' }), redirect: 'manual' });
+      expect(decided.status).toBe(302);
+      const deadline = Date.now() + 10_000;
+      let after = await checkout();
+      while (after.status !== 200 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = await checkout();
+      }
+      expect(after.status).toBe(200);
+      expect(after.headers.get('x-idgate-verified')).toBe('kyc');
+      // One JSON key per log line (the admin line printed "component" twice).
+      for (const line of proc.output().split('\n')) expect(line.match(/"component":/g)?.length ?? 0, line).toBeLessThanOrEqual(1);
+      expect(proc.output()).toContain('"msg":"admin server listening"');
+    } finally {
+      await proc.stop();
+    }
+  });
+
+  it('a port clash at startup names the config key, not only the address', async () => {
+    const busy = createServer();
+    await new Promise<void>((res) => busy.listen(0, '127.0.0.1', () => res()));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const file = join(dir, 'clash.yaml');
+      writeFileSync(file, `server:\n  grpc: { port: 0 }\n  httpAuthz: { port: 0 }\n  public: { port: 0 }\n  admin: { port: ${port} }\ndidit: { mode: sandbox, sandboxPort: 0 }\n`);
+      const r = idgate('serve', '--config', file);
+      expect(r.code).toBe(3);
+      expect(r.out + r.err).toContain(`change server.admin.port in ${file}`);
+    } finally {
+      await new Promise<void>((res) => busy.close(() => res()));
+    }
   });
 });

@@ -290,7 +290,7 @@ const cases: ErrorCase[] = [
     name: 'bad step-up max age',
     yaml: route('        - { name: n, when: { cel: "true" }, then: { stepUp: liveness, maxAge: soon } } # <-\n'),
     path: 'policy.routes[0].conditions[0].then.maxAge',
-    message: 'invalid duration "soon" (use 250ms, 30s, 5m, 1h, 7d or a number of seconds)',
+    message: 'invalid duration "soon" (use 250ms, 30s, 5m, 1h30m, 7d or a number of seconds)',
   },
   {
     name: 'deny code not in DENY_CODES, with a suggestion',

@@ -152,6 +152,51 @@ describe('durations', () => {
     expect(typeof parseDuration(input)).toBe('string');
   });
 
+  // Issue 16 §4: Envoy, Go and Kubernetes users write compound durations.
+  it.each([
+    ['1h30m', 5_400_000],
+    ['1m30s', 90_000],
+    ['2d12h', 216_000_000],
+    ['1s500ms', 1_500],
+    ['1h0m0s', 3_600_000],
+    ['1.5m30s', 120_000],
+  ])('parseDuration(%j) = %d ms (compound)', (input, ms) => {
+    expect(parseDuration(input)).toBe(ms);
+  });
+
+  it.each([
+    ['30m1h', 'invalid duration "30m1h": units must go from largest to smallest (write 1h30m)'],
+    ['1h1h', 'invalid duration "1h1h": unit h appears twice'],
+    ['1h 30m', 'invalid duration "1h 30m" (use 250ms, 30s, 5m, 1h30m, 7d or a number of seconds)'],
+    ['1h30', 'invalid duration "1h30" (use 250ms, 30s, 5m, 1h30m, 7d or a number of seconds)'],
+    ['h30m', 'invalid duration "h30m" (use 250ms, 30s, 5m, 1h30m, 7d or a number of seconds)'],
+    ['1h-30m', 'invalid duration "1h-30m" (use 250ms, 30s, 5m, 1h30m, 7d or a number of seconds)'],
+  ])('parseDuration(%j) explains what is wrong', (input, message) => {
+    expect(parseDuration(input)).toBe(message);
+  });
+
+  it('demoIssuer: true derives the demo issuer from demoIssuer.port, and needs that section', () => {
+    const config = parse(`issuers:\n  - { name: demo, demoIssuer: true }\ndidit: { mode: sandbox }\ndemoIssuer: { port: 18098, audience: aud-x }\n`);
+    expect(config.issuers[0]).toMatchObject({
+      issuer: 'http://127.0.0.1:18098',
+      discoveryUrl: 'http://127.0.0.1:18098/.well-known/openid-configuration',
+      audiences: ['aud-x'],
+      algorithms: ['ES256'],
+    });
+    expect(() => parse('issuers:\n  - { name: demo, demoIssuer: true }\n')).toThrow(/issuers\[0\]\.demoIssuer: demoIssuer: true needs the top-level demoIssuer section/);
+    expect(() => parse('issuers:\n  - { name: demo, demoIssuer: yes }\ndemoIssuer: {}\n')).toThrow(/issuers\[0\]\.demoIssuer: expected true or false/);
+  });
+
+  it('a compound duration works in a config file', () => {
+    const config = parse(`${ISSUERS}
+policy:
+  sensitivity: { high: { maxTokenAge: 1h30m } }
+  routes:
+    - { id: a, match: { path: /a }, sensitivity: high }
+`);
+    expect(config.policy.sensitivity.high?.maxTokenAgeMs).toBe(5_400_000);
+  });
+
   it('reads bare numbers as seconds, and as milliseconds in the …Ms spelling', () => {
     const config = parse(`${ISSUERS.replace('    jwksUri: https://corp.example/jwks', '    jwksUri: https://corp.example/jwks\n    clockSkew: 45')}
 server:
@@ -461,7 +506,7 @@ didit: { mode: live, webhookSecret: { env: W } } # <-
   grpc: { decisionTimeout: 5x } # <-
 `,
     path: 'server.grpc.decisionTimeout',
-    message: 'invalid duration "5x" (use 250ms, 30s, 5m, 1h, 7d or a number of seconds)',
+    message: 'invalid duration "5x" (use 250ms, 30s, 5m, 1h30m, 7d or a number of seconds)',
   },
   {
     name: 'both spellings of a duration',

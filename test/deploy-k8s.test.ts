@@ -100,6 +100,24 @@ describe('k8s/ manifests', () => {
     expect(get(find('AuthorizationPolicy', 'idgate-ext-authz').obj, 'spec.action')).toBe('CUSTOM');
   });
 
+  // Issue 16 §4: `istioctl install -f istio-operator.yaml` alone reinstalls Istio with the default profile.
+  it('ship the Istio provider as a merge snippet (IstioOperator and istiod Helm values) that changes nothing else', () => {
+    const op = find('IstioOperator', 'idgate-mesh-config');
+    expect(Object.keys(get(op.obj, 'spec') as object)).toEqual(['meshConfig']);
+    expect(Object.keys(get(op.obj, 'spec.meshConfig') as object)).toEqual(['extensionProviders']);
+    const values = parse(readFileSync('k8s/overlays/istio/istiod.values.yaml', 'utf8')) as Record<string, unknown>;
+    // istiod's chart takes meshConfig at the top level of its values; nothing else may be set by the snippet.
+    expect(Object.keys(values)).toEqual(['meshConfig']);
+    expect(Object.keys(values['meshConfig'] as object)).toEqual(['extensionProviders']);
+    expect(get(values, 'meshConfig.extensionProviders')).toEqual(get(op.obj, 'spec.meshConfig.extensionProviders'));
+    // The instructions never tell anyone to install the snippet on its own.
+    const bare = /^\s*#?\s*istioctl install -f (k8s\/overlays\/istio\/)?(istio-operator|istiod\.values)\.yaml/m;
+    for (const file of ['k8s/overlays/istio/kustomization.yaml', 'k8s/overlays/istio/istio-operator.yaml', 'k8s/overlays/istio/istiod.values.yaml', 'docs/deployment.md', 'README.md']) {
+      expect(readFileSync(file, 'utf8'), file).not.toMatch(bare);
+    }
+    expect(readFileSync('k8s/overlays/istio/kustomization.yaml', 'utf8')).toContain('Do NOT `istioctl install -f` either file on');
+  });
+
   it('configure Envoy Gateway fail-closed against idgate-authz:9191', () => {
     expect(get(find('SecurityPolicy', 'idgate').obj, 'spec.extAuth')).toMatchObject({
       failOpen: false,

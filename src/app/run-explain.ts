@@ -5,6 +5,7 @@ import type { RequestContext } from '../core/request-context.js';
 import { toRequestContext, type CheckRequestMessage } from '../extauthz/to-request-context.js';
 import type { AuthResult } from '../identity/auth-result.js';
 import { createAuthenticator } from '../identity/authenticator.js';
+import { identityValue } from '../engine.js';
 import { compilePolicy } from '../policy/compile-policy.js';
 import type { Outcome } from '../policy/outcome.js';
 import type { RiskAssessment, RiskSignalName } from '../risk/risk-assessment.js';
@@ -73,10 +74,19 @@ export async function runExplain(
   const risk = toRiskAssessment(input.risk, config);
   const outcome = policy.evaluate(ctx, auth, now, risk);
   return {
-    text: renderText(ctx, auth, outcome, selection?.by, risk),
+    text: renderText(ctx, auth, outcome, selection?.by, risk, config.headers.prefix),
     json: { request: { method: ctx.method, host: ctx.host, path: ctx.path, pathError: ctx.pathError }, identity: describeAuth(auth), outcome },
-    exitCode: 0,
+    exitCode: explainExitCode(outcome),
   };
+}
+
+/**
+ * The documented exit code of `idgate explain`, so CI can gate on a decision: 0 allow (a shadow route's
+ * would-be deny is allowed, so it is 0 too), 4 deny, 5 needs a verification (step-up).
+ */
+export function explainExitCode(outcome: Outcome): number {
+  if (outcome.kind === 'allow' || outcome.shadow === true) return 0;
+  return outcome.kind === 'deny' ? 4 : 5;
 }
 
 async function authenticate(
@@ -131,7 +141,14 @@ function describeAuth(auth: AuthResult): Record<string, unknown> {
   }
 }
 
-function renderText(ctx: RequestContext, auth: AuthResult, outcome: Outcome, by: string | undefined, risk?: RiskAssessment): string {
+function renderText(
+  ctx: RequestContext,
+  auth: AuthResult,
+  outcome: Outcome,
+  by: string | undefined,
+  risk: RiskAssessment | undefined,
+  headerPrefix: string,
+): string {
   const lines: string[] = [];
   lines.push(`request   ${ctx.method} ${ctx.host}${ctx.path || ctx.rawPath}${ctx.pathError ? `  (path rejected: ${ctx.pathError})` : ''}`);
   const id = describeAuth(auth);
@@ -150,6 +167,12 @@ function renderText(ctx: RequestContext, auth: AuthResult, outcome: Outcome, by:
   switch (outcome.kind) {
     case 'allow':
       lines.push(`decision  ALLOW${outcome.shadow ? ' (shadow route)' : ''}`);
+      // The identity headers the engine sets on an allow (engine.ts allowFrom), then the route's claimHeaders.
+      // `<prefix>verified` is added only for workflows with a stored verdict, which explain does not read.
+      if (auth.kind === 'verified') {
+        lines.push(`          upstream header ${headerPrefix}subject: ${identityValue(auth.principal.subject)}`);
+        lines.push(`          upstream header ${headerPrefix}issuer: ${identityValue(auth.principal.issuerName)}`);
+      }
       for (const [k, v] of Object.entries(outcome.headers)) lines.push(`          upstream header ${k}: ${v}`);
       break;
     case 'deny':

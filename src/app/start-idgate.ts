@@ -368,7 +368,7 @@ export async function startIdgate(
     let draining = false;
     const metricsSource = deps.metricsSource ? deps.metricsSource(registry) : registry;
     const admin: AdminServer | undefined = roles.admin === false ? undefined : createAdminServer({
-      logger: logger.child({ component: 'admin' }),
+      logger, // the admin server names its own component (a child here printed "component" twice)
       registry: metricsSource,
       ...(config.server.admin.token !== undefined ? { adminToken: config.server.admin.token } : {}),
       routes: createAdminRoutes({ store, logger, workflows: () => Object.keys(workflows) }),

@@ -4,6 +4,7 @@ import { createConfigSchema } from './config-schema.js';
 import { ConfigError, type ConfigIssue } from './config-error.js';
 import { crossCheckConfig, type RawIssue } from './cross-check.js';
 import { deepFreeze } from './deep-freeze.js';
+import { expandDemoIssuerRefs } from './demo-issuer-ref.js';
 import { describeType } from './duration.js';
 import { formatPath } from './format-path.js';
 import type { SecretSources } from './secret-ref.js';
@@ -58,10 +59,11 @@ export function parseConfig(text: string, options: ParseConfigOptions): IdgateCo
     throw new ConfigError(sourceName, [{ path: '', line: 1, column: 1, message: `the configuration must be a mapping, got ${describeType(raw)}` }]);
   }
 
+  const demoIssues = expandDemoIssuerRefs(raw as Record<string, unknown>);
   const knownKeys = new WeakMap<object, readonly string[]>();
   const result = createConfigSchema(options).safeParse(raw, { error: (iss) => errorMessage(iss, knownKeys) });
 
-  const rawIssues: RawIssue[] = crossCheckConfig(raw);
+  const rawIssues: RawIssue[] = [...demoIssues, ...crossCheckConfig(raw)];
   const crossPaths = new Set(rawIssues.map((i) => formatPath(i.path)));
   if (!result.success) {
     for (const iss of result.error.issues) {

@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 
 /**
  * A local OpenID Provider look-alike for `make run` and the README walkthrough: it publishes a discovery
- * document and a JWKS, and mints ES256 tokens on `GET /token?sub=…&scope=…&roles=…&amr=…`.
+ * document and a JWKS, and mints ES256 tokens on `GET /token?sub=…&scope=…&roles=…&amr=…&email=…&azp=…&acr=…`
+ * (the claims the example policy reads and maps to headers; see {@link tokenClaims}).
  *
  * It exists so a newcomer can get a real, signed token in one `curl` without an identity provider. It binds
  * to loopback only and is never started unless the config asks for it (`demoIssuer.enabled`).
@@ -88,16 +89,9 @@ export class DemoIssuer {
       case '/jwks.json':
         return json(res, 200, { keys: [this.#jwk] });
       case '/token': {
-        const sub = url.searchParams.get('sub') ?? 'alice';
-        if (!/^[\w.@-]{1,64}$/.test(sub)) return json(res, 400, { error: 'sub must be 1-64 of [A-Za-z0-9_.@-]' });
-        const claims: Record<string, unknown> & { sub: string } = { sub };
-        const scope = url.searchParams.get('scope');
-        if (scope) claims.scope = scope;
-        const roles = url.searchParams.get('roles');
-        if (roles) claims.roles = roles.split(',').filter(Boolean);
-        const amr = url.searchParams.get('amr');
-        if (amr) claims.amr = amr.split(',').filter(Boolean);
-        const token = await this.mint(claims);
+        const built = tokenClaims(url);
+        if (typeof built === 'string') return json(res, 400, { error: built });
+        const token = await this.mint(built);
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
         res.end(`${token}\n`);
         return;
@@ -106,6 +100,47 @@ export class DemoIssuer {
         return json(res, 404, { error: 'not found' });
     }
   }
+}
+
+const MAX_QUERY_CHARS = 1024;
+const WORD = /^[\w.:-]{1,64}$/;
+/** A plain address: enough for the walkthrough, nothing that could smuggle a header (no spaces, CR/LF, commas). */
+const EMAIL = /^[\w.+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*$/;
+const LIST_PARAMS: Readonly<Record<string, string>> = { roles: 'roles', amr: 'amr' };
+const ACCEPTED = ['sub', 'scope', 'roles', 'amr', 'email', 'azp', 'acr'];
+
+/**
+ * The claims for `GET /token`, validated, or the reason the query is refused. Every parameter is optional
+ * (`sub` defaults to `alice`), appears at most once and is bounded: `sub`, `azp`, `acr` and each item of
+ * the comma lists `roles`, `amr` are 1-64 of `[A-Za-z0-9_.:-]` (at most 16 items); `scope` is up to 16
+ * such words separated by spaces; `email` a plain address of at most 254 characters.
+ */
+export function tokenClaims(url: URL): (Record<string, unknown> & { sub: string }) | string {
+  if (url.search.length > MAX_QUERY_CHARS) return `query too long (at most ${MAX_QUERY_CHARS} characters)`;
+  const claims: Record<string, unknown> & { sub: string } = { sub: 'alice' };
+  const seen = new Set<string>();
+  for (const [key, value] of url.searchParams) {
+    if (!ACCEPTED.includes(key)) return `unknown parameter "${key.slice(0, 32)}" (accepted: ${ACCEPTED.join(', ')})`;
+    if (seen.has(key)) return `parameter "${key}" given twice`;
+    seen.add(key);
+    if (key in LIST_PARAMS) {
+      const items = value.split(',').filter(Boolean);
+      if (items.length > 16 || !items.every((i) => WORD.test(i))) return `${key} must be a comma list of up to 16 items of 1-64 [A-Za-z0-9_.:-]`;
+      if (items.length > 0) claims[key] = items;
+    } else if (key === 'scope') {
+      const words = value.split(' ').filter(Boolean);
+      if (words.length > 16 || !words.every((w) => WORD.test(w))) return 'scope must be up to 16 space-separated words of 1-64 [A-Za-z0-9_.:-]';
+      if (words.length > 0) claims.scope = words.join(' ');
+    } else if (key === 'email') {
+      if (value.length > 254 || !EMAIL.test(value)) return 'email must be a plain address like alice@example.com';
+      claims.email = value;
+    } else if (key === 'sub' ? !/^[\w.@:-]{1,64}$/.test(value) : !WORD.test(value)) {
+      return `${key} must be 1-64 of [A-Za-z0-9_.:-${key === 'sub' ? '@' : ''}]`;
+    } else {
+      claims[key] = value;
+    }
+  }
+  return claims;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

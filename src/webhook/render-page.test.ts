@@ -29,4 +29,11 @@ describe('renderPage', () => {
       '<a href="https://shop.example/a?b=1&amp;c=2">Continue</a>',
     );
   });
+
+  // Issue 16 §4: a step-up started by an API client has no page to go back to; say what to do instead.
+  it('tells an API or CLI user on the verified page to repeat the request in their client', () => {
+    const html = renderPage('verified');
+    expect(html).toMatch(/<h1>You are verified<\/h1>/);
+    expect(html).toContain('go back to it and repeat the request: it is now allowed');
+  });
 });

@@ -35,7 +35,9 @@ const TEXT: Readonly<Record<PageKind, PageText>> = {
   verified: {
     title: 'Verification complete',
     heading: 'You are verified',
-    body: 'Your identity verification is complete. You can return to the page you were visiting.',
+    // Shown only when there is no validated page to send the browser back to — typically a step-up that
+    // started from an API client, a CLI or curl, which cannot be "returned to" with a link.
+    body: 'Your identity verification is complete. If an app, a script or a command line sent you here, go back to it and repeat the request: it is now allowed. Otherwise return to the page you were visiting. You can close this page.',
   },
   error: {
     title: 'Verification link not recognised',

@@ -72,9 +72,9 @@ export function renderExampleConfig(ports: ExampleConfigPorts): string {
   const replacements: Array<[RegExp, number, string]> = [
     [/\b9191\b/g, 1, String(ports.grpc)],
     [/\b9192\b/g, 1, String(ports.http)],
-    [/\b8080\b/g, 2, String(ports.public)],
+    [/\b8080\b/g, 1, String(ports.public)], // public.baseUrl is derived from the port
     [/\b9090\b/g, 1, String(ports.admin)],
-    [/\b8098\b/g, 5, String(ports.demoIssuer)],
+    [/\b8098\b/g, 3, String(ports.demoIssuer)], // the port and two comments: the issuer entry is derived
     [/\b8099\b/g, 1, String(ports.sandbox)],
   ];
   for (const [re, count, to] of replacements) {

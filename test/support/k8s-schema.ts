@@ -81,7 +81,8 @@ function listYamlFiles(dir: string): string[] {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const full = join(dir, entry.name);
     if (entry.isDirectory()) out.push(...listYamlFiles(full));
-    else if (/\.ya?ml$/.test(entry.name)) out.push(full);
+    // `*.values.yaml` are Helm values snippets (e.g. overlays/istio/istiod.values.yaml), not manifests.
+    else if (/\.ya?ml$/.test(entry.name) && !/\.values\.ya?ml$/.test(entry.name)) out.push(full);
   }
   return out.sort();
 }
