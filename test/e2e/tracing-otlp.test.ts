@@ -91,6 +91,8 @@ beforeAll(async () => {
     redisUrl: redis.url,
     localCacheTtl: '0s',
     allowSampleRate: 1,
+    // Room for the Didit call inside the Check on a loaded machine (else it finishes in the background).
+    grpcYaml: 'decisionTimeout: 2s',
     didit: { apiBaseUrl: sandbox.url, apiKey: API_KEY, webhookSecret: SECRET, kycWorkflowId: KYC, ageWorkflowId: ADULT },
   });
   idgate = await startIdgate({
