@@ -193,10 +193,20 @@ async function eventually(fn: () => Promise<string>, want: string, timeoutMs = 8
 
 /** Runs a verification for `sub` on `path` and has the sandbox decide it (signed webhook to idgate). */
 async function verify(sub: string, path: string, scenario: SandboxScenario = {}): Promise<void> {
-  const res = await check({ sub, path });
+  // A first Check may answer with idgate's start URL while the session is still being created (issue 13:
+  // a Check waits at most didit.stepUpWait): ask again until the pending session's id comes back.
+  const sessionOf = (r: Awaited<ReturnType<typeof check>>) =>
+    (JSON.parse(r.denied_response?.body ?? '{}') as { session_id?: string }).session_id;
+  let res = await check({ sub, path });
+  for (const end = Date.now() + 8_000; sessionOf(res) === undefined && Date.now() < end; ) {
+    expect(outcome(res)).toBe('401:verification_required');
+    await sleep(50);
+    res = await check({ sub, path });
+  }
   expect(outcome(res)).toBe('401:verification_required');
-  const sessionId = String((JSON.parse(res.denied_response?.body ?? '{}') as { session_id?: string }).session_id);
-  await sandbox.decide(sessionId, 'Approved', scenario);
+  const sessionId = sessionOf(res);
+  expect(sessionId, 'no pending session within 8 s').toBeDefined();
+  await sandbox.decide(sessionId!, 'Approved', scenario);
 }
 
 beforeAll(async () => {
