@@ -74,6 +74,15 @@ const TEXT: Readonly<Record<PageKind, PageText>> = {
  * without a timed refresh (a page shown because a dependency failed must not hammer it). The caller sends it with
  * `cache-control: no-store`.
  */
+/** The response headers of every HTML page idgate serves: never cached, no sniffing, no scripts, no referrer. */
+export const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+  'referrer-policy': 'no-referrer',
+});
+
 export function renderPage(kind: PageKind, options: { refreshUrl?: string; continueUrl?: string; retryUrl?: string } = {}): string {
   const t = TEXT[kind];
   const refresh = options.refreshUrl

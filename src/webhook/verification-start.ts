@@ -3,7 +3,7 @@ import type { WorkflowConfig } from '../config/types.js';
 import type { SessionStarter } from '../verification/create-session-starter.js';
 import type { StartTickets } from '../verification/start-ticket.js';
 import { isDependencyFault } from '../core/dependency-error.js';
-import { renderPage, type PageKind } from './render-page.js';
+import { PAGE_HEADERS, renderPage, type PageKind } from './render-page.js';
 
 /** One HTTP answer of the start endpoint. */
 export interface StartReply {
@@ -112,14 +112,7 @@ function httpUrl(raw: string): string | undefined {
 function page(status: number, kind: PageKind, retryUrl?: string, extra: Record<string, string> = {}): StartReply {
   return {
     status,
-    headers: {
-      'content-type': 'text/html; charset=utf-8',
-      'cache-control': 'no-store',
-      'x-content-type-options': 'nosniff',
-      'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
-      'referrer-policy': 'no-referrer',
-      ...extra,
-    },
+    headers: { ...PAGE_HEADERS, ...extra },
     body: renderPage(kind, retryUrl !== undefined ? { retryUrl } : {}),
   };
 }

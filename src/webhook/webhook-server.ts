@@ -9,7 +9,7 @@ import { verdictFromDecision, verdictFromWebhook } from '../didit/derive-verdict
 import type { SessionRecord, Verdict } from '../verification/verdict.js';
 import { applyVerdict, isSettled, workflowsByDiditId, type SettleStore } from '../verification/settle-session.js';
 import { validateReturnUrl } from '../verification/return-url.js';
-import { renderPage, type PageKind } from './render-page.js';
+import { PAGE_HEADERS, renderPage, type PageKind } from './render-page.js';
 import { DependencyError } from '../core/dependency-error.js';
 import { traced } from '../observability/tracing.js';
 import { START_PATH, type StartReply } from './verification-start.js';
@@ -371,13 +371,7 @@ export class WebhookServer {
 function page(status: number, kind: PageKind, options?: { refreshUrl?: string; continueUrl?: string }): Reply {
   return {
     status,
-    headers: {
-      'content-type': 'text/html; charset=utf-8',
-      'cache-control': 'no-store',
-      'x-content-type-options': 'nosniff',
-      'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
-      'referrer-policy': 'no-referrer',
-    },
+    headers: { ...PAGE_HEADERS },
     body: renderPage(kind, options),
   };
 }
