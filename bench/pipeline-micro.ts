@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { parseConfig } from '../src/config/parse-config.js';
-import { createEngine } from '../src/engine.js';
+import { createEngine } from '../src/engine/create-engine.js';
 import { decodeCheckRequest, encodeCheckResponse } from '../src/extauthz/check-codec.js';
 import { toRequestContext, type CheckRequestMessage } from '../src/extauthz/to-request-context.js';
 import { toCheckResponse } from '../src/extauthz/to-check-response.js';

@@ -5,11 +5,11 @@ import { verifyWebhookSignature } from '../src/didit/verify-webhook-signature.js
 import { createAuthenticator, type JwtAuthenticator } from '../src/identity/authenticator.js';
 import { createTokenCache } from '../src/identity/token-cache.js';
 import type { Principal } from '../src/core/principal.js';
-import type { VerificationNeed } from '../src/policy/outcome.js';
+import type { VerificationNeed } from '../src/core/outcome.js';
 import { createCachedVerdictStore } from '../src/store/cached-verdict-store.js';
 import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
 import { evaluateVerdict } from '../src/verification/evaluate-verdict.js';
-import type { Verdict } from '../src/verification/verdict.js';
+import type { Verdict } from '../src/core/verdict.js';
 import { hmacHex } from './fixtures/didit/reference-signatures.js';
 import { startJwksServer, type JwksServer } from './support/jwks-server.js';
 import { bearerContext, createTestKey, issuerConfigFor, jwksOf, mintToken, type TestKey } from './support/tokens.js';

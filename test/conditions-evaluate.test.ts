@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/parse-config.js';
 import type { RequestContext } from '../src/core/request-context.js';
-import type { AuthResult } from '../src/identity/auth-result.js';
+import type { AuthResult } from '../src/core/auth-result.js';
 import { compilePolicy, type CompiledPolicy } from '../src/policy/compile-policy.js';
 import { comparePosture, compareOrdered } from '../src/policy/compare-posture.js';
-import type { Outcome } from '../src/policy/outcome.js';
-import type { RiskAssessment } from '../src/risk/risk-assessment.js';
+import type { Outcome } from '../src/core/outcome.js';
+import type { RiskAssessment } from '../src/core/risk-assessment.js';
 
 const NOW = Date.UTC(2026, 0, 7, 12, 0); // a Wednesday
 

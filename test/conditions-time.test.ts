@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/parse-config.js';
 import type { TimeWindow } from '../src/config/types.js';
 import type { RequestContext } from '../src/core/request-context.js';
-import type { AuthResult } from '../src/identity/auth-result.js';
+import type { AuthResult } from '../src/core/auth-result.js';
 import { compilePolicy } from '../src/policy/compile-policy.js';
 import { compileTimeWindow, createLocalClock } from '../src/policy/time-window-matcher.js';
 

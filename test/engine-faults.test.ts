@@ -3,7 +3,7 @@ import { parseConfig } from '../src/config/parse-config.js';
 import type { Decision } from '../src/core/decision.js';
 import type { Principal } from '../src/core/principal.js';
 import { DiditError, type DiditErrorCode } from '../src/didit/didit-error.js';
-import { createEngine } from '../src/engine.js';
+import { createEngine } from '../src/engine/create-engine.js';
 import { KeysUnavailableError } from '../src/identity/jwks-cache.js';
 import { compilePolicy } from '../src/policy/compile-policy.js';
 import { StoreError, type StoreErrorCode } from '../src/store/verdict-store.js';

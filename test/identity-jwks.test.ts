@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { JwksConfig } from '../src/config/types.js';
-import type { AuthResult } from '../src/identity/auth-result.js';
+import type { AuthResult } from '../src/core/auth-result.js';
 import { createAuthenticator, type IdentityMetrics, type JwtAuthenticator } from '../src/identity/authenticator.js';
 import type { JwksFetchOutcome, UnknownKidOutcome } from '../src/identity/jwks-cache.js';
 import { startJwksServer, type JwksServer } from './support/jwks-server.js';

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuthResult } from '../src/identity/auth-result.js';
+import type { AuthResult } from '../src/core/auth-result.js';
 import { createAuthenticator, type IdentityMetrics, type JwtAuthenticator } from '../src/identity/authenticator.js';
 import { startJwksServer, type JwksServer } from './support/jwks-server.js';
 import {

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { AuthResult } from '../src/identity/auth-result.js';
+import type { AuthResult } from '../src/core/auth-result.js';
 import { createAuthenticator } from '../src/identity/authenticator.js';
 import { issuerConfigFor, mintHs256, requestContextWith } from './support/tokens.js';
 

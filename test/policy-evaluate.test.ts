@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parseConfig } from '../src/config/parse-config.js';
 import type { RequestContext } from '../src/core/request-context.js';
-import type { AuthResult } from '../src/identity/auth-result.js';
+import type { AuthResult } from '../src/core/auth-result.js';
 import { compilePolicy } from '../src/policy/compile-policy.js';
 import { compileGlob, splitSegments } from '../src/policy/path-matcher.js';
-import type { Outcome } from '../src/policy/outcome.js';
+import type { Outcome } from '../src/core/outcome.js';
 
 const NOW = 1_700_000_000_000;
 const NOW_S = NOW / 1000;

@@ -6,7 +6,7 @@ import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
 import { createRedisVerdictStore } from '../src/store/redis-verdict-store.js';
 import { StoreError } from '../src/store/verdict-store.js';
 import type { VerdictStore } from '../src/store/verdict-store.js';
-import type { PendingSession, SessionStatus, Verdict } from '../src/verification/verdict.js';
+import type { PendingSession, SessionStatus, Verdict } from '../src/core/verdict.js';
 import { startRedis, startRedisCluster, waitForServerClock } from './support/redis-server.js';
 import type { RedisClusterHandle, RedisServerHandle } from './support/redis-server.js';
 

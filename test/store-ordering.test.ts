@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
 import { createRedisVerdictStore } from '../src/store/redis-verdict-store.js';
 import type { RedisVerdictStore } from '../src/store/redis-verdict-store.js';
-import { SESSION_STATUSES } from '../src/verification/verdict.js';
-import type { Verdict } from '../src/verification/verdict.js';
+import { SESSION_STATUSES } from '../src/core/verdict.js';
+import type { Verdict } from '../src/core/verdict.js';
 import { startRedis } from './support/redis-server.js';
 import type { RedisServerHandle } from './support/redis-server.js';
 

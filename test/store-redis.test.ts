@@ -8,7 +8,7 @@ import { MemoryVerdictStore } from '../src/store/memory-verdict-store.js';
 import { createRedisVerdictStore, RedisVerdictStore } from '../src/store/redis-verdict-store.js';
 import { StoreError } from '../src/store/verdict-store.js';
 import type { VerdictStore } from '../src/store/verdict-store.js';
-import type { Verdict } from '../src/verification/verdict.js';
+import type { Verdict } from '../src/core/verdict.js';
 import { startRedis, startRedisCluster, startRedisSentinel } from './support/redis-server.js';
 import type { RedisServerHandle } from './support/redis-server.js';
 

@@ -3,12 +3,12 @@ import type { Logger } from 'pino';
 import type { IdgateConfig } from '../config/types.js';
 import type { RequestContext } from '../core/request-context.js';
 import { toRequestContext, type CheckRequestMessage } from '../extauthz/to-request-context.js';
-import type { AuthResult } from '../identity/auth-result.js';
+import type { AuthResult } from '../core/auth-result.js';
 import { createAuthenticator } from '../identity/authenticator.js';
-import { identityValue } from '../engine.js';
+import { identityValue } from '../engine/create-engine.js';
 import { compilePolicy } from '../policy/compile-policy.js';
-import type { Outcome } from '../policy/outcome.js';
-import type { RiskAssessment, RiskSignalName } from '../risk/risk-assessment.js';
+import type { Outcome } from '../core/outcome.js';
+import type { RiskAssessment, RiskSignalName } from '../core/risk-assessment.js';
 
 /** The JSON request shape `idgate explain` reads (see examples/requests/). */
 export interface ExplainRequest {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DENY_CODES, type DenyCode } from '../core/deny-code.js';
 import type { CelCompiler } from '../policy/compile-cel.js';
-import type { RiskSignalName } from '../risk/risk-assessment.js';
+import type { RiskSignalName } from '../core/risk-assessment.js';
 import { describeType } from './duration.js';
 import { checkNetwork, durationKeys, fail, headerName, pickDuration, type Ctx } from './schema-helpers.js';
 import { didYouMean } from './suggest.js';

@@ -46,7 +46,7 @@ export interface RiskConfig {
   /** Record activity and compute signals for authenticated requests (default false). */
   readonly enabled: boolean;
   /** Weight each signal adds to the score (0..100 each; defaults new_device 30, country_change 40, impossible_travel 60, velocity 30, too_many_ips 40). */
-  readonly weights: Readonly<Record<import('../risk/risk-assessment.js').RiskSignalName, number>>;
+  readonly weights: Readonly<Record<import('../core/risk-assessment.js').RiskSignalName, number>>;
   /** A country change faster than this is impossible travel (default 1 h). */
   readonly impossibleTravelMs: number;
   /** Velocity window and the most requests per subject allowed in it (default 1 min / 300). */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
-import type { SessionStatus } from '../verification/verdict.js';
+import type { SessionStatus } from '../core/verdict.js';
 import { createCircuitBreaker, type CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { DiditError, type DiditErrorCode } from './didit-error.js';
 import { traced } from '../observability/tracing.js';

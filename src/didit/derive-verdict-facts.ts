@@ -1,5 +1,5 @@
 import type { WorkflowConfig } from '../config/types.js';
-import type { SessionStatus, Verdict, VerdictFacts } from '../verification/verdict.js';
+import type { SessionStatus, Verdict, VerdictFacts } from '../core/verdict.js';
 import { DiditError } from './didit-error.js';
 import type { DiditAmlHit, DiditDecision, DiditFeatureItem, DiditWebhookPayload } from './types.js';
 

@@ -1,4 +1,4 @@
-import { SESSION_STATUSES, type SessionStatus } from '../verification/verdict.js';
+import { SESSION_STATUSES, type SessionStatus } from '../core/verdict.js';
 
 /**
  * Didit v3 wire types (verification API and webhooks). Didit's shapes vary between versions and

@@ -11,7 +11,7 @@ import {
 import { DependencyError } from '../core/dependency-error.js';
 import { isRepresentable } from '../core/encode-identity-value.js';
 import type { IssuerConfig, JwtAlgorithm } from '../config/types.js';
-import type { AuthResult } from './auth-result.js';
+import type { AuthResult } from '../core/auth-result.js';
 
 /** The `failed` branch of {@link AuthResult}. */
 export type AuthFailure = Extract<AuthResult, { kind: 'failed' }>;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { DenyCode } from '../core/deny-code.js';
-import type { TraceStep } from '../policy/outcome.js';
+import type { TraceStep } from '../core/outcome.js';
 
 /** One decision as written to the decision log. Never headers, tokens, claims or query strings. */
 export interface DecisionLogEntry {

@@ -6,7 +6,7 @@ import {
   type Metric,
 } from 'prom-client';
 import { DENY_CODES, type DenyCode } from '../core/deny-code.js';
-import { SESSION_STATUSES } from '../verification/verdict.js';
+import { SESSION_STATUSES } from '../core/verdict.js';
 
 /** Outcome label of the checks metrics. */
 export type CheckOutcome = 'allow' | 'deny' | 'step_up';

@@ -2,7 +2,7 @@ import type { ClaimMatcher } from '../config/types.js';
 import type { Principal } from '../core/principal.js';
 import { claimList, readClaim, type ClaimPath } from './claim-path.js';
 import type { EffectiveRequirements } from './effective-requirements.js';
-import type { Outcome, TraceStep } from './outcome.js';
+import type { Outcome, TraceStep } from '../core/outcome.js';
 
 /** A failed requirement: the deny fields of an {@link Outcome}. */
 export interface RequirementFailure {

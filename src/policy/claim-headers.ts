@@ -1,6 +1,6 @@
 import { compileClaimPath, readClaim, type ClaimPath } from './claim-path.js';
 import { encodeIdentityValue, isRepresentable } from '../core/encode-identity-value.js';
-import type { TraceStep } from './outcome.js';
+import type { TraceStep } from '../core/outcome.js';
 
 /** Longest header value passed upstream, UTF-8 bytes. Longer values are dropped, never truncated. */
 export const MAX_CLAIM_HEADER_BYTES = 1024;

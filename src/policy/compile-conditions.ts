@@ -4,7 +4,7 @@ import { createCidrSet, type CidrSet } from '../net/create-cidr-set.js';
 import { compileClaimPath, readClaim } from './claim-path.js';
 import { comparePosture } from './compare-posture.js';
 import type { CelCompiler } from './compile-cel.js';
-import type { TraceStep } from './outcome.js';
+import type { TraceStep } from '../core/outcome.js';
 import type { RequestFacts } from './request-facts.js';
 import { compileTimeWindow } from './time-window-matcher.js';
 

@@ -2,7 +2,7 @@ import type { RequestContext } from '../core/request-context.js';
 import type { Principal } from '../core/principal.js';
 import type { CidrSet } from '../net/create-cidr-set.js';
 import { resolveClientAddress } from '../net/resolve-client-address.js';
-import type { RiskAssessment } from '../risk/risk-assessment.js';
+import type { RiskAssessment } from '../core/risk-assessment.js';
 import type { CelBindings } from './compile-cel.js';
 
 /** Most request headers bound to `request.headers` in CEL. */

@@ -3,9 +3,9 @@ import type { Logger } from 'pino';
 import type { ContextConfig, RiskConfig } from '../config/types.js';
 import type { Principal } from '../core/principal.js';
 import type { RequestContext } from '../core/request-context.js';
-import type { RiskEvaluator } from '../engine.js';
+import type { RiskEvaluator } from '../core/stages.js';
 import type { RiskLimits, RiskObservation, RiskSnapshot, RiskStore } from '../store/risk-store.js';
-import type { RiskAssessment, RiskSignal } from './risk-assessment.js';
+import type { RiskAssessment, RiskSignal } from '../core/risk-assessment.js';
 
 /** Dependencies of {@link createRiskEvaluator}. */
 export interface RiskEvaluatorDeps {

@@ -1,4 +1,4 @@
-import type { SessionStatus } from '../verification/verdict.js';
+import type { SessionStatus } from '../core/verdict.js';
 
 /**
  * What the sandbox's fake verification "finds". Everything is optional; the defaults describe an adult

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { SessionStatus } from '../verification/verdict.js';
+import type { SessionStatus } from '../core/verdict.js';
 import { buildSandboxDecision, SANDBOX_NODES, type SandboxScenario } from './build-sandbox-decision.js';
 import { renderMessagePage, renderSessionPage } from './render-session-page.js';
 import { SlidingWindowLimiter, type ScopeState } from './sliding-window-limiter.js';

@@ -1,4 +1,4 @@
-import type { SessionStatus } from '../verification/verdict.js';
+import type { SessionStatus } from '../core/verdict.js';
 import { SANDBOX_PERSON } from './build-sandbox-decision.js';
 
 function escapeHtml(text: string): string {

@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Logger } from 'pino';
 import { serializePythonJson } from '../didit/python-json.js';
-import type { SessionStatus } from '../verification/verdict.js';
+import type { SessionStatus } from '../core/verdict.js';
 
 /** One webhook delivery attempt, as the sandbox's "Deliveries" log shows it. */
 export interface SandboxDelivery {

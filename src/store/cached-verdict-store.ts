@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { Verdict } from '../verification/verdict.js';
+import type { Verdict } from '../core/verdict.js';
 import { isRiskStore } from './risk-store.js';
 import type { RiskStore } from './risk-store.js';
 import { StoreError } from './verdict-store.js';

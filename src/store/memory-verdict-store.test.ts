@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { Verdict } from '../verification/verdict.js';
+import type { Verdict } from '../core/verdict.js';
 import { createMemoryVerdictStore } from './memory-verdict-store.js';
 
 const logger = pino({ level: 'silent' });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import type { PendingSession, SessionRecord, Verdict } from '../verification/verdict.js';
+import type { PendingSession, SessionRecord, Verdict } from '../core/verdict.js';
 import { encodePending, encodeSession, sortRevocations, toVerdict } from './store-codec.js';
 import { checkRiskLimits, MAX_IPS_PER_TOKEN, MAX_KNOWN_DEVICES, MAX_TRACKED_TOKENS, slidingCount } from './risk-store.js';
 import type { RiskLimits, RiskObservation, RiskRecord, RiskSnapshot, RiskStore } from './risk-store.js';

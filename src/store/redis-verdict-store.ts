@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, ReplyError } from 'ioredis';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import type { PendingSession, SessionRecord, Verdict } from '../verification/verdict.js';
+import type { PendingSession, SessionRecord, Verdict } from '../core/verdict.js';
 import {
   decodeIndexMember,
   decodeInvalidation,

@@ -1,5 +1,5 @@
-import { SESSION_STATUSES } from '../verification/verdict.js';
-import type { PendingSession, SessionRecord, SessionStatus, Verdict, VerdictFacts } from '../verification/verdict.js';
+import { SESSION_STATUSES } from '../core/verdict.js';
+import type { PendingSession, SessionRecord, SessionStatus, Verdict, VerdictFacts } from '../core/verdict.js';
 import { escapeKeyPart } from './store-keys.js';
 import type { Revocation, RevocationReason } from './verdict-store.js';
 

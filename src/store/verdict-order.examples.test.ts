@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SessionStatus, Verdict } from '../verification/verdict.js';
+import type { SessionStatus, Verdict } from '../core/verdict.js';
 import { compareUtf8, orderVerdictWrite } from './verdict-order.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { SessionStatus, Verdict } from '../verification/verdict.js';
+import type { SessionStatus, Verdict } from '../core/verdict.js';
 import type { PutVerdictResult } from './verdict-store.js';
 
 /**

@@ -1,5 +1,5 @@
 import { DependencyError } from '../core/dependency-error.js';
-import type { PendingSession, SessionRecord, Verdict } from '../verification/verdict.js';
+import type { PendingSession, SessionRecord, Verdict } from '../core/verdict.js';
 
 /**
  * Why a store operation could not be done. Every code is an infrastructure fault; callers fail closed

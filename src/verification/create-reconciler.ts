@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { WorkflowConfig } from '../config/types.js';
 import { verdictFromDecision } from '../didit/derive-verdict-facts.js';
 import type { DiditDecision } from '../didit/types.js';
-import type { PendingSession } from './verdict.js';
+import type { PendingSession } from '../core/verdict.js';
 import { applyVerdict, isSettled, type SettleStore } from './settle-session.js';
 
 /** Store operations the reconciler needs. */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { WorkflowConfig } from '../config/types.js';
-import type { PendingSession, SessionRecord } from './verdict.js';
+import type { PendingSession, SessionRecord } from '../core/verdict.js';
 
 /** The store operations session creation needs (implemented by the verdict stores in store/). */
 export interface StarterStore {

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import type { WorkflowConfig } from '../config/types.js';
-import type { VerificationGate, VerificationResult } from '../engine.js';
+import type { VerificationGate, VerificationResult } from '../core/stages.js';
 import { evaluateVerdict } from './evaluate-verdict.js';
 import { originalUrl } from './return-url.js';
 import { createSessionStarter, type SessionCreator, type SessionStarter, type StarterStore, type StartResult } from './create-session-starter.js';
 import type { StartTickets } from './start-ticket.js';
-import type { Verdict } from './verdict.js';
+import type { Verdict } from '../core/verdict.js';
 
 export type { SessionCreator } from './create-session-starter.js';
 

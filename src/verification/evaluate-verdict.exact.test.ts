@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { WorkflowConfig } from '../config/types.js';
-import type { VerificationNeed } from '../policy/outcome.js';
+import type { VerificationNeed } from '../core/outcome.js';
 import { evaluateVerdict } from './evaluate-verdict.js';
-import type { SessionStatus, Verdict, VerdictFacts } from './verdict.js';
+import type { SessionStatus, Verdict, VerdictFacts } from '../core/verdict.js';
 
 /**
  * The exact evaluation (reason text included: it reaches logs and problem documents) for every status, and

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { WorkflowConfig } from '../config/types.js';
-import type { VerificationNeed } from '../policy/outcome.js';
+import type { VerificationNeed } from '../core/outcome.js';
 import { evaluateVerdict } from './evaluate-verdict.js';
-import type { SessionStatus, Verdict, VerdictFacts } from './verdict.js';
+import type { SessionStatus, Verdict, VerdictFacts } from '../core/verdict.js';
 
 const NOW = Date.UTC(2026, 10, 27, 12, 0, 0);
 const DAY = 86_400_000;

@@ -1,6 +1,6 @@
 import type { WorkflowConfig } from '../config/types.js';
-import type { VerificationNeed } from '../policy/outcome.js';
-import type { Verdict } from './verdict.js';
+import type { VerificationNeed } from '../core/outcome.js';
+import type { Verdict } from '../core/verdict.js';
 
 /**
  * What one stored verdict means for one route's need:

@@ -1,5 +1,5 @@
 import type { WorkflowConfig } from '../config/types.js';
-import type { PendingSession, SessionStatus, Verdict } from './verdict.js';
+import type { PendingSession, SessionStatus, Verdict } from '../core/verdict.js';
 
 /** Statuses after which a session needs no more reuse: the pending record can go. */
 const UNSETTLED: ReadonlySet<SessionStatus> = new Set(['Not Started', 'In Progress', 'Resubmitted', 'Awaiting User']);

@@ -6,7 +6,7 @@ import type { WorkflowConfig } from '../config/types.js';
 import { parseWebhookPayload, type DiditDecision, type DiditWebhookPayload as WebhookPayload } from '../didit/types.js';
 import { verifyWebhookSignature } from '../didit/verify-webhook-signature.js';
 import { verdictFromDecision, verdictFromWebhook } from '../didit/derive-verdict-facts.js';
-import type { SessionRecord, Verdict } from '../verification/verdict.js';
+import type { SessionRecord, Verdict } from '../core/verdict.js';
 import { applyVerdict, isSettled, workflowsByDiditId, type SettleStore } from '../verification/settle-session.js';
 import { validateReturnUrl } from '../verification/return-url.js';
 import { PAGE_HEADERS, renderPage, type PageKind } from './render-page.js';

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDiditSandbox, type DiditSandbox } from '../../src/sandbox/create-didit-sandbox.js';
 import { createStoreKeys } from '../../src/store/store-keys.js';
-import type { SessionStatus } from '../../src/verification/verdict.js';
+import type { SessionStatus } from '../../src/core/verdict.js';
 import { checkRequest, eventually, isAllow, outcomeOf, problemOf, tally } from '../support/check-requests.js';
 import { testConfigYaml } from '../support/config-yaml.js';
 import { createEnvoyClient, type EnvoyClient } from '../support/envoy-client.js';

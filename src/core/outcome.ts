@@ -1,4 +1,4 @@
-import type { DenyDecision } from '../core/decision.js';
+import type { DenyDecision } from './decision.js';
 
 /** One line of the evaluation trace shown by `idgate explain` and (summarised) in the decision log. */
 export interface TraceStep {

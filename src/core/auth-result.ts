@@ -1,4 +1,4 @@
-import type { Principal } from '../core/principal.js';
+import type { Principal } from './principal.js';
 
 /**
  * The identity stage's answer. `anonymous` = no token was presented in any configured source;
@@ -16,9 +16,3 @@ export type AuthResult =
       /** The issuer the token claimed, when it named a configured one. */
       readonly issuerName?: string;
     };
-
-/** Verifies the caller's token. Implemented by `createAuthenticator()` in identity/. */
-export interface Authenticator {
-  /** @param now epoch ms (injected clock). Never rejects: faults become `failed`. */
-  authenticate(ctx: import('../core/request-context.js').RequestContext, now: number): Promise<AuthResult>;
-}

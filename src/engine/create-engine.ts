@@ -1,74 +1,20 @@
-import { DependencyError, isDependencyOutage } from './core/dependency-error.js';
-import type { Decision, DenyDecision } from './core/decision.js';
-import { encodeIdentityValue, toHeaderSafe } from './core/encode-identity-value.js';
-import type { Decider } from './core/decider.js';
-import type { RequestContext } from './core/request-context.js';
-import type { Principal } from './core/principal.js';
-import type { AuthResult, Authenticator } from './identity/auth-result.js';
-import type { Outcome, VerificationNeed } from './policy/outcome.js';
-import type { RiskAssessment } from './risk/risk-assessment.js';
-
-/** The compiled policy as the engine uses it (implemented by `compilePolicy()` in policy/). */
-export interface PolicyEvaluator {
-  evaluate(ctx: RequestContext, auth: AuthResult, now: number, risk?: RiskAssessment): Outcome;
-  /**
-   * Whether the route this request selects uses the risk score (risk bands or a risk condition). When
-   * absent, no route is treated as using risk.
-   */
-  needsRisk?(ctx: RequestContext): boolean;
-}
-
-/** The verification stage's answer for a set of needs. */
-export type VerificationResult =
-  | { readonly kind: 'satisfied'; readonly workflows: readonly string[] }
-  | { readonly kind: 'step_up'; readonly workflow: string; readonly verificationUrl: string; readonly sessionId?: string }
-  | Pick<DenyDecision, 'status' | 'code' | 'message' | 'retryAfter' | 'extra'> & { readonly kind: 'deny' };
-
-/** Looks up verdicts and orchestrates step-up (implemented in verification/). */
-export interface VerificationGate {
-  check(input: {
-    readonly ctx: RequestContext;
-    readonly principal: Principal;
-    readonly needs: readonly VerificationNeed[];
-    readonly routeId: string;
-    readonly now: number;
-    readonly deadlineAt: number;
-  }): Promise<VerificationResult>;
-}
-
-/** Continuous-verification signals (implemented in risk/); optional. */
-export interface RiskEvaluator {
-  /** Records the request and assesses it; rejects on a store fault (the engine then fails closed). */
-  assess(ctx: RequestContext, principal: Principal, now: number): Promise<RiskAssessment>;
-  /**
-   * Records the request in the background without assessing it (for routes that do not use risk);
-   * never throws and never delays the decision.
-   */
-  record?(ctx: RequestContext, principal: Principal, now: number): void;
-}
-
-/** What the engine reports about every decision (implemented by observability/). */
-export interface DecisionObserver {
-  /**
-   * @param decision what was answered.
-   * @param outcome the policy's outcome, when the policy ran.
-   * @param details `wouldBe`: for a shadow decision (`decision.shadow`), the deny or step-up that was
-   *   downgraded to allow; `risk`: the assessment when the route used risk.
-   */
-  observe(
-    ctx: RequestContext,
-    decision: Decision,
-    outcome: Outcome | undefined,
-    durationMs: number,
-    details?: ObservedDetails,
-  ): void;
-}
-
-/** Extra facts about one decision for the observer. */
-export interface ObservedDetails {
-  readonly wouldBe?: Exclude<Decision, { kind: 'allow' }>;
-  readonly risk?: RiskAssessment;
-}
+import { DependencyError, isDependencyOutage } from '../core/dependency-error.js';
+import type { Decision, DenyDecision } from '../core/decision.js';
+import { encodeIdentityValue, toHeaderSafe } from '../core/encode-identity-value.js';
+import type { Decider } from '../core/decider.js';
+import type { RequestContext } from '../core/request-context.js';
+import type { Principal } from '../core/principal.js';
+import type { Outcome } from '../core/outcome.js';
+import type { RiskAssessment } from '../core/risk-assessment.js';
+import type {
+  Authenticator,
+  DecisionObserver,
+  ObservedDetails,
+  PolicyEvaluator,
+  RiskEvaluator,
+  VerificationGate,
+  VerificationResult,
+} from '../core/stages.js';
 
 export interface EngineDeps {
   readonly authenticator: Authenticator;

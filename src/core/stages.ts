@@ -1,0 +1,81 @@
+import type { AuthResult } from './auth-result.js';
+import type { Decision, DenyDecision } from './decision.js';
+import type { Outcome, VerificationNeed } from './outcome.js';
+import type { Principal } from './principal.js';
+import type { RequestContext } from './request-context.js';
+import type { RiskAssessment } from './risk-assessment.js';
+
+/*
+ * The interfaces of the decision pipeline's stages, in pipeline order: identity → (risk) → policy →
+ * verification, then the observer. The engine (`engine/create-engine.ts`) depends on these alone; each is
+ * implemented in its own folder, so a stage can be replaced or faked without the engine importing it.
+ * The pipeline as a whole is the `Decider` (decider.ts).
+ */
+
+/** Verifies the caller's token. Implemented by `createAuthenticator()` in identity/. */
+export interface Authenticator {
+  /** @param now epoch ms (injected clock). Never rejects: faults become `failed`. */
+  authenticate(ctx: RequestContext, now: number): Promise<AuthResult>;
+}
+
+/** The compiled policy as the engine uses it (implemented by `compilePolicy()` in policy/). */
+export interface PolicyEvaluator {
+  evaluate(ctx: RequestContext, auth: AuthResult, now: number, risk?: RiskAssessment): Outcome;
+  /**
+   * Whether the route this request selects uses the risk score (risk bands or a risk condition). When
+   * absent, no route is treated as using risk.
+   */
+  needsRisk?(ctx: RequestContext): boolean;
+}
+
+/** The verification stage's answer for a set of needs. */
+export type VerificationResult =
+  | { readonly kind: 'satisfied'; readonly workflows: readonly string[] }
+  | { readonly kind: 'step_up'; readonly workflow: string; readonly verificationUrl: string; readonly sessionId?: string }
+  | Pick<DenyDecision, 'status' | 'code' | 'message' | 'retryAfter' | 'extra'> & { readonly kind: 'deny' };
+
+/** Looks up verdicts and orchestrates step-up (implemented in verification/). */
+export interface VerificationGate {
+  check(input: {
+    readonly ctx: RequestContext;
+    readonly principal: Principal;
+    readonly needs: readonly VerificationNeed[];
+    readonly routeId: string;
+    readonly now: number;
+    readonly deadlineAt: number;
+  }): Promise<VerificationResult>;
+}
+
+/** Continuous-verification signals (implemented in risk/); optional. */
+export interface RiskEvaluator {
+  /** Records the request and assesses it; rejects on a store fault (the engine then fails closed). */
+  assess(ctx: RequestContext, principal: Principal, now: number): Promise<RiskAssessment>;
+  /**
+   * Records the request in the background without assessing it (for routes that do not use risk);
+   * never throws and never delays the decision.
+   */
+  record?(ctx: RequestContext, principal: Principal, now: number): void;
+}
+
+/** What the engine reports about every decision (implemented by observability/). */
+export interface DecisionObserver {
+  /**
+   * @param decision what was answered.
+   * @param outcome the policy's outcome, when the policy ran.
+   * @param details `wouldBe`: for a shadow decision (`decision.shadow`), the deny or step-up that was
+   *   downgraded to allow; `risk`: the assessment when the route used risk.
+   */
+  observe(
+    ctx: RequestContext,
+    decision: Decision,
+    outcome: Outcome | undefined,
+    durationMs: number,
+    details?: ObservedDetails,
+  ): void;
+}
+
+/** Extra facts about one decision for the observer. */
+export interface ObservedDetails {
+  readonly wouldBe?: Exclude<Decision, { kind: 'allow' }>;
+  readonly risk?: RiskAssessment;
+}
