@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkLayers, describeViolation, KNOWN_VIOLATIONS, LAYERS, splitKnown } from './support/layer-rules.js';
 
 /**
@@ -39,7 +39,10 @@ describe('architecture layers', () => {
   );
 
   describe('on a fixture', () => {
-    const root = mkdtempSync(join(tmpdir(), 'idgate-layers-'));
+    let root = '';
+    beforeAll(() => {
+      root = mkdtempSync(join(tmpdir(), 'idgate-layers-'));
+    });
     afterAll(() => rmSync(root, { recursive: true, force: true }));
     const write = (path: string, text: string): void => {
       mkdirSync(dirname(join(root, path)), { recursive: true });

@@ -8,7 +8,7 @@ import type { RiskAssessment } from './risk-assessment.js';
 /*
  * The interfaces of the decision pipeline's stages, in pipeline order: identity → (risk) → policy →
  * verification, then the observer. The engine (`engine/create-engine.ts`) depends on these alone; each is
- * implemented in its own folder, so a stage can be replaced or faked without the engine importing it.
+ * implemented in its own folder, which the engine never imports (the composition root wires them in).
  * The pipeline as a whole is the `Decider` (decider.ts).
  */
 
