@@ -122,9 +122,23 @@ export async function checkLayers(root: string): Promise<LayerViolation[]> {
   return result.summary.violations.flatMap((v) => expand(v, edges));
 }
 
-/** A folder violation as the file imports from one folder into the other; a module violation as it is. */
+/** The layer of a path under src/, or undefined when its entry is not in {@link LAYERS}. */
+function layerOf(path: string): number | undefined {
+  const entry = path.replace(/^src\//, '').split('/')[0] ?? '';
+  const layer = LAYERS.findIndex((entries) => entries.includes(entry));
+  return layer === -1 ? undefined : layer;
+}
+
+/**
+ * A folder violation as the file imports from one folder into the other; a module violation as it is.
+ * dependency-cruiser reports a folder cycle once from each folder in it; the report from a folder into a
+ * lower layer is dropped, as those imports are allowed: the cycle's upward imports are reported (by this
+ * rule and the upward rule) from the other side.
+ */
 function expand(v: IViolation, edges: readonly FileEdge[]): LayerViolation[] {
   if (v.rule.name !== FOLDER_CYCLE_RULE) return [{ rule: v.rule.name, from: v.from, to: v.to }];
+  const [fromLayer, toLayer] = [layerOf(v.from), layerOf(v.to)];
+  if (fromLayer !== undefined && toLayer !== undefined && toLayer < fromLayer) return [];
   const folders = [v.from, ...(v.cycle ?? []).map((c) => c.name)];
   const between = (from: string, to: string): FileEdge[] =>
     edges.filter((e) => e.from.slice(0, e.from.lastIndexOf('/')) === from && e.to.slice(0, e.to.lastIndexOf('/')) === to);
