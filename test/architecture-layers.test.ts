@@ -30,7 +30,8 @@ describe('architecture layers', () => {
       // Reported on every run, so the allow-list stays visible until it is empty.
       console.info(
         `layering: ${KNOWN_VIOLATIONS.length} known violation(s) still allowed by KNOWN_VIOLATIONS ` +
-          `(${known.length} reported: a folder cycle is reported once per import that makes it)`,
+          `(${known.length} reported: a folder cycle is reported once per import that makes it)\n` +
+          KNOWN_VIOLATIONS.map((v) => `  ${v.from} → ${v.to}  (${v.why})`).join('\n'),
       );
       expect(unknown.map(describeViolation), 'imports that break the layering (importing file → imported file [rule])').toEqual([]);
       expect(stale, 'KNOWN_VIOLATIONS entries that no longer occur: delete them').toEqual([]);
