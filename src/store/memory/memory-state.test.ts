@@ -6,7 +6,7 @@ import { createMemoryStore } from './create-memory-store.js';
 const logger = pino({ level: 'silent' });
 const verdict = (subject: string): Verdict => ({ subject, workflow: 'kyc', sessionId: 's', status: 'Approved', eventAt: 1, facts: {} });
 
-describe('MemoryStore revocation watermarks under memory pressure', () => {
+describe('MemoryState revocation watermarks under memory pressure', () => {
   it('never forgets a revocation: beyond the cap the oldest watermark becomes a floor for every subject', async () => {
     const store = createMemoryStore({ logger, clock: () => 10_000 }, { maxSubjects: 2 });
     await store.revokeVerdicts('corp:a', undefined, { at: 500, reason: 'admin' });
