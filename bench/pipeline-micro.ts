@@ -14,7 +14,7 @@ import { toCheckResponse } from '../src/extauthz/to-check-response.js';
 import { compileRenderOptions, renderDecision } from '../src/core/render-decision.js';
 import { createAuthenticator } from '../src/identity/authenticator.js';
 import { compilePolicy } from '../src/policy/compile-policy.js';
-import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
+import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
 import { createVerificationGate } from '../src/verification/create-verification-gate.js';
 import { BenchIssuer } from './bench-issuer.js';
 import { buildCheckRequest, loadUpstreamCheckCodec } from './encode-check-request.js';
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const config = parseConfig(yaml, { sourceName: 'bench.yaml', env: {} });
   const authenticator = createAuthenticator({ logger }, { issuers: config.issuers });
   await authenticator.start();
-  const store = createMemoryVerdictStore({ logger });
+  const store = createMemoryStore({ logger });
   const token = await issuer.mint('RS256', { sub: 'alice', scope: 'orders:read', roles: ['customer'] });
   const now = Date.now();
   await store.putVerdict({ subject: 'bench:alice', workflow: 'kyc', sessionId: 's', status: 'Approved', eventAt: now, decidedAt: now, facts: {} });

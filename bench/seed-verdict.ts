@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { createRedisVerdictStore } from '../src/store/redis-verdict-store.js';
+import { createRedisStore } from '../src/store/redis/create-redis-store.js';
 
 /**
  * Writes an Approved verdict for each subject and workflow into Redis with idgate's own store code (so the
@@ -7,7 +7,7 @@ import { createRedisVerdictStore } from '../src/store/redis-verdict-store.js';
  * @throws StoreError when Redis is unreachable or refuses the write.
  */
 export async function seedApprovedVerdicts(redisUrl: string, subjects: readonly string[], workflow: string, now: number): Promise<void> {
-  const store = createRedisVerdictStore({ logger: pino({ level: 'silent' }) }, { redis: { url: redisUrl }, subscribe: false });
+  const store = createRedisStore({ logger: pino({ level: 'silent' }) }, { redis: { url: redisUrl }, subscribe: false });
   try {
     if (!(await store.whenReady(5_000))) throw new Error(`redis at ${redisUrl} is not ready`);
     let i = 0;

@@ -7,7 +7,7 @@ import { createTokenCache } from '../src/identity/token-cache.js';
 import type { Principal } from '../src/core/principal.js';
 import type { VerificationNeed } from '../src/core/outcome.js';
 import { createCachedVerdictStore } from '../src/store/cached-verdict-store.js';
-import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
+import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
 import { evaluateVerdict } from '../src/verification/evaluate-verdict.js';
 import type { Verdict } from '../src/core/verdict.js';
 import { hmacHex } from './fixtures/didit/reference-signatures.js';
@@ -248,7 +248,7 @@ describe('replica verdict cache TTL (store.localCacheTtl)', () => {
   it('serves a read until TTL − 1 ms after the read started, and reads the store again at TTL', async () => {
     let now = NOW;
     const logger = pino({ level: 'silent' });
-    const memory = createMemoryVerdictStore({ logger, clock: () => now });
+    const memory = createMemoryStore({ logger, clock: () => now });
     let reads = 0;
     const inner = Object.assign(Object.create(memory) as typeof memory, {
       async getVerdicts(subject: string, workflows: readonly string[]) {

@@ -6,7 +6,7 @@ import { DiditError, type DiditErrorCode } from '../src/didit/didit-error.js';
 import { createEngine } from '../src/engine/create-engine.js';
 import { KeysUnavailableError } from '../src/identity/jwks-cache.js';
 import { compilePolicy } from '../src/policy/compile-policy.js';
-import { StoreError, type StoreErrorCode } from '../src/store/verdict-store.js';
+import { StoreError, type StoreErrorCode } from '../src/store/store-error.js';
 import { requestContextWith } from './support/tokens.js';
 
 /**

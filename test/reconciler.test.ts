@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowConfig } from '../src/config/types.js';
 import { createDiditClient, type DiditClient } from '../src/didit/create-didit-client.js';
 import { createDiditSandbox, type DiditSandbox } from '../src/sandbox/create-didit-sandbox.js';
-import { createMemoryVerdictStore, type MemoryVerdictStore } from '../src/store/memory-verdict-store.js';
+import { createMemoryStore, type MemoryStore } from '../src/store/memory/create-memory-store.js';
 import { createReconciler } from '../src/verification/create-reconciler.js';
 
 /**
@@ -18,14 +18,14 @@ const workflows: Record<string, WorkflowConfig> = {
 
 let sandbox: DiditSandbox;
 let didit: DiditClient;
-let store: MemoryVerdictStore;
+let store: MemoryStore;
 let now = Date.now();
 
 beforeAll(async () => {
   sandbox = createDiditSandbox({ logger, apiKey: 'k', webhookSecret: 'webhook-secret-0123456789' });
   await sandbox.listen();
   didit = createDiditClient({ logger, baseUrl: sandbox.url, apiKey: 'k', timeoutMs: 2_000, maxRetries: 0 });
-  store = createMemoryVerdictStore({ logger, clock: () => now });
+  store = createMemoryStore({ logger, clock: () => now });
 });
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DiditError } from '../src/didit/didit-error.js';
-import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
+import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
 import { createVerificationGate } from '../src/verification/create-verification-gate.js';
 import type { Principal } from '../src/core/principal.js';
 import { requestContextWith } from './support/tokens.js';
@@ -21,7 +21,7 @@ function principal(sub: string): Principal {
 
 function setup(failFirst: number) {
   let now = 1_700_000_000_000;
-  const store = createMemoryVerdictStore({ logger: pino({ level: 'silent' }), clock: () => now });
+  const store = createMemoryStore({ logger: pino({ level: 'silent' }), clock: () => now });
   let calls = 0;
   let created = 0;
   const gate = createVerificationGate(

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DiditError } from '../src/didit/didit-error.js';
 import type { Principal } from '../src/core/principal.js';
-import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
+import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
 import { createVerificationGate } from '../src/verification/create-verification-gate.js';
 import { createStartTickets } from '../src/verification/start-ticket.js';
 import { requestContextWith } from './support/tokens.js';
@@ -23,7 +23,7 @@ function principal(sub: string): Principal {
 
 function setup(mode: 'hang' | 'fail-later') {
   const now = 1_700_000_000_000;
-  const store = createMemoryVerdictStore({ logger: pino({ level: 'silent' }), clock: () => now });
+  const store = createMemoryStore({ logger: pino({ level: 'silent' }), clock: () => now });
   const releases: Array<() => void> = [];
   let calls = 0;
   let backgroundFailures = 0;

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
+import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
 import { createVerificationGate } from '../src/verification/create-verification-gate.js';
 import type { Principal } from '../src/core/principal.js';
 import { requestContextWith } from './support/tokens.js';
@@ -18,7 +18,7 @@ const principal: Principal = { issuerName: 'test', issuer: 'https://issuer.examp
 describe('a revocation racing a session creation', () => {
   it('does not hand out the session created before it; the next attempt gets a new one, recorded after it', async () => {
     let now = 1_700_000_000_000;
-    const store = createMemoryVerdictStore({ logger: pino({ level: 'silent' }), clock: () => now });
+    const store = createMemoryStore({ logger: pino({ level: 'silent' }), clock: () => now });
     let created = 0;
     let revokeDuringCreation = true;
     const gate = createVerificationGate(

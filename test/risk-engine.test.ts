@@ -9,7 +9,7 @@ import { createEngine } from '../src/engine/create-engine.js';
 import { createAuthenticator, type JwtAuthenticator } from '../src/identity/authenticator.js';
 import { compilePolicy } from '../src/policy/compile-policy.js';
 import { createRiskEvaluator } from '../src/risk/create-risk-evaluator.js';
-import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
+import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
 import { testConfigYaml } from './support/config-yaml.js';
 import { startJwksServer, type JwksServer } from './support/jwks-server.js';
 import { createTestKey, jwksOf, mintToken, requestContextWith, type TestKey } from './support/tokens.js';
@@ -47,7 +47,7 @@ function ctx(path: string, token: string, device?: string): RequestContext {
   };
 }
 
-function engineWith(store: ReturnType<typeof createMemoryVerdictStore>, riskOn: boolean) {
+function engineWith(store: ReturnType<typeof createMemoryStore>, riskOn: boolean) {
   const seen: { decision: Decision; details: ObservedDetails | undefined }[] = [];
   const observer: DecisionObserver = { observe: (_c, decision, _o, _d, details) => void seen.push({ decision, details }) };
   const evaluator = createRiskEvaluator({ store, logger }, { risk: config.risk, context: config.context });
@@ -81,7 +81,7 @@ const tokenFor = (sub: string) => mintToken(key, { iss: jwks.url, aud: AUD, now:
 
 describe('engine risk stage', () => {
   it('assesses routes with risk bands: a new device is denied with risk_denied and the observer sees the signals', async () => {
-    const store = createMemoryVerdictStore({ logger });
+    const store = createMemoryStore({ logger });
     const { engine, seen } = engineWith(store, true);
     const token = await tokenFor('alice');
     expect((await engine.decide(ctx('/risky/a', token, 'd1'), Date.now() + 1000)).kind).toBe('allow');
@@ -91,7 +91,7 @@ describe('engine risk stage', () => {
   });
 
   it('records routes without risk in the background: they feed the state but never wait for it', async () => {
-    const store = createMemoryVerdictStore({ logger });
+    const store = createMemoryStore({ logger });
     const { engine, evaluator, seen } = engineWith(store, true);
     const token = await tokenFor('bob');
     expect((await engine.decide(ctx('/api/x', token, 'd1'), Date.now() + 1000)).kind).toBe('allow');
@@ -104,7 +104,7 @@ describe('engine risk stage', () => {
   });
 
   it('on a risk-store fault fails closed only where risk is used', async () => {
-    const store = createMemoryVerdictStore({ logger });
+    const store = createMemoryStore({ logger });
     const { engine, evaluator } = engineWith(store, true);
     const token = await tokenFor('carol');
     await store.close();
@@ -119,7 +119,7 @@ describe('engine risk stage', () => {
   });
 
   it('does no risk work at all when risk is not wired (risk.enabled false): bands are skipped', async () => {
-    const store = createMemoryVerdictStore({ logger });
+    const store = createMemoryStore({ logger });
     const { engine, seen } = engineWith(store, false);
     const token = await tokenFor('dave');
     await engine.decide(ctx('/risky/a', token, 'd1'), Date.now() + 1000);

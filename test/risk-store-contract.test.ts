@@ -3,11 +3,11 @@ import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createCachedVerdictStore } from '../src/store/cached-verdict-store.js';
-import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
-import { createRedisVerdictStore } from '../src/store/redis-verdict-store.js';
+import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
+import { createRedisStore } from '../src/store/redis/create-redis-store.js';
 import type { RiskLimits, RiskObservation, RiskStore } from '../src/store/risk-store.js';
 import { MAX_IPS_PER_TOKEN, MAX_KNOWN_DEVICES } from '../src/store/risk-store.js';
-import type { VerdictStore } from '../src/store/verdict-store.js';
+import type { StateStore } from '../src/store/state-store.js';
 import { startRedis, startRedisCluster, waitForServerClock } from './support/redis-server.js';
 import type { RedisClusterHandle, RedisServerHandle } from './support/redis-server.js';
 
@@ -19,7 +19,7 @@ const LIMITS: RiskLimits = { stateTtlMs: 30 * 24 * 3_600_000, velocityWindowMs: 
 const SHORT: RiskLimits = { stateTtlMs: 150, velocityWindowMs: MIN, tokenIpWindowMs: 80 };
 
 interface Harness {
-  readonly store: RiskStore & VerdictStore;
+  readonly store: StateStore;
   /** Lets `ms` pass for TTLs: the fake clock in memory, real time on Redis. */
   advance(ms: number): Promise<void>;
   /** Every key of this harness with its PTTL (Redis only). */
@@ -37,12 +37,12 @@ interface Backend {
 const uniquePrefix = (): string => `r-${randomBytes(4).toString('hex')}:`;
 
 const memoryBackend: Backend = {
-  name: 'MemoryVerdictStore',
+  name: 'MemoryStore',
   setup: async () => undefined,
   teardown: async () => undefined,
   async harness() {
     let now = T0;
-    const store = createMemoryVerdictStore({ logger, clock: () => now }, { maxEntries: 1000, maxSubjects: 1000 });
+    const store = createMemoryStore({ logger, clock: () => now }, { maxEntries: 1000, maxSubjects: 1000 });
     return {
       store,
       advance: async (ms) => {
@@ -63,7 +63,7 @@ function redisBackend(): Backend {
   let server: RedisServerHandle | undefined;
   let raw: Redis | undefined;
   return {
-    name: 'RedisVerdictStore (standalone)',
+    name: 'RedisStore (standalone)',
     async setup() {
       server = await startRedis();
       raw = new Redis(server.url);
@@ -76,7 +76,7 @@ function redisBackend(): Backend {
     async harness() {
       if (!server || !raw) throw new Error('redis not started');
       const keyPrefix = uniquePrefix();
-      const store = createRedisVerdictStore({ logger }, { redis: { url: server.url, keyPrefix, commandTimeoutMs: 2000 } });
+      const store = createRedisStore({ logger }, { redis: { url: server.url, keyPrefix, commandTimeoutMs: 2000 } });
       expect(await store.whenReady(5000)).toBe(true);
       const client = raw;
       return { store, advance: (ms) => waitForServerClock([client], ms), keyTtls: () => ttlsOf(client, keyPrefix), close: () => store.close() };
@@ -88,7 +88,7 @@ function clusterBackend(): Backend {
   let cluster: RedisClusterHandle | undefined;
   let raw: Cluster | undefined;
   return {
-    name: 'RedisVerdictStore (cluster of 3)',
+    name: 'RedisStore (cluster of 3)',
     async setup() {
       cluster = await startRedisCluster(3);
       raw = new Cluster([...cluster.startup]);
@@ -102,7 +102,7 @@ function clusterBackend(): Backend {
       if (!cluster || !raw) throw new Error('cluster not started');
       const client = raw;
       const keyPrefix = uniquePrefix();
-      const store = createRedisVerdictStore({ logger }, { redis: { cluster: cluster.startup, keyPrefix, commandTimeoutMs: 2000 } });
+      const store = createRedisStore({ logger }, { redis: { cluster: cluster.startup, keyPrefix, commandTimeoutMs: 2000 } });
       expect(await store.whenReady(10_000)).toBe(true);
       return { store, advance: (ms) => waitForServerClock(client.nodes('master'), ms), close: () => store.close() };
     },
@@ -259,8 +259,8 @@ describe('RiskStore across replicas (two Redis stores, one server) and through t
 
   it('shares risk state between replicas and revokes it for all of them at once', async () => {
     const keyPrefix = uniquePrefix();
-    const a = createRedisVerdictStore({ logger }, { redis: { url: server.url, keyPrefix } });
-    const bInner = createRedisVerdictStore({ logger }, { redis: { url: server.url, keyPrefix } });
+    const a = createRedisStore({ logger }, { redis: { url: server.url, keyPrefix } });
+    const bInner = createRedisStore({ logger }, { redis: { url: server.url, keyPrefix } });
     const b = createCachedVerdictStore(bInner, { ttlMs: 60_000, maxEntries: 10 });
     try {
       expect(await a.whenReady(5000)).toBe(true);
@@ -279,13 +279,9 @@ describe('RiskStore across replicas (two Redis stores, one server) and through t
   });
 
   it('the cached wrapper rejects risk calls with StoreError when the inner store keeps no risk state', async () => {
-    const memory = createMemoryVerdictStore({ logger });
-    const { recordActivity: _r, getRisk: _g, deleteRisk: _d, ...rest } = Object.fromEntries(
-      Object.getOwnPropertyNames(Object.getPrototypeOf(memory) as object)
-        .filter((k) => k !== 'constructor')
-        .map((k) => [k, ((memory as unknown as Record<string, (...a: unknown[]) => unknown>)[k] as (...a: unknown[]) => unknown).bind(memory)]),
-    );
-    const cached = createCachedVerdictStore(rest as unknown as VerdictStore, { ttlMs: 1000, maxEntries: 10 });
+    const memory = createMemoryStore({ logger });
+    const { recordActivity: _r, getRisk: _g, deleteRisk: _d, ...rest } = memory;
+    const cached = createCachedVerdictStore(rest, { ttlMs: 1000, maxEntries: 10 });
     await expect(cached.getRisk('corp:x')).rejects.toMatchObject({ name: 'StoreError', code: 'unavailable' });
     await cached.close();
   });

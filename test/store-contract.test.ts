@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Cluster, Redis } from 'ioredis';
-import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
-import { createRedisVerdictStore } from '../src/store/redis-verdict-store.js';
-import { StoreError } from '../src/store/verdict-store.js';
-import type { VerdictStore } from '../src/store/verdict-store.js';
+import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
+import { createRedisStore } from '../src/store/redis/create-redis-store.js';
+import type { StateStore } from '../src/store/state-store.js';
+import { StoreError } from '../src/store/store-error.js';
 import type { PendingSession, SessionStatus, Verdict } from '../src/core/verdict.js';
 import { startRedis, startRedisCluster, waitForServerClock } from './support/redis-server.js';
 import type { RedisClusterHandle, RedisServerHandle } from './support/redis-server.js';
@@ -16,7 +16,7 @@ const AUDIT_CAP = 20;
 
 /** One store under test plus how to move its time forward and read its audit length. */
 interface Harness {
-  readonly store: VerdictStore;
+  readonly store: StateStore;
   /** Lets `ms` pass for TTLs: the fake clock for memory, real time for Redis (TTLs there are tiny). */
   advance(ms: number): Promise<void>;
   auditLength(): Promise<number>;
@@ -27,6 +27,7 @@ interface Harness {
 
 interface Backend {
   readonly name: string;
+  /** Starts the backend's servers once (later calls do nothing). */
   setup(): Promise<void>;
   teardown(): Promise<void>;
   harness(): Promise<Harness>;
@@ -35,12 +36,12 @@ interface Backend {
 const uniquePrefix = (): string => `t-${randomBytes(4).toString('hex')}:`;
 
 const memoryBackend: Backend = {
-  name: 'MemoryVerdictStore',
+  name: 'memory',
   setup: async () => undefined,
   teardown: async () => undefined,
   async harness() {
     let now = 1_700_000_000_000;
-    const store = createMemoryVerdictStore(
+    const store = createMemoryStore(
       { logger, clock: () => now },
       { settledVerdictTtlMs: SETTLED_TTL_MS, auditMaxLen: AUDIT_CAP, maxEntries: 1000, maxSubjects: 1000 },
     );
@@ -60,8 +61,9 @@ function redisBackend(): Backend {
   let server: RedisServerHandle | undefined;
   let raw: Redis | undefined;
   return {
-    name: 'RedisVerdictStore (standalone)',
+    name: 'redis (standalone)',
     async setup() {
+      if (server) return;
       server = await startRedis();
       raw = new Redis(server.url);
       raw.on('error', () => undefined);
@@ -73,7 +75,7 @@ function redisBackend(): Backend {
     async harness() {
       if (!server || !raw) throw new Error('redis not started');
       const keyPrefix = uniquePrefix();
-      const store = createRedisVerdictStore(
+      const store = createRedisStore(
         { logger },
         { redis: { url: server.url, keyPrefix, commandTimeoutMs: 2000 }, settledVerdictTtlMs: SETTLED_TTL_MS, auditMaxLen: AUDIT_CAP },
       );
@@ -95,8 +97,9 @@ function clusterBackend(): Backend {
   let cluster: RedisClusterHandle | undefined;
   let raw: Cluster | undefined;
   return {
-    name: 'RedisVerdictStore (cluster of 3)',
+    name: 'redis (cluster of 3)',
     async setup() {
+      if (cluster) return;
       cluster = await startRedisCluster(3);
       raw = new Cluster([...cluster.startup]);
       raw.on('error', () => undefined);
@@ -108,7 +111,7 @@ function clusterBackend(): Backend {
     async harness() {
       if (!cluster || !raw) throw new Error('cluster not started');
       const keyPrefix = uniquePrefix();
-      const store = createRedisVerdictStore(
+      const store = createRedisStore(
         { logger },
         {
           redis: { cluster: cluster.startup, keyPrefix, commandTimeoutMs: 2000 },
@@ -141,11 +144,15 @@ function verdict(over: Partial<Verdict> & { subject: string }): Verdict {
   };
 }
 
+function pending(subject: string, workflow: string, createdAt: number): PendingSession {
+  return { subject, workflow, sessionId: `p-${workflow}-${createdAt}`, url: `https://verify.example/${createdAt}`, createdAt };
+}
+
 let subjectCounter = 0;
 const newSubject = (): string => `corp:user-${(subjectCounter += 1)}`;
 
 /** Resolves with the first invalidation matching `subject` (Redis delivers them asynchronously). */
-function nextInvalidation(store: VerdictStore, subject: string): Promise<{ subject?: string; workflow?: string }> {
+function nextInvalidation(store: StateStore, subject: string): Promise<{ subject?: string; workflow?: string }> {
   return new Promise((resolve) => {
     const off = store.onInvalidate((s, w) => {
       if (s !== subject) return;
@@ -155,15 +162,30 @@ function nextInvalidation(store: VerdictStore, subject: string): Promise<{ subje
   });
 }
 
-describe.each([memoryBackend, redisBackend(), clusterBackend()])('VerdictStore contract: $name', (backend) => {
-  let h: Harness;
-  beforeAll(() => backend.setup());
-  afterAll(() => backend.teardown());
-  beforeEach(async () => {
-    h = await backend.harness();
-  });
-  afterEach(() => h.close());
+const BACKENDS: readonly Backend[] = [memoryBackend, redisBackend(), clusterBackend()];
+let h: Harness;
 
+// Each backend's servers start once for the whole file (on first use) and stop at its end.
+afterAll(async () => {
+  for (const backend of BACKENDS) await backend.teardown();
+});
+
+/**
+ * One concern's contract, one `describe` run against every backend; each test gets a fresh harness (its own
+ * key prefix on Redis, its own memory store).
+ */
+function contract(concern: string, body: () => void): void {
+  describe.each(BACKENDS)(`${concern} contract: $name`, (backend) => {
+    beforeAll(() => backend.setup());
+    beforeEach(async () => {
+      h = await backend.harness();
+    });
+    afterEach(() => h.close());
+    body();
+  });
+}
+
+contract('VerdictStore', () => {
   describe('ordered verdict writes', () => {
     it('writes a newer event and refuses an older one as stale', async () => {
       const subject = newSubject();
@@ -255,7 +277,7 @@ describe.each([memoryBackend, redisBackend(), clusterBackend()])('VerdictStore c
     });
   });
 
-  describe('listing, revocation and invalidation', () => {
+  describe('listing and revocation', () => {
     it('lists every verdict of a subject and deletes one or all', async () => {
       const subject = newSubject();
       for (const workflow of ['kyc', 'age', 'aml']) await h.store.putVerdict(verdict({ subject, workflow }));
@@ -266,16 +288,6 @@ describe.each([memoryBackend, redisBackend(), clusterBackend()])('VerdictStore c
       await h.store.revokeVerdicts(subject, undefined, { at: 1, reason: 'admin' });
       expect(await h.store.listVerdicts(subject)).toEqual([]);
       expect(await h.store.getVerdicts(subject, ['kyc', 'aml'])).toEqual([undefined, undefined]);
-    });
-
-    it('announces a written verdict and a subject-wide revocation', async () => {
-      const subject = newSubject();
-      const written = nextInvalidation(h.store, subject);
-      await h.store.putVerdict(verdict({ subject, workflow: 'kyc' }));
-      expect(await written).toEqual({ subject, workflow: 'kyc' });
-      const revoked = nextInvalidation(h.store, subject);
-      await h.store.revokeVerdicts(subject, undefined, { at: 1, reason: 'admin' });
-      expect(await revoked).toEqual({ subject });
     });
 
     it('keeps hostile subjects and workflows in distinct keys', async () => {
@@ -295,13 +307,6 @@ describe.each([memoryBackend, redisBackend(), clusterBackend()])('VerdictStore c
 
   describe('revocation watermarks (a revocation is a watermark, not a delete)', () => {
     const FAR_FUTURE = 4_000_000_000_000;
-    const pendingOf = (subject: string, workflow: string, createdAt: number): PendingSession => ({
-      subject,
-      workflow,
-      sessionId: `p-${workflow}-${createdAt}`,
-      url: `https://verify.example/${createdAt}`,
-      createdAt,
-    });
 
     it('refuses every later write from a session created at or before the revocation, and from an unknown one', async () => {
       const subject = newSubject();
@@ -350,17 +355,17 @@ describe.each([memoryBackend, redisBackend(), clusterBackend()])('VerdictStore c
 
     it('deletes and reports the pending sessions, and refuses to store one created before the revocation', async () => {
       const subject = newSubject();
-      expect(await h.store.putPending(pendingOf(subject, 'kyc', 100), 60_000)).toBe('stored');
-      expect(await h.store.putPending(pendingOf(subject, 'age', 100), 60_000)).toBe('stored');
+      expect(await h.store.putPending(pending(subject, 'kyc', 100), 60_000)).toBe('stored');
+      expect(await h.store.putPending(pending(subject, 'age', 100), 60_000)).toBe('stored');
       const revoked = await h.store.revokeVerdicts(subject, undefined, { at: 500, reason: 'admin' }, ['kyc', 'age', 'aml']);
       expect(revoked.verdicts).toEqual([]);
       expect(revoked.pending.map((p) => p.workflow).sort()).toEqual(['age', 'kyc']);
       expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
       expect(await h.store.listStalePending(FAR_FUTURE, 100)).not.toContainEqual(expect.objectContaining({ subject }));
       // A creation that raced the revocation (created before, stored after) is refused; a new one is kept.
-      expect(await h.store.putPending(pendingOf(subject, 'kyc', 499), 60_000)).toBe('revoked');
+      expect(await h.store.putPending(pending(subject, 'kyc', 499), 60_000)).toBe('revoked');
       expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
-      expect(await h.store.putPending(pendingOf(subject, 'kyc', 501), 60_000)).toBe('stored');
+      expect(await h.store.putPending(pending(subject, 'kyc', 501), 60_000)).toBe('stored');
       expect((await h.store.getPending(subject, 'kyc'))?.createdAt).toBe(501);
     });
 
@@ -389,136 +394,148 @@ describe.each([memoryBackend, redisBackend(), clusterBackend()])('VerdictStore c
       expect(await h.store.putVerdict(verdict({ subject, eventAt: 2 }), { sessionCreatedAt: 1 })).toBe('written');
       expect(await h.store.getRevocations(subject)).toEqual([]);
     });
+  });
+});
 
-    it('announces a revocation to every listener', async () => {
-      const subject = newSubject();
-      await h.store.putVerdict(verdict({ subject }));
-      const one = nextInvalidation(h.store, subject);
-      await h.store.revokeVerdicts(subject, 'kyc', { at: 1, reason: 'admin' });
-      expect(await one).toEqual({ subject, workflow: 'kyc' });
-    });
+contract('PendingSessions', () => {
+  it('stores, replaces and deletes a pending session', async () => {
+    const subject = newSubject();
+    expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
+    await h.store.putPending(pending(subject, 'kyc', 10), 60_000);
+    await h.store.putPending(pending(subject, 'kyc', 20), 60_000);
+    expect(await h.store.getPending(subject, 'kyc')).toEqual(pending(subject, 'kyc', 20));
+    await h.store.deletePending(subject, 'kyc');
+    expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
   });
 
-  describe('pending sessions and session records', () => {
-    const pending = (subject: string, workflow: string, createdAt: number): PendingSession => ({
-      subject,
-      workflow,
-      sessionId: `p-${workflow}-${createdAt}`,
-      url: `https://verify.example/${createdAt}`,
-      createdAt,
-    });
-
-    it('stores, replaces and deletes a pending session', async () => {
-      const subject = newSubject();
-      expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
-      await h.store.putPending(pending(subject, 'kyc', 10), 60_000);
-      await h.store.putPending(pending(subject, 'kyc', 20), 60_000);
-      expect(await h.store.getPending(subject, 'kyc')).toEqual(pending(subject, 'kyc', 20));
-      await h.store.deletePending(subject, 'kyc');
-      expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
-    });
-
-    it('expires a pending session after its TTL', async () => {
-      const subject = newSubject();
-      await h.store.putPending(pending(subject, 'kyc', 10), 50);
-      expect(await h.store.getPending(subject, 'kyc')).toBeDefined();
-      await h.advance(50);
-      expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
-    });
-
-    it('lists stale pending sessions oldest first, bounded, skipping expired and fresh ones', async () => {
-      const s1 = newSubject();
-      const s2 = newSubject();
-      await h.store.putPending(pending(s1, 'kyc', 300), 60_000);
-      await h.store.putPending(pending(s2, 'kyc', 100), 60_000);
-      await h.store.putPending(pending(s1, 'age', 200), 60_000);
-      await h.store.putPending(pending(s2, 'age', 900), 60_000);
-      await h.store.putPending(pending(s2, 'gone', 50), 30);
-      await h.advance(30);
-      const stale = await h.store.listStalePending(500, 10);
-      expect(stale.map((p) => p.sessionId)).toEqual(['p-kyc-100', 'p-age-200', 'p-kyc-300']);
-      expect((await h.store.listStalePending(500, 2)).map((p) => p.sessionId)).toEqual(['p-kyc-100', 'p-age-200']);
-      await h.store.deletePending(s2, 'kyc');
-      expect((await h.store.listStalePending(500, 10)).map((p) => p.sessionId)).toEqual(['p-age-200', 'p-kyc-300']);
-    });
-
-    it('defers a pending session checked by the sweep behind the others, and ignores a deleted one', async () => {
-      const s1 = newSubject();
-      const s2 = newSubject();
-      await h.store.putPending(pending(s1, 'kyc', 100), 60_000);
-      await h.store.putPending(pending(s2, 'kyc', 200), 60_000);
-      await h.store.deferPending(s1, 'kyc', 400);
-      const mine = (list: { subject: string; sessionId: string }[]) => list.filter((p) => p.subject === s1 || p.subject === s2).map((p) => p.sessionId);
-      expect(mine(await h.store.listStalePending(500, 100))).toEqual(['p-kyc-200', 'p-kyc-100']);
-      expect(mine(await h.store.listStalePending(300, 100))).toEqual(['p-kyc-200']);
-      await h.store.deletePending(s2, 'kyc');
-      await h.store.deferPending(s2, 'kyc', 450);
-      expect(mine(await h.store.listStalePending(500, 100))).toEqual(['p-kyc-100']);
-      await h.store.deletePending(s1, 'kyc');
-    });
-
-    it('stores a session record with a TTL', async () => {
-      const rec = { sessionId: `sess-${randomBytes(3).toString('hex')}`, subject: newSubject(), workflow: 'kyc', createdAt: 5 };
-      await h.store.putSession({ ...rec, returnTo: 'https://app.example/x?y=1' }, 50);
-      expect(await h.store.getSession(rec.sessionId)).toEqual({ ...rec, returnTo: 'https://app.example/x?y=1' });
-      expect(await h.store.getSession('unknown')).toBeUndefined();
-      await h.advance(50);
-      expect(await h.store.getSession(rec.sessionId)).toBeUndefined();
-    });
+  it('expires a pending session after its TTL', async () => {
+    const subject = newSubject();
+    await h.store.putPending(pending(subject, 'kyc', 10), 50);
+    expect(await h.store.getPending(subject, 'kyc')).toBeDefined();
+    await h.advance(50);
+    expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
   });
 
-  describe('de-duplication, counters, locks, audit', () => {
-    it('marks an event seen once per TTL', async () => {
-      const key = `evt-${randomBytes(3).toString('hex')}`;
-      expect(await h.store.markEventSeen(key, 50)).toBe(true);
-      expect(await h.store.markEventSeen(key, 50)).toBe(false);
-      expect(await h.store.markEventSeen(`${key}-other`, 50)).toBe(true);
-      await h.advance(50);
-      expect(await h.store.markEventSeen(key, 50)).toBe(true);
-    });
+  it('lists stale pending sessions oldest first, bounded, skipping expired and fresh ones', async () => {
+    const s1 = newSubject();
+    const s2 = newSubject();
+    await h.store.putPending(pending(s1, 'kyc', 300), 60_000);
+    await h.store.putPending(pending(s2, 'kyc', 100), 60_000);
+    await h.store.putPending(pending(s1, 'age', 200), 60_000);
+    await h.store.putPending(pending(s2, 'age', 900), 60_000);
+    await h.store.putPending(pending(s2, 'gone', 50), 30);
+    await h.advance(30);
+    const stale = await h.store.listStalePending(500, 10);
+    expect(stale.map((p) => p.sessionId)).toEqual(['p-kyc-100', 'p-age-200', 'p-kyc-300']);
+    expect((await h.store.listStalePending(500, 2)).map((p) => p.sessionId)).toEqual(['p-kyc-100', 'p-age-200']);
+    await h.store.deletePending(s2, 'kyc');
+    expect((await h.store.listStalePending(500, 10)).map((p) => p.sessionId)).toEqual(['p-age-200', 'p-kyc-300']);
+  });
 
-    it('counts step-ups within a window per subject+workflow', async () => {
-      const subject = newSubject();
-      expect(await h.store.countStepUp(subject, 'kyc', 60)).toBe(1);
-      expect(await h.store.countStepUp(subject, 'kyc', 60)).toBe(2);
-      expect(await h.store.countStepUp(subject, 'age', 60)).toBe(1);
-      expect(await h.store.countStepUp(subject, 'kyc', 60)).toBe(3);
-      await h.advance(60);
-      expect(await h.store.countStepUp(subject, 'kyc', 60)).toBe(1);
-    });
+  it('defers a pending session checked by the sweep behind the others, and ignores a deleted one', async () => {
+    const s1 = newSubject();
+    const s2 = newSubject();
+    await h.store.putPending(pending(s1, 'kyc', 100), 60_000);
+    await h.store.putPending(pending(s2, 'kyc', 200), 60_000);
+    await h.store.deferPending(s1, 'kyc', 400);
+    const mine = (list: { subject: string; sessionId: string }[]) => list.filter((p) => p.subject === s1 || p.subject === s2).map((p) => p.sessionId);
+    expect(mine(await h.store.listStalePending(500, 100))).toEqual(['p-kyc-200', 'p-kyc-100']);
+    expect(mine(await h.store.listStalePending(300, 100))).toEqual(['p-kyc-200']);
+    await h.store.deletePending(s2, 'kyc');
+    await h.store.deferPending(s2, 'kyc', 450);
+    expect(mine(await h.store.listStalePending(500, 100))).toEqual(['p-kyc-100']);
+    await h.store.deletePending(s1, 'kyc');
+  });
 
-    it('grants a lock to exactly one of 50 concurrent callers and releases it by token only', async () => {
-      const tokens = await Promise.all(Array.from({ length: 50 }, () => h.store.acquireLock('create:kyc', 10_000)));
-      const winners = tokens.filter((t): t is string => t !== undefined);
-      expect(winners).toHaveLength(1);
-      const token = winners[0] ?? '';
-      expect(await h.store.releaseLock('create:kyc', 'not-the-token')).toBe(false);
-      expect(await h.store.acquireLock('create:kyc', 10_000)).toBeUndefined();
-      expect(await h.store.releaseLock('create:kyc', token)).toBe(true);
-      expect(await h.store.releaseLock('create:kyc', token)).toBe(false);
-      expect(await h.store.acquireLock('create:kyc', 10_000)).toEqual(expect.any(String));
-    });
+  it('stores a session record with a TTL', async () => {
+    const rec = { sessionId: `sess-${randomBytes(3).toString('hex')}`, subject: newSubject(), workflow: 'kyc', createdAt: 5 };
+    await h.store.putSession({ ...rec, returnTo: 'https://app.example/x?y=1' }, 50);
+    expect(await h.store.getSession(rec.sessionId)).toEqual({ ...rec, returnTo: 'https://app.example/x?y=1' });
+    expect(await h.store.getSession('unknown')).toBeUndefined();
+    await h.advance(50);
+    expect(await h.store.getSession(rec.sessionId)).toBeUndefined();
+  });
+});
 
-    it('lets a lock expire after its TTL', async () => {
-      expect(await h.store.acquireLock('short', 40)).toBeDefined();
-      expect(await h.store.acquireLock('short', 40)).toBeUndefined();
-      await h.advance(40);
-      expect(await h.store.acquireLock('short', 40)).toBeDefined();
-    });
+contract('Invalidations', () => {
+  it('announces a written verdict and a subject-wide revocation', async () => {
+    const subject = newSubject();
+    const written = nextInvalidation(h.store, subject);
+    await h.store.putVerdict(verdict({ subject, workflow: 'kyc' }));
+    expect(await written).toEqual({ subject, workflow: 'kyc' });
+    const revoked = nextInvalidation(h.store, subject);
+    await h.store.revokeVerdicts(subject, undefined, { at: 1, reason: 'admin' });
+    expect(await revoked).toEqual({ subject });
+  });
 
-    it('keeps the audit stream bounded', async () => {
-      for (let i = 0; i < 300; i += 1) await h.store.appendAudit({ type: 'verdict_written', n: String(i) });
-      const length = await h.auditLength();
-      expect(length).toBeGreaterThanOrEqual(AUDIT_CAP);
-      expect(length).toBeLessThanOrEqual(AUDIT_CAP + h.auditSlack);
-    });
+  it('announces a revocation to every listener', async () => {
+    const subject = newSubject();
+    await h.store.putVerdict(verdict({ subject }));
+    const one = nextInvalidation(h.store, subject);
+    await h.store.revokeVerdicts(subject, 'kyc', { at: 1, reason: 'admin' });
+    expect(await one).toEqual({ subject, workflow: 'kyc' });
+  });
+});
 
-    it('answers ping, then fails with unavailable once closed', async () => {
-      expect(await h.store.ping()).toBe(true);
-      await h.store.close();
-      expect(await h.store.ping()).toBe(false);
-      const err: unknown = await h.store.getVerdicts('corp:x', ['kyc']).catch((e: unknown) => e);
-      expect((err instanceof StoreError) && err.code).toBe('unavailable');
-    });
+contract('WebhookDedupe', () => {
+  it('marks an event seen once per TTL', async () => {
+    const key = `evt-${randomBytes(3).toString('hex')}`;
+    expect(await h.store.markEventSeen(key, 50)).toBe(true);
+    expect(await h.store.markEventSeen(key, 50)).toBe(false);
+    expect(await h.store.markEventSeen(`${key}-other`, 50)).toBe(true);
+    await h.advance(50);
+    expect(await h.store.markEventSeen(key, 50)).toBe(true);
+  });
+});
+
+contract('StepUpCounters', () => {
+  it('counts step-ups within a window per subject+workflow', async () => {
+    const subject = newSubject();
+    expect(await h.store.countStepUp(subject, 'kyc', 60)).toBe(1);
+    expect(await h.store.countStepUp(subject, 'kyc', 60)).toBe(2);
+    expect(await h.store.countStepUp(subject, 'age', 60)).toBe(1);
+    expect(await h.store.countStepUp(subject, 'kyc', 60)).toBe(3);
+    await h.advance(60);
+    expect(await h.store.countStepUp(subject, 'kyc', 60)).toBe(1);
+  });
+});
+
+contract('Locks', () => {
+  it('grants a lock to exactly one of 50 concurrent callers and releases it by token only', async () => {
+    const tokens = await Promise.all(Array.from({ length: 50 }, () => h.store.acquireLock('create:kyc', 10_000)));
+    const winners = tokens.filter((t): t is string => t !== undefined);
+    expect(winners).toHaveLength(1);
+    const token = winners[0] ?? '';
+    expect(await h.store.releaseLock('create:kyc', 'not-the-token')).toBe(false);
+    expect(await h.store.acquireLock('create:kyc', 10_000)).toBeUndefined();
+    expect(await h.store.releaseLock('create:kyc', token)).toBe(true);
+    expect(await h.store.releaseLock('create:kyc', token)).toBe(false);
+    expect(await h.store.acquireLock('create:kyc', 10_000)).toEqual(expect.any(String));
+  });
+
+  it('lets a lock expire after its TTL', async () => {
+    expect(await h.store.acquireLock('short', 40)).toBeDefined();
+    expect(await h.store.acquireLock('short', 40)).toBeUndefined();
+    await h.advance(40);
+    expect(await h.store.acquireLock('short', 40)).toBeDefined();
+  });
+});
+
+contract('AuditLog', () => {
+  it('keeps the audit stream bounded', async () => {
+    for (let i = 0; i < 300; i += 1) await h.store.appendAudit({ type: 'verdict_written', n: String(i) });
+    const length = await h.auditLength();
+    expect(length).toBeGreaterThanOrEqual(AUDIT_CAP);
+    expect(length).toBeLessThanOrEqual(AUDIT_CAP + h.auditSlack);
+  });
+});
+
+contract('StoreLifecycle', () => {
+  it('answers ping, then fails with unavailable once closed', async () => {
+    expect(await h.store.ping()).toBe(true);
+    await h.store.close();
+    expect(await h.store.ping()).toBe(false);
+    const err: unknown = await h.store.getVerdicts('corp:x', ['kyc']).catch((e: unknown) => e);
+    expect((err instanceof StoreError) && err.code).toBe('unavailable');
   });
 });

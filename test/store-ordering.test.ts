@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
-import { createRedisVerdictStore } from '../src/store/redis-verdict-store.js';
-import type { RedisVerdictStore } from '../src/store/redis-verdict-store.js';
+import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
+import { createRedisStore } from '../src/store/redis/create-redis-store.js';
+import type { RedisStore } from '../src/store/redis/create-redis-store.js';
 import { SESSION_STATUSES } from '../src/core/verdict.js';
 import type { Verdict } from '../src/core/verdict.js';
 import { startRedis } from './support/redis-server.js';
@@ -19,10 +19,10 @@ const arbEvent = fc.record({
 
 describe('the Lua verdict write orders exactly like the in-memory rule', () => {
   let server: RedisServerHandle;
-  let redis: RedisVerdictStore;
+  let redis: RedisStore;
   beforeAll(async () => {
     server = await startRedis();
-    redis = createRedisVerdictStore({ logger }, { redis: { url: server.url, commandTimeoutMs: 2000 }, subscribe: false });
+    redis = createRedisStore({ logger }, { redis: { url: server.url, commandTimeoutMs: 2000 }, subscribe: false });
     expect(await redis.whenReady(5000)).toBe(true);
   });
   afterAll(async () => {
@@ -38,7 +38,7 @@ describe('the Lua verdict write orders exactly like the in-memory rule', () => {
         const subject = `corp:run-${run}`;
         // Small caps: the default caps preallocate 100 000-entry LRU caches per run, which alone took most of
         // this test's time budget on a loaded machine.
-        const memory = createMemoryVerdictStore({ logger, clock: () => 0 }, { maxEntries: 100, maxSubjects: 100 });
+        const memory = createMemoryStore({ logger, clock: () => 0 }, { maxEntries: 100, maxSubjects: 100 });
         for (const e of events) {
           const v: Verdict = { subject, workflow: 'kyc', facts: {}, ...e };
           const [m, r] = await Promise.all([memory.putVerdict(v), redis.putVerdict(v)]);

@@ -3,11 +3,11 @@ import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCachedVerdictStore } from '../src/store/cached-verdict-store.js';
-import { createVerdictStore } from '../src/store/create-verdict-store.js';
-import { MemoryVerdictStore } from '../src/store/memory-verdict-store.js';
-import { createRedisVerdictStore, RedisVerdictStore } from '../src/store/redis-verdict-store.js';
-import { StoreError } from '../src/store/verdict-store.js';
-import type { VerdictStore } from '../src/store/verdict-store.js';
+import { createStore } from '../src/store/create-store.js';
+import type { Invalidations } from '../src/store/invalidations.js';
+import { createRedisStore } from '../src/store/redis/create-redis-store.js';
+import type { RedisStore } from '../src/store/redis/create-redis-store.js';
+import { StoreError } from '../src/store/store-error.js';
 import type { Verdict } from '../src/core/verdict.js';
 import { startRedis, startRedisCluster, startRedisSentinel } from './support/redis-server.js';
 import type { RedisServerHandle } from './support/redis-server.js';
@@ -36,7 +36,7 @@ const verdict = (subject: string, over: Partial<Verdict> = {}): Verdict => ({
 
 /** Resolves with the first invalidation for which `match` holds. */
 function invalidationWhere(
-  store: VerdictStore,
+  store: Invalidations,
   match: (subject: string | undefined, workflow?: string) => boolean,
 ): Promise<{ subject: string | undefined; workflow: string | undefined }> {
   return new Promise((resolve) => {
@@ -48,13 +48,13 @@ function invalidationWhere(
   });
 }
 
-describe('RedisVerdictStore on a real redis-server', () => {
+describe('RedisStore on a real redis-server', () => {
   let server: RedisServerHandle;
   let raw: Redis;
   const { logger, lines } = capturedLogger();
-  const stores: RedisVerdictStore[] = [];
-  const open = async (keyPrefix = 'idgate:v1:', commandTimeoutMs = 1000): Promise<RedisVerdictStore> => {
-    const store = createRedisVerdictStore({ logger }, { redis: { url: server.url, keyPrefix, commandTimeoutMs, connectTimeoutMs: 1000 } });
+  const stores: RedisStore[] = [];
+  const open = async (keyPrefix = 'idgate:v1:', commandTimeoutMs = 1000): Promise<RedisStore> => {
+    const store = createRedisStore({ logger }, { redis: { url: server.url, keyPrefix, commandTimeoutMs, connectTimeoutMs: 1000 } });
     stores.push(store);
     expect(await store.whenReady(5000)).toBe(true);
     return store;
@@ -146,7 +146,7 @@ describe('RedisVerdictStore on a real redis-server', () => {
   });
 
   it('builds the configured store: cached Redis, plain memory, and refuses bad options', async () => {
-    const built = createVerdictStore(
+    const built = createStore(
       { logger },
       {
         type: 'redis',
@@ -156,8 +156,9 @@ describe('RedisVerdictStore on a real redis-server', () => {
       },
     );
     try {
-      expect(built.backend).toBeInstanceOf(RedisVerdictStore);
-      expect(await (built.backend as RedisVerdictStore).whenReady(5000)).toBe(true);
+      // The backend is the Redis store itself (readiness lives there), wrapped by the cache.
+      expect('whenReady' in built.backend && built.store !== built.backend).toBe(true);
+      expect(await (built.backend as RedisStore).whenReady(5000)).toBe(true);
       // The write's own invalidation comes back over pub/sub; a read overlapping it is (rightly) not cached.
       const echoed = invalidationWhere(built.backend, (s) => s === 'corp:built');
       await built.store.putVerdict(verdict('corp:built'));
@@ -169,13 +170,14 @@ describe('RedisVerdictStore on a real redis-server', () => {
       await built.store.close();
     }
     expect(await built.backend.ping()).toBe(false);
-    const memory = createVerdictStore({ logger }, { type: 'memory', localCacheTtlMs: 5000, localCacheMaxEntries: 10 });
-    expect(memory.store).toBeInstanceOf(MemoryVerdictStore);
-    expect(() => createVerdictStore({ logger }, { type: 'redis', localCacheTtlMs: 0, localCacheMaxEntries: 1 })).toThrow(TypeError);
-    expect(() => createRedisVerdictStore({ logger }, { redis: {} })).toThrow(TypeError);
-    expect(() => createRedisVerdictStore({ logger }, { redis: { url: server.url, cluster: [] } })).toThrow(TypeError);
-    expect(() => createRedisVerdictStore({ logger }, { redis: { url: server.url, keyPrefix: 'a{b}' } })).toThrow(TypeError);
-    expect(() => createRedisVerdictStore({ logger }, { redis: { url: server.url, commandTimeoutMs: 0 } })).toThrow(TypeError);
+    const memory = createStore({ logger }, { type: 'memory', localCacheTtlMs: 5000, localCacheMaxEntries: 10 });
+    // The memory store needs no cache: it is handed out as is.
+    expect(memory.store === memory.backend && 'auditEntries' in memory.store).toBe(true);
+    expect(() => createStore({ logger }, { type: 'redis', localCacheTtlMs: 0, localCacheMaxEntries: 1 })).toThrow(TypeError);
+    expect(() => createRedisStore({ logger }, { redis: {} })).toThrow(TypeError);
+    expect(() => createRedisStore({ logger }, { redis: { url: server.url, cluster: [] } })).toThrow(TypeError);
+    expect(() => createRedisStore({ logger }, { redis: { url: server.url, keyPrefix: 'a{b}' } })).toThrow(TypeError);
+    expect(() => createRedisStore({ logger }, { redis: { url: server.url, commandTimeoutMs: 0 } })).toThrow(TypeError);
   });
 
   it('fails fast while Redis is down, then recovers and keeps AOF data after a restart', async () => {
@@ -200,10 +202,10 @@ describe('RedisVerdictStore on a real redis-server', () => {
   });
 });
 
-describe('RedisVerdictStore on Redis Cluster', () => {
+describe('RedisStore on Redis Cluster', () => {
   it('keeps every key of a hostile subject on one slot', async () => {
     const cluster = await startRedisCluster(3);
-    const store = createRedisVerdictStore({ logger: pino({ level: 'silent' }) }, { redis: { cluster: cluster.startup } });
+    const store = createRedisStore({ logger: pino({ level: 'silent' }) }, { redis: { cluster: cluster.startup } });
     const rawCluster = new Cluster([...cluster.startup]);
     rawCluster.on('error', () => undefined);
     try {
@@ -230,11 +232,11 @@ describe('RedisVerdictStore on Redis Cluster', () => {
   });
 });
 
-describe('RedisVerdictStore through Redis Sentinel', () => {
+describe('RedisStore through Redis Sentinel', () => {
   it('finds the master through a sentinel and reads its own writes', async () => {
     const master = await startRedis();
     const sentinel = await startRedisSentinel(master.port);
-    const store = createRedisVerdictStore(
+    const store = createRedisStore(
       { logger: pino({ level: 'silent' }) },
       { redis: { sentinels: [{ host: sentinel.host, port: sentinel.port }], sentinelName: sentinel.masterName } },
     );

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDiditClient, type DiditClient } from '../src/didit/create-didit-client.js';
 import { createDiditSandbox, type DiditSandbox } from '../src/sandbox/index.js';
-import { createMemoryVerdictStore } from '../src/store/memory-verdict-store.js';
+import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
 import { WebhookServer } from '../src/webhook/webhook-server.js';
 
 /**
@@ -28,7 +28,7 @@ beforeAll(async () => {
   await sandbox.listen();
   didit = createDiditClient({ logger, baseUrl: sandbox.url, apiKey: 'hardening-api-key', timeoutMs: 1_000, maxRetries: 0 });
   server = new WebhookServer(
-    { store: createMemoryVerdictStore({ logger }), didit, logger },
+    { store: createMemoryStore({ logger }), didit, logger },
     {
       workflows: {},
       secrets: ['hardening-webhook-secret-0123456789'],
@@ -126,7 +126,7 @@ describe('webhook server hardening (real server, real sockets)', () => {
     expect(
       () =>
         new WebhookServer(
-          { store: createMemoryVerdictStore({ logger }), didit, logger },
+          { store: createMemoryStore({ logger }), didit, logger },
           { workflows: {}, secrets: ['x'], toleranceMs: 1, maxBodyBytes: 1, publicBaseUrl: 'http://x', returnToAllowlist: [], maxConnections: 0 },
         ),
     ).toThrow(TypeError);

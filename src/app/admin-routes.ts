@@ -1,15 +1,22 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { AdminRoute, AdminRouteResult } from '../observability/admin-server.js';
+import type { AuditLog } from '../store/event-log.js';
 import type { RiskStore } from '../store/risk-store.js';
 import type { RevokeResult, VerdictStore } from '../store/verdict-store.js';
+
+/** The store operations of the admin API: revoke and list verdicts, read and forget risk state, audit. */
+export interface AdminStore
+  extends Pick<VerdictStore, 'revokeVerdicts' | 'listVerdicts' | 'getRevocations'>,
+    Pick<RiskStore, 'getRisk' | 'deleteRisk'>,
+    AuditLog {}
 
 const SUBJECT = /^[^\u0000-\u001f\u007f]{1,300}$/;
 const WORKFLOW = /^[a-z0-9_-]{1,64}$/;
 
 /** Dependencies of {@link createAdminRoutes}. */
 export interface AdminRoutesDeps {
-  readonly store: VerdictStore & RiskStore;
+  readonly store: AdminStore;
   readonly logger: Logger;
   /** The configured policy workflow names: a subject-wide revocation also drops their pending sessions. */
   readonly workflows?: () => readonly string[];

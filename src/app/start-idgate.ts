@@ -21,7 +21,7 @@ import { createMetrics, type CheckMode, type IdgateMetrics } from '../observabil
 import type { Outcome } from '../core/outcome.js';
 import { createRiskEvaluator, type ContinuousRiskEvaluator } from '../risk/create-risk-evaluator.js';
 import { createDiditSandbox, type DiditSandbox } from '../sandbox/create-didit-sandbox.js';
-import { createVerdictStore } from '../store/create-verdict-store.js';
+import { createStore } from '../store/create-store.js';
 import type { PutVerdictOptions, PutVerdictResult } from '../store/verdict-store.js';
 import type { Verdict } from '../core/verdict.js';
 import { createReconciler } from '../verification/create-reconciler.js';
@@ -128,7 +128,7 @@ export async function startIdgate(
     }
     const diditBaseUrl = sandbox ? sandbox.url : config.didit.apiBaseUrl;
 
-    const built = createVerdictStore({ logger: logger.child({ component: 'store' }) }, config.store);
+    const built = createStore({ logger: logger.child({ component: 'store' }) }, config.store);
     const store = built.store;
     closers.push(() => store.close());
 

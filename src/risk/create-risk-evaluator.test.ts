@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { ContextConfig, RiskConfig } from '../config/types.js';
 import type { Principal } from '../core/principal.js';
 import type { RequestContext } from '../core/request-context.js';
-import { createMemoryVerdictStore } from '../store/memory-verdict-store.js';
+import { createMemoryStore } from '../store/memory/create-memory-store.js';
 import type { RiskStore } from '../store/risk-store.js';
 import { createRiskEvaluator } from './create-risk-evaluator.js';
 
@@ -52,7 +52,7 @@ function principal(sub = 'alice', tokenId = 'tok-1'): Principal {
 
 function setup(risk: RiskConfig = RISK) {
   let now = T0;
-  const store = createMemoryVerdictStore({ logger: silent, clock: () => now });
+  const store = createMemoryStore({ logger: silent, clock: () => now });
   const evaluator = createRiskEvaluator({ store }, { risk, context: CONTEXT });
   return {
     store,

@@ -10,7 +10,7 @@ import type { RiskAssessment, RiskSignal } from '../core/risk-assessment.js';
 /** Dependencies of {@link createRiskEvaluator}. */
 export interface RiskEvaluatorDeps {
   /** Where per-subject state lives (the shared Redis store in production). */
-  readonly store: RiskStore;
+  readonly store: Pick<RiskStore, 'recordActivity'>;
   /** Reports background-recording faults (throttled: at most one line per `faultLogIntervalMs`). */
   readonly logger?: Logger;
   /** Epoch-ms clock for the fault-log throttle (default `Date.now`). */

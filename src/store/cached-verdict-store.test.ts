@@ -2,8 +2,9 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { Verdict } from '../core/verdict.js';
 import { createCachedVerdictStore } from './cached-verdict-store.js';
-import { createMemoryVerdictStore } from './memory-verdict-store.js';
-import type { InvalidationListener, VerdictStore } from './verdict-store.js';
+import type { InvalidationListener } from './invalidations.js';
+import { createMemoryStore } from './memory/create-memory-store.js';
+import type { MemoryStore } from './memory/create-memory-store.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -23,12 +24,12 @@ const verdict = (subject: string, over: Partial<Verdict> = {}): Verdict => ({
  */
 function setup(options: { ttlMs?: number; maxEntries?: number; clock?: () => number } = {}) {
   let now = 1_000_000;
-  const memory = createMemoryVerdictStore({ logger, clock: () => now });
+  const memory = createMemoryStore({ logger, clock: () => now });
   const listeners = new Set<InvalidationListener>();
   let hold: Promise<void> | undefined;
   let reads = 0;
   // Every other method is inherited from the memory store through the prototype chain.
-  const inner: VerdictStore = Object.assign(Object.create(memory) as VerdictStore, {
+  const inner: MemoryStore = Object.assign(Object.create(memory) as MemoryStore, {
     async getVerdicts(subject: string, workflows: readonly string[]) {
       reads += 1;
       const result = await memory.getVerdicts(subject, workflows);

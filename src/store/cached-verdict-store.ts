@@ -2,8 +2,8 @@ import { LRUCache } from 'lru-cache';
 import type { Verdict } from '../core/verdict.js';
 import { isRiskStore } from './risk-store.js';
 import type { RiskStore } from './risk-store.js';
-import { StoreError } from './verdict-store.js';
-import type { VerdictStore } from './verdict-store.js';
+import type { StateStore } from './state-store.js';
+import { StoreError } from './store-error.js';
 
 /** Options of {@link createCachedVerdictStore}. */
 export interface CachedVerdictStoreOptions {
@@ -23,12 +23,15 @@ export interface CacheStats {
   readonly subjects: number;
 }
 
+/** What the cache wraps: a whole {@link StateStore}, with or without the risk concern. */
+export type CacheableStore = Omit<StateStore, keyof RiskStore> & Partial<RiskStore>;
+
 /**
- * A {@link VerdictStore} with a local read cache in front of `getVerdicts`. The {@link RiskStore} methods
+ * A {@link StateStore} with a local read cache in front of `getVerdicts`. The {@link RiskStore} methods
  * pass straight through (risk state is never cached: it changes on every request); when the inner store
  * keeps no risk state they reject with `StoreError` `unavailable`.
  */
-export interface CachedVerdictStore extends VerdictStore, RiskStore {
+export interface CachedVerdictStore extends StateStore {
   stats(): CacheStats;
 }
 
@@ -48,7 +51,7 @@ interface Entry {
  *
  * @throws TypeError when `ttlMs` is negative or `maxEntries` is not a positive integer.
  */
-export function createCachedVerdictStore(inner: VerdictStore, options: CachedVerdictStoreOptions): CachedVerdictStore {
+export function createCachedVerdictStore(inner: CacheableStore, options: CachedVerdictStoreOptions): CachedVerdictStore {
   const { ttlMs, maxEntries } = options;
   if (!Number.isFinite(ttlMs) || ttlMs < 0) throw new TypeError('cache ttlMs must be a number >= 0');
   if (!Number.isInteger(maxEntries) || maxEntries <= 0) throw new TypeError('cache maxEntries must be a positive integer');

@@ -65,7 +65,7 @@ export const MAX_TRACKED_TOKENS = 64;
 
 /**
  * Per-subject continuous-verification state shared by every replica (Redis) or kept in one process
- * (memory). Implemented by `RedisVerdictStore`, `MemoryVerdictStore` and the cached wrapper (pass-through).
+ * (memory). Implemented by `store/redis/redis-risk.ts`, `store/memory/memory-risk.ts` and the cached wrapper (pass-through).
  *
  * Every method rejects only with a `StoreError` (`unavailable`, `timeout`, `corrupt`) on an infrastructure
  * fault, or a `TypeError` for invalid limits. Every piece of state has a TTL.

@@ -67,15 +67,27 @@ export function toVerdict(value: unknown): Verdict | undefined {
  * @throws TypeError when `v` is not a valid verdict (a programming error upstream).
  */
 export function encodeVerdict(v: Verdict): string {
-  const clean = toVerdict(v);
-  if (clean === undefined) throw new TypeError('putVerdict: not a valid Verdict');
-  return JSON.stringify(clean);
+  return encodeChecked(toVerdict(v), 'putVerdict: not a valid Verdict');
 }
 
 /** Parses a stored verdict; `undefined` when unparsable or not for `subject`/`workflow`. */
 export function decodeVerdict(raw: string, subject: string, workflow: string): Verdict | undefined {
-  const v = toVerdict(parseObject(raw));
-  return v !== undefined && v.subject === subject && v.workflow === workflow ? v : undefined;
+  return ownedBy(toVerdict(parseObject(raw)), subject, workflow);
+}
+
+/** JSON of a value its checker accepted. @throws TypeError with `message` when it did not. */
+function encodeChecked(clean: object | undefined, message: string): string {
+  if (clean === undefined) throw new TypeError(message);
+  return JSON.stringify(clean);
+}
+
+/** `value` when it belongs to `subject`/`workflow` (a stored value under a foreign key is treated as absent). */
+function ownedBy<T extends { readonly subject: string; readonly workflow: string }>(
+  value: T | undefined,
+  subject: string,
+  workflow: string,
+): T | undefined {
+  return value !== undefined && value.subject === subject && value.workflow === workflow ? value : undefined;
 }
 
 function toPending(o: Json | undefined): PendingSession | undefined {
@@ -89,15 +101,25 @@ function toPending(o: Json | undefined): PendingSession | undefined {
 
 /** @throws TypeError when `p` is not a valid pending session. */
 export function encodePending(p: PendingSession): string {
-  const clean = toPending(p as unknown as Json);
-  if (clean === undefined) throw new TypeError('putPending: not a valid PendingSession');
-  return JSON.stringify(clean);
+  return encodeChecked(toPending(p as unknown as Json), 'putPending: not a valid PendingSession');
 }
 
 /** Parses a stored pending session; `undefined` when unparsable or not for `subject`/`workflow`. */
 export function decodePending(raw: string, subject: string, workflow: string): PendingSession | undefined {
-  const p = toPending(parseObject(raw));
-  return p !== undefined && p.subject === subject && p.workflow === workflow ? p : undefined;
+  return ownedBy(toPending(parseObject(raw)), subject, workflow);
+}
+
+/**
+ * Parses a stored verdict or pending session of `subject` whose workflow is read from the value itself
+ * (a revocation or a listing walks every workflow of the subject); `undefined` when unparsable or foreign.
+ */
+export function decodeAnyWorkflow<T>(
+  decode: (raw: string, subject: string, workflow: string) => T | undefined,
+  raw: string,
+  subject: string,
+): T | undefined {
+  const workflow = parseObject(raw)?.['workflow'];
+  return typeof workflow === 'string' ? decode(raw, subject, workflow) : undefined;
 }
 
 function toSession(o: Json | undefined): SessionRecord | undefined {
@@ -110,9 +132,7 @@ function toSession(o: Json | undefined): SessionRecord | undefined {
 
 /** @throws TypeError when `rec` is not a valid session record. */
 export function encodeSession(rec: SessionRecord): string {
-  const clean = toSession(rec as unknown as Json);
-  if (clean === undefined) throw new TypeError('putSession: not a valid SessionRecord');
-  return JSON.stringify(clean);
+  return encodeChecked(toSession(rec as unknown as Json), 'putSession: not a valid SessionRecord');
 }
 
 /** Parses a stored session record; `undefined` when unparsable or not for `sessionId`. */

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SESSION_STATUSES } from '../core/verdict.js';
 import type { Verdict } from '../core/verdict.js';
-import { PUT_VERDICT_LUA } from './redis-scripts.js';
+import { PUT_VERDICT_LUA } from './redis/redis-scripts.js';
 import { compareUtf8, isRevokedSession, isStatusRegression, orderVerdictWrite, REFUSAL_STATUSES, STATUS_PRECEDENCE } from './verdict-order.js';
 
 const arbVerdict = fc.record({

@@ -2,16 +2,12 @@ import type { Logger } from 'pino';
 import type { WorkflowConfig } from '../config/types.js';
 import { verdictFromDecision } from '../didit/derive-verdict-facts.js';
 import type { DiditDecision } from '../didit/types.js';
-import type { PendingSession } from '../core/verdict.js';
+import type { Locks } from '../store/coordination.js';
+import type { PendingSessions } from '../store/pending-sessions.js';
 import { applyVerdict, isSettled, type SettleStore } from './settle-session.js';
 
-/** Store operations the reconciler needs. */
-export interface ReconcilerStore extends SettleStore {
-  listStalePending(olderThan: number, limit: number): Promise<PendingSession[]>;
-  deferPending(subject: string, workflow: string, checkedAt: number): Promise<void>;
-  acquireLock(name: string, ttlMs: number): Promise<string | undefined>;
-  releaseLock(name: string, token: string): Promise<unknown>;
-}
+/** Store operations the reconciler needs: settling, the stale-pending sweep and its election lock. */
+export interface ReconcilerStore extends SettleStore, Pick<PendingSessions, 'listStalePending' | 'deferPending'>, Locks {}
 
 export interface ReconcilerOptions {
   /** The workflows, or a function returning the current ones (read per session, so a config reload applies). */

@@ -1,17 +1,17 @@
 import type { Logger } from 'pino';
 import type { WorkflowConfig } from '../config/types.js';
+import type { Locks, StepUpCounters } from '../store/coordination.js';
+import type { PendingSessions } from '../store/pending-sessions.js';
 import type { PendingSession, SessionRecord } from '../core/verdict.js';
 
-/** The store operations session creation needs (implemented by the verdict stores in store/). */
-export interface StarterStore {
-  getPending(subject: string, workflow: string): Promise<PendingSession | undefined>;
-  /** `revoked` when a revocation is at or after the session's creation (nothing stored). */
-  putPending(p: PendingSession, ttlMs: number): Promise<'stored' | 'revoked'>;
-  putSession(rec: SessionRecord, ttlMs: number): Promise<void>;
-  countStepUp(subject: string, workflow: string, windowMs: number): Promise<number>;
-  acquireLock(name: string, ttlMs: number): Promise<string | undefined>;
-  releaseLock(name: string, token: string): Promise<unknown>;
-}
+/**
+ * The store operations session creation needs: pending sessions and session records, the step-up counter
+ * and the single-flight lock (never verdicts or audit).
+ */
+export interface StarterStore
+  extends Pick<PendingSessions, 'getPending' | 'putPending' | 'putSession'>,
+    StepUpCounters,
+    Locks {}
 
 /** Creates Didit sessions (implemented by the Didit client in didit/). */
 export interface SessionCreator {

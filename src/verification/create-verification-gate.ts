@@ -5,14 +5,15 @@ import { evaluateVerdict } from './evaluate-verdict.js';
 import { originalUrl } from './return-url.js';
 import { createSessionStarter, type SessionCreator, type SessionStarter, type StarterStore, type StartResult } from './create-session-starter.js';
 import type { StartTickets } from './start-ticket.js';
-import type { Verdict } from '../core/verdict.js';
+import type { VerdictStore } from '../store/verdict-store.js';
 
 export type { SessionCreator } from './create-session-starter.js';
 
-/** The store operations the gate needs (implemented by the verdict stores in store/). */
-export interface GateStore extends StarterStore {
-  getVerdicts(subject: string, workflows: readonly string[]): Promise<(Verdict | undefined)[]>;
-}
+/**
+ * The store operations the gate needs: the verdict read of every Check, plus what starting a session needs
+ * (never the audit log, revocations or risk state).
+ */
+export interface GateStore extends Pick<VerdictStore, 'getVerdicts'>, StarterStore {}
 
 export interface VerificationGateOptions {
   /** The workflows, or a function returning the current ones (read per check, so a config reload applies). */

@@ -1,4 +1,7 @@
 import type { WorkflowConfig } from '../config/types.js';
+import type { AuditLog } from '../store/event-log.js';
+import type { PendingSessions } from '../store/pending-sessions.js';
+import type { VerdictStore } from '../store/verdict-store.js';
 import type { PendingSession, SessionStatus, Verdict } from '../core/verdict.js';
 
 /** Statuses after which a session needs no more reuse: the pending record can go. */
@@ -9,13 +12,14 @@ export function isSettled(status: SessionStatus): boolean {
   return !UNSETTLED.has(status);
 }
 
-/** The store operations settling needs. */
-export interface SettleStore {
-  putVerdict(v: Verdict, options?: { readonly sessionCreatedAt?: number }): Promise<'written' | 'stale' | 'duplicate' | 'revoked'>;
-  getPending(subject: string, workflow: string): Promise<PendingSession | undefined>;
-  deletePending(subject: string, workflow: string): Promise<void>;
-  appendAudit(event: Readonly<Record<string, string>>): Promise<void>;
-}
+/**
+ * The store operations settling needs: the ordered verdict write, the pending session it settles, and the
+ * audit log (never the risk state, the locks or the verdict listing).
+ */
+export interface SettleStore
+  extends Pick<VerdictStore, 'putVerdict'>,
+    Pick<PendingSessions, 'getPending' | 'deletePending'>,
+    AuditLog {}
 
 /**
  * Writes a verdict in order (older events never replace newer ones) unless a revocation watermark covers

@@ -6,7 +6,9 @@ import type { WorkflowConfig } from '../config/types.js';
 import { parseWebhookPayload, type DiditDecision, type DiditWebhookPayload as WebhookPayload } from '../didit/types.js';
 import { verifyWebhookSignature } from '../didit/verify-webhook-signature.js';
 import { verdictFromDecision, verdictFromWebhook } from '../didit/derive-verdict-facts.js';
-import type { SessionRecord, Verdict } from '../core/verdict.js';
+import type { PendingSessions } from '../store/pending-sessions.js';
+import type { VerdictStore } from '../store/verdict-store.js';
+import type { Verdict } from '../core/verdict.js';
 import { applyVerdict, isSettled, workflowsByDiditId, type SettleStore } from '../verification/settle-session.js';
 import { validateReturnUrl } from '../verification/return-url.js';
 import { PAGE_HEADERS, renderPage, type PageKind } from './render-page.js';
@@ -14,11 +16,8 @@ import { DependencyError } from '../core/dependency-error.js';
 import { traced } from '../observability/tracing.js';
 import { START_PATH, type StartReply } from './verification-start.js';
 
-/** Store operations the webhook role needs. */
-export interface WebhookStore extends SettleStore {
-  getSession(sessionId: string): Promise<SessionRecord | undefined>;
-  getVerdicts(subject: string, workflows: readonly string[]): Promise<(Verdict | undefined)[]>;
-}
+/** Store operations the webhook role needs: settling, session records by id, and the verdict read. */
+export interface WebhookStore extends SettleStore, Pick<PendingSessions, 'getSession'>, Pick<VerdictStore, 'getVerdicts'> {}
 
 /** Server-side decision fetch (the Didit client). */
 export interface DecisionFetcher {

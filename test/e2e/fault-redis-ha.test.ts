@@ -73,8 +73,15 @@ async function startServe(storeYaml: string): Promise<{ idgate: IdgateProcess; c
 
 /** Step-up → sandbox decision → signed webhook → allowed. Returns the session id. */
 async function verify(client: EnvoyClient, sub: string): Promise<string> {
-  const first = await eventually(() => check(client, sub), (r) => problemOf(r).code === 'verification_required', 8_000);
+  // A first Check may answer with idgate's start URL while the session is still being created (a Check
+  // waits at most didit.stepUpWait): ask again until the pending session's id comes back.
+  const first = await eventually(
+    () => check(client, sub),
+    (r) => problemOf(r).code === 'verification_required' && problemOf(r).session_id !== undefined,
+    8_000,
+  );
   expect(problemOf(first).code).toBe('verification_required');
+  expect(problemOf(first).session_id, 'no pending session within 8 s').toBeDefined();
   const sessionId = String(problemOf(first).session_id);
   await sandbox.decide(sessionId, 'Approved');
   expect(outcomeOf(await eventually(() => check(client, sub), isAllow, 10_000))).toBe('allow');
@@ -128,7 +135,7 @@ describe('Redis Sentinel: verdicts survive a crash failover and idgate follows t
   it('keeps an Approved verdict, never allows the unverified, and writes new verdicts to the promoted master after the old one is killed', async () => {
     const { master, replica, sentinel, client } = g;
     await verify(client, 'sam');
-    const pending = problemOf(await check(client, 'tina'));
+    const pending = problemOf(await eventually(() => check(client, 'tina'), (r) => problemOf(r).session_id !== undefined, 8_000));
     expect(pending.code).toBe('verification_required');
 
     const outcomes: { sub: string; outcome: string; at: number }[] = [];

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDiditSandbox, type DiditSandbox } from '../../src/sandbox/index.js';
-import { createRedisVerdictStore, type RedisVerdictStore } from '../../src/store/redis-verdict-store.js';
+import { createRedisStore, type RedisStore } from '../../src/store/redis/create-redis-store.js';
 import { testConfigYaml } from '../support/config-yaml.js';
 import { createEnvoyClient, type EnvoyClient, type UpstreamCheckRequest, type UpstreamCheckResponse } from '../support/envoy-client.js';
 import { startIdgate, type IdgateProcess } from '../support/idgate-process.js';
@@ -47,7 +47,7 @@ const RISK_ROUTE = `    - id: risky
 
 let redis: RedisServerHandle;
 let raw: Redis;
-let seed: RedisVerdictStore;
+let seed: RedisStore;
 let jwks: JwksServer;
 let sandbox: DiditSandbox;
 let key: TestKey;
@@ -121,7 +121,7 @@ beforeAll(async () => {
   redis = await startRedis();
   raw = new Redis(redis.url);
   raw.on('error', () => undefined);
-  seed = createRedisVerdictStore({ logger: pino({ level: 'silent' }) }, { redis: { url: redis.url }, subscribe: false });
+  seed = createRedisStore({ logger: pino({ level: 'silent' }) }, { redis: { url: redis.url }, subscribe: false });
   key = await createTestKey('ES256');
   jwks = await startJwksServer({ keys: jwksOf(key) });
   sandbox = createDiditSandbox({ logger: pino({ level: 'silent' }), apiKey: API_KEY, webhookSecret: SECRET });

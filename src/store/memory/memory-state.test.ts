@@ -1,14 +1,14 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { Verdict } from '../core/verdict.js';
-import { createMemoryVerdictStore } from './memory-verdict-store.js';
+import type { Verdict } from '../../core/verdict.js';
+import { createMemoryStore } from './create-memory-store.js';
 
 const logger = pino({ level: 'silent' });
 const verdict = (subject: string): Verdict => ({ subject, workflow: 'kyc', sessionId: 's', status: 'Approved', eventAt: 1, facts: {} });
 
-describe('MemoryVerdictStore revocation watermarks under memory pressure', () => {
+describe('MemoryState revocation watermarks under memory pressure', () => {
   it('never forgets a revocation: beyond the cap the oldest watermark becomes a floor for every subject', async () => {
-    const store = createMemoryVerdictStore({ logger, clock: () => 10_000 }, { maxSubjects: 2 });
+    const store = createMemoryStore({ logger, clock: () => 10_000 }, { maxSubjects: 2 });
     await store.revokeVerdicts('corp:a', undefined, { at: 500, reason: 'admin' });
     await store.revokeVerdicts('corp:b', 'kyc', { at: 600, reason: 'admin' });
     await store.revokeVerdicts('corp:c', 'kyc', { at: 700, reason: 'admin' });

@@ -1,4 +1,4 @@
-import { REFUSAL_STATUSES, STATUS_PRECEDENCE } from './verdict-order.js';
+import { REFUSAL_STATUSES, STATUS_PRECEDENCE } from '../verdict-order.js';
 
 const rankTable = Object.entries(STATUS_PRECEDENCE)
   .map(([status, rank]) => `[${JSON.stringify(status)}]=${rank}`)
@@ -108,24 +108,22 @@ if ARGV[8] ~= '' then
 else
   members = redis.call('SMEMBERS', KEYS[1])
 end
+local function take(kind, key)
+  local value = redis.call('GET', key)
+  if value then
+    out[#out + 1] = kind
+    out[#out + 1] = value
+    redis.call('DEL', key)
+  end
+end
 local seen = {}
 local function pending(m)
   if seen[m] then return end
   seen[m] = true
-  local p = redis.call('GET', ARGV[2] .. m)
-  if p then
-    out[#out + 1] = 'p'
-    out[#out + 1] = p
-    redis.call('DEL', ARGV[2] .. m)
-  end
+  take('p', ARGV[2] .. m)
 end
 for _, m in ipairs(members) do
-  local v = redis.call('GET', ARGV[1] .. m)
-  if v then
-    out[#out + 1] = 'v'
-    out[#out + 1] = v
-    redis.call('DEL', ARGV[1] .. m)
-  end
+  take('v', ARGV[1] .. m)
   redis.call('SREM', KEYS[1], m)
   pending(m)
 end

@@ -1,0 +1,85 @@
+import { LRUCache } from 'lru-cache';
+import type { PendingSession, Verdict } from '../../core/verdict.js';
+import { sortRevocations, toVerdict } from '../store-codec.js';
+import { EXPIRING_STATUSES, isRevokedSession, isStatusRegression, orderVerdictWrite } from '../verdict-order.js';
+import type { VerdictStore } from '../verdict-store.js';
+import { pairKey } from './memory-state.js';
+import type { MemoryState, Timed } from './memory-state.js';
+
+/**
+ * {@link VerdictStore} in memory: the same ordering rules and results as the Redis script, TTLs against the
+ * state's clock, invalidations announced synchronously before the write resolves. Verdicts are kept for
+ * the `maxSubjects` most recently used subjects: forgetting one only ever causes a new step-up.
+ */
+export function createMemoryVerdicts(state: MemoryState, options: { settledTtlMs: number }): VerdictStore {
+  const verdicts = new LRUCache<string, Map<string, Timed<Verdict>>>({ max: state.maxSubjects });
+  return {
+    async getVerdicts(subject, workflows) {
+      state.open();
+      const byWorkflow = verdicts.get(subject);
+      return workflows.map((w) => state.live(byWorkflow?.get(w)));
+    },
+
+    async putVerdict(v, opts = {}) {
+      state.open();
+      const clean = toVerdict(v);
+      if (clean === undefined) throw new TypeError('putVerdict: not a valid Verdict');
+      if (isRevokedSession(state.watermark(clean.subject, clean.workflow), opts.sessionCreatedAt)) return 'revoked';
+      let byWorkflow = verdicts.get(v.subject);
+      const stored = state.live(byWorkflow?.get(v.workflow));
+      const result = orderVerdictWrite(stored, clean);
+      if (result !== 'written') return result;
+      if (byWorkflow === undefined) {
+        byWorkflow = new Map();
+        verdicts.set(v.subject, byWorkflow);
+      }
+      const ttl = EXPIRING_STATUSES.has(clean.status) ? options.settledTtlMs : Infinity;
+      byWorkflow.set(clean.workflow, { value: clean, expiresAt: state.now() + ttl });
+      if (isStatusRegression(stored, clean)) {
+        state.recordRevocation(clean.subject, clean.workflow, { at: state.now(), reason: 'didit_status_regression' });
+      }
+      state.listeners.emit(clean.subject, clean.workflow);
+      return 'written';
+    },
+
+    async revokeVerdicts(subject, workflow, revocation, pendingWorkflows = []) {
+      state.open();
+      if (!Number.isFinite(revocation.at)) throw new TypeError('revokeVerdicts: at must be a finite epoch ms');
+      state.recordRevocation(subject, workflow, revocation);
+      const removed: Verdict[] = [];
+      const pending: PendingSession[] = [];
+      const byWorkflow = verdicts.get(subject);
+      const names = new Set<string>(workflow !== undefined ? [workflow] : [...(byWorkflow?.keys() ?? []), ...pendingWorkflows]);
+      for (const name of names) {
+        const v = state.live(byWorkflow?.get(name));
+        if (v) removed.push(v);
+        byWorkflow?.delete(name);
+        const key = pairKey(subject, name);
+        const p = state.live(state.pending.get(key));
+        if (p) pending.push(p);
+        state.pending.delete(key);
+      }
+      if (byWorkflow !== undefined && byWorkflow.size === 0) verdicts.delete(subject);
+      state.listeners.emit(subject, workflow);
+      return { verdicts: removed, pending };
+    },
+
+    async getRevocations(subject) {
+      state.open();
+      return sortRevocations(state.revocationsOf(subject));
+    },
+
+    async listVerdicts(subject) {
+      state.open();
+      const byWorkflow = verdicts.get(subject);
+      if (byWorkflow === undefined) return [];
+      const out: Verdict[] = [];
+      for (const [workflow, entry] of byWorkflow) {
+        const v = state.live(entry);
+        if (v) out.push(v);
+        else byWorkflow.delete(workflow);
+      }
+      return out;
+    },
+  };
+}

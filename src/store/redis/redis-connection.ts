@@ -1,0 +1,128 @@
+import { Cluster, Redis, ReplyError } from 'ioredis';
+import type { Logger } from 'pino';
+import { StoreError } from '../store-error.js';
+import { createStoreKeys } from '../store-keys.js';
+import type { StoreKeys } from '../store-keys.js';
+
+/** Connection settings of `createRedisStore`; exactly one of `url`, `sentinels`, `cluster`. */
+export interface RedisConnectionOptions {
+  /** `redis://[:password@]host:port[/db]` (or `rediss://`) for a standalone server. */
+  readonly url?: string;
+  /** Sentinel addresses; requires `sentinelName` (the monitored master's name). */
+  readonly sentinels?: readonly { readonly host: string; readonly port: number }[];
+  readonly sentinelName?: string;
+  /** Redis Cluster seed nodes. */
+  readonly cluster?: readonly { readonly host: string; readonly port: number }[];
+  /** Overrides any password in the URL; also used for the cluster nodes and the sentinels. */
+  readonly password?: string;
+  /** Default `idgate:v1:`. Must not contain `{` or `}`. */
+  readonly keyPrefix?: string;
+  /** Longest a single command may take before it fails with `timeout` (default 500 ms). */
+  readonly commandTimeoutMs?: number;
+  /** Longest a connection attempt may take (default 2 s). */
+  readonly connectTimeoutMs?: number;
+}
+
+export type RedisClient = Redis | Cluster;
+
+/** A Lua script defined on the command connection, called with its keys then its arguments. */
+export type RedisScript = (...args: (string | number)[]) => Promise<unknown>;
+
+/**
+ * Maps an ioredis failure to a {@link StoreError}. ioredis gives client-side failures no codes, so the
+ * timeout is recognised by its fixed message; server replies by their error prefix.
+ */
+function toStoreError(err: unknown): StoreError | TypeError {
+  if (err instanceof StoreError) return err;
+  if (err instanceof TypeError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (message === 'Command timed out') return new StoreError('timeout', 'redis command timed out', { cause: err });
+  if (err instanceof ReplyError) {
+    if (message.startsWith('WRONGTYPE')) {
+      return new StoreError('corrupt', 'redis key holds an unexpected type', { cause: err });
+    }
+    if (/^ERR .*script/i.test(message)) return new StoreError('corrupt', 'redis script failed', { cause: err });
+    const prefix = message.split(' ', 1)[0] ?? 'ERR';
+    return new StoreError('unavailable', `redis refused the command (${prefix})`, { cause: err });
+  }
+  return new StoreError('unavailable', `redis unavailable: ${message}`, { cause: err });
+}
+
+/**
+ * The one command connection every Redis concern shares, with what they all need: the key layout, the
+ * fault mapping ({@link run}), script definition and the count of unreadable values. Built by
+ * `createRedisStore`, which also owns the subscriber connection.
+ *
+ * Failure behaviour: a command fails fast with `StoreError` `unavailable` while disconnected (no offline
+ * queue), with `timeout` after the command timeout, and commands in flight when the connection drops are
+ * failed rather than replayed; after {@link markClosed} every command fails with `unavailable`.
+ */
+export class RedisConnection {
+  readonly keys: StoreKeys;
+  #closed = false;
+  #corrupt = 0;
+
+  constructor(
+    readonly logger: Logger,
+    readonly client: RedisClient,
+    keyPrefix: string,
+  ) {
+    this.keys = createStoreKeys(keyPrefix);
+    watchConnection(logger, client, 'commands');
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** How many stored values were unreadable and treated as absent since start. */
+  get corruptValues(): number {
+    return this.#corrupt;
+  }
+
+  markClosed(): void {
+    this.#closed = true;
+  }
+
+  /** Runs one command (or a few in sequence), rejecting only with a coded `StoreError` (or a `TypeError`). */
+  async run<T>(op: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreError('unavailable', 'verdict store is closed');
+    try {
+      return await op();
+    } catch (err) {
+      throw toStoreError(err);
+    }
+  }
+
+  /** Defines a Lua script as a command (EVALSHA, loaded on first use) and returns its caller. */
+  defineScript(name: string, numberOfKeys: number, lua: string): RedisScript {
+    this.client.defineCommand(name, { numberOfKeys, lua });
+    const fn = (this.client as unknown as Record<string, RedisScript>)[name];
+    if (fn === undefined) throw new TypeError(`redis script ${name} was not defined`);
+    return fn.bind(this.client);
+  }
+
+  /** `value`, or `undefined` counted and logged as an unreadable stored value of `kind`. */
+  counted<T>(value: T | undefined, kind: string): T | undefined {
+    if (value === undefined) {
+      this.#corrupt += 1;
+      this.logger.warn({ kind }, 'unreadable value in the verdict store treated as absent');
+    }
+    return value;
+  }
+}
+
+/** Logs the first failure of each outage of a connection and its recovery (never once per retry). */
+export function watchConnection(logger: Logger, c: RedisClient, role: string): void {
+  let down = false;
+  c.on('error', (err: Error) => {
+    // ioredis emits an error per failed reconnect attempt; log the first of each outage only.
+    if (down) return;
+    down = true;
+    logger.warn({ role, err: err.message }, 'redis connection failed; reconnecting');
+  });
+  c.on('ready', () => {
+    if (down) logger.info({ role }, 'redis connection restored');
+    down = false;
+  });
+}

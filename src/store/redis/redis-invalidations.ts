@@ -1,0 +1,52 @@
+import type { Logger } from 'pino';
+import { InvalidationListeners } from '../invalidation-listeners.js';
+import { decodeInvalidation } from '../store-codec.js';
+import type { RedisClient } from './redis-connection.js';
+import { watchConnection } from './redis-connection.js';
+
+/**
+ * Invalidations from every replica over Redis pub/sub on `subscriber` (a connection of its own: a
+ * subscribed connection can run no other command). After a reconnect it announces "anything may have
+ * changed", because events published while it was away are lost. Without a subscriber (a write-only
+ * tool) listeners are kept but never called.
+ */
+export class RedisInvalidations extends InvalidationListeners {
+  #subscribed = false;
+
+  constructor(logger: Logger, subscriber: RedisClient | undefined, channel: string) {
+    super(logger);
+    if (subscriber) this.#start(logger, subscriber, channel);
+  }
+
+  /** Whether the SUBSCRIBE has been acknowledged (readiness). */
+  get subscribed(): boolean {
+    return this.#subscribed;
+  }
+
+  #start(logger: Logger, sub: RedisClient, channel: string): void {
+    watchConnection(logger, sub, 'subscriber');
+    let readyOnce = false;
+    sub.on('ready', () => {
+      // After a reconnect, events published while we were away are lost: drop everything cached.
+      if (readyOnce) this.emit(undefined);
+      readyOnce = true;
+    });
+    sub.on('message', (ch: string, message: string) => {
+      if (ch !== channel) return;
+      const event = decodeInvalidation(message);
+      if (event === undefined) {
+        logger.warn('malformed invalidation message ignored');
+        return;
+      }
+      this.emit(event.subject, event.workflow);
+    });
+    sub.subscribe(channel).then(
+      () => {
+        this.#subscribed = true;
+      },
+      (err: unknown) => {
+        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'invalidation subscribe failed');
+      },
+    );
+  }
+}

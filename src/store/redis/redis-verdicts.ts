@@ -1,0 +1,139 @@
+import type { PendingSession, Verdict } from '../../core/verdict.js';
+import {
+  decodeAnyWorkflow,
+  decodePending,
+  decodeRevocation,
+  decodeVerdict,
+  encodeIndexMember,
+  encodeInvalidation,
+  encodeRevocation,
+  encodeVerdict,
+  revocationField,
+  sortRevocations,
+} from '../store-codec.js';
+import { StoreError } from '../store-error.js';
+import { escapeKeyPart } from '../store-keys.js';
+import { EXPIRING_STATUSES } from '../verdict-order.js';
+import type { Revocation, VerdictStore } from '../verdict-store.js';
+import type { RedisConnection } from './redis-connection.js';
+import { LIST_VERDICTS_LUA, PUT_VERDICT_LUA, REVOKE_VERDICTS_LUA } from './redis-scripts.js';
+
+/**
+ * {@link VerdictStore} on Redis: verdict keys, the subject's workflows set and its revocations hash, all
+ * on the subject's hash tag so the ordered write and the revocation are one atomic script each.
+ * `settledTtlMs` is the TTL of `Expired`/`Abandoned` verdicts; `clock` stamps status-regression watermarks
+ * (the same clock idgate stamps sessions with).
+ */
+export function createRedisVerdicts(conn: RedisConnection, options: { settledTtlMs: number; clock: () => number }): VerdictStore {
+  const { keys, client } = conn;
+  const putVerdictScript = conn.defineScript('idgatePutVerdict', 3, PUT_VERDICT_LUA);
+  const revokeScript = conn.defineScript('idgateRevokeVerdicts', 2, REVOKE_VERDICTS_LUA);
+  const listScript = conn.defineScript('idgateListVerdicts', 1, LIST_VERDICTS_LUA);
+
+  return {
+    async getVerdicts(subject, workflows) {
+      if (workflows.length === 0) return [];
+      const raws = await conn.run(() => client.mget(workflows.map((w) => keys.verdict(subject, w))));
+      return workflows.map((workflow, i) => {
+        const raw = raws[i];
+        if (raw === null || raw === undefined) return undefined;
+        return conn.counted(decodeVerdict(raw, subject, workflow), 'verdict');
+      });
+    },
+
+    async putVerdict(v, opts = {}) {
+      const json = encodeVerdict(v);
+      const ttl = EXPIRING_STATUSES.has(v.status) ? options.settledTtlMs : 0;
+      const now = options.clock();
+      const created = opts.sessionCreatedAt;
+      const result = await conn.run(() =>
+        putVerdictScript(
+          keys.verdict(v.subject, v.workflow),
+          keys.workflows(v.subject),
+          keys.revocations(v.subject),
+          json,
+          String(v.eventAt),
+          v.status,
+          v.sessionId,
+          ttl,
+          keys.invalidationChannel(),
+          encodeInvalidation(v.subject, v.workflow),
+          escapeKeyPart(v.workflow),
+          created !== undefined && Number.isFinite(created) ? String(created) : '',
+          String(now),
+          encodeRevocation({ at: now, reason: 'didit_status_regression', workflow: v.workflow }),
+          revocationField(v.workflow),
+        ),
+      );
+      if (result === 'written' || result === 'stale' || result === 'duplicate' || result === 'revoked') return result;
+      throw new StoreError('corrupt', 'unexpected reply from the verdict write script');
+    },
+
+    async revokeVerdicts(subject, workflow, revocation, pendingWorkflows = []) {
+      if (!Number.isFinite(revocation.at)) throw new TypeError('revokeVerdicts: at must be a finite epoch ms');
+      const record: Revocation = { at: revocation.at, reason: revocation.reason, ...(workflow !== undefined ? { workflow } : {}) };
+      const flat = await conn.run(() =>
+        revokeScript(
+          keys.workflows(subject),
+          keys.revocations(subject),
+          // Both prefixes carry the subject's hash tag, so every key the script builds is on its slot.
+          keys.verdict(subject, ''),
+          keys.pending(subject, ''),
+          keys.invalidationChannel(),
+          encodeInvalidation(subject, workflow),
+          revocationField(workflow),
+          String(revocation.at),
+          encodeRevocation(record),
+          workflow === undefined ? '' : escapeKeyPart(workflow),
+          ...(workflow === undefined ? pendingWorkflows.map(escapeKeyPart) : []),
+        ),
+      );
+      if (!Array.isArray(flat)) throw new StoreError('corrupt', 'unexpected reply from the revocation script');
+      const verdicts: Verdict[] = [];
+      const pending: PendingSession[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const kind: unknown = flat[i];
+        const raw: unknown = flat[i + 1];
+        if (typeof raw !== 'string') continue;
+        if (kind === 'v') {
+          const v = conn.counted(decodeAnyWorkflow(decodeVerdict, raw, subject), 'verdict');
+          if (v) verdicts.push(v);
+        } else if (kind === 'p') {
+          const p = conn.counted(decodeAnyWorkflow(decodePending, raw, subject), 'pending');
+          if (p) pending.push(p);
+        }
+      }
+      // The global index may be on another slot (Cluster): best effort; the sweep drops leftovers itself.
+      for (const p of pending) {
+        await conn.run(() => client.zrem(keys.pendingIndex(), encodeIndexMember(p.subject, p.workflow))).catch(() => undefined);
+      }
+      return { verdicts, pending };
+    },
+
+    async getRevocations(subject) {
+      const values = await conn.run(() => client.hvals(keys.revocations(subject)));
+      const out: Revocation[] = [];
+      for (const raw of values) {
+        const r = conn.counted(decodeRevocation(raw), 'revocation');
+        if (r) out.push(r);
+      }
+      return sortRevocations(out);
+    },
+
+    async listVerdicts(subject) {
+      const flat = await conn.run(() => listScript(keys.workflows(subject), keys.verdict(subject, '')));
+      if (!Array.isArray(flat)) throw new StoreError('corrupt', 'unexpected reply from the verdict list script');
+      const out: Verdict[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const member: unknown = flat[i];
+        const raw: unknown = flat[i + 1];
+        if (typeof member !== 'string' || typeof raw !== 'string') continue;
+        const parsed = decodeAnyWorkflow(decodeVerdict, raw, subject);
+        const v = parsed !== undefined && escapeKeyPart(parsed.workflow) === member ? parsed : undefined;
+        const checked = conn.counted(v, 'verdict');
+        if (checked) out.push(checked);
+      }
+      return out;
+    },
+  };
+}
