@@ -10,6 +10,7 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
+  type Context,
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
@@ -18,7 +19,7 @@ import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/c
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { B3Propagator } from '@opentelemetry/propagator-b3';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
+import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { Logger } from 'pino';
 import type { TracingConfig } from '../config/types.js';
 import type { Decider } from '../core/decider.js';
@@ -31,12 +32,37 @@ const EXPORT_TIMEOUT_MS = 5_000;
 const MAX_QUEUE = 2_048;
 const EXPORT_DELAY_MS = 1_000;
 
+/**
+ * Request headers any of our propagators reads (W3C trace context, B3 single and multi). A request with
+ * none of them has no trace context to continue: whether it is traced is the root sampling decision alone.
+ */
+const TRACE_HEADERS: readonly string[] = ['traceparent', 'b3', 'x-b3-traceid', 'x-b3-sampled', 'x-b3-flags'];
+
+/** Whether the request carries any trace-context header (lower-case names, as both front ends give them). */
+export function hasTraceHeaders(headers: IncomingTraceHeaders): boolean {
+  for (const name of TRACE_HEADERS) if (headers[name] !== undefined) return true;
+  return false;
+}
+
+/**
+ * The root sampling decision, taken once per entry point: `true` with probability `ratio`.
+ * (Not the SDK's `TraceIdRatioBasedSampler`, which needs a trace id and so a span to decide: deciding first
+ * lets an unsampled Check skip context extraction, span creation and the async context entirely.)
+ */
+export function createRootSampler(ratio: number, random: () => number = Math.random): () => boolean {
+  if (!(ratio > 0)) return () => false;
+  if (ratio >= 1) return () => true;
+  return () => random() < ratio;
+}
+
 export function createOtelBackend(config: TracingConfig, logger: Logger): TracingBackend {
+  const sampleRoot = createRootSampler(config.sampleRatio);
   const exporter = new OTLPTraceExporter({ url: config.endpoint, timeoutMillis: EXPORT_TIMEOUT_MS });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.serviceName }),
-    // A propagated sampled flag (Envoy's decision) wins; a Check without trace context is sampled at the ratio.
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) }),
+    // A propagated sampled flag (Envoy's decision) wins. Roots are decided before a span is started
+    // (`sampleRoot`, at the ratio), so a root that reaches the SDK is one we already chose to record.
+    sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
     spanProcessors: [
       new BatchSpanProcessor({
         exporter,
@@ -63,6 +89,20 @@ export function createOtelBackend(config: TracingConfig, logger: Logger): Tracin
     span.end();
   }
 
+  /**
+   * The parent context for a server entry point (a Check, a webhook delivery), or `undefined` when the
+   * request starts no trace: no valid incoming trace context and the root sampler said no. An incoming
+   * context, sampled or not, is always continued (the parent-based sampler follows its flag, and log lines
+   * carry its trace id).
+   */
+  function entryContext(headers: IncomingTraceHeaders): Context | undefined {
+    if (hasTraceHeaders(headers)) {
+      const extracted = propagation.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
+      if (trace.getSpanContext(extracted) !== undefined) return extracted;
+    }
+    return sampleRoot() ? ROOT_CONTEXT : undefined;
+  }
+
   function activeRecording(): Span | undefined {
     const parent = trace.getSpan(context.active());
     return parent !== undefined && parent.isRecording() ? parent : undefined;
@@ -72,7 +112,8 @@ export function createOtelBackend(config: TracingConfig, logger: Logger): Tracin
     span<T>(name: string, attributes: SpanAttributes | undefined, fn: () => Promise<T>, incoming?: IncomingTraceHeaders): Promise<T> {
       // Only inside a sampled Check or at a server entry point (a webhook delivery): background work stays untraced.
       if (incoming === undefined && activeRecording() === undefined) return fn();
-      const parent = incoming === undefined ? context.active() : propagation.extract(ROOT_CONTEXT, incoming, defaultTextMapGetter);
+      const parent = incoming === undefined ? context.active() : entryContext(incoming);
+      if (parent === undefined) return fn();
       const span = tracer.startSpan(name, { kind: incoming === undefined ? SpanKind.CLIENT : SpanKind.SERVER, ...(attributes ? { attributes } : {}) }, parent);
       if (!span.isRecording()) return fn();
       return context.with(trace.setSpan(parent, span), async () => {
@@ -90,7 +131,9 @@ export function createOtelBackend(config: TracingConfig, logger: Logger): Tracin
     traceDecider(decider: Decider, mode: string): Decider {
       return {
         decide(ctx, deadlineAt) {
-          const parent = propagation.extract(ROOT_CONTEXT, ctx.headers, defaultTextMapGetter);
+          const parent = entryContext(ctx.headers);
+          // An unsampled root (the common case at a low ratio): no span, no context, nothing per Check.
+          if (parent === undefined) return decider.decide(ctx, deadlineAt);
           const span = tracer.startSpan('idgate.check', { kind: SpanKind.SERVER, attributes: { 'idgate.mode': mode } }, parent);
           if (!span.isRecording()) return context.with(trace.setSpan(parent, span), () => decider.decide(ctx, deadlineAt));
           return context.with(trace.setSpan(parent, span), async () => {
