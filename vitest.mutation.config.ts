@@ -20,6 +20,7 @@ export const mutationTestFiles = [
   'src/verification/evaluate-verdict.test.ts',
   'src/store/verdict-order.test.ts',
   'src/core/render-decision.test.ts',
+  'src/core/parse-http-url.test.ts',
   'src/core/encode-identity-value.test.ts',
   'src/core/identity-header-name.test.ts',
   'src/extauthz/to-check-response.test.ts',
