@@ -27,7 +27,6 @@ export const mutationTestFiles = [
   'src/httpauthz/to-http-authz-reply.test.ts',
   // Added to kill the mutants the files above let survive (one file per module, next to it).
   'src/identity/jwt-verifier.verify.test.ts',
-  'src/identity/token-cache.boundaries.test.ts',
   'src/net/resolve-client-address.edges.test.ts',
   'src/net/cidr.edges.test.ts',
   'src/verification/evaluate-verdict.exact.test.ts',
