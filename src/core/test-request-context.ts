@@ -2,8 +2,8 @@ import type { RequestContext } from './request-context.js';
 
 /**
  * A plain HTTPS `GET /api` to `app.example.com` from `10.0.0.1` (request id `req-1`), with `overrides` on
- * top: the one request the unit tests of core/ start from. Test-only; lives in src/ (not test/support/) so
- * the mutation run, which copies src/ but not test/, can load it.
+ * top: the request tests start from. Test-only; it lives in src/ (not test/support/) so the mutation run,
+ * which copies src/ but not test/, can load it from the render-decision tests.
  */
 export function testRequestContext(overrides: Partial<RequestContext> = {}): RequestContext {
   return {
