@@ -23,6 +23,7 @@ export default {
     'src/verification/evaluate-verdict.ts',
     'src/store/verdict-order.ts',
     'src/core/render-decision.ts',
+    'src/core/parse-http-url.ts',
     'src/core/encode-identity-value.ts',
     'src/extauthz/to-check-response.ts',
     'src/httpauthz/to-http-authz-reply.ts',

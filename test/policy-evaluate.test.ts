@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parseConfig } from '../src/config/parse-config.js';
 import type { RequestContext } from '../src/core/request-context.js';
+import { testRequestContext } from '../src/core/test-request-context.js';
 import type { AuthResult } from '../src/core/auth-result.js';
 import { compilePolicy } from '../src/policy/compile-policy.js';
 import { compileGlob, splitSegments } from '../src/policy/path-matcher.js';
@@ -108,23 +109,7 @@ policy:
 const policy = compilePolicy(parseConfig(POLICY, { sourceName: 'policy.yaml', env: {} }));
 
 function ctx(over: Partial<RequestContext> = {}): RequestContext {
-  return {
-    method: 'GET',
-    scheme: 'https',
-    host: 'app.example.com',
-    path: '/',
-    rawPath: over.path ?? '/',
-    query: '',
-    headers: {},
-    sourceAddress: '10.0.0.1',
-    sourcePrincipal: '',
-    contextExtensions: {},
-    metadata: {},
-    requestId: 'r-1',
-    protocol: 'HTTP/2',
-    receivedAt: NOW,
-    ...over,
-  };
+  return testRequestContext({ path: '/', rawPath: over.path ?? '/', requestId: 'r-1', receivedAt: NOW, ...over });
 }
 
 const ANON: AuthResult = { kind: 'anonymous' };

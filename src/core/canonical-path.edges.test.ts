@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalizePath } from './canonical-path.js';
 
+/** Asserts that `raw` is accepted as exactly this path and query (and path-parameter report, if any). */
+function expectCanonical(raw: string, path: string, query = '', pathParameters?: 'raw' | 'encoded'): void {
+  expect(canonicalizePath(raw)).toEqual({ ok: true, path, query, ...(pathParameters !== undefined ? { pathParameters } : {}) });
+}
+
 /**
  * Edges of the path canonicaliser that canonical-path.test.ts leaves open (found by mutation testing,
  * `make mutation`): the exact reason of each rejection, the UTF-8 byte-range boundaries of RFC 3629, the
@@ -62,10 +67,10 @@ describe('canonicalizePath input types and result shape', () => {
   });
 
   it('allows a space and any printable character in the query, and ! in a decoded path', () => {
-    expect(canonicalizePath('/a?b c!')).toEqual({ ok: true, path: '/a', query: 'b c!' });
-    expect(canonicalizePath('/a/./b?x y')).toEqual({ ok: true, path: '/a/b', query: 'x y' });
-    expect(canonicalizePath('/a//!')).toEqual({ ok: true, path: '/a/!', query: '' });
-    expect(canonicalizePath('/%41!')).toEqual({ ok: true, path: '/A!', query: '' });
+    expectCanonical('/a?b c!', '/a', 'b c!');
+    expectCanonical('/a/./b?x y', '/a/b', 'x y');
+    expectCanonical('/a//!', '/a/!');
+    expectCanonical('/%41!', '/A!');
   });
 });
 
@@ -110,30 +115,30 @@ describe('canonicalizePath UTF-8 escapes (RFC 3629 table)', () => {
   });
 
   it('keeps a valid sequence escaped in upper case and continues after it', () => {
-    expect(canonicalizePath('/%c3%a9%c3%a9x%e2%82%acy')).toEqual({ ok: true, path: '/%C3%A9%C3%A9x%E2%82%ACy', query: '' });
-    expect(canonicalizePath('/%f0%9f%98%80/%2e%2e/z')).toEqual({ ok: true, path: '/z', query: '' });
+    expectCanonical('/%c3%a9%c3%a9x%e2%82%acy', '/%C3%A9%C3%A9x%E2%82%ACy');
+    expectCanonical('/%f0%9f%98%80/%2e%2e/z', '/z');
   });
 });
 
 describe('canonicalizePath character classes', () => {
   it('decodes escaped unreserved characters at the edges of each range', () => {
-    expect(canonicalizePath('/%41%5A%61%7A%30%39%2D%2E%5F%7E')).toEqual({ ok: true, path: '/AZaz09-._~', query: '' });
+    expectCanonical('/%41%5A%61%7A%30%39%2D%2E%5F%7E', '/AZaz09-._~');
   });
 
   it('keeps escaped reserved and other characters escaped, upper-case', () => {
-    expect(canonicalizePath('/%21%2a%3a%40%20%22%7b%7c%3c')).toEqual({ ok: true, path: '/%21%2A%3A%40%20%22%7B%7C%3C', query: '' });
-    expect(canonicalizePath('/%40%5B%60')).toEqual({ ok: true, path: '/%40%5B%60', query: '' });
+    expectCanonical('/%21%2a%3a%40%20%22%7b%7c%3c', '/%21%2A%3A%40%20%22%7B%7C%3C');
+    expectCanonical('/%40%5B%60', '/%40%5B%60');
   });
 
   it('escapes raw characters that are neither reserved nor unreserved, and keeps the others raw', () => {
-    expect(canonicalizePath('/"<>^`{|}')).toEqual({ ok: true, path: '/%22%3C%3E%5E%60%7B%7C%7D', query: '' });
-    expect(canonicalizePath("/!$&'()*+,=:@~")).toEqual({ ok: true, path: "/!$&'()*+,=:@~", query: '' });
-    expect(canonicalizePath('/a~/%7e')).toEqual({ ok: true, path: '/a~/~', query: '' });
+    expectCanonical('/"<>^`{|}', '/%22%3C%3E%5E%60%7B%7C%7D');
+    expectCanonical("/!$&'()*+,=:@~", "/!$&'()*+,=:@~");
+    expectCanonical('/a~/%7e', '/a~/~');
   });
 
   it('accepts the printable edges ! and ~ raw', () => {
-    expect(canonicalizePath('/!~')).toEqual({ ok: true, path: '/!~', query: '' });
-    expect(canonicalizePath('/!/~/')).toEqual({ ok: true, path: '/!/~/', query: '' });
+    expectCanonical('/!~', '/!~');
+    expectCanonical('/!/~/', '/!/~/');
   });
 });
 
@@ -163,27 +168,27 @@ describe('canonicalizePath segments and fast path', () => {
   });
 
   it('reports raw path parameters only when a ; is in the path part', () => {
-    expect(canonicalizePath('/a.;x/b')).toEqual({ ok: true, path: '/a./b', query: '', pathParameters: 'raw' });
-    expect(canonicalizePath('/a/b;')).toEqual({ ok: true, path: '/a/b', query: '', pathParameters: 'raw' });
-    expect(canonicalizePath('/a%3B')).toEqual({ ok: true, path: '/a%3B', query: '', pathParameters: 'encoded' });
-    expect(canonicalizePath('/a%3Bb;c')).toEqual({ ok: true, path: '/a%3Bb', query: '', pathParameters: 'encoded' });
-    expect(canonicalizePath('/a/b#;x')).toEqual({ ok: true, path: '/a/b', query: '' });
+    expectCanonical('/a.;x/b', '/a./b', '', 'raw');
+    expectCanonical('/a/b;', '/a/b', '', 'raw');
+    expectCanonical('/a%3B', '/a%3B', '', 'encoded');
+    expectCanonical('/a%3Bb;c', '/a%3Bb', '', 'encoded');
+    expectCanonical('/a/b#;x', '/a/b');
   });
 
   it('returns an already canonical target as it is, with its query', () => {
-    expect(canonicalizePath('/a.b/c-d_e~f/')).toEqual({ ok: true, path: '/a.b/c-d_e~f/', query: '' });
-    expect(canonicalizePath('/a/b?c=%2F..#x')).toEqual({ ok: true, path: '/a/b', query: 'c=%2F..' });
-    expect(canonicalizePath('/a#b?c')).toEqual({ ok: true, path: '/a', query: '' });
-    expect(canonicalizePath('/a?b#c?d')).toEqual({ ok: true, path: '/a', query: 'b' });
-    expect(canonicalizePath('/a?')).toEqual({ ok: true, path: '/a', query: '' });
+    expectCanonical('/a.b/c-d_e~f/', '/a.b/c-d_e~f/');
+    expectCanonical('/a/b?c=%2F..#x', '/a/b', 'c=%2F..');
+    expectCanonical('/a#b?c', '/a');
+    expectCanonical('/a?b#c?d', '/a', 'b');
+    expectCanonical('/a?', '/a');
   });
 
   it('takes the slow path for every spelling the fast path must not pass through', () => {
-    expect(canonicalizePath('/a/.')).toEqual({ ok: true, path: '/a/', query: '' });
-    expect(canonicalizePath('/a//b')).toEqual({ ok: true, path: '/a/b', query: '' });
-    expect(canonicalizePath('/a{')).toEqual({ ok: true, path: '/a%7B', query: '' });
-    expect(canonicalizePath('/a%41')).toEqual({ ok: true, path: '/aA', query: '' });
-    expect(canonicalizePath('/a;b')).toEqual({ ok: true, path: '/a', query: '', pathParameters: 'raw' });
+    expectCanonical('/a/.', '/a/');
+    expectCanonical('/a//b', '/a/b');
+    expectCanonical('/a{', '/a%7B');
+    expectCanonical('/a%41', '/aA');
+    expectCanonical('/a;b', '/a', '', 'raw');
     expect(canonicalizePath('/x/é').ok).toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Decision, DenyDecision, StepUpDecision } from './decision.js';
 import { compileRenderOptions, renderDecision, type RenderedVerdict } from './render-decision.js';
-import type { RequestContext } from './request-context.js';
+import { testRequestContext } from './test-request-context.js';
 
 /**
  * The exact output of renderDecision (every header, metadata key and body member) where render-decision.test.ts
@@ -9,25 +9,7 @@ import type { RequestContext } from './request-context.js';
  * are removed and how often, the Bearer challenge parameters, Retry-After bounds, the fail-closed fallbacks, and
  * the redirect-target checks.
  */
-function context(overrides: Partial<RequestContext> = {}): RequestContext {
-  return {
-    method: 'GET',
-    scheme: 'https',
-    host: 'app.example.com',
-    path: '/api',
-    rawPath: '/api',
-    query: '',
-    headers: {},
-    sourceAddress: '10.0.0.1',
-    sourcePrincipal: '',
-    contextExtensions: {},
-    metadata: {},
-    requestId: 'req-1',
-    protocol: 'HTTP/2',
-    receivedAt: 0,
-    ...overrides,
-  };
-}
+const context = testRequestContext;
 
 type Denied = Extract<RenderedVerdict, { allow: false }>;
 type Allowed = Extract<RenderedVerdict, { allow: true }>;

@@ -2,27 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { Decision, DenyDecision } from './decision.js';
 import { compileRenderOptions, renderDecision, type RenderedVerdict } from './render-decision.js';
 import type { RequestContext } from './request-context.js';
+import { testRequestContext } from './test-request-context.js';
 import { originalUrl } from '../verification/return-url.js';
 
-function context(overrides: Partial<RequestContext> = {}): RequestContext {
-  return {
-    method: 'GET',
-    scheme: 'https',
-    host: 'app.example.com',
-    path: '/api',
-    rawPath: '/api',
-    query: '',
-    headers: {},
-    sourceAddress: '10.0.0.1',
-    sourcePrincipal: '',
-    contextExtensions: {},
-    metadata: {},
-    requestId: 'req-1',
-    protocol: 'HTTP/2',
-    receivedAt: 0,
-    ...overrides,
-  };
-}
+const context = testRequestContext;
 
 const options = compileRenderOptions();
 

@@ -3,6 +3,7 @@ import type { Decision, DenyDecision, StepUpDecision } from './decision.js';
 import type { DenyCode } from './deny-code.js';
 import { createIdentityHeaderTest, type IdentityHeaderTest } from './identity-header-name.js';
 import { encodeIdentityValue, toHeaderSafe } from './encode-identity-value.js';
+import { parseHttpUrl } from './parse-http-url.js';
 import type { RequestContext } from './request-context.js';
 
 /** How decisions are turned into what the proxy applies. Build once at startup; never mutated. */
@@ -247,7 +248,8 @@ function renderDeny(decision: DenyDecision, ctx: RequestContext, options: Compil
 }
 
 function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: CompiledRenderOptions): RenderedVerdict {
-  const location = safeRedirectTarget(decision.verificationUrl);
+  // Re-serialised, so the Location header is percent-encoded.
+  const location = parseHttpUrl(decision.verificationUrl)?.href;
   if (location === undefined) {
     return renderDeny(
       {
@@ -379,17 +381,3 @@ function quote(value: string): string {
   }
   return out + '"';
 }
-
-/** The redirect target if it is an absolute http(s) URL; it is re-serialised, so it is percent-encoded. */
-function safeRedirectTarget(url: string): string | undefined {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return undefined;
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return undefined;
-  if (parsed.username !== '' || parsed.password !== '') return undefined;
-  return parsed.href;
-}
-

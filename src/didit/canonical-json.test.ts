@@ -50,14 +50,8 @@ describe('canonicalJson', () => {
     ['-NaN', '-NaN'],
     ['BOM', '\ufeff{}'],
   ])('rejects %s with a coded error', (_name, input) => {
-    let error: unknown;
-    try {
-      canonicalJson(input);
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(CanonicalJsonError);
-    expect((error as CanonicalJsonError).code).toBe('invalid_json');
+    expect(() => canonicalJson(input)).toThrow(CanonicalJsonError);
+    expect(() => canonicalJson(input)).toThrow(expect.objectContaining({ code: 'invalid_json' }) as unknown as Error);
   });
 
   it('rejects nesting deeper than 1000 levels as too_deep', () => {

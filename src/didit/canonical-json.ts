@@ -126,14 +126,8 @@ class Parser {
   }
 
   private parseObject(depth: number): Parsed {
-    this.pos++;
     const members = new Map<string, Parsed>();
-    this.skipWhitespace();
-    if (this.text.charCodeAt(this.pos) === 0x7d) {
-      this.pos++;
-      return { canonical: '{}', value: {} };
-    }
-    for (;;) {
+    this.parseItems(0x7d, () => {
       if (this.text.charCodeAt(this.pos) !== 0x22) this.fail('expected a property name in double quotes');
       const key = this.parseString();
       this.skipWhitespace();
@@ -142,16 +136,7 @@ class Parser {
       this.skipWhitespace();
       // Python's dict keeps the last value of a repeated key.
       members.set(key, this.parseValue(depth + 1));
-      this.skipWhitespace();
-      const next = this.text.charCodeAt(this.pos);
-      this.pos++;
-      if (next === 0x7d) break;
-      if (next !== 0x2c) {
-        this.pos--;
-        this.fail("expected ',' or '}'");
-      }
-      this.skipWhitespace();
-    }
+    });
     const keys = [...members.keys()].sort(compareCodePoints);
     const value: Record<string, unknown> = {};
     const parts: string[] = [];
@@ -165,29 +150,40 @@ class Parser {
   }
 
   private parseArray(depth: number): Parsed {
-    this.pos++;
     const canon: string[] = [];
     const values: unknown[] = [];
-    this.skipWhitespace();
-    if (this.text.charCodeAt(this.pos) === 0x5d) {
-      this.pos++;
-      return { canonical: '[]', value: values };
-    }
-    for (;;) {
+    this.parseItems(0x5d, () => {
       const item = this.parseValue(depth + 1);
       canon.push(item.canonical);
       values.push(item.value);
+    });
+    return { canonical: '[' + canon.join(',') + ']', value: values };
+  }
+
+  /**
+   * The comma-separated items of an object or array, from its opening bracket through `close` (`}` or `]`),
+   * whitespace allowed around each: `parseItem` reads one item where it starts. The one place that decides
+   * what separates and ends a container, so objects and arrays cannot drift apart.
+   */
+  private parseItems(close: 0x7d | 0x5d, parseItem: () => void): void {
+    this.pos++;
+    this.skipWhitespace();
+    if (this.text.charCodeAt(this.pos) === close) {
+      this.pos++;
+      return;
+    }
+    for (;;) {
+      parseItem();
       this.skipWhitespace();
       const next = this.text.charCodeAt(this.pos);
       this.pos++;
-      if (next === 0x5d) break;
+      if (next === close) return;
       if (next !== 0x2c) {
         this.pos--;
-        this.fail("expected ',' or ']'");
+        this.fail(`expected ',' or '${String.fromCharCode(close)}'`);
       }
       this.skipWhitespace();
     }
-    return { canonical: '[' + canon.join(',') + ']', value: values };
   }
 
   private parseString(): string {

@@ -1,14 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { createCircuitBreaker, type CircuitState } from './circuit-breaker.js';
+import { createCircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './circuit-breaker.js';
 
 function fakeClock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;
   return { now: () => t, advance: (ms) => (t += ms) };
 }
 
+/** A breaker on its own fake clock, which the test advances. */
+function clockedBreaker(options: Omit<CircuitBreakerOptions, 'clock'> = {}) {
+  const clock = fakeClock();
+  return { clock, b: createCircuitBreaker({ ...options, clock: clock.now }) };
+}
+
 describe('createCircuitBreaker', () => {
   it('stays closed below the threshold and resets the count on a success', () => {
-    const b = createCircuitBreaker({ failureThreshold: 3, coolDownMs: 1000, clock: fakeClock().now });
+    const { b } = clockedBreaker({ failureThreshold: 3, coolDownMs: 1000 });
     b.onFailure();
     b.onFailure();
     b.onSuccess();
@@ -19,9 +25,8 @@ describe('createCircuitBreaker', () => {
   });
 
   it('opens after N consecutive failures and fails fast for the cool-down', () => {
-    const clock = fakeClock();
     const changes: CircuitState[] = [];
-    const b = createCircuitBreaker({ failureThreshold: 3, coolDownMs: 1000, clock: clock.now, onStateChange: (s) => changes.push(s) });
+    const { clock, b } = clockedBreaker({ failureThreshold: 3, coolDownMs: 1000, onStateChange: (s) => changes.push(s) });
     for (let i = 0; i < 3; i++) b.onFailure();
     expect(b.state()).toBe('open');
     expect(b.acquire()).toEqual({ allowed: false, retryAfterMs: 1000 });
@@ -31,8 +36,7 @@ describe('createCircuitBreaker', () => {
   });
 
   it('lets exactly one probe through when half-open; its success closes the circuit', () => {
-    const clock = fakeClock();
-    const b = createCircuitBreaker({ failureThreshold: 2, coolDownMs: 500, clock: clock.now });
+    const { clock, b } = clockedBreaker({ failureThreshold: 2, coolDownMs: 500 });
     b.onFailure();
     b.onFailure();
     clock.advance(500);
@@ -46,8 +50,7 @@ describe('createCircuitBreaker', () => {
   });
 
   it('re-opens for a full cool-down when the probe fails', () => {
-    const clock = fakeClock();
-    const b = createCircuitBreaker({ failureThreshold: 1, coolDownMs: 500, clock: clock.now });
+    const { clock, b } = clockedBreaker({ failureThreshold: 1, coolDownMs: 500 });
     b.onFailure();
     clock.advance(600);
     expect(b.acquire().allowed).toBe(true);
@@ -59,8 +62,7 @@ describe('createCircuitBreaker', () => {
   });
 
   it('ignores late failures of attempts that started before it opened', () => {
-    const clock = fakeClock();
-    const b = createCircuitBreaker({ failureThreshold: 1, coolDownMs: 500, clock: clock.now });
+    const { clock, b } = clockedBreaker({ failureThreshold: 1, coolDownMs: 500 });
     b.onFailure();
     clock.advance(400);
     b.onFailure();
@@ -69,8 +71,7 @@ describe('createCircuitBreaker', () => {
   });
 
   it('uses defaults of 5 failures and 5 s', () => {
-    const clock = fakeClock();
-    const b = createCircuitBreaker({ clock: clock.now });
+    const { clock, b } = clockedBreaker();
     for (let i = 0; i < 4; i++) b.onFailure();
     expect(b.state()).toBe('closed');
     b.onFailure();

@@ -190,42 +190,35 @@ export function readSubject(claims: Readonly<Record<string, unknown>>, claim: st
 export function translateJoseError(err: unknown, issuerName?: string): AuthFailure {
   if (err instanceof DependencyError) return failed('dependency_unavailable', 'signing keys unavailable', issuerName);
   const { code, claim, reason } = (err ?? {}) as { code?: unknown; claim?: unknown; reason?: unknown };
-  switch (code) {
-    case 'ERR_JWT_EXPIRED':
-      return failed('token_expired', 'token has expired', issuerName);
-    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      if ((claim === 'nbf' || claim === 'iat') && reason === 'check_failed') {
-        return failed('token_not_yet_valid', 'token is not valid yet', issuerName);
-      }
-      if (reason === 'missing' && typeof claim === 'string') {
-        return failed('token_invalid', `token is missing the ${claim} claim`, issuerName);
-      }
-      switch (claim) {
-        case 'aud':
-          return failed('token_invalid', 'audience not accepted', issuerName);
-        case 'iss':
-          return failed('token_invalid', 'issuer not accepted', issuerName);
-        case 'typ':
-          return failed('token_invalid', 'token type not accepted', issuerName);
-        default:
-          return failed('token_invalid', 'claim validation failed', issuerName);
-      }
-    case 'ERR_JOSE_ALG_NOT_ALLOWED':
-      return failed('token_invalid', 'algorithm not allowed', issuerName);
-    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
-    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
-      return failed('token_invalid', 'signature verification failed', issuerName);
-    case 'ERR_JWKS_NO_MATCHING_KEY':
-      return failed('token_invalid', 'no matching signing key', issuerName);
-    case 'ERR_JOSE_NOT_SUPPORTED':
-      return failed('token_invalid', 'unsupported token', issuerName);
-    case 'ERR_JWS_INVALID':
-    case 'ERR_JWT_INVALID':
-      return failed('token_invalid', 'malformed token', issuerName);
-    case 'ERR_JWK_INVALID':
-    case 'ERR_JWKS_INVALID':
-      return failed('token_invalid', 'signing key unusable', issuerName);
-    default:
-      return failed('token_invalid', 'token could not be verified', issuerName);
+  if (code === 'ERR_JWT_EXPIRED') return failed('token_expired', 'token has expired', issuerName);
+  if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
+    if ((claim === 'nbf' || claim === 'iat') && reason === 'check_failed') {
+      return failed('token_not_yet_valid', 'token is not valid yet', issuerName);
+    }
+    if (reason === 'missing' && typeof claim === 'string') {
+      return failed('token_invalid', `token is missing the ${claim} claim`, issuerName);
+    }
+    return failed('token_invalid', CLAIM_FAILURE_MESSAGES.get(claim) ?? 'claim validation failed', issuerName);
   }
+  return failed('token_invalid', JOSE_FAILURE_MESSAGES.get(code) ?? 'token could not be verified', issuerName);
 }
+
+/** `token_invalid` messages by the claim a jose claim check refused (Maps: a code is never looked up on a prototype). */
+const CLAIM_FAILURE_MESSAGES: ReadonlyMap<unknown, string> = new Map([
+  ['aud', 'audience not accepted'],
+  ['iss', 'issuer not accepted'],
+  ['typ', 'token type not accepted'],
+]);
+
+/** `token_invalid` messages by jose (or key cache) error code. */
+const JOSE_FAILURE_MESSAGES: ReadonlyMap<unknown, string> = new Map([
+  ['ERR_JOSE_ALG_NOT_ALLOWED', 'algorithm not allowed'],
+  ['ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'signature verification failed'],
+  ['ERR_JWKS_MULTIPLE_MATCHING_KEYS', 'signature verification failed'],
+  ['ERR_JWKS_NO_MATCHING_KEY', 'no matching signing key'],
+  ['ERR_JOSE_NOT_SUPPORTED', 'unsupported token'],
+  ['ERR_JWS_INVALID', 'malformed token'],
+  ['ERR_JWT_INVALID', 'malformed token'],
+  ['ERR_JWK_INVALID', 'signing key unusable'],
+  ['ERR_JWKS_INVALID', 'signing key unusable'],
+]);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Principal } from '../core/principal.js';
 import { createTokenCache } from './token-cache.js';
 
+const now = 1_900_000_000_000;
 const principal = (expiresAt?: number): Principal => ({
   issuerName: 'corp',
   issuer: 'https://idp.test',
@@ -13,15 +14,19 @@ const principal = (expiresAt?: number): Principal => ({
   ...(expiresAt !== undefined ? { expiresAt } : {}),
 });
 
-describe('createTokenCache', () => {
-  const now = 1_900_000_000_000;
+/** Caches a token expiring `seconds` after now and asserts it is served until 1 ms before its exp, not at it. */
+function expectServedUntilExp(seconds: number): ReturnType<typeof createTokenCache> {
+  const cache = createTokenCache({ maxEntries: 10 });
+  const p = principal(now / 1000 + seconds);
+  cache.set('k', p, now);
+  expect(cache.get('k', now + seconds * 1000 - 1)).toBe(p);
+  expect(cache.get('k', now + seconds * 1000)).toBeUndefined();
+  return cache;
+}
 
+describe('createTokenCache', () => {
   it('serves an entry until exp and never after', () => {
-    const cache = createTokenCache({ maxEntries: 10 });
-    const p = principal(now / 1000 + 60);
-    cache.set('k', p, now);
-    expect(cache.get('k', now + 59_999)).toBe(p);
-    expect(cache.get('k', now + 60_000)).toBeUndefined();
+    const cache = expectServedUntilExp(60);
     expect(cache.size).toBe(0);
   });
 
@@ -56,5 +61,37 @@ describe('createTokenCache', () => {
 
   it('rejects a non-positive size', () => {
     expect(() => createTokenCache({ maxEntries: 0 })).toThrow(TypeError);
+  });
+});
+
+/** Edges of the verified-token cache (found by mutation testing, `make mutation`). */
+describe('createTokenCache edges', () => {
+  it('does not cache a token whose exp is exactly now', () => {
+    const cache = createTokenCache({ maxEntries: 10 });
+    cache.set('k', principal(now / 1000), now);
+    expect(cache.size).toBe(0);
+    expect(cache.get('k', now)).toBeUndefined();
+  });
+
+  it('caches a token valid for one more millisecond-second, until exactly its exp', () => {
+    expectServedUntilExp(1);
+  });
+
+  it('accepts a size of 1 and rejects 0, negative and fractional sizes with a clear message', () => {
+    const one = createTokenCache({ maxEntries: 1 });
+    one.set('a', principal(now / 1000 + 60), now);
+    one.set('b', principal(now / 1000 + 60), now);
+    expect(one.size).toBe(1);
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => createTokenCache({ maxEntries: bad })).toThrow(new TypeError('tokenCacheMaxEntries must be a positive integer'));
+    }
+  });
+
+  it('clear() drops every entry', () => {
+    const cache = createTokenCache({ maxEntries: 10 });
+    cache.set('a', principal(now / 1000 + 60), now);
+    cache.clear();
+    expect(cache.size).toBe(0);
+    expect(cache.get('a', now)).toBeUndefined();
   });
 });

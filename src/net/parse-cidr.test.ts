@@ -31,15 +31,10 @@ describe('parseCidr', () => {
     ['mapped base with short prefix', '::ffff:10.0.0.0/80', /host bits set/],
     ['two slashes', '10.0.0.0/8/8', /prefix length/],
   ])('rejects %s: %j', (_desc, input, message) => {
-    let caught: unknown;
-    try {
-      parseCidr(input);
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(CidrError);
-    expect((caught as CidrError).code).toBe('cidr_invalid');
-    expect((caught as CidrError).message).toMatch(message);
+    expect(() => parseCidr(input)).toThrow(CidrError);
+    expect(() => parseCidr(input)).toThrow(
+      expect.objectContaining({ code: 'cidr_invalid', message: expect.stringMatching(message) }) as unknown as Error,
+    );
   });
 
   it.each([

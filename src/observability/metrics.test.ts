@@ -7,6 +7,11 @@ function sample(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
+/** Asserts each series' sample in a scrape (`undefined`: the series is absent). */
+function expectSamples(text: string, expected: Readonly<Record<string, number | undefined>>): void {
+  for (const [series, value] of Object.entries(expected)) expect(sample(text, series), series).toBe(value);
+}
+
 describe('createMetrics', () => {
   it('registers every idgate metric plus the default process metrics', async () => {
     const metrics = createMetrics();
@@ -33,18 +38,22 @@ describe('createMetrics', () => {
   it('counts written verdicts by a bounded snake-case status, and exports the funnel baselines at zero', async () => {
     const metrics = createMetrics(new Registry(), { defaultMetrics: false });
     let text = await metrics.registry.metrics();
-    expect(sample(text, 'idgate_verdicts_total{status="approved"}')).toBe(0);
-    expect(sample(text, 'idgate_didit_requests_total{op="create_session",result="ok"}')).toBe(0);
-    expect(sample(text, 'idgate_dependency_faults_total{dependency="store"}')).toBe(0);
+    expectSamples(text, {
+      'idgate_verdicts_total{status="approved"}': 0,
+      'idgate_didit_requests_total{op="create_session",result="ok"}': 0,
+      'idgate_dependency_faults_total{dependency="store"}': 0,
+    });
     metrics.recordVerdict('Approved');
     metrics.recordVerdict('In Review');
     metrics.recordVerdict('Kyc Expired');
     metrics.recordVerdict('<script>not a status</script>');
     text = await metrics.registry.metrics();
-    expect(sample(text, 'idgate_verdicts_total{status="approved"}')).toBe(1);
-    expect(sample(text, 'idgate_verdicts_total{status="in_review"}')).toBe(1);
-    expect(sample(text, 'idgate_verdicts_total{status="kyc_expired"}')).toBe(1);
-    expect(sample(text, 'idgate_verdicts_total{status="other"}')).toBe(1);
+    expectSamples(text, {
+      'idgate_verdicts_total{status="approved"}': 1,
+      'idgate_verdicts_total{status="in_review"}': 1,
+      'idgate_verdicts_total{status="kyc_expired"}': 1,
+      'idgate_verdicts_total{status="other"}': 1,
+    });
     expect(text).not.toContain('script');
   });
 
@@ -62,9 +71,11 @@ describe('createMetrics', () => {
     metrics.recordCheck('allow', undefined, 'payments', 'http', 0.003);
     metrics.recordCheck('step_up', 'verification_required', undefined, 'grpc', 2);
     let text = await metrics.registry.metrics();
-    expect(sample(text, 'idgate_checks_total{outcome="deny",code="token_missing",route="payments",mode="grpc"}')).toBe(2);
-    expect(sample(text, 'idgate_checks_total{outcome="allow",code="none",route="payments",mode="http"}')).toBe(1);
-    expect(sample(text, 'idgate_checks_total{outcome="step_up",code="verification_required",route="none",mode="grpc"}')).toBe(1);
+    expectSamples(text, {
+      'idgate_checks_total{outcome="deny",code="token_missing",route="payments",mode="grpc"}': 2,
+      'idgate_checks_total{outcome="allow",code="none",route="payments",mode="http"}': 1,
+      'idgate_checks_total{outcome="step_up",code="verification_required",route="none",mode="grpc"}': 1,
+    });
 
     metrics.recordCheck('deny', 'token_missing', 'payments', 'grpc', 0.0001);
     text = await metrics.registry.metrics();
@@ -79,11 +90,13 @@ describe('createMetrics', () => {
     metrics.recordCheck('deny', 'token_missing', 'r', 'grpc', 5);
     metrics.recordCheck('deny', 'token_missing', 'r', 'grpc', Number.NaN);
     const text = await metrics.registry.metrics();
-    expect(sample(text, 'idgate_check_duration_seconds_bucket{le="0.0001",outcome="deny"}')).toBe(1);
-    expect(sample(text, 'idgate_check_duration_seconds_bucket{le="0.00025",outcome="deny"}')).toBe(3);
-    expect(sample(text, 'idgate_check_duration_seconds_bucket{le="1",outcome="deny"}')).toBe(3);
-    expect(sample(text, 'idgate_check_duration_seconds_bucket{le="+Inf",outcome="deny"}')).toBe(4);
-    expect(sample(text, 'idgate_check_duration_seconds_count{outcome="deny"}')).toBe(4);
+    expectSamples(text, {
+      'idgate_check_duration_seconds_bucket{le="0.0001",outcome="deny"}': 1,
+      'idgate_check_duration_seconds_bucket{le="0.00025",outcome="deny"}': 3,
+      'idgate_check_duration_seconds_bucket{le="1",outcome="deny"}': 3,
+      'idgate_check_duration_seconds_bucket{le="+Inf",outcome="deny"}': 4,
+      'idgate_check_duration_seconds_count{outcome="deny"}': 4,
+    });
     expect(sample(text, 'idgate_check_duration_seconds_sum{outcome="deny"}')).toBeCloseTo(5.00045, 10);
     expect(text).not.toContain('outcome="allow"');
     expect(CHECK_DURATION_BUCKETS[0]).toBe(0.0001);
@@ -95,8 +108,10 @@ describe('createMetrics', () => {
     for (const route of ['a', 'b', 'c', 'd']) metrics.recordCheck('allow', undefined, route, 'grpc', 0.001);
     metrics.recordCheck('deny', 'made_up' as never, 'a', 'grpc', 0.001);
     const text = await metrics.registry.metrics();
-    expect(sample(text, 'idgate_checks_total{outcome="allow",code="none",route="other",mode="grpc"}')).toBe(2);
-    expect(sample(text, 'idgate_checks_total{outcome="deny",code="unknown",route="a",mode="grpc"}')).toBe(1);
+    expectSamples(text, {
+      'idgate_checks_total{outcome="allow",code="none",route="other",mode="grpc"}': 2,
+      'idgate_checks_total{outcome="deny",code="unknown",route="a",mode="grpc"}': 1,
+    });
     expect(text).not.toContain('route="c"');
   });
 
@@ -111,14 +126,16 @@ describe('createMetrics', () => {
     metrics.jwksFetchesTotal.inc({ issuer: 'corp', result: 'ok' });
     metrics.shadowDecisionsTotal.inc({ would: 'deny' });
     const text = await metrics.registry.metrics();
-    expect(sample(text, 'idgate_token_cache_total{result="hit"}')).toBe(2);
-    expect(sample(text, 'idgate_token_cache_total{result="miss"}')).toBe(1);
-    expect(sample(text, 'idgate_verdict_cache_total{result="error"}')).toBe(1);
-    expect(sample(text, 'idgate_dependency_up{dependency="redis"}')).toBe(0);
-    expect(sample(text, 'idgate_dependency_up{dependency="didit"}')).toBe(1);
-    expect(sample(text, 'idgate_jwks_fetches_total{issuer="corp",result="ok"}')).toBe(1);
-    expect(sample(text, 'idgate_shadow_decisions_total{would="deny"}')).toBe(1);
-    expect(sample(text, 'idgate_config_reloads_total{result="failure"}')).toBe(0);
+    expectSamples(text, {
+      'idgate_token_cache_total{result="hit"}': 2,
+      'idgate_token_cache_total{result="miss"}': 1,
+      'idgate_verdict_cache_total{result="error"}': 1,
+      'idgate_dependency_up{dependency="redis"}': 0,
+      'idgate_dependency_up{dependency="didit"}': 1,
+      'idgate_jwks_fetches_total{issuer="corp",result="ok"}': 1,
+      'idgate_shadow_decisions_total{would="deny"}': 1,
+      'idgate_config_reloads_total{result="failure"}': 0,
+    });
   });
 
   it('is reset by registry.resetMetrics()', async () => {

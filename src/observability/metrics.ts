@@ -293,93 +293,82 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     'error',
   ] as const);
 
-  const jwksFetchesTotal = new Counter({
-    name: 'idgate_jwks_fetches_total',
-    help: 'JWKS and OIDC discovery fetches by issuer and result.',
-    labelNames: ['issuer', 'result'] as const,
-    registers,
-  });
-  const webhooksTotal = new Counter({
-    name: 'idgate_webhooks_total',
-    help: 'Didit webhooks received, by result.',
-    labelNames: ['result'] as const,
-    registers,
-  });
-  const diditRequestsTotal = new Counter({
-    name: 'idgate_didit_requests_total',
-    help: 'Requests to the Didit API by operation and result.',
-    labelNames: ['op', 'result'] as const,
-    registers,
-  });
-  // Baselines, so increase() over the step-up funnel counts the first session too.
-  for (const op of ['create_session', 'get_decision']) diditRequestsTotal.inc({ op, result: 'ok' }, 0);
-  const configReloadsTotal = new Counter({
-    name: 'idgate_config_reloads_total',
-    help: 'Configuration reloads by result.',
-    labelNames: ['result'] as const,
-    registers,
-  });
-  for (const result of ['success', 'failure']) configReloadsTotal.inc({ result }, 0);
-  const tlsReloadsTotal = new Counter({
-    name: 'idgate_tls_reloads_total',
-    help: 'Authz listener certificate reloads by listener and result (failure = the running certificate was kept).',
-    labelNames: ['listener', 'result'] as const,
-    registers,
-  });
-  const configReloadRefusedTotal = new Counter({
-    name: 'idgate_config_reload_refused_total',
-    help: 'Changed config sections a reload did not apply (the running value stays until a restart).',
-    labelNames: ['section', 'reason'] as const,
-    registers,
-  });
-  const dependencyUp = new Gauge({
-    name: 'idgate_dependency_up',
-    help: 'Whether a dependency is reachable (1) or not (0).',
-    labelNames: ['dependency'] as const,
-    registers,
-  });
-  const shadowDecisionsTotal = new Counter({
-    name: 'idgate_shadow_decisions_total',
-    help: 'Decisions a shadow-mode route would have made but allowed instead, by would-be outcome.',
-    labelNames: ['would'] as const,
-    registers,
-  });
+  // One definition shape for the plain metrics; `baselines` are label sets exported at 0 from the start, so
+  // rate() and increase() have a first sample (e.g. the step-up funnel counts its first session too).
+  const counter = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    baselines: readonly Readonly<Record<L, string>>[] = [],
+  ): Counter<L> => {
+    const metric = new Counter({ name, help, labelNames, registers });
+    for (const labels of baselines) metric.inc(labels, 0);
+    return metric;
+  };
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> =>
+    new Gauge({ name, help, labelNames, registers });
 
-  const stepUpStartsTotal = new Counter({
-    name: 'idgate_stepup_starts_total',
-    help: "Step-ups answered with idgate's start URL and start URLs opened, by result.",
-    labelNames: ['result'] as const,
-    registers,
-  });
-  for (const result of ['issued', 'background_failed', 'redirected', 'invalid', 'expired', 'loop', 'unavailable']) {
-    stepUpStartsTotal.inc({ result }, 0);
-  }
-  const dependencyFaultsTotal = new Counter({
-    name: 'idgate_dependency_faults_total',
-    help: 'Requests that failed closed because a dependency was unavailable, by dependency.',
-    labelNames: ['dependency'] as const,
-    registers,
-  });
-  for (const dependency of ['store', 'didit', 'other']) dependencyFaultsTotal.inc({ dependency }, 0);
-
-  const verdictsTotal = new Counter({
-    name: 'idgate_verdicts_total',
-    help: 'Verdicts newly written to the store, by Didit session status.',
-    labelNames: ['status'] as const,
-    registers,
-  });
-  for (const status of VERDICT_STATUS_LABELS.values()) verdictsTotal.inc({ status }, 0);
-  const reconcileBacklog = new Gauge({
-    name: 'idgate_reconcile_backlog',
-    help: 'Stale pending sessions found by the last reconcile sweep (capped at the per-sweep limit).',
-    registers,
-  });
-  const jwksLastSuccess = new Gauge({
-    name: 'idgate_jwks_last_success_timestamp_seconds',
-    help: "Unix time of the issuer's last successful JWKS or discovery fetch.",
-    labelNames: ['issuer'] as const,
-    registers,
-  });
+  const jwksFetchesTotal = counter('idgate_jwks_fetches_total', 'JWKS and OIDC discovery fetches by issuer and result.', [
+    'issuer',
+    'result',
+  ]);
+  const webhooksTotal = counter('idgate_webhooks_total', 'Didit webhooks received, by result.', ['result']);
+  const diditRequestsTotal = counter(
+    'idgate_didit_requests_total',
+    'Requests to the Didit API by operation and result.',
+    ['op', 'result'],
+    ['create_session', 'get_decision'].map((op) => ({ op, result: 'ok' })),
+  );
+  const configReloadsTotal = counter(
+    'idgate_config_reloads_total',
+    'Configuration reloads by result.',
+    ['result'],
+    ['success', 'failure'].map((result) => ({ result })),
+  );
+  const tlsReloadsTotal = counter(
+    'idgate_tls_reloads_total',
+    'Authz listener certificate reloads by listener and result (failure = the running certificate was kept).',
+    ['listener', 'result'],
+  );
+  const configReloadRefusedTotal = counter(
+    'idgate_config_reload_refused_total',
+    'Changed config sections a reload did not apply (the running value stays until a restart).',
+    ['section', 'reason'],
+  );
+  const dependencyUp = gauge('idgate_dependency_up', 'Whether a dependency is reachable (1) or not (0).', ['dependency']);
+  const shadowDecisionsTotal = counter(
+    'idgate_shadow_decisions_total',
+    'Decisions a shadow-mode route would have made but allowed instead, by would-be outcome.',
+    ['would'],
+  );
+  const stepUpStartsTotal = counter(
+    'idgate_stepup_starts_total',
+    "Step-ups answered with idgate's start URL and start URLs opened, by result.",
+    ['result'],
+    ['issued', 'background_failed', 'redirected', 'invalid', 'expired', 'loop', 'unavailable'].map((result) => ({ result })),
+  );
+  const dependencyFaultsTotal = counter(
+    'idgate_dependency_faults_total',
+    'Requests that failed closed because a dependency was unavailable, by dependency.',
+    ['dependency'],
+    ['store', 'didit', 'other'].map((dependency) => ({ dependency })),
+  );
+  const verdictsTotal = counter(
+    'idgate_verdicts_total',
+    'Verdicts newly written to the store, by Didit session status.',
+    ['status'],
+    [...VERDICT_STATUS_LABELS.values()].map((status) => ({ status })),
+  );
+  const reconcileBacklog = gauge(
+    'idgate_reconcile_backlog',
+    'Stale pending sessions found by the last reconcile sweep (capped at the per-sweep limit).',
+    [],
+  );
+  const jwksLastSuccess = gauge(
+    'idgate_jwks_last_success_timestamp_seconds',
+    "Unix time of the issuer's last successful JWKS or discovery fetch.",
+    ['issuer'],
+  );
 
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
 

@@ -1,4 +1,5 @@
 import { isBrowserNavigation } from '../core/browser-navigation.js';
+import { parseHttpUrl } from '../core/parse-http-url.js';
 import type { RequestContext } from '../core/request-context.js';
 
 /**
@@ -33,14 +34,8 @@ export function validateReturnUrl(
   allowlist: readonly string[],
 ): string | undefined {
   if (!candidate) return undefined;
-  let url: URL;
-  try {
-    url = new URL(candidate);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined;
-  if (url.username !== '' || url.password !== '') return undefined;
+  const url = parseHttpUrl(candidate);
+  if (url === undefined) return undefined;
   if (allowlist.some((origin) => sameOrigin(origin, url))) return url.toString();
   const base = new URL(publicBaseUrl);
   // `URL` drops a scheme's default port, so `https://x` and `https://x:443` compare equal here.
