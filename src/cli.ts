@@ -12,7 +12,7 @@ import { loadConfig } from './config/load-config.js';
 import { didYouMean } from './config/suggest.js';
 import type { IdgateConfig } from './config/types.js';
 import { createLogger } from './observability/create-logger.js';
-import { traceLogFields } from './observability/tracing.js';
+import { traceLogFields } from './tracing/tracing.js';
 import { createDiditSandbox } from './sandbox/create-didit-sandbox.js';
 
 const USAGE = `idgate — zero-trust identity gate for Envoy and Istio

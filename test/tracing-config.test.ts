@@ -5,7 +5,7 @@ import { ConfigError } from '../src/config/config-error.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { parseConfig } from '../src/config/parse-config.js';
 import type { Decider } from '../src/core/decider.js';
-import { traceDecider, traced, tracingEnabled } from '../src/observability/tracing.js';
+import { traceDecider, traced, tracingEnabled } from '../src/tracing/tracing.js';
 
 const ISSUER = `issuers:
   - name: corp
@@ -69,6 +69,6 @@ describe('tracing off: no OpenTelemetry on the hot path', () => {
     expect(importers).toEqual(['src/observability/otel-tracing.ts']);
     const staticOtel = files.filter((f) => /^import[^;]*from '\.{1,2}\/(observability\/)?otel-tracing\.js'/m.test(readFileSync(f, 'utf8')));
     expect(staticOtel).toEqual([]);
-    expect(readFileSync('src/observability/tracing.ts', 'utf8')).toContain("await import('./otel-tracing.js')");
+    expect(readFileSync('src/observability/start-tracing.ts', 'utf8')).toContain("await import('./otel-tracing.js')");
   });
 });

@@ -4,7 +4,8 @@ import type { Decider } from '../src/core/decider.js';
 import type { Decision } from '../src/core/decision.js';
 import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../src/core/request-context.js';
 import { createRootSampler, hasTraceHeaders } from '../src/observability/otel-tracing.js';
-import { startTracing, traceDecider, traceLogFields, traced } from '../src/observability/tracing.js';
+import { startTracing } from '../src/observability/start-tracing.js';
+import { traceDecider, traceLogFields, traced } from '../src/tracing/tracing.js';
 import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver.js';
 
 /**

@@ -31,7 +31,8 @@ import { createStartTickets, type StartTickets } from '../verification/start-tic
 import { createVerificationStart } from '../webhook/verification-start.js';
 import { isBrowserNavigation } from '../core/browser-navigation.js';
 import { WebhookServer } from '../webhook/webhook-server.js';
-import { startTracing, traceDecider } from '../observability/tracing.js';
+import { startTracing } from '../observability/start-tracing.js';
+import { traceDecider } from '../tracing/tracing.js';
 import { createAdminRoutes } from './admin-routes.js';
 import { createPolicyHolder, type PolicyHolder } from './policy-holder.js';
 import { watchConfig } from './watch-config.js';

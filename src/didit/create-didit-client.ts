@@ -3,7 +3,7 @@ import { Agent, request } from 'undici';
 import type { SessionStatus } from '../core/verdict.js';
 import { createCircuitBreaker, type CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { DiditError, type DiditErrorCode } from './didit-error.js';
-import { traced } from '../observability/tracing.js';
+import { traced } from '../tracing/tracing.js';
 import { parseCreateSessionResponse, parseDecision, type DiditDecision } from './types.js';
 
 /** Options of {@link createDiditClient}. */

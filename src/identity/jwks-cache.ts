@@ -4,7 +4,7 @@ import { Agent } from 'undici';
 import type { JwksConfig } from '../config/types.js';
 import { DependencyError } from '../core/dependency-error.js';
 import { fetchJson } from './fetch-json.js';
-import { traced } from '../observability/tracing.js';
+import { traced } from '../tracing/tracing.js';
 import { parseDiscoveryDocument, parseJwks, type PublicJwk } from './key-documents.js';
 
 /**

@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import type { TracingConfig } from '../config/types.js';
 import type { Decider } from '../core/decider.js';
 import type { Decision } from '../core/decision.js';
-import type { IncomingTraceHeaders, SpanAttributes, TracingBackend } from './tracing.js';
+import type { IncomingTraceHeaders, SpanAttributes, TracingBackend } from '../tracing/tracing.js';
 
 /** Per export request; the batch processor never waits longer than this for the collector. */
 const EXPORT_TIMEOUT_MS = 5_000;

@@ -13,7 +13,7 @@ import { applyVerdict, isSettled, workflowsByDiditId, type SettleStore } from '.
 import { validateReturnUrl } from '../verification/return-url.js';
 import { PAGE_HEADERS, renderPage, type PageKind } from './render-page.js';
 import { DependencyError } from '../core/dependency-error.js';
-import { traced } from '../observability/tracing.js';
+import { traced } from '../tracing/tracing.js';
 import { START_PATH, type StartReply } from './verification-start.js';
 
 /** Store operations the webhook role needs: settling, session records by id, and the verdict read. */

@@ -10,7 +10,7 @@ import { cruise, type ICruiseResult, type IForbiddenRuleType, type IViolation } 
  */
 export const LAYERS: readonly (readonly string[])[] = [
   /* 0 */ ['core'],
-  /* 1 */ ['net', 'http', 'cel'],
+  /* 1 */ ['net', 'http', 'cel', 'tracing'],
   /* 2 */ ['config'],
   /* 3 */ ['policy', 'identity', 'didit', 'store', 'tls'],
   /* 4 */ ['risk', 'verification', 'engine'],
@@ -35,12 +35,6 @@ export const KNOWN_VIOLATIONS: readonly { readonly from: string; readonly to: st
   { from: 'src/config/condition-schema.ts', to: 'src/policy/compile-cel.ts', why: 'config↔policy, config branch' },
   { from: 'src/config/config-schema.ts', to: 'src/policy/compile-cel.ts', why: 'config↔policy, config branch' },
   { from: 'src/config/cross-check.ts', to: 'src/policy/compile-cel.ts', why: 'config↔policy, config branch' },
-  // The tracing seam (`traced`, `instrumentRedis`) lives in observability/ (layer 5) but wraps calls in
-  // layer-3 clients. It is a module with process state, not a type: moving it down (e.g. to core/ or a
-  // leaf) is its own change.
-  { from: 'src/didit/create-didit-client.ts', to: 'src/observability/tracing.ts', why: 'tracing seam in observability/' },
-  { from: 'src/identity/jwks-cache.ts', to: 'src/observability/tracing.ts', why: 'tracing seam in observability/' },
-  { from: 'src/store/redis-verdict-store.ts', to: 'src/observability/tracing.ts', why: 'tracing seam in observability/' },
 ];
 
 /** One import from a file to another, paths from the repository root. */

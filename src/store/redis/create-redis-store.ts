@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { instrumentRedis } from '../../observability/tracing.js';
+import { instrumentRedis } from '../../tracing/tracing.js';
 import type { StateStore } from '../state-store.js';
 import { createStoreKeys, DEFAULT_KEY_PREFIX } from '../store-keys.js';
 import { DEFAULT_SETTLED_VERDICT_TTL_MS } from '../verdict-order.js';

@@ -1,11 +1,10 @@
-import type { Logger } from 'pino';
-import type { TracingConfig } from '../config/types.js';
 import type { Decider } from '../core/decider.js';
 
 /**
- * OpenTelemetry tracing, behind a seam that costs nothing when `tracing.enabled` is false: this module
- * imports no OpenTelemetry package; {@link startTracing} loads `./otel-tracing.js` (and with it the SDK,
- * the OTLP exporter and the propagators) with a dynamic import only when tracing is on. Until then
+ * OpenTelemetry tracing, behind a seam that costs nothing when `tracing.enabled` is false. This leaf is what
+ * the stages (identity, Didit, store, webhook) call; it imports no OpenTelemetry package and nothing above
+ * core/. `startTracing()` (observability/start-tracing.ts) loads the OpenTelemetry backend with a dynamic
+ * import only when tracing is on and installs it here with {@link installTracingBackend}. Until then
  * {@link traced} is a branch on `undefined` and a direct call, and no span is ever allocated.
  *
  * Span attributes are limited to what is safe to export: route id, outcome, deny code, status, mode,
@@ -68,28 +67,17 @@ export function instrumentRedis(client: { sendCommand: (...args: never[]) => unk
 }
 
 /**
- * Starts tracing when `config.enabled` (idempotent per process: a second call keeps the first backend).
- * @returns a function that flushes and stops it (a no-op when tracing is off).
+ * Installs the backend every function of this module delegates to (idempotent per process: while one is
+ * installed, another is refused). Called by `startTracing()` only.
+ * @returns whether it was installed, and a function that uninstalls it (if it is still the one installed).
  */
-export async function startTracing(config: TracingConfig, logger: Logger): Promise<() => Promise<void>> {
-  if (!config.enabled) return async () => undefined;
-  if (backend !== undefined) return async () => undefined;
-  const { createOtelBackend } = await import('./otel-tracing.js');
-  const created = createOtelBackend(config, logger);
+export function installTracingBackend(created: TracingBackend): { readonly installed: boolean; uninstall(): void } {
+  if (backend !== undefined) return { installed: false, uninstall: () => undefined };
   backend = created;
-  logger.info({ endpoint: redactUrl(config.endpoint), sampleRatio: config.sampleRatio }, 'tracing enabled (OTLP/HTTP)');
-  return async () => {
-    if (backend === created) backend = undefined;
-    await created.shutdown();
+  return {
+    installed: true,
+    uninstall: () => {
+      if (backend === created) backend = undefined;
+    },
   };
-}
-
-/** The endpoint without userinfo or query (either could carry a credential). */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '[invalid url]';
-  }
 }
