@@ -54,6 +54,8 @@ interface Env {
   readonly children: ChildRegistry;
   readonly workDir: string;
   readonly ticksPerSecond: number;
+  /** Node flags of every target (the runtime-flags matrix varies them); undefined = NODE_RUNTIME_FLAGS. */
+  readonly runtimeFlags?: readonly string[];
 }
 
 const SATURATION = { clients: 8, streams: 32, concurrency: 256 } as const;
@@ -204,12 +206,17 @@ async function runTarget(name: TargetName, def: ScenarioDef, env: Env, ctx: Laun
   const pin = def.pinServer && settings.pinned ? '0' : undefined;
   let target: Awaited<ReturnType<typeof startTarget>>;
   try {
-    target = await startTarget(name, ctx, { ...(pin !== undefined ? { cpus: pin } : {}), children: env.children, tempRoot: env.workDir });
+    target = await startTarget(name, ctx, {
+      ...(pin !== undefined ? { cpus: pin } : {}),
+      ...(env.runtimeFlags !== undefined ? { runtimeFlags: env.runtimeFlags } : {}),
+      children: env.children,
+      tempRoot: env.workDir,
+    });
   } catch (err) {
     return { target: name, phases, notes, error: `${err instanceof Error ? err.message : String(err)}`.slice(0, 2_000) };
   }
   try {
-    const expected: ExpectedVerdict = name === 'noop' ? 'allow' : def.expected;
+    const expected: ExpectedVerdict = name === 'noop' || name === 'floor' ? 'allow' : def.expected;
     // A cold target may answer its very first Check with a fail-closed 503 (JIT, first key use); that is
     // not its verdict. Ask again a few times before judging; any other answer is judged at once.
     let sample = await sampleCheck(target.grpcPort, work.sample, env.codec);
@@ -319,9 +326,13 @@ async function runScenario(def: ScenarioDef, env: Env): Promise<ScenarioResult> 
       command: def.store === 'memory' ? 'serve' : 'authz',
     };
     const work = await buildWorkload(def, env, dir);
+    // The proto-loader ceiling and the transport floor run in every scenario, before the target, with the
+    // same generator and bodies: idgate is reported against both (issue 15 §2).
     const ceiling = await runTarget('noop', def, env, ctx, work);
-    const target = env.settings.target === 'noop' ? undefined : await runTarget(env.settings.target, def, env, ctx, work);
-    return { scenario: def.name, generator: def.generator, ceiling, ...(target !== undefined ? { target } : {}) };
+    const floor = await runTarget('floor', def, env, ctx, work);
+    const baseline = env.settings.target === 'noop' || env.settings.target === 'floor';
+    const target = baseline ? undefined : await runTarget(env.settings.target, def, env, ctx, work);
+    return { scenario: def.name, generator: def.generator, ceiling, floor, ...(target !== undefined ? { target } : {}) };
   } catch (err) {
     return { scenario: def.name, generator: def.generator, error: err instanceof Error ? err.message : String(err) };
   } finally {
