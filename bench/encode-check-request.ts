@@ -30,6 +30,8 @@ export interface CheckCodec {
   deserializeRequest(bytes: Buffer): Record<string, unknown>;
   /** The CheckResponse decoded (snake_case keys, enums as numbers). */
   deserializeResponse(bytes: Buffer): Record<string, unknown>;
+  /** Protobuf bytes of a CheckResponse given as a proto-loader object (the transport floor's fixed reply). */
+  serializeResponse(response: object): Buffer;
 }
 
 const UPSTREAM_DIRS = ['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'] as const;
@@ -72,7 +74,15 @@ export function loadUpstreamCheckCodec(): CheckCodec {
     includeDirs: UPSTREAM_DIRS.map((d) => join(deps, d)),
   });
   const service = definition['envoy.service.auth.v3.Authorization'] as
-    | Record<string, { requestSerialize(v: object): Buffer; requestDeserialize(b: Buffer): unknown; responseDeserialize(b: Buffer): unknown }>
+    | Record<
+        string,
+        {
+          requestSerialize(v: object): Buffer;
+          requestDeserialize(b: Buffer): unknown;
+          responseSerialize(v: object): Buffer;
+          responseDeserialize(b: Buffer): unknown;
+        }
+      >
     | undefined;
   const check = service?.['Check'];
   if (check === undefined) throw new Error('upstream protos do not define envoy.service.auth.v3.Authorization/Check');
@@ -80,6 +90,7 @@ export function loadUpstreamCheckCodec(): CheckCodec {
     serializeRequest: (request) => check.requestSerialize(request),
     deserializeRequest: (bytes) => check.requestDeserialize(bytes) as Record<string, unknown>,
     deserializeResponse: (bytes) => check.responseDeserialize(bytes) as Record<string, unknown>,
+    serializeResponse: (response) => check.responseSerialize(response),
   };
 }
 

@@ -20,6 +20,12 @@ export interface BenchConfigOptions {
   readonly celConditions: boolean;
   /** `tracing:` on, exporting to this OTLP/HTTP URL at `sampleRatio` (the `hot-traced` scenario). */
   readonly tracing?: { readonly endpoint: string; readonly sampleRatio: number };
+  /**
+   * Routes require the approved `kyc` verification (default true). The memory report's `authz` on the
+   * in-memory store turns it off: that role has no sandbox and no shared store to hold a verdict, so the
+   * only way it allows is a policy that needs a valid token, scope and role alone.
+   */
+  readonly requireVerification?: boolean;
 }
 
 /** The path of generated route `i` of the mix policy (`/api/svc-007/items`). */
@@ -27,13 +33,13 @@ export function mixRoutePath(i: number): string {
   return `/api/svc-${String(i).padStart(3, '0')}/items`;
 }
 
-function requirements(): Record<string, unknown> {
+function requirements(verification: boolean): Record<string, unknown> {
   return {
     authenticated: true,
     issuers: [BENCH_ISSUER_NAME],
     scopes: ['orders:read'],
     anyRoles: ['customer'],
-    verification: [BENCH_WORKFLOW],
+    ...(verification ? { verification: [BENCH_WORKFLOW] } : {}),
   };
 }
 
@@ -48,13 +54,14 @@ function requirements(): Record<string, unknown> {
  */
 export function renderBenchConfig(options: BenchConfigOptions): string {
   const routes: Record<string, unknown>[] = [];
+  const verification = options.requireVerification ?? true;
   // The generated routes come first so that in `mix` the matcher walks the whole list before `orders`.
   for (let i = 0; i < options.routes - 1; i += 1) {
     const route: Record<string, unknown> = {
       id: `svc-${String(i).padStart(3, '0')}`,
       match: { hosts: ['shop.example.com'], paths: [{ prefix: mixRoutePath(i).replace(/\/items$/, '') }], methods: ['GET', 'POST'] },
       action: 'require',
-      require: requirements(),
+      require: requirements(verification),
       claimHeaders: { 'x-idgate-email': 'email' },
     };
     if (options.celConditions) {
@@ -73,7 +80,7 @@ export function renderBenchConfig(options: BenchConfigOptions): string {
     id: 'orders',
     match: { hosts: ['shop.example.com'], paths: [{ prefix: '/api/orders' }], methods: ['GET'] },
     action: 'require',
-    require: requirements(),
+    require: requirements(verification),
   });
   const config = {
     server: {

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadAuthzProtos } from '../src/extauthz/load-authz-protos.js';
-import { parseFlags } from './parse-flags.js';
+import { isMainModule, listenBenchServer, runBenchServerMain, type BenchGrpcServer } from './bench-grpc-server.js';
 
 /** The fixed allow every Check gets: what a decision costs when the decision itself is free. */
 export const NOOP_ALLOW = Object.freeze({
@@ -11,10 +11,7 @@ export const NOOP_ALLOW = Object.freeze({
 });
 
 /** A running no-op Check server. */
-export interface NoopServer {
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type NoopServer = BenchGrpcServer;
 
 /**
  * Starts the benchmark ceiling: a gRPC server on the same stack as idgate (grpc-js, idgate's own `proto/`
@@ -34,49 +31,7 @@ export async function startNoopServer(options: { host?: string; port?: number; p
       call.write({ status: 1 });
     },
   });
-  const host = options.host ?? '127.0.0.1';
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
-      if (err !== null) reject(err);
-      else resolve(bound);
-    });
-  });
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, 2_000);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      }),
-  };
+  return listenBenchServer(server, options);
 }
 
-async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { port: 'string', host: 'string', 'proto-dir': 'string' });
-  const server = await startNoopServer({
-    port: Number(flags.port ?? '0'),
-    host: flags.host ?? '127.0.0.1',
-    ...(flags['proto-dir'] !== undefined ? { protoDir: flags['proto-dir'] } : {}),
-  });
-  // The same one-line JSON protocol as idgate's logger, so the harness starts every target the same way.
-  process.stdout.write(`${JSON.stringify({ msg: 'listening', role: 'grpc', port: server.port })}\n`);
-  process.stdout.write(`${JSON.stringify({ msg: 'ready' })}\n`);
-  const stop = (): void => {
-    void server.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-}
-
-if (process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`noop-server: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
-}
+if (isMainModule(import.meta.url)) runBenchServerMain('noop-server', startNoopServer);

@@ -16,6 +16,8 @@ import { startRedis, type RedisProcess } from './redis-process.js';
 import { renderReport, type PhaseResult, type RunInfo, type ScenarioResult, type TargetRun } from './report.js';
 import { SCENARIOS, parseScenarioList, type ScenarioDef } from './scenarios.js';
 import { STEPUP_SLOW_DIDIT, renderStepUpSlowDidit, runStepUpSlowDidit, type StepUpSlowDiditResult } from './stepup-slow-didit.js';
+import { parseRuntimeFlagSets, renderFlagsMatrix, type FlagSetRun } from './flags-matrix.js';
+import { MEMORY_REPORT, renderMemoryReport, runMemoryReport, type RoleMemory } from './memory.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
 import { startTarget, type LaunchContext, type TargetName } from './targets.js';
 
@@ -54,6 +56,8 @@ interface Env {
   readonly children: ChildRegistry;
   readonly workDir: string;
   readonly ticksPerSecond: number;
+  /** Node flags of every target (the runtime-flags matrix varies them); undefined = NODE_RUNTIME_FLAGS. */
+  readonly runtimeFlags?: readonly string[];
 }
 
 const SATURATION = { clients: 8, streams: 32, concurrency: 256 } as const;
@@ -204,12 +208,17 @@ async function runTarget(name: TargetName, def: ScenarioDef, env: Env, ctx: Laun
   const pin = def.pinServer && settings.pinned ? '0' : undefined;
   let target: Awaited<ReturnType<typeof startTarget>>;
   try {
-    target = await startTarget(name, ctx, { ...(pin !== undefined ? { cpus: pin } : {}), children: env.children, tempRoot: env.workDir });
+    target = await startTarget(name, ctx, {
+      ...(pin !== undefined ? { cpus: pin } : {}),
+      ...(env.runtimeFlags !== undefined ? { runtimeFlags: env.runtimeFlags } : {}),
+      children: env.children,
+      tempRoot: env.workDir,
+    });
   } catch (err) {
     return { target: name, phases, notes, error: `${err instanceof Error ? err.message : String(err)}`.slice(0, 2_000) };
   }
   try {
-    const expected: ExpectedVerdict = name === 'noop' ? 'allow' : def.expected;
+    const expected: ExpectedVerdict = name === 'noop' || name === 'floor' ? 'allow' : def.expected;
     // A cold target may answer its very first Check with a fail-closed 503 (JIT, first key use); that is
     // not its verdict. Ask again a few times before judging; any other answer is judged at once.
     let sample = await sampleCheck(target.grpcPort, work.sample, env.codec);
@@ -319,9 +328,13 @@ async function runScenario(def: ScenarioDef, env: Env): Promise<ScenarioResult> 
       command: def.store === 'memory' ? 'serve' : 'authz',
     };
     const work = await buildWorkload(def, env, dir);
+    // The proto-loader ceiling and the transport floor run in every scenario, before the target, with the
+    // same generator and bodies: idgate is reported against both (issue 15 §2).
     const ceiling = await runTarget('noop', def, env, ctx, work);
-    const target = env.settings.target === 'noop' ? undefined : await runTarget(env.settings.target, def, env, ctx, work);
-    return { scenario: def.name, generator: def.generator, ceiling, ...(target !== undefined ? { target } : {}) };
+    const floor = await runTarget('floor', def, env, ctx, work);
+    const baseline = env.settings.target === 'noop' || env.settings.target === 'floor';
+    const target = baseline ? undefined : await runTarget(env.settings.target, def, env, ctx, work);
+    return { scenario: def.name, generator: def.generator, ceiling, floor, ...(target !== undefined ? { target } : {}) };
   } catch (err) {
     return { scenario: def.name, generator: def.generator, error: err instanceof Error ? err.message : String(err) };
   } finally {
@@ -355,19 +368,23 @@ async function main(): Promise<void> {
     rates: 'string',
     seconds: 'string',
     'no-write': 'boolean',
+    'runtime-flags-matrix': 'string',
   });
   const target = (flags.target ?? 'idgate') as TargetName;
-  if (!['noop', 'standin', 'idgate'].includes(target)) throw new TypeError(`--target must be noop, standin or idgate (got ${target})`);
+  if (!['noop', 'floor', 'standin', 'idgate'].includes(target)) throw new TypeError(`--target must be noop, floor, standin or idgate (got ${target})`);
+  const flagSets = flags['runtime-flags-matrix'] === undefined ? undefined : parseRuntimeFlagSets(flags['runtime-flags-matrix']);
   const quick = flags.quick === true;
   const rates = (flags.rates ?? '100,1000,2000,5000').split(',').map(Number);
   if (rates.some((r) => !Number.isInteger(r) || r <= 0 || r > 50_000)) throw new TypeError('--rates must be integers in 1..50000');
   const phaseSeconds = Number(flags.seconds ?? (quick ? 3 : 10));
   if (!(phaseSeconds > 0 && phaseSeconds <= 120)) throw new TypeError('--seconds must be in (0, 120]');
-  // `stepup-slow-didit` runs outside the ceiling-ratio machinery (it measures budget, not throughput).
-  const requested = (flags.scenario ?? 'all').split(',').map((n) => n.trim());
+  // `stepup-slow-didit` and `memory` run outside the ratio machinery (they measure budget and memory, not
+  // throughput). The runtime-flags matrix runs `hot` once per flag set and nothing else.
+  const requested = (flagSets !== undefined ? 'hot' : (flags.scenario ?? 'all')).split(',').map((n) => n.trim());
   const slowDidit = target === 'idgate' && (requested.includes('all') || requested.includes(STEPUP_SLOW_DIDIT));
-  const rest = requested.filter((n) => n !== STEPUP_SLOW_DIDIT);
-  const scenarios = rest.length === 0 ? [] : parseScenarioList(flags.scenario === undefined ? undefined : rest.join(','));
+  const memory = target === 'idgate' && (requested.includes('all') || requested.includes(MEMORY_REPORT));
+  const rest = requested.filter((n) => n !== STEPUP_SLOW_DIDIT && n !== MEMORY_REPORT);
+  const scenarios = rest.length === 0 ? [] : parseScenarioList(flags.scenario === undefined && flagSets === undefined ? undefined : rest.join(','));
   if (target === 'idgate' && !existsSync(join(findRepoRoot(), 'dist', 'src', 'cli.js'))) {
     throw new Error('dist/src/cli.js is missing: build idgate first (make build), or use --target noop|standin');
   }
@@ -396,13 +413,22 @@ async function main(): Promise<void> {
   await issuer.listen();
   const env: Env = { settings, issuer, codec: loadUpstreamCheckCodec(), children, workDir, ticksPerSecond: clockTicksPerSecond() };
   const results: ScenarioResult[] = [];
+  const flagRuns: FlagSetRun[] = [];
   let slowDiditResult: StepUpSlowDiditResult | undefined;
+  let memoryResult: RoleMemory[] | undefined;
   try {
-    for (const name of scenarios) {
+    if (flagSets !== undefined) {
+      for (const set of flagSets) {
+        process.stderr.write(`runtime flags "${set.label}": scenario hot\n`);
+        flagRuns.push({ ...set, result: await runScenario(SCENARIOS.hot, { ...env, runtimeFlags: set.flags }) });
+      }
+    }
+    for (const name of flagSets !== undefined ? [] : scenarios) {
       process.stderr.write(`scenario ${name}: ${SCENARIOS[name].description}\n`);
       results.push(await runScenario(SCENARIOS[name], env));
     }
     if (slowDidit) slowDiditResult = await runStepUpSlowDidit({ quick, children });
+    if (memory) memoryResult = await runMemoryReport({ loadSeconds: phaseSeconds, pinned, children });
   } finally {
     await issuer.close();
     rmSync(workDir, { recursive: true, force: true });
@@ -421,7 +447,22 @@ async function main(): Promise<void> {
     pinned,
     loadAverage,
   };
-  const report = renderReport(info, results, target) + (slowDiditResult !== undefined ? `\n${renderStepUpSlowDidit(slowDiditResult)}` : '');
+  const memorySection = memoryResult !== undefined ? `\n${renderMemoryReport(memoryResult, { rate: 1_000, loadSeconds: phaseSeconds })}` : '';
+  if (flagSets !== undefined) {
+    // The matrix is a comparison for bench/README.md, not a run to publish: printed only, never written.
+    const header = [
+      `# idgate runtime flags matrix — ${info.date} on ${info.hostname}`,
+      '',
+      `- command: \`${info.command}\`; node ${info.nodeVersion}; ${info.cpuModel} × ${info.cores} cores; ${info.quick ? 'quick' : 'full'} mode`,
+      ...(loadAverage > 0.5 ? [`- ⚠ load average ${loadAverage.toFixed(2)} when the run started: noisy`] : []),
+      '',
+    ];
+    process.stdout.write(`${header.join('\n')}${renderFlagsMatrix(flagRuns)}`);
+    process.exitCode = flagRuns.some((r) => r.result.error !== undefined || [r.result.ceiling, r.result.floor, r.result.target].some((x) => x?.error !== undefined)) ? 1 : 0;
+    return;
+  }
+  const report =
+    renderReport(info, results, target) + (slowDiditResult !== undefined ? `\n${renderStepUpSlowDidit(slowDiditResult)}` : '') + memorySection;
   process.stdout.write(report);
   if (flags['no-write'] !== true) {
     const dir = join(findRepoRoot(), 'bench', 'results');
@@ -432,8 +473,9 @@ async function main(): Promise<void> {
     process.stderr.write(`written to ${file} and bench/results/latest.md\n`);
   }
   const failed =
-    results.some((r) => r.error !== undefined || r.ceiling?.error !== undefined || r.target?.error !== undefined) ||
-    (slowDiditResult !== undefined && !slowDiditResult.passed);
+    results.some((r) => r.error !== undefined || [r.ceiling, r.floor, r.target].some((x) => x?.error !== undefined)) ||
+    (slowDiditResult !== undefined && !slowDiditResult.passed) ||
+    (memoryResult !== undefined && memoryResult.some((r) => r.error !== undefined));
   process.exitCode = failed ? 1 : 0;
 }
 

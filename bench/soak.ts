@@ -11,6 +11,7 @@ import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-c
 import { parseFlags } from './parse-flags.js';
 import { pinProcess, sampleUsage } from './proc-stats.js';
 import { startRedis } from './redis-process.js';
+import { probeMemory, type MemoryAfterGc } from './probe-memory.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
 import { startTarget, type TargetName } from './targets.js';
 
@@ -103,11 +104,13 @@ async function main(): Promise<void> {
     const server = await startTarget(
       target,
       { configYaml, issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: issuer.audience, extraArgs: [] },
-      { cpus: '0', children, tempRoot: workDir },
+      // The GC probe: RSS and heap after a forced GC before and after the load (issue 15 §3).
+      { cpus: '0', children, tempRoot: workDir, memoryProbe: true },
     );
     try {
       const sample = await sampleCheck(server.grpcPort, bodies[0] as Buffer, codec);
       if (sample.verdict !== 'allow') throw new Error(`expected allow but ${target} answered ${sample.verdict}: ${sample.body ?? ''}`);
+      const beforeLoad = await probeMemory(server);
       const samples: RssSample[] = [];
       const t0 = performance.now();
       const take = (): void => {
@@ -128,6 +131,9 @@ async function main(): Promise<void> {
       });
       clearInterval(sampler);
       take();
+      const afterLoad = await probeMemory(server);
+      const afterGc = (label: string, m: MemoryAfterGc): string =>
+        `${label}: RSS ${m.rssMiB.toFixed(1)} MiB, heap used ${m.heapUsedMiB.toFixed(1)} MiB of ${m.heapTotalMiB.toFixed(1)} MiB, external ${m.externalMiB.toFixed(1)} MiB`;
       const verdict = assessFlatness(samples);
       const lines = [
         `# idgate soak — ${new Date().toISOString().slice(0, 10)} on ${hostname()}`,
@@ -136,6 +142,7 @@ async function main(): Promise<void> {
         `- ${result.completed} checks in ${result.seconds.toFixed(0)} s (${result.reqPerSec.toFixed(0)}/s), ${subjects} distinct subjects and tokens; grpc-status ${JSON.stringify(result.grpcStatusCounts)}, ${result.transportErrors} transport errors`,
         `- latency p50 ${(result.latency.p50 / 1000).toFixed(3)} ms, p99 ${(result.latency.p99 / 1000).toFixed(3)} ms, p99.9 ${(result.latency.p999 / 1000).toFixed(3)} ms`,
         `- memory ${verdict.flat ? 'stayed flat ✓' : 'did NOT stay flat ✗'}: second-half slope ${verdict.slopeMiBPerMinute.toFixed(2)} MiB/min, ${verdict.midMiB.toFixed(1)} → ${verdict.endMiB.toFixed(1)} MiB`,
+        `- after a forced GC (bench GC probe), ${afterGc('before the load', beforeLoad)}; ${afterGc('after it', afterLoad)}`,
         '',
         '| t (s) | RSS (MiB) |',
         '|---:|---:|',

@@ -1,13 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ChildRegistry } from './h2load.js';
 
-/** The servers the harness can measure. `noop` is the ceiling; `standin` is idgate's gRPC front end with JWT verification only (for developing the harness). */
-export type TargetName = 'noop' | 'standin' | 'idgate';
+/**
+ * The servers the harness can measure. `noop` is the proto-loader ceiling; `floor` the transport floor
+ * (grpc-js with pass-through (de)serializers and fixed reply bytes); `standin` is idgate's gRPC front end
+ * with JWT verification only (for developing the harness).
+ */
+export type TargetName = 'noop' | 'floor' | 'standin' | 'idgate';
 
 /** What a target needs to know to start. */
 export interface LaunchContext {
@@ -20,9 +24,9 @@ export interface LaunchContext {
   readonly extraArgs: readonly string[];
   /**
    * The idgate command: `authz` (the authorization container of a deployment) unless the scenario needs the
-   * embedded Didit sandbox, which only `serve` starts.
+   * embedded Didit sandbox, which only `serve` starts; `webhook` (no gRPC listener) for the memory report.
    */
-  readonly command?: 'serve' | 'authz';
+  readonly command?: 'serve' | 'authz' | 'webhook';
 }
 
 /**
@@ -35,7 +39,14 @@ export const NODE_RUNTIME_FLAGS: readonly string[] = (process.env.IDGATE_BENCH_R
   .split(' ')
   .filter(Boolean);
 
-const DIST_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * `dist/`: the parent of this module's directory when it runs compiled (`dist/bench/targets.js`), else the
+ * repository's `dist/` (the tests import `bench/targets.ts` from source; the targets are always compiled).
+ */
+const DIST_ROOT = ((): string => {
+  const parent = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  return basename(parent) === 'dist' ? parent : join(parent, 'dist');
+})();
 
 /**
  * How each target is started: the arguments after `node`. Adding a target is one line here; every target
@@ -43,19 +54,29 @@ const DIST_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
  */
 export const TARGETS: Readonly<Record<TargetName, (ctx: LaunchContext, configFile: string) => string[]>> = {
   noop: () => [join(DIST_ROOT, 'bench', 'noop-server.js'), '--port', '0'],
+  floor: () => [join(DIST_ROOT, 'bench', 'floor-server.js'), '--port', '0'],
   standin: (ctx) => [join(DIST_ROOT, 'bench', 'stand-in-server.js'), '--port', '0', '--issuer', ctx.issuer, '--jwks-uri', ctx.jwksUri, '--audience', ctx.audience],
   idgate: (ctx, configFile) => [join(DIST_ROOT, 'src', 'cli.js'), ctx.command ?? 'serve', '--config', configFile, ...ctx.extraArgs],
 };
+
+/**
+ * Node flags that load the bench's GC probe (`gc-probe.ts`) into a target: `--expose-gc` plus the probe as
+ * an `--import` preload, so idgate's heap after a forced GC can be read without touching `src/`.
+ */
+export const MEMORY_PROBE_FLAGS: readonly string[] = ['--expose-gc', '--import', pathToFileURL(join(DIST_ROOT, 'bench', 'gc-probe.js')).href];
 
 /** A started target process. */
 export interface RunningTarget {
   readonly name: TargetName;
   readonly pid: number;
+  /** 0 when the target was started with `grpc: false` (e.g. `idgate webhook`, which has no gRPC listener). */
   readonly grpcPort: number;
   /** The admin port (idgate only): `/metrics` carries idgate's own per-decision time. */
   readonly adminPort?: number;
   /** The last lines it printed (for error messages). */
   output(): string;
+  /** Calls `listener` with every later line the target prints (stdout and stderr); returns the unsubscribe. */
+  onLine(listener: (line: string) => void): () => void;
   /** SIGTERM, SIGKILL after 3 s; removes the temp config. Idempotent. */
   stop(): Promise<void>;
 }
@@ -68,7 +89,18 @@ export interface RunningTarget {
 export async function startTarget(
   name: TargetName,
   ctx: LaunchContext,
-  options: { cpus?: string; timeoutMs?: number; children?: ChildRegistry; tempRoot?: string },
+  options: {
+    cpus?: string;
+    timeoutMs?: number;
+    children?: ChildRegistry;
+    tempRoot?: string;
+    /** Node flags instead of {@link NODE_RUNTIME_FLAGS} (the runtime-flags matrix). */
+    runtimeFlags?: readonly string[];
+    /** Load the GC probe ({@link MEMORY_PROBE_FLAGS}). */
+    memoryProbe?: boolean;
+    /** Wait for a gRPC `listening` line (default true); false for roles without a gRPC listener. */
+    grpc?: boolean;
+  },
 ): Promise<RunningTarget> {
   const dir = mkdtempSync(join(options.tempRoot ?? tmpdir(), 'idgate-bench-'));
   const configFile = join(dir, 'idgate.yaml');
@@ -77,7 +109,8 @@ export async function startTarget(
   const profileFlags = name === 'idgate' ? (process.env.IDGATE_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
   // Every target runs with the node flags of the production image (see NODE_RUNTIME_FLAGS), so the
   // ceiling and idgate share the same runtime settings.
-  const nodeArgs = [...NODE_RUNTIME_FLAGS, ...profileFlags, ...TARGETS[name](ctx, configFile)];
+  const probeFlags = options.memoryProbe === true ? MEMORY_PROBE_FLAGS : [];
+  const nodeArgs = [...(options.runtimeFlags ?? NODE_RUNTIME_FLAGS), ...probeFlags, ...profileFlags, ...TARGETS[name](ctx, configFile)];
   const [cmd, argv] = options.cpus !== undefined
     ? ['taskset', ['-c', options.cpus, process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];
@@ -87,6 +120,7 @@ export async function startTarget(
   });
   options.children?.add(child);
   const lines: string[] = [];
+  const listeners = new Set<(line: string) => void>();
   let grpcPort: number | undefined;
   let adminPort: number | undefined;
   let exited = false;
@@ -103,6 +137,7 @@ export async function startTarget(
     const onLine = (line: string): void => {
       if (lines.length >= 200) lines.shift();
       lines.push(line);
+      for (const listener of listeners) listener(line);
       // Parse only until ready and only candidate lines: a step-up run logs thousands of lines a second.
       if (ready || !(line.includes('"listening"') || line.includes('"ready"'))) return;
       let parsed: Record<string, unknown>;
@@ -143,9 +178,20 @@ export async function startTarget(
   } finally {
     clearTimeout(timer);
   }
-  if (grpcPort === undefined || child.pid === undefined) {
+  if ((grpcPort === undefined && options.grpc !== false) || child.pid === undefined) {
     await stop();
     throw new Error(`${name} said ready but never logged its gRPC port:\n${lines.slice(-30).join('\n')}`);
   }
-  return { name, pid: child.pid, grpcPort, ...(adminPort !== undefined ? { adminPort } : {}), output: () => lines.join('\n'), stop };
+  return {
+    name,
+    pid: child.pid,
+    grpcPort: grpcPort ?? 0,
+    ...(adminPort !== undefined ? { adminPort } : {}),
+    output: () => lines.join('\n'),
+    onLine: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    stop,
+  };
 }

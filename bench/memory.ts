@@ -1,0 +1,258 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BenchIssuer } from './bench-issuer.js';
+import { sampleCheck } from './check-sample.js';
+import { encodeCheckRequest, loadUpstreamCheckCodec } from './encode-check-request.js';
+import { isMainModule } from './bench-grpc-server.js';
+import { runH2load, type ChildRegistry } from './h2load.js';
+import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-config.js';
+import { parseFlags } from './parse-flags.js';
+import { probeMemory, type MemoryAfterGc } from './probe-memory.js';
+import { pinProcess, sampleUsage } from './proc-stats.js';
+import { startRedis, type RedisProcess } from './redis-process.js';
+import { seedApprovedVerdicts } from './seed-verdict.js';
+import { startTarget, type LaunchContext } from './targets.js';
+import { verdictWord } from './report.js';
+
+/** The name `run.js --scenario` knows the memory report by. */
+export const MEMORY_REPORT = 'memory';
+
+/** Issue 15 §3: the `authz` role, memory and Redis store, after a forced GC. */
+export const MEMORY_GOALS = { idleRssMiB: 80, loadedRssMiB: 128 } as const;
+
+/** The roles the memory report starts, each as its own `idgate` process. */
+export type MemoryRole = 'authz (memory store)' | 'authz (Redis store)' | 'webhook' | 'serve';
+
+/** What the memory report measured for one role. */
+export interface RoleMemory {
+  readonly role: MemoryRole;
+  /** After `ready`, 5 s idle, then a forced GC. */
+  readonly idle?: MemoryAfterGc;
+  /** authz roles: after the 1,000 checks/s phase, then a forced GC. */
+  readonly loaded?: MemoryAfterGc;
+  /** authz roles: VmRSS at the end of the load phase, before the GC, and the peak (VmHWM), MiB. */
+  readonly loadedRssBeforeGcMiB?: number;
+  readonly peakRssMiB?: number;
+  /** authz roles: checks/s completed in the load phase and failed calls. */
+  readonly loadThroughput?: number;
+  readonly loadErrors?: number;
+  /** The run of this role was aborted (did not start, wrong verdict, no probe answer). */
+  readonly error?: string;
+}
+
+/** One memory goal and the figure that decides it. */
+export interface MemoryCheck {
+  readonly label: string;
+  readonly figure: string;
+  readonly pass: boolean | undefined;
+}
+
+interface RoleDef {
+  readonly role: MemoryRole;
+  readonly command: 'authz' | 'webhook' | 'serve';
+  readonly store: 'memory' | 'redis';
+  /** Load it at the offered rate after the idle probe (the `authz` roles the goals are about). */
+  readonly load: boolean;
+}
+
+const ROLES: readonly RoleDef[] = [
+  { role: 'authz (memory store)', command: 'authz', store: 'memory', load: true },
+  { role: 'authz (Redis store)', command: 'authz', store: 'redis', load: true },
+  { role: 'webhook', command: 'webhook', store: 'redis', load: false },
+  { role: 'serve', command: 'serve', store: 'memory', load: false },
+];
+
+/** Options of {@link runMemoryReport}. */
+export interface MemoryReportOptions {
+  /** Seconds of the load phase (default 10). */
+  readonly loadSeconds?: number;
+  /** Offered checks/s of the load phase (default 1,000). */
+  readonly rate?: number;
+  /** Seconds idle after `ready` before the idle probe (default 5). */
+  readonly idleSeconds?: number;
+  /** Pin idgate to core 0 and h2load, redis-server and the harness to core 1 (default: when ≥ 2 cores). */
+  readonly pinned?: boolean;
+  readonly children?: ChildRegistry;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Issue 15 §3's measurement: starts `idgate authz` (in-memory store, then Redis store with a local
+ * redis-server), `idgate webhook` and `idgate serve`, each with the bench GC probe preloaded (`gc-probe.ts`),
+ * and reads RSS and heap after a forced GC 5 s after `ready`; the `authz` roles then take `rate` checks/s for
+ * `loadSeconds` (h2load, one token, like the `hot` scenario) and are probed again. Roles run one at a time.
+ */
+export async function runMemoryReport(options: MemoryReportOptions = {}): Promise<RoleMemory[]> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const loadSeconds = options.loadSeconds ?? 10;
+  const rate = options.rate ?? 1_000;
+  const idleMs = (options.idleSeconds ?? 5) * 1000;
+  const pinned = options.pinned ?? false;
+  const children: ChildRegistry = options.children ?? new Set();
+  const workDir = mkdtempSync(join(tmpdir(), 'idgate-bench-memory-'));
+  const issuer = new BenchIssuer();
+  let redis: RedisProcess | undefined;
+  const results: RoleMemory[] = [];
+  try {
+    await issuer.listen();
+    redis = await startRedis({ ...(pinned ? { cpus: '1' } : {}), children, tempRoot: workDir });
+    await seedApprovedVerdicts(redis.url, [`${BENCH_ISSUER_NAME}:user-0`], BENCH_WORKFLOW, Date.now());
+    const codec = loadUpstreamCheckCodec();
+    const body = encodeCheckRequest(codec, { token: await issuer.mint('RS256', { sub: 'user-0' }) });
+    const bodyFile = join(workDir, 'check.bin');
+    writeFileSync(bodyFile, body);
+    for (const def of ROLES) {
+      log(`memory: ${def.role}`);
+      const configYaml = renderBenchConfig({
+        issuer: issuer.issuer,
+        jwksUri: issuer.jwksUri,
+        audience: issuer.audience,
+        ...(def.store === 'redis' ? { redisUrl: redis.url } : {}),
+        localCacheTtlMs: 60_000,
+        routes: 1,
+        celConditions: false,
+        requireVerification: def.store === 'redis',
+      });
+      const ctx: LaunchContext = { configYaml, issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: issuer.audience, extraArgs: [], command: def.command };
+      let target: Awaited<ReturnType<typeof startTarget>>;
+      try {
+        target = await startTarget('idgate', ctx, { ...(pinned ? { cpus: '0' } : {}), children, tempRoot: workDir, memoryProbe: true, grpc: def.command !== 'webhook' });
+      } catch (err) {
+        results.push({ role: def.role, error: (err instanceof Error ? err.message : String(err)).slice(0, 2_000) });
+        continue;
+      }
+      try {
+        await new Promise((r) => setTimeout(r, idleMs));
+        const idle = await probeMemory(target);
+        if (!def.load) {
+          results.push({ role: def.role, idle });
+          continue;
+        }
+        const sample = await sampleCheck(target.grpcPort, body, codec);
+        if (sample.verdict !== 'allow') throw new Error(`expected allow but ${def.role} answered ${sample.verdict}: ${sample.body ?? ''}`);
+        const clients = 2;
+        const run = await runH2load(
+          {
+            port: target.grpcPort,
+            bodyFile,
+            logFile: join(workDir, 'h2load.log'),
+            clients,
+            streams: 32,
+            requests: rate * loadSeconds,
+            rpsPerClient: rate / clients,
+            ...(pinned ? { cpus: '1' } : {}),
+            timeoutMs: (loadSeconds + 60) * 1000,
+          },
+          children,
+        );
+        const usage = sampleUsage(target.pid);
+        const loaded = await probeMemory(target);
+        const s = run.summary;
+        results.push({
+          role: def.role,
+          idle,
+          loaded,
+          loadedRssBeforeGcMiB: usage.rssKiB / 1024,
+          peakRssMiB: usage.hwmKiB / 1024,
+          loadThroughput: run.reqPerSec,
+          loadErrors: s.failed + s.errored + s.timeout + (rate * loadSeconds - s.done),
+        });
+      } catch (err) {
+        results.push({ role: def.role, error: (err instanceof Error ? err.message : String(err)).slice(0, 2_000) });
+      } finally {
+        await target.stop();
+      }
+    }
+  } finally {
+    await redis?.stop();
+    await issuer.close();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+/**
+ * The memory goals of issue 15 §3 against the results: each `authz` role ≤ 80 MiB RSS idle and ≤ 128 MiB at
+ * 1,000 checks/s, both after a forced GC. `webhook` and `serve` are reported without a goal.
+ */
+export function evaluateMemory(results: readonly RoleMemory[]): MemoryCheck[] {
+  const checks: MemoryCheck[] = [];
+  for (const role of ['authz (memory store)', 'authz (Redis store)'] as const) {
+    const r = results.find((x) => x.role === role);
+    const check = (label: string, usage: MemoryAfterGc | undefined, max: number): MemoryCheck =>
+      usage === undefined
+        ? { label, figure: r?.error !== undefined ? 'aborted' : 'not measured', pass: undefined }
+        : { label, figure: `${usage.rssMiB.toFixed(1)} MiB (heap used ${usage.heapUsedMiB.toFixed(1)} MiB)`, pass: usage.rssMiB <= max };
+    checks.push(
+      check(`${role}: idle RSS after GC ≤ ${MEMORY_GOALS.idleRssMiB} MiB`, r?.idle, MEMORY_GOALS.idleRssMiB),
+      check(`${role}: RSS after GC at 1,000 checks/s ≤ ${MEMORY_GOALS.loadedRssMiB} MiB`, r?.loaded, MEMORY_GOALS.loadedRssMiB),
+    );
+  }
+  return checks;
+}
+
+function mib(n: number | undefined): string {
+  return n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(1);
+}
+
+/** Renders the memory report: one row per role and state, then the goals. */
+export function renderMemoryReport(results: readonly RoleMemory[], options: { rate: number; loadSeconds: number }): string {
+  const out = [
+    '## Memory per role (issue 15 §3)',
+    '',
+    `Each role is its own \`idgate\` process with the image's node flags, plus \`--expose-gc\` and the bench GC probe; "after GC" = RSS and heap read right after a forced full GC. Idle = 5 s after \`ready\`; load = ${options.rate} checks/s for ${options.loadSeconds} s (h2load, one RS256 token). \`authz (memory store)\` runs a policy without the \`kyc\` verification (that role has no store a verdict could come from); the others are the \`hot\` scenario's config.`,
+    '',
+    '| role | state | RSS after GC (MiB) | heap used | heap total | external | RSS before GC | peak RSS | checks/s | errors |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of results) {
+    if (r.error !== undefined && r.idle === undefined) {
+      out.push(`| ${r.role} | aborted: ${r.error.replace(/\|/g, '\\|').split('\n')[0] ?? ''} | | | | | | | | |`);
+      continue;
+    }
+    for (const [state, usage] of [['idle', r.idle], [`${options.rate}/s`, r.loaded]] as const) {
+      if (usage === undefined) continue;
+      const loaded = state !== 'idle';
+      out.push(
+        `| ${r.role} | ${state} | ${mib(usage.rssMiB)} | ${mib(usage.heapUsedMiB)} | ${mib(usage.heapTotalMiB)} | ${mib(usage.externalMiB)} | ${loaded ? mib(r.loadedRssBeforeGcMiB) : '—'} | ${loaded ? mib(r.peakRssMiB) : '—'} | ${loaded ? (r.loadThroughput ?? 0).toFixed(0) : '—'} | ${loaded ? String(r.loadErrors ?? '—') : '—'} |`,
+      );
+    }
+    if (r.error !== undefined) out.push(`| ${r.role} | aborted: ${r.error.replace(/\|/g, '\\|').split('\n')[0] ?? ''} | | | | | | | | |`);
+  }
+  out.push('', '| goal | measured | |', '|---|---|---|');
+  for (const check of evaluateMemory(results)) out.push(`| ${check.label} | ${check.figure} | ${verdictWord(check.pass)} |`);
+  return `${out.join('\n')}\n`;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const flags = parseFlags(argv, { quick: 'boolean', seconds: 'string', rate: 'string' });
+  const loadSeconds = Number(flags.seconds ?? (flags.quick === true ? 3 : 10));
+  const rate = Number(flags.rate ?? '1000');
+  if (!(loadSeconds > 0 && loadSeconds <= 600)) throw new TypeError('--seconds must be in (0, 600]');
+  if (!(Number.isInteger(rate) && rate > 0 && rate <= 20_000)) throw new TypeError('--rate must be in 1..20000');
+  const children: ChildRegistry = new Set();
+  const killAll = (): void => {
+    for (const child of children) child.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+  const pinned = pinProcess(process.pid, '1');
+  const results = await runMemoryReport({ loadSeconds, rate, pinned, children });
+  process.stdout.write(`# idgate memory per role — ${new Date().toISOString().slice(0, 10)} on ${hostname()}\n\n- command: \`node dist/bench/memory.js${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\`; node ${process.version}\n\n`);
+  process.stdout.write(renderMemoryReport(results, { rate, loadSeconds }));
+  process.exitCode = results.some((r) => r.error !== undefined) ? 1 : 0;
+}
+
+if (isMainModule(import.meta.url)) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`memory: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  });
+}

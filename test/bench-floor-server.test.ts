@@ -1,0 +1,64 @@
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sampleCheck } from '../bench/check-sample.js';
+import { encodeCheckRequest, loadUpstreamCheckCodec, unframeGrpc } from '../bench/encode-check-request.js';
+import { startFloorServer, type FloorServer } from '../bench/floor-server.js';
+import { CHECK_PATH } from '../bench/h2load.js';
+import { startNoopServer, type NoopServer } from '../bench/noop-server.js';
+
+/**
+ * The transport floor (issue 15 §2) must answer a real grpc-js client with a CheckResponse the upstream
+ * protos decode as the same OK the proto-loader ceiling sends — otherwise the bench's allow check would
+ * reject it, or worse, the floor would be measuring a different reply than the ceiling.
+ */
+const codec = loadUpstreamCheckCodec();
+const body = encodeCheckRequest(codec, { token: 'aaa.bbb.ccc' });
+let floor: FloorServer;
+let noop: NoopServer;
+
+beforeAll(async () => {
+  floor = await startFloorServer({});
+  noop = await startNoopServer({});
+});
+afterAll(async () => {
+  await floor.close();
+  await noop.close();
+});
+
+/** One Check with a grpc-js client; the raw reply bytes. */
+async function rawCheck(port: number, message: Buffer): Promise<Buffer> {
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  try {
+    return await new Promise<Buffer>((resolve, reject) => {
+      client.makeUnaryRequest(CHECK_PATH, (b: Buffer) => b, (b: Buffer) => b, message, new grpc.Metadata(), { deadline: Date.now() + 5_000 }, (err, value) =>
+        err !== null || value === undefined ? reject(err ?? new Error('empty response')) : resolve(value),
+      );
+    });
+  } finally {
+    client.close();
+  }
+}
+
+describe('bench transport floor', () => {
+  it('answers a CheckRequest with an OK CheckResponse the upstream protos decode', async () => {
+    const reply = await rawCheck(floor.port, unframeGrpc(body) as Buffer);
+    const decoded = codec.deserializeResponse(reply);
+    expect(decoded).toEqual({
+      status: { code: 0 },
+      ok_response: { headers: [{ header: { key: 'x-idgate-subject', value: 'bench' }, append: { value: false } }] },
+      http_response: 'ok_response',
+    });
+    const sample = await sampleCheck(floor.port, body, codec);
+    expect(sample).toEqual({ verdict: 'allow', rpcStatusCode: 0 });
+  });
+
+  it('sends the same reply bytes as the proto-loader ceiling, without decoding the request', async () => {
+    const fromNoop = await rawCheck(noop.port, unframeGrpc(body) as Buffer);
+    const fromFloor = await rawCheck(floor.port, unframeGrpc(body) as Buffer);
+    expect(codec.deserializeResponse(fromFloor)).toEqual(codec.deserializeResponse(fromNoop));
+    // Bytes that are no CheckRequest at all: the ceiling's proto-loader decode fails, the floor never looks.
+    const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff]);
+    expect((await rawCheck(floor.port, garbage)).equals(fromFloor)).toBe(true);
+    await expect(rawCheck(noop.port, garbage)).rejects.toMatchObject({ code: grpc.status.INTERNAL });
+  });
+});

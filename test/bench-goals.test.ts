@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { evaluateMemory, type RoleMemory } from '../bench/memory.js';
+import { evaluateTargets, renderReport, verdictWord, type PhaseResult, type ScenarioResult, type TargetCheck } from '../bench/report.js';
+import type { ScenarioName } from '../bench/scenarios.js';
+
+/** A phase with the figures the goals read; everything else fixed. */
+function phaseOf(load: PhaseResult['load'], throughput: number, cpuMillicores = 500, p99Us = 1_000): PhaseResult {
+  return {
+    load,
+    throughput,
+    latencyUs: { p50: 100, p90: 200, p99: p99Us, p999: p99Us, max: p99Us, count: 1000 } as unknown as PhaseResult['latencyUs'],
+    cpuMillicores,
+    rssMiB: 100,
+    peakRssMiB: 100,
+    errors: 0,
+    command: 'h2load',
+  };
+}
+
+/** A scenario where the ceiling does 30,000/s, the floor `floor`/s and idgate `target`/s at saturation. */
+function scenario(name: ScenarioName, target: number, floor: number, extra: { target?: PhaseResult[]; floor?: PhaseResult[] } = {}): ScenarioResult {
+  return {
+    scenario: name,
+    generator: 'h2load',
+    ceiling: { target: 'noop', phases: [phaseOf('saturation', 30_000)], notes: [] },
+    floor: { target: 'floor', phases: [phaseOf('saturation', floor), ...(extra.floor ?? [])], notes: [] },
+    target: { target: 'idgate', phases: [phaseOf('saturation', target), ...(extra.target ?? [])], notes: [] },
+  };
+}
+
+function find(checks: readonly TargetCheck[], prefix: string): TargetCheck {
+  const check = checks.find((c) => c.label.startsWith(prefix));
+  if (check === undefined) throw new Error(`no goal starting with ${prefix}: ${checks.map((c) => c.label).join(', ')}`);
+  return check;
+}
+
+describe('bench goals (issue 15 §2), computed against the transport floor', () => {
+  it('hot path passes at exactly 75 % of the floor and misses just below, whatever the ceiling', () => {
+    const at = find(evaluateTargets([scenario('hot', 15_000, 20_000)]), 'hot path ≥ 75 % of floor');
+    expect(at.pass).toBe(true);
+    expect(at.figure).toBe('75.0 % (15000 / floor 20000; 50.0 % of the noop ceiling\'s 30000)');
+  });
+
+  // Each throughput goal: exactly on the bound passes, one check/s below misses (floor 20,000/s).
+  const bounds: Partial<Record<ScenarioName, readonly [label: string, bound: number]>> = {
+    hot: ['hot path ≥ 75 % of floor', 15_000],
+    redis: ['Redis path ≥ 55 % of floor', 11_000],
+    stepup: ['step-up path ≥ 55 % of floor', 11_000],
+    'cold-rs256': ['cold RS256 ≥ 6,000 distinct tokens/s', 6_000],
+    'cold-es256': ['cold ES256 ≥ 5,000 distinct tokens/s', 5_000],
+  };
+  it.each(Object.entries(bounds) as [ScenarioName, readonly [string, number]][])('%s: PASS on the bound, MISS one below', (name, [label, bound]) => {
+    expect(find(evaluateTargets([scenario(name, bound, 20_000)]), label).pass).toBe(true);
+    expect(find(evaluateTargets([scenario(name, bound - 1, 20_000)]), label).pass).toBe(false);
+  });
+
+  it('prints a cold figure as tokens/s', () => {
+    expect(find(evaluateTargets([scenario('cold-es256', 4_999, 20_000)]), 'cold ES256').figure).toBe('4999 /s');
+  });
+
+  it('at 1,000/s CPU may exceed the floor\'s by 15 % and p99 the floor\'s by 0.5 ms, no more', () => {
+    const run = (cpu: number, p99Us: number): TargetCheck[] =>
+      evaluateTargets([
+        scenario('hot', 15_000, 20_000, { target: [phaseOf(1000, 1000, cpu, p99Us)], floor: [phaseOf(1000, 1000, 100, 1_200)] }),
+      ]);
+    const at = run(115, 1_700);
+    expect(find(at, 'hot @ 1,000/s: CPU').pass).toBe(true);
+    expect(find(at, 'hot @ 1,000/s: CPU').figure).toBe('115 m vs floor 100 m (max 115 m)');
+    expect(find(at, 'hot @ 1,000/s: p99').pass).toBe(true);
+    expect(find(at, 'hot @ 1,000/s: p99').figure).toBe('1.700 ms vs floor 1.200 ms (max 1.700 ms)');
+    const over = run(115.5, 1_701);
+    expect(find(over, 'hot @ 1,000/s: CPU').pass).toBe(false);
+    expect(find(over, 'hot @ 1,000/s: p99').pass).toBe(false);
+  });
+
+  it('is "not measured" without the floor or the phase, and the report prints PASS / MISS / –', () => {
+    const noFloor: ScenarioResult = { ...scenario('hot', 15_000, 20_000) };
+    delete (noFloor as { floor?: unknown }).floor;
+    const checks = evaluateTargets([noFloor]);
+    expect(find(checks, 'hot path')).toMatchObject({ figure: 'not measured', pass: undefined });
+    expect(find(checks, 'hot @ 1,000/s: CPU').pass).toBeUndefined();
+    expect([verdictWord(true), verdictWord(false), verdictWord(undefined)]).toEqual(['PASS', 'MISS', '–']);
+    const report = renderReport(
+      { command: 'x', date: '2026-12-05', hostname: 'h', nodeVersion: 'v24', cpuModel: 'c', cores: 2, quick: true, phaseSeconds: 3, pinned: true, loadAverage: 0 },
+      [scenario('hot', 15_000, 20_000)],
+      'idgate',
+    );
+    expect(report).toContain('| hot path ≥ 75 % of floor | 75.0 % (15000 / floor 20000; 50.0 % of the noop ceiling\'s 30000) | PASS |');
+    // idgate's row carries its ratio to both baselines.
+    expect(report).toMatch(/\| hot \| idgate \| saturation \| h2load \| 15000 \| 50\.0 % \| 75\.0 % \|/);
+    expect(report).toContain('| hot | floor (transport) | saturation |');
+  });
+});
+
+describe('memory goals (issue 15 §3)', () => {
+  const usage = (rssMiB: number) => ({ rssMiB, heapUsedMiB: 20, heapTotalMiB: 40, externalMiB: 1 });
+  const roles = (idle: number, loaded: number): RoleMemory[] => [
+    { role: 'authz (memory store)', idle: usage(idle), loaded: usage(loaded) },
+    { role: 'authz (Redis store)', idle: usage(idle), loaded: usage(loaded) },
+    { role: 'webhook', idle: usage(500) },
+  ];
+
+  it('authz passes at 80 MiB idle and 128 MiB loaded after GC, and misses above', () => {
+    const at = evaluateMemory(roles(80, 128));
+    expect(at).toHaveLength(4);
+    expect(at.every((c) => c.pass === true)).toBe(true);
+    const over = evaluateMemory(roles(80.1, 128.1));
+    expect(over.map((c) => c.pass)).toEqual([false, false, false, false]);
+    expect(over[0]?.figure).toBe('80.1 MiB (heap used 20.0 MiB)');
+  });
+
+  it('an aborted role is reported as such, not as a pass', () => {
+    const checks = evaluateMemory([{ role: 'authz (Redis store)', error: 'redis-server did not start' }]);
+    expect(checks.find((c) => c.label.startsWith('authz (Redis store): idle'))).toMatchObject({ figure: 'aborted', pass: undefined });
+    expect(checks.find((c) => c.label.startsWith('authz (memory store): idle'))).toMatchObject({ figure: 'not measured', pass: undefined });
+  });
+});
