@@ -5,7 +5,7 @@ import type { SessionStatus } from '../verification/verdict.js';
 import type { SandboxScenario } from './build-sandbox-decision.js';
 import { renderMessagePage, renderSessionPage } from './render-session-page.js';
 import type { SandboxContext } from './sandbox-context.js';
-import { hostedPageView, openSession, submitSession, type PageDecision, type SandboxSession } from './sandbox-session.js';
+import { hostedPageView, openSession, submitSession, type PageDecision, type SandboxSession, type SessionSteps } from './sandbox-session.js';
 
 const MAX_FORM_BYTES = 16 * 1024;
 /** As the server's request timeout: a form that has not arrived by then never will. */
@@ -55,7 +55,7 @@ export class HostedPage {
       send(res, 404, renderMessagePage('Verification not found', 'This verification link is not valid.'));
       return;
     }
-    const session = this.apply(openSession(found)) ?? found;
+    const session = this.apply(openSession(found));
     const view = hostedPageView(session.status);
     if (view === 'form') send(res, 200, renderSessionPage(session));
     else if (view === 'expired') send(res, 410, renderMessagePage('Verification expired', 'This verification link has expired. Please start again.'));
@@ -97,7 +97,7 @@ export class HostedPage {
       send(res, 409, renderMessagePage('Verification finished', moved.detail));
       return;
     }
-    const decided = this.apply(moved) ?? session;
+    const decided = this.apply(moved);
     this.ctx.log.info({ sessionId: decided.sessionId, status: decision }, 'sandbox session decided on the hosted page');
     if (decided.callback === null) {
       send(res, 200, renderMessagePage('Verification finished', `Result: ${decision}. You can close this window.`));
@@ -108,8 +108,7 @@ export class HostedPage {
   }
 
   /** Stores an accepted transition's state and announces its steps. @returns the new state. */
-  private apply(moved: ReturnType<typeof openSession>): SandboxSession | undefined {
-    if (!moved.ok) return undefined;
+  private apply(moved: SessionSteps): SandboxSession {
     this.ctx.sessions.put(moved.session);
     for (const step of moved.steps) void this.ctx.notify(step);
     return moved.session;

@@ -7,7 +7,7 @@ export { buildStatusWebhook } from './build-status-webhook.js';
 export { renderMessagePage, renderSessionPage } from './render-session-page.js';
 export type { SessionPageInput } from './render-session-page.js';
 export { hostedPageView, isReusable, openSession, reuseSession, setSessionStatus, startSession, submitSession, UPDATABLE_TO, updateSessionStatus } from './sandbox-session.js';
-export type { HostedPageView, NewSandboxSession, PageDecision, SessionRefusal, SessionTransition, UpdatableStatus } from './sandbox-session.js';
+export type { HostedPageView, NewSandboxSession, PageDecision, SessionRefusal, SessionSteps, SessionTransition, UpdatableStatus } from './sandbox-session.js';
 export { SlidingWindowLimiter } from './sliding-window-limiter.js';
 export type { ScopeState, TakeResult } from './sliding-window-limiter.js';
 export { signWebhook, WebhookDispatcher } from './webhook-dispatcher.js';

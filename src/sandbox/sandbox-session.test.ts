@@ -12,6 +12,8 @@ import {
   UPDATABLE_TO,
   updateSessionStatus,
   type SandboxSession,
+  type SessionSteps,
+  type SessionTransition,
 } from './sandbox-session.js';
 
 const T0 = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -42,7 +44,7 @@ function inStatus(status: SessionStatus, extra: Partial<SandboxSession> = {}): S
   return { ...fresh(), status, ...extra };
 }
 
-function expectOk(t: ReturnType<typeof openSession>): { session: SandboxSession; steps: readonly SandboxSession[] } {
+function expectOk(t: SessionTransition): SessionSteps {
   if (!t.ok) throw new Error(`refused: ${t.refusal} ${t.detail}`);
   return t;
 }
@@ -97,7 +99,7 @@ describe('vendor_data reuse', () => {
 describe('openSession (the hosted page is opened)', () => {
   it.each(['Not Started', 'Resubmitted'] as const)('%s → In Progress, announced once', (status) => {
     const before = inStatus(status);
-    const { session, steps } = expectOk(openSession(before));
+    const { session, steps } = openSession(before);
     expect(session.status).toBe('In Progress');
     expect(steps.map((s) => s.status)).toEqual(['In Progress']);
     expect(before.status).toBe(status);
@@ -105,7 +107,7 @@ describe('openSession (the hosted page is opened)', () => {
 
   it.each(SESSION_STATUSES.filter((s) => s !== 'Not Started' && s !== 'Resubmitted'))('%s stays, nothing announced', (status) => {
     const before = inStatus(status);
-    const { session, steps } = expectOk(openSession(before));
+    const { session, steps } = openSession(before);
     expect(session).toBe(before);
     expect(steps).toEqual([]);
   });
@@ -258,14 +260,14 @@ describe('time: expiry and age follow the capture time passed in', () => {
   });
 
   it('nothing is captured before a decision, whatever the time', () => {
-    const decision = buildSandboxDecision(expectOk(openSession(fresh())).session) as Record<string, unknown>;
+    const decision = buildSandboxDecision(openSession(fresh()).session) as Record<string, unknown>;
     expect(decision.id_verifications).toBeNull();
   });
 
   it('an Expired session is final for the user and the reviewer: no form, no submission, no update', () => {
     const expired = setSessionStatus(inStatus('In Progress'), 'Expired', undefined, T0 + 30 * DAY);
     expect(hostedPageView(expired.status)).toBe('expired');
-    expect(expectOk(openSession(expired)).steps).toEqual([]);
+    expect(openSession(expired).steps).toEqual([]);
     expect(submitSession(expired, 'Approved', {}, T0 + 31 * DAY).ok).toBe(false);
     expect(updateSessionStatus(expired, 'Approved').ok).toBe(false);
   });

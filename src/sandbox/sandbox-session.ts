@@ -40,11 +40,17 @@ export type UpdatableStatus = (typeof UPDATABLE_TO)[number];
 export type SessionRefusal = 'finished' | 'not_updatable' | 'unchanged';
 
 /**
- * A transition's outcome. `steps` are the successive states to announce, in order (one `status.updated`
+ * An accepted transition. `steps` are the successive states to announce, in order (one `status.updated`
  * webhook each); `session` is the state to keep (the last step, or the unchanged session when none).
  */
+export interface SessionSteps {
+  readonly session: SandboxSession;
+  readonly steps: readonly SandboxSession[];
+}
+
+/** A transition that may be refused. */
 export type SessionTransition =
-  | { readonly ok: true; readonly session: SandboxSession; readonly steps: readonly SandboxSession[] }
+  | ({ readonly ok: true } & SessionSteps)
   | { readonly ok: false; readonly refusal: SessionRefusal; readonly detail: string };
 
 /** Which hosted page a session shows. */
@@ -87,10 +93,10 @@ export function reuseSession(session: SandboxSession, callback: string | null, m
 }
 
 /** Opening the hosted page: Not Started and Resubmitted move to In Progress; any other status stays. */
-export function openSession(session: SandboxSession): SessionTransition {
-  if (session.status !== 'Not Started' && session.status !== 'Resubmitted') return { ok: true, session, steps: [] };
+export function openSession(session: SandboxSession): SessionSteps {
+  if (session.status !== 'Not Started' && session.status !== 'Resubmitted') return { session, steps: [] };
   const opened: SandboxSession = { ...session, status: 'In Progress' };
-  return { ok: true, session: opened, steps: [opened] };
+  return { session: opened, steps: [opened] };
 }
 
 /** The page a session in `status` shows: the form while In Progress, 410 once Expired, else "finished". */
