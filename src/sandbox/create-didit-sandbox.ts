@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { listenServer } from '../http/server-lifecycle.js';
 import type { SessionStatus } from '../verification/verdict.js';
 import type { SandboxScenario } from './build-sandbox-decision.js';
 import { buildStatusWebhook } from './build-status-webhook.js';
@@ -153,14 +153,7 @@ export class DiditSandbox {
   /** Starts listening. @returns the bound port. */
   async listen(): Promise<number> {
     const host = this.options.host ?? '127.0.0.1';
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port ?? 0, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const port = (this.server.address() as AddressInfo).port;
+    const port = await listenServer(this.server, host, this.options.port ?? 0);
     const urlHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
     this.baseUrl = (this.options.publicBaseUrl ?? `http://${urlHost}:${port}`).replace(/\/+$/, '');
     this.log.info({ port }, 'Didit sandbox listening');
