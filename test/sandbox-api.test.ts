@@ -145,6 +145,24 @@ describe('create session', () => {
     expect(answer.status).toBe(415);
   });
 
+  it('answers an oversized body with 413 and Didit’s detail (the client still reads the answer)', async () => {
+    const small = createDiditSandbox({ logger: pino({ level: 'silent' }), apiKey: API_KEY, webhookSecret: SECRET, maxBodyBytes: 1024 });
+    await small.listen();
+    try {
+      const response = await fetch(`${small.url}/v3/session/`, {
+        method: 'POST',
+        headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' },
+        body: JSON.stringify({ workflow_id: WF, vendor_data: 'x'.repeat(256 * 1024) }),
+      });
+      expect(response.status).toBe(413);
+      expect(await response.json()).toEqual({ detail: 'Request body too large.' });
+      expect(response.headers.get('content-type')).toBe('application/json');
+      expect(small.sessions()).toEqual([]);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('redirects a path without trailing slash (and the redirect target is the slashed path)', async () => {
     const answer = await call('POST', '/v3/session', { workflow_id: WF });
     expect(answer.status).toBe(301);
@@ -427,6 +445,24 @@ describe('hosted page', () => {
   ])('%s → 400', async (_name, form) => {
     const created = await createSession({ workflow_id: WF });
     expect((await submit(String(created.session_token), form)).status).toBe(400);
+  });
+
+  it('an oversized form → 413 page, and the session stays undecided', async () => {
+    const created = await createSession({ workflow_id: WF });
+    const response = await submit(String(created.session_token), { decision: 'approve', date_of_birth: 'x'.repeat(64 * 1024) });
+    expect(response.status).toBe(413);
+    expect(await response.text()).toContain('The form data is too large.');
+    expect(sandbox.sessions().find((s) => s.sessionId === created.session_id)?.status).toBe('Not Started');
+  });
+
+  it('every page carries the CSP, no-sniff and no-referrer headers', async () => {
+    const created = await createSession({ workflow_id: WF });
+    for (const url of [String(created.url), `${base}/session/ZZZZZZZZZZZZ`, `${base}/nowhere`]) {
+      const response = await fetch(url);
+      expect(response.headers.get('content-security-policy')).toBe("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'");
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('referrer-policy')).toBe('no-referrer');
+    }
   });
 
   it('unknown token → 404', async () => {

@@ -18,6 +18,8 @@ export function sendJson(
   writeJson(res, status, body, 'application/json; charset=utf-8', headers);
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Shared by {@link sendJson} and `sendProblem`: one place that serialises and writes JSON. */
 export function writeJson(
   res: ServerResponse,
@@ -26,12 +28,31 @@ export function writeJson(
   contentType: string,
   headers?: OutgoingHttpHeaders,
 ): void {
+  // Serialise only for a response that can still be written: a closed one never throws, whatever the body.
+  if (res.writableEnded || res.destroyed || res.headersSent) {
+    writeBody(res, status, EMPTY, contentType, headers);
+    return;
+  }
+  writeBody(res, status, Buffer.from(JSON.stringify(body) ?? 'null', 'utf8'), contentType, headers);
+}
+
+/**
+ * Writes `payload` as a complete response with `contentType`, `cache-control: no-store` and
+ * `x-content-type-options: nosniff` (`headers` may override them), the safety behaviour of {@link sendJson}.
+ * Shared by the JSON and HTML senders.
+ */
+export function writeBody(
+  res: ServerResponse,
+  status: number,
+  payload: Buffer,
+  contentType: string,
+  headers?: OutgoingHttpHeaders,
+): void {
   if (res.writableEnded || res.destroyed) return;
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const payload = Buffer.from(JSON.stringify(body) ?? 'null', 'utf8');
   res.statusCode = status;
   res.setHeader('content-type', contentType);
   res.setHeader('cache-control', 'no-store');

@@ -1,9 +1,6 @@
 import type { SessionStatus } from '../core/verdict.js';
+import { escapeHtml, renderHtmlDocument } from '../http/render-html-document.js';
 import { SANDBOX_PERSON } from './build-sandbox-decision.js';
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 const STYLE = `
 body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f5f6f8;color:#1b1f24}
@@ -23,22 +20,7 @@ button:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid #0969
 `;
 
 function layout(title: string, body: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>${escapeHtml(title)}</title>
-<style>${STYLE}</style>
-</head>
-<body>
-<main>
-${body}
-</main>
-</body>
-</html>
-`;
+  return renderHtmlDocument({ title, style: STYLE, main: body });
 }
 
 /** Input of {@link renderSessionPage}. */

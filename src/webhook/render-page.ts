@@ -1,3 +1,5 @@
+import { escapeHtml, renderHtmlDocument } from '../http/render-html-document.js';
+
 /** The interstitial pages idgate shows a browser around a verification. */
 export type PageKind =
   | 'in_review'
@@ -95,34 +97,17 @@ export function renderPage(kind: PageKind, options: { refreshUrl?: string; conti
       : options.refreshUrl
       ? `<p><a href="${escapeHtml(options.refreshUrl)}">Check again now</a></p>`
       : '';
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-<title>${escapeHtml(t.title)}</title>
-${refresh}
-<style>
+  return renderHtmlDocument({
+    title: t.title,
+    // The refresh line stays even when empty: the page's bytes are unchanged by the shared skeleton.
+    head: `${refresh}\n`,
+    style: `
 body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a;background:#fff}
 h1{font-size:1.5rem}
 a{color:#0645ad}
-</style>
-</head>
-<body>
-<main>
-<h1>${escapeHtml(t.heading)}</h1>
-<p>${escapeHtml(t.body)}</p>
-${link}
-</main>
-</body>
-</html>
-`;
+`,
+    main: `<h1>${escapeHtml(t.heading)}</h1>\n<p>${escapeHtml(t.body)}</p>\n${link}`,
+  });
 }
 
-/** Escapes text for HTML element content and double-quoted attributes. */
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) =>
-    c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&#39;',
-  );
-}
+export { escapeHtml };
