@@ -206,21 +206,23 @@ export class DiditSandbox {
     this.server.keepAliveTimeout = 5000;
   }
 
-  /** Starts listening. @returns the bound port. */
-  async listen(): Promise<number> {
-    const host = this.options.host ?? '127.0.0.1';
+  /**
+   * Starts listening on `host`/`port` (default: the options' `host` and `port`, as every idgate server's
+   * `listen(host, port)`). @returns the bound port.
+   */
+  async listen(host: string = this.options.host ?? '127.0.0.1', port: number = this.options.port ?? 0): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.options.port ?? 0, host, () => {
+      this.server.listen(port, host, () => {
         this.server.off('error', reject);
         resolve();
       });
     });
-    const port = (this.server.address() as AddressInfo).port;
+    const bound = (this.server.address() as AddressInfo).port;
     const urlHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
-    this.baseUrl = (this.options.publicBaseUrl ?? `http://${urlHost}:${port}`).replace(/\/+$/, '');
-    this.log.info({ port }, 'Didit sandbox listening');
-    return port;
+    this.baseUrl = (this.options.publicBaseUrl ?? `http://${urlHost}:${bound}`).replace(/\/+$/, '');
+    this.log.info({ port: bound }, 'Didit sandbox listening');
+    return bound;
   }
 
   /** The base URL (API and hosted pages). @throws Error before {@link listen}. */
