@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenServer } from '../http/server-lifecycle.js';
 import type { Logger } from 'pino';
 import type { SessionStatus } from '../verification/verdict.js';
 import { buildSandboxDecision, SANDBOX_NODES, type SandboxScenario } from './build-sandbox-decision.js';
@@ -211,14 +211,7 @@ export class DiditSandbox {
    * `listen(host, port)`). @returns the bound port.
    */
   async listen(host: string = this.options.host ?? '127.0.0.1', port: number = this.options.port ?? 0): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const bound = (this.server.address() as AddressInfo).port;
+    const bound = await listenServer(this.server, host, port);
     const urlHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
     this.baseUrl = (this.options.publicBaseUrl ?? `http://${urlHost}:${bound}`).replace(/\/+$/, '');
     this.log.info({ port: bound }, 'Didit sandbox listening');
