@@ -7,7 +7,8 @@ import { createMetrics } from '../observability/metrics.js';
 import { startTracing } from '../observability/tracing.js';
 import { compilePolicy } from '../policy/compile-policy.js';
 import type { PolicyHolder } from './policy-holder.js';
-import { buildSharedParts } from './roles/build-shared-parts.js';
+import type { ReloadPlan } from './reload-plan.js';
+import { buildSharedParts, type SharedParts } from './roles/build-shared-parts.js';
 import { closeAll, type Closer, type StartedRole } from './roles/started-role.js';
 import { watchConfig } from './watch-config.js';
 
@@ -120,16 +121,7 @@ export async function startIdgate(
           initial: config,
           ...(deps.reloadIntervalMs !== undefined ? { intervalMs: deps.reloadIntervalMs } : {}),
           capabilities: { workflowsWired: parts.didit !== undefined },
-          apply: async ({ effective: next, applied }) => {
-            // Build and check everything that can fail first; swap only when all of it succeeded.
-            compilePolicy(next);
-            const swaps: Array<() => void> = [];
-            for (const role of traffic) if (role.prepareReload) swaps.push(await role.prepareReload(next, applied));
-            parts.policy.replace(next);
-            parts.workflows.replace(next.workflows);
-            parts.decisionLog.replace(createDecisionLog({ logger, allowSampleRate: next.logging.allowSampleRate }));
-            for (const swap of swaps) swap();
-          },
+          apply: reloadThrough(parts, traffic),
           onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'success' : 'failure' }),
           onRefused: (section) => metrics.configReloadRefusedTotal.inc({ section, reason: 'restart_required' }),
         },
@@ -144,17 +136,7 @@ export async function startIdgate(
       ports,
       policy: parts.policy,
       stop() {
-        stopping ??= (async () => {
-          // Readiness off and health NOT_SERVING first, then drain the traffic, then the admin listener.
-          admin?.stopServing?.();
-          for (const role of traffic) role.stopServing?.();
-          logger.info('shutting down: draining in-flight requests');
-          const grace = config.server.shutdownGraceMs;
-          await Promise.allSettled(traffic.map((role) => role.drain?.(grace)));
-          await admin?.drain?.(grace);
-          await closeAll(closers, (err) => logger.warn({ err }, 'error while closing'));
-          logger.info('stopped');
-        })();
+        stopping ??= stopInOrder(logger, { traffic, admin, closers }, config.server.shutdownGraceMs);
         return stopping;
       },
     };
@@ -162,4 +144,39 @@ export async function startIdgate(
     await closeAll(closers);
     throw err;
   }
+}
+
+/**
+ * A config reload through every part that uses it: build and check everything that can fail first (the
+ * policy, then each role's new parts); swap only when all of it succeeded.
+ */
+function reloadThrough(parts: SharedParts, roles: readonly StartedRole[]): (plan: ReloadPlan) => Promise<void> {
+  return async ({ effective: next, applied }) => {
+    compilePolicy(next);
+    const swaps: Array<() => void> = [];
+    for (const role of roles) if (role.prepareReload) swaps.push(await role.prepareReload(next, applied));
+    parts.policy.replace(next);
+    parts.workflows.replace(next.workflows);
+    parts.decisionLog.replace(createDecisionLog({ logger: parts.logger, allowSampleRate: next.logging.allowSampleRate }));
+    for (const swap of swaps) swap();
+  };
+}
+
+/**
+ * Graceful shutdown, the same for every role: readiness off and health NOT_SERVING first, then the traffic
+ * roles drain in parallel (bounded by `graceMs`), then the admin listener closes, then everything the
+ * roles acquired, last first.
+ */
+async function stopInOrder(
+  logger: Logger,
+  running: { traffic: readonly StartedRole[]; admin: StartedRole | undefined; closers: readonly Closer[] },
+  graceMs: number,
+): Promise<void> {
+  running.admin?.stopServing?.();
+  for (const role of running.traffic) role.stopServing?.();
+  logger.info('shutting down: draining in-flight requests');
+  await Promise.allSettled(running.traffic.map((role) => role.drain?.(graceMs)));
+  await running.admin?.drain?.(graceMs);
+  await closeAll(running.closers, (err) => logger.warn({ err }, 'error while closing'));
+  logger.info('stopped');
 }
