@@ -5,7 +5,6 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { installProcessGuard } from './app/install-process-guard.js';
 import { ClusterConfigError, isClusterWorker, runPrimary, runWorker } from './app/run-cluster.js';
 import { startIdgate, type Roles } from './app/start-idgate.js';
-import { runExplain } from './app/run-explain.js';
 import { ConfigError } from './config/config-error.js';
 import { configWarnings } from './config/config-warnings.js';
 import { loadConfig } from './config/load-config.js';
@@ -13,7 +12,6 @@ import { didYouMean } from './config/suggest.js';
 import type { IdgateConfig } from './config/types.js';
 import { createLogger } from './observability/create-logger.js';
 import { traceLogFields } from './tracing/tracing.js';
-import { createDiditSandbox } from './sandbox/create-didit-sandbox.js';
 
 const USAGE = `idgate — zero-trust identity gate for Envoy and Istio
 
@@ -201,6 +199,8 @@ async function runExplainCommand(args: string[]): Promise<number> {
     return 1;
   }
   const logger = createLogger({ level: 'silent' });
+  // Loaded here, not at the top: the server commands never load what only `explain` uses.
+  const { runExplain } = await import('./app/run-explain.js');
   const result = await runExplain({ logger }, config, {
     request,
     ...(values.token ? { token: values.token as string } : {}),
@@ -225,6 +225,7 @@ async function runSandbox(args: string[]): Promise<number> {
     return 2;
   }
   const logger = createLogger({ level: 'info' });
+  const { createDiditSandbox } = await import('./sandbox/create-didit-sandbox.js');
   const sandbox = createDiditSandbox({
     logger,
     host: (values.host as string | undefined) ?? '127.0.0.1',

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import type { AdminRoute, AdminRouteResult } from '../observability/admin-server.js';
+import type { AdminMethod, AdminRoute, AdminRouteResult } from '../observability/admin-server.js';
 import type { AuditLog } from '../store/event-log.js';
 import type { RiskStore } from '../store/risk-store.js';
 import type { RevokeResult, VerdictStore } from '../store/verdict-store.js';
@@ -51,6 +51,23 @@ export function createAdminRoutes(deps: AdminRoutesDeps): AdminRoute[] {
     return subject !== undefined && SUBJECT.test(subject) ? subject : undefined;
   };
   const bad = { status: 400, json: { code: 'bad_request', detail: 'subject must be 1-300 printable characters' } };
+  /** A route about one subject: `:subject` is checked (else 400) before `handle` runs with it. */
+  const onSubject = (
+    method: AdminMethod,
+    path: string,
+    handle: (req: IncomingMessage, subject: string, params: Readonly<Record<string, string>>) => Promise<AdminRouteResult>,
+  ): AdminRoute => ({
+    method,
+    path,
+    handler(req, _body, params) {
+      const subject = subjectOf(params);
+      return subject ? handle(req, subject, params) : bad;
+    },
+  });
+  const noRisk = (subject: string): AdminRouteResult => ({
+    status: 404,
+    json: { code: 'not_found', subject, detail: 'no risk state is stored for this subject' },
+  });
 
   /** Audit stream first (shared by every replica), the log always; an audit fault never hides the action's result. */
   async function audit(req: IncomingMessage, action: string, subject: string, status: number, extra: Record<string, string> = {}): Promise<void> {
@@ -103,82 +120,47 @@ export function createAdminRoutes(deps: AdminRoutesDeps): AdminRoute[] {
   }
 
   return [
-    {
-      method: 'GET',
-      path: '/admin/subjects/:subject/verdicts',
-      async handler(req, _body, params) {
-        const subject = subjectOf(params);
-        if (!subject) return bad;
-        const [verdicts, revocations] = await Promise.all([deps.store.listVerdicts(subject), deps.store.getRevocations(subject)]);
-        await audit(req, 'list_verdicts', subject, 200);
-        return { status: 200, json: { subject, verdicts, revocations } };
-      },
-    },
-    {
-      method: 'DELETE',
-      path: '/admin/subjects/:subject/verdicts',
-      async handler(req, _body, params) {
-        const subject = subjectOf(params);
-        if (!subject) return bad;
-        const { at, what, found } = await revoke(req, 'revoke_verdicts', subject, undefined);
-        if (!found) return nothing(subject, 'verdict or pending session', at);
-        return { status: 200, json: { subject, revoked: 'all', revokedAt: at, ...what } };
-      },
-    },
-    {
-      method: 'DELETE',
-      path: '/admin/subjects/:subject/verdicts/:workflow',
-      async handler(req, _body, params) {
-        const subject = subjectOf(params);
-        const workflow = params.workflow;
-        if (!subject || workflow === undefined || !WORKFLOW.test(workflow)) return bad;
-        const { at, what, found } = await revoke(req, 'revoke_verdict', subject, workflow);
-        if (!found) return nothing(subject, `${workflow} verdict or pending session`, at);
-        return { status: 200, json: { subject, revoked: workflow, revokedAt: at, ...what } };
-      },
-    },
-    {
-      method: 'GET',
-      path: '/admin/subjects/:subject/risk',
-      async handler(req, _body, params) {
-        const subject = subjectOf(params);
-        if (!subject) return bad;
-        const risk = await deps.store.getRisk(subject);
-        await audit(req, 'read_risk', subject, risk === undefined ? 404 : 200);
-        return risk === undefined
-          ? { status: 404, json: { code: 'not_found', subject, detail: 'no risk state is stored for this subject' } }
-          : { status: 200, json: { subject, risk } };
-      },
-    },
-    {
-      method: 'DELETE',
-      path: '/admin/subjects/:subject/risk',
-      async handler(req, _body, params) {
-        const subject = subjectOf(params);
-        if (!subject) return bad;
-        // Read then delete (not atomic): the answer only reports whether there was state to forget.
-        const existed = (await deps.store.getRisk(subject)) !== undefined;
-        await deps.store.deleteRisk(subject);
-        await audit(req, 'reset_risk', subject, existed ? 200 : 404);
-        return existed
-          ? { status: 200, json: { subject, revoked: 'risk' } }
-          : { status: 404, json: { code: 'not_found', subject, detail: 'no risk state is stored for this subject' } };
-      },
-    },
-    {
-      method: 'DELETE',
-      path: '/admin/subjects/:subject',
-      async handler(req, _body, params) {
-        const subject = subjectOf(params);
-        if (!subject) return bad;
-        const hadRisk = (await deps.store.getRisk(subject)) !== undefined;
-        // Verdicts first: they are what grants access; the risk reset only matters after them.
-        const { at, what, found } = await revoke(req, 'revoke_subject', subject, undefined, hadRisk);
-        await deps.store.deleteRisk(subject);
-        if (!found && !hadRisk) return nothing(subject, 'verdict, pending session or risk state', at);
-        const revoked = [...(found ? ['verdicts'] : []), ...(hadRisk ? ['risk'] : [])];
-        return { status: 200, json: { subject, revoked, revokedAt: at, ...what } };
-      },
-    },
+    onSubject('GET', '/admin/subjects/:subject/verdicts', async (req, subject) => {
+      const [verdicts, revocations] = await Promise.all([deps.store.listVerdicts(subject), deps.store.getRevocations(subject)]);
+      await audit(req, 'list_verdicts', subject, 200);
+      return { status: 200, json: { subject, verdicts, revocations } };
+    }),
+    onSubject('DELETE', '/admin/subjects/:subject/verdicts', async (req, subject) => {
+      const { at, what, found } = await revoke(req, 'revoke_verdicts', subject, undefined);
+      if (!found) return nothing(subject, 'verdict or pending session', at);
+      return { status: 200, json: { subject, revoked: 'all', revokedAt: at, ...what } };
+    }),
+    onSubject('DELETE', '/admin/subjects/:subject/verdicts/:workflow', async (req, subject, params) => {
+      const workflow = params.workflow;
+      if (workflow === undefined || !WORKFLOW.test(workflow)) return bad;
+      const { at, what, found } = await revoke(req, 'revoke_verdict', subject, workflow);
+      if (!found) return nothing(subject, `${workflow} verdict or pending session`, at);
+      return { status: 200, json: { subject, revoked: workflow, revokedAt: at, ...what } };
+    }),
+    onSubject('GET', '/admin/subjects/:subject/risk', async (req, subject) => {
+      const risk = await deps.store.getRisk(subject);
+      await audit(req, 'read_risk', subject, risk === undefined ? 404 : 200);
+      return risk === undefined
+        ? noRisk(subject)
+        : { status: 200, json: { subject, risk } };
+    }),
+    onSubject('DELETE', '/admin/subjects/:subject/risk', async (req, subject) => {
+      // Read then delete (not atomic): the answer only reports whether there was state to forget.
+      const existed = (await deps.store.getRisk(subject)) !== undefined;
+      await deps.store.deleteRisk(subject);
+      await audit(req, 'reset_risk', subject, existed ? 200 : 404);
+      return existed
+        ? { status: 200, json: { subject, revoked: 'risk' } }
+        : noRisk(subject);
+    }),
+    onSubject('DELETE', '/admin/subjects/:subject', async (req, subject) => {
+      const hadRisk = (await deps.store.getRisk(subject)) !== undefined;
+      // Verdicts first: they are what grants access; the risk reset only matters after them.
+      const { at, what, found } = await revoke(req, 'revoke_subject', subject, undefined, hadRisk);
+      await deps.store.deleteRisk(subject);
+      if (!found && !hadRisk) return nothing(subject, 'verdict, pending session or risk state', at);
+      const revoked = [...(found ? ['verdicts'] : []), ...(hadRisk ? ['risk'] : [])];
+      return { status: 200, json: { subject, revoked, revokedAt: at, ...what } };
+    }),
   ];
 }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import type { Logger } from 'pino';
+import { listenServer } from '../http/server-lifecycle.js';
 
 /**
  * A local OpenID Provider look-alike for `make run` and the README walkthrough: it publishes a discovery
@@ -19,6 +19,7 @@ export class DemoIssuer {
   #jwk: JWK | undefined;
   #issuer = '';
 
+  /** Use {@link createDemoIssuer}. */
   constructor(deps: { logger: Logger }, options: { audience: string }) {
     this.#logger = deps.logger;
     this.#audience = options.audience;
@@ -29,8 +30,11 @@ export class DemoIssuer {
     return this.#issuer;
   }
 
-  /** Starts the server on 127.0.0.1; resolves to the bound port. */
-  async listen(port: number): Promise<number> {
+  /**
+   * Starts the server; resolves to the bound port. The composition root passes a loopback `host`: the
+   * issuer mints tokens for anyone who asks, so it must never face a network.
+   */
+  async listen(host: string, port: number): Promise<number> {
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
     this.#key = privateKey;
     this.#jwk = { ...(await exportJWK(publicKey)), kid: 'demo-1', alg: 'ES256', use: 'sig' };
@@ -43,12 +47,8 @@ export class DemoIssuer {
     server.requestTimeout = 5_000;
     server.headersTimeout = 5_000;
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    });
-    const bound = (server.address() as AddressInfo).port;
-    this.#issuer = `http://127.0.0.1:${bound}`;
+    const bound = await listenServer(server, host, port);
+    this.#issuer = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
     return bound;
   }
 
@@ -146,4 +146,9 @@ export function tokenClaims(url: URL): (Record<string, unknown> & { sub: string 
 function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body));
+}
+
+/** Creates (not yet listening) the demo issuer; {@link DemoIssuer.listen} binds it. */
+export function createDemoIssuer(options: { logger: Logger; audience: string }): DemoIssuer {
+  return new DemoIssuer({ logger: options.logger }, { audience: options.audience });
 }

@@ -300,3 +300,17 @@ export class HttpAuthzServer {
   }
 }
 
+/** Dependencies and options of {@link createHttpAuthzServer}. */
+export interface CreateHttpAuthzServerOptions extends HttpAuthzServerOptions {
+  /** The engine. */
+  readonly decider: Decider;
+  readonly logger: Logger;
+}
+
+/**
+ * Creates the HTTP authorization server (not yet listening; {@link HttpAuthzServer.listen} binds it).
+ * @throws TypeError for invalid render options or a non-positive limit.
+ */
+export function createHttpAuthzServer(options: CreateHttpAuthzServerOptions): HttpAuthzServer {
+  return new HttpAuthzServer({ decider: options.decider, logger: options.logger }, options);
+}

@@ -1,9 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { applyServerHardening, hardenedServerOptions } from '../http/apply-server-hardening.js';
+import { closeServer, listenServer } from '../http/server-lifecycle.js';
 import { HttpBodyError, readBody } from '../http/read-body.js';
 import { sendJson } from '../http/send-json.js';
 import { sendProblem } from '../http/send-problem.js';
@@ -215,19 +215,16 @@ export class AdminServer {
   listen(host: string, port: number): Promise<number> {
     if (this.listening) return Promise.reject(new Error('admin server is already listening'));
     this.listening = true;
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => {
+    return listenServer(this.server, host, port).then(
+      (bound) => {
+        this.logger.info({ host, port: bound }, 'admin server listening');
+        return bound;
+      },
+      (error: unknown) => {
         this.listening = false;
-        reject(error);
-      };
-      this.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.off('error', onError);
-        const address = this.server.address() as AddressInfo;
-        this.logger.info({ host, port: address.port }, 'admin server listening');
-        resolve(address.port);
-      });
-    });
+        throw error;
+      },
+    );
   }
 
   /**
@@ -236,13 +233,7 @@ export class AdminServer {
    */
   async close(): Promise<void> {
     this.isDraining = true;
-    if (!this.server.listening) return;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
-    const timer = setTimeout(() => this.server.closeAllConnections(), this.limits.closeGraceMs);
-    timer.unref();
-    await closed;
-    clearTimeout(timer);
+    await closeServer(this.server, this.limits.closeGraceMs);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
-import type { Logger } from 'pino';
 import { listenServer } from '../http/server-lifecycle.js';
+import type { Logger } from 'pino';
 import type { SessionStatus } from '../core/verdict.js';
 import type { SandboxScenario } from './build-sandbox-decision.js';
 import { buildStatusWebhook } from './build-status-webhook.js';
@@ -150,14 +150,16 @@ export class DiditSandbox {
     this.server.keepAliveTimeout = 5000;
   }
 
-  /** Starts listening. @returns the bound port. */
-  async listen(): Promise<number> {
-    const host = this.options.host ?? '127.0.0.1';
-    const port = await listenServer(this.server, host, this.options.port ?? 0);
+  /**
+   * Starts listening on `host`/`port` (default: the options' `host` and `port`, as every idgate server's
+   * `listen(host, port)`). @returns the bound port.
+   */
+  async listen(host: string = this.options.host ?? '127.0.0.1', port: number = this.options.port ?? 0): Promise<number> {
+    const bound = await listenServer(this.server, host, port);
     const urlHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
-    this.baseUrl = (this.options.publicBaseUrl ?? `http://${urlHost}:${port}`).replace(/\/+$/, '');
-    this.log.info({ port }, 'Didit sandbox listening');
-    return port;
+    this.baseUrl = (this.options.publicBaseUrl ?? `http://${urlHost}:${bound}`).replace(/\/+$/, '');
+    this.log.info({ port: bound }, 'Didit sandbox listening');
+    return bound;
   }
 
   /** The base URL (API and hosted pages). @throws Error before {@link listen}. */

@@ -4,6 +4,7 @@ import { createSecureContext, type PeerCertificate, type SecureContextOptions } 
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ListenerTlsConfig } from '../config/types.js';
+import { startPolling, type Polling } from '../core/start-polling.js';
 
 /** The PEM files of one listener, as read at one moment. */
 export interface TlsMaterial {
@@ -160,47 +161,38 @@ export class ReloadableServerCredentials extends grpc.ServerCredentials {
 export function watchTlsFiles(
   deps: { logger: Logger; onResult?: (ok: boolean) => void },
   options: { listener: string; config: ListenerTlsConfig; initial: TlsMaterial; apply: (material: TlsMaterial) => void },
-): { stop(): void; checkNow(): Promise<void> } {
+): Polling {
   let lastHash = hashMaterial(options.initial);
-  let busy = false;
   const files = { certFile: options.config.certFile, keyFile: options.config.keyFile, clientCaFile: options.config.clientCaFile };
 
-  async function checkNow(): Promise<void> {
-    if (busy) return;
-    busy = true;
+  async function check(): Promise<void> {
+    let material: TlsMaterial;
     try {
-      let material: TlsMaterial;
-      try {
-        material = await readTlsMaterial(options.config);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-        deps.logger.warn({ listener: options.listener, ...files, error: code }, 'TLS files unreadable; keeping the current certificate');
-        return;
-      }
-      const hash = hashMaterial(material);
-      if (hash === lastHash) return;
-      lastHash = hash;
-      try {
-        validateTlsMaterial(material);
-        options.apply(material);
-      } catch (err) {
-        deps.logger.error(
-          { listener: options.listener, ...files, reason: (err as Error).message },
-          'TLS certificate reload rejected; keeping the current certificate',
-        );
-        deps.onResult?.(false);
-        return;
-      }
-      deps.logger.info({ listener: options.listener, ...files, ...certFacts(material) }, 'TLS certificate reloaded');
-      deps.onResult?.(true);
-    } finally {
-      busy = false;
+      material = await readTlsMaterial(options.config);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+      deps.logger.warn({ listener: options.listener, ...files, error: code }, 'TLS files unreadable; keeping the current certificate');
+      return;
     }
+    const hash = hashMaterial(material);
+    if (hash === lastHash) return;
+    lastHash = hash;
+    try {
+      validateTlsMaterial(material);
+      options.apply(material);
+    } catch (err) {
+      deps.logger.error(
+        { listener: options.listener, ...files, reason: (err as Error).message },
+        'TLS certificate reload rejected; keeping the current certificate',
+      );
+      deps.onResult?.(false);
+      return;
+    }
+    deps.logger.info({ listener: options.listener, ...files, ...certFacts(material) }, 'TLS certificate reloaded');
+    deps.onResult?.(true);
   }
 
-  const timer = setInterval(() => void checkNow(), options.config.reloadIntervalMs);
-  timer.unref();
-  return { stop: () => clearInterval(timer), checkNow };
+  return startPolling(check, { intervalMs: options.config.reloadIntervalMs });
 }
 
 /** Public facts of the serving certificate for log lines: serial and expiry (no key material). */

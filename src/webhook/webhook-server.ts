@@ -29,6 +29,17 @@ export interface WebhookMetrics {
   webhook(result: string): void;
 }
 
+/** What the webhook server talks to. */
+export interface WebhookServerDeps {
+  readonly store: WebhookStore;
+  readonly didit: DecisionFetcher;
+  readonly logger: Logger;
+  readonly clock?: () => number;
+  readonly metrics?: WebhookMetrics;
+  /** `GET /verification/start/<ticket>` (see createVerificationStart); absent = 404. */
+  readonly start?: (ticket: string) => Promise<StartReply>;
+}
+
 export interface WebhookServerOptions {
   readonly workflows: Readonly<Record<string, WorkflowConfig>>;
   /** Current and (during rotation) previous webhook secrets. */
@@ -80,18 +91,8 @@ export class WebhookServer {
   #byDiditId: ReadonlyMap<string, WorkflowConfig>;
   readonly #server: Server;
 
-  constructor(
-    deps: {
-      store: WebhookStore;
-      didit: DecisionFetcher;
-      logger: Logger;
-      clock?: () => number;
-      metrics?: WebhookMetrics;
-      /** `GET /verification/start/<ticket>` (see createVerificationStart); absent = 404. */
-      start?: (ticket: string) => Promise<StartReply>;
-    },
-    options: WebhookServerOptions,
-  ) {
+  /** Use {@link createWebhookServer}. */
+  constructor(deps: WebhookServerDeps, options: WebhookServerOptions) {
     this.#deps = { ...deps, clock: deps.clock ?? Date.now };
     this.#options = options;
     this.#workflows = options.workflows;
@@ -365,6 +366,21 @@ export class WebhookServer {
       }
     }
   }
+}
+
+/** Dependencies and options of {@link createWebhookServer}. */
+export interface CreateWebhookServerOptions extends WebhookServerDeps, WebhookServerOptions {}
+
+/**
+ * Creates the public HTTP server (not yet listening; {@link WebhookServer.listen} binds it).
+ * @throws TypeError for a non-positive `maxConnections`.
+ */
+export function createWebhookServer(options: CreateWebhookServerOptions): WebhookServer {
+  const { store, didit, logger, clock, metrics, start, ...rest } = options;
+  return new WebhookServer(
+    { store, didit, logger, ...(clock ? { clock } : {}), ...(metrics ? { metrics } : {}), ...(start ? { start } : {}) },
+    rest,
+  );
 }
 
 function page(status: number, kind: PageKind, options?: { refreshUrl?: string; continueUrl?: string }): Reply {

@@ -1,0 +1,58 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
+import { createDecisionObserver } from './create-decision-observer.js';
+import { createLogger } from './create-logger.js';
+import { createDecisionLog } from './decision-log.js';
+import { createMetrics } from './metrics.js';
+
+function setup(allowSampleRate: number) {
+  const chunks: string[] = [];
+  const logger = createLogger({ level: 'info', destination: { write: (c: string) => void chunks.push(c) } });
+  const registry = new Registry();
+  const metrics = createMetrics(registry);
+  let decisionLog = createDecisionLog({ logger, allowSampleRate });
+  const observer = createDecisionObserver({ metrics, decisionLog: () => decisionLog }, 'http');
+  const lines = (): Record<string, unknown>[] =>
+    chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const counter = async (name: string) => (await registry.getSingleMetricAsString(name)).split('\n').filter((l) => l.startsWith(name));
+  return { observer, lines, counter, setRate: (r: number) => (decisionLog = createDecisionLog({ logger, allowSampleRate: r })) };
+}
+
+const ctx: RequestContext = { ...EMPTY_REQUEST_CONTEXT, method: 'GET', host: 'shop.example.com', path: '/pay', requestId: 'r-1', sourceAddress: '198.51.100.7' };
+const browser: RequestContext = { ...ctx, headers: { accept: 'text/html' } };
+
+describe('createDecisionObserver', () => {
+  it('counts and logs a deny with its code and status, labelled with the front end', async () => {
+    const { observer, lines, counter } = setup(0);
+    observer.observe(ctx, { kind: 'deny', status: 403, code: 'claims_mismatch', message: 'no', routeId: 'pay', subject: 'corp:u1' }, undefined, 2);
+    expect(lines()).toHaveLength(1);
+    expect(lines()[0]).toMatchObject({ msg: 'decision', requestId: 'r-1', routeId: 'pay', subject: 'corp:u1', outcome: 'deny', code: 'claims_mismatch', status: 403, path: '/pay', durationMs: 2 });
+    expect(await counter('idgate_checks_total')).toEqual([expect.stringMatching(/outcome="deny".*code="claims_mismatch".*route="pay".*mode="http".* 1$/)]);
+  });
+
+  it('a step-up is logged as the 302 a browser gets and the 401 an API client gets', () => {
+    const { observer, lines } = setup(0);
+    const stepUp = { kind: 'step_up', workflow: 'kyc', verificationUrl: 'http://x/s' } as const;
+    observer.observe(browser, stepUp, undefined, 1);
+    observer.observe(ctx, stepUp, undefined, 1);
+    expect(lines().map((l) => [l.code, l.status])).toEqual([
+      ['verification_required', 302],
+      ['verification_required', 401],
+    ]);
+  });
+
+  it('allows follow the sample rate read per decision (a reload applies at once); a shadow allow is always logged as what it would have been', async () => {
+    const { observer, lines, counter, setRate } = setup(0);
+    const allow = { kind: 'allow', headers: {}, metadata: {} } as const;
+    observer.observe(ctx, allow, undefined, 1);
+    expect(lines()).toHaveLength(0);
+    setRate(1);
+    observer.observe(ctx, allow, undefined, 1);
+    expect(lines()).toEqual([expect.objectContaining({ outcome: 'allow', requestId: 'r-1' })]);
+    setRate(0);
+    observer.observe(ctx, { ...allow, shadow: true }, undefined, 1, { wouldBe: { kind: 'deny', status: 401, code: 'token_missing', message: 'm' } });
+    expect(lines()[1]).toMatchObject({ outcome: 'deny', code: 'token_missing', status: 401, shadow: true });
+    expect(await counter('idgate_shadow_decisions_total')).toEqual([expect.stringMatching(/would="deny".* 1$/)]);
+  });
+});

@@ -1,0 +1,51 @@
+import type { Decision } from '../core/decision.js';
+import { isBrowserNavigation } from '../core/browser-navigation.js';
+import type { RequestContext } from '../core/request-context.js';
+import type { DecisionObserver, ObservedDetails } from '../core/stages.js';
+import type { Outcome } from '../core/outcome.js';
+import type { DecisionLog } from './decision-log.js';
+import type { CheckMode, IdgateMetrics } from './metrics.js';
+
+/**
+ * Metrics + decision log for one front end (`mode`). A shadow decision is counted in the checks metric as
+ * the allow it was, and logged with `shadow: true` and the outcome, code and status it would have had.
+ * `decisionLog` is read per decision, so a reload of `logging.allowSampleRate` applies at once.
+ */
+export function createDecisionObserver(
+  deps: { metrics: Pick<IdgateMetrics, 'recordCheck' | 'shadowDecisionsTotal'>; decisionLog: () => DecisionLog },
+  mode: CheckMode,
+): DecisionObserver {
+  const { metrics } = deps;
+  const codeOf = (d: Decision) => (d.kind === 'deny' ? d.code : d.kind === 'step_up' ? 'verification_required' : undefined);
+  return {
+    observe(ctx: RequestContext, decision: Decision, outcome: Outcome | undefined, durationMs: number, details?: ObservedDetails) {
+      metrics.recordCheck(decision.kind, codeOf(decision), decision.routeId, mode, durationMs / 1000);
+      const decisionLog = deps.decisionLog();
+      const wouldBe = decision.shadow ? details?.wouldBe : undefined;
+      if (wouldBe !== undefined) metrics.shadowDecisionsTotal.inc({ would: wouldBe.kind });
+      const logged: Decision = wouldBe ?? decision;
+      const kind = logged.kind;
+      // Hot path: most allows are not logged; skip building their entry at all.
+      const sampled = kind === 'allow' && !decision.shadow;
+      if (sampled && !decisionLog.sampleAllow()) return;
+      const code = codeOf(logged);
+      decisionLog.record({
+        requestId: ctx.requestId,
+        ...(decision.routeId !== undefined ? { routeId: decision.routeId } : {}),
+        ...(decision.subject !== undefined ? { subject: decision.subject } : {}),
+        outcome: kind,
+        ...(code !== undefined ? { code } : {}),
+        // What the client got: a step-up is a 302 only for a browser navigation, a 401 for API clients.
+        ...(kind === 'deny' ? { status: logged.status } : kind === 'step_up' ? { status: isBrowserNavigation(ctx) ? 302 : 401 } : {}),
+        method: ctx.method,
+        host: ctx.host,
+        path: ctx.path,
+        sourceAddress: ctx.sourceAddress,
+        durationMs,
+        ...(decision.shadow ? { shadow: true } : {}),
+        ...(outcome && kind !== 'allow' ? { trace: outcome.trace } : {}),
+        ...(sampled ? { sampled: true } : {}),
+      });
+    },
+  };
+}

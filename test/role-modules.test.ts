@@ -1,0 +1,93 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testConfigYaml } from './support/config-yaml.js';
+import { startIdgate } from './support/idgate-process.js';
+import { startJwksServer, type JwksServer } from './support/jwks-server.js';
+import { startRedis, type RedisServerHandle } from './support/redis-server.js';
+import { createTestKey, jwksOf } from './support/tokens.js';
+
+/**
+ * Issue 15 §3 (memory): a process loads only the roles it runs. Each idgate process here is started with a
+ * module hook (support/log-loaded-modules.mjs) that records every module URL it loads — static imports,
+ * dynamic import() and require() — and the test reads that list once the process is `ready`.
+ */
+const HOOK = pathToFileURL(resolve(import.meta.dirname, 'support/log-loaded-modules.mjs')).href;
+const DIDIT = {
+  apiKey: 'role-modules-api-key',
+  webhookSecret: 'role-modules-webhook-secret-0123456789',
+  kycWorkflowId: '33333333-4444-4555-8666-000000000001',
+  ageWorkflowId: '33333333-4444-4555-8666-000000000002',
+};
+
+/** Modules only the sandbox and webhook roles need. */
+const OTHER_ROLES = [
+  '/dist/src/sandbox/',
+  '/dist/src/demo/',
+  '/dist/src/webhook/',
+  '/dist/src/verification/create-reconciler.js',
+  '/dist/src/app/roles/start-sandbox-role.js',
+  '/dist/src/app/roles/start-webhook-role.js',
+];
+const REDIS = ['/node_modules/ioredis/', '/dist/src/store/redis-verdict-store.js', '/dist/src/store/create-verdict-store.js'];
+
+let jwks: JwksServer;
+let dir: string;
+let redis: RedisServerHandle;
+
+beforeAll(async () => {
+  jwks = await startJwksServer({ keys: jwksOf(await createTestKey('ES256', 'k1')) });
+  dir = mkdtempSync(join(tmpdir(), 'idgate-role-modules-'));
+  redis = await startRedis();
+}, 30_000);
+
+afterAll(async () => {
+  await jwks?.close();
+  await redis?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Starts `idgate <command>` with the hook, waits for `ready`, stops it and returns the loaded module URLs. */
+async function loadedBy(name: string, command: 'serve' | 'authz' | 'webhook', options: { redisUrl?: string } = {}): Promise<string[]> {
+  const log = join(dir, `${name}.modules`);
+  const idgate = await startIdgate({
+    command,
+    configYaml: testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, didit: DIDIT, ...options }),
+    env: { NODE_OPTIONS: `--import ${HOOK}`, IDGATE_TEST_MODULE_LOG: log },
+  });
+  expect(await idgate.stop()).toBe(0);
+  return readFileSync(log, 'utf8').split('\n').filter(Boolean);
+}
+
+const matching = (urls: readonly string[], parts: readonly string[]) => urls.filter((u) => parts.some((p) => u.includes(p)));
+
+describe('each command loads only the roles it runs', () => {
+  it('serve loads every role (the hook sees modules loaded by dynamic import)', async () => {
+    const urls = await loadedBy('serve', 'serve');
+    for (const part of ['/dist/src/sandbox/create-didit-sandbox.js', '/dist/src/webhook/webhook-server.js', '/dist/src/verification/create-reconciler.js', '/dist/src/app/roles/start-authz-role.js']) {
+      expect(urls.some((u) => u.includes(part)), part).toBe(true);
+    }
+    expect(matching(urls, REDIS)).toEqual([]);
+  }, 60_000);
+
+  it('authz on the memory store loads neither the sandbox, demo issuer, webhook server, reconciler nor the Redis client', async () => {
+    const urls = await loadedBy('authz-memory', 'authz');
+    expect(urls.some((u) => u.includes('/dist/src/extauthz/ext-authz-server.js'))).toBe(true);
+    expect(matching(urls, OTHER_ROLES)).toEqual([]);
+    expect(matching(urls, REDIS)).toEqual([]);
+  }, 60_000);
+
+  it('authz on the Redis store loads the Redis client, still no other role', async () => {
+    const urls = await loadedBy('authz-redis', 'authz', { redisUrl: redis.url });
+    expect(urls.some((u) => u.includes('/node_modules/ioredis/'))).toBe(true);
+    expect(matching(urls, OTHER_ROLES)).toEqual([]);
+  }, 60_000);
+
+  it('webhook loads the webhook server and reconciler but not the gRPC front end', async () => {
+    const urls = await loadedBy('webhook', 'webhook');
+    expect(urls.some((u) => u.includes('/dist/src/webhook/webhook-server.js'))).toBe(true);
+    expect(matching(urls, ['/dist/src/extauthz/', '/dist/src/httpauthz/', '/dist/src/sandbox/', '/dist/src/demo/'])).toEqual([]);
+  }, 60_000);
+});
