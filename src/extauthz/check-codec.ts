@@ -1,15 +1,17 @@
 import protobuf from 'protobufjs/minimal.js';
 import { toWellFormed } from '../core/encode-identity-value.js';
-import type { CheckResponseObject, HeaderValueOptionObject, StructObject } from './to-check-response.js';
 import type {
   CheckRequestMessage,
+  CheckResponseObject,
   HeaderValueMessage,
+  HeaderValueOptionObject,
   HttpRequestMessage,
   MetadataMessage,
   PeerMessage,
   StructMessage,
+  StructObject,
   ValueMessage,
-} from './to-request-context.js';
+} from './check-wire-types.js';
 
 const { Reader, Writer } = protobuf;
 type ReaderT = protobuf.Reader;

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
+import type { RequestLimits } from '../core/build-request-context.js';
 import type { Decider } from '../core/decider.js';
 import type { Decision, DenyDecision } from '../core/decision.js';
 import {
@@ -12,8 +13,9 @@ import {
 import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
 import { loadAuthzProtos } from './load-authz-protos.js';
 import { decodeCheckRequest, encodeCheckResponse } from './check-codec.js';
-import { toCheckResponse, type CheckResponseObject } from './to-check-response.js';
-import { toRequestContext, type CheckRequestMessage, type RequestLimits } from './to-request-context.js';
+import type { CheckRequestMessage, CheckResponseObject } from './check-wire-types.js';
+import { toCheckResponse } from './to-check-response.js';
+import { toRequestContext } from './to-request-context.js';
 
 /** Options of {@link createExtAuthzServer}. */
 export interface ExtAuthzServerOptions {

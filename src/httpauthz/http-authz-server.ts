@@ -7,7 +7,7 @@ import type { Decider } from '../core/decider.js';
 import type { Decision } from '../core/decision.js';
 import { compileRenderOptions, renderDecision, type CompiledRenderOptions, type RenderOptions, type RenderedVerdict } from '../core/render-decision.js';
 import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
-import type { RequestLimits } from '../extauthz/to-request-context.js';
+import type { RequestLimits } from '../core/build-request-context.js';
 import { applyServerHardening, hardenedServerOptions } from '../http/apply-server-hardening.js';
 import type { CidrSet } from '../net/create-cidr-set.js';
 import { toHttpAuthzContext, type HttpAuthzFlavor } from './to-http-authz-context.js';
