@@ -100,7 +100,7 @@ export class CheckLifecycle<T> {
     );
   }
 
-  /** Answers with `decision` unless the Check is already answered. */
+  /** Answers with `decision` unless the Check is already answered. Internal (the deadline timer's); front ends call {@link run}. */
   settle(check: PendingCheck<T>, decision: Decision): void {
     if (check.settled) return;
     check.settled = true;

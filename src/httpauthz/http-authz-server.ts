@@ -3,12 +3,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import type { RequestLimits } from '../core/build-request-context.js';
 import type { Decider } from '../core/decider.js';
 import type { Decision } from '../core/decision.js';
 import { compileRenderOptions, renderDecision, type CompiledRenderOptions, type RenderOptions, type RenderedVerdict } from '../core/render-decision.js';
 import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
 import { CheckLifecycle, INTERNAL_ERROR_DENY } from '../engine/check-lifecycle.js';
-import type { RequestLimits } from '../core/build-request-context.js';
 import { applyServerHardening, hardenedServerOptions } from '../http/apply-server-hardening.js';
 import type { CidrSet } from '../net/create-cidr-set.js';
 import { toHttpAuthzContext, type HttpAuthzFlavor } from './to-http-authz-context.js';
