@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { IdgateConfig } from '../config/types.js';
+import { buildRequestContext, collectHeaders } from '../core/build-request-context.js';
 import type { RequestContext } from '../core/request-context.js';
-import { toRequestContext, type CheckRequestMessage } from '../extauthz/to-request-context.js';
 import type { AuthResult } from '../core/auth-result.js';
 import { createAuthenticator } from '../identity/authenticator.js';
 import { identityValue } from '../engine/create-engine.js';
@@ -47,23 +47,23 @@ export async function runExplain(
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
   if (input.token) headers.authorization = `Bearer ${input.token}`;
-  const message: CheckRequestMessage = {
-    attributes: {
-      source: { address: { socket_address: { address: req.sourceAddress ?? '127.0.0.1' } } },
-      request: {
-        http: {
-          method: req.method ?? 'GET',
-          path: req.path ?? '/',
-          host: req.host ?? 'localhost',
-          scheme: req.scheme ?? 'https',
-          headers,
-        },
-      },
-      context_extensions: req.contextExtensions ?? {},
-    },
-  };
   const now = Date.now();
-  const mapped = toRequestContext(message, now);
+  const collected = collectHeaders(headers, {});
+  const mapped = typeof collected === 'string'
+    ? { ok: false as const, error: collected }
+    : buildRequestContext({
+      method: req.method ?? 'GET',
+      scheme: req.scheme ?? 'https',
+      host: req.host ?? 'localhost',
+      path: req.path ?? '/',
+      headers: collected,
+      sourceAddress: req.sourceAddress ?? '127.0.0.1',
+      sourcePrincipal: '',
+      contextExtensions: req.contextExtensions ?? {},
+      requestId: '',
+      protocol: '',
+      receivedAt: now,
+    });
   if (!mapped.ok) {
     return { text: `request not usable: ${mapped.error}\n`, json: { error: mapped.error }, exitCode: 1 };
   }

@@ -1,15 +1,17 @@
 import protobuf from 'protobufjs/minimal.js';
 import { toWellFormed } from '../core/encode-identity-value.js';
-import type { CheckResponseObject, HeaderValueOptionObject, StructObject } from './to-check-response.js';
 import type {
   CheckRequestMessage,
+  CheckResponseObject,
   HeaderValueMessage,
+  HeaderValueOptionObject,
   HttpRequestMessage,
   MetadataMessage,
   PeerMessage,
   StructMessage,
+  StructObject,
   ValueMessage,
-} from './to-request-context.js';
+} from './check-wire-types.js';
 
 const { Reader, Writer } = protobuf;
 type ReaderT = protobuf.Reader;
@@ -56,51 +58,45 @@ export function decodeCheckRequest(bytes: Uint8Array): CheckRequestMessage {
   return out;
 }
 
-function decodeAttributes(r: ReaderT, length: number): NonNullable<CheckRequestMessage['attributes']> {
+type Attributes = NonNullable<CheckRequestMessage['attributes']>;
+
+function decodeAttributes(r: ReaderT, length: number): Attributes {
+  return readLenFields<Attributes>(r, length, {}, readAttributeField);
+}
+
+function readAttributeField(r: ReaderT, field: number, out: Attributes): boolean {
+  switch (field) {
+    case 1: out.source = decodePeer(r, r.uint32()); return true;
+    case 4: out.request = decodeRequest(r, r.uint32()); return true;
+    case 10: out.context_extensions = readMapEntry(r, r.uint32(), out.context_extensions ?? newRecord<string>(), readString, '', 0); return true;
+    case 11: out.metadata_context = decodeMetadata(r, r.uint32()); return true;
+    default: return false;
+  }
+}
+
+/**
+ * Reads one message of `length` bytes into `out`: each length-delimited field goes to `readField` (a
+ * module function: no closure per message), which returns false for a field it does not read; those and
+ * fields of other wire types are skipped.
+ */
+function readLenFields<T>(r: ReaderT, length: number, out: T, readField: (r: ReaderT, field: number, out: T) => boolean): T {
   const end = r.pos + length;
-  const out: NonNullable<CheckRequestMessage['attributes']> = {};
   while (r.pos < end) {
     const tag = r.uint32();
-    const wire = tag & 7;
-    if (wire !== LEN) {
-      r.skipType(wire);
-      continue;
-    }
-    switch (tag >>> 3) {
-      case 1:
-        out.source = decodePeer(r, r.uint32());
-        break;
-      case 4:
-        out.request = decodeRequest(r, r.uint32());
-        break;
-      case 10: {
-        const map = out.context_extensions ?? (Object.create(null) as Record<string, string>);
-        readStringMapEntry(r, r.uint32(), map);
-        out.context_extensions = map;
-        break;
-      }
-      case 11:
-        out.metadata_context = decodeMetadata(r, r.uint32());
-        break;
-      default:
-        r.skipType(wire);
-    }
+    if ((tag & 7) !== LEN || !readField(r, tag >>> 3, out)) r.skipType(tag & 7);
   }
   return out;
 }
 
 function decodePeer(r: ReaderT, length: number): PeerMessage {
-  const end = r.pos + length;
-  const out: PeerMessage = {};
-  while (r.pos < end) {
-    const tag = r.uint32();
-    const field = tag >>> 3;
-    const wire = tag & 7;
-    if (field === 1 && wire === LEN) out.address = decodeAddress(r, r.uint32());
-    else if (field === 4 && wire === LEN) out.principal = r.string();
-    else r.skipType(wire);
-  }
-  return out;
+  return readLenFields<PeerMessage>(r, length, {}, readPeerField);
+}
+
+function readPeerField(r: ReaderT, field: number, out: PeerMessage): boolean {
+  if (field === 1) out.address = decodeAddress(r, r.uint32());
+  else if (field === 4) out.principal = r.string();
+  else return false;
+  return true;
 }
 
 /** `config.core.v3.Address`: only `socket_address` (1) → `address` (2), `port_value` (3). */
@@ -126,81 +122,50 @@ function decodeAddress(r: ReaderT, length: number): NonNullable<PeerMessage['add
   return out;
 }
 
-function decodeRequest(r: ReaderT, length: number): NonNullable<NonNullable<CheckRequestMessage['attributes']>['request']> {
-  const end = r.pos + length;
-  const out: NonNullable<NonNullable<CheckRequestMessage['attributes']>['request']> = {};
-  while (r.pos < end) {
-    const tag = r.uint32();
-    const field = tag >>> 3;
-    const wire = tag & 7;
-    if (field === 1 && wire === LEN) {
-      const innerEnd = r.uint32() + r.pos;
-      const time: { seconds?: string; nanos?: number } = {};
-      while (r.pos < innerEnd) {
-        const t = r.uint32();
-        if (t >>> 3 === 1 && (t & 7) === VARINT) time.seconds = r.int64().toString();
-        else if (t >>> 3 === 2 && (t & 7) === VARINT) time.nanos = r.int32();
-        else r.skipType(t & 7);
-      }
-      out.time = time;
-    } else if (field === 2 && wire === LEN) {
-      out.http = decodeHttp(r, r.uint32());
-    } else {
-      r.skipType(wire);
-    }
+type RequestAttributes = NonNullable<Attributes['request']>;
+
+function decodeRequest(r: ReaderT, length: number): RequestAttributes {
+  return readLenFields<RequestAttributes>(r, length, {}, readRequestField);
+}
+
+/** AttributeContext.Request: time (1, a Timestamp {seconds 1, nanos 2}) and http (2). */
+function readRequestField(r: ReaderT, field: number, out: RequestAttributes): boolean {
+  if (field === 2) {
+    out.http = decodeHttp(r, r.uint32());
+    return true;
   }
-  return out;
+  if (field !== 1) return false;
+  const end = r.uint32() + r.pos;
+  const time: { seconds?: string; nanos?: number } = {};
+  while (r.pos < end) {
+    const t = r.uint32();
+    if (t >>> 3 === 1 && (t & 7) === VARINT) time.seconds = r.int64().toString();
+    else if (t >>> 3 === 2 && (t & 7) === VARINT) time.nanos = r.int32();
+    else r.skipType(t & 7);
+  }
+  out.time = time;
+  return true;
 }
 
 function decodeHttp(r: ReaderT, length: number): HttpRequestMessage {
-  const end = r.pos + length;
-  const out: HttpRequestMessage = {};
-  while (r.pos < end) {
-    const tag = r.uint32();
-    const wire = tag & 7;
-    if (wire !== LEN) {
-      r.skipType(wire);
-      continue;
-    }
-    switch (tag >>> 3) {
-      case 1:
-        out.id = r.string();
-        break;
-      case 2:
-        out.method = r.string();
-        break;
-      case 3: {
-        const map = (out.headers ?? Object.create(null)) as Record<string, string>;
-        readStringMapEntry(r, r.uint32(), map);
-        out.headers = map;
-        break;
-      }
-      case 4:
-        out.path = r.string();
-        break;
-      case 5:
-        out.host = r.string();
-        break;
-      case 6:
-        out.scheme = r.string();
-        break;
-      case 10:
-        out.protocol = r.string();
-        break;
-      case 11:
-        out.body = r.string();
-        break;
-      case 12:
-        out.raw_body = r.bytes();
-        break;
-      case 13:
-        out.header_map = { headers: decodeHeaderMap(r, r.uint32()) };
-        break;
-      default:
-        r.skipType(wire);
-    }
+  return readLenFields<HttpRequestMessage>(r, length, {}, readHttpField);
+}
+
+/** One line per field of AttributeContext.HttpRequest idgate reads (query 7, fragment 8, size 9 are not). */
+function readHttpField(r: ReaderT, field: number, out: HttpRequestMessage): boolean {
+  switch (field) {
+    case 1: out.id = r.string(); return true;
+    case 2: out.method = r.string(); return true;
+    case 3: out.headers = readMapEntry(r, r.uint32(), out.headers ?? newRecord<string>(), readString, '', 0); return true;
+    case 4: out.path = r.string(); return true;
+    case 5: out.host = r.string(); return true;
+    case 6: out.scheme = r.string(); return true;
+    case 10: out.protocol = r.string(); return true;
+    case 11: out.body = r.string(); return true;
+    case 12: out.raw_body = r.bytes(); return true;
+    case 13: out.header_map = { headers: decodeHeaderMap(r, r.uint32()) }; return true;
+    default: return false;
   }
-  return out;
 }
 
 /** `config.core.v3.HeaderMap`: repeated HeaderValue {key 1, value 2, raw_value 3}. */
@@ -229,69 +194,78 @@ function decodeHeaderMap(r: ReaderT, length: number): HeaderValueMessage[] {
   return out;
 }
 
-/** One `map<string,string>` entry (key 1, value 2) into `map`; the last duplicate key wins, as in protobuf. */
-function readStringMapEntry(r: ReaderT, length: number, map: Record<string, string>): void {
+/** A null-prototype record, so keys such as `__proto__` are just keys. */
+function newRecord<V>(): Record<string, V> {
+  return Object.create(null) as Record<string, V>;
+}
+
+/** Reads a map entry's value (field 2, positioned at it); `depth` is the nesting of the enclosing message. */
+type EntryValueReader<V> = (r: ReaderT, depth: number) => V;
+
+function readString(r: ReaderT): string {
+  return r.string();
+}
+
+/**
+ * One `map<string, V>` entry {key 1, value 2} into `map` (returned); a missing value is `absent`, and the
+ * last duplicate key wins, as in protobuf. `readValue` is a module function, not a closure: this runs
+ * once per header on the hot path.
+ */
+function readMapEntry<V>(
+  r: ReaderT,
+  length: number,
+  map: Record<string, V>,
+  readValue: EntryValueReader<V>,
+  absent: V,
+  depth: number,
+): Record<string, V> {
   const end = r.pos + length;
   let key = '';
-  let value = '';
+  let value = absent;
   while (r.pos < end) {
     const t = r.uint32();
     if ((t & 7) !== LEN) r.skipType(t & 7);
     else if (t >>> 3 === 1) key = r.string();
-    else if (t >>> 3 === 2) value = r.string();
+    else if (t >>> 3 === 2) value = readValue(r, depth);
     else r.skipType(LEN);
   }
   map[key] = value;
+  return map;
 }
+
+/** A message whose one field idgate reads is `map<string, V>` number 1: Metadata, Struct. */
+function readMapMessage<V>(r: ReaderT, length: number, readValue: EntryValueReader<V>, absent: V, depth: number): Record<string, V> {
+  const end = r.pos + length;
+  const map = newRecord<V>();
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag >>> 3 === 1 && (tag & 7) === LEN) readMapEntry(r, r.uint32(), map, readValue, absent, depth);
+    else r.skipType(tag & 7);
+  }
+  return map;
+}
+
+/** What an entry without a value decodes to; frozen, as decoded messages are only read. */
+const EMPTY_STRUCT: StructMessage = Object.freeze({});
+const EMPTY_VALUE: ValueMessage = Object.freeze({});
 
 /** `config.core.v3.Metadata`: `filter_metadata` (1) map<string, Struct>. */
 function decodeMetadata(r: ReaderT, length: number): MetadataMessage {
-  const end = r.pos + length;
-  const filter = Object.create(null) as Record<string, StructMessage>;
-  while (r.pos < end) {
-    const tag = r.uint32();
-    if (tag >>> 3 !== 1 || (tag & 7) !== LEN) {
-      r.skipType(tag & 7);
-      continue;
-    }
-    const entryEnd = r.uint32() + r.pos;
-    let key = '';
-    let value: StructMessage = {};
-    while (r.pos < entryEnd) {
-      const t = r.uint32();
-      if ((t & 7) !== LEN) r.skipType(t & 7);
-      else if (t >>> 3 === 1) key = r.string();
-      else if (t >>> 3 === 2) value = decodeStruct(r, r.uint32(), 0);
-      else r.skipType(LEN);
-    }
-    filter[key] = value;
-  }
-  return { filter_metadata: filter };
+  return { filter_metadata: readMapMessage(r, length, readTopStruct, EMPTY_STRUCT, 0) };
+}
+
+function readTopStruct(r: ReaderT): StructMessage {
+  return decodeStruct(r, r.uint32(), 0);
 }
 
 function decodeStruct(r: ReaderT, length: number, depth: number): StructMessage {
   if (depth > MAX_STRUCT_DEPTH) throw new Error('metadata Struct nested too deeply');
-  const end = r.pos + length;
-  const fields = Object.create(null) as Record<string, ValueMessage>;
-  while (r.pos < end) {
-    const tag = r.uint32();
-    if (tag >>> 3 !== 1 || (tag & 7) !== LEN) {
-      r.skipType(tag & 7);
-      continue;
-    }
-    const entryEnd = r.uint32() + r.pos;
-    let key = '';
-    let value: ValueMessage = {};
-    while (r.pos < entryEnd) {
-      const t = r.uint32();
-      if ((t & 7) !== LEN) r.skipType(t & 7);
-      else if (t >>> 3 === 1) key = r.string();
-      else if (t >>> 3 === 2) value = decodeValue(r, r.uint32(), depth + 1);
-      else r.skipType(LEN);
-    }
-    fields[key] = value;
-  }
-  return { fields };
+  return { fields: readMapMessage(r, length, readFieldValue, EMPTY_VALUE, depth) };
+}
+
+/** A Struct field's Value, one level below its Struct. */
+function readFieldValue(r: ReaderT, depth: number): ValueMessage {
+  return decodeValue(r, r.uint32(), depth + 1);
 }
 
 /** `google.protobuf.Value` (oneof kind): null 1, number 2, string 3, bool 4, struct 5, list 6. */

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
+import type { RequestLimits } from '../core/build-request-context.js';
 import type { Decider } from '../core/decider.js';
 import type { Decision, DenyDecision } from '../core/decision.js';
 import {
@@ -10,10 +11,12 @@ import {
   type RenderOptions,
 } from '../core/render-decision.js';
 import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
+import { CheckLifecycle, INTERNAL_ERROR_DENY } from '../engine/check-lifecycle.js';
 import { loadAuthzProtos } from './load-authz-protos.js';
 import { decodeCheckRequest, encodeCheckResponse } from './check-codec.js';
-import { toCheckResponse, type CheckResponseObject } from './to-check-response.js';
-import { toRequestContext, type CheckRequestMessage, type RequestLimits } from './to-request-context.js';
+import type { CheckRequestMessage, CheckResponseObject } from './check-wire-types.js';
+import { toCheckResponse } from './to-check-response.js';
+import { toRequestContext } from './to-request-context.js';
 
 /** Options of {@link createExtAuthzServer}. */
 export interface ExtAuthzServerOptions {
@@ -81,13 +84,11 @@ const MAX_TRANSPORT_BYTES = 64 * 1024 * 1024;
  */
 export class ExtAuthzServer {
   private readonly server: grpc.Server;
-  private readonly decider: Decider;
+  private readonly lifecycle: CheckLifecycle<grpc.sendUnaryData<CheckResponseObject>>;
   private readonly logger: Logger;
   private readonly render: CompiledRenderOptions;
   private readonly limits: RequestLimits;
   private readonly maxMessageBytes: number;
-  private readonly decisionTimeoutMs: number;
-  private readonly marginMs: number;
   private readonly now: () => number;
   private readonly credentials: grpc.ServerCredentials;
   private readonly peerAllowed: ((peer: PeerCertificate | undefined) => boolean) | undefined;
@@ -99,26 +100,30 @@ export class ExtAuthzServer {
   /** Use {@link createExtAuthzServer}. */
   constructor(options: ExtAuthzServerOptions) {
     const maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024;
-    this.decisionTimeoutMs = options.decisionTimeoutMs ?? 150;
-    this.marginMs = options.deadlineMarginMs ?? 20;
+    const decisionTimeoutMs = options.decisionTimeoutMs ?? 150;
+    const deadlineMarginMs = options.deadlineMarginMs ?? 20;
     for (const [name, value] of [
       ['maxMessageBytes', maxMessageBytes],
-      ['decisionTimeoutMs', this.decisionTimeoutMs],
-      ['deadlineMarginMs', this.marginMs],
+      ['decisionTimeoutMs', decisionTimeoutMs],
+      ['deadlineMarginMs', deadlineMarginMs],
     ] as const) {
       if (!Number.isFinite(value) || value < 0) throw new TypeError(`${name} must be a non-negative number`);
     }
-    this.decider = options.decider;
     this.logger = options.logger;
     this.render = compileRenderOptions(options.renderOptions);
     this.limits = options.requestLimits ?? {};
     this.now = options.now ?? Date.now;
     this.credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
     this.peerAllowed = options.peerAllowed;
-    this.fallbackResponse = this.denyResponse(
-      { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error' },
-      EMPTY_REQUEST_CONTEXT,
-    );
+    this.fallbackResponse = this.denyResponse(INTERNAL_ERROR_DENY, EMPTY_REQUEST_CONTEXT);
+    this.lifecycle = new CheckLifecycle({
+      decider: options.decider,
+      logger: options.logger,
+      decisionTimeoutMs,
+      deadlineMarginMs,
+      answer: (callback, ctx, decision) => this.answer(callback, ctx, decision),
+      logLateFaults: false,
+    });
 
     const protos = loadAuthzProtos(options.protoDir);
     this.maxMessageBytes = maxMessageBytes;
@@ -234,81 +239,32 @@ export class ExtAuthzServer {
         callback(null, this.invalid(`malformed CheckRequest: ${parsed.error}`));
         return;
       }
-      const ctx = parsed.value;
       const callDeadline = call.getDeadline();
-      const callDeadlineMs = callDeadline instanceof Date ? callDeadline.getTime() : callDeadline;
-      const deadlineAt = Math.min(callDeadlineMs - this.marginMs, now + this.decisionTimeoutMs);
-      if (!(deadlineAt > now)) {
-        callback(null, this.deadlineExceeded(ctx));
-        return;
-      }
-      this.race(ctx, deadlineAt, deadlineAt - now, callback);
+      this.lifecycle.run(parsed.value, now, callDeadline instanceof Date ? callDeadline.getTime() : callDeadline, callback);
     } catch (err) {
       this.logger.error({ err }, 'ext_authz Check failed before a decision');
       callback(null, this.fallbackResponse);
     }
   }
 
-  /** Races the decider against the deadline timer; the first to finish answers, the other is dropped. */
-  private race(
-    ctx: RequestContext,
-    deadlineAt: number,
-    budgetMs: number,
-    callback: grpc.sendUnaryData<CheckResponseObject>,
-  ): void {
-    let settled = false;
-    const finish = (response: CheckResponseObject): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      // Runs in a promise callback or a timer: nothing may escape (responseSerialize has its own fallback).
-      try {
-        callback(null, response);
-      } catch (err) {
-        this.logger.error({ err, requestId: ctx.requestId }, 'sending the CheckResponse failed');
-      }
-    };
-    const timer = setTimeout(() => finish(this.deadlineExceeded(ctx)), budgetMs);
-    let pending: Promise<Decision>;
+  /**
+   * The lifecycle's answer: renders a decision (any render fault becomes the static internal-error deny)
+   * and sends it. Runs in a promise callback or a timer: nothing may escape (responseSerialize has its own
+   * fallback).
+   */
+  private answer(callback: grpc.sendUnaryData<CheckResponseObject>, ctx: RequestContext, decision: Decision): void {
+    let response: CheckResponseObject;
     try {
-      // Promise.resolve also tolerates a decider that returns a plain value.
-      pending = Promise.resolve(this.decider.decide(ctx, deadlineAt));
-    } catch (err) {
-      finish(this.internalError(ctx, err));
-      return;
-    }
-    pending.then(
-      (decision) => {
-        if (!settled) finish(this.respond(ctx, decision));
-      },
-      (err: unknown) => {
-        if (!settled) finish(this.internalError(ctx, err));
-      },
-    );
-  }
-
-  /** Renders a decision; any fault becomes the static internal-error deny. */
-  private respond(ctx: RequestContext, decision: Decision): CheckResponseObject {
-    try {
-      return toCheckResponse(renderDecision(decision, ctx, this.render));
+      response = toCheckResponse(renderDecision(decision, ctx, this.render));
     } catch (err) {
       this.logger.error({ err }, 'rendering a decision failed');
-      return this.fallbackResponse;
+      response = this.fallbackResponse;
     }
-  }
-
-  private internalError(ctx: RequestContext, err: unknown): CheckResponseObject {
-    this.logger.error({ err, requestId: ctx.requestId }, 'decider failed; denying');
-    return this.respond(ctx, { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error' });
-  }
-
-  private deadlineExceeded(ctx: RequestContext): CheckResponseObject {
-    return this.respond(ctx, {
-      kind: 'deny',
-      status: 503,
-      code: 'deadline_exceeded',
-      message: 'the authorization decision took too long',
-    });
+    try {
+      callback(null, response);
+    } catch (err) {
+      this.logger.error({ err, requestId: ctx.requestId }, 'sending the CheckResponse failed');
+    }
   }
 
   private invalid(message: string): CheckResponseObject {

@@ -1,4 +1,5 @@
 import type { DeniedHttpStatus, RenderedVerdict, VerdictMetadata } from '../core/render-decision.js';
+import type { CheckResponseObject, HeaderValueOptionObject, StructObject, StructValueObject } from './check-wire-types.js';
 
 /** google.rpc.Code values used in CheckResponse.status. */
 export const GrpcCode = {
@@ -9,31 +10,6 @@ export const GrpcCode = {
   UNAVAILABLE: 14,
   UNAUTHENTICATED: 16,
 } as const;
-
-/** A `google.protobuf.Value` in protobufjs object form (camelCase keys even with `keepCase`). */
-export type StructValueObject = { stringValue: string } | { numberValue: number } | { boolValue: boolean };
-
-/** A `google.protobuf.Struct` in protobufjs object form. */
-export interface StructObject {
-  fields: Record<string, StructValueObject>;
-}
-
-/** `config.core.v3.HeaderValueOption`; `append` is the BoolValue wrapper, set only on upstream headers. */
-export interface HeaderValueOptionObject {
-  header: { key: string; value: string };
-  append?: { value: boolean };
-}
-
-/**
- * A CheckResponse as a plain object for @grpc/proto-loader (`keepCase: true`): exactly one of
- * `ok_response` / `denied_response` is set, and `status` is always present (an absent status means allow).
- */
-export interface CheckResponseObject {
-  status: { code: number; message?: string };
-  ok_response?: { headers: HeaderValueOptionObject[]; headers_to_remove: string[] };
-  denied_response?: { status: { code: number }; headers: HeaderValueOptionObject[]; body: string };
-  dynamic_metadata: StructObject;
-}
 
 /**
  * Maps a rendered verdict onto the CheckResponse wire shape.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RequestContext } from '../core/request-context.js';
-import { structToJson, toRequestContext, type CheckRequestMessage, type HttpRequestMessage } from './to-request-context.js';
+import type { CheckRequestMessage, HttpRequestMessage } from './check-wire-types.js';
+import { structToJson, toRequestContext } from './to-request-context.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -78,64 +79,6 @@ describe('toRequestContext', () => {
     if (!result.ok) expect(result.error).toMatch(error);
   });
 
-  // Issue 18 §3: a host the route matchers do not recognise must not fall through to a later route.
-  it.each([
-    ['userinfo', 'x@admin.example.com'],
-    ['percent-encoded trailing dot', 'admin.example.com%2e'],
-    ['trailing backslash', 'admin.example.com\\'],
-    ['empty', ''],
-    ['space inside', 'admin .example.com'],
-    ['leading space', ' admin.example.com'],
-    ['two trailing dots', 'admin.example.com..'],
-    ['empty label', 'admin..example.com'],
-    ['leading dot', '.admin.example.com'],
-    ['bare IPv6', '2001:db8::1'],
-    ['non-numeric port', 'example.com:http'],
-    ['port out of range', 'example.com:70000'],
-    ['port zero', 'example.com:0'],
-    ['two hosts', 'a.example.com,admin.example.com'],
-    ['NUL', 'admin.example.com\u0000.evil'],
-    ['non-ASCII (U+FFFD from bad UTF-8)', 'admin.example.com\ufffd'],
-    ['IDN in Unicode form', 'bücher.example'],
-    ['unclosed IPv6', '[::1'],
-    ['junk after IPv6', '[::1]x'],
-    ['slash', 'admin.example.com/x'],
-    ['label over 63', `${'a'.repeat(64)}.example.com`],
-  ])('refuses a host that is not valid authority syntax: %s', (_name, host) => {
-    const result = toRequestContext({ attributes: { request: { http: { method: 'GET', path: '/', host } } } }, NOW);
-    expect(result).toMatchObject({ ok: false });
-    if (!result.ok) expect(result.error).toMatch(/host/);
-  });
-
-  it('falls back to pseudo-headers for method, path, host and scheme', () => {
-    const ctx = ok(request({ headers: { ':method': 'get', ':path': '/x?y', ':authority': 'h.example', ':scheme': 'http' } }));
-    expect(ctx).toMatchObject({ method: 'GET', path: '/x', query: 'y', host: 'h.example', scheme: 'http' });
-    expect(ctx.port).toBeUndefined();
-  });
-
-  it.each<[string, string, string, number | undefined]>([
-    ['host with port', 'example.com:8080', 'example.com', 8080],
-    ['upper-case host', 'EXAMPLE.com', 'example.com', undefined],
-    ['trailing dot', 'example.com.', 'example.com', undefined],
-    ['bracketed IPv6 with port', '[::1]:8080', '[::1]', 8080],
-    ['bracketed IPv6 without port', '[2001:DB8::1]', '[2001:db8::1]', undefined],
-    ['empty port (RFC 3986: the default)', 'example.com:', 'example.com', undefined],
-    ['IPv4 with port', '10.0.0.1:80', '10.0.0.1', 80],
-    ['underscore (k8s-style names)', 'my_svc.ns', 'my_svc.ns', undefined],
-  ])('authority: %s', (_name, host, expectedHost, expectedPort) => {
-    const ctx = ok(request({ method: 'GET', path: '/', host }));
-    expect(ctx.host).toBe(expectedHost);
-    expect(ctx.port).toBe(expectedPort);
-  });
-
-  it('reports a path that cannot be canonicalised instead of refusing the request', () => {
-    const ctx = ok(request({ method: 'GET', path: '/api/..;/admin?x=1' }));
-    expect(ctx.path).toBe('');
-    expect(ctx.pathError).toMatch(/parameter/);
-    expect(ctx.rawPath).toBe('/api/..;/admin?x=1');
-    expect(ctx.query).toBe('x=1');
-  });
-
   it('builds headers from header_map when the headers map is empty', () => {
     const ctx = ok(
       request({
@@ -168,12 +111,6 @@ describe('toRequestContext', () => {
   it('prefers the headers map over header_map when both are present', () => {
     const ctx = ok(request({ method: 'GET', path: '/', headers: { a: '1' }, header_map: { headers: [{ key: 'b', value: '2' }] } }));
     expect({ ...ctx.headers }).toEqual({ a: '1' });
-  });
-
-  it('treats prototype-ish header names as plain headers', () => {
-    const ctx = ok(request({ method: 'GET', path: '/', headers: { constructor: 'c' } }));
-    expect(ctx.headers['constructor']).toBe('c');
-    expect(ctx.headers['toString']).toBeUndefined();
   });
 
   it.each<[string, HttpRequestMessage, { maxHeaders?: number; maxHeaderBytes?: number }, RegExp]>([

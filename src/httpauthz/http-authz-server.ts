@@ -3,11 +3,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import type { RequestLimits } from '../core/build-request-context.js';
 import type { Decider } from '../core/decider.js';
 import type { Decision } from '../core/decision.js';
 import { compileRenderOptions, renderDecision, type CompiledRenderOptions, type RenderOptions, type RenderedVerdict } from '../core/render-decision.js';
 import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
-import type { RequestLimits } from '../extauthz/to-request-context.js';
+import { CheckLifecycle, INTERNAL_ERROR_DENY } from '../engine/check-lifecycle.js';
 import { applyServerHardening, hardenedServerOptions } from '../http/apply-server-hardening.js';
 import type { CidrSet } from '../net/create-cidr-set.js';
 import { toHttpAuthzContext, type HttpAuthzFlavor } from './to-http-authz-context.js';
@@ -50,8 +51,11 @@ export interface HttpAuthzServerOptions {
 /** Largest `x-envoy-expected-rq-timeout-ms` honoured; anything else (absent, garbled) leaves the budget as is. */
 const MAX_EXPECTED_TIMEOUT_MS = 60_000;
 
-const INTERNAL_ERROR: Decision = { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error' };
-const DEADLINE: Decision = { kind: 'deny', status: 503, code: 'deadline_exceeded', message: 'the authorization decision took too long' };
+/** Where one Check's answer goes. */
+interface HttpAuthzTarget {
+  readonly res: ServerResponse;
+  readonly flavor: HttpAuthzFlavor;
+}
 
 /**
  * The HTTP authorization mode: the same engine behind Envoy's `http_service`, nginx `auth_request` and
@@ -76,15 +80,13 @@ const DEADLINE: Decision = { kind: 'deny', status: 503, code: 'deadline_exceeded
  * decision is dropped). Every answer carries `cache-control: no-store`.
  */
 export class HttpAuthzServer {
-  readonly #decider: Decider;
+  readonly #lifecycle: CheckLifecycle<HttpAuthzTarget>;
   readonly #logger: Logger;
   readonly #options: HttpAuthzServerOptions;
   #trustedProxies: CidrSet;
   readonly #render: CompiledRenderOptions;
   readonly #server: Server;
-  readonly #budgetMs: number;
   readonly #maxBodyBytes: number;
-  readonly #marginMs: number;
   readonly #now: () => number;
   /** The static 503 `internal_error` reply, rendered once: what a reply that cannot be written becomes. */
   readonly #fallback: HttpAuthzReply;
@@ -93,18 +95,24 @@ export class HttpAuthzServer {
    * @throws TypeError for invalid render options or a non-positive limit.
    */
   constructor(deps: { decider: Decider; logger: Logger }, options: HttpAuthzServerOptions) {
-    this.#decider = deps.decider;
     this.#logger = deps.logger;
     this.#options = options;
     this.#trustedProxies = options.trustedProxies;
     this.#render = compileRenderOptions(options.render);
-    this.#budgetMs = options.decisionTimeoutMs ?? 250;
+    const decisionTimeoutMs = options.decisionTimeoutMs ?? 250;
     this.#maxBodyBytes = options.maxBodyBytes ?? 64 * 1024;
-    if (!(this.#budgetMs > 0) || !(this.#maxBodyBytes >= 0) || !((options.deadlineMarginMs ?? 0) >= 0)) {
+    if (!(decisionTimeoutMs > 0) || !(this.#maxBodyBytes >= 0) || !((options.deadlineMarginMs ?? 0) >= 0)) {
       throw new TypeError('decisionTimeoutMs must be positive; maxBodyBytes and deadlineMarginMs non-negative');
     }
-    this.#marginMs = options.deadlineMarginMs ?? 20;
-    this.#fallback = toHttpAuthzReply(renderDecision(INTERNAL_ERROR, EMPTY_REQUEST_CONTEXT, this.#render), 'envoy', this.#render.prefix, this.#render.realm);
+    this.#lifecycle = new CheckLifecycle<HttpAuthzTarget>({
+      decider: deps.decider,
+      logger: deps.logger,
+      decisionTimeoutMs,
+      deadlineMarginMs: options.deadlineMarginMs ?? 20,
+      answer: (target, ctx, decision) => this.#answer(target, ctx, decision),
+      logLateFaults: true,
+    });
+    this.#fallback = toHttpAuthzReply(renderDecision(INTERNAL_ERROR_DENY, EMPTY_REQUEST_CONTEXT, this.#render), 'envoy', this.#render.prefix, this.#render.realm);
     this.#now = options.now ?? Date.now;
     const serverOptions = hardenedServerOptions({ maxHeaderSize: options.maxHeaderBytes ?? 64 * 1024, connectionsCheckingIntervalMs: 1_000 });
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.#handle(req, res);
@@ -193,51 +201,33 @@ export class HttpAuthzServer {
         this.#send(res, this.#reply({ kind: 'deny', status: 400, code: 'request_invalid', message }, ctx, flavor));
         return;
       }
-      const budgetMs = this.#budgetFor(req);
-      if (budgetMs <= 0) {
-        this.#send(res, this.#reply(DEADLINE, ctx, flavor));
-        return;
-      }
-      let settled = false;
-      const finish = (decision: Decision): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        // Runs in a promise callback or a timer: a throw here would escape the handler.
-        try {
-          this.#send(res, this.#reply(decision, ctx, flavor));
-        } catch (err) {
-          this.#logger.error({ err, requestId: ctx.requestId }, 'answering the authorization request failed');
-          res.destroy();
-        }
-      };
-      const timer = setTimeout(() => finish(DEADLINE), budgetMs);
-      let pending: Promise<Decision>;
-      try {
-        pending = Promise.resolve(this.#decider.decide(ctx, now + budgetMs));
-      } catch (err) {
-        pending = Promise.reject(err);
-      }
-      pending.then(finish, (err: unknown) => {
-        this.#logger.error({ err, requestId: ctx.requestId }, 'decider failed; denying');
-        finish(INTERNAL_ERROR);
-      });
+      this.#lifecycle.run(ctx, now, this.#proxyDeadline(req, now), { res, flavor });
     } catch (err) {
       this.#logger.error({ err }, 'authorization request handling failed; denying');
-      this.#send(res, this.#reply(INTERNAL_ERROR, undefined, 'envoy'));
+      this.#send(res, this.#reply(INTERNAL_ERROR_DENY, undefined, 'envoy'));
+    }
+  }
+
+  /** The lifecycle's answer. Runs in a promise callback or a timer: a throw here would escape the handler. */
+  #answer(target: HttpAuthzTarget, ctx: RequestContext, decision: Decision): void {
+    try {
+      this.#send(target.res, this.#reply(decision, ctx, target.flavor));
+    } catch (err) {
+      this.#logger.error({ err, requestId: ctx.requestId }, 'answering the authorization request failed');
+      target.res.destroy();
     }
   }
 
   /**
-   * The decision budget: `decisionTimeoutMs`, shortened to Envoy's own timeout for this call (minus the
-   * margin) so idgate answers a deadline deny before Envoy gives up and applies `status_on_error`.
+   * When Envoy gives up on this call (`x-envoy-expected-rq-timeout-ms` from now; Infinity when absent, 0,
+   * garbled or above a minute), so idgate answers a deadline deny before Envoy applies `status_on_error`.
    */
-  #budgetFor(req: IncomingMessage): number {
+  #proxyDeadline(req: IncomingMessage, now: number): number {
     const expected = req.headers['x-envoy-expected-rq-timeout-ms'];
-    if (typeof expected !== 'string' || !/^[0-9]{1,6}$/.test(expected)) return this.#budgetMs;
+    if (typeof expected !== 'string' || !/^[0-9]{1,6}$/.test(expected)) return Infinity;
     const ms = Number(expected);
-    if (ms === 0 || ms > MAX_EXPECTED_TIMEOUT_MS) return this.#budgetMs;
-    return Math.min(this.#budgetMs, ms - this.#marginMs);
+    if (ms === 0 || ms > MAX_EXPECTED_TIMEOUT_MS) return Infinity;
+    return now + ms;
   }
 
   /** The first request header that folds to an identity header (any case, `-` or `_`), if any. */
@@ -267,7 +257,7 @@ export class HttpAuthzServer {
       verdict = renderDecision(decision, ctx ?? EMPTY_REQUEST_CONTEXT, this.#render);
     } catch (err) {
       this.#logger.error({ err }, 'rendering a decision failed');
-      verdict = renderDecision(INTERNAL_ERROR, EMPTY_REQUEST_CONTEXT, this.#render);
+      verdict = renderDecision(INTERNAL_ERROR_DENY, EMPTY_REQUEST_CONTEXT, this.#render);
     }
     return toHttpAuthzReply(verdict, flavor, this.#render.prefix, this.#render.realm);
   }

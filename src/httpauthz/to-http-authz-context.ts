@@ -1,5 +1,5 @@
+import { buildRequestContext, collectHeaders, type RequestLimits } from '../core/build-request-context.js';
 import type { RequestContext } from '../core/request-context.js';
-import { toRequestContext, type CheckRequestMessage, type RequestLimits } from '../extauthz/to-request-context.js';
 import type { CidrSet } from '../net/create-cidr-set.js';
 import { resolveClientAddress } from '../net/resolve-client-address.js';
 
@@ -163,15 +163,20 @@ export function toHttpAuthzContext(
   if (scheme !== '') headers[':scheme'] = scheme;
 
   const client = resolveClientAddress({ peer, xForwardedFor: headers['x-forwarded-for'], trustedProxies: trusted });
-  const message: CheckRequestMessage = {
-    attributes: {
-      source: { address: { socket_address: { address: client } } },
-      request: {
-        http: { method, path: target, host, scheme, headers, protocol: `HTTP/${request.httpVersion}` },
-      },
-    },
-  };
-  const mapped = toRequestContext(message, now, options.limits);
+  const collected = collectHeaders(headers, options.limits ?? {});
+  if (typeof collected === 'string') return { ok: false, error: collected };
+  const mapped = buildRequestContext({
+    method,
+    scheme,
+    host,
+    path: target,
+    headers: collected,
+    sourceAddress: client,
+    sourcePrincipal: '',
+    requestId: '',
+    protocol: `HTTP/${request.httpVersion}`,
+    receivedAt: now,
+  });
   return mapped.ok ? { ok: true, ctx: mapped.value, flavor } : { ok: false, error: mapped.error };
 }
 

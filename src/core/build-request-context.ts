@@ -1,0 +1,166 @@
+import { canonicalizePath } from './canonical-path.js';
+import { parseAuthority } from './parse-authority.js';
+import type { RequestContext } from './request-context.js';
+
+/** Work bounds for one request; beyond them the request is refused (`request_invalid`), not processed. */
+export interface RequestLimits {
+  /** Most header entries considered (default 200). */
+  readonly maxHeaders?: number;
+  /** Most total header name + value length, in characters/bytes (default 64 KiB). */
+  readonly maxHeaderBytes?: number;
+  /** Deepest Struct nesting converted from Envoy metadata; deeper values are dropped (default 16). */
+  readonly maxMetadataDepth?: number;
+}
+
+export const DEFAULT_MAX_HEADERS = 200;
+export const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
+
+/**
+ * One request as a front end read it, in plain fields, before validation: what the gRPC front end decodes
+ * from a CheckRequest, what HTTP mode reads from the sub-request, what `idgate explain` reads from its JSON.
+ */
+export interface RequestFields {
+  /** As received, any case; `''` = not said (the `:method` header is used). */
+  readonly method: string;
+  /** As received; `''` = not said (the `:scheme` header is used). */
+  readonly scheme: string;
+  /** The authority as received (may carry a port); `''` = not said (`:authority`, then `host`). */
+  readonly host: string;
+  /** The request target as received (path and query, not decoded); `''` = not said (`:path`). */
+  readonly path: string;
+  /** Collected by {@link collectHeaders} (or a front end's own collector with the same rules and limits). */
+  readonly headers: Record<string, string>;
+  readonly sourceAddress: string;
+  readonly sourcePrincipal: string;
+  /** Copied; entries that are not strings are dropped. */
+  readonly contextExtensions?: Readonly<Record<string, unknown>> | null;
+  /** Already plain JSON per namespace (default none). */
+  readonly metadata?: Record<string, Record<string, unknown>>;
+  /** The proxy's own request id; an `x-request-id` header wins over it. */
+  readonly requestId: string;
+  readonly protocol: string;
+  readonly receivedAt: number;
+  readonly body?: Uint8Array | undefined;
+}
+
+/** `ok: false` means the request is too garbled (or too large) to evaluate; the front end denies it (400). */
+export type BuildRequestContextResult =
+  | { readonly ok: true; readonly value: RequestContext }
+  | { readonly ok: false; readonly error: string };
+
+/**
+ * The validation and canonicalisation every front end shares: method upper-cased (else `:method`; empty is
+ * an error); host from the authority (else `:authority`, else `host`), lower-cased, port split off
+ * (`[::1]:8080` → host `[::1]`, port 8080), one trailing dot dropped, and it must be valid authority syntax
+ * ({@link parseAuthority}); path canonicalised with {@link canonicalizePath} — a bad path is not an error
+ * here but sets `pathError` (the engine denies `path_invalid`); scheme lower-cased (else `:scheme`);
+ * `requestId` is `x-request-id`, else the proxy's id. Never throws.
+ */
+export function buildRequestContext(fields: RequestFields): BuildRequestContextResult {
+  const headers = fields.headers;
+  const method = (nonEmpty(fields.method) ?? headers[':method'] ?? '').toUpperCase();
+  if (method === '') return { ok: false, error: 'missing method' };
+
+  const rawPath = nonEmpty(fields.path) ?? headers[':path'] ?? '';
+  const canonical = canonicalizePath(rawPath);
+  const authority = parseAuthority(nonEmpty(fields.host) ?? headers[':authority'] ?? headers['host'] ?? '');
+  if ('error' in authority) return { ok: false, error: authority.error };
+
+  const ctx: {
+    -readonly [K in keyof RequestContext]: RequestContext[K];
+  } = {
+    method,
+    scheme: (nonEmpty(fields.scheme) ?? headers[':scheme'] ?? '').toLowerCase(),
+    host: authority.host,
+    path: canonical.ok ? canonical.path : '',
+    rawPath,
+    query: canonical.ok ? canonical.query : rawQuery(rawPath),
+    headers,
+    sourceAddress: fields.sourceAddress,
+    sourcePrincipal: fields.sourcePrincipal,
+    contextExtensions: copyStringMap(fields.contextExtensions),
+    metadata: fields.metadata ?? (Object.create(null) as Record<string, Record<string, unknown>>),
+    requestId: headers['x-request-id'] ?? nonEmpty(fields.requestId) ?? '',
+    protocol: fields.protocol,
+    receivedAt: fields.receivedAt,
+  };
+  if (authority.port !== undefined) ctx.port = authority.port;
+  if (!canonical.ok) ctx.pathError = canonical.reason;
+  else if (canonical.pathParameters !== undefined) ctx.pathParameters = canonical.pathParameters;
+  if (fields.body !== undefined) ctx.body = fields.body;
+  return { ok: true, value: ctx };
+}
+
+/**
+ * Headers for {@link RequestFields.headers} from a name → value record: names lower-cased, values that are
+ * not strings skipped, names that meet after lower-casing joined with `,`, into a null-prototype record (so
+ * `constructor` or `__proto__` are just headers).
+ * @returns the record, or the error when more than `maxHeaders` entries or `maxHeaderBytes` of names and
+ *   values (checked as each entry is added, so an oversized request costs no more work).
+ */
+export function collectHeaders(
+  record: Readonly<Record<string, unknown>> | null | undefined,
+  limits: RequestLimits,
+): Record<string, string> | string {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  if (record == null) return out;
+  const maxHeaders = limits.maxHeaders ?? DEFAULT_MAX_HEADERS;
+  const maxBytes = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+  let count = 0;
+  let bytes = 0;
+  for (const rawName in record) {
+    const value = record[rawName];
+    if (typeof value !== 'string') continue;
+    if (++count > maxHeaders) return tooManyHeaders(maxHeaders);
+    bytes += rawName.length + value.length;
+    if (bytes > maxBytes) return headersTooLarge(maxBytes);
+    addHeader(out, rawName, value);
+  }
+  return out;
+}
+
+/** The error {@link collectHeaders} (and a front end's own collector) gives past `maxHeaders`. */
+export function tooManyHeaders(maxHeaders: number): string {
+  return `more than ${maxHeaders} headers`;
+}
+
+/** The error {@link collectHeaders} (and a front end's own collector) gives past `maxHeaderBytes`. */
+export function headersTooLarge(maxBytes: number): string {
+  return `headers larger than ${maxBytes} bytes`;
+}
+
+/** Adds one header under its lower-case name, joining a repeated one with `,` as Envoy does. */
+export function addHeader(out: Record<string, string>, rawName: string, value: string): void {
+  const name = hasUpperCase(rawName) ? rawName.toLowerCase() : rawName;
+  const existing = out[name];
+  out[name] = existing === undefined ? value : existing + ',' + value;
+}
+
+function hasUpperCase(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return true;
+  }
+  return false;
+}
+
+function nonEmpty(value: string | null | undefined): string | undefined {
+  return value === undefined || value === null || value === '' ? undefined : value;
+}
+
+function rawQuery(rawPath: string): string {
+  const q = rawPath.indexOf('?');
+  if (q < 0) return '';
+  const hash = rawPath.indexOf('#', q);
+  return rawPath.slice(q + 1, hash < 0 ? undefined : hash);
+}
+
+function copyStringMap(map: Readonly<Record<string, unknown>> | null | undefined): Record<string, string> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  if (map == null) return out;
+  for (const key in map) {
+    const value = map[key];
+    if (typeof value === 'string') out[key] = value;
+  }
+  return out;
+}
