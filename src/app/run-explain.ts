@@ -167,7 +167,7 @@ function renderText(
   switch (outcome.kind) {
     case 'allow':
       lines.push(`decision  ALLOW${outcome.shadow ? ' (shadow route)' : ''}`);
-      // The identity headers the engine sets on an allow (engine.ts allowFrom), then the route's claimHeaders.
+      // The identity headers the engine sets on an allow (engine/create-engine.ts allowFrom), then the route's claimHeaders.
       // `<prefix>verified` is added only for workflows with a stored verdict, which explain does not read.
       if (auth.kind === 'verified') {
         lines.push(`          upstream header ${headerPrefix}subject: ${identityValue(auth.principal.subject)}`);
