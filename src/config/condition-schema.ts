@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { DENY_CODES, type DenyCode } from '../core/deny-code.js';
-import type { CelCompiler } from '../policy/compile-cel.js';
+import type { CelCompiler } from '../cel/compile-cel.js';
 import type { RiskSignalName } from '../risk/risk-assessment.js';
 import { describeType } from './duration.js';
 import { checkNetwork, durationKeys, fail, headerName, pickDuration, type Ctx } from './schema-helpers.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../core/suggest.js';
 import type {
   ConditionConfig,
   ConditionEffect,

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../core/suggest.js';
 import { describeType } from './duration.js';
 import { checkNetwork, durationKeys, fail, headerName, HEADER_NAME_RE, pickDuration } from './schema-helpers.js';
 import { conditionListSchema, contextSchema, riskBandListSchema, riskSchema } from './condition-schema.js';
 import { resolveSecret, type SecretSources } from './secret-ref.js';
-import { createCelCompiler, type CelCompiler } from '../policy/compile-cel.js';
+import { createCelCompiler, type CelCompiler } from '../cel/compile-cel.js';
 import type {
   ClaimMatcher,
   DiditConfig,

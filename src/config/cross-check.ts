@@ -1,5 +1,5 @@
-import { createCelCompiler } from '../policy/compile-cel.js';
-import { didYouMean } from './suggest.js';
+import { createCelCompiler } from '../cel/compile-cel.js';
+import { didYouMean } from '../core/suggest.js';
 import { HEADER_NAME_RE } from './config-schema.js';
 
 /** A problem found by a cross-section check, located by its path in the raw document. */

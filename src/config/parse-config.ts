@@ -8,7 +8,7 @@ import { expandDemoIssuerRefs } from './demo-issuer-ref.js';
 import { describeType } from './duration.js';
 import { formatPath } from './format-path.js';
 import type { SecretSources } from './secret-ref.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../core/suggest.js';
 import type { IdgateConfig } from './types.js';
 import { locatePath } from './yaml-locator.js';
 

@@ -3,7 +3,7 @@ import type { DenyCode } from '../core/deny-code.js';
 import { createCidrSet, type CidrSet } from '../net/create-cidr-set.js';
 import { compileClaimPath, readClaim } from './claim-path.js';
 import { comparePosture } from './compare-posture.js';
-import type { CelCompiler } from './compile-cel.js';
+import type { CelCompiler } from '../cel/compile-cel.js';
 import type { TraceStep } from './outcome.js';
 import type { RequestFacts } from './request-facts.js';
 import { compileTimeWindow } from './time-window-matcher.js';

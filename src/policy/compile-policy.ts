@@ -6,7 +6,7 @@ import type { RiskAssessment } from '../risk/risk-assessment.js';
 import { compileClaimPath } from './claim-path.js';
 import { compileClaimHeaders, type ClaimHeaderMapper } from './claim-headers.js';
 import { checkRequirements, type CheckSettings } from './check-requirements.js';
-import { createCelCompiler } from './compile-cel.js';
+import { createCelCompiler } from '../cel/compile-cel.js';
 import { compileContextHeaderGuard } from './context-header-guard.js';
 import { compileContextStage, type CompiledContextStage, type StepUpRequest } from './compile-conditions.js';
 import { mergeRequirements, type EffectiveRequirements } from './effective-requirements.js';

@@ -1,5 +1,5 @@
 import { celEnv, CelScalar, isCelError, mapType, parse, plan, run, type CelEnv, type CelInput } from '@bufbuild/cel';
-import { didYouMean } from '../config/suggest.js';
+import { didYouMean } from '../core/suggest.js';
 
 /** A parsed CEL expression node (the cel-spec protobuf shape). */
 type Expr = ReturnType<typeof parse>['expr'];
