@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CidrError, parseCidr } from './parse-cidr.js';
+import { CidrError, compileCidr, parseCidr } from './parse-cidr.js';
 
 describe('parseCidr', () => {
   it.each([
@@ -65,5 +65,39 @@ describe('parseCidr', () => {
     ['10.0.0.0/8', '10.0.0.1:80', false],
   ])('%s contains %s: %s', (cidr, address, expected) => {
     expect(parseCidr(cidr).contains(address)).toBe(expected);
+  });
+
+  describe('exact (the configuration spelling rules)', () => {
+    const reason = (input: string): string | undefined => {
+      try {
+        compileCidr(input, { exact: true });
+        return undefined;
+      } catch (error) {
+        expect(error).toBeInstanceOf(CidrError);
+        return (error as CidrError).message;
+      }
+    };
+
+    it.each([
+      ['10.0.0.0/33', 'invalid CIDR "10.0.0.0/33": prefix length must be 0..32'],
+      ['fd00::/129', 'invalid CIDR "fd00::/129": prefix length must be 0..128'],
+      ['10.0.0.0/+8', 'invalid CIDR "10.0.0.0/+8": prefix length must be 0..32'],
+      ['10.0.0.0/', 'invalid CIDR "10.0.0.0/": prefix length must be 0..32'],
+      ['10.0.0.0/8 ', 'invalid CIDR "10.0.0.0/8 ": prefix length must be 0..32'],
+      [' 10.0.0.0/8', 'invalid CIDR " 10.0.0.0/8": not an IPv4 or IPv6 address'],
+      ['nope', 'invalid CIDR "nope": not an IPv4 or IPv6 address'],
+      // Past the spelling rules, the same checks as the request path.
+      ['10.0.0.0/08', 'invalid CIDR "10.0.0.0/08": prefix length must be a number'],
+      ['fe80::1%eth0/64', 'invalid CIDR "fe80::1%eth0/64": zone ids are not allowed'],
+      ['192.168.1.1/16', 'invalid CIDR "192.168.1.1/16": host bits set; did you mean 192.168.0.0/16?'],
+    ])('rejects %j', (input, message) => {
+      expect(reason(input)).toBe(message);
+    });
+
+    it('accepts what the request path accepts, without trimming', () => {
+      expect(reason('10.0.0.0/8')).toBeUndefined();
+      expect(reason('::ffff:10.0.0.0/104')).toBeUndefined();
+      expect(compileCidr('2001:DB8::/32', { exact: true }).text).toBe('2001:db8::/32');
+    });
   });
 });
