@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DENY_CODES, type DenyCode } from '../core/deny-code.js';
-import type { CelCompiler } from '../cel/compile-cel.js';
+import type { CelCompiler, CelProgram } from '../cel/compile-cel.js';
 import type { RiskSignalName } from '../risk/risk-assessment.js';
 import { describeType } from './duration.js';
 import { checkNetwork, durationKeys, fail, headerName, pickDuration, type Ctx } from './schema-helpers.js';
@@ -339,13 +339,18 @@ function conditionTest(ctx: Ctx, value: unknown, cel: CelCompiler, checks: Check
     case 'cel': {
       if (typeof arg !== 'string') return fail(ctx, `expected a CEL expression (a string), got ${describeType(arg)}`, [key]);
       const compiled = cel.compile(arg);
-      return compiled.ok ? { kind: 'cel', expression: arg } : fail(ctx, compiled.message, [key]);
+      return compiled.ok ? celTest(arg, compiled.program) : fail(ctx, compiled.message, [key]);
     }
     default: {
       const never: never = key;
       return fail(ctx, `unknown test ${String(never)}`, [key]);
     }
   }
+}
+
+/** A `cel` test carrying its compiled program out of sight of the data (JSON, equality, deep freeze). */
+function celTest(expression: string, program: CelProgram): ConditionTest {
+  return Object.defineProperty({ kind: 'cel', expression }, 'program', { value: program, enumerable: false });
 }
 
 /** An effect as written; `deny` without a code takes the test's default code. */

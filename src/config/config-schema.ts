@@ -4,7 +4,7 @@ import { describeType } from './duration.js';
 import { checkNetwork, durationKeys, fail, headerName, HEADER_NAME_RE, pickDuration } from './schema-helpers.js';
 import { conditionListSchema, contextSchema, riskBandListSchema, riskSchema } from './condition-schema.js';
 import { resolveSecret, type SecretSources } from './secret-ref.js';
-import { createCelCompiler, type CelCompiler } from '../cel/compile-cel.js';
+import type { CelCompiler } from '../cel/compile-cel.js';
 import type {
   ClaimMatcher,
   DiditConfig,
@@ -728,15 +728,16 @@ const tracingSchema = z
 /**
  * The zod schema of the whole YAML document: strict objects, shorthands expanded, defaults applied,
  * durations converted to ms and secret references resolved through `sources`. Cross-references between
- * sections are checked separately (`crossCheckConfig`).
+ * sections are checked separately (`crossCheckConfig`). `cel` compiles the condition expressions; each
+ * parsed `cel` test carries its program.
  */
-export function createConfigSchema(sources: SecretSources) {
+export function createConfigSchema(sources: SecretSources, cel: CelCompiler) {
   return z
     .strictObject({
       server: serverSchema(sources),
       issuers: z.array(issuerSchema(sources)).default([]),
       headers: headersSchema,
-      policy: policySchema(createCelCompiler()),
+      policy: policySchema(cel),
       workflows: workflowsSchema,
       didit: diditSchema(sources),
       store: storeSchema(sources),

@@ -1,3 +1,4 @@
+import type { CelProgram } from '../cel/compile-cel.js';
 /**
  * The validated configuration: what `loadConfig()` returns after parsing YAML, resolving `${ENV}` secret
  * references, applying defaults and checking every value. Every duration is in **milliseconds**, every
@@ -97,7 +98,16 @@ export type ConditionTest =
   | { readonly kind: 'device'; readonly header?: string; readonly claim?: string; readonly test: PostureComparison }
   | { readonly kind: 'risk'; readonly scoreAtLeast: number }
   /** A CEL expression over `request`, `claims`, `context`, `verification`, `risk`; must yield a bool. */
-  | { readonly kind: 'cel'; readonly expression: string };
+  | {
+      readonly kind: 'cel';
+      readonly expression: string;
+      /**
+       * The program the loader compiled while validating `expression` (not enumerable: it is not part of the
+       * configuration's data), so the policy compiler does not compile it again. Absent from a hand-built
+       * configuration; the policy compiler then compiles `expression` itself.
+       */
+      readonly program?: CelProgram;
+    };
 
 /** One contextual condition of a route: when `when` matches, `then` applies. Evaluated in order. */
 export interface ConditionConfig {

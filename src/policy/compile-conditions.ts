@@ -248,7 +248,7 @@ function compileCondition(routeId: string, c: ConditionConfig, cel: CelCompiler)
       };
     }
     case 'cel': {
-      const compiled = cel.compile(test.expression);
+      const compiled = test.program !== undefined ? { ok: true as const, program: test.program } : cel.compile(test.expression);
       if (!compiled.ok) throw new TypeError(`route ${routeId} condition ${c.name}: ${compiled.message}`);
       const program = compiled.program;
       return {

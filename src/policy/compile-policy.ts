@@ -6,7 +6,7 @@ import type { RiskAssessment } from '../risk/risk-assessment.js';
 import { compileClaimPath } from './claim-path.js';
 import { compileClaimHeaders, type ClaimHeaderMapper } from './claim-headers.js';
 import { checkRequirements, type CheckSettings } from './check-requirements.js';
-import { createCelCompiler } from '../cel/compile-cel.js';
+import { createCelCompiler, type CelCompiler } from '../cel/compile-cel.js';
 import { compileContextHeaderGuard } from './context-header-guard.js';
 import { compileContextStage, type CompiledContextStage, type StepUpRequest } from './compile-conditions.js';
 import { mergeRequirements, type EffectiveRequirements } from './effective-requirements.js';
@@ -110,7 +110,9 @@ interface RouteRuntime extends CompiledRoute {
 export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   const { policy, workflows } = config;
   const methodOverride = policy.methodOverride ?? 'deny';
-  const cel = createCelCompiler();
+  // Only a hand-built configuration has a `cel` test without its program: create the compiler on demand.
+  let compiler: CelCompiler | undefined;
+  const cel: CelCompiler = { compile: (expression) => (compiler ??= createCelCompiler()).compile(expression) };
   const factsFor = createRequestFacts({
     trustedProxies: createCidrSet(config.network.trustedProxies),
     ...(config.context.countryHeader !== undefined ? { countryHeader: config.context.countryHeader } : {}),
