@@ -18,14 +18,7 @@ import type {
 
 /** The deny codes a condition or risk band may answer with (all 403). */
 export const CONDITION_DENY_CODES = [
-  'network_denied',
-  'country_denied',
-  'time_denied',
-  'device_denied',
-  'condition_denied',
-  'risk_denied',
-  'route_denied',
-  'claims_mismatch',
+  'network_denied', 'country_denied', 'time_denied', 'device_denied', 'condition_denied', 'risk_denied', 'route_denied', 'claims_mismatch',
 ] as const satisfies readonly DenyCode[];
 
 /** The code `then: deny` stands for, per kind of test. */

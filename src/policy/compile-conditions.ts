@@ -1,5 +1,6 @@
 import type { ConditionConfig, ConditionEffect, ConditionTest, RiskBand } from '../config/types.js';
 import type { DenyCode } from '../core/deny-code.js';
+import { unreachable } from '../core/unreachable.js';
 import { createCidrSet, type CidrSet } from '../net/create-cidr-set.js';
 import { compileClaimPath, readClaim } from './claim-path.js';
 import { comparePosture } from './compare-posture.js';
@@ -104,10 +105,8 @@ export function compileContextStage(
           continue;
         case 'match':
           break;
-        default: {
-          const never: never = r;
-          throw new TypeError(`unknown test result ${String(never)}`);
-        }
+        default:
+          unreachable(r, 'test result');
       }
       const effect = c.effect;
       switch (effect.kind) {
@@ -122,10 +121,8 @@ export function compileContextStage(
           trace.push({ step, result: 'pass', detail: `${r.detail}: allow (remaining conditions skipped)` });
           allowedBy = c.name;
           break;
-        default: {
-          const never: never = effect;
-          throw new TypeError(`unknown effect ${String(never)}`);
-        }
+        default:
+          unreachable(effect, 'effect');
       }
     }
 
@@ -152,10 +149,8 @@ export function compileContextStage(
             case 'allow':
               trace.push({ step: 'risk', result: 'pass', detail: `${head}: allow` });
               break;
-            default: {
-              const never: never = effect;
-              throw new TypeError(`unknown effect ${String(never)}`);
-            }
+            default:
+              unreachable(effect, 'effect');
           }
         }
       }

@@ -1,5 +1,6 @@
 import type { IdgateConfig, RouteConfig, WorkflowConfig } from '../config/types.js';
 import type { RequestContext } from '../core/request-context.js';
+import { unreachable } from '../core/unreachable.js';
 import type { AuthResult } from '../identity/auth-result.js';
 import { createCidrSet } from '../net/create-cidr-set.js';
 import type { RiskAssessment } from '../risk/risk-assessment.js';
@@ -315,10 +316,8 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
         return finish(route, ctx, auth, now, risk, anonymousHeaders(route, auth, trace), shadow, trace);
       case 'require':
         break;
-      default: {
-        const never: never = cfg.action;
-        throw new TypeError(`unknown route action ${String(never)}`);
-      }
+      default:
+        unreachable(cfg.action, 'route action');
     }
 
     const req = route.requirements;
@@ -329,10 +328,8 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
         return denyIdentity(auth, routeId, shadow, trace);
       case 'verified':
         break;
-      default: {
-        const never: never = auth;
-        throw new TypeError(`unknown auth result ${String(never)}`);
-      }
+      default:
+        unreachable(auth, 'auth result');
     }
     const principal = auth.principal;
     trace.push({ step: 'token', result: 'pass', detail: `verified token from issuer ${principal.issuerName}` });
