@@ -8,14 +8,10 @@ import type { CelCompiler } from '../cel/compile-cel.js';
 import type {
   ClaimMatcher,
   DiditConfig,
-  HeadersConfig,
   IdgateConfig,
   IssuerConfig,
   JwksConfig,
   JwtAlgorithm,
-  LoggingConfig,
-  TracingConfig,
-  NetworkConfig,
   PathMatch,
   PolicyConfig,
   Requirements,
@@ -275,17 +271,20 @@ function issuerSchema(sources: SecretSources) {
     }));
 }
 
-const headersSchema = z
+/** Top-level `headers:`. */
+export const headersSchema = z
   .strictObject({
+    /** Prefix of identity headers idgate sets and strips from clients (default `x-idgate-`). */
     prefix: z
       .string()
       .regex(/^[A-Za-z0-9-]+$/, { error: 'must be letters, digits and dashes (e.g. x-idgate-)' })
       .transform((s) => s.toLowerCase())
       .default('x-idgate-'),
+    /** Further client-sent header names always removed before the upstream sees the request. */
     strip: z.array(headerName).default([]),
+    /** Remove the `authorization` header on allow (default false). */
     removeAuthorization: z.boolean().default(false),
   })
-  .transform((o): HeadersConfig => o)
   .prefault({});
 
 function isScalar(v: unknown): v is string | number | boolean {
@@ -696,34 +695,47 @@ function storeSchema(sources: SecretSources) {
     .prefault({});
 }
 
-const networkSchema = z
+/** Top-level `network:`. */
+export const networkSchema = z
   .strictObject({
+    /** CIDRs of proxies whose `x-forwarded-for` / `x-forwarded-*` headers are trusted. Empty = trust none. */
     trustedProxies: stringOrList(checkNetwork)
       .optional()
       .transform((v) => v ?? []),
   })
-  .transform((o): NetworkConfig => o)
   .prefault({});
 
-const loggingSchema = z
+/** Top-level `logging:`. */
+export const loggingSchema = z
   .strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** Fraction of allowed requests written to the decision log (0..1; denies are always logged). */
     allowSampleRate: z.number().min(0).max(1).default(1),
   })
-  .transform((o): LoggingConfig => o)
   .prefault({});
 
-const tracingSchema = z
+/** Top-level `tracing:` (off by default; see docs/deployment.md, "Tracing"). */
+export const tracingSchema = z
   .strictObject({
+    /** Export spans over OTLP/HTTP (protobuf). Off: the OpenTelemetry packages are not even loaded. */
     enabled: z.boolean().default(false),
+    /** The collector's OTLP/HTTP traces URL (default `http://127.0.0.1:4318/v1/traces`). */
     endpoint: z
       .url({ protocol: /^https?$/, error: 'tracing.endpoint must be an http(s) URL, e.g. http://otel-collector:4318/v1/traces' })
       .default('http://127.0.0.1:4318/v1/traces'),
+    /** Parent-based: a propagated sampling flag wins; a Check without trace context is sampled at this ratio. */
     sampleRatio: z.number().min(0).max(1).default(1),
+    /** `service.name` resource attribute (default `idgate`). */
     serviceName: z.string().min(1).max(128).default('idgate'),
   })
-  .transform((o): TracingConfig => o)
   .prefault({});
+
+/** Top-level `demoIssuer:`. */
+export const demoIssuerSchema = z.strictObject({
+  port: port.default(8098),
+  /** The `aud` of minted tokens (default `idgate-demo`). */
+  audience: z.string().min(1).default('idgate-demo'),
+});
 
 /**
  * The zod schema of the whole YAML document: strict objects, shorthands expanded, defaults applied,
@@ -744,9 +756,7 @@ export function createConfigSchema(sources: SecretSources, cel: CelCompiler) {
       network: networkSchema,
       logging: loggingSchema,
       tracing: tracingSchema,
-      demoIssuer: z
-        .strictObject({ port: port.default(8098), audience: z.string().min(1).default('idgate-demo') })
-        .optional(),
+      demoIssuer: demoIssuerSchema.optional(),
       context: contextSchema,
       risk: riskSchema,
     })

@@ -1,4 +1,7 @@
+import type { z } from 'zod';
 import type { CelProgram } from '../cel/compile-cel.js';
+import type { demoIssuerSchema, headersSchema, loggingSchema, networkSchema, tracingSchema } from './config-schema.js';
+import type { DeepReadonly } from './deep-readonly.js';
 /**
  * The validated configuration: what `loadConfig()` returns after parsing YAML, resolving `${ENV}` secret
  * references, applying defaults and checking every value. Every duration is in **milliseconds**, every
@@ -123,11 +126,6 @@ export interface RiskBand {
   readonly then: ConditionEffect;
 }
 
-export interface DemoIssuerConfig {
-  readonly port: number;
-  /** The `aud` of minted tokens (default `idgate-demo`). */
-  readonly audience: string;
-}
 
 /** TLS of an authz listener (`server.grpc.tls`, `server.httpAuthz.tls`); see docs/deployment.md "TLS". */
 export interface ListenerTlsConfig {
@@ -251,14 +249,6 @@ export interface JwksConfig {
   readonly maxBodyBytes: number;
 }
 
-export interface HeadersConfig {
-  /** Prefix of identity headers idgate sets and strips from clients (default `x-idgate-`). */
-  readonly prefix: string;
-  /** Further client-sent header names always removed before the upstream sees the request. */
-  readonly strip: readonly string[];
-  /** Remove the `authorization` header on allow (default false). */
-  readonly removeAuthorization: boolean;
-}
 
 export interface PolicyConfig {
   /** What happens when no route matches (default `deny`). */
@@ -448,24 +438,9 @@ export interface StoreConfig {
   readonly localCacheMaxEntries: number;
 }
 
-export interface NetworkConfig {
-  /** CIDRs of proxies whose `x-forwarded-for` / `x-forwarded-*` headers are trusted. Empty = trust none. */
-  readonly trustedProxies: readonly string[];
-}
-
-export interface LoggingConfig {
-  readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-  /** Fraction of allowed requests written to the decision log (0..1; denies are always logged). */
-  readonly allowSampleRate: number;
-}
-
-export interface TracingConfig {
-  /** Export spans over OTLP/HTTP (protobuf). Off: the OpenTelemetry packages are not even loaded. */
-  readonly enabled: boolean;
-  /** The collector's OTLP/HTTP traces URL (default `http://127.0.0.1:4318/v1/traces`). */
-  readonly endpoint: string;
-  /** Parent-based: a propagated sampling flag wins; a Check without trace context is sampled at this ratio. */
-  readonly sampleRatio: number;
-  /** `service.name` resource attribute (default `idgate`). */
-  readonly serviceName: string;
-}
+// Sections whose type is what their schema outputs (field documentation lives on the schema).
+export type HeadersConfig = DeepReadonly<z.output<typeof headersSchema>>;
+export type NetworkConfig = DeepReadonly<z.output<typeof networkSchema>>;
+export type LoggingConfig = DeepReadonly<z.output<typeof loggingSchema>>;
+export type TracingConfig = DeepReadonly<z.output<typeof tracingSchema>>;
+export type DemoIssuerConfig = DeepReadonly<z.output<typeof demoIssuerSchema>>;
