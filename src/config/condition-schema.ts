@@ -9,10 +9,8 @@ import type {
   ConditionConfig,
   ConditionEffect,
   ConditionTest,
-  ContextConfig,
   PostureComparison,
   RiskBand,
-  RiskConfig,
   TimeWindow,
 } from './types.js';
 
@@ -443,14 +441,20 @@ export const riskBandListSchema = z
   })
   .transform((bands): RiskBand[] => [...bands].sort((a, b) => b.atLeast - a.atLeast));
 
-/** Top-level `context:`. */
+/**
+ * Top-level `context:`: trusted request-context inputs. These headers are believed as Envoy sends them, so
+ * the proxy must set (overwrite) them itself — e.g. Envoy's geoip filter or an edge CDN header — and never
+ * pass a client's copy.
+ */
 export const contextSchema = z
   .strictObject({
     countryHeader: headerName.optional(),
     deviceHeaders: z.array(headerName).max(16).default([]),
   })
-  .transform((o): ContextConfig => ({
+  .transform((o) => ({
+    /** Header carrying the client's ISO 3166-1 alpha-2 country (lower-case name), e.g. `x-geo-country`. */
     ...(o.countryHeader !== undefined ? { countryHeader: o.countryHeader } : {}),
+    /** Headers whose values together fingerprint a device (hashed, never stored raw), e.g. `x-device-id`. */
     deviceHeaders: [...new Set(o.deviceHeaders)],
   }))
   .prefault({});
@@ -480,14 +484,20 @@ export const riskSchema = z
       .prefault({}),
     ...durationKeys('stateTtl', 60_000),
   })
-  .transform((o): RiskConfig => ({
+  .transform((o) => ({
+    /** Record activity and compute signals for authenticated requests (default false). */
     enabled: o.enabled,
+    /** Weight each signal adds to the score (0..100 each; defaults new_device 30, country_change 40, impossible_travel 60, velocity 30, too_many_ips 40). */
     weights: o.weights,
+    /** A country change faster than this is impossible travel (default 1 h). */
     impossibleTravelMs: pickDuration(o, 'impossibleTravel', 3_600_000),
+    /** Velocity window and the most requests per subject allowed in it (default 1 min / 300). */
     velocityWindowMs: pickDuration(o.velocity, 'window', 60_000),
     velocityMax: o.velocity.max,
+    /** Window and the most distinct source IPs one token may be used from (default 1 h / 5). */
     tokenIpWindowMs: pickDuration(o.tokenIps, 'window', 3_600_000),
     maxIpsPerToken: o.tokenIps.max,
+    /** How long per-subject risk state is kept after the last request (default 30 d). */
     stateTtlMs: pickDuration(o, 'stateTtl', 30 * 86_400_000),
   }))
   .prefault({});

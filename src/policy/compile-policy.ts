@@ -110,7 +110,7 @@ interface RouteRuntime extends CompiledRoute {
  */
 export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   const { policy, workflows } = config;
-  const methodOverride = policy.methodOverride ?? 'deny';
+  const methodOverride = policy.methodOverride;
   // Only a hand-built configuration has a `cel` test without its program: create the compiler on demand.
   let compiler: CelCompiler | undefined;
   const cel: CelCompiler = { compile: (expression) => (compiler ??= createCelCompiler()).compile(expression) };
