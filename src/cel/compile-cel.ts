@@ -1,8 +1,22 @@
-import { celEnv, CelScalar, isCelError, mapType, parse, plan, run, type CelEnv, type CelInput } from '@bufbuild/cel';
+import { createRequire } from 'node:module';
+import type * as CelLibrary from '@bufbuild/cel';
+import type { CelEnv, CelInput } from '@bufbuild/cel';
 import { didYouMean } from '../core/suggest.js';
 
 /** A parsed CEL expression node (the cel-spec protobuf shape). */
-type Expr = ReturnType<typeof parse>['expr'];
+type Expr = ReturnType<typeof CelLibrary.parse>['expr'];
+
+let library: typeof CelLibrary | undefined;
+
+/**
+ * `@bufbuild/cel` (and the protobuf runtime it brings) is loaded when the first expression is compiled, so
+ * a configuration without CEL never holds it in memory (issue 15). Its CommonJS build, through require(),
+ * keeps compilation synchronous for parseConfig().
+ */
+function celLibrary(): typeof CelLibrary {
+  library ??= createRequire(import.meta.url)('@bufbuild/cel') as typeof CelLibrary;
+  return library;
+}
 
 /** The top-level variables a condition expression may read. */
 export const CEL_VARIABLES = ['request', 'claims', 'context', 'verification', 'risk'] as const;
@@ -99,22 +113,27 @@ function fixedField(e: Expr, scope: ReadonlySet<string>): { variable: CelVariabl
  * CEL spec, no protobuf registry needed: every variable is a map of JSON-like values).
  */
 export function createCelCompiler(): CelCompiler {
-  const dynMap = mapType(CelScalar.STRING, CelScalar.DYN);
-  const env: CelEnv = celEnv({
-    variables: { request: dynMap, claims: dynMap, context: dynMap, verification: dynMap, risk: dynMap },
-  });
+  let env: CelEnv | undefined;
   const compiled = new Map<string, CompileCelResult>();
 
   return {
     compile(expression) {
       let result = compiled.get(expression);
       if (result === undefined) {
+        env ??= createEnv();
         result = compileExpression(env, expression);
         compiled.set(expression, result);
       }
       return result;
     },
   };
+}
+
+/** Every variable is a map of JSON-like values: no protobuf registry is needed. */
+function createEnv(): CelEnv {
+  const { celEnv, CelScalar, mapType } = celLibrary();
+  const dynMap = mapType(CelScalar.STRING, CelScalar.DYN);
+  return celEnv({ variables: { request: dynMap, claims: dynMap, context: dynMap, verification: dynMap, risk: dynMap } });
 }
 
 let compileCount = 0;
@@ -131,6 +150,7 @@ function compileExpression(env: CelEnv, expression: string): CompileCelResult {
   compileCount++;
   if (expression.trim() === '') return { ok: false, message: 'the expression is empty' };
   if (expression.length > MAX_CEL_LENGTH) return { ok: false, message: `expression too long (max ${MAX_CEL_LENGTH} characters)` };
+  const { isCelError, parse, plan } = celLibrary();
   let root: Expr;
   let parsed: ReturnType<typeof parse>;
   try {
@@ -225,7 +245,7 @@ function compileExpression(env: CelEnv, expression: string): CompileCelResult {
   } catch (err) {
     return { ok: false, message: `cannot plan the expression: ${firstLine(err)}` };
   }
-  const typeError = probeTypes(fn);
+  const typeError = probeTypes(fn, isCelError);
   if (typeError !== undefined) return { ok: false, message: `CEL type error: ${typeError}` };
   return {
     ok: true,
@@ -271,7 +291,7 @@ const TYPE_ERROR_MESSAGE = /no matching overload|no such overload|type mismatch/
  * `request.path > 1`, `risk.score > "high"`, `!request.method` or `request.path.startsWith(1)` fail there as
  * they would on every request. Branches the probe does not take are not checked.
  */
-function probeTypes(fn: (bindings: Record<string, CelInput>) => unknown): string | undefined {
+function probeTypes(fn: (bindings: Record<string, CelInput>) => unknown, isCelError: typeof CelLibrary.isCelError): string | undefined {
   let value: unknown;
   try {
     value = fn(PROBE_BINDINGS);
@@ -305,6 +325,7 @@ function firstLine(err: unknown): string {
 /** A constant pattern that RE2 rejects would fail every request: report it at load. */
 function checkRegex(arg: Expr | undefined, problems: string[]): void {
   if (arg?.exprKind.case !== 'constExpr' || arg.exprKind.value.constantKind.case !== 'stringValue') return;
+  const { isCelError, run } = celLibrary();
   const r = run('"".matches(p)', { p: arg.exprKind.value.constantKind.value });
   if (isCelError(r)) problems.push(`invalid regular expression: ${firstLine(r)}`);
 }
