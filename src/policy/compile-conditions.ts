@@ -108,22 +108,9 @@ export function compileContextStage(
         default:
           unreachable(r, 'test result');
       }
-      const effect = c.effect;
-      switch (effect.kind) {
-        case 'deny':
-          trace.push({ step, result: 'fail', detail: `${r.detail}: deny ${effect.code}` });
-          return { kind: 'deny', code: effect.code, message: denyMessage(effect.code, effect.message) };
-        case 'step_up':
-          trace.push({ step, result: 'info', detail: `${r.detail}: step-up ${effect.workflow}${describeMaxAge(effect.maxAgeMs)}` });
-          stepUps.push(effect.maxAgeMs === undefined ? { workflow: effect.workflow } : { workflow: effect.workflow, maxAgeMs: effect.maxAgeMs });
-          break;
-        case 'allow':
-          trace.push({ step, result: 'pass', detail: `${r.detail}: allow (remaining conditions skipped)` });
-          allowedBy = c.name;
-          break;
-        default:
-          unreachable(effect, 'effect');
-      }
+      const denied = applyEffect(c.effect, step, r.detail, 'allow (remaining conditions skipped)', stepUps, trace);
+      if (denied !== undefined) return denied;
+      if (c.effect.kind === 'allow') allowedBy = c.name;
     }
 
     if (sortedBands.length > 0) {
@@ -136,22 +123,9 @@ export function compileContextStage(
         if (band === undefined) {
           trace.push({ step: 'risk', result: 'pass', detail: `score ${risk.score}${signals} below every band` });
         } else {
-          const effect = band.then;
           const head = `score ${risk.score}${signals} reaches band ${band.atLeast}`;
-          switch (effect.kind) {
-            case 'deny':
-              trace.push({ step: 'risk', result: 'fail', detail: `${head}: deny ${effect.code}` });
-              return { kind: 'deny', code: effect.code, message: denyMessage(effect.code, effect.message) };
-            case 'step_up':
-              trace.push({ step: 'risk', result: 'info', detail: `${head}: step-up ${effect.workflow}${describeMaxAge(effect.maxAgeMs)}` });
-              stepUps.push(effect.maxAgeMs === undefined ? { workflow: effect.workflow } : { workflow: effect.workflow, maxAgeMs: effect.maxAgeMs });
-              break;
-            case 'allow':
-              trace.push({ step: 'risk', result: 'pass', detail: `${head}: allow` });
-              break;
-            default:
-              unreachable(effect, 'effect');
-          }
+          const denied = applyEffect(band.then, 'risk', head, 'allow', stepUps, trace);
+          if (denied !== undefined) return denied;
         }
       }
     }
@@ -159,6 +133,34 @@ export function compileContextStage(
   };
 
   return { active: compiled.length > 0 || sortedBands.length > 0, usesRisk, evaluate };
+}
+
+/**
+ * The effect of a matched condition or risk band, traced as `<head>: <what it does>`: a deny answers; a
+ * step-up is added to `stepUps`; allow only traces `allowDetail` (the caller decides what it skips).
+ */
+function applyEffect(
+  effect: ConditionEffect,
+  step: string,
+  head: string,
+  allowDetail: string,
+  stepUps: StepUpRequest[],
+  trace: TraceStep[],
+): ContextResult | undefined {
+  switch (effect.kind) {
+    case 'deny':
+      trace.push({ step, result: 'fail', detail: `${head}: deny ${effect.code}` });
+      return { kind: 'deny', code: effect.code, message: denyMessage(effect.code, effect.message) };
+    case 'step_up':
+      trace.push({ step, result: 'info', detail: `${head}: step-up ${effect.workflow}${describeMaxAge(effect.maxAgeMs)}` });
+      stepUps.push(effect.maxAgeMs === undefined ? { workflow: effect.workflow } : { workflow: effect.workflow, maxAgeMs: effect.maxAgeMs });
+      return undefined;
+    case 'allow':
+      trace.push({ step, result: 'pass', detail: `${head}: ${allowDetail}` });
+      return undefined;
+    default:
+      return unreachable(effect, 'effect');
+  }
 }
 
 function describeMaxAge(ms: number | undefined): string {
