@@ -15,6 +15,7 @@ describe('configuration types derived from the schema', () => {
     expectTypeOf<IssuerConfig['maxTokenLifetimeMs']>().toEqualTypeOf<number | undefined>();
     expectTypeOf<ServerConfig['admin']>().toEqualTypeOf<{ readonly host: string; readonly port: number; readonly token?: string }>();
     expectTypeOf<DiditConfig['mode']>().toEqualTypeOf<'sandbox' | 'live'>();
+    expectTypeOf<DiditConfig['apiKey']>().toEqualTypeOf<string>();
     expectTypeOf<IdgateConfig['workflows']>().toEqualTypeOf<{ readonly [name: string]: WorkflowConfig }>();
     expectTypeOf<WorkflowConfig>().toEqualTypeOf<{
       readonly name: string;
@@ -31,6 +32,9 @@ describe('configuration types derived from the schema', () => {
   it('a parsed configuration carries the schema defaults', () => {
     const config = parseConfig('', { sourceName: 't.yaml', env: {} });
     expect(config.policy.methodOverride).toBe('deny');
+    // The wiring used to apply this one (`?? 'sandbox-api-key'` in start-idgate.ts).
+    expect(config.didit).toMatchObject({ mode: 'sandbox', apiKey: 'sandbox-api-key' });
+    expect(parseConfig('didit: { mode: sandbox, apiKey: my-key }', { sourceName: 't.yaml', env: {} }).didit.apiKey).toBe('my-key');
     expect(config.issuers).toEqual([]);
     expect(config.server.admin).toEqual({ host: '0.0.0.0', port: 9090 });
     expect(Object.isFrozen(config.server.admin)).toBe(true);

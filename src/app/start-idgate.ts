@@ -119,7 +119,7 @@ export async function startIdgate(
         logger,
         host: '127.0.0.1',
         port: config.didit.sandboxPort,
-        apiKey: config.didit.apiKey ?? 'sandbox-api-key',
+        apiKey: config.didit.apiKey,
         webhookSecret: config.didit.webhookSecret ?? 'sandbox-webhook-secret',
       });
       listening('sandbox', await sandbox.listen());
@@ -138,7 +138,7 @@ export async function startIdgate(
       didit = createDiditClient({
         logger: logger.child({ component: 'didit' }),
         baseUrl: diditBaseUrl,
-        apiKey: config.didit.apiKey ?? 'sandbox-api-key',
+        apiKey: config.didit.apiKey,
         timeoutMs: config.didit.requestTimeoutMs,
         maxRetries: config.didit.maxRetries,
         onRequest: (op, result) => metrics.diditRequestsTotal.inc({ op, result }),

@@ -643,9 +643,12 @@ const workflowsSchema = z
   .transform((o): Record<string, ReturnType<typeof toWorkflow>> => Object.fromEntries(Object.entries(o).map(([name, w]) => [name, toWorkflow(name, w)])))
   .default({});
 
+/** The embedded sandbox's built-in API key: `didit.apiKey` when a sandbox-mode configuration sets none. */
+const SANDBOX_API_KEY = 'sandbox-api-key';
+
 /** Live-mode credential rules: key, minimum length, and the sandbox's built-in value it must not equal. */
 const LIVE_SECRET_RULES = [
-  ['apiKey', 20, 'sandbox-api-key'],
+  ['apiKey', 20, SANDBOX_API_KEY],
   // Didit's webhook secrets are 43-character URL-safe strings.
   ['webhookSecret', 32, 'sandbox-webhook-secret'],
   ['webhookSecretPrevious', 32, 'sandbox-webhook-secret'],
@@ -708,7 +711,11 @@ export function diditSchema(sources: SecretSources) {
       mode: o.mode,
       /** Verification API base URL (default `https://verification.didit.me`; the sandbox's own URL in sandbox mode). */
       apiBaseUrl: (o.apiBaseUrl ?? (o.mode === 'live' ? 'https://verification.didit.me' : `http://127.0.0.1:${o.sandboxPort}`)).replace(/\/+$/, ''),
-      ...(o.apiKey !== undefined ? { apiKey: o.apiKey } : {}),
+      /**
+       * Didit API key. Unset, the sandbox's built-in key (live mode requires one: `didit.mode live needs
+       * apiKey`, so a live configuration never runs with it).
+       */
+      apiKey: o.apiKey ?? SANDBOX_API_KEY,
       ...(o.webhookSecret !== undefined ? { webhookSecret: o.webhookSecret } : {}),
       /** A second secret accepted during rotation. */
       ...(o.webhookSecretPrevious !== undefined ? { webhookSecretPrevious: o.webhookSecretPrevious } : {}),
