@@ -8,7 +8,7 @@ import { startIdgate, type Roles } from './app/start-idgate.js';
 import { ConfigError } from './config/config-error.js';
 import { configWarnings } from './config/config-warnings.js';
 import { loadConfig } from './config/load-config.js';
-import { didYouMean } from './config/suggest.js';
+import { didYouMean } from './core/suggest.js';
 import type { IdgateConfig } from './config/types.js';
 import { createLogger } from './observability/create-logger.js';
 import { traceLogFields } from './tracing/tracing.js';

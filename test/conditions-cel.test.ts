@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/parse-config.js';
 import type { RequestContext } from '../src/core/request-context.js';
 import type { AuthResult } from '../src/core/auth-result.js';
-import { createCelCompiler, type CelBindings } from '../src/policy/compile-cel.js';
+import { createCelCompiler, type CelBindings } from '../src/cel/compile-cel.js';
 import { compilePolicy } from '../src/policy/compile-policy.js';
 import type { Outcome } from '../src/core/outcome.js';
 

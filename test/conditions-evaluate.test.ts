@@ -304,6 +304,11 @@ describe('effects', () => {
       ['condition:country-check', 'skip'],
       ['condition:later', 'skip'],
     ]);
+    expect(steps(outcome).map((s) => s.detail)).toEqual([
+      'source address in the `in` list: allow (remaining conditions skipped)',
+      'skipped: condition trusted-net allowed',
+      'skipped: condition trusted-net allowed',
+    ]);
   });
 
   it('without the allow, later conditions run in order and the first deny stops', () => {
@@ -371,6 +376,11 @@ describe('risk', () => {
     const outcome = policy.evaluate(ctx({ path: '/banded' }), USER, NOW);
     expect(outcome.kind).toBe('allow');
     expect(steps(outcome, 'risk')).toEqual([{ step: 'risk', result: 'skip', detail: 'no risk assessment for this request; risk bands skipped' }]);
+  });
+
+  it('an allow band traces its score and passes', () => {
+    const outcome = policy.evaluate(ctx({ path: '/banded' }), USER, NOW, assessment(25));
+    expect(steps(outcome, 'risk')).toEqual([{ step: 'risk', result: 'pass', detail: 'score 25 reaches band 20: allow' }]);
   });
 
   it('the band trace names the score and the signals', () => {

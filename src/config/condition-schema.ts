@@ -1,31 +1,22 @@
 import { z } from 'zod';
 import { DENY_CODES, type DenyCode } from '../core/deny-code.js';
-import type { CelCompiler } from '../policy/compile-cel.js';
+import type { CelCompiler, CelProgram } from '../cel/compile-cel.js';
 import type { RiskSignalName } from '../core/risk-assessment.js';
 import { describeType } from './duration.js';
 import { checkNetwork, durationKeys, fail, headerName, pickDuration, type Ctx } from './schema-helpers.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../core/suggest.js';
 import type {
   ConditionConfig,
   ConditionEffect,
   ConditionTest,
-  ContextConfig,
   PostureComparison,
   RiskBand,
-  RiskConfig,
   TimeWindow,
 } from './types.js';
 
 /** The deny codes a condition or risk band may answer with (all 403). */
 export const CONDITION_DENY_CODES = [
-  'network_denied',
-  'country_denied',
-  'time_denied',
-  'device_denied',
-  'condition_denied',
-  'risk_denied',
-  'route_denied',
-  'claims_mismatch',
+  'network_denied', 'country_denied', 'time_denied', 'device_denied', 'condition_denied', 'risk_denied', 'route_denied', 'claims_mismatch',
 ] as const satisfies readonly DenyCode[];
 
 /** The code `then: deny` stands for, per kind of test. */
@@ -339,13 +330,18 @@ function conditionTest(ctx: Ctx, value: unknown, cel: CelCompiler, checks: Check
     case 'cel': {
       if (typeof arg !== 'string') return fail(ctx, `expected a CEL expression (a string), got ${describeType(arg)}`, [key]);
       const compiled = cel.compile(arg);
-      return compiled.ok ? { kind: 'cel', expression: arg } : fail(ctx, compiled.message, [key]);
+      return compiled.ok ? celTest(arg, compiled.program) : fail(ctx, compiled.message, [key]);
     }
     default: {
       const never: never = key;
       return fail(ctx, `unknown test ${String(never)}`, [key]);
     }
   }
+}
+
+/** A `cel` test carrying its compiled program out of sight of the data (JSON, equality, deep freeze). */
+function celTest(expression: string, program: CelProgram): ConditionTest {
+  return Object.defineProperty({ kind: 'cel', expression }, 'program', { value: program, enumerable: false });
 }
 
 /** An effect as written; `deny` without a code takes the test's default code. */
@@ -445,14 +441,20 @@ export const riskBandListSchema = z
   })
   .transform((bands): RiskBand[] => [...bands].sort((a, b) => b.atLeast - a.atLeast));
 
-/** Top-level `context:`. */
+/**
+ * Top-level `context:`: trusted request-context inputs. These headers are believed as Envoy sends them, so
+ * the proxy must set (overwrite) them itself — e.g. Envoy's geoip filter or an edge CDN header — and never
+ * pass a client's copy.
+ */
 export const contextSchema = z
   .strictObject({
     countryHeader: headerName.optional(),
     deviceHeaders: z.array(headerName).max(16).default([]),
   })
-  .transform((o): ContextConfig => ({
+  .transform((o) => ({
+    /** Header carrying the client's ISO 3166-1 alpha-2 country (lower-case name), e.g. `x-geo-country`. */
     ...(o.countryHeader !== undefined ? { countryHeader: o.countryHeader } : {}),
+    /** Headers whose values together fingerprint a device (hashed, never stored raw), e.g. `x-device-id`. */
     deviceHeaders: [...new Set(o.deviceHeaders)],
   }))
   .prefault({});
@@ -482,14 +484,20 @@ export const riskSchema = z
       .prefault({}),
     ...durationKeys('stateTtl', 60_000),
   })
-  .transform((o): RiskConfig => ({
+  .transform((o) => ({
+    /** Record activity and compute signals for authenticated requests (default false). */
     enabled: o.enabled,
+    /** Weight each signal adds to the score (0..100 each; defaults new_device 30, country_change 40, impossible_travel 60, velocity 30, too_many_ips 40). */
     weights: o.weights,
+    /** A country change faster than this is impossible travel (default 1 h). */
     impossibleTravelMs: pickDuration(o, 'impossibleTravel', 3_600_000),
+    /** Velocity window and the most requests per subject allowed in it (default 1 min / 300). */
     velocityWindowMs: pickDuration(o.velocity, 'window', 60_000),
     velocityMax: o.velocity.max,
+    /** Window and the most distinct source IPs one token may be used from (default 1 h / 5). */
     tokenIpWindowMs: pickDuration(o.tokenIps, 'window', 3_600_000),
     maxIpsPerToken: o.tokenIps.max,
+    /** How long per-subject risk state is kept after the last request (default 30 d). */
     stateTtlMs: pickDuration(o, 'stateTtl', 30 * 86_400_000),
   }))
   .prefault({});

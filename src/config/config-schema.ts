@@ -1,37 +1,29 @@
 import { z } from 'zod';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../core/suggest.js';
 import { describeType } from './duration.js';
 import { checkNetwork, durationKeys, fail, headerName, HEADER_NAME_RE, pickDuration } from './schema-helpers.js';
 import { conditionListSchema, contextSchema, riskBandListSchema, riskSchema } from './condition-schema.js';
 import { resolveSecret, type SecretSources } from './secret-ref.js';
-import { createCelCompiler, type CelCompiler } from '../policy/compile-cel.js';
+import type { CelCompiler } from '../cel/compile-cel.js';
 import type {
   ClaimMatcher,
+  DemoIssuerConfig,
   DiditConfig,
-  HeadersConfig,
-  IdgateConfig,
-  IssuerConfig,
-  JwksConfig,
-  JwtAlgorithm,
-  LoggingConfig,
-  TracingConfig,
-  NetworkConfig,
   PathMatch,
-  PolicyConfig,
   Requirements,
   RouteConfig,
   RouteMatch,
-  ListenerTlsConfig,
   ServerConfig,
-  StoreConfig,
   TokenSource,
-  WorkflowConfig,
 } from './types.js';
 
 /** Every JWT algorithm a configuration may name (never `none`). */
 export const JWT_ALGORITHMS = [
   'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'HS256', 'HS384', 'HS512',
-] as const satisfies readonly JwtAlgorithm[];
+] as const;
+
+/** One of {@link JWT_ALGORITHMS}. */
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
 export { HEADER_NAME_RE };
 /** Issuer, workflow and sensitivity-level names. */
@@ -111,8 +103,8 @@ function listen(defaultPort: number) {
   return { host: host.default('0.0.0.0'), port: port.default(defaultPort) };
 }
 
-/** `server.grpc.tls` / `server.httpAuthz.tls`. */
-const listenerTls = z
+/** TLS of an authz listener (`server.grpc.tls`, `server.httpAuthz.tls`); see docs/deployment.md "TLS". */
+export const listenerTlsSchema = z
   .strictObject({
     certFile: z.string().min(1),
     keyFile: z.string().min(1),
@@ -135,57 +127,80 @@ const listenerTls = z
       ctx.addIssue({ code: 'custom', path: ['allowedSans'], message: 'allowedSans needs clientCaFile (client certificates are only requested with a CA to verify them)' });
     }
   })
-  .transform((o): ListenerTlsConfig => ({
+  .transform((o) => ({
+    /** PEM certificate chain served (e.g. a cert-manager Secret's `tls.crt`). */
     certFile: o.certFile,
+    /** PEM private key of that certificate (`tls.key`). */
     keyFile: o.keyFile,
+    /** PEM CA bundle that client certificates must chain to; set = mTLS (a client certificate is required). */
     ...(o.clientCaFile !== undefined ? { clientCaFile: o.clientCaFile } : {}),
+    /**
+     * Client certificate SANs allowed (needs `clientCaFile`): entries with a scheme (`spiffe://…`) match URI
+     * SANs, others DNS SANs; exact match. Empty = any certificate the CA verified.
+     */
     allowedSans: o.allowedSans,
+    /** How often the files are checked for rotation (default 10 s). */
     reloadIntervalMs: pickDuration(o, 'reloadInterval', 10_000),
   }));
 
-function serverSchema(sources: SecretSources) {
+/** Top-level `server:`: the listeners. */
+export function serverSchema(sources: SecretSources) {
   return z
     .strictObject({
+      /** gRPC ext_authz + health. Default 0.0.0.0:9191. */
       grpc: z
         .strictObject({
           ...listen(9191),
           maxMessageBytes: z.number().int().min(1024).max(64 * MiB).default(MiB),
           ...durationKeys('decisionTimeout', 1),
-          tls: listenerTls.optional(),
+          tls: listenerTlsSchema.optional(),
         })
-        .transform((o): ServerConfig['grpc'] => ({
+        .transform((o) => ({
           host: o.host,
           port: o.port,
+          /** Largest CheckRequest accepted, bytes (default 1 MiB). */
           maxMessageBytes: o.maxMessageBytes,
+          /**
+           * The longest one decision may take, gRPC and HTTP mode alike (default 150 ms): a Check is answered by
+           * min(received + this, the proxy's deadline − 20 ms), else 503 `deadline_exceeded`.
+           */
           decisionTimeoutMs: pickDuration(o, 'decisionTimeout', 150),
+          /** Serve TLS (and optionally require client certificates); unset = plaintext (mesh or localhost). */
           ...(o.tls !== undefined ? { tls: o.tls } : {}),
         }))
         .prefault({}),
+      /** HTTP authorization mode (Envoy http_service, nginx auth_request, Traefik ForwardAuth). Default :9192. */
       httpAuthz: z
         .strictObject({
           ...listen(9192),
           enabled: z.boolean().default(true),
+          /** Envoy `http_service.path_prefix` stripped from incoming paths (default `/check`). */
           pathPrefix: z
             .string()
             .regex(/^\/[A-Za-z0-9._~\/-]*$/, { error: 'must be a path starting with / (letters, digits, . _ ~ / -)' })
             .transform((p) => (p.length > 1 ? p.replace(/\/+$/, '') : p))
             .default('/check'),
-          tls: listenerTls.optional(),
+          /** Serve HTTPS (and optionally require client certificates); unset = plaintext. */
+          tls: listenerTlsSchema.optional(),
         })
         .prefault({}),
+      /** Public HTTP: Didit webhooks, verification callback, interstitial pages. Default :8080. */
       public: z
         .strictObject({
           ...listen(8080),
           baseUrl: httpUrl.optional(),
           maxBodyBytes: z.number().int().min(1024).max(64 * MiB).default(MiB),
         })
-        .transform((o): ServerConfig['public'] => ({
+        .transform((o) => ({
           host: o.host,
           port: o.port,
+          /** Externally visible base URL of this listener (for the Didit callback), e.g. `https://idgate.example.com`. */
           baseUrl: (o.baseUrl ?? `http://127.0.0.1:${o.port}`).replace(/\/+$/, ''),
+          /** Largest webhook body accepted, bytes (default 1 MiB). */
           maxBodyBytes: o.maxBodyBytes,
         }))
         .prefault({}),
+      /** Admin: /metrics, /healthz, /readyz, admin API. Default :9090. */
       admin: z
         .strictObject({
           ...listen(9090),
@@ -193,15 +208,21 @@ function serverSchema(sources: SecretSources) {
             .refine((t) => t === undefined || t.length >= MIN_ADMIN_TOKEN_LENGTH, { error: `the admin token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters` })
             .optional(),
         })
-        .transform((o): ServerConfig['admin'] => (o.token === undefined ? { host: o.host, port: o.port } : { host: o.host, port: o.port, token: o.token }))
+        .transform((o) => ({
+          host: o.host,
+          port: o.port,
+          /** Bearer token for the admin API (from an env/file reference); unset = admin API disabled. */
+          ...(o.token !== undefined ? { token: o.token } : {}),
+        }))
         .prefault({}),
       ...durationKeys('shutdownGrace'),
     })
-    .transform((o): ServerConfig => ({
+    .transform((o) => ({
       grpc: o.grpc,
       httpAuthz: o.httpAuthz,
       public: o.public,
       admin: o.admin,
+      /** How long SIGTERM waits for in-flight requests before exiting (default 10 s). */
       shutdownGraceMs: pickDuration(o, 'shutdownGrace', 10_000),
     }))
     .prefault({});
@@ -222,7 +243,8 @@ const tokenSource = z.discriminatedUnion(
   { error: (iss) => (iss.code === 'invalid_union' ? 'type must be one of: header, cookie, envoyMetadata' : undefined) },
 );
 
-const jwksSchema = z
+/** An issuer's `jwks:` (key fetching and caching). */
+export const jwksSchema = z
   .strictObject({
     ...durationKeys('refreshInterval', 1000),
     ...durationKeys('maxStale', 1000),
@@ -230,16 +252,30 @@ const jwksSchema = z
     ...durationKeys('fetchTimeout', 1),
     maxBodyBytes: z.number().int().min(1024).max(16 * MiB).default(256 * 1024),
   })
-  .transform((o): JwksConfig => ({
+  .transform((o) => ({
+    /** Keys are refreshed in the background after this long (default 10 min). */
     refreshIntervalMs: pickDuration(o, 'refreshInterval', 600_000),
+    /**
+     * Stale-if-error bound: while the endpoint fails, cached keys keep verifying for up to this long after the
+     * last successful fetch; after that tokens are answered `dependency_unavailable` (default 24 h).
+     */
     maxStaleMs: pickDuration(o, 'maxStale', 86_400_000),
+    /** Minimum time between two refetches triggered by unknown `kid`s (default 30 s). */
     minRefetchIntervalMs: pickDuration(o, 'minRefetchInterval', 30_000),
+    /** Timeout of one JWKS / discovery HTTP request (default 2 s). */
     fetchTimeoutMs: pickDuration(o, 'fetchTimeout', 2_000),
+    /** Largest JWKS / discovery document accepted, bytes (default 256 KiB). */
     maxBodyBytes: o.maxBodyBytes,
   }))
   .prefault({});
 
-function issuerSchema(sources: SecretSources) {
+/** Where tokens come from when an issuer names no `sources`: `Authorization: Bearer`. */
+function defaultTokenSources(): TokenSource[] {
+  return [{ type: 'header', name: 'authorization', scheme: 'Bearer' }];
+}
+
+/** One `issuers[]` entry. */
+export function issuerSchema(sources: SecretSources) {
   return z
     .strictObject({
       name: z.string().regex(NAME_RE, { error: 'must match [a-z0-9_-]+' }),
@@ -257,35 +293,54 @@ function issuerSchema(sources: SecretSources) {
       sources: z.array(tokenSource).min(1).optional(),
       jwks: jwksSchema,
     })
-    .transform((o): IssuerConfig => ({
+    .transform((o) => ({
+      /** Short name used in subjects (`<name>:<sub>`) and in policy (`issuers: [corp]`). `[a-z0-9_-]+`. */
       name: o.name,
+      /** Expected `iss` claim, exactly. */
       issuer: o.issuer,
+      /** Accepted `aud` values (at least one is required). */
       audiences: o.audiences,
+      /** JWKS URL; exactly one of jwksUri, discoveryUrl, secret must be set (secret only for HS*). */
       ...(o.jwksUri !== undefined ? { jwksUri: o.jwksUri } : {}),
+      /** OIDC discovery document URL (`…/.well-known/openid-configuration`); its `jwks_uri` is used. */
       ...(o.discoveryUrl !== undefined ? { discoveryUrl: o.discoveryUrl } : {}),
+      /** Shared secret for HS* algorithms (resolved from an env/file reference, never literal in logs). */
       ...(o.secret !== undefined ? { secret: o.secret } : {}),
-      algorithms: o.algorithms ?? (o.secret !== undefined ? ['HS256'] : ['RS256']),
+      /** Allowed `alg` values. Never `none`; HS* only with `secret`, asymmetric only without it. */
+      algorithms: o.algorithms ?? (o.secret !== undefined ? ['HS256' as const] : ['RS256' as const]),
+      /** Allowed clock skew for exp/nbf/iat (default 30 s). */
       clockSkewMs: pickDuration(o, 'clockSkew', 30_000),
+      /** Claim holding the subject (default `sub`). */
       subjectClaim: o.subjectClaim,
+      /**
+       * Required `typ` header value, if any (e.g. `at+jwt`, RFC 9068): an OIDC ID token (`typ: JWT`, `aud` = the
+       * client) presented as an access token is then refused.
+       */
       ...(o.requiredType !== undefined ? { requiredType: o.requiredType } : {}),
+      /** Longest accepted token lifetime (`exp - iat`); when set, a token without `iat` is refused. */
       ...(pickDuration(o, 'maxTokenLifetime') !== undefined ? { maxTokenLifetimeMs: pickDuration(o, 'maxTokenLifetime') as number } : {}),
+      /** When set, the token's `azp` (authorized party, OIDC) must be one of these client ids; absent `azp` is refused. */
       ...(o.authorizedParties !== undefined ? { authorizedParties: o.authorizedParties } : {}),
-      sources: o.sources ?? [{ type: 'header', name: 'authorization', scheme: 'Bearer' }],
+      /** Where tokens for this issuer come from (default: `Authorization: Bearer`). */
+      sources: o.sources ?? defaultTokenSources(),
       jwks: o.jwks,
     }));
 }
 
-const headersSchema = z
+/** Top-level `headers:`. */
+export const headersSchema = z
   .strictObject({
+    /** Prefix of identity headers idgate sets and strips from clients (default `x-idgate-`). */
     prefix: z
       .string()
       .regex(/^[A-Za-z0-9-]+$/, { error: 'must be letters, digits and dashes (e.g. x-idgate-)' })
       .transform((s) => s.toLowerCase())
       .default('x-idgate-'),
+    /** Further client-sent header names always removed before the upstream sees the request. */
     strip: z.array(headerName).default([]),
+    /** Remove the `authorization` header on allow (default false). */
     removeAuthorization: z.boolean().default(false),
   })
-  .transform((o): HeadersConfig => o)
   .prefault({});
 
 function isScalar(v: unknown): v is string | number | boolean {
@@ -527,53 +582,73 @@ function routeSchema(cel: CelCompiler) {
     });
 }
 
-function policySchema(cel: CelCompiler) {
+/** Top-level `policy:`; `cel` compiles the routes' condition expressions. */
+export function policySchema(cel: CelCompiler) {
   return z
     .strictObject({
+      /** What happens when no route matches (default `deny`). */
       default: z.enum(['deny', 'allow']).default('deny'),
+      /** Shadow mode for the whole policy: evaluate and log, but allow (default false). */
       shadow: z.boolean().default(false),
+      /**
+       * `;` path parameters (`/a;jsessionid=1/b`): `reject` (default) denies them with `request_invalid`, as
+       * Spring Security's strict firewall does; `strip` matches on the path with each segment's parameters
+       * removed (how servlet containers route), for upstreams that use them. An encoded `;` is always rejected.
+       */
       pathParameters: z.enum(['reject', 'strip']).default('reject'),
+      /**
+       * A request that asks for another method (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`
+       * or `?_method=`): `deny` (default) refuses it with 400 `method_override` when the override differs from
+       * the method; `honor` evaluates the policy with the override as the method.
+       */
       methodOverride: z.enum(['deny', 'honor']).default('deny'),
+      /** Roles are read from these claims (default `roles`, `groups`, `realm_access.roles`). Dotted paths allowed. */
       roleClaims: z.array(z.string().min(1)).min(1).default([...DEFAULT_ROLE_CLAIMS]),
+      /** Ordered `acr` values, weakest first, for `mfa.acrAtLeast` comparisons. */
       acrOrder: z.array(z.string().min(1)).default([]),
+      /** Data-sensitivity levels → minimum requirements merged into every route of that level. */
       sensitivity: z.record(z.string().regex(NAME_RE, { error: 'level names must match [a-z0-9_-]+' }), requirementsSchema(false)).default({}),
+      /** First match wins. */
       routes: z.array(routeSchema(cel)).default([]),
     })
-    .transform((o): PolicyConfig => o)
     .prefault({});
 }
 
+const workflowSchema = z.strictObject({
+  workflowId: z.string().min(1),
+  ...durationKeys('maxAge', 1000),
+  minAge: z.number().int().min(1).max(150).optional(),
+  requireAmlClear: z.boolean().default(false),
+  requireDocumentValid: z.boolean().default(false),
+});
+
+/** One workflow as the configuration holds it: its key in `workflows` becomes its `name`. */
+export function toWorkflow(name: string, w: z.output<typeof workflowSchema>) {
+  return {
+    /** The policy-level name (key in `workflows`). */
+    name,
+    /** Didit's workflow UUID. */
+    workflowId: w.workflowId,
+    /** How long an Approved verdict counts (default 365 d). */
+    maxAgeMs: pickDuration(w, 'maxAge', 365 * 86_400_000),
+    /** Derived requirements checked from the Didit decision when the verdict is written. */
+    ...(w.minAge !== undefined ? { minAge: w.minAge } : {}),
+    requireAmlClear: w.requireAmlClear,
+    requireDocumentValid: w.requireDocumentValid,
+  };
+}
+
 const workflowsSchema = z
-  .record(
-    z.string().regex(NAME_RE, { error: 'workflow names must match [a-z0-9_-]+' }),
-    z.strictObject({
-      workflowId: z.string().min(1),
-      ...durationKeys('maxAge', 1000),
-      minAge: z.number().int().min(1).max(150).optional(),
-      requireAmlClear: z.boolean().default(false),
-      requireDocumentValid: z.boolean().default(false),
-    }),
-  )
-  .transform((o): Record<string, WorkflowConfig> =>
-    Object.fromEntries(
-      Object.entries(o).map(([name, w]) => [
-        name,
-        {
-          name,
-          workflowId: w.workflowId,
-          maxAgeMs: pickDuration(w, 'maxAge', 365 * 86_400_000),
-          ...(w.minAge !== undefined ? { minAge: w.minAge } : {}),
-          requireAmlClear: w.requireAmlClear,
-          requireDocumentValid: w.requireDocumentValid,
-        },
-      ]),
-    ),
-  )
+  .record(z.string().regex(NAME_RE, { error: 'workflow names must match [a-z0-9_-]+' }), workflowSchema)
+  .transform((o): Record<string, ReturnType<typeof toWorkflow>> => Object.fromEntries(Object.entries(o).map(([name, w]) => [name, toWorkflow(name, w)])))
   .default({});
+
+/** The embedded sandbox's built-in API key: `didit.apiKey` when a sandbox-mode configuration sets none. */
+const SANDBOX_API_KEY = 'sandbox-api-key';
 
 /** Live-mode credential rules: key, minimum length, and the sandbox's built-in value it must not equal. */
 const LIVE_SECRET_RULES = [
-  ['apiKey', 20, 'sandbox-api-key'],
+  ['apiKey', 20, SANDBOX_API_KEY],
   // Didit's webhook secrets are 43-character URL-safe strings.
   ['webhookSecret', 32, 'sandbox-webhook-secret'],
   ['webhookSecretPrevious', 32, 'sandbox-webhook-secret'],
@@ -585,7 +660,8 @@ function ticketSecret(sources: SecretSources) {
     .refine((v) => v === undefined || v.length >= 16, { error: 'must be at least 16 characters' });
 }
 
-function diditSchema(sources: SecretSources) {
+/** Top-level `didit:`. */
+export function diditSchema(sources: SecretSources) {
   return z
     .strictObject({
       mode: z.enum(['sandbox', 'live']),
@@ -630,24 +706,51 @@ function diditSchema(sources: SecretSources) {
         });
       }
     })
-    .transform((o): DiditConfig => ({
+    .transform((o) => ({
+      /** `sandbox` = the embedded local Didit look-alike (default for `make run`); `live` = the real API. */
       mode: o.mode,
+      /** Verification API base URL (default `https://verification.didit.me`; the sandbox's own URL in sandbox mode). */
       apiBaseUrl: (o.apiBaseUrl ?? (o.mode === 'live' ? 'https://verification.didit.me' : `http://127.0.0.1:${o.sandboxPort}`)).replace(/\/+$/, ''),
-      ...(o.apiKey !== undefined ? { apiKey: o.apiKey } : {}),
+      /**
+       * Didit API key. Unset, the sandbox's built-in key (live mode requires one: `didit.mode live needs
+       * apiKey`, so a live configuration never runs with it).
+       */
+      apiKey: o.apiKey ?? SANDBOX_API_KEY,
       ...(o.webhookSecret !== undefined ? { webhookSecret: o.webhookSecret } : {}),
+      /** A second secret accepted during rotation. */
       ...(o.webhookSecretPrevious !== undefined ? { webhookSecretPrevious: o.webhookSecretPrevious } : {}),
+      /**
+       * Key of the step-up start tickets (`<public.baseUrl>/verification/start/<ticket>`), ≥ 16 characters,
+       * shared by every authz and webhook replica. Unset: derived from the webhook secret(s).
+       */
       ...(o.startTicketSecret !== undefined ? { startTicketSecret: o.startTicketSecret } : {}),
+      /** The previous ticket key, still accepted during a roll. */
       ...(o.startTicketSecretPrevious !== undefined ? { startTicketSecretPrevious: o.startTicketSecretPrevious } : {}),
+      /** How long a start ticket is valid (default 10 min). */
       startTicketTtlMs: pickDuration(o, 'startTicketTtl', 600_000),
+      /**
+       * The longest a Check waits for Didit's session creation before it answers with idgate's start URL
+       * (default 50 ms; never longer than the Check's own deadline).
+       */
       stepUpWaitMs: pickDuration(o, 'stepUpWait', 50),
       requestTimeoutMs: pickDuration(o, 'requestTimeout', 5_000),
       maxRetries: o.maxRetries,
+      /** Allowed clock difference for `X-Timestamp` (default 300 s). */
       webhookToleranceMs: pickDuration(o, 'webhookTolerance', 300_000),
+      /** Pending sessions older than this are reconciled by fetching their decision (default 2 min). */
       reconcileAfterMs: pickDuration(o, 'reconcileAfter', 120_000),
+      /** Sweep interval (default 60 s). */
       sweepIntervalMs: pickDuration(o, 'sweepInterval', 60_000),
+      /** Cap on consecutive step-ups per subject+workflow within an hour (default 5). */
       maxStepUps: o.maxStepUps,
+      /** Extra origins allowed as `return_to` targets besides the request's own host. */
       returnToAllowlist: o.returnToAllowlist,
+      /** Port of the embedded sandbox when mode is `sandbox` (default 8099). */
       sandboxPort: o.sandboxPort,
+      /**
+       * Allow a plain-http `apiBaseUrl` in live mode (default false), e.g. for a local stand-in. In live mode the
+       * API key must be ≥ 20 characters and the webhook secrets ≥ 32, and none may equal the sandbox's values.
+       */
       allowInsecureApiBaseUrl: o.allowInsecureApiBaseUrl,
     }))
     .prefault({ mode: 'sandbox' });
@@ -655,12 +758,14 @@ function diditSchema(sources: SecretSources) {
 
 const hostPort = z.strictObject({ host: z.string().min(1), port: port.min(1) });
 
-function storeSchema(sources: SecretSources) {
+/** Top-level `store:` (where verdicts and sessions live). */
+export function storeSchema(sources: SecretSources) {
   return z
     .strictObject({
       type: z.enum(['memory', 'redis']).default('memory'),
       redis: z
         .strictObject({
+          /** `redis://host:port/db` for standalone. */
           url: z
             .string()
             .refine((s) => URL.canParse(s) && /^rediss?:$/.test(new URL(s).protocol), { error: 'must be a redis:// or rediss:// URL' })
@@ -673,7 +778,7 @@ function storeSchema(sources: SecretSources) {
           ...durationKeys('commandTimeout', 1),
           ...durationKeys('connectTimeout', 1),
         })
-        .transform((o): NonNullable<StoreConfig['redis']> => ({
+        .transform((o) => ({
           ...(o.url !== undefined ? { url: o.url } : {}),
           ...(o.sentinels !== undefined ? { sentinels: o.sentinels } : {}),
           ...(o.sentinelName !== undefined ? { sentinelName: o.sentinelName } : {}),
@@ -687,69 +792,91 @@ function storeSchema(sources: SecretSources) {
       ...durationKeys('localCacheTtl'),
       localCacheMaxEntries: z.number().int().min(1).max(10_000_000).default(10_000),
     })
-    .transform((o): StoreConfig => ({
+    .transform((o) => ({
       type: o.type,
       ...(o.redis !== undefined ? { redis: o.redis } : {}),
+      /** Local per-replica verdict cache TTL (default 5 s; 0 disables). */
       localCacheTtlMs: pickDuration(o, 'localCacheTtl', 5_000),
       localCacheMaxEntries: o.localCacheMaxEntries,
     }))
     .prefault({});
 }
 
-const networkSchema = z
+/** Top-level `network:`. */
+export const networkSchema = z
   .strictObject({
+    /** CIDRs of proxies whose `x-forwarded-for` / `x-forwarded-*` headers are trusted. Empty = trust none. */
     trustedProxies: stringOrList(checkNetwork)
       .optional()
       .transform((v) => v ?? []),
   })
-  .transform((o): NetworkConfig => o)
   .prefault({});
 
-const loggingSchema = z
+/** Top-level `logging:`. */
+export const loggingSchema = z
   .strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** Fraction of allowed requests written to the decision log (0..1; denies are always logged). */
     allowSampleRate: z.number().min(0).max(1).default(1),
   })
-  .transform((o): LoggingConfig => o)
   .prefault({});
 
-const tracingSchema = z
+/** Top-level `tracing:` (off by default; see docs/deployment.md, "Tracing"). */
+export const tracingSchema = z
   .strictObject({
+    /** Export spans over OTLP/HTTP (protobuf). Off: the OpenTelemetry packages are not even loaded. */
     enabled: z.boolean().default(false),
+    /** The collector's OTLP/HTTP traces URL (default `http://127.0.0.1:4318/v1/traces`). */
     endpoint: z
       .url({ protocol: /^https?$/, error: 'tracing.endpoint must be an http(s) URL, e.g. http://otel-collector:4318/v1/traces' })
       .default('http://127.0.0.1:4318/v1/traces'),
+    /** Parent-based: a propagated sampling flag wins; a Check without trace context is sampled at this ratio. */
     sampleRatio: z.number().min(0).max(1).default(1),
+    /** `service.name` resource attribute (default `idgate`). */
     serviceName: z.string().min(1).max(128).default('idgate'),
   })
-  .transform((o): TracingConfig => o)
   .prefault({});
+
+/** Top-level `demoIssuer:`. */
+export const demoIssuerSchema = z.strictObject({
+  port: port.default(8098),
+  /** The `aud` of minted tokens (default `idgate-demo`). */
+  audience: z.string().min(1).default('idgate-demo'),
+});
 
 /**
  * The zod schema of the whole YAML document: strict objects, shorthands expanded, defaults applied,
  * durations converted to ms and secret references resolved through `sources`. Cross-references between
- * sections are checked separately (`crossCheckConfig`).
+ * sections are checked separately (`crossCheckConfig`). `cel` compiles the condition expressions; each
+ * parsed `cel` test carries its program.
  */
-export function createConfigSchema(sources: SecretSources) {
+export function createConfigSchema(sources: SecretSources, cel: CelCompiler) {
   return z
     .strictObject({
       server: serverSchema(sources),
       issuers: z.array(issuerSchema(sources)).default([]),
       headers: headersSchema,
-      policy: policySchema(createCelCompiler()),
+      policy: policySchema(cel),
       workflows: workflowsSchema,
       didit: diditSchema(sources),
       store: storeSchema(sources),
       network: networkSchema,
       logging: loggingSchema,
+      /** OpenTelemetry tracing (off by default; see docs/deployment.md, "Tracing"). */
       tracing: tracingSchema,
-      demoIssuer: z
-        .strictObject({ port: port.default(8098), audience: z.string().min(1).default('idgate-demo') })
-        .optional(),
+      /**
+       * A local OpenID Provider for trying idgate without one (`make run`): discovery, JWKS and a token
+       * endpoint on 127.0.0.1:`port`, issuer `http://127.0.0.1:<port>`. Only allowed with `didit.mode: sandbox`.
+       */
+      demoIssuer: demoIssuerSchema.optional(),
+      /** Where request context (country, device) comes from. */
       context: contextSchema,
+      /** Continuous-verification signals and their weights. */
       risk: riskSchema,
     })
-    .transform((o): IdgateConfig => o)
+    // Through a pipe, the port check runs only on a document without any issue (as a refinement of the
+    // object itself it would also run after issues zod lets continue).
+    .transform((config) => config)
     .superRefine((config, ctx) => {
       for (const clash of portClashes(config)) ctx.addIssue({ code: 'custom', path: clash.path, message: clash.message });
     });
@@ -760,7 +887,11 @@ export function createConfigSchema(sources: SecretSources) {
  * would fail at boot with EADDRINUSE — or, on platforms that allow sharing, split traffic between roles.
  * Port 0 (any free port) never clashes. Reported on the later of the two, naming the earlier.
  */
-function portClashes(config: IdgateConfig): { path: string[]; message: string }[] {
+function portClashes(config: {
+  readonly server: ServerConfig;
+  readonly didit: DiditConfig;
+  readonly demoIssuer?: DemoIssuerConfig | undefined;
+}): { path: string[]; message: string }[] {
   const s = config.server;
   const listeners: { role: string; path: string[]; host: string; port: number }[] = [
     { role: 'server.grpc', path: ['server', 'grpc', 'port'], host: s.grpc.host, port: s.grpc.port },

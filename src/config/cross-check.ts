@@ -1,5 +1,5 @@
-import { createCelCompiler } from '../policy/compile-cel.js';
-import { didYouMean } from './suggest.js';
+import type { CelCompiler } from '../cel/compile-cel.js';
+import { didYouMean } from '../core/suggest.js';
 import { HEADER_NAME_RE } from './config-schema.js';
 
 /** A problem found by a cross-section check, located by its path in the raw document. */
@@ -33,9 +33,9 @@ const SYMMETRIC = /^HS(?:256|384|512)$/;
  * Checks what a per-field schema cannot: references between sections (issuers, workflows, sensitivity
  * levels, acr values), uniqueness, combinations that are only valid together, and literal secrets.
  * Works on the raw parsed YAML and tolerates any shape (the schema reports shape errors), so every
- * problem is reported in the same pass.
+ * problem is reported in the same pass. `cel` is the load's compiler (it remembers what the schema compiled).
  */
-export function crossCheckConfig(raw: unknown): RawIssue[] {
+export function crossCheckConfig(raw: unknown, cel: CelCompiler): RawIssue[] {
   const issues: RawIssue[] = [];
   const add = (path: readonly PropertyKey[], message: string, at: 'key' | 'value' = 'value'): void => {
     issues.push({ path, message, at });
@@ -77,7 +77,10 @@ export function crossCheckConfig(raw: unknown): RawIssue[] {
     workflowNames,
     hasCountryHeader: context['countryHeader'] !== undefined,
     riskEnabled: obj(root['risk'])?.['enabled'] === true,
-    readsRisk: cachedRiskReader(),
+    readsRisk: (expression) => {
+      const compiled = cel.compile(expression);
+      return compiled.ok && compiled.program.variables.has('risk');
+    },
   };
 
   const seenRoutes = new Map<string, number>();
@@ -168,14 +171,6 @@ interface ConditionRefs {
   readonly riskEnabled: boolean;
   /** True when a (valid) CEL expression reads the `risk` variable. */
   readonly readsRisk: (expression: string) => boolean;
-}
-
-function cachedRiskReader(): (expression: string) => boolean {
-  const cel = createCelCompiler();
-  return (expression) => {
-    const compiled = cel.compile(expression);
-    return compiled.ok && compiled.program.variables.has('risk');
-  };
 }
 
 /**

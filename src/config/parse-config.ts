@@ -1,5 +1,6 @@
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { createCelCompiler } from '../cel/compile-cel.js';
 import { createConfigSchema } from './config-schema.js';
 import { ConfigError, type ConfigIssue } from './config-error.js';
 import { crossCheckConfig, type RawIssue } from './cross-check.js';
@@ -8,7 +9,7 @@ import { expandDemoIssuerRefs } from './demo-issuer-ref.js';
 import { describeType } from './duration.js';
 import { formatPath } from './format-path.js';
 import type { SecretSources } from './secret-ref.js';
-import { didYouMean } from './suggest.js';
+import { didYouMean } from '../core/suggest.js';
 import type { IdgateConfig } from './types.js';
 import { locatePath } from './yaml-locator.js';
 
@@ -61,9 +62,11 @@ export function parseConfig(text: string, options: ParseConfigOptions): IdgateCo
 
   const demoIssues = expandDemoIssuerRefs(raw as Record<string, unknown>);
   const knownKeys = new WeakMap<object, readonly string[]>();
-  const result = createConfigSchema(options).safeParse(raw, { error: (iss) => errorMessage(iss, knownKeys) });
+  // One compiler for the load: the cross-section checks reuse what the schema compiled.
+  const cel = createCelCompiler();
+  const result = createConfigSchema(options, cel).safeParse(raw, { error: (iss) => errorMessage(iss, knownKeys) });
 
-  const rawIssues: RawIssue[] = [...demoIssues, ...crossCheckConfig(raw)];
+  const rawIssues: RawIssue[] = [...demoIssues, ...crossCheckConfig(raw, cel)];
   const crossPaths = new Set(rawIssues.map((i) => formatPath(i.path)));
   if (!result.success) {
     for (const iss of result.error.issues) {

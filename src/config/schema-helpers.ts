@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { CidrError, compileCidr } from '../net/parse-cidr.js';
-import { parseCidr } from './cidr.js';
 import { parseDuration } from './duration.js';
 
 /** RFC 9110 `token`: what a header name may contain. */
@@ -57,10 +56,8 @@ export const headerName = z
  * @returns undefined when usable, else the problem.
  */
 export function checkNetwork(text: string): string | undefined {
-  const basic = parseCidr(text);
-  if (typeof basic === 'string') return basic;
   try {
-    compileCidr(text);
+    compileCidr(text, { exact: true });
     return undefined;
   } catch (err) {
     if (err instanceof CidrError) return err.message;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CidrError, parseCidr } from './parse-cidr.js';
+import { CidrError, compileCidr, parseCidr } from './parse-cidr.js';
 
 describe('parseCidr', () => {
   it.each([
@@ -60,5 +60,31 @@ describe('parseCidr', () => {
     ['10.0.0.0/8', '10.0.0.1:80', false],
   ])('%s contains %s: %s', (cidr, address, expected) => {
     expect(parseCidr(cidr).contains(address)).toBe(expected);
+  });
+
+  describe('exact (the configuration spelling rules)', () => {
+    const exact = (input: string) => () => compileCidr(input, { exact: true });
+
+    it('reports the spelling first, then the same problems as the request path', () => {
+      const reasons: Readonly<Record<string, string>> = {
+        '10.0.0.0/33': 'prefix length must be 0..32',
+        'fd00::/129': 'prefix length must be 0..128',
+        '10.0.0.0/+8': 'prefix length must be 0..32',
+        '10.0.0.0/': 'prefix length must be 0..32',
+        '10.0.0.0/8 ': 'prefix length must be 0..32',
+        ' 10.0.0.0/8': 'not an IPv4 or IPv6 address',
+        nope: 'not an IPv4 or IPv6 address',
+        '10.0.0.0/08': 'prefix length must be a number',
+        'fe80::1%eth0/64': 'zone ids are not allowed',
+        '192.168.1.1/16': 'host bits set; did you mean 192.168.0.0/16?',
+      };
+      for (const [input, reason] of Object.entries(reasons)) expect(exact(input), input).toThrow(new CidrError(input, reason));
+    });
+
+    it('accepts what the request path accepts, without trimming', () => {
+      expect(exact('10.0.0.0/8')()).toMatchObject({ family: 4, prefix: 8 });
+      expect(exact('::ffff:10.0.0.0/104')()).toMatchObject({ family: 4, prefix: 8, text: '10.0.0.0/8' });
+      expect(exact('2001:DB8::/32')().text).toBe('2001:db8::/32');
+    });
   });
 });

@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { formatIp, parseIp, type IpAddress } from './parse-ip.js';
 
 /**
@@ -53,11 +54,22 @@ export interface CompiledNetwork {
   readonly text: string;
 }
 
+/** Options of {@link compileCidr}. */
+export interface CompileCidrOptions {
+  /**
+   * The configuration's spelling rules, checked before anything else: no surrounding spaces, an address
+   * `node:net` accepts, and a prefix of at most three digits within the family's width (`prefix length must
+   * be 0..32`). Configuration validation uses it; the request path compiles validated text without it.
+   */
+  readonly exact?: boolean;
+}
+
 /**
  * Parses a CIDR into its compiled form; see {@link parseCidr} for the accepted syntax.
  * @throws CidrError for anything else.
  */
-export function compileCidr(input: string): CompiledNetwork {
+export function compileCidr(input: string, options: CompileCidrOptions = {}): CompiledNetwork {
+  if (options.exact === true) checkSpelling(input);
   const text = input.trim();
   if (text.includes('%')) throw new CidrError(input, 'zone ids are not allowed');
   const slash = text.indexOf('/');
@@ -95,6 +107,17 @@ export function compileCidr(input: string): CompiledNetwork {
     throw new CidrError(input, `host bits set; did you mean ${base}/${prefix}?`);
   }
   return { family: address.family, prefix, net, mask, text: `${formatIp(address)}/${prefix}` };
+}
+
+/** The {@link CompileCidrOptions.exact} rules. */
+function checkSpelling(text: string): void {
+  const slash = text.indexOf('/');
+  const address = slash === -1 ? text : text.slice(0, slash);
+  const max = isIPv4(address) ? 32 : isIPv6(address) ? 128 : 0;
+  if (max === 0) throw new CidrError(text, 'not an IPv4 or IPv6 address');
+  if (slash === -1) return;
+  const bits = text.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) throw new CidrError(text, `prefix length must be 0..${max}`);
 }
 
 /** True when parsed `ip` is inside compiled `network`. */

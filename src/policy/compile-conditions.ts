@@ -1,9 +1,10 @@
 import type { ConditionConfig, ConditionEffect, ConditionTest, RiskBand } from '../config/types.js';
 import type { DenyCode } from '../core/deny-code.js';
+import { unreachable } from '../core/unreachable.js';
 import { createCidrSet, type CidrSet } from '../net/create-cidr-set.js';
 import { compileClaimPath, readClaim } from './claim-path.js';
 import { comparePosture } from './compare-posture.js';
-import type { CelCompiler } from './compile-cel.js';
+import type { CelCompiler } from '../cel/compile-cel.js';
 import type { TraceStep } from '../core/outcome.js';
 import type { RequestFacts } from './request-facts.js';
 import { compileTimeWindow } from './time-window-matcher.js';
@@ -104,29 +105,12 @@ export function compileContextStage(
           continue;
         case 'match':
           break;
-        default: {
-          const never: never = r;
-          throw new TypeError(`unknown test result ${String(never)}`);
-        }
+        default:
+          unreachable(r, 'test result');
       }
-      const effect = c.effect;
-      switch (effect.kind) {
-        case 'deny':
-          trace.push({ step, result: 'fail', detail: `${r.detail}: deny ${effect.code}` });
-          return { kind: 'deny', code: effect.code, message: denyMessage(effect.code, effect.message) };
-        case 'step_up':
-          trace.push({ step, result: 'info', detail: `${r.detail}: step-up ${effect.workflow}${describeMaxAge(effect.maxAgeMs)}` });
-          stepUps.push(effect.maxAgeMs === undefined ? { workflow: effect.workflow } : { workflow: effect.workflow, maxAgeMs: effect.maxAgeMs });
-          break;
-        case 'allow':
-          trace.push({ step, result: 'pass', detail: `${r.detail}: allow (remaining conditions skipped)` });
-          allowedBy = c.name;
-          break;
-        default: {
-          const never: never = effect;
-          throw new TypeError(`unknown effect ${String(never)}`);
-        }
-      }
+      const denied = applyEffect(c.effect, step, r.detail, 'allow (remaining conditions skipped)', stepUps, trace);
+      if (denied !== undefined) return denied;
+      if (c.effect.kind === 'allow') allowedBy = c.name;
     }
 
     if (sortedBands.length > 0) {
@@ -139,24 +123,9 @@ export function compileContextStage(
         if (band === undefined) {
           trace.push({ step: 'risk', result: 'pass', detail: `score ${risk.score}${signals} below every band` });
         } else {
-          const effect = band.then;
           const head = `score ${risk.score}${signals} reaches band ${band.atLeast}`;
-          switch (effect.kind) {
-            case 'deny':
-              trace.push({ step: 'risk', result: 'fail', detail: `${head}: deny ${effect.code}` });
-              return { kind: 'deny', code: effect.code, message: denyMessage(effect.code, effect.message) };
-            case 'step_up':
-              trace.push({ step: 'risk', result: 'info', detail: `${head}: step-up ${effect.workflow}${describeMaxAge(effect.maxAgeMs)}` });
-              stepUps.push(effect.maxAgeMs === undefined ? { workflow: effect.workflow } : { workflow: effect.workflow, maxAgeMs: effect.maxAgeMs });
-              break;
-            case 'allow':
-              trace.push({ step: 'risk', result: 'pass', detail: `${head}: allow` });
-              break;
-            default: {
-              const never: never = effect;
-              throw new TypeError(`unknown effect ${String(never)}`);
-            }
-          }
+          const denied = applyEffect(band.then, 'risk', head, 'allow', stepUps, trace);
+          if (denied !== undefined) return denied;
         }
       }
     }
@@ -164,6 +133,34 @@ export function compileContextStage(
   };
 
   return { active: compiled.length > 0 || sortedBands.length > 0, usesRisk, evaluate };
+}
+
+/**
+ * The effect of a matched condition or risk band, traced as `<head>: <what it does>`: a deny answers; a
+ * step-up is added to `stepUps`; allow only traces `allowDetail` (the caller decides what it skips).
+ */
+function applyEffect(
+  effect: ConditionEffect,
+  step: string,
+  head: string,
+  allowDetail: string,
+  stepUps: StepUpRequest[],
+  trace: TraceStep[],
+): ContextResult | undefined {
+  switch (effect.kind) {
+    case 'deny':
+      trace.push({ step, result: 'fail', detail: `${head}: deny ${effect.code}` });
+      return { kind: 'deny', code: effect.code, message: denyMessage(effect.code, effect.message) };
+    case 'step_up':
+      trace.push({ step, result: 'info', detail: `${head}: step-up ${effect.workflow}${describeMaxAge(effect.maxAgeMs)}` });
+      stepUps.push(effect.maxAgeMs === undefined ? { workflow: effect.workflow } : { workflow: effect.workflow, maxAgeMs: effect.maxAgeMs });
+      return undefined;
+    case 'allow':
+      trace.push({ step, result: 'pass', detail: `${head}: ${allowDetail}` });
+      return undefined;
+    default:
+      return unreachable(effect, 'effect');
+  }
 }
 
 function describeMaxAge(ms: number | undefined): string {
@@ -248,7 +245,7 @@ function compileCondition(routeId: string, c: ConditionConfig, cel: CelCompiler)
       };
     }
     case 'cel': {
-      const compiled = cel.compile(test.expression);
+      const compiled = test.program !== undefined ? { ok: true as const, program: test.program } : cel.compile(test.expression);
       if (!compiled.ok) throw new TypeError(`route ${routeId} condition ${c.name}: ${compiled.message}`);
       const program = compiled.program;
       return {

@@ -1,12 +1,13 @@
 import type { IdgateConfig, RouteConfig, WorkflowConfig } from '../config/types.js';
 import type { RequestContext } from '../core/request-context.js';
+import { unreachable } from '../core/unreachable.js';
 import type { AuthResult } from '../core/auth-result.js';
 import { createCidrSet } from '../net/create-cidr-set.js';
 import type { RiskAssessment } from '../core/risk-assessment.js';
 import { compileClaimPath } from './claim-path.js';
 import { compileClaimHeaders, type ClaimHeaderMapper } from './claim-headers.js';
 import { checkRequirements, type CheckSettings } from './check-requirements.js';
-import { createCelCompiler } from './compile-cel.js';
+import { createCelCompiler, type CelCompiler } from '../cel/compile-cel.js';
 import { compileContextHeaderGuard } from './context-header-guard.js';
 import { compileContextStage, type CompiledContextStage, type StepUpRequest } from './compile-conditions.js';
 import { mergeRequirements, type EffectiveRequirements } from './effective-requirements.js';
@@ -109,8 +110,10 @@ interface RouteRuntime extends CompiledRoute {
  */
 export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   const { policy, workflows } = config;
-  const methodOverride = policy.methodOverride ?? 'deny';
-  const cel = createCelCompiler();
+  const methodOverride = policy.methodOverride;
+  // Only a hand-built configuration has a `cel` test without its program: create the compiler on demand.
+  let compiler: CelCompiler | undefined;
+  const cel: CelCompiler = { compile: (expression) => (compiler ??= createCelCompiler()).compile(expression) };
   const factsFor = createRequestFacts({
     trustedProxies: createCidrSet(config.network.trustedProxies),
     ...(config.context.countryHeader !== undefined ? { countryHeader: config.context.countryHeader } : {}),
@@ -313,10 +316,8 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
         return finish(route, ctx, auth, now, risk, anonymousHeaders(route, auth, trace), shadow, trace);
       case 'require':
         break;
-      default: {
-        const never: never = cfg.action;
-        throw new TypeError(`unknown route action ${String(never)}`);
-      }
+      default:
+        unreachable(cfg.action, 'route action');
     }
 
     const req = route.requirements;
@@ -327,10 +328,8 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
         return denyIdentity(auth, routeId, shadow, trace);
       case 'verified':
         break;
-      default: {
-        const never: never = auth;
-        throw new TypeError(`unknown auth result ${String(never)}`);
-      }
+      default:
+        unreachable(auth, 'auth result');
     }
     const principal = auth.principal;
     trace.push({ step: 'token', result: 'pass', detail: `verified token from issuer ${principal.issuerName}` });

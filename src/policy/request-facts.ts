@@ -3,7 +3,7 @@ import type { Principal } from '../core/principal.js';
 import type { CidrSet } from '../net/create-cidr-set.js';
 import { resolveClientAddress } from '../net/resolve-client-address.js';
 import type { RiskAssessment } from '../core/risk-assessment.js';
-import type { CelBindings } from './compile-cel.js';
+import type { CelBindings } from '../cel/compile-cel.js';
 
 /** Most request headers bound to `request.headers` in CEL. */
 const MAX_BOUND_HEADERS = 64;

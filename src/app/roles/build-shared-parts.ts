@@ -78,7 +78,7 @@ async function build(
     const client = createDiditClient({
       logger: logger.child({ component: 'didit' }),
       baseUrl: options.diditBaseUrl,
-      apiKey: config.didit.apiKey ?? 'sandbox-api-key',
+      apiKey: config.didit.apiKey,
       timeoutMs: config.didit.requestTimeoutMs,
       maxRetries: config.didit.maxRetries,
       onRequest: (op, result) => metrics.diditRequestsTotal.inc({ op, result }),

@@ -34,7 +34,7 @@ export async function startSandboxRole(deps: { logger: Logger }, config: IdgateC
     }
     const sandbox = createDiditSandbox({
       logger,
-      apiKey: config.didit.apiKey ?? 'sandbox-api-key',
+      apiKey: config.didit.apiKey,
       webhookSecret: config.didit.webhookSecret ?? 'sandbox-webhook-secret',
     });
     listeners.sandbox = await sandbox.listen('127.0.0.1', config.didit.sandboxPort);

@@ -1,8 +1,22 @@
-import { celEnv, CelScalar, isCelError, mapType, parse, plan, run, type CelEnv, type CelInput } from '@bufbuild/cel';
-import { didYouMean } from '../config/suggest.js';
+import { createRequire } from 'node:module';
+import type * as CelLibrary from '@bufbuild/cel';
+import type { CelEnv, CelInput } from '@bufbuild/cel';
+import { didYouMean } from '../core/suggest.js';
 
 /** A parsed CEL expression node (the cel-spec protobuf shape). */
-type Expr = ReturnType<typeof parse>['expr'];
+type Expr = ReturnType<typeof CelLibrary.parse>['expr'];
+
+let library: typeof CelLibrary | undefined;
+
+/**
+ * `@bufbuild/cel` (and the protobuf runtime it brings) is loaded when the first expression is compiled, so
+ * a configuration without CEL never holds it in memory (issue 15). Its CommonJS build, through require(),
+ * keeps compilation synchronous for parseConfig().
+ */
+function celLibrary(): typeof CelLibrary {
+  library ??= createRequire(import.meta.url)('@bufbuild/cel') as typeof CelLibrary;
+  return library;
+}
 
 /** The top-level variables a condition expression may read. */
 export const CEL_VARIABLES = ['request', 'claims', 'context', 'verification', 'risk'] as const;
@@ -53,7 +67,8 @@ export type CompileCelResult =
 /** Compiles condition expressions against one shared CEL environment. */
 export interface CelCompiler {
   /**
-   * Parses, checks and plans `expression` once. Load-time checks: syntax (with position), length and
+   * Parses, checks and plans `expression` once: the answer is remembered, so asking again for the same
+   * expression (the schema, then the cross-section checks of one load) costs a map lookup. Load-time checks: syntax (with position), length and
    * size limits, unknown top-level variables, unknown functions, message construction, constant regular
    * expressions that do not compile, and results that are certainly not a bool (a literal, a list or map,
    * arithmetic, a bare variable). `@bufbuild/cel` 0.6 does not export its type checker, so a result whose
@@ -98,129 +113,156 @@ function fixedField(e: Expr, scope: ReadonlySet<string>): { variable: CelVariabl
  * CEL spec, no protobuf registry needed: every variable is a map of JSON-like values).
  */
 export function createCelCompiler(): CelCompiler {
-  const dynMap = mapType(CelScalar.STRING, CelScalar.DYN);
-  const env: CelEnv = celEnv({
-    variables: { request: dynMap, claims: dynMap, context: dynMap, verification: dynMap, risk: dynMap },
-  });
+  let env: CelEnv | undefined;
+  const compiled = new Map<string, CompileCelResult>();
 
   return {
     compile(expression) {
-      if (expression.trim() === '') return { ok: false, message: 'the expression is empty' };
-      if (expression.length > MAX_CEL_LENGTH) return { ok: false, message: `expression too long (max ${MAX_CEL_LENGTH} characters)` };
-      let root: Expr;
-      let parsed: ReturnType<typeof parse>;
-      try {
-        parsed = parse(expression);
-        root = parsed.expr;
-      } catch (err) {
-        return syntaxError(err);
+      let result = compiled.get(expression);
+      if (result === undefined) {
+        env ??= createEnv();
+        result = compileExpression(env, expression);
+        compiled.set(expression, result);
       }
-      const problems: string[] = [];
-      const variables = new Set<CelVariable>();
-      let nodes = 0;
-      const walk = (e: Expr | undefined, scope: ReadonlySet<string>, depth: number): void => {
-        if (e === undefined || problems.length > 0) return;
-        if (++nodes > MAX_CEL_NODES) {
-          problems.push(`expression too complex (more than ${MAX_CEL_NODES} nodes)`);
+      return result;
+    },
+  };
+}
+
+/** Every variable is a map of JSON-like values: no protobuf registry is needed. */
+function createEnv(): CelEnv {
+  const { celEnv, CelScalar, mapType } = celLibrary();
+  const dynMap = mapType(CelScalar.STRING, CelScalar.DYN);
+  return celEnv({ variables: { request: dynMap, claims: dynMap, context: dynMap, verification: dynMap, risk: dynMap } });
+}
+
+let compileCount = 0;
+
+/**
+ * How many expressions the compilers of this process have parsed, checked and planned (not the answers
+ * they remembered). For tests that hold a load to one compile per expression.
+ */
+export function celCompileCount(): number {
+  return compileCount;
+}
+
+function compileExpression(env: CelEnv, expression: string): CompileCelResult {
+  compileCount++;
+  if (expression.trim() === '') return { ok: false, message: 'the expression is empty' };
+  if (expression.length > MAX_CEL_LENGTH) return { ok: false, message: `expression too long (max ${MAX_CEL_LENGTH} characters)` };
+  const { isCelError, parse, plan } = celLibrary();
+  let root: Expr;
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(expression);
+    root = parsed.expr;
+  } catch (err) {
+    return syntaxError(err);
+  }
+  const problems: string[] = [];
+  const variables = new Set<CelVariable>();
+  let nodes = 0;
+  const walk = (e: Expr | undefined, scope: ReadonlySet<string>, depth: number): void => {
+    if (e === undefined || problems.length > 0) return;
+    if (++nodes > MAX_CEL_NODES) {
+      problems.push(`expression too complex (more than ${MAX_CEL_NODES} nodes)`);
+      return;
+    }
+    const k = e.exprKind;
+    switch (k.case) {
+      case 'identExpr': {
+        const name = k.value.name;
+        if (scope.has(name) || TYPE_IDENTS.has(name)) return;
+        if ((CEL_VARIABLES as readonly string[]).includes(name)) variables.add(name as CelVariable);
+        else problems.push(`unknown variable "${name}"${didYouMean(name, CEL_VARIABLES)} (variables: ${CEL_VARIABLES.join(', ')})`);
+        return;
+      }
+      case 'selectExpr': {
+        const fixed = fixedField(e, scope);
+        if (fixed !== undefined && !Object.hasOwn(fixed.fields, fixed.field)) {
+          const names = Object.keys(fixed.fields);
+          problems.push(`${fixed.variable} has no field "${fixed.field}"${didYouMean(fixed.field, names)} (fields: ${names.join(', ')})`);
           return;
         }
-        const k = e.exprKind;
-        switch (k.case) {
-          case 'identExpr': {
-            const name = k.value.name;
-            if (scope.has(name) || TYPE_IDENTS.has(name)) return;
-            if ((CEL_VARIABLES as readonly string[]).includes(name)) variables.add(name as CelVariable);
-            else problems.push(`unknown variable "${name}"${didYouMean(name, CEL_VARIABLES)} (variables: ${CEL_VARIABLES.join(', ')})`);
-            return;
-          }
-          case 'selectExpr': {
-            const fixed = fixedField(e, scope);
-            if (fixed !== undefined && !Object.hasOwn(fixed.fields, fixed.field)) {
-              const names = Object.keys(fixed.fields);
-              problems.push(`${fixed.variable} has no field "${fixed.field}"${didYouMean(fixed.field, names)} (fields: ${names.join(', ')})`);
-              return;
-            }
-            walk(k.value.operand, scope, depth);
-            return;
-          }
-          case 'callExpr': {
-            const fn = k.value.function;
-            if (!SPECIAL_CALLS.has(fn) && env.funcs.find(fn) === undefined) {
-              problems.push(`unknown function "${fn}"`);
-              return;
-            }
-            // `s.matches(p)` or `matches(s, p)`.
-            if (fn === 'matches') checkRegex(k.value.target !== undefined ? k.value.args[0] : k.value.args[1], problems);
-            walk(k.value.target, scope, depth);
-            for (const a of k.value.args) walk(a, scope, depth);
-            return;
-          }
-          case 'listExpr':
-            for (const el of k.value.elements) walk(el, scope, depth);
-            return;
-          case 'structExpr':
-            if (k.value.messageName !== '') {
-              problems.push(`message construction (${k.value.messageName}{…}) is not supported`);
-              return;
-            }
-            for (const entry of k.value.entries) {
-              if (entry.keyKind.case === 'mapKey') walk(entry.keyKind.value, scope, depth);
-              walk(entry.value, scope, depth);
-            }
-            return;
-          case 'comprehensionExpr': {
-            const c = k.value;
-            if (depth + 1 > MAX_COMPREHENSION_DEPTH) {
-              problems.push(`at most ${MAX_COMPREHENSION_DEPTH} nested comprehensions (all, exists, map, filter) are allowed`);
-              return;
-            }
-            walk(c.iterRange, scope, depth);
-            walk(c.accuInit, scope, depth);
-            const inner = new Set([...scope, c.iterVar, c.accuVar, ...(c.iterVar2 !== '' ? [c.iterVar2] : [])]);
-            walk(c.loopCondition, inner, depth + 1);
-            walk(c.loopStep, inner, depth + 1);
-            walk(c.result, inner, depth + 1);
-            return;
-          }
-          case 'constExpr':
-          case undefined:
-            return;
-          default: {
-            const never: never = k;
-            problems.push(`unsupported expression ${String(never)}`);
-          }
-        }
-      };
-      walk(root, new Set(), 0);
-      if (problems[0] !== undefined) return { ok: false, message: problems[0] };
-      if (resultKind(root, new Map(), new Set()) === 'other') return { ok: false, message: 'the expression must evaluate to a bool (true/false)' };
-
-      let fn: (bindings: Record<string, CelInput>) => unknown;
-      try {
-        fn = plan(env, parsed) as (bindings: Record<string, CelInput>) => unknown;
-      } catch (err) {
-        return { ok: false, message: `cannot plan the expression: ${firstLine(err)}` };
+        walk(k.value.operand, scope, depth);
+        return;
       }
-      const typeError = probeTypes(fn);
-      if (typeError !== undefined) return { ok: false, message: `CEL type error: ${typeError}` };
-      return {
-        ok: true,
-        program: {
-          expression,
-          variables,
-          evaluate(bindings) {
-            let value: unknown;
-            try {
-              value = fn(bindings as Record<string, CelInput>);
-            } catch {
-              return { ok: false, reason: 'evaluation error' };
-            }
-            if (typeof value === 'boolean') return { ok: true, value };
-            // CEL error messages can quote request data (e.g. a failed int() conversion): never pass them on.
-            return { ok: false, reason: isCelError(value) ? 'evaluation error' : 'evaluation error: the result is not a bool' };
-          },
-        },
-      };
+      case 'callExpr': {
+        const fn = k.value.function;
+        if (!SPECIAL_CALLS.has(fn) && env.funcs.find(fn) === undefined) {
+          problems.push(`unknown function "${fn}"`);
+          return;
+        }
+        // `s.matches(p)` or `matches(s, p)`.
+        if (fn === 'matches') checkRegex(k.value.target !== undefined ? k.value.args[0] : k.value.args[1], problems);
+        walk(k.value.target, scope, depth);
+        for (const a of k.value.args) walk(a, scope, depth);
+        return;
+      }
+      case 'listExpr':
+        for (const el of k.value.elements) walk(el, scope, depth);
+        return;
+      case 'structExpr':
+        if (k.value.messageName !== '') {
+          problems.push(`message construction (${k.value.messageName}{…}) is not supported`);
+          return;
+        }
+        for (const entry of k.value.entries) {
+          if (entry.keyKind.case === 'mapKey') walk(entry.keyKind.value, scope, depth);
+          walk(entry.value, scope, depth);
+        }
+        return;
+      case 'comprehensionExpr': {
+        const c = k.value;
+        if (depth + 1 > MAX_COMPREHENSION_DEPTH) {
+          problems.push(`at most ${MAX_COMPREHENSION_DEPTH} nested comprehensions (all, exists, map, filter) are allowed`);
+          return;
+        }
+        walk(c.iterRange, scope, depth);
+        walk(c.accuInit, scope, depth);
+        const inner = new Set([...scope, c.iterVar, c.accuVar, ...(c.iterVar2 !== '' ? [c.iterVar2] : [])]);
+        walk(c.loopCondition, inner, depth + 1);
+        walk(c.loopStep, inner, depth + 1);
+        walk(c.result, inner, depth + 1);
+        return;
+      }
+      case 'constExpr':
+      case undefined:
+        return;
+      default: {
+        const never: never = k;
+        problems.push(`unsupported expression ${String(never)}`);
+      }
+    }
+  };
+  walk(root, new Set(), 0);
+  if (problems[0] !== undefined) return { ok: false, message: problems[0] };
+  if (resultKind(root, new Map(), new Set()) === 'other') return { ok: false, message: 'the expression must evaluate to a bool (true/false)' };
+
+  let fn: (bindings: Record<string, CelInput>) => unknown;
+  try {
+    fn = plan(env, parsed) as (bindings: Record<string, CelInput>) => unknown;
+  } catch (err) {
+    return { ok: false, message: `cannot plan the expression: ${firstLine(err)}` };
+  }
+  const typeError = probeTypes(fn, isCelError);
+  if (typeError !== undefined) return { ok: false, message: `CEL type error: ${typeError}` };
+  return {
+    ok: true,
+    program: {
+      expression,
+      variables,
+      evaluate(bindings) {
+        let value: unknown;
+        try {
+          value = fn(bindings as Record<string, CelInput>);
+        } catch {
+          return { ok: false, reason: 'evaluation error' };
+        }
+        if (typeof value === 'boolean') return { ok: true, value };
+        // CEL error messages can quote request data (e.g. a failed int() conversion): never pass them on.
+        return { ok: false, reason: isCelError(value) ? 'evaluation error' : 'evaluation error: the result is not a bool' };
+      },
     },
   };
 }
@@ -249,7 +291,7 @@ const TYPE_ERROR_MESSAGE = /no matching overload|no such overload|type mismatch/
  * `request.path > 1`, `risk.score > "high"`, `!request.method` or `request.path.startsWith(1)` fail there as
  * they would on every request. Branches the probe does not take are not checked.
  */
-function probeTypes(fn: (bindings: Record<string, CelInput>) => unknown): string | undefined {
+function probeTypes(fn: (bindings: Record<string, CelInput>) => unknown, isCelError: typeof CelLibrary.isCelError): string | undefined {
   let value: unknown;
   try {
     value = fn(PROBE_BINDINGS);
@@ -283,6 +325,7 @@ function firstLine(err: unknown): string {
 /** A constant pattern that RE2 rejects would fail every request: report it at load. */
 function checkRegex(arg: Expr | undefined, problems: string[]): void {
   if (arg?.exprKind.case !== 'constExpr' || arg.exprKind.value.constantKind.case !== 'stringValue') return;
+  const { isCelError, run } = celLibrary();
   const r = run('"".matches(p)', { p: arg.exprKind.value.constantKind.value });
   if (isCelError(r)) problems.push(`invalid regular expression: ${firstLine(r)}`);
 }
