@@ -1,4 +1,4 @@
-import { closeServer, listenServer } from '../http/server-lifecycle.js';
+import { ListeningHttpServer } from '../http/listening-http-server.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
@@ -79,13 +79,13 @@ interface HttpAuthzTarget {
  * Envoy's `x-envoy-expected-rq-timeout-ms` minus the margin when shorter) → 503 `deadline_exceeded` (a late
  * decision is dropped). Every answer carries `cache-control: no-store`.
  */
-export class HttpAuthzServer {
+export class HttpAuthzServer extends ListeningHttpServer {
   readonly #lifecycle: CheckLifecycle<HttpAuthzTarget>;
   readonly #logger: Logger;
   readonly #options: HttpAuthzServerOptions;
   #trustedProxies: CidrSet;
   readonly #render: CompiledRenderOptions;
-  readonly #server: Server;
+  protected readonly httpServer: Server;
   readonly #maxBodyBytes: number;
   readonly #now: () => number;
   /** The static 503 `internal_error` reply, rendered once: what a reply that cannot be written becomes. */
@@ -95,6 +95,7 @@ export class HttpAuthzServer {
    * @throws TypeError for invalid render options or a non-positive limit.
    */
   constructor(deps: { decider: Decider; logger: Logger }, options: HttpAuthzServerOptions) {
+    super();
     this.#logger = deps.logger;
     this.#options = options;
     this.#trustedProxies = options.trustedProxies;
@@ -118,7 +119,7 @@ export class HttpAuthzServer {
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.#handle(req, res);
     const tls = options.tls;
     if (tls === undefined) {
-      this.#server = createServer(serverOptions, handler);
+      this.httpServer = createServer(serverOptions, handler);
     } else {
       const https: HttpsServer = createHttpsServer(
         // handshakeTimeout: a client that stalls the TLS handshake is dropped after 5 s (node's default is 120 s).
@@ -137,15 +138,15 @@ export class HttpAuthzServer {
       }
       // Handshake failures (no/untrusted client certificate) are the client's problem, not a fault to log.
       https.on('tlsClientError', () => {});
-      this.#server = https as unknown as Server;
+      this.httpServer = https as unknown as Server;
     }
-    applyServerHardening(this.#server, { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 65_000 });
+    applyServerHardening(this.httpServer, { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveTimeoutMs: 65_000 });
   }
 
   /** Replaces the certificate/key/CA for new connections (rotation); open connections keep theirs. */
   setSecureContext(context: SecureContextOptions): void {
     if (this.#options.tls === undefined) throw new Error('the HTTP authz listener does not serve TLS');
-    (this.#server as unknown as HttpsServer).setSecureContext(context);
+    (this.httpServer as unknown as HttpsServer).setSecureContext(context);
   }
 
   /** Replaces the trusted proxy set (`network.trustedProxies` changed by a config reload). */
@@ -153,19 +154,6 @@ export class HttpAuthzServer {
     this.#trustedProxies = trustedProxies;
   }
 
-  /**
-   * Binds and starts serving.
-   * @returns the bound port (useful with port 0).
-   * @throws Error when the address cannot be bound.
-   */
-  listen(host: string, port: number): Promise<number> {
-    return listenServer(this.#server, host, port);
-  }
-
-  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then drops every connection. */
-  close(graceMs = 5_000): Promise<void> {
-    return closeServer(this.#server, graceMs);
-  }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
     try {

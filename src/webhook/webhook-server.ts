@@ -1,4 +1,4 @@
-import { closeServer, listenServer } from '../http/server-lifecycle.js';
+import { ListeningHttpServer } from '../http/listening-http-server.js';
 import { applyServerHardening, hardenedServerOptions } from '../http/apply-server-hardening.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -77,7 +77,7 @@ const SESSION_ID = /^[A-Za-z0-9-]{1,64}$/;
  * 503 when the store or Didit fails, so Didit retries. The callback's query string is unsigned: it only
  * names the session; the verdict comes from the webhook or a server-side decision fetch.
  */
-export class WebhookServer {
+export class WebhookServer extends ListeningHttpServer {
   readonly #deps: {
     store: WebhookStore;
     didit: DecisionFetcher;
@@ -89,10 +89,11 @@ export class WebhookServer {
   readonly #options: WebhookServerOptions;
   #workflows: Readonly<Record<string, WorkflowConfig>>;
   #byDiditId: ReadonlyMap<string, WorkflowConfig>;
-  readonly #server: Server;
+  protected readonly httpServer: Server;
 
   /** Use {@link createWebhookServer}. */
   constructor(deps: WebhookServerDeps, options: WebhookServerOptions) {
+    super();
     this.#deps = { ...deps, clock: deps.clock ?? Date.now };
     this.#options = options;
     this.#workflows = options.workflows;
@@ -102,19 +103,19 @@ export class WebhookServer {
     if (!Number.isSafeInteger(maxConnections) || maxConnections <= 0) {
       throw new TypeError(`maxConnections must be a positive integer, got ${String(maxConnections)}`);
     }
-    this.#server = createServer(
+    this.httpServer = createServer(
       // Node checks the header/request timeouts only every connectionsCheckingInterval (30 s by default):
       // keep it at most the header timeout so a dribbling client is cut off on time.
       hardenedServerOptions({ maxHeaderSize: 16 * 1024, connectionsCheckingIntervalMs: Math.min(1_000, headersTimeoutMs) }),
       (req, res) => this.#route(req, res),
     );
-    applyServerHardening(this.#server, {
+    applyServerHardening(this.httpServer, {
       headersTimeoutMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 15_000,
       keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5_000,
       maxRequestsPerSocket: 100,
     });
-    this.#server.maxConnections = maxConnections;
+    this.httpServer.maxConnections = maxConnections;
   }
 
   /** Swaps the workflow definitions (a config reload); deliveries already being handled keep the old ones. */
@@ -123,15 +124,6 @@ export class WebhookServer {
     this.#workflows = workflows;
   }
 
-  /** Listens; resolves to the bound port. */
-  listen(host: string, port: number): Promise<number> {
-    return listenServer(this.#server, host, port);
-  }
-
-  /** Stops accepting, lets in-flight requests finish (bounded by `graceMs`), then closes. */
-  close(graceMs = 5_000): Promise<void> {
-    return closeServer(this.#server, graceMs);
-  }
 
   #route(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?', 1)[0];
