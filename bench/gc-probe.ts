@@ -8,6 +8,7 @@
  * anywhere else would install the handler there (`probe-memory.ts` parses the line).
  */
 import { writeSync } from 'node:fs';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 process.on('SIGUSR2', () => {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -15,6 +16,8 @@ process.on('SIGUSR2', () => {
   gc?.();
   gc?.();
   const usage = process.memoryUsage();
+  // Committed bytes per V8 heap space (new, old, code, large object …): where heapTotal sits after GC.
+  const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size]));
   // One synchronous write of one line, so it cannot interleave with the target's own log lines mid-line.
-  writeSync(2, `${JSON.stringify({ msg: 'bench-memory', gc: gc !== undefined, ...usage })}\n`);
+  writeSync(2, `${JSON.stringify({ msg: 'bench-memory', gc: gc !== undefined, ...usage, spaces })}\n`);
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -50,7 +51,7 @@ afterAll(async () => {
 });
 
 /** Starts `idgate <command>` with the hook, waits for `ready`, stops it and returns the loaded module URLs. */
-async function loadedBy(name: string, command: 'serve' | 'authz' | 'webhook', options: { redisUrl?: string } = {}): Promise<string[]> {
+async function loadedBy(name: string, command: 'serve' | 'authz' | 'webhook', options: { redisUrl?: string; httpAuthzYaml?: string } = {}): Promise<string[]> {
   const log = join(dir, `${name}.modules`);
   const idgate = await startIdgate({
     command,
@@ -75,8 +76,15 @@ describe('each command loads only the roles it runs', () => {
   it('authz on the memory store loads neither the sandbox, demo issuer, webhook server, reconciler nor the Redis client', async () => {
     const urls = await loadedBy('authz-memory', 'authz');
     expect(urls.some((u) => u.includes('/dist/src/extauthz/ext-authz-server.js'))).toBe(true);
+    expect(urls.some((u) => u.includes('/dist/src/httpauthz/http-authz-server.js'))).toBe(true);
     expect(matching(urls, OTHER_ROLES)).toEqual([]);
     expect(matching(urls, REDIS)).toEqual([]);
+  }, 60_000);
+
+  it('authz with the HTTP mode disabled (gRPC only) does not load the HTTP front end', async () => {
+    const urls = await loadedBy('authz-grpc-only', 'authz', { httpAuthzYaml: 'enabled: false' });
+    expect(urls.some((u) => u.includes('/dist/src/extauthz/ext-authz-server.js'))).toBe(true);
+    expect(matching(urls, ['/dist/src/httpauthz/'])).toEqual([]);
   }, 60_000);
 
   it('authz on the Redis store loads the Redis client, still no other role', async () => {
@@ -90,4 +98,25 @@ describe('each command loads only the roles it runs', () => {
     expect(urls.some((u) => u.includes('/dist/src/webhook/webhook-server.js'))).toBe(true);
     expect(matching(urls, ['/dist/src/extauthz/', '/dist/src/httpauthz/', '/dist/src/sandbox/', '/dist/src/demo/'])).toEqual([]);
   }, 60_000);
+});
+
+describe("Node's bundled undici (fetch, WebSocket) stays unloaded", () => {
+  // An ESM value import of node:http reads its lazy WebSocket getter, which loads Node's own undici
+  // (~14 MiB RSS, bench/README.md "Memory"): idgate's servers take createServer from http/create-http-server.
+  const loadsBundledUndici = (modules: readonly string[]): boolean => {
+    const script = `${modules.map((m) => `await import(${JSON.stringify(pathToFileURL(resolve(import.meta.dirname, '..', m)).href)});`).join('')}
+      process.stdout.write(String(process.moduleLoadList.some((m) => m.includes('deps/undici'))));`;
+    return execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }) === 'true';
+  };
+
+  it('is loaded by an ESM import of node:http (the probe can see it)', () => {
+    const script = "import { createServer } from 'node:http'; process.stdout.write(String(process.moduleLoadList.some((m) => m.includes('deps/undici'))));";
+    expect(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })).toBe('true');
+  });
+
+  it('is not loaded by the authz role, the admin server or the webhook server', () => {
+    expect(
+      loadsBundledUndici(['dist/src/app/roles/start-authz-role.js', 'dist/src/observability/admin-server.js', 'dist/src/webhook/webhook-server.js', 'dist/src/http/create-http-server.js']),
+    ).toBe(false);
+  });
 });

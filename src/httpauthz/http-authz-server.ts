@@ -1,5 +1,6 @@
+import { createHttpServer } from '../http/create-http-server.js';
 import { ListeningHttpServer } from '../http/listening-http-server.js';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -119,7 +120,7 @@ export class HttpAuthzServer extends ListeningHttpServer {
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.#handle(req, res);
     const tls = options.tls;
     if (tls === undefined) {
-      this.httpServer = createServer(serverOptions, handler);
+      this.httpServer = createHttpServer(serverOptions, handler);
     } else {
       const https: HttpsServer = createHttpsServer(
         // handshakeTimeout: a client that stalls the TLS handshake is dropped after 5 s (node's default is 120 s).

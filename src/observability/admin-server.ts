@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, Server, ServerResponse } from 'node:http';
+import { createHttpServer } from '../http/create-http-server.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { applyServerHardening, hardenedServerOptions } from '../http/apply-server-hardening.js';
@@ -183,7 +184,7 @@ export class AdminServer {
       if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
     }
 
-    this.server = createServer(
+    this.server = createHttpServer(
       hardenedServerOptions({
         maxHeaderSize: this.limits.maxHeaderSize,
         connectionsCheckingIntervalMs: Math.min(1_000, this.limits.headersTimeoutMs),

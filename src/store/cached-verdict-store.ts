@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { boundedLru } from './bounded-lru.js';
 import type { Verdict } from '../core/verdict.js';
 import { isRiskStore } from './risk-store.js';
 import type { RiskStore } from './risk-store.js';
@@ -56,7 +56,7 @@ export function createCachedVerdictStore(inner: CacheableStore, options: CachedV
   if (!Number.isFinite(ttlMs) || ttlMs < 0) throw new TypeError('cache ttlMs must be a number >= 0');
   if (!Number.isInteger(maxEntries) || maxEntries <= 0) throw new TypeError('cache maxEntries must be a positive integer');
   const clock = options.clock ?? Date.now;
-  const cache = new LRUCache<string, Map<string, Entry>>({ max: maxEntries });
+  const cache = boundedLru<string, Map<string, Entry>>(maxEntries);
   let epoch = 0;
   let hits = 0;
   let misses = 0;

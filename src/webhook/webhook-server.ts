@@ -1,6 +1,7 @@
 import { ListeningHttpServer } from '../http/listening-http-server.js';
 import { applyServerHardening, hardenedServerOptions } from '../http/apply-server-hardening.js';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createHttpServer } from '../http/create-http-server.js';
 import type { Logger } from 'pino';
 import type { WorkflowConfig } from '../config/types.js';
 import { parseWebhookPayload, type DiditDecision, type DiditWebhookPayload as WebhookPayload } from '../didit/types.js';
@@ -103,7 +104,7 @@ export class WebhookServer extends ListeningHttpServer {
     if (!Number.isSafeInteger(maxConnections) || maxConnections <= 0) {
       throw new TypeError(`maxConnections must be a positive integer, got ${String(maxConnections)}`);
     }
-    this.httpServer = createServer(
+    this.httpServer = createHttpServer(
       // Node checks the header/request timeouts only every connectionsCheckingInterval (30 s by default):
       // keep it at most the header timeout so a dribbling client is cut off on time.
       hardenedServerOptions({ maxHeaderSize: 16 * 1024, connectionsCheckingIntervalMs: Math.min(1_000, headersTimeoutMs) }),

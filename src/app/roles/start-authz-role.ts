@@ -2,7 +2,7 @@ import type { IdgateConfig } from '../../config/types.js';
 import { isDependencyFault } from '../../core/dependency-error.js';
 import { createEngine, type EngineDeps } from '../../engine/create-engine.js';
 import { createExtAuthzServer } from '../../extauthz/ext-authz-server.js';
-import { createHttpAuthzServer, type HttpAuthzServer } from '../../httpauthz/http-authz-server.js';
+import type { HttpAuthzServer } from '../../httpauthz/http-authz-server.js';
 import type { Authenticator, RiskEvaluator } from '../../core/stages.js';
 import { createAuthenticator, type IssuerStatus, type JwtAuthenticator } from '../../identity/authenticator.js';
 import { createCidrSet } from '../../net/create-cidr-set.js';
@@ -157,6 +157,9 @@ async function build(parts: SharedParts, config: IdgateConfig, closers: Closer[]
 
   let httpServer: HttpAuthzServer | undefined;
   if (config.server.httpAuthz.enabled) {
+    // Loaded only when enabled: a gRPC-only authorizer (the usual Istio sidecar) never loads the HTTP
+    // front end and what it pulls in (issue 15 §3, bench/README.md "Memory").
+    const { createHttpAuthzServer } = await import('../../httpauthz/http-authz-server.js');
     const server = createHttpAuthzServer({
       decider: engineFor('http'),
       logger: logger.child({ component: 'httpauthz' }),

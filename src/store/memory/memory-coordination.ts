@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import { boundedLru } from '../bounded-lru.js';
 import type { Locks, StepUpCounters } from '../coordination.js';
 import { ttlMs } from '../ttl-ms.js';
 import { pairKey } from './memory-state.js';
@@ -12,8 +12,8 @@ interface Counter {
 
 /** {@link StepUpCounters} and {@link Locks} in memory, each an LRU of `maxEntries` with expiry on the state's clock. */
 export function createMemoryCoordination(state: MemoryState): StepUpCounters & Locks {
-  const stepUps = new LRUCache<string, Counter>({ max: state.maxEntries });
-  const locks = new LRUCache<string, Timed<string>>({ max: state.maxEntries });
+  const stepUps = boundedLru<string, Counter>(state.maxEntries);
+  const locks = boundedLru<string, Timed<string>>(state.maxEntries);
   return {
     async countStepUp(subject, workflow, windowMs) {
       state.open();

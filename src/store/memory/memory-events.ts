@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { boundedLru } from '../bounded-lru.js';
 import type { AuditLog, WebhookDedupe } from '../event-log.js';
 import { ttlMs } from '../ttl-ms.js';
 import type { MemoryState } from './memory-state.js';
@@ -11,7 +11,7 @@ export interface MemoryAuditLog extends AuditLog {
 
 /** {@link AuditLog} (an exact cap of `auditMaxLen`) and {@link WebhookDedupe} (an LRU of `maxEntries`) in memory. */
 export function createMemoryEvents(state: MemoryState, options: { auditMaxLen: number }): MemoryAuditLog & WebhookDedupe {
-  const events = new LRUCache<string, number>({ max: state.maxEntries });
+  const events = boundedLru<string, number>(state.maxEntries);
   const audit: Readonly<Record<string, string>>[] = [];
   return {
     async markEventSeen(eventKey, ttl) {

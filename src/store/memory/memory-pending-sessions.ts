@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { boundedLru } from '../bounded-lru.js';
 import type { PendingSession, SessionRecord } from '../../core/verdict.js';
 import type { PendingSessions } from '../pending-sessions.js';
 import { encodePending, encodeSession } from '../store-codec.js';
@@ -12,7 +12,7 @@ import type { MemoryState, Timed } from './memory-state.js';
  * records in an LRU of `maxEntries`. Values are stored as their encoded-and-parsed copies, like Redis.
  */
 export function createMemoryPendingSessions(state: MemoryState): PendingSessions {
-  const sessions = new LRUCache<string, Timed<SessionRecord>>({ max: state.maxEntries });
+  const sessions = boundedLru<string, Timed<SessionRecord>>(state.maxEntries);
   return {
     async getPending(subject, workflow) {
       state.open();

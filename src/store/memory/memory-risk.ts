@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { boundedLru } from '../bounded-lru.js';
 import { checkRiskLimits, MAX_IPS_PER_TOKEN, MAX_KNOWN_DEVICES, MAX_TRACKED_TOKENS, slidingCount } from '../risk-store.js';
 import type { RiskStore } from '../risk-store.js';
 import type { MemoryState } from './memory-state.js';
@@ -25,7 +25,7 @@ interface RiskEntry {
  * entry per subject in an LRU of `maxSubjects`, expiry on the state's clock.
  */
 export function createMemoryRisk(state: MemoryState): RiskStore {
-  const risk = new LRUCache<string, RiskEntry>({ max: state.maxSubjects });
+  const risk = boundedLru<string, RiskEntry>(state.maxSubjects);
   return {
     async recordActivity(subject, o, limits) {
       state.open();

@@ -1,4 +1,5 @@
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { boundedLru } from '../bounded-lru.js';
 import type { Logger } from 'pino';
 import type { PendingSession } from '../../core/verdict.js';
 import { InvalidationListeners } from '../invalidation-listeners.js';
@@ -42,7 +43,7 @@ export class MemoryState {
     readonly maxEntries: number,
   ) {
     this.listeners = new InvalidationListeners(logger);
-    this.pending = new LRUCache({ max: maxEntries });
+    this.pending = boundedLru(maxEntries);
   }
 
   get closed(): boolean {

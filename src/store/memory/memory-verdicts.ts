@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { boundedLru } from '../bounded-lru.js';
 import type { PendingSession, Verdict } from '../../core/verdict.js';
 import { sortRevocations, toVerdict } from '../store-codec.js';
 import { EXPIRING_STATUSES, isRevokedSession, isStatusRegression, orderVerdictWrite } from '../verdict-order.js';
@@ -12,7 +12,7 @@ import type { MemoryState, Timed } from './memory-state.js';
  * the `maxSubjects` most recently used subjects: forgetting one only ever causes a new step-up.
  */
 export function createMemoryVerdicts(state: MemoryState, options: { settledTtlMs: number }): VerdictStore {
-  const verdicts = new LRUCache<string, Map<string, Timed<Verdict>>>({ max: state.maxSubjects });
+  const verdicts = boundedLru<string, Map<string, Timed<Verdict>>>(state.maxSubjects);
   return {
     async getVerdicts(subject, workflows) {
       state.open();
