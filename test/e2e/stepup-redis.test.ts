@@ -142,7 +142,12 @@ afterAll(async () => {
 
 describe('step-up verification with Didit, Redis and two replicas', () => {
   it('runs the whole loop: redirect → approve → signed webhook → both replicas allow', async () => {
-    const browser = await check(clientA, 'alice', '/payments/checkout', true);
+    // On a loaded machine the first redirect may name idgate's start URL while the session is created (the
+    // step-up wait); a later Check of the same browser names the sandbox session itself.
+    const browser = await eventually(
+      () => check(clientA, 'alice', '/payments/checkout', true),
+      (r) => deniedHeader(r, 'location')?.startsWith(`${sandbox.url}/session/`) === true,
+    );
     expect(browser.denied_response?.status?.code).toBe(302);
     const location = deniedHeader(browser, 'location')!;
     expect(location.startsWith(`${sandbox.url}/session/`)).toBe(true);
