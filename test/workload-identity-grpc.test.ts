@@ -26,29 +26,33 @@ const ROUTES = `    - id: mesh-orders
           then: deny
 `;
 
-let jwks: JwksServer;
-let idgate: IdgateProcess;
-let client: EnvoyClient;
+/** The servers of this suite, closed in reverse order of start. */
+let suite: { readonly jwks: JwksServer; readonly idgate: IdgateProcess; readonly client: EnvoyClient } | undefined;
 
 beforeAll(async () => {
-  jwks = await startJwksServer({ keys: jwksOf(await createTestKey('ES256', 'wl-es')) });
-  idgate = await startIdgate({
-    configYaml: testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, extraRoutes: ROUTES, allowSampleRate: 1 }),
-  });
-  client = createEnvoyClient(`127.0.0.1:${idgate.ports.grpc}`);
+  const jwks = await startJwksServer({ keys: jwksOf(await createTestKey('ES256', 'wl-es')) });
+  const configYaml = testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, extraRoutes: ROUTES, allowSampleRate: 1 });
+  const idgate = await startIdgate({ configYaml });
+  suite = { jwks, idgate, client: createEnvoyClient(`127.0.0.1:${idgate.ports.grpc}`) };
 }, 30_000);
 
 afterAll(async () => {
-  client?.close();
-  await idgate?.stop();
-  await jwks?.close();
+  if (suite === undefined) return;
+  suite.client.close();
+  await suite.idgate.stop();
+  await suite.jwks.close();
 });
 
+function started(): NonNullable<typeof suite> {
+  if (suite === undefined) throw new Error('the suite did not start');
+  return suite;
+}
+
 const check = (path: string, sourcePrincipal?: string) =>
-  client.check(checkRequest({ path, ...(sourcePrincipal !== undefined ? { sourcePrincipal } : {}) }));
+  started().client.check(checkRequest({ path, ...(sourcePrincipal !== undefined ? { sourcePrincipal } : {}) }));
 
 const decisionLine = (path: string, outcome: string) =>
-  idgate.waitForLog((l) => l.msg === 'decision' && l.path === path && l.outcome === outcome);
+  started().idgate.waitForLog((l) => l.msg === 'decision' && l.path === path && l.outcome === outcome);
 
 describe('source.principal over gRPC', () => {
   it('match.principals: the listed workload is allowed, another and none find no route', async () => {
