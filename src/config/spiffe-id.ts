@@ -13,7 +13,7 @@ const SEGMENT_RE = /^[A-Za-z0-9._-]+$/;
 /** The last segment of a prefix entry: `spiffe://td/ns/shop/*`. `*` is not a SPIFFE ID character, so the form is unambiguous. */
 const WILDCARD = '*';
 
-/** Why `id` is not a SPIFFE ID, or undefined when it is one. Never quotes more than the caller passed in. */
+/** Why `id` is not a SPIFFE ID, or undefined when it is one. The reason never quotes the ID: callers decide whether to. */
 export function spiffeIdProblem(id: string): string | undefined {
   if (id.length > MAX_SPIFFE_ID_LENGTH) return `too long (a SPIFFE ID has at most ${MAX_SPIFFE_ID_LENGTH} characters)`;
   if (!id.startsWith(SCHEME)) return 'must start with "spiffe://" (lower-case scheme)';
@@ -43,9 +43,8 @@ export type PrincipalPattern = { readonly exact: string } | { readonly under: st
 
 /**
  * Parses a `principals` / `principal.in` entry. `spiffe://td/ns/shop/*` becomes `{ under: 'spiffe://td/ns/shop/' }`
- * (the trailing `/` keeps it segment-aware: `…/ns/shopx/…` does not start with it); `*` anywhere else is
- * refused, as is a bare trust domain with `/*` missing its path (`spiffe://td/*` is allowed: any workload
- * of the trust domain).
+ * (the trailing `/` keeps it segment-aware: `…/ns/shopx/…` does not start with it); `spiffe://td/*` is every
+ * workload of the trust domain. `*` anywhere else, or as part of a segment, is refused.
  */
 export function parsePrincipalPattern(entry: string): PrincipalPattern | string {
   const wildcard = entry.endsWith(`/${WILDCARD}`);
