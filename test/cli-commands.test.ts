@@ -111,6 +111,18 @@ describe('idgate explain', () => {
     expect(r.out).toContain('DENY 401 token_missing');
   });
 
+  it('selects a route by the caller workload (sourcePrincipal) and finds none for another', () => {
+    const r = idgate('explain', '--config', 'examples/idgate.yaml', '--request', 'examples/requests/internal-workload.json');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('route     internal-orders');
+    const other = join(dir, 'other-workload.json');
+    const request = JSON.parse(readFileSync(resolve(ROOT, 'examples/requests/internal-workload.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(other, JSON.stringify({ ...request, sourcePrincipal: 'spiffe://cluster.local/ns/shopx/sa/web' }));
+    const denied = idgate('explain', '--config', 'examples/idgate.yaml', '--request', other);
+    expect(denied.code).toBe(4);
+    expect(denied.out).toContain('DENY 403 no_route');
+  });
+
   it('rejects a path trick before any route is matched', () => {
     const r = idgate('explain', '--config', 'examples/idgate.yaml', '--request', 'examples/requests/path-traversal.json');
     expect(r.out).toContain('DENY 400 path_invalid');

@@ -34,7 +34,7 @@ describe('compiling expressions', () => {
     ['an unknown variable, with a suggestion', 'claim.sub == "x"', 'unknown variable "claim" (did you mean "claims"?) (variables: request, claims, context, verification, risk)'],
     ['an unknown variable inside a macro', 'claims.roles.exists(r, x == r)', /^unknown variable "x"/],
     ['an unknown function', 'lower(request.method) == "get"', 'unknown function "lower"'],
-    ['an unknown request field, with a suggestion', 'request.metod == "GET"', 'request has no field "metod" (did you mean "method"?) (fields: method, host, path, query, scheme, headers, sourceIp, country)'],
+    ['an unknown request field, with a suggestion', 'request.metod == "GET"', 'request has no field "metod" (did you mean "method"?) (fields: method, host, path, query, scheme, headers, sourceIp, country, principal)'],
     ['an unknown risk field inside has()', 'has(risk.level)', /^risk has no field "level"/],
     ['a string result', 'request.method', 'the expression must evaluate to a bool (true/false)'],
     ['arithmetic', 'risk.score + 1', 'the expression must evaluate to a bool (true/false)'],

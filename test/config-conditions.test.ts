@@ -242,13 +242,13 @@ const cases: ErrorCase[] = [
     name: 'two tests in one condition',
     yaml: route('        - { name: n, when: { cel: "true", risk: { scoreAtLeast: 1 } }, then: deny } # <-\n'),
     path: 'policy.routes[0].conditions[0].when',
-    message: 'use exactly one test: sourceIp, country, time, device, risk, cel (found: cel, risk)',
+    message: 'use exactly one test: sourceIp, country, principal, time, device, risk, cel (found: cel, risk)',
   },
   {
     name: 'unknown test kind, with a suggestion',
     yaml: route('        - { name: n, when: { sourceIP: { in: [10.0.0.0/8] } }, then: deny } # <-\n'),
     path: 'policy.routes[0].conditions[0].when.sourceIP',
-    message: 'unknown test "sourceIP" (did you mean "sourceIp"?); use one of: sourceIp, country, time, device, risk, cel',
+    message: 'unknown test "sourceIP" (did you mean "sourceIp"?); use one of: sourceIp, country, principal, time, device, risk, cel',
   },
   {
     name: 'device test with header and claim',

@@ -19,6 +19,8 @@ export interface ExplainRequest {
   scheme?: string;
   headers?: Record<string, string>;
   sourceAddress?: string;
+  /** The caller workload's SPIFFE ID, as Envoy would report it from mTLS (`source.principal`). */
+  sourcePrincipal?: string;
   contextExtensions?: Record<string, string>;
 }
 
@@ -58,7 +60,7 @@ export async function runExplain(
       path: req.path ?? '/',
       headers: collected,
       sourceAddress: req.sourceAddress ?? '127.0.0.1',
-      sourcePrincipal: '',
+      sourcePrincipal: typeof req.sourcePrincipal === 'string' ? req.sourcePrincipal : '',
       contextExtensions: req.contextExtensions ?? {},
       requestId: '',
       protocol: '',

@@ -94,6 +94,7 @@ type Kind = 'bool' | 'other' | 'unknown';
 const FIELDS: Readonly<Partial<Record<CelVariable, Readonly<Record<string, Kind>>>>> = {
   request: {
     method: 'other', host: 'other', path: 'other', query: 'other', scheme: 'other', headers: 'other', sourceIp: 'other', country: 'other',
+    principal: 'other',
   },
   risk: { assessed: 'bool', score: 'other', signals: 'other' },
 };
@@ -276,6 +277,7 @@ function compileExpression(env: CelEnv, expression: string): CompileCelResult {
 const PROBE_BINDINGS: Record<string, CelInput> = {
   request: {
     method: 'GET', host: 'shop.example.com', path: '/', query: '', scheme: 'https', headers: {}, sourceIp: '192.0.2.1', country: 'ES',
+    principal: 'spiffe://cluster.local/ns/default/sa/default',
   },
   claims: {},
   context: {},

@@ -5,6 +5,7 @@ import type { RiskSignalName } from '../core/risk-assessment.js';
 import { describeType } from './duration.js';
 import { checkNetwork, durationKeys, fail, headerName, pickDuration, type Ctx } from './schema-helpers.js';
 import { didYouMean } from '../core/suggest.js';
+import { checkPrincipalPattern } from './spiffe-id.js';
 import type {
   ConditionConfig,
   ConditionEffect,
@@ -23,13 +24,14 @@ export const CONDITION_DENY_CODES = [
 export const DEFAULT_DENY_CODE: Readonly<Record<ConditionTest['kind'], DenyCode>> = {
   sourceIp: 'network_denied',
   country: 'country_denied',
+  principal: 'condition_denied',
   time: 'time_denied',
   device: 'device_denied',
   risk: 'risk_denied',
   cel: 'condition_denied',
 };
 
-const TEST_KINDS = ['sourceIp', 'country', 'time', 'device', 'risk', 'cel'] as const;
+const TEST_KINDS = ['sourceIp', 'country', 'principal', 'time', 'device', 'risk', 'cel'] as const;
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 type Day = (typeof DAYS)[number];
 const COMPARISONS = ['equals', 'notEquals', 'oneOf', 'atLeast', 'atMost', 'present'] as const;
@@ -106,7 +108,7 @@ function checkedList(ctx: Ctx, value: unknown, path: PropertyKey[], check: (s: s
 function inNotIn(
   ctx: Ctx,
   value: unknown,
-  kind: 'sourceIp' | 'country',
+  kind: 'sourceIp' | 'country' | 'principal',
   check: (s: string) => string | undefined,
 ): { in?: string[]; notIn?: string[] } | undefined {
   const o = asMapping(value);
@@ -306,6 +308,10 @@ function conditionTest(ctx: Ctx, value: unknown, cel: CelCompiler, checks: Check
     case 'country': {
       const lists = inNotIn(ctx, arg, key, checks.country);
       return lists === undefined ? undefined : { kind: 'country', ...lists };
+    }
+    case 'principal': {
+      const lists = inNotIn(ctx, arg, key, checkPrincipalPattern);
+      return lists === undefined ? undefined : { kind: 'principal', ...lists };
     }
     case 'time': {
       const w = singleKey(ctx, arg, ['within', 'outside'], 'time window');

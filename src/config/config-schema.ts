@@ -4,6 +4,7 @@ import { describeType } from './duration.js';
 import { checkNetwork, durationKeys, fail, headerName, HEADER_NAME_RE, pickDuration } from './schema-helpers.js';
 import { conditionListSchema, contextSchema, riskBandListSchema, riskSchema } from './condition-schema.js';
 import { resolveSecret, type SecretSources } from './secret-ref.js';
+import { checkPrincipalPattern } from './spiffe-id.js';
 import type { CelCompiler } from '../cel/compile-cel.js';
 import type {
   ClaimMatcher,
@@ -517,6 +518,7 @@ const matchSchema = z
     methods: stringOrList(checkMethod).optional(),
     contextExtensions: z.record(z.string().min(1), z.string()).optional(),
     caseSensitive: z.boolean().optional(),
+    principals: stringOrList(checkPrincipalPattern).optional(),
   })
   .superRefine((o, ctx) => {
     // `{ path: /a, glob: /b/** }` reads like "both"; it would mean "either". One kind per match, or the
@@ -528,6 +530,10 @@ const matchSchema = z
         path: [kinds[1] as string],
         message: `use one of path, prefix, glob or paths per match, not ${kinds.join(' and ')} (they would match either, not both); list several with paths: [{ exact: … }, { prefix: … }]`,
       });
+    }
+    // An empty list would match no caller at all: surely a mistake, not a way to write `deny`.
+    if (o.principals?.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['principals'], message: 'list at least one SPIFFE ID, or omit principals to match any caller' });
     }
   })
   .transform((o): RouteMatch => {
@@ -543,6 +549,7 @@ const matchSchema = z
       paths,
       methods: unique([...(o.method ?? []), ...(o.methods ?? [])].map((m) => m.toUpperCase())),
       ...(o.caseSensitive === false ? { caseSensitive: false as const } : {}),
+      ...(o.principals !== undefined ? { principals: unique(o.principals) } : {}),
     };
   })
   .prefault({});

@@ -70,6 +70,8 @@ export interface TimeWindow {
 export type ConditionTest =
   | { readonly kind: 'sourceIp'; readonly in?: readonly string[]; readonly notIn?: readonly string[] }
   | { readonly kind: 'country'; readonly in?: readonly string[]; readonly notIn?: readonly string[] }
+  /** The caller workload's SPIFFE ID (Envoy's `source.principal`): exact IDs or `…/*` prefixes. */
+  | { readonly kind: 'principal'; readonly in?: readonly string[]; readonly notIn?: readonly string[] }
   | { readonly kind: 'time'; readonly within?: TimeWindow; readonly outside?: TimeWindow }
   | { readonly kind: 'device'; readonly header?: string; readonly claim?: string; readonly test: PostureComparison }
   | { readonly kind: 'risk'; readonly scoreAtLeast: number }
@@ -152,6 +154,11 @@ export interface RouteMatch {
   readonly caseSensitive?: false;
   /** Upper-case methods. Empty = any method. */
   readonly methods: readonly string[];
+  /**
+   * Caller workload SPIFFE IDs (Envoy's `source.principal`, set by mTLS): exact IDs or `…/*` prefixes.
+   * Absent = any caller; when set, a request without a principal never matches.
+   */
+  readonly principals?: readonly string[];
 }
 
 export type PathMatch =

@@ -8,6 +8,7 @@ import type { CelCompiler } from '../cel/compile-cel.js';
 import type { TraceStep } from '../core/outcome.js';
 import type { RequestFacts } from './request-facts.js';
 import { compileTimeWindow } from './time-window-matcher.js';
+import { compilePrincipalMatcher } from './principal-matcher.js';
 
 /** A workflow a condition or risk band asks for, with its own freshness when it set one. */
 export interface StepUpRequest {
@@ -195,6 +196,20 @@ function compileCondition(routeId: string, c: ConditionConfig, cel: CelCompiler)
           // Fail closed: an unknown country is in no allow list, and "not in" every deny-list exception.
           if (country === undefined) return membership(test, false, false, 'country unknown');
           return membership(test, inSet.has(country), notInSet.has(country), 'country');
+        },
+      };
+    }
+    case 'principal': {
+      const inSet = test.in === undefined ? undefined : compilePrincipalMatcher(test.in);
+      const notInSet = test.notIn === undefined ? undefined : compilePrincipalMatcher(test.notIn);
+      return {
+        ...base,
+        usesRisk: false,
+        test(facts) {
+          const principal = facts.ctx.sourcePrincipal;
+          // Fail closed like country: no principal is in no `in` list and outside every `notIn` list.
+          if (principal === '') return membership(test, false, false, 'workload principal unknown');
+          return membership(test, inSet?.(principal) ?? false, notInSet?.(principal) ?? false, 'workload principal');
         },
       };
     }

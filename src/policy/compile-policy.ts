@@ -16,6 +16,7 @@ import type { Outcome, TraceStep, VerificationNeed } from '../core/outcome.js';
 import { effectiveMethod } from './method-override.js';
 import { compilePathMatcher, type PathPredicate, type RequestPath } from './path-matcher.js';
 import { createRequestFacts } from './request-facts.js';
+import { compilePrincipalMatcher, type PrincipalPredicate } from './principal-matcher.js';
 
 /** Seconds a client is told to wait when the identity provider's keys cannot be fetched. */
 const DEPENDENCY_RETRY_AFTER_S = 5;
@@ -48,7 +49,7 @@ export interface CompiledPolicy {
   /**
    * Selects the route for a request: first the routes whose `contextExtensions` all match (in file order,
    * their host/path/method conditions must hold too), then the other routes by host, path and method in
-   * file order. Undefined when none matches.
+   * file order. A route with `principals` also needs the caller workload's SPIFFE ID in that list. Undefined when none matches.
    */
   matchRoute(ctx: RequestContext): RouteSelection | undefined;
   /**
@@ -92,6 +93,8 @@ interface RouteRuntime extends CompiledRoute {
   readonly host: HostPredicate;
   readonly path: PathPredicate;
   readonly methods?: ReadonlySet<string>;
+  /** `match.principals`: the caller workload's SPIFFE ID must be listed. */
+  readonly principal?: PrincipalPredicate;
   readonly headers: ClaimHeaderMapper;
   readonly context: CompiledContextStage;
   /** The route's own verification needs (no step-ups), built once: the common case needs no merging. */
@@ -156,7 +159,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       staticNeeds,
       staticNeedsDetail: `needs ${staticNeeds.map((n) => n.workflow).join(', ')}`,
       selectedDetail: {
-        request: `route ${route.id} (${route.action}) selected by host/path/method`,
+        request: `route ${route.id} (${route.action}) selected by host/path/method${route.match.principals !== undefined ? '/principal' : ''}`,
         contextExtensions: `route ${route.id} (${route.action}) selected by contextExtensions`,
       },
       config: route,
@@ -165,6 +168,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       host: compileHostMatcher(route.match.hosts),
       path: compilePathMatcher(route.match.paths, { caseSensitive: route.match.caseSensitive !== false }),
       ...(route.match.methods.length > 0 ? { methods: new Set(route.match.methods) } : {}),
+      ...(route.match.principals !== undefined ? { principal: compilePrincipalMatcher(route.match.principals) } : {}),
       headers: compileClaimHeaders(route.claimHeaders),
       context,
       usesRisk: context.usesRisk,
@@ -174,7 +178,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   const byRequest = routes.filter((r) => r.contextExtensions === undefined);
 
   const matchesRequest = (r: RouteRuntime, ctx: RequestContext, path: RequestPath): boolean =>
-    (r.methods === undefined || r.methods.has(ctx.method)) && r.host(ctx.host) && r.path(path);
+    (r.methods === undefined || r.methods.has(ctx.method)) && r.host(ctx.host) && r.path(path) && (r.principal === undefined || r.principal(ctx.sourcePrincipal));
 
   const select = (ctx: RequestContext): (RouteSelection & { route: RouteRuntime }) | undefined => {
     const path: RequestPath = { path: ctx.path };

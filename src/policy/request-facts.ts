@@ -91,6 +91,8 @@ export function createRequestFacts(settings: RequestFactsSettings): (
             headers: boundHeaders(ctx.headers, hidden),
             sourceIp: facts.clientAddress(),
             country: facts.country() ?? '',
+            // The caller workload's SPIFFE ID from mTLS (gRPC mode), '' when none.
+            principal: ctx.sourcePrincipal,
           },
           claims: (principal?.claims ?? {}) as CelBindings['claims'],
           context: ctx.contextExtensions,

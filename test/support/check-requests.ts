@@ -9,6 +9,8 @@ export interface CheckShape {
   readonly headers?: Readonly<Record<string, string>>;
   /** Envoy's peer address (default 198.51.100.4). */
   readonly sourceAddress?: string;
+  /** Envoy's `source.principal`: the caller workload's SPIFFE ID from mTLS (default none). */
+  readonly sourcePrincipal?: string;
   readonly contextExtensions?: Readonly<Record<string, string>>;
   /** `accept: text/html` (a browser navigation). */
   readonly browser?: boolean;
@@ -29,7 +31,10 @@ export function checkRequest(o: CheckShape): UpstreamCheckRequest {
   };
   return {
     attributes: {
-      source: { address: { socket_address: { address: o.sourceAddress ?? '198.51.100.4', port_value: 40000 } } },
+      source: {
+        address: { socket_address: { address: o.sourceAddress ?? '198.51.100.4', port_value: 40000 } },
+        ...(o.sourcePrincipal !== undefined ? { principal: o.sourcePrincipal } : {}),
+      },
       request: { http: { method, path: o.path, host, scheme: 'https', protocol: 'HTTP/1.1', headers } },
       ...(o.contextExtensions ? { context_extensions: { ...o.contextExtensions } } : {}),
     },
