@@ -148,7 +148,7 @@ async function suiteFiles(path: string): Promise<string[]> {
 
 interface LoadedSuite {
   readonly value: z.infer<typeof suiteSchema>;
-  readonly locate: (path: readonly PropertyKey[]) => { line?: number; column?: number };
+  readonly locate: (path: readonly PropertyKey[], at?: 'key' | 'value') => { line?: number; column?: number };
 }
 
 /** Reads and validates one suite; every problem is a `ConfigError` issue with its line and column. */
@@ -187,7 +187,7 @@ function checkWorkflows(file: string, suite: LoadedSuite, config: IdgateConfig):
     for (const [name, v] of Object.entries(c.verifications ?? {})) {
       const path = ['cases', i, 'verifications', name];
       if (!Object.hasOwn(config.workflows, name)) {
-        issues.push({ path: formatPath(path), ...suite.locate(path), message: `unknown workflow "${name}" (defined: ${Object.keys(config.workflows).join(', ') || 'none'})` });
+        issues.push({ path: formatPath(path), ...suite.locate(path, 'key'), message: `unknown workflow "${name}" (defined: ${Object.keys(config.workflows).join(', ') || 'none'})` });
       }
       if (v.age !== undefined && typeof parseDuration(v.age) === 'string') {
         issues.push({ path: formatPath([...path, 'age']), ...suite.locate([...path, 'age']), message: String(parseDuration(v.age)) });
