@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { installProcessGuard } from './app/install-process-guard.js';
 import { ClusterConfigError, isClusterWorker, runPrimary, runWorker } from './app/run-cluster.js';
@@ -30,6 +30,9 @@ Usage:
                                     evaluate one request offline and print the decision and its trace
                                     (conditions, risk bands and the signals that fired); exit 0 allow,
                                     4 deny, 5 needs verification (1 bad input) — for CI gates
+  idgate policy test FILE|DIR… [--junit FILE] [--format text|json]
+                                    run YAML policy suites (request, claims, clock → expected outcome);
+                                    exit 0 all pass, 1 any failure, 2 unusable suite or config
   idgate sandbox  [--port 8099] [--webhook-url URL] [--api-key KEY] [--webhook-secret SECRET]
                                     run only the local Didit look-alike
   idgate version | --version        print the version
@@ -37,11 +40,12 @@ Usage:
 
 Docs: README.md, docs/policy-reference.md, docs/deployment.md`;
 
-const COMMANDS = ['serve', 'authz', 'webhook', 'validate', 'explain', 'sandbox', 'version', 'help'];
+const COMMANDS = ['serve', 'authz', 'webhook', 'validate', 'explain', 'policy', 'sandbox', 'version', 'help'];
 
 /**
  * Exit codes: 0 ok, 1 invalid input (config, request), 2 usage error, 3 runtime failure;
- * `explain` also 4 (the request would be denied) and 5 (it needs a verification first).
+ * `explain` also 4 (the request would be denied) and 5 (it needs a verification first);
+ * `policy test` 1 for a failing case and 2 for an unusable suite.
  */
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -56,6 +60,8 @@ async function main(argv: string[]): Promise<number> {
       return runValidate(rest);
     case 'explain':
       return runExplainCommand(rest);
+    case 'policy':
+      return runPolicyCommand(rest);
     case 'sandbox':
       return runSandbox(rest);
     case 'version':
@@ -209,6 +215,44 @@ async function runExplainCommand(args: string[]): Promise<number> {
   });
   process.stdout.write(values.json ? `${JSON.stringify(result.json, null, 2)}\n` : result.text);
   return result.exitCode;
+}
+
+const POLICY_SUBCOMMANDS = ['test'];
+
+async function runPolicyCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'test') {
+    const what = sub === undefined ? 'a subcommand is required' : `unknown subcommand "${sub.slice(0, 64)}"${didYouMean(sub, POLICY_SUBCOMMANDS)}`;
+    process.stderr.write(`idgate policy: ${what} — usage: idgate policy test FILE|DIR… [--junit FILE] [--format text|json]\n`);
+    return 2;
+  }
+  const { values, positionals } = parse(rest, { junit: { type: 'string' }, format: { type: 'string' } });
+  const format = (values.format as string | undefined) ?? 'text';
+  if (format !== 'text' && format !== 'json') {
+    process.stderr.write(`idgate policy test: --format must be text or json${didYouMean(format, ['text', 'json'])}\n`);
+    return 2;
+  }
+  if (positionals.length === 0) {
+    process.stderr.write('idgate policy test: FILE|DIR is required (e.g. idgate policy test examples/policy-tests)\n');
+    return 2;
+  }
+  // Loaded here, not at the top: the server commands never load what only `policy test` uses.
+  const { renderJunit, renderPolicyTestText, runPolicyTest } = await import('./app/run-policy-test.js');
+  const result = await runPolicyTest({ logger: createLogger({ level: 'silent' }) }, positionals);
+  if (result.errors.length > 0) {
+    process.stderr.write(`idgate policy test: unusable input\n${result.errors.join('\n')}\n`);
+    return 2;
+  }
+  if (values.junit) {
+    try {
+      await writeFile(values.junit as string, renderJunit(result));
+    } catch (err) {
+      process.stderr.write(`idgate policy test: cannot write ${String(values.junit)}: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
+  process.stdout.write(format === 'json' ? `${JSON.stringify(result, null, 2)}\n` : renderPolicyTestText(result));
+  return result.suites.every((s) => s.cases.every((c) => c.passed)) ? 0 : 1;
 }
 
 async function runSandbox(args: string[]): Promise<number> {

@@ -45,11 +45,45 @@ export async function runExplain(
   config: IdgateConfig,
   input: { request: unknown; token?: string; claims?: unknown; risk?: unknown },
 ): Promise<ExplainResult> {
+  const evaluated = await explainRequest(deps, config, input);
+  if (!evaluated.ok) {
+    return { text: `request not usable: ${evaluated.error}\n`, json: { error: evaluated.error }, exitCode: 1 };
+  }
+  const { ctx, auth, outcome } = evaluated;
+  return {
+    text: renderExplainText(evaluated, config.headers.prefix),
+    json: { request: { method: ctx.method, host: ctx.host, path: ctx.path, pathError: ctx.pathError }, identity: describeAuth(auth), outcome },
+    exitCode: explainExitCode(outcome),
+  };
+}
+
+/** One request evaluated the way `explain` does: the inputs the policy saw and its outcome. */
+export type ExplainedRequest =
+  | { readonly ok: false; readonly error: string }
+  | {
+    readonly ok: true;
+    readonly ctx: RequestContext;
+    readonly auth: AuthResult;
+    readonly outcome: Outcome;
+    /** What selected the route (e.g. `contextExtensions`), when one matched. */
+    readonly by: string | undefined;
+    readonly risk: RiskAssessment | undefined;
+  };
+
+/**
+ * The evaluation behind `explain`, shared with `idgate policy test`: builds the `RequestContext` with the
+ * front ends' builder and runs the compiled policy at `now` (default: the current time, so a suite can fix the clock).
+ */
+export async function explainRequest(
+  deps: { logger: Logger },
+  config: IdgateConfig,
+  input: { request: unknown; token?: string; claims?: unknown; risk?: unknown; now?: number },
+): Promise<ExplainedRequest> {
   const req = (typeof input.request === 'object' && input.request !== null ? input.request : {}) as ExplainRequest;
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
   if (input.token) headers.authorization = `Bearer ${input.token}`;
-  const now = Date.now();
+  const now = input.now ?? Date.now();
   const collected = collectHeaders(headers, {});
   const mapped = typeof collected === 'string'
     ? { ok: false as const, error: collected }
@@ -66,20 +100,14 @@ export async function runExplain(
       protocol: '',
       receivedAt: now,
     });
-  if (!mapped.ok) {
-    return { text: `request not usable: ${mapped.error}\n`, json: { error: mapped.error }, exitCode: 1 };
-  }
+  if (!mapped.ok) return { ok: false, error: mapped.error };
   const ctx = mapped.value;
   const auth = await authenticate(deps.logger, config, ctx, input.claims, now);
   const policy = compilePolicy(config);
   const selection = policy.matchRoute(ctx);
   const risk = toRiskAssessment(input.risk, config);
   const outcome = policy.evaluate(ctx, auth, now, risk);
-  return {
-    text: renderText(ctx, auth, outcome, selection?.by, risk, config.headers.prefix),
-    json: { request: { method: ctx.method, host: ctx.host, path: ctx.path, pathError: ctx.pathError }, identity: describeAuth(auth), outcome },
-    exitCode: explainExitCode(outcome),
-  };
+  return { ok: true, ctx, auth, outcome, by: selection?.by, risk };
 }
 
 /**
@@ -143,14 +171,9 @@ function describeAuth(auth: AuthResult): Record<string, unknown> {
   }
 }
 
-function renderText(
-  ctx: RequestContext,
-  auth: AuthResult,
-  outcome: Outcome,
-  by: string | undefined,
-  risk: RiskAssessment | undefined,
-  headerPrefix: string,
-): string {
+/** The human explanation `explain` prints: request, identity, route, the trace and the decision. */
+export function renderExplainText(evaluated: Extract<ExplainedRequest, { ok: true }>, headerPrefix: string): string {
+  const { ctx, auth, outcome, by, risk } = evaluated;
   const lines: string[] = [];
   lines.push(`request   ${ctx.method} ${ctx.host}${ctx.path || ctx.rawPath}${ctx.pathError ? `  (path rejected: ${ctx.pathError})` : ''}`);
   const id = describeAuth(auth);
