@@ -6,6 +6,7 @@ import { installProcessGuard } from './app/install-process-guard.js';
 import { ClusterConfigError, isClusterWorker, runPrimary, runWorker } from './app/run-cluster.js';
 import { startIdgate, type Roles } from './app/start-idgate.js';
 import { ConfigError } from './config/config-error.js';
+import { configJsonSchema } from './config/config-json-schema.js';
 import { configWarnings } from './config/config-warnings.js';
 import { loadConfig } from './config/load-config.js';
 import { didYouMean } from './core/suggest.js';
@@ -30,6 +31,8 @@ Usage:
                                     evaluate one request offline and print the decision and its trace
                                     (conditions, risk bands and the signals that fired); exit 0 allow,
                                     4 deny, 5 needs verification (1 bad input) — for CI gates
+  idgate schema                     print the config's JSON Schema (draft 2020-12) for editors and CI
+                                    (the same as schema/idgate.schema.json for this version)
   idgate sandbox  [--port 8099] [--webhook-url URL] [--api-key KEY] [--webhook-secret SECRET]
                                     run only the local Didit look-alike
   idgate version | --version        print the version
@@ -37,7 +40,7 @@ Usage:
 
 Docs: README.md, docs/policy-reference.md, docs/deployment.md`;
 
-const COMMANDS = ['serve', 'authz', 'webhook', 'validate', 'explain', 'sandbox', 'version', 'help'];
+const COMMANDS = ['serve', 'authz', 'webhook', 'validate', 'explain', 'schema', 'sandbox', 'version', 'help'];
 
 /**
  * Exit codes: 0 ok, 1 invalid input (config, request), 2 usage error, 3 runtime failure;
@@ -56,6 +59,8 @@ async function main(argv: string[]): Promise<number> {
       return runValidate(rest);
     case 'explain':
       return runExplainCommand(rest);
+    case 'schema':
+      return runSchema(rest);
     case 'sandbox':
       return runSandbox(rest);
     case 'version':
@@ -169,6 +174,15 @@ async function runValidate(args: string[]): Promise<number> {
   process.stdout.write(
     `${path}: valid — ${config.issuers.length} issuer(s), ${routes} route(s), ${Object.keys(config.workflows).length} workflow(s), store ${config.store.type}, didit ${config.didit.mode}\n`,
   );
+  return 0;
+}
+
+function runSchema(args: string[]): number {
+  if (args.length > 0) {
+    process.stderr.write('idgate schema: takes no arguments — usage: idgate schema > idgate.schema.json\n');
+    return 2;
+  }
+  process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
   return 0;
 }
 
