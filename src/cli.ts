@@ -6,6 +6,7 @@ import { installProcessGuard } from './app/install-process-guard.js';
 import { ClusterConfigError, isClusterWorker, runPrimary, runWorker } from './app/run-cluster.js';
 import { startIdgate, type Roles } from './app/start-idgate.js';
 import { ConfigError } from './config/config-error.js';
+import { configJsonSchema } from './config/config-json-schema.js';
 import { configWarnings } from './config/config-warnings.js';
 import { loadConfig } from './config/load-config.js';
 import { didYouMean } from './core/suggest.js';
@@ -33,6 +34,8 @@ Usage:
   idgate policy test FILE|DIR… [--junit FILE] [--format text|json]
                                     run YAML policy suites (request, claims, clock → expected outcome);
                                     exit 0 all pass, 1 any failure, 2 unusable suite or config
+  idgate schema                     print the config's JSON Schema (draft 2020-12) for editors and CI
+                                    (the same as schema/idgate.schema.json for this version)
   idgate sandbox  [--port 8099] [--webhook-url URL] [--api-key KEY] [--webhook-secret SECRET]
                                     run only the local Didit look-alike
   idgate version | --version        print the version
@@ -40,7 +43,7 @@ Usage:
 
 Docs: README.md, docs/policy-reference.md, docs/deployment.md`;
 
-const COMMANDS = ['serve', 'authz', 'webhook', 'validate', 'explain', 'policy', 'sandbox', 'version', 'help'];
+const COMMANDS = ['serve', 'authz', 'webhook', 'validate', 'explain', 'policy', 'schema', 'sandbox', 'version', 'help'];
 
 /**
  * Exit codes: 0 ok, 1 invalid input (config, request), 2 usage error, 3 runtime failure;
@@ -62,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
       return runExplainCommand(rest);
     case 'policy':
       return runPolicyCommand(rest);
+    case 'schema':
+      return runSchema(rest);
     case 'sandbox':
       return runSandbox(rest);
     case 'version':
@@ -175,6 +180,15 @@ async function runValidate(args: string[]): Promise<number> {
   process.stdout.write(
     `${path}: valid — ${config.issuers.length} issuer(s), ${routes} route(s), ${Object.keys(config.workflows).length} workflow(s), store ${config.store.type}, didit ${config.didit.mode}\n`,
   );
+  return 0;
+}
+
+function runSchema(args: string[]): number {
+  if (args.length > 0) {
+    process.stderr.write('idgate schema: takes no arguments — usage: idgate schema > idgate.schema.json\n');
+    return 2;
+  }
+  process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
   return 0;
 }
 

@@ -3,7 +3,17 @@ import { DENY_CODES, type DenyCode } from '../core/deny-code.js';
 import type { CelCompiler, CelProgram } from '../cel/compile-cel.js';
 import type { RiskSignalName } from '../core/risk-assessment.js';
 import { describeType } from './duration.js';
-import { checkNetwork, durationKeys, fail, headerName, pickDuration, type Ctx } from './schema-helpers.js';
+import {
+  checkNetwork,
+  durationJsonSchema,
+  durationKeys,
+  fail,
+  headerName,
+  pickDuration,
+  SCALAR_JSON_SCHEMA,
+  singleKeyJsonSchema,
+  type Ctx,
+} from './schema-helpers.js';
 import { didYouMean } from '../core/suggest.js';
 import { checkPrincipalPattern } from './spiffe-id.js';
 import type {
@@ -397,7 +407,81 @@ const effectSchema = z.unknown().transform((value, ctx): WrittenEffect => {
   }
   const [first = ''] = Object.keys(o);
   return fail(ctx, `unknown effect "${first}"${didYouMean(first, ['deny', 'stepUp'])}; use ${EFFECT_FORMS}`, [first]);
+}).meta({
+  description: `What happens: ${EFFECT_FORMS}.`,
+  anyOf: [
+    { enum: ['allow', 'deny'] },
+    {
+      type: 'object',
+      properties: { deny: { enum: [...CONDITION_DENY_CODES] }, message: { type: 'string', minLength: 1, maxLength: MAX_MESSAGE } },
+      required: ['deny'],
+      additionalProperties: false,
+    },
+    {
+      type: 'object',
+      properties: { stepUp: { type: 'string', pattern: WORKFLOW_RE.source }, maxAge: durationJsonSchema('s'), maxAgeMs: durationJsonSchema('ms') },
+      required: ['stepUp'],
+      additionalProperties: false,
+    },
+  ],
 });
+
+/** JSON Schema of a written string list: one string or a list of them. */
+const LIST_JSON_SCHEMA = {
+  anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', minItems: 1, maxItems: MAX_LIST, items: { type: 'string', minLength: 1 } }],
+};
+const IN_NOT_IN_JSON_SCHEMA = {
+  type: 'object',
+  properties: { in: LIST_JSON_SCHEMA, notIn: LIST_JSON_SCHEMA },
+  minProperties: 1,
+  additionalProperties: false,
+};
+const TIME_WINDOW_JSON_SCHEMA = {
+  type: 'object',
+  properties: {
+    days: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }], description: 'mon..sun or a range such as mon-fri; absent = every day' },
+    hours: { type: 'string', pattern: HOURS_RE.source, description: '"HH:MM-HH:MM", e.g. "08:00-18:00" (may wrap midnight)' },
+    timeZone: { type: 'string', minLength: 1, description: 'An IANA time zone such as Europe/Madrid or UTC' },
+  },
+  required: ['timeZone'],
+  additionalProperties: false,
+};
+const VERSION_OR_NUMBER_JSON_SCHEMA = { anyOf: [{ type: 'number' }, { type: 'string', minLength: 1 }] };
+
+/** JSON Schema of a condition's `when:` (what {@link conditionTest} parses), for `idgate schema`. */
+const CONDITION_TEST_JSON_SCHEMA = {
+  description: 'Exactly one test: sourceIp, country, principal, time, device, risk or cel.',
+  oneOf: [
+    singleKeyJsonSchema('sourceIp', IN_NOT_IN_JSON_SCHEMA),
+    singleKeyJsonSchema('country', IN_NOT_IN_JSON_SCHEMA),
+    singleKeyJsonSchema('principal', IN_NOT_IN_JSON_SCHEMA),
+    singleKeyJsonSchema('time', {
+      oneOf: [singleKeyJsonSchema('within', TIME_WINDOW_JSON_SCHEMA), singleKeyJsonSchema('outside', TIME_WINDOW_JSON_SCHEMA)],
+    }),
+    singleKeyJsonSchema('device', {
+      type: 'object',
+      properties: {
+        header: { type: 'string', minLength: 1 },
+        claim: { type: 'string', minLength: 1 },
+        equals: SCALAR_JSON_SCHEMA,
+        notEquals: SCALAR_JSON_SCHEMA,
+        oneOf: { type: 'array', minItems: 1, maxItems: MAX_LIST, items: SCALAR_JSON_SCHEMA },
+        atLeast: VERSION_OR_NUMBER_JSON_SCHEMA,
+        atMost: VERSION_OR_NUMBER_JSON_SCHEMA,
+        present: { type: 'boolean' },
+      },
+      oneOf: [{ required: ['header'] }, { required: ['claim'] }],
+      additionalProperties: false,
+    }),
+    singleKeyJsonSchema('risk', {
+      type: 'object',
+      properties: { scoreAtLeast: { type: 'number', minimum: 0 } },
+      required: ['scoreAtLeast'],
+      additionalProperties: false,
+    }),
+    singleKeyJsonSchema('cel', { type: 'string', description: 'A CEL expression that must be true' }),
+  ],
+};
 
 function withCode(effect: WrittenEffect, fallback: DenyCode): ConditionEffect {
   if (effect.kind !== 'deny' || effect.code !== undefined) return effect as ConditionEffect;
@@ -419,7 +503,7 @@ export function conditionListSchema(cel: CelCompiler) {
   const condition = z
     .strictObject({
       name: z.string().regex(CONDITION_NAME_RE, { error: 'must match [A-Za-z0-9_.-]+' }),
-      when: z.unknown().transform((value, ctx): ConditionTest => conditionTest(ctx, value, cel, checks) ?? z.NEVER),
+      when: z.unknown().transform((value, ctx): ConditionTest => conditionTest(ctx, value, cel, checks) ?? z.NEVER).meta(CONDITION_TEST_JSON_SCHEMA),
       then: effectSchema,
     })
     .transform((o): ConditionConfig => ({ name: o.name, when: o.when, then: withCode(o.then, DEFAULT_DENY_CODE[o.when.kind]) }));

@@ -1,7 +1,16 @@
 import { z } from 'zod';
 import { didYouMean } from '../core/suggest.js';
 import { describeType } from './duration.js';
-import { checkNetwork, durationKeys, fail, headerName, HEADER_NAME_RE, pickDuration } from './schema-helpers.js';
+import {
+  checkNetwork,
+  durationKeys,
+  fail,
+  headerName,
+  HEADER_NAME_RE,
+  pickDuration,
+  SCALAR_JSON_SCHEMA,
+  singleKeyJsonSchema,
+} from './schema-helpers.js';
 import { conditionListSchema, contextSchema, riskBandListSchema, riskSchema } from './condition-schema.js';
 import { resolveSecret, type SecretSources } from './secret-ref.js';
 import { checkPrincipalPattern } from './spiffe-id.js';
@@ -78,8 +87,23 @@ function stringOrList(check?: (s: string) => string | undefined, split = false) 
       }
     });
     return out;
-  });
+  }).meta(STRING_OR_LIST_JSON_SCHEMA);
 }
+
+/** JSON Schema of {@link stringOrList} for `idgate schema` (each item's own check is left to `idgate validate`). */
+const STRING_OR_LIST_JSON_SCHEMA = {
+  anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', items: { type: 'string', minLength: 1 } }],
+};
+
+/** JSON Schema of a secret reference (see `resolveSecret`) for `idgate schema`. */
+const SECRET_JSON_SCHEMA = {
+  description: 'A secret: { env: NAME } (an environment variable), { file: /path } (e.g. a mounted Secret), or a literal string (sandbox only).',
+  anyOf: [
+    { type: 'object', properties: { env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } }, required: ['env'], additionalProperties: false },
+    { type: 'object', properties: { file: { type: 'string', pattern: '^/' } }, required: ['file'], additionalProperties: false },
+    { type: 'string', minLength: 1 },
+  ],
+};
 
 function secret() {
   return (sources: SecretSources) =>
@@ -87,7 +111,7 @@ function secret() {
       if (value === undefined) return undefined;
       const r = resolveSecret(value, sources);
       return 'error' in r ? fail(ctx, r.error) : r.value;
-    });
+    }).meta(SECRET_JSON_SCHEMA);
 }
 
 function isHttpUrl(s: string): boolean {
@@ -374,6 +398,15 @@ const claimMatcher = z.unknown().transform((value, ctx): ClaimMatcher => {
     default:
       return fail(ctx, `unknown matcher "${key}"${didYouMean(key, MATCHER_KEYS)}; use one of: ${MATCHER_KEYS.join(', ')}`, [key]);
   }
+}).meta({
+  description: 'A value the claim must equal, or one of { equals | oneOf | contains | present: true }.',
+  anyOf: [
+    SCALAR_JSON_SCHEMA,
+    singleKeyJsonSchema('equals', SCALAR_JSON_SCHEMA),
+    singleKeyJsonSchema('oneOf', { type: 'array', minItems: 1, items: SCALAR_JSON_SCHEMA }),
+    singleKeyJsonSchema('contains', { type: 'string', minLength: 1 }),
+    singleKeyJsonSchema('present', { const: true }),
+  ],
 });
 
 const mfaSchema = z.unknown().transform((value, ctx): Requirements['mfa'] => {
@@ -400,6 +433,17 @@ const mfaSchema = z.unknown().transform((value, ctx): Requirements['mfa'] => {
   }
   if (amr === undefined && acrAtLeast === undefined) return fail(ctx, 'set amr, acrAtLeast or both');
   return { ...(amr !== undefined ? { amr } : {}), ...(acrAtLeast !== undefined ? { acrAtLeast } : {}) };
+}).meta({
+  description: 'true (the token\'s amr has mfa), false, or { amr, acrAtLeast }.',
+  anyOf: [
+    { type: 'boolean' },
+    {
+      type: 'object',
+      properties: { amr: STRING_OR_LIST_JSON_SCHEMA, acrAtLeast: { type: 'string', minLength: 1 } },
+      minProperties: 1,
+      additionalProperties: false,
+    },
+  ],
 });
 
 const nonEmpty = (s: string): string | undefined => (s === '' ? 'must not be empty' : undefined);
@@ -503,6 +547,8 @@ const pathMatchList = z.array(
     const problem = checkPath(key)(arg);
     if (problem !== undefined) return fail(ctx, problem, [key]);
     return key === 'exact' ? { exact: arg } : key === 'prefix' ? { prefix: arg } : { glob: arg };
+  }).meta({
+    oneOf: ['exact', 'prefix', 'glob'].map((key) => singleKeyJsonSchema(key, { type: 'string', pattern: '^/' })),
   }),
 );
 

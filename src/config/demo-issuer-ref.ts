@@ -42,3 +42,19 @@ export function expandDemoIssuerRefs(raw: Record<string, unknown>): RawIssue[] {
   });
   return issues;
 }
+
+/**
+ * The JSON Schema of one `issuers[]` entry as written, from the schema of an ordinary entry (`issuer`): an
+ * entry with `demoIssuer: true` needs only a name, since {@link expandDemoIssuerRefs} fills in the rest.
+ */
+export function withDemoIssuerRef(issuer: Record<string, unknown>): Record<string, unknown> {
+  const { required = [], properties = {}, ...rest } = issuer as { required?: string[]; properties?: Record<string, unknown> };
+  return {
+    ...rest,
+    properties: {
+      ...properties,
+      demoIssuer: { type: 'boolean', description: 'true: the local demo issuer (needs the top-level demoIssuer section)' },
+    },
+    anyOf: [{ required }, { required: ['name', 'demoIssuer'], properties: { demoIssuer: { const: true } } }],
+  };
+}

@@ -17,15 +17,32 @@ export function fail(ctx: Ctx, message: string, path: PropertyKey[] = []): typeo
   return z.NEVER;
 }
 
+/**
+ * JSON Schema of a written duration (see `parseDuration`), for `idgate schema`: the shape only; the range
+ * (at most 3650d, a key's minimum) is left to `idgate validate`.
+ */
+export function durationJsonSchema(unit: 's' | 'ms') {
+  return {
+    description: `A duration: 250ms, 30s, 5m, 1h30m, 7d, or a number of ${unit === 's' ? 'seconds' : 'milliseconds'}.`,
+    anyOf: [
+      { type: 'number', minimum: 0 },
+      { type: 'string', pattern: '^\\s*(?:\\d+(?:\\.\\d+)?\\s*(?:ms|s|m|h|d)|(?:\\d+(?:\\.\\d+)?(?:ms|s|m|h|d))+)\\s*$' },
+    ],
+  };
+}
+
 /** A duration; `unit` says how a bare number is read (`s` for `timeout: 30`, `ms` for `timeoutMs: 150`). */
 export function duration(unit: 's' | 'ms', min = 0) {
-  return z.unknown().transform((value, ctx): number | undefined => {
-    if (value === undefined) return undefined;
-    const ms = parseDuration(value, unit);
-    if (typeof ms === 'string') return fail(ctx, ms);
-    if (ms < min) return fail(ctx, min === 1 ? 'must be greater than 0' : `must be at least ${min} ms`);
-    return ms;
-  });
+  return z
+    .unknown()
+    .transform((value, ctx): number | undefined => {
+      if (value === undefined) return undefined;
+      const ms = parseDuration(value, unit);
+      if (typeof ms === 'string') return fail(ctx, ms);
+      if (ms < min) return fail(ctx, min === 1 ? 'must be greater than 0' : `must be at least ${min} ms`);
+      return ms;
+    })
+    .meta(durationJsonSchema(unit));
 }
 
 /** The two spellings of one duration key: `name` (number = seconds) and `nameMs` (number = milliseconds). */
@@ -63,4 +80,12 @@ export function checkNetwork(text: string): string | undefined {
     if (err instanceof CidrError) return err.message;
     throw err;
   }
+}
+
+/** JSON Schema of a scalar claim or posture value (what `isScalar` accepts), for `idgate schema`. */
+export const SCALAR_JSON_SCHEMA = { type: ['string', 'number', 'boolean'] };
+
+/** JSON Schema of a single-key mapping `{ key: <value> }` (matchers, tests, effects), for `idgate schema`. */
+export function singleKeyJsonSchema(key: string, value: Record<string, unknown>): Record<string, unknown> {
+  return { type: 'object', properties: { [key]: value }, required: [key], additionalProperties: false };
 }
