@@ -3,7 +3,7 @@ import { basename, dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
-const DOCS = ['docs/deployment.md', 'envoy/README.md'];
+const DOCS = ['docs/deployment.md', 'envoy/README.md', 'docs/platform-teams.md'];
 const PATH_RE = /(?<![\w./-])((?:envoy|k8s|docs|test|examples|src|proto)\/[\w./*-]*[\w*]|Dockerfile|\.dockerignore)(?:#([\w.]+))?/g;
 
 /** Repository paths (and optional `#dotted.key` into a YAML file) mentioned in a Markdown file. */

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
@@ -168,13 +168,21 @@ describe('the rendered files load as idgate would load them from the volume', ()
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('laid out as the authz Deployment mounts them, every tenant loads ok', async () => {
+  it('laid out as kubelet writes the authz Deployment\'s volume (..data symlinks), every tenant loads ok', async () => {
+    // kubelet's atomic writer: the files live in a timestamped directory, `..data` points at it, and each
+    // top-level name is a symlink through `..data` — so the loader's containment rule sees symlinks.
     const { configPath, files } = mountedFiles('idgate-authz');
+    const payload = join(dir, '..2026_01_05_10_00_00.000000001');
+    const top = new Set<string>();
     for (const [path, { configMap, key }] of files) {
-      const target = join(dir, posix.relative(posix.dirname(configPath), path));
+      const rel = posix.relative(posix.dirname(configPath), path);
+      const target = join(payload, rel);
       await mkdir(dirname(target), { recursive: true });
       await writeFile(target, configMapData(configMap)[key] ?? '');
+      top.add(rel.split('/')[0]!);
     }
+    await symlink(posix.basename(payload), join(dir, '..data'));
+    for (const name of top) await symlink(posix.join('..data', name), join(dir, name));
     const env = { IDGATE_DIDIT_API_KEY: 'k'.repeat(40), IDGATE_DIDIT_WEBHOOK_SECRET: 's'.repeat(43), IDGATE_ADMIN_TOKEN: 'admin-token-0123456789', IDGATE_REDIS_PASSWORD: 'p' };
     const config = await loadConfig(join(dir, posix.basename(configPath)), { env });
     const loaded = (config.policy as unknown as { tenants?: { name: string; status: string }[] }).tenants ?? [];
