@@ -102,8 +102,12 @@ describe('each team may change only its own ConfigMap', () => {
     }
   });
 
-  it.each(tenants.map((t) => [t.name]))('%s: a Role on exactly its ConfigMap, get/update/patch only, bound to the team group', (name) => {
-    const cm = `idgate-tenant-${name}`;
+  const owners = [
+    { owner: 'platform', cm: 'idgate-platform', group: 'platform-team' },
+    ...tenants.map((t) => ({ owner: t.name, cm: `idgate-tenant-${t.name}`, group: `team-${t.name}` })),
+  ];
+
+  it.each(owners)('$owner: a Role on exactly its ConfigMap, get/update/patch only, bound to $group', ({ cm, group }) => {
     const mine = roles().filter((r) => ((r['rules'] ?? []) as Rule[]).some((rule) => rule.resourceNames?.includes(cm)));
     expect(mine, `Roles naming ${cm}`).toHaveLength(1);
     const role = mine[0]!;
@@ -111,11 +115,11 @@ describe('each team may change only its own ConfigMap', () => {
     const roleName = (role['metadata'] as Obj)['name'];
     const bindings = docs.filter((d) => d.kind === 'RoleBinding' && (d.obj['roleRef'] as Obj)['name'] === roleName);
     expect(bindings).toHaveLength(1);
-    expect(bindings[0]!.obj['subjects']).toEqual([{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: `team-${name}` }]);
+    expect(bindings[0]!.obj['subjects']).toEqual([{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: group }]);
   });
 
   it('no Role has a wildcard, an escalation verb, a rule without resourceNames, or a second team\'s ConfigMap', () => {
-    const owners = ['idgate-platform', ...tenants.map((t) => `idgate-tenant-${t.name}`)];
+    const configMaps = owners.map((o) => o.cm);
     for (const role of roles()) {
       const name = String((role['metadata'] as Obj)['name']);
       for (const rule of (role['rules'] ?? []) as Rule[]) {
@@ -123,7 +127,7 @@ describe('each team may change only its own ConfigMap', () => {
         for (const verb of FORBIDDEN_VERBS) expect(rule.verbs ?? [], `${name} ${verb}`).not.toContain(verb);
         expect(rule.resources, name).toEqual(['configmaps']);
         expect(rule.resourceNames?.length, `${name}: resourceNames`).toBe(1);
-        expect(owners, name).toContain(rule.resourceNames?.[0]);
+        expect(configMaps, name).toContain(rule.resourceNames?.[0]);
       }
     }
   });
