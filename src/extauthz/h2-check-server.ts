@@ -448,10 +448,14 @@ function statusTrailers(error: GrpcError): http2.OutgoingHttpHeaders {
   return { 'grpc-status': String(error.code), 'grpc-message': encodeURI(error.details) };
 }
 
-/** A trailers-only response: HTTP 200 headers carrying the status, END_STREAM. */
+/**
+ * A trailers-only response: HTTP 200 headers carrying the status, END_STREAM. A client still sending its
+ * request is then told to stop with RST_STREAM(NO_ERROR) (RFC 9113 §8.1), so a stalled request holds no stream.
+ */
 function sendStatus(stream: http2.ServerHttp2Stream, error: GrpcError): void {
   if (stream.destroyed || stream.closed) return;
   stream.respond({ ':status': 200, 'content-type': 'application/grpc+proto', ...statusTrailers(error) }, { endStream: true });
+  if (!stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
 }
 
 /** The verified client certificate of a TLS stream, as grpc-js's `getAuthContext()` reports it. */
