@@ -393,12 +393,27 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
 function failCall(call: Call, error: GrpcError): void {
   const stream = claim(call);
   if (stream === undefined) return;
-  if (stream.headersSent) {
-    stream.once('wantTrailers', () => stream.sendTrailers(statusTrailers(error)));
-    stream.end();
-    return;
+  guarded(() => {
+    if (stream.headersSent) {
+      stream.once('wantTrailers', () => guarded(() => stream.sendTrailers(statusTrailers(error))));
+      stream.end();
+      return;
+    }
+    sendStatus(stream, error);
+  });
+}
+
+/**
+ * Runs a write to a stream that the peer may have reset or whose session is going away: node then throws
+ * (e.g. ERR_HTTP2_INVALID_STREAM), and from a timer that would be an uncaught exception. The call is over
+ * either way, so the fault is dropped.
+ */
+function guarded(write: () => void): void {
+  try {
+    write();
+  } catch {
+    // the stream is gone; nothing left to answer
   }
-  sendStatus(stream, error);
 }
 
 function ignore(): void {}
@@ -424,13 +439,15 @@ function methodPath(method: Method): string {
 function sendMessage(call: Call, framed: Buffer): void {
   const stream = claim(call);
   if (stream === undefined) return;
-  stream.respond(RESPONSE_HEADERS, RESPOND_OPTIONS);
-  stream.once('wantTrailers', sendOkTrailers);
-  stream.end(framed);
+  guarded(() => {
+    stream.respond(RESPONSE_HEADERS, RESPOND_OPTIONS);
+    stream.once('wantTrailers', sendOkTrailers);
+    stream.end(framed);
+  });
 }
 
 function sendOkTrailers(this: http2.ServerHttp2Stream): void {
-  this.sendTrailers(OK_TRAILERS);
+  guarded(() => this.sendTrailers(OK_TRAILERS));
 }
 
 /** Ends a Watch stream with OK trailers. */
@@ -438,9 +455,11 @@ function endStream(call: Call): void {
   call.done = true;
   const stream = call.stream;
   if (stream.destroyed || stream.closed) return;
-  if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, RESPOND_OPTIONS);
-  stream.once('wantTrailers', sendOkTrailers);
-  stream.end();
+  guarded(() => {
+    if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, RESPOND_OPTIONS);
+    stream.once('wantTrailers', sendOkTrailers);
+    stream.end();
+  });
 }
 
 function statusTrailers(error: GrpcError): http2.OutgoingHttpHeaders {
