@@ -1,8 +1,9 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { gzipSync, deflateSync } from 'node:zlib';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
@@ -12,7 +13,11 @@ import type { Decision } from '../src/core/decision.js';
 import { createExtAuthzServer, type ExtAuthzServer } from '../src/extauthz/ext-authz-server.js';
 import { createH2CheckServer, type H2CheckServer, type H2CheckServerOptions } from '../src/extauthz/h2-check-server.js';
 import { createSanMatcher } from '../src/tls/server-tls.js';
+import { testConfigYaml } from './support/config-yaml.js';
 import { createEnvoyClient, type UpstreamCheckRequest, type UpstreamCheckResponse } from './support/envoy-client.js';
+import { startIdgate } from './support/idgate-process.js';
+import { startJwksServer } from './support/jwks-server.js';
+import { createTestKey, jwksOf } from './support/tokens.js';
 import { createTestCa, issueTestLeaf } from './support/test-pki.js';
 
 /**
@@ -401,4 +406,36 @@ describe('node:http2 transport lifecycle and TLS', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('idgate authz with server.grpc.transport: http2', () => {
+  it('decides Checks end to end on the http2 listener, answers health, loads the transport and exits cleanly on SIGTERM', async () => {
+    const jwks = await startJwksServer({ keys: jwksOf(await createTestKey('ES256', 'k1')) });
+    const dir = mkdtempSync(join(tmpdir(), 'idgate-h2-process-'));
+    const log = join(dir, 'modules');
+    const hook = pathToFileURL(resolve(import.meta.dirname, 'support/log-loaded-modules.mjs')).href;
+    const idgate = await startIdgate({
+      command: 'authz',
+      configYaml: testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, grpcYaml: 'transport: http2' }),
+      env: { NODE_OPTIONS: `--import ${hook}`, IDGATE_TEST_MODULE_LOG: log },
+    });
+    const client = createEnvoyClient(`127.0.0.1:${idgate.ports.grpc ?? 0}`);
+    try {
+      const at = (path: string): UpstreamCheckRequest => ({
+        attributes: { request: { http: { id: 'p1', method: 'GET', path, host: 'app.example.com', scheme: 'https', headers: { ':path': path } } } },
+      });
+      expect((await client.check(at('/healthz'))).http_response).toBe('ok_response');
+      const denied = await client.check(at('/api/orders'));
+      expect(denied.denied_response?.status?.code).toBe(401);
+      expect(await client.health('')).toBe(1);
+      expect(await idgate.stop(10_000)).toBe(0);
+      const modules = readFileSync(log, 'utf8');
+      expect(modules).toContain('/dist/src/extauthz/h2-check-server.js');
+    } finally {
+      client.close();
+      await idgate.stop();
+      await jwks.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
