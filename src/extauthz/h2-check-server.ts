@@ -69,7 +69,7 @@ type Method = 'check' | 'healthCheck' | 'healthWatch';
 /** One call being read: its request messages arrive in DATA chunks until the client half-closes. */
 class Call {
   readonly reader: MessageReader;
-  /** Received (possibly still compressed) messages; a unary call takes exactly one. */
+  /** The received (possibly still compressed) message; a unary call takes exactly one. */
   frame: GrpcFrame | undefined;
   /** Set once the call has an answer (message or status): nothing else is sent. */
   done = false;
@@ -224,14 +224,14 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
     stream.on('error', ignore);
     const contentType = headers['content-type'];
     if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
-      stream.respond({ ':status': 415 }, { endStream: true });
+      guarded(() => stream.respond({ ':status': 415 }, { endStream: true }));
       return;
     }
     const path = headers[':path'];
     const method: Method | undefined =
       path === CHECK_METHOD ? 'check' : path === HEALTH_CHECK_METHOD ? 'healthCheck' : path === HEALTH_WATCH_METHOD ? 'healthWatch' : undefined;
     if (method === undefined) {
-      sendStatus(stream, { code: GrpcStatus.UNIMPLEMENTED, details: `The server does not implement the method ${String(path)}` });
+      guarded(() => sendStatus(stream, { code: GrpcStatus.UNIMPLEMENTED, details: `The server does not implement the method ${String(path)}` }));
       return;
     }
     const encoding = headers['grpc-encoding'];
