@@ -371,7 +371,9 @@ async function main(): Promise<void> {
     'runtime-flags-matrix': 'string',
   });
   const target = (flags.target ?? 'idgate') as TargetName;
-  if (!['noop', 'floor', 'standin', 'idgate'].includes(target)) throw new TypeError(`--target must be noop, floor, standin or idgate (got ${target})`);
+  if (!['noop', 'floor', 'standin', 'idgate', 'idgate-h2'].includes(target)) {
+    throw new TypeError(`--target must be noop, floor, standin, idgate or idgate-h2 (got ${target})`);
+  }
   const flagSets = flags['runtime-flags-matrix'] === undefined ? undefined : parseRuntimeFlagSets(flags['runtime-flags-matrix']);
   const quick = flags.quick === true;
   const rates = (flags.rates ?? '100,1000,2000,5000').split(',').map(Number);

@@ -4,14 +4,16 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parse, stringify } from 'yaml';
 import type { ChildRegistry } from './h2load.js';
 
 /**
  * The servers the harness can measure. `noop` is the proto-loader ceiling; `floor` the transport floor
  * (grpc-js with pass-through (de)serializers and fixed reply bytes); `standin` is idgate's gRPC front end
- * with JWT verification only (for developing the harness).
+ * with JWT verification only (for developing the harness); `idgate-h2` is idgate with
+ * `server.grpc.transport: http2` (the node:http2 Check transport), otherwise the same config.
  */
-export type TargetName = 'noop' | 'floor' | 'standin' | 'idgate';
+export type TargetName = 'noop' | 'floor' | 'standin' | 'idgate' | 'idgate-h2';
 
 /** What a target needs to know to start. */
 export interface LaunchContext {
@@ -57,7 +59,17 @@ export const TARGETS: Readonly<Record<TargetName, (ctx: LaunchContext, configFil
   floor: () => [join(DIST_ROOT, 'bench', 'floor-server.js'), '--port', '0'],
   standin: (ctx) => [join(DIST_ROOT, 'bench', 'stand-in-server.js'), '--port', '0', '--issuer', ctx.issuer, '--jwks-uri', ctx.jwksUri, '--audience', ctx.audience],
   idgate: (ctx, configFile) => [join(DIST_ROOT, 'src', 'cli.js'), ctx.command ?? 'serve', '--config', configFile, ...ctx.extraArgs],
+  'idgate-h2': (ctx, configFile) => TARGETS.idgate(ctx, configFile),
 };
+
+/** The scenario's idgate YAML as `name` runs it: `idgate-h2` switches the gRPC listener to node:http2. */
+export function targetConfigYaml(name: TargetName, configYaml: string): string {
+  if (name !== 'idgate-h2') return configYaml;
+  const config = parse(configYaml) as { server?: { grpc?: Record<string, unknown> } };
+  const server = (config.server ??= {});
+  server.grpc = { ...server.grpc, transport: 'http2' };
+  return stringify(config);
+}
 
 /**
  * Node flags that load the bench's GC probe (`gc-probe.ts`) into a target: `--expose-gc` plus the probe as
@@ -104,9 +116,9 @@ export async function startTarget(
 ): Promise<RunningTarget> {
   const dir = mkdtempSync(join(options.tempRoot ?? tmpdir(), 'idgate-bench-'));
   const configFile = join(dir, 'idgate.yaml');
-  writeFileSync(configFile, ctx.configYaml);
+  writeFileSync(configFile, targetConfigYaml(name, ctx.configYaml));
   // IDGATE_BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the idgate target.
-  const profileFlags = name === 'idgate' ? (process.env.IDGATE_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
+  const profileFlags = name === 'idgate' || name === 'idgate-h2' ? (process.env.IDGATE_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
   // Every target runs with the node flags of the production image (see NODE_RUNTIME_FLAGS), so the
   // ceiling and idgate share the same runtime settings.
   const probeFlags = options.memoryProbe === true ? MEMORY_PROBE_FLAGS : [];

@@ -2,13 +2,14 @@
 # Installs the system packages the test suites and benchmarks use, when they are missing.
 # Usage: scripts/ensure-system-deps.sh [test|e2e|bench]...   (default: test)
 # Debian packages: redis-server (integration tests), prometheus (promtool and a real Prometheus for the
-# monitoring tests), nginx + chromium (end-to-end), nghttp2-client (h2load).
+# monitoring tests), python3-venv (grpcio, the second gRPC client of the http2 transport conformance test),
+# nginx + chromium (end-to-end), nghttp2-client (h2load).
 set -euo pipefail
 
 want=()
 for group in "${@:-test}"; do
   case "$group" in
-    test) want+=("redis-server:redis-server" "promtool:prometheus") ;;
+    test) want+=("redis-server:redis-server" "promtool:prometheus" "python3:python3-venv") ;;
     e2e) want+=("nginx:nginx" "chromium:chromium") ;;
     bench) want+=("h2load:nghttp2-client" "redis-server:redis-server") ;;
     *) echo "ensure-system-deps: unknown group '$group' (test, e2e, bench)" >&2; exit 2 ;;

@@ -6,6 +6,7 @@ import type { Decider } from '../src/core/decider.js';
 import type { Decision } from '../src/core/decision.js';
 import type { RequestContext } from '../src/core/request-context.js';
 import { createExtAuthzServer, type ExtAuthzServer } from '../src/extauthz/ext-authz-server.js';
+import { createH2CheckServer, type H2CheckServer, type H2CheckServerOptions } from '../src/extauthz/h2-check-server.js';
 import {
   createEnvoyClient,
   type EnvoyClient,
@@ -60,10 +61,20 @@ function expectDenied(response: UpstreamCheckResponse, httpStatus: number, code:
   expect(response.dynamic_metadata?.fields?.['code']?.stringValue).toBe(code);
 }
 
-describe('ext_authz gRPC server', () => {
+/**
+ * Both gRPC transports (`server.grpc.transport`) must answer every case below the same way: the node:http2
+ * one is held to the grpc-js one's behaviour, test for test.
+ */
+const TRANSPORTS: Record<'grpcjs' | 'http2', (options: H2CheckServerOptions) => ExtAuthzServer | H2CheckServer> = {
+  grpcjs: createExtAuthzServer,
+  http2: createH2CheckServer,
+};
+
+describe.each(['grpcjs', 'http2'] as const)('ext_authz gRPC server (%s transport)', (transport) => {
+  const createExtAuthzServer = TRANSPORTS[transport];
   const decider = new ScriptedDecider();
   const logLines: Record<string, unknown>[] = [];
-  let server: ExtAuthzServer;
+  let server: ExtAuthzServer | H2CheckServer;
   let client: EnvoyClient;
 
   beforeAll(async () => {

@@ -76,6 +76,8 @@ describe('each command loads only the roles it runs', () => {
   it('authz on the memory store loads neither the sandbox, demo issuer, webhook server, reconciler nor the Redis client', async () => {
     const urls = await loadedBy('authz-memory', 'authz');
     expect(urls.some((u) => u.includes('/dist/src/extauthz/ext-authz-server.js'))).toBe(true);
+    // The node:http2 transport is loaded only when server.grpc.transport chooses it.
+    expect(urls.some((u) => u.includes('/dist/src/extauthz/h2-check-server.js'))).toBe(false);
     expect(urls.some((u) => u.includes('/dist/src/httpauthz/http-authz-server.js'))).toBe(true);
     expect(matching(urls, OTHER_ROLES)).toEqual([]);
     expect(matching(urls, REDIS)).toEqual([]);

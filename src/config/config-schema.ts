@@ -178,11 +178,21 @@ export function serverSchema(sources: SecretSources) {
           ...listen(9191),
           maxMessageBytes: z.number().int().min(1024).max(64 * MiB).default(MiB),
           ...durationKeys('decisionTimeout', 1),
+          transport: z.enum(['grpcjs', 'http2']).default('grpcjs').meta({
+            description:
+              'The gRPC implementation serving Check and health on this port: grpcjs (default, @grpc/grpc-js) or http2 ' +
+              '(a Check-only node:http2 transport with the same answers; see bench/README.md "node:http2 transport").',
+          }),
           tls: listenerTlsSchema.optional(),
         })
         .transform((o) => ({
           host: o.host,
           port: o.port,
+          /**
+           * Which gRPC implementation serves this listener (default `grpcjs`); `http2` answers the same Checks,
+           * health and errors on node:http2 directly (src/extauthz/h2-check-server.ts).
+           */
+          transport: o.transport,
           /** Largest CheckRequest accepted, bytes (default 1 MiB). */
           maxMessageBytes: o.maxMessageBytes,
           /**

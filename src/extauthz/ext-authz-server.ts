@@ -3,20 +3,20 @@ import type { PeerCertificate } from 'node:tls';
 import type { Logger } from 'pino';
 import type { RequestLimits } from '../core/build-request-context.js';
 import type { Decider } from '../core/decider.js';
-import type { Decision, DenyDecision } from '../core/decision.js';
-import {
-  compileRenderOptions,
-  renderDecision,
-  type CompiledRenderOptions,
-  type RenderOptions,
-} from '../core/render-decision.js';
-import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
-import { CheckLifecycle, INTERNAL_ERROR_DENY } from '../engine/check-lifecycle.js';
+import type { Decision } from '../core/decision.js';
+import type { RenderOptions } from '../core/render-decision.js';
+import type { RequestContext } from '../core/request-context.js';
+import { CheckLifecycle } from '../engine/check-lifecycle.js';
 import { loadAuthzProtos } from './load-authz-protos.js';
-import { decodeCheckRequest, encodeCheckResponse } from './check-codec.js';
+import { decodeCheckRequest } from './check-codec.js';
+import { resolveCheckLimits } from './check-limits.js';
+import { CheckVerdicts } from './check-verdicts.js';
 import type { CheckRequestMessage, CheckResponseObject } from './check-wire-types.js';
-import { toCheckResponse } from './to-check-response.js';
+import { GrpcFrontEnd } from './grpc-front-end.js';
+import { HealthBoard, isKnownService } from './health-status.js';
 import { toRequestContext } from './to-request-context.js';
+
+export { HEALTH_SERVICES } from './health-status.js';
 
 /** Options of {@link createExtAuthzServer}. */
 export interface ExtAuthzServerOptions {
@@ -51,25 +51,10 @@ export interface ExtAuthzServerOptions {
   readonly maxConcurrentStreams?: number;
 }
 
-/** Health service names answered; anything else is NOT_FOUND (Check) / SERVICE_UNKNOWN (Watch). */
-export const HEALTH_SERVICES = ['', 'envoy.service.auth.v3.Authorization'] as const;
-
-/** grpc.health.v1.HealthCheckResponse.ServingStatus values. */
-const ServingStatus = { SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as const;
-
 const UNDECODABLE: unique symbol = Symbol('undecodable CheckRequest');
 const OVERSIZED: unique symbol = Symbol('CheckRequest above maxMessageBytes');
 
 type IncomingCheck = CheckRequestMessage | typeof UNDECODABLE | typeof OVERSIZED;
-
-/**
- * How much larger than `maxMessageBytes` the transport accepts, so that an oversized CheckRequest is still
- * answered with a deny verdict rather than an RPC error. The frame is buffered once by grpc-js either way;
- * this bounds that buffer per stream.
- */
-const TRANSPORT_FACTOR = 4;
-const MAX_TRANSPORT_BYTES = 64 * 1024 * 1024;
-
 
 /**
  * The gRPC front end: `envoy.service.auth.v3.Authorization/Check` and `grpc.health.v1.Health`.
@@ -82,40 +67,32 @@ const MAX_TRANSPORT_BYTES = 64 * 1024 * 1024;
  * idgate can answer it); only one beyond that transport bound is refused by grpc-js (RESOURCE_EXHAUSTED),
  * which Envoy with `failure_mode_allow: false` turns into its `status_on_error` deny.
  */
-export class ExtAuthzServer {
+export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ service?: string }, { status: number }>> {
   private readonly server: grpc.Server;
   private readonly lifecycle: CheckLifecycle<grpc.sendUnaryData<CheckResponseObject>>;
   private readonly logger: Logger;
-  private readonly render: CompiledRenderOptions;
+  private readonly verdicts: CheckVerdicts;
   private readonly limits: RequestLimits;
   private readonly maxMessageBytes: number;
   private readonly now: () => number;
   private readonly credentials: grpc.ServerCredentials;
   private readonly peerAllowed: ((peer: PeerCertificate | undefined) => boolean) | undefined;
-  private readonly fallbackResponse: CheckResponseObject;
-  private readonly watchers = new Set<grpc.ServerWritableStream<{ service?: string }, { status: number }>>();
-  private serving = true;
-  private state: 'new' | 'listening' | 'closed' = 'new';
+  protected readonly health = new HealthBoard<grpc.ServerWritableStream<{ service?: string }, { status: number }>>(
+    (call, status) => call.write({ status }),
+    (call) => call.request.service,
+    (call) => call.end(),
+  );
 
   /** Use {@link createExtAuthzServer}. */
   constructor(options: ExtAuthzServerOptions) {
-    const maxMessageBytes = options.maxMessageBytes ?? 1024 * 1024;
-    const decisionTimeoutMs = options.decisionTimeoutMs ?? 150;
-    const deadlineMarginMs = options.deadlineMarginMs ?? 20;
-    for (const [name, value] of [
-      ['maxMessageBytes', maxMessageBytes],
-      ['decisionTimeoutMs', decisionTimeoutMs],
-      ['deadlineMarginMs', deadlineMarginMs],
-    ] as const) {
-      if (!Number.isFinite(value) || value < 0) throw new TypeError(`${name} must be a non-negative number`);
-    }
+    super();
+    const { maxMessageBytes, decisionTimeoutMs, deadlineMarginMs, transportBytes } = resolveCheckLimits(options);
     this.logger = options.logger;
-    this.render = compileRenderOptions(options.renderOptions);
+    this.verdicts = new CheckVerdicts(options.renderOptions, options.logger);
     this.limits = options.requestLimits ?? {};
     this.now = options.now ?? Date.now;
     this.credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
     this.peerAllowed = options.peerAllowed;
-    this.fallbackResponse = this.denyResponse(INTERNAL_ERROR_DENY, EMPTY_REQUEST_CONTEXT);
     this.lifecycle = new CheckLifecycle({
       decider: options.decider,
       logger: options.logger,
@@ -128,7 +105,7 @@ export class ExtAuthzServer {
     const protos = loadAuthzProtos(options.protoDir);
     this.maxMessageBytes = maxMessageBytes;
     const serverOptions: grpc.ServerOptions = {
-      'grpc.max_receive_message_length': Math.min(MAX_TRANSPORT_BYTES, Math.max(maxMessageBytes, maxMessageBytes * TRANSPORT_FACTOR)),
+      'grpc.max_receive_message_length': transportBytes,
     };
     if (options.maxConcurrentStreams !== undefined) {
       serverOptions['grpc.max_concurrent_streams'] = options.maxConcurrentStreams;
@@ -165,50 +142,12 @@ export class ExtAuthzServer {
     });
   }
 
-  /** Sets what the health service reports (SERVING / NOT_SERVING) and notifies Watch streams. */
-  setServing(serving: boolean): void {
-    if (this.serving === serving) return;
-    this.serving = serving;
-    const status = serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
-    for (const call of this.watchers) {
-      if (isKnownService(call.request.service)) call.write({ status });
-    }
+  protected stopGracefully(done: () => void): void {
+    this.server.tryShutdown(() => done());
   }
 
-  /** Whether health currently reports SERVING. */
-  get isServing(): boolean {
-    return this.serving;
-  }
-
-  /**
-   * Graceful stop: report NOT_SERVING, end Watch streams, stop accepting calls and wait for in-flight
-   * Checks (which are bounded by their deadlines) up to `graceMs`, then force-close.
-   */
-  async drain(graceMs = 10_000): Promise<void> {
-    if (this.state === 'closed') return;
-    this.setServing(false);
-    this.endWatchers();
-    this.state = 'closed';
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      timer.unref();
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  /** Immediate stop: cancels in-flight calls. Idempotent. */
-  async close(): Promise<void> {
-    this.serving = false;
-    this.endWatchers();
-    this.state = 'closed';
+  protected forceStop(): void {
     this.server.forceShutdown();
-    return Promise.resolve();
   }
 
   private check(
@@ -219,31 +158,28 @@ export class ExtAuthzServer {
       const now = this.now();
       const message = call.request;
       if (message === UNDECODABLE) {
-        callback(null, this.invalid('the CheckRequest could not be decoded'));
+        callback(null, this.verdicts.invalid('the CheckRequest could not be decoded'));
         return;
       }
       if (message === OVERSIZED) {
-        callback(null, this.invalid(`the CheckRequest is larger than ${this.maxMessageBytes} bytes`));
+        callback(null, this.verdicts.invalid(`the CheckRequest is larger than ${this.maxMessageBytes} bytes`));
         return;
       }
       if (this.peerAllowed !== undefined && !this.peerAllowed(call.getAuthContext().sslPeerCertificate)) {
         this.logger.warn({ peer: call.getPeer() }, 'ext_authz client certificate not in allowedSans; denying');
-        callback(null, this.denyResponse(
-          { kind: 'deny', status: 403, code: 'network_denied', message: 'the ext_authz client certificate is not allowed' },
-          EMPTY_REQUEST_CONTEXT,
-        ));
+        callback(null, this.verdicts.networkDenied());
         return;
       }
       const parsed = toRequestContext(message, now, this.limits);
       if (!parsed.ok) {
-        callback(null, this.invalid(`malformed CheckRequest: ${parsed.error}`));
+        callback(null, this.verdicts.invalid(`malformed CheckRequest: ${parsed.error}`));
         return;
       }
       const callDeadline = call.getDeadline();
       this.lifecycle.run(parsed.value, now, callDeadline instanceof Date ? callDeadline.getTime() : callDeadline, callback);
     } catch (err) {
       this.logger.error({ err }, 'ext_authz Check failed before a decision');
-      callback(null, this.fallbackResponse);
+      callback(null, this.verdicts.fallback);
     }
   }
 
@@ -253,13 +189,7 @@ export class ExtAuthzServer {
    * fallback).
    */
   private answer(callback: grpc.sendUnaryData<CheckResponseObject>, ctx: RequestContext, decision: Decision): void {
-    let response: CheckResponseObject;
-    try {
-      response = toCheckResponse(renderDecision(decision, ctx, this.render));
-    } catch (err) {
-      this.logger.error({ err }, 'rendering a decision failed');
-      response = this.fallbackResponse;
-    }
+    const response = this.verdicts.respond(ctx, decision);
     try {
       callback(null, response);
     } catch (err) {
@@ -267,22 +197,12 @@ export class ExtAuthzServer {
     }
   }
 
-  private invalid(message: string): CheckResponseObject {
-    return this.denyResponse({ kind: 'deny', status: 400, code: 'request_invalid', message }, EMPTY_REQUEST_CONTEXT);
-  }
-
-  private denyResponse(decision: DenyDecision, ctx: RequestContext): CheckResponseObject {
-    return toCheckResponse(renderDecision(decision, ctx, this.render));
-  }
-
   private wrapAuthorizationDefinition(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
     const method = definition['Check'];
     if (method === undefined) throw new Error('Authorization service has no Check method');
     // The hand-written codec replaces proto-loader's decode+toObject / fromObject+encode (see check-codec).
     const decode = decodeCheckRequest;
-    const encode = (value: unknown): Buffer => encodeCheckResponse(value as CheckResponseObject);
-    const fallback = this.fallbackResponse;
-    const logger = this.logger;
+    const verdicts = this.verdicts;
     const maxBytes = this.maxMessageBytes;
     return {
       ...definition,
@@ -298,14 +218,7 @@ export class ExtAuthzServer {
             return UNDECODABLE;
           }
         },
-        responseSerialize: (value: unknown): Buffer => {
-          try {
-            return encode(value);
-          } catch (err) {
-            logger.error({ err }, 'encoding a CheckResponse failed; sending internal_error deny');
-            return encode(fallback);
-          }
-        },
+        responseSerialize: (value: unknown): Buffer => verdicts.encode(value as CheckResponseObject),
       },
     };
   }
@@ -318,7 +231,7 @@ export class ExtAuthzServer {
       callback({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
       return;
     }
-    callback(null, { status: this.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING });
+    callback(null, { status: this.health.status });
   }
 
   private healthWatch(call: grpc.ServerWritableStream<{ service?: string }, { status: number }>): void {
@@ -326,27 +239,15 @@ export class ExtAuthzServer {
       call.end();
       return;
     }
-    const known = isKnownService(call.request.service);
-    call.write({
-      status: !known ? ServingStatus.SERVICE_UNKNOWN : this.serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING,
-    });
-    this.watchers.add(call);
+    this.health.watch(call);
     const forget = (): void => {
-      this.watchers.delete(call);
+      this.health.forget(call);
     };
     call.on('cancelled', forget);
     call.on('close', forget);
     call.on('error', forget);
   }
 
-  private endWatchers(): void {
-    for (const call of this.watchers) call.end();
-    this.watchers.clear();
-  }
-}
-
-function isKnownService(service: string | undefined): boolean {
-  return (HEALTH_SERVICES as readonly string[]).includes(service ?? '');
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { IdgateConfig } from '../../config/types.js';
 import { isDependencyFault } from '../../core/dependency-error.js';
 import { createEngine, type EngineDeps } from '../../engine/create-engine.js';
-import { createExtAuthzServer } from '../../extauthz/ext-authz-server.js';
+import { createExtAuthzServer, type ExtAuthzServer } from '../../extauthz/ext-authz-server.js';
 import type { HttpAuthzServer } from '../../httpauthz/http-authz-server.js';
 import type { Authenticator, RiskEvaluator } from '../../core/stages.js';
 import { createAuthenticator, type IssuerStatus, type JwtAuthenticator } from '../../identity/authenticator.js';
@@ -141,19 +141,31 @@ async function build(parts: SharedParts, config: IdgateConfig, closers: Closer[]
   const grpcTls = config.server.grpc.tls ? await loadListenerTls('grpc', config.server.grpc.tls) : undefined;
   const httpTls =
     config.server.httpAuthz.enabled && config.server.httpAuthz.tls ? await loadListenerTls('httpAuthz', config.server.httpAuthz.tls) : undefined;
-  const grpcCredentials = grpcTls ? new ReloadableServerCredentials(grpcTls.material) : undefined;
-  const grpcServer = createExtAuthzServer({
+  const grpcOptions = {
     decider: engineFor('grpc'),
     logger: logger.child({ component: 'extauthz' }),
     renderOptions: render,
     maxMessageBytes: config.server.grpc.maxMessageBytes,
     decisionTimeoutMs: config.server.grpc.decisionTimeoutMs,
-    ...(grpcCredentials ? { credentials: grpcCredentials } : {}),
     ...(grpcTls?.peerAllowed ? { peerAllowed: grpcTls.peerAllowed } : {}),
-  });
+  };
   const listeners: Record<string, number> = {};
-  listeners.grpc = await grpcServer.listen(config.server.grpc.host, config.server.grpc.port);
-  if (grpcTls && grpcCredentials) watchTls(grpcTls, (m) => grpcCredentials.update(m));
+  let grpcServer: Pick<ExtAuthzServer, 'listen' | 'setServing' | 'drain'>;
+  if (config.server.grpc.transport === 'http2') {
+    // Loaded only when chosen (bench/README.md "node:http2 transport"); same answers, health and TLS files.
+    const { createH2CheckServer } = await import('../../extauthz/h2-check-server.js');
+    const tlsOptions = (m: TlsMaterial) => ({ context: secureContextOptions(m), requestCert: m.ca !== undefined });
+    const server = createH2CheckServer({ ...grpcOptions, ...(grpcTls ? { tls: tlsOptions(grpcTls.material) } : {}) });
+    listeners.grpc = await server.listen(config.server.grpc.host, config.server.grpc.port);
+    if (grpcTls) watchTls(grpcTls, (m) => server.setSecureContext(secureContextOptions(m)));
+    grpcServer = server;
+  } else {
+    const grpcCredentials = grpcTls ? new ReloadableServerCredentials(grpcTls.material) : undefined;
+    const server = createExtAuthzServer({ ...grpcOptions, ...(grpcCredentials ? { credentials: grpcCredentials } : {}) });
+    listeners.grpc = await server.listen(config.server.grpc.host, config.server.grpc.port);
+    if (grpcTls && grpcCredentials) watchTls(grpcTls, (m) => grpcCredentials.update(m));
+    grpcServer = server;
+  }
 
   let httpServer: HttpAuthzServer | undefined;
   if (config.server.httpAuthz.enabled) {

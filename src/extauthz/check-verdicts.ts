@@ -1,0 +1,70 @@
+import type { Logger } from 'pino';
+import type { Decision, DenyDecision } from '../core/decision.js';
+import { compileRenderOptions, renderDecision, type CompiledRenderOptions, type RenderOptions } from '../core/render-decision.js';
+import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
+import { INTERNAL_ERROR_DENY } from '../engine/check-lifecycle.js';
+import { encodeCheckResponse } from './check-codec.js';
+import type { CheckResponseObject } from './check-wire-types.js';
+import { toCheckResponse } from './to-check-response.js';
+
+const NETWORK_DENIED: DenyDecision = Object.freeze({
+  kind: 'deny',
+  status: 403,
+  code: 'network_denied',
+  message: 'the ext_authz client certificate is not allowed',
+});
+
+/**
+ * The CheckResponses both gRPC transports (grpc-js and node:http2) answer with, so they cannot drift: a
+ * rendered decision, the transport's own denies (`request_invalid`, `network_denied`) and the static
+ * internal-error deny every render or encode fault falls back to.
+ */
+export class CheckVerdicts {
+  readonly #render: CompiledRenderOptions;
+  readonly #logger: Logger;
+  /** The internal-error deny, rendered once: the answer when rendering or encoding fails. */
+  readonly fallback: CheckResponseObject;
+  readonly #fallbackBytes: Buffer;
+
+  /** @throws TypeError for invalid render options. */
+  constructor(renderOptions: RenderOptions | undefined, logger: Logger) {
+    this.#render = compileRenderOptions(renderOptions);
+    this.#logger = logger;
+    this.fallback = this.deny(INTERNAL_ERROR_DENY);
+    this.#fallbackBytes = encodeCheckResponse(this.fallback);
+  }
+
+  /** `decision` rendered for `ctx`; a render fault is logged and becomes the internal-error deny. */
+  respond(ctx: RequestContext, decision: Decision): CheckResponseObject {
+    try {
+      return toCheckResponse(renderDecision(decision, ctx, this.#render));
+    } catch (err) {
+      this.#logger.error({ err }, 'rendering a decision failed');
+      return this.fallback;
+    }
+  }
+
+  /** 400 `request_invalid` with `message` (an undecodable, oversized or malformed CheckRequest). */
+  invalid(message: string): CheckResponseObject {
+    return this.deny({ kind: 'deny', status: 400, code: 'request_invalid', message });
+  }
+
+  /** 403 `network_denied`: the mTLS client certificate is not in `allowedSans`. */
+  networkDenied(): CheckResponseObject {
+    return this.deny(NETWORK_DENIED);
+  }
+
+  /** The wire bytes of `response`; an encode fault is logged and becomes the internal-error deny's bytes. */
+  encode(response: CheckResponseObject): Buffer {
+    try {
+      return encodeCheckResponse(response);
+    } catch (err) {
+      this.#logger.error({ err }, 'encoding a CheckResponse failed; sending internal_error deny');
+      return this.#fallbackBytes;
+    }
+  }
+
+  private deny(decision: DenyDecision): CheckResponseObject {
+    return toCheckResponse(renderDecision(decision, EMPTY_REQUEST_CONTEXT, this.#render));
+  }
+}
