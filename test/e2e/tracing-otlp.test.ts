@@ -15,9 +15,11 @@ import { createTestKey, jwksOf, mintToken, type TestKey } from '../support/token
 /**
  * Issue 16 §1: the spawned CLI with `tracing.enabled`, a real redis-server, the Didit sandbox and a real
  * OTLP/HTTP receiver decoding the exported protobuf. Envoy's trace context (W3C `traceparent` or `b3`) in
- * the CheckRequest headers must be the parent of idgate's Check span, and a step-up's Redis and Didit calls
+ * the metadata of its Check call must be the parent of idgate's Check span, and a step-up's Redis and Didit calls
  * its children — with route/outcome/code attributes and no token, subject or e-mail anywhere.
  * `sampleRatio: 0` proves the sampler is parent-based: only Checks whose parent is sampled are exported.
+ * `trustIncomingContext: true` lets the HTTP front end and the webhook continue their request headers'
+ * context (the untrusted default: tracing-untrusted-context.test.ts).
  */
 const API_KEY = 'test-api-key';
 const SECRET = 'test-webhook-secret-0123456789';
@@ -47,14 +49,14 @@ async function check(path: string, traceHeaders: Record<string, string>, scope =
     ':path': path,
     authorization: `Bearer ${token}`,
     accept: 'application/json',
-    ...traceHeaders,
   };
+  // As Envoy's tracer sends it: in the metadata of its own gRPC call.
   return client.check({
     attributes: {
       source: { address: { socket_address: { address: '198.51.100.4' } } },
       request: { http: { method: 'GET', path, host: 'shop.example.com', scheme: 'https', headers } },
     },
-  });
+  }, { metadata: traceHeaders });
 }
 
 /** Waits (bounded) until the receiver holds a span of `traceId` matching `pred`; returns the trace's spans. */
@@ -97,7 +99,7 @@ beforeAll(async () => {
   });
   idgate = await startIdgate({
     command: 'serve',
-    configYaml: `${yaml}tracing:\n  enabled: true\n  endpoint: ${otlp.url}\n  sampleRatio: 0\n  serviceName: idgate-e2e\n`,
+    configYaml: `${yaml}tracing:\n  enabled: true\n  endpoint: ${otlp.url}\n  sampleRatio: 0\n  serviceName: idgate-e2e\n  trustIncomingContext: true\n`,
   });
   sandbox.setWebhookUrl(`http://127.0.0.1:${idgate.ports.public}/webhooks/didit`);
   client = createEnvoyClient(`127.0.0.1:${idgate.ports.grpc}`);
