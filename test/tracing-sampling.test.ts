@@ -146,6 +146,11 @@ describe('request headers not trusted (the default): sampleRatio 0', () => {
     await stop();
     await otlp.close();
   });
+  /** Exports what has ended (a shutdown flushes), then tracing starts again. */
+  async function flush(): Promise<void> {
+    await stop();
+    stop = await startTracing(tracingConfig(otlp.url, 0, false), silent);
+  }
 
   it('a flood of sampled traceparent/b3 request headers exports no span and puts no client trace id in the logs', async () => {
     const seen: Array<Record<string, string>> = [];
@@ -155,20 +160,18 @@ describe('request headers not trusted (the default): sampleRatio 0', () => {
     }
     // A webhook-style entry point with the same headers.
     await traced('idgate.webhook', async () => undefined, undefined, { traceparent: `00-${hex(16)}-${hex(8)}-01` });
-    await stop();
-    stop = await startTracing(tracingConfig(otlp.url, 0, false), silent);
+    await flush();
     expect(otlp.spans).toEqual([]);
     expect(seen).toEqual(Array.from({ length: 50 }, () => ({})));
   });
 
   it("the proxy's call metadata (ctx.traceContext) is continued, and wins over the request headers", async () => {
-    const traceId = hex(16);
-    const parent = hex(8);
-    const seen: Array<Record<string, string>> = [];
+    const [traceId, parent] = [hex(16), hex(8)];
+    // The client's sampled header is ignored; the metadata's context is the parent.
     const ctx = { ...request({ traceparent: `00-${hex(16)}-${hex(8)}-01` }), traceContext: { traceparent: `00-${traceId}-${parent}-01` } };
+    const seen: Array<Record<string, string>> = [];
     await traceDecider(recordingDecider(seen), 'grpc').decide(ctx, Date.now() + 1_000);
-    await stop();
-    stop = await startTracing(tracingConfig(otlp.url, 0, false), silent);
+    await flush();
     expect(otlp.spans.map((s) => [s.name, s.traceId])).toEqual([['dependency', traceId], ['idgate.check', traceId]]);
     expect(otlp.spans.find((s) => s.name === 'idgate.check')?.parentSpanId).toBe(parent);
     expect(seen[0]?.traceId).toBe(traceId);
