@@ -48,6 +48,25 @@ describe('idgate validate', () => {
     expect(r.err).toContain(`${file}: warning: policy.default is "allow"`);
   });
 
+  it('warns when CEL conditions read request.country but context.countryHeader is not set (country tests are refused)', () => {
+    const routes = '    - id: admin\n      match: { prefix: /admin }\n      public: true\n      conditions:\n        - { name: embargo, when: { country: { in: [KP] } }, then: deny }\n';
+    const cel = '    - id: eu\n      match: { prefix: /eu }\n      public: true\n      conditions:\n        - { name: eu-only, when: { cel: \'request.country != "DE"\' }, then: deny }\n';
+    const refused = join(dir, 'country-no-header.yaml');
+    writeFileSync(refused, `policy:\n  routes:\n${routes}`);
+    expect(idgate('validate', refused)).toMatchObject({ code: 1, err: expect.stringContaining('country tests need context.countryHeader') });
+    for (const [name, text, warned] of [
+      ['cel-no-header.yaml', `policy:\n  routes:\n${cel}`, true],
+      ['with-header.yaml', `context: { countryHeader: x-geo-country }\npolicy:\n  routes:\n${routes}${cel}`, false],
+    ] as const) {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      const r = idgate('validate', file);
+      expect(r.code, name).toBe(0);
+      if (warned) expect(r.err, name).toContain(`${file}: warning: context.countryHeader is not set, but the CEL conditions of route eu read request.country`);
+      else expect(r.err, name).not.toContain('context.countryHeader');
+    }
+  });
+
   it('rejects weak or sandbox Didit credentials and a plain-http API in live mode, in validate and serve, never printing them', () => {
     const file = join(dir, 'live-weak.yaml');
     const live = (didit: string) =>

@@ -201,6 +201,22 @@ describe('the shipped bootstraps make identity and context headers trustworthy (
     for (const h of CONTEXT) expect(exact, h).toContain(h);
   });
 
+  it.each(['front-proxy.yaml', 'front-proxy-tls.yaml', 'http-service.yaml'])(
+    '%s as shipped sets no country (its client copies are removed, nothing adds it): the docs must say so loudly',
+    (file) => {
+      const country = policy.context.countryHeader as string;
+      const { visited } = schema.walk(load(join(ENVOY_DIR, file)), 'envoy.config.bootstrap.v3.Bootstrap');
+      expect(visited.filter((v) => v.type.startsWith('envoy.extensions.filters.http.geoip')), 'an active geoip filter').toEqual([]);
+      const text = JSON.stringify(load(join(ENVOY_DIR, file)));
+      expect(text).toContain(`"remove":"${country}"`);
+      expect(text.match(new RegExp(`"key":"${country}"`, 'g')) ?? [], 'a header_to_add of the country header').toEqual([]);
+      // The operator is told, where they look first: the bootstrap itself, envoy/README.md and the example.
+      expect(readFileSync(join(ENVOY_DIR, file), 'utf8')).toMatch(/Without a source the country is unknown/);
+      expect(readFileSync(join(ENVOY_DIR, 'README.md'), 'utf8')).toMatch(/ship no country source/i);
+      expect(readFileSync('examples/idgate.yaml', 'utf8')).toMatch(/no country source/i);
+    },
+  );
+
   it.each(['front-proxy.yaml', 'http-service.yaml'])('%s: the commented geoip filter is valid, sets the policy country header and runs before ext_authz', (file) => {
     const text = readFileSync(join(ENVOY_DIR, file), 'utf8');
     const start = text.indexOf('# - name: envoy.filters.http.geoip');

@@ -93,6 +93,17 @@ describe('against the sandbox', () => {
     expect(b.sessionId).toBe(a.sessionId);
   });
 
+  it('deleting a session (204) ends the vendor_data reuse: the next create is a new session; a second delete is not_found', async () => {
+    const { client: c } = client(sandbox.url);
+    const open = await c.createSession({ workflowId: WF, vendorData: 'corp:revoked' });
+    await expect(c.deleteSession(open.sessionId)).resolves.toBeUndefined();
+    expect(sandbox.sessions().some((s) => s.sessionId === open.sessionId)).toBe(false);
+    const next = await c.createSession({ workflowId: WF, vendorData: 'corp:revoked' });
+    expect(next.sessionId).not.toBe(open.sessionId);
+    await expectDiditError(c.deleteSession(open.sessionId), 'not_found');
+    await expectDiditError(c.deleteSession('../v3/session/'), 'bad_request');
+  });
+
   it('wrong key → auth, not retried', async () => {
     const { client: c, sleeps } = client(sandbox.url, { apiKey: 'wrong' });
     const err = await expectDiditError(c.createSession({ workflowId: WF, vendorData: 'x' }), 'auth');

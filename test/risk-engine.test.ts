@@ -10,8 +10,12 @@ import { createAuthenticator, type JwtAuthenticator } from '../src/identity/auth
 import { compilePolicy } from '../src/policy/compile-policy.js';
 import { createRiskEvaluator } from '../src/risk/create-risk-evaluator.js';
 import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
+import { createRedisStore } from '../src/store/redis/create-redis-store.js';
+import type { RiskStore } from '../src/store/risk-store.js';
+import { eventually } from './support/check-requests.js';
 import { testConfigYaml } from './support/config-yaml.js';
 import { startJwksServer, type JwksServer } from './support/jwks-server.js';
+import { startRedis, type RedisServerHandle } from './support/redis-server.js';
 import { createTestKey, jwksOf, mintToken, requestContextWith, type TestKey } from './support/tokens.js';
 
 /**
@@ -47,11 +51,11 @@ function ctx(path: string, token: string, device?: string): RequestContext {
   };
 }
 
-function engineWith(store: ReturnType<typeof createMemoryStore>, riskOn: boolean) {
+function engineWith(store: Pick<RiskStore, 'recordActivity'>, riskOn: boolean, cfg: IdgateConfig = config) {
   const seen: { decision: Decision; details: ObservedDetails | undefined }[] = [];
   const observer: DecisionObserver = { observe: (_c, decision, _o, _d, details) => void seen.push({ decision, details }) };
-  const evaluator = createRiskEvaluator({ store, logger }, { risk: config.risk, context: config.context });
-  const policy = compilePolicy(config);
+  const evaluator = createRiskEvaluator({ store, logger }, { risk: cfg.risk, context: cfg.context });
+  const policy = compilePolicy(cfg);
   const engine = createEngine(
     { authenticator, policy: () => policy, observer, ...(riskOn ? { risk: evaluator } : {}) },
     { headerPrefix: 'x-idgate-' },
@@ -128,5 +132,58 @@ describe('engine risk stage', () => {
     await settle();
     expect(await store.getRisk('test:dave')).toBeUndefined();
     expect(seen.every((s) => s.details === undefined)).toBe(true);
+  });
+});
+
+/**
+ * Security review: a request the policy refuses before choosing a route — here a trusted context header
+ * that is not one well-formed value — must leave no trace in the subject's risk history, on the route
+ * that assesses risk and on the one that only records it. Otherwise anyone holding a token could make a
+ * device "known" or move the last country with requests that are denied anyway.
+ */
+describe('engine risk stage and the context-header guard (Redis risk store)', () => {
+  let redis: RedisServerHandle;
+  let guarded: IdgateConfig;
+  beforeAll(async () => {
+    redis = await startRedis();
+    const context = 'context:\n  countryHeader: x-geo-country\n  deviceHeaders: [x-device-id]\nrisk:\n  enabled: true\n';
+    guarded = parseConfig(`${testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, extraRoutes: ROUTES })}${context}`, { sourceName: 'risk-guard.yaml', env: {} });
+  }, 30_000);
+  afterAll(async () => {
+    await redis?.close();
+  });
+
+  it('records nothing for requests denied by the guard; well-formed ones still count', async () => {
+    const store = createRedisStore({ logger }, { redis: { url: redis.url, keyPrefix: 'guard:', commandTimeoutMs: 2000 } });
+    try {
+      expect(await store.whenReady(5000)).toBe(true);
+      const { engine, evaluator } = engineWith(store, true, guarded);
+      const token = await tokenFor('mallory');
+      const request = (path: string, headers: Record<string, string>): RequestContext => ({ ...ctx(path, token), headers: { ...ctx(path, token).headers, ...headers } });
+      expect((await engine.decide(request('/api/x', { 'x-device-id': 'd1', 'x-geo-country': 'US' }), Date.now() + 1000)).kind).toBe('allow');
+      await eventually(async () => evaluator.stats().recorded, (n) => n === 1);
+      const before = await store.getRisk('test:mallory');
+      expect(before).toMatchObject({ knownDevices: 1, lastCountry: 'US' });
+
+      const refused = [
+        request('/api/x', { 'x-device-id': 'd2,d3', 'x-geo-country': 'DE' }),
+        request('/api/x', { 'x-device-id': 'd4', 'x-geo-country': 'US,KP' }),
+        request('/risky/a', { 'x-device-id': 'd5', 'x-geo-country': 'K1' }),
+        request('/risky/a', { 'x-device-id': 'd6,d7' }),
+      ];
+      for (const r of refused) {
+        expect(await engine.decide(r, Date.now() + 1000)).toMatchObject({ kind: 'deny', status: 403, code: expect.stringMatching(/^(country|device)_denied$/) });
+      }
+      // A later well-formed request of another subject: once it is recorded, any earlier write has landed too.
+      expect((await engine.decide({ ...ctx('/api/x', await tokenFor('trent'), 'd9') }, Date.now() + 1000)).kind).toBe('allow');
+      await eventually(async () => evaluator.stats().recorded + evaluator.stats().failed, (n) => n >= 2);
+      expect(evaluator.stats()).toMatchObject({ recorded: 2, failed: 0 });
+      expect(await store.getRisk('test:mallory')).toEqual(before);
+      // The refused devices are still unknown: the risky route flags d5 as new (30 ≥ band 30).
+      expect(await engine.decide(request('/risky/a', { 'x-device-id': 'd1', 'x-geo-country': 'US' }), Date.now() + 1000)).toMatchObject({ kind: 'allow' });
+      expect(await engine.decide(request('/risky/a', { 'x-device-id': 'd5', 'x-geo-country': 'US' }), Date.now() + 1000)).toMatchObject({ code: 'risk_denied' });
+    } finally {
+      await store.close();
+    }
   });
 });

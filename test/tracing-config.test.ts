@@ -31,12 +31,12 @@ function errorOf(text: string): string {
 describe('tracing config', () => {
   it('is off by default, with a loopback collector, ratio 1 and service name idgate', async () => {
     const config = await loadConfig('examples/idgate.yaml', { env: {} });
-    expect(config.tracing).toEqual({ enabled: false, endpoint: 'http://127.0.0.1:4318/v1/traces', sampleRatio: 1, serviceName: 'idgate' });
+    expect(config.tracing).toEqual({ enabled: false, endpoint: 'http://127.0.0.1:4318/v1/traces', sampleRatio: 1, serviceName: 'idgate', trustIncomingContext: false });
   });
 
   it('accepts an OTLP/HTTP endpoint and a ratio', () => {
-    const config = parse(`${ISSUER}tracing: { enabled: true, endpoint: "http://otel-collector.observability:4318/v1/traces", sampleRatio: 0.01, serviceName: edge-idgate }\n`);
-    expect(config.tracing).toEqual({ enabled: true, endpoint: 'http://otel-collector.observability:4318/v1/traces', sampleRatio: 0.01, serviceName: 'edge-idgate' });
+    const config = parse(`${ISSUER}tracing: { enabled: true, endpoint: "http://otel-collector.observability:4318/v1/traces", sampleRatio: 0.01, serviceName: edge-idgate, trustIncomingContext: true }\n`);
+    expect(config.tracing).toEqual({ enabled: true, endpoint: 'http://otel-collector.observability:4318/v1/traces', sampleRatio: 0.01, serviceName: 'edge-idgate', trustIncomingContext: true });
   });
 
   it('refuses a non-http endpoint, a ratio outside 0..1 and unknown keys, naming the key', () => {

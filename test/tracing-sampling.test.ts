@@ -11,8 +11,10 @@ import { startOtlpReceiver, type OtlpReceiver } from './support/otlp-receiver.js
 /**
  * Root sampling is decided before any span exists (issue 16: tracing at 1 % must cost little), so these
  * tests pin the semantics that decision must keep: a request without trace context is traced with
- * probability `sampleRatio`, exactly once (not ratio² through a second sampler); a request with trace
- * context follows its sampled flag whatever the ratio, and its trace id reaches the log lines.
+ * probability `sampleRatio`, exactly once (not ratio² through a second sampler); a request with trusted
+ * trace context follows its sampled flag whatever the ratio, and its trace id reaches the log lines.
+ * Trusted: the proxy's call metadata (`ctx.traceContext`) always, request headers only with
+ * `trustIncomingContext` — by default a client's sampled flag forces nothing (security review).
  */
 
 const silent = pino({ level: 'silent' });
@@ -20,6 +22,10 @@ const ALLOW: Decision = { kind: 'allow', routeId: 'r', headers: {} } as unknown 
 
 function request(headers: Record<string, string>): RequestContext {
   return { ...EMPTY_REQUEST_CONTEXT, headers };
+}
+
+function tracingConfig(url: string, ratio: number, trustIncomingContext: boolean) {
+  return { enabled: true, endpoint: url, sampleRatio: ratio, serviceName: 'sampling-test', trustIncomingContext };
 }
 
 /** A decider that records the log fields (trace id) visible while it runs. */
@@ -61,12 +67,12 @@ describe('root sampling decision', () => {
 describe.each([
   { ratio: 1, rootExported: true },
   { ratio: 0, rootExported: false },
-])('a traced Check at sampleRatio $ratio', ({ ratio, rootExported }) => {
+])('a traced Check at sampleRatio $ratio, request headers trusted', ({ ratio, rootExported }) => {
   let otlp: OtlpReceiver;
   let stop: () => Promise<void>;
   beforeAll(async () => {
     otlp = await startOtlpReceiver();
-    stop = await startTracing({ enabled: true, endpoint: otlp.url, sampleRatio: ratio, serviceName: 'sampling-test' }, silent);
+    stop = await startTracing(tracingConfig(otlp.url, ratio, true), silent);
   });
   afterAll(async () => {
     await stop();
@@ -81,7 +87,7 @@ describe.each([
     const decider = traceDecider(recordingDecider(seen), 'grpc');
     for (let i = 0; i < 5; i++) await decider.decide(request({ 'x-request-id': `r${i}` }), Date.now() + 1_000);
     await stop();
-    stop = await startTracing({ enabled: true, endpoint: otlp.url, sampleRatio: ratio, serviceName: 'sampling-test' }, silent);
+    stop = await startTracing(tracingConfig(otlp.url, ratio, true), silent);
     const checks = otlp.spans.filter((s) => s.name === 'idgate.check');
     if (rootExported) {
       expect(checks).toHaveLength(5);
@@ -101,7 +107,7 @@ describe.each([
     const seen: Array<Record<string, string>> = [];
     await traceDecider(recordingDecider(seen), 'grpc').decide(request({ traceparent: `00-${traceId}-${parent}-01` }), Date.now() + 1_000);
     await stop();
-    stop = await startTracing({ enabled: true, endpoint: otlp.url, sampleRatio: ratio, serviceName: 'sampling-test' }, silent);
+    stop = await startTracing(tracingConfig(otlp.url, ratio, true), silent);
     const check = otlp.spans.find((s) => s.name === 'idgate.check');
     expect(check).toMatchObject({ traceId, parentSpanId: parent });
     expect(otlp.spans.find((s) => s.name === 'dependency')).toMatchObject({ traceId, parentSpanId: check?.spanId });
@@ -113,7 +119,7 @@ describe.each([
     const seen: Array<Record<string, string>> = [];
     await traceDecider(recordingDecider(seen), 'grpc').decide(request({ traceparent: `00-${traceId}-${hex(8)}-00` }), Date.now() + 1_000);
     await stop();
-    stop = await startTracing({ enabled: true, endpoint: otlp.url, sampleRatio: ratio, serviceName: 'sampling-test' }, silent);
+    stop = await startTracing(tracingConfig(otlp.url, ratio, true), silent);
     expect(otlp.spans).toEqual([]);
     expect(seen[0]?.traceId).toBe(traceId);
   });
@@ -122,9 +128,52 @@ describe.each([
     const seen: Array<Record<string, string>> = [];
     await traceDecider(recordingDecider(seen), 'grpc').decide(request({ traceparent: 'garbage' }), Date.now() + 1_000);
     await stop();
-    stop = await startTracing({ enabled: true, endpoint: otlp.url, sampleRatio: ratio, serviceName: 'sampling-test' }, silent);
+    stop = await startTracing(tracingConfig(otlp.url, ratio, true), silent);
     const checks = otlp.spans.filter((s) => s.name === 'idgate.check');
     expect(checks).toHaveLength(rootExported ? 1 : 0);
     if (rootExported) expect(checks[0]?.parentSpanId).toBe('');
+  });
+});
+
+describe('request headers not trusted (the default): sampleRatio 0', () => {
+  let otlp: OtlpReceiver;
+  let stop: () => Promise<void>;
+  beforeAll(async () => {
+    otlp = await startOtlpReceiver();
+    stop = await startTracing(tracingConfig(otlp.url, 0, false), silent);
+  });
+  afterAll(async () => {
+    await stop();
+    await otlp.close();
+  });
+  /** Exports what has ended (a shutdown flushes), then tracing starts again. */
+  async function flush(): Promise<void> {
+    await stop();
+    stop = await startTracing(tracingConfig(otlp.url, 0, false), silent);
+  }
+
+  it('a flood of sampled traceparent/b3 request headers exports no span and puts no client trace id in the logs', async () => {
+    const seen: Array<Record<string, string>> = [];
+    const decider = traceDecider(recordingDecider(seen), 'http');
+    for (let i = 0; i < 50; i++) {
+      await decider.decide(request(i % 2 === 0 ? { traceparent: `00-${hex(16)}-${hex(8)}-01` } : { b3: `${hex(16)}-${hex(8)}-1` }), Date.now() + 1_000);
+    }
+    // A webhook-style entry point with the same headers.
+    await traced('idgate.webhook', async () => undefined, undefined, { traceparent: `00-${hex(16)}-${hex(8)}-01` });
+    await flush();
+    expect(otlp.spans).toEqual([]);
+    expect(seen).toEqual(Array.from({ length: 50 }, () => ({})));
+  });
+
+  it("the proxy's call metadata (ctx.traceContext) is continued, and wins over the request headers", async () => {
+    const [traceId, parent] = [hex(16), hex(8)];
+    // The client's sampled header is ignored; the metadata's context is the parent.
+    const ctx = { ...request({ traceparent: `00-${hex(16)}-${hex(8)}-01` }), traceContext: { traceparent: `00-${traceId}-${parent}-01` } };
+    const seen: Array<Record<string, string>> = [];
+    await traceDecider(recordingDecider(seen), 'grpc').decide(ctx, Date.now() + 1_000);
+    await flush();
+    expect(otlp.spans.map((s) => [s.name, s.traceId])).toEqual([['dependency', traceId], ['idgate.check', traceId]]);
+    expect(otlp.spans.find((s) => s.name === 'idgate.check')?.parentSpanId).toBe(parent);
+    expect(seen[0]?.traceId).toBe(traceId);
   });
 });

@@ -897,6 +897,11 @@ export const tracingSchema = z
     sampleRatio: z.number().min(0).max(1).default(1),
     /** `service.name` resource attribute (default `idgate`). */
     serviceName: z.string().min(1).max(128).default('idgate'),
+    /**
+     * Continue trace context found in request headers (CheckRequest headers, HTTP authz mode, webhook
+     * deliveries). Off by default: clients can set those, so a sampled flag there would let them force spans.
+     */
+    trustIncomingContext: z.boolean().default(false),
   })
   .prefault({});
 

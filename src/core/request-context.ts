@@ -38,6 +38,12 @@ export interface RequestContext {
    * when the proxy sent them. Repeated headers are joined with `,` as Envoy does.
    */
   readonly headers: Readonly<Record<string, string>>;
+  /**
+   * Trace-context headers (`traceparent`, `b3`…) of the proxy's own call to idgate — the gRPC metadata Envoy's
+   * tracer sets on its Check call — when there were any. Unlike {@link headers}, no end user can set these,
+   * so tracing always continues them (see docs/deployment.md, "Tracing").
+   */
+  readonly traceContext?: Readonly<Record<string, string>>;
   /** The immediate peer address the proxy reported (IPv4 or IPv6 text form, no port); empty if unknown. */
   readonly sourceAddress: string;
   /** The peer's mTLS principal (SPIFFE id in Istio), empty if none. */

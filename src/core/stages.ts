@@ -26,6 +26,13 @@ export interface PolicyEvaluator {
    * absent, no route is treated as using risk.
    */
   needsRisk?(ctx: RequestContext): boolean;
+  /**
+   * False when `evaluate` refuses the request before choosing a route, whatever the caller (an unsafe path,
+   * no method, a refused method override, a trusted context header that is not one well-formed value). The
+   * engine then records nothing about it — no risk sighting — so denied requests cannot write a subject's
+   * risk history. When absent, every request is admitted.
+   */
+  admits?(ctx: RequestContext): boolean;
 }
 
 /** The verification stage's answer for a set of needs. */

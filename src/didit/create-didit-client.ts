@@ -45,7 +45,9 @@ export interface DiditClientOptions {
 }
 
 /** Operations of the Didit API idgate calls (the `op` label of `idgate_didit_requests_total`). */
-export type DiditOp = 'create_session' | 'get_decision';
+type HttpMethod = 'GET' | 'POST' | 'DELETE';
+
+export type DiditOp = 'create_session' | 'get_decision' | 'delete_session';
 
 /** Input of {@link DiditClient.createSession}. */
 export interface CreateSessionInput {
@@ -82,6 +84,12 @@ export interface DiditClient {
    * @throws DiditError; `not_found` for an unknown session, `bad_request` for an id that is not UUID-like.
    */
   getDecision(sessionId: string): Promise<DiditDecision>;
+  /**
+   * `DELETE /v3/session/{id}/delete/` (204; 200 also accepted): ends a session for good, so Didit's
+   * `vendor_data` idempotency cannot hand it back.
+   * @throws DiditError; `not_found` for an unknown (e.g. already deleted) session.
+   */
+  deleteSession(sessionId: string): Promise<void>;
   /** Closes the connection pool; later calls fail. */
   close(): Promise<void>;
   /** The circuit breaker's state (`closed` when it is turned off). */
@@ -157,7 +165,7 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
           onStateChange: (state) => log.warn({ state }, state === 'open' ? 'Didit circuit opened; failing fast' : `Didit circuit ${state}`),
         });
 
-  async function send(method: 'GET' | 'POST', path: string, body: string | undefined, attemptTimeoutMs: number): Promise<HttpAnswer> {
+  async function send(method: HttpMethod, path: string, body: string | undefined, attemptTimeoutMs: number): Promise<HttpAnswer> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), attemptTimeoutMs);
     try {
@@ -222,11 +230,11 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
     return { error: new DiditError(code, message, { status, ...extra }), retryable: false };
   }
 
-  function call(op: string, method: 'GET' | 'POST', path: string, body: string | undefined, okStatuses: readonly number[]): Promise<unknown> {
+  function call(op: string, method: HttpMethod, path: string, body: string | undefined, okStatuses: readonly number[]): Promise<unknown> {
     return traced(`didit ${op}`, () => callUntraced(op, method, path, body, okStatuses), { 'didit.operation': op });
   }
 
-  async function callUntraced(op: string, method: 'GET' | 'POST', path: string, body: string | undefined, okStatuses: readonly number[]): Promise<unknown> {
+  async function callUntraced(op: string, method: HttpMethod, path: string, body: string | undefined, okStatuses: readonly number[]): Promise<unknown> {
     const started = clock();
     for (let attempt = 0; ; attempt++) {
       const remaining = budgetMs - (clock() - started);
@@ -239,6 +247,8 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
         const answer = await send(method, path, body, Math.max(1, Math.min(timeoutMs, remaining)));
         if (okStatuses.includes(answer.status)) {
           breaker?.onSuccess();
+          // 204 No Content (a deletion) has no JSON to parse.
+          if (answer.status === 204) return undefined;
           try {
             return JSON.parse(answer.text) as unknown;
           } catch (err) {
@@ -307,6 +317,11 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
       const parsed = parseDecision(json);
       if (!parsed.ok) throw new DiditError('bad_response', `Didit decision: ${parsed.reason}`);
       return parsed.value;
+    }),
+
+    deleteSession: (sessionId) => observed('delete_session', async () => {
+      if (!SESSION_ID.test(sessionId)) throw new DiditError('bad_request', 'session id is not a Didit session id');
+      await call('delete_session', 'DELETE', `/v3/session/${encodeURIComponent(sessionId)}/delete/`, undefined, [204, 200]);
     }),
 
     async close() {

@@ -36,7 +36,8 @@ export interface EngineOptions {
 /**
  * The decision pipeline: identity → (risk) → policy → verification → Decision.
  *
- * Risk (only when `deps.risk` is given, i.e. `risk.enabled`): for a verified caller on a route whose
+ * Risk (only when `deps.risk` is given, i.e. `risk.enabled`; never for a request the policy does not
+ * `admit`, which it denies before any route): for a verified caller on a route whose
  * policy `needsRisk`, the assessment is awaited and handed to the policy, and a risk-store fault fails
  * closed (503 `dependency_unavailable`); on any other route the request is only recorded, fire and
  * forget, so a risk-store fault never denies a route that does not use risk.
@@ -109,7 +110,10 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     const principal = auth.kind === 'verified' ? auth.principal : undefined;
     const policy = deps.policy();
     let risk: RiskAssessment | undefined;
-    if (principal !== undefined && deps.risk !== undefined) {
+    // A request the policy refuses before any route (e.g. a malformed trusted country or device header) is
+    // never recorded: else anyone holding a token could make a device "known" or move the last country with
+    // requests that are denied anyway.
+    if (principal !== undefined && deps.risk !== undefined && policy.admits?.(ctx) !== false) {
       // Only routes that use the score wait for (and depend on) the risk store; every other authenticated
       // request is still recorded, in the background, so velocity and travel signals see all traffic.
       if (policy.needsRisk?.(ctx) === true) risk = await deps.risk.assess(ctx, principal, now);

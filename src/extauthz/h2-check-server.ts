@@ -1,3 +1,4 @@
+import { TRACE_CONTEXT_HEADERS } from '../tracing/tracing.js';
 import * as http2 from 'node:http2';
 import { TLSSocket, type PeerCertificate, type SecureContextOptions } from 'node:tls';
 import protobuf from 'protobufjs/minimal.js';
@@ -77,6 +78,8 @@ class Call {
   timer: NodeJS.Timeout | undefined;
   /** The service a Health/Watch call asked about. */
   service = '';
+  /** Trace context the proxy's own Check call carries (Envoy's tracer sets it; end users cannot). */
+  traceContext: Readonly<Record<string, string>> | undefined;
 
   constructor(
     readonly stream: http2.ServerHttp2Stream,
@@ -236,6 +239,7 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
     }
     const encoding = headers['grpc-encoding'];
     const call = new Call(stream, method, typeof encoding === 'string' ? encoding : 'identity', this.transportBytes);
+    call.traceContext = traceContextOf(headers);
     const timeout = parseGrpcTimeout(headers['grpc-timeout']);
     if (timeout !== undefined) {
       if (Number.isNaN(timeout)) {
@@ -338,7 +342,8 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
         this.reply(call, this.verdicts.invalid(`malformed CheckRequest: ${parsed.error}`));
         return;
       }
-      this.lifecycle.run(parsed.value, now, call.deadlineAt, call);
+      const ctx = call.traceContext === undefined ? parsed.value : { ...parsed.value, traceContext: call.traceContext };
+      this.lifecycle.run(ctx, now, call.deadlineAt, call);
     } catch (err) {
       this.logger.error({ err }, 'ext_authz Check failed before a decision');
       this.reply(call, this.verdicts.fallback);
@@ -512,4 +517,19 @@ function encodeHealthResponse(status: number): Uint8Array {
  */
 export function createH2CheckServer(options: H2CheckServerOptions): H2CheckServer {
   return new H2CheckServer(options);
+}
+
+/**
+ * The trace context in the headers of the proxy's Check call itself (as `ext-authz-server.ts` reads it from
+ * grpc-js metadata), or undefined when it has none.
+ */
+function traceContextOf(headers: http2.IncomingHttpHeaders): Readonly<Record<string, string>> | undefined {
+  let found: Record<string, string> | undefined;
+  for (const name of TRACE_CONTEXT_HEADERS) {
+    const value = headers[name];
+    if (typeof value !== 'string') continue;
+    found ??= {};
+    found[name] = value;
+  }
+  return found;
 }

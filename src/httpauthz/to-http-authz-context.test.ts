@@ -15,6 +15,24 @@ function req(headers: Record<string, string | string[]>, over: Partial<HttpAuthz
 }
 
 describe('toHttpAuthzContext', () => {
+  it('never sets a workload principal, even from a trusted proxy sending XFCC or SPIFFE headers (security review)', () => {
+    const spiffe = 'spiffe://cluster.local/ns/shop/sa/web';
+    const forged = { host: 'a', 'x-forwarded-client-cert': `By=${spiffe};URI=${spiffe}`, 'x-spiffe-id': spiffe, principal: spiffe };
+    for (const peer of ['10.1.2.3', '203.0.113.7']) {
+      for (const extra of [{}, { 'x-original-uri': '/api' }] as Array<Record<string, string>>) {
+        const r = toHttpAuthzContext(req({ ...forged, ...extra }, { target: '/check/api', peer }), OPTIONS, NOW);
+        // From the untrusted peer, the describing header is refused outright; otherwise mapped without a principal.
+        if (!r.ok) {
+          expect([peer, extra]).toEqual(['203.0.113.7', { 'x-original-uri': '/api' }]);
+          continue;
+        }
+        expect(r.ctx.sourcePrincipal).toBe('');
+        // Still visible as plain headers (a CEL rule may read them), never as the principal.
+        expect(r.ctx.headers['x-forwarded-client-cert']).toContain(spiffe);
+      }
+    }
+  });
+
   it('maps an Envoy http_service request: prefix stripped, host and method preserved, scheme unknown', () => {
     const r = toHttpAuthzContext(req({ Host: 'App.Example.com:8443', Authorization: 'Bearer t' }, { method: 'POST', target: '/check/api/x?y=1' }), OPTIONS, NOW);
     expect(r.ok).toBe(true);

@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import type { TracingConfig } from '../config/types.js';
 import type { Decider } from '../core/decider.js';
 import type { Decision } from '../core/decision.js';
-import type { IncomingTraceHeaders, SpanAttributes, TracingBackend } from '../tracing/tracing.js';
+import { TRACE_CONTEXT_HEADERS, type IncomingTraceHeaders, type SpanAttributes, type TracingBackend } from '../tracing/tracing.js';
 
 /** Per export request; the batch processor never waits longer than this for the collector. */
 const EXPORT_TIMEOUT_MS = 5_000;
@@ -38,10 +38,14 @@ const MAX_QUEUE = 2_048;
 const EXPORT_DELAY_MS = 5_000;
 
 /**
- * Request headers any of our propagators reads (W3C trace context, B3 single and multi). A request with
- * none of them has no trace context to continue: whether it is traced is the root sampling decision alone.
+ * Request headers any of our propagators needs to find a context (W3C trace context, B3 single and multi;
+ * `tracestate` and the B3 span ids alone are none). A request with none of them has no trace context to
+ * continue: whether it is traced is the root sampling decision alone.
  */
-const TRACE_HEADERS: readonly string[] = ['traceparent', 'b3', 'x-b3-traceid', 'x-b3-sampled', 'x-b3-flags'];
+const TRACE_HEADERS: readonly string[] = TRACE_CONTEXT_HEADERS.filter((name) => !['tracestate', 'x-b3-spanid', 'x-b3-parentspanid'].includes(name));
+
+/** What an entry point whose headers are not trusted continues: nothing (the root sampler decides). */
+const NO_TRACE_HEADERS: IncomingTraceHeaders = Object.freeze({});
 
 /** Whether the request carries any trace-context header (lower-case names, as both front ends give them). */
 export function hasTraceHeaders(headers: IncomingTraceHeaders): boolean {
@@ -62,6 +66,11 @@ export function createRootSampler(ratio: number, random: () => number = Math.ran
 
 export function createOtelBackend(config: TracingConfig, logger: Logger): TracingBackend {
   const sampleRoot = createRootSampler(config.sampleRatio);
+  // End users choose request headers: a sampled flag there (when no proxy overwrites it) would let any
+  // client force a full span tree per request (CPU and export amplification). Only the proxy's own call
+  // metadata (`ctx.traceContext`) is always continued; request headers only when the operator says so.
+  const trustHeaders = config.trustIncomingContext;
+  const untrusted = (headers: IncomingTraceHeaders): IncomingTraceHeaders => (trustHeaders ? headers : NO_TRACE_HEADERS);
   const exporter = new OTLPTraceExporter({ url: config.endpoint, timeoutMillis: EXPORT_TIMEOUT_MS });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.serviceName }),
@@ -117,7 +126,7 @@ export function createOtelBackend(config: TracingConfig, logger: Logger): Tracin
     span<T>(name: string, attributes: SpanAttributes | undefined, fn: () => Promise<T>, incoming?: IncomingTraceHeaders): Promise<T> {
       // Only inside a sampled Check or at a server entry point (a webhook delivery): background work stays untraced.
       if (incoming === undefined && activeRecording() === undefined) return fn();
-      const parent = incoming === undefined ? context.active() : entryContext(incoming);
+      const parent = incoming === undefined ? context.active() : entryContext(untrusted(incoming));
       if (parent === undefined) return fn();
       const span = tracer.startSpan(name, { kind: incoming === undefined ? SpanKind.CLIENT : SpanKind.SERVER, ...(attributes ? { attributes } : {}) }, parent);
       if (!span.isRecording()) return fn();
@@ -136,7 +145,7 @@ export function createOtelBackend(config: TracingConfig, logger: Logger): Tracin
     traceDecider(decider: Decider, mode: string): Decider {
       return {
         decide(ctx, deadlineAt) {
-          const parent = entryContext(ctx.headers);
+          const parent = entryContext(ctx.traceContext ?? untrusted(ctx.headers));
           // An unsampled root (the common case at a low ratio): no span, no context, nothing per Check.
           if (parent === undefined) return decider.decide(ctx, deadlineAt);
           const span = tracer.startSpan('idgate.check', { kind: SpanKind.SERVER, attributes: { 'idgate.mode': mode } }, parent);

@@ -57,6 +57,8 @@ export interface CompiledPolicy {
    * when no route matches. Costs one route selection.
    */
   needsRisk(ctx: RequestContext): boolean;
+  /** False when `evaluate` denies the request before any route (see `PolicyEvaluator.admits`). */
+  admits(ctx: RequestContext): boolean;
   /**
    * Decides what the policy alone can: `allow`, `deny` (with status, code and RFC 6750/9470 challenge) or
    * `verify` (identity and context hold; listed Didit verifications must also be satisfied).
@@ -265,8 +267,8 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     return { kind: 'verify', routeId, headers, needs, shadow, failOpen: cfg.failOpen, trace };
   };
 
-  const evaluate = (ctx: RequestContext, auth: AuthResult, now: number, risk: RiskAssessment | undefined): Outcome => {
-    const trace: TraceStep[] = [];
+  /** The denials before any route, whatever the caller; see `admits` (the engine records no risk for them). */
+  const refuseBeforeRoutes = (ctx: RequestContext, trace: TraceStep[]): Outcome | undefined => {
     if (ctx.pathError !== undefined) {
       trace.push({ step: 'path', result: 'fail', detail: 'the request path cannot be canonicalised safely' });
       return { kind: 'deny', status: 400, code: 'path_invalid', message: 'request path is not acceptable', shadow: policy.shadow, trace };
@@ -287,6 +289,13 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       trace.push({ step: 'context', result: 'fail', detail: fault.message });
       return { kind: 'deny', status: 403, code: fault.code, message: fault.message, shadow: policy.shadow, trace };
     }
+    return undefined;
+  };
+
+  const evaluate = (ctx: RequestContext, auth: AuthResult, now: number, risk: RiskAssessment | undefined): Outcome => {
+    const trace: TraceStep[] = [];
+    const refused = refuseBeforeRoutes(ctx, trace);
+    if (refused !== undefined) return refused;
     const effective = effectiveMethod(ctx, methodOverride);
     if (!effective.ok) {
       trace.push({ step: 'request', result: 'fail', detail: effective.reason });
@@ -367,6 +376,14 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       } catch {
         // Unreachable; answering true keeps risk bands in force rather than silently skipping them.
         return true;
+      }
+    },
+    admits: (ctx) => {
+      try {
+        return refuseBeforeRoutes(ctx, []) === undefined && effectiveMethod(ctx, methodOverride).ok;
+      } catch {
+        // Unreachable; evaluate() fails closed on the same fault, so recording nothing is right.
+        return false;
       }
     },
     evaluate: (ctx, auth, now, risk) => {

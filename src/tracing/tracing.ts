@@ -14,6 +14,14 @@ import type { Decider } from '../core/decider.js';
 /** Request headers that may carry trace context (`traceparent`, `b3`…), lower-case names. */
 export type IncomingTraceHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
 
+/**
+ * Every header our propagators read (W3C trace context, B3 single and multi), lower-case: what the gRPC
+ * front end copies from the metadata of the proxy's own call.
+ */
+export const TRACE_CONTEXT_HEADERS: readonly string[] = [
+  'traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags',
+];
+
 /** Attribute values we export. */
 export type SpanAttributes = Readonly<Record<string, string | number | boolean>>;
 
@@ -21,10 +29,14 @@ export type SpanAttributes = Readonly<Record<string, string | number | boolean>>
 export interface TracingBackend {
   /**
    * Runs `fn` in a child span of the active span; without an active span, `fn` runs untraced unless
-   * `incoming` is given: then the span continues the trace context in those request headers, or starts one.
+   * `incoming` is given: then the span continues the trace context in those request headers (only with
+   * `tracing.trustIncomingContext`), or starts a root sampled at `sampleRatio`.
    */
   span<T>(name: string, attributes: SpanAttributes | undefined, fn: () => Promise<T>, incoming?: IncomingTraceHeaders): Promise<T>;
-  /** Wraps a decider: one server span per Check, child of the trace context in the request headers. */
+  /**
+   * Wraps a decider: one server span per Check, child of the proxy's trace context (`ctx.traceContext`, the
+   * gRPC call's metadata) or, only with `tracing.trustIncomingContext`, of the one in the request headers.
+   */
   traceDecider(decider: Decider, mode: string): Decider;
   /** `{ traceId, spanId }` of the active span, for log lines; empty when none. */
   logFields(): Record<string, string>;
@@ -44,7 +56,8 @@ export function tracingEnabled(): boolean {
 /**
  * Runs `fn` inside a child span named `name` of the active span (no span when tracing is off or nothing
  * is being traced). `incoming`: the request headers of a server entry point (webhook deliveries) — the
- * span continues their trace context, or is a new root sampled at `sampleRatio`.
+ * span continues their trace context when `tracing.trustIncomingContext`, else is a new root sampled at
+ * `sampleRatio`.
  */
 export function traced<T>(name: string, fn: () => Promise<T>, attributes?: SpanAttributes, incoming?: IncomingTraceHeaders): Promise<T> {
   return backend === undefined ? fn() : backend.span(name, attributes, fn, incoming);

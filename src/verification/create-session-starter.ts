@@ -9,7 +9,7 @@ import type { PendingSession, SessionRecord } from '../core/verdict.js';
  * and the single-flight lock (never verdicts or audit).
  */
 export interface StarterStore
-  extends Pick<PendingSessions, 'getPending' | 'putPending' | 'putSession'>,
+  extends Pick<PendingSessions, 'getPending' | 'putPending' | 'getSession' | 'putSession'>,
     StepUpCounters,
     Locks {}
 
@@ -21,6 +21,11 @@ export interface SessionCreator {
     callback: string;
     metadata?: Record<string, unknown>;
   }): Promise<{ sessionId: string; url: string }>;
+  /**
+   * Ends a session at Didit for good (its `vendor_data` idempotency then creates a fresh one). Without it,
+   * a session from before a revocation that Didit hands back is refused (`revoked`) until Didit drops it.
+   */
+  deleteSession?(sessionId: string): Promise<void>;
 }
 
 /** What {@link SessionStarter.start} found or did. */
@@ -121,27 +126,43 @@ export function createSessionStarter(
       if (count > options.maxStepUps) return { kind: 'loop', retryAfterSeconds: Math.ceil(windowMs / 1000) };
       let fresh: PendingSession;
       try {
-        // The session's creation time as idgate records it is when idgate asked for it: a revocation that
-        // lands while Didit answers is then after it, and the session is refused (fail closed).
-        const requestedAt = clock();
-        const created = await deps.didit.createSession({
-          workflowId: workflow.workflowId,
-          vendorData: subject,
-          callback: options.callbackUrl,
-          metadata: { workflow: workflow.name },
-        });
-        const record: SessionRecord = {
-          sessionId: created.sessionId,
-          subject,
-          workflow: workflow.name,
-          ...(returnTo !== undefined ? { returnTo } : {}),
-          createdAt: requestedAt,
-        };
-        await deps.store.putSession(record, sessionTtlMs);
-        fresh = { subject, workflow: workflow.name, sessionId: created.sessionId, url: created.url, createdAt: requestedAt };
-        if ((await deps.store.putPending(fresh, pendingTtlMs)) === 'revoked') {
-          returnStepUpSlot(slotKey, count);
-          return { kind: 'revoked' };
+        for (let attempt = 0; ; attempt++) {
+          // The session's creation time as idgate records it is when idgate asked for it: a revocation that
+          // lands while Didit answers is then after it, and the session is refused (fail closed).
+          const requestedAt = clock();
+          const created = await deps.didit.createSession({
+            workflowId: workflow.workflowId,
+            vendorData: subject,
+            callback: options.callbackUrl,
+            metadata: { workflow: workflow.name },
+          });
+          // Didit's `vendor_data` idempotency hands back a session the user has not finished instead of
+          // creating one. Such a session is as old as idgate's first record of it, never "now": else one
+          // opened before a revocation would pass the watermark and its webhook or callback re-approve.
+          const known = await deps.store.getSession(created.sessionId);
+          if (known !== undefined && (known.subject !== subject || known.workflow !== workflow.name)) {
+            throw new TypeError('Didit handed back a session idgate created for another subject or workflow');
+          }
+          const createdAt = known?.createdAt ?? requestedAt;
+          const record: SessionRecord = {
+            sessionId: created.sessionId,
+            subject,
+            workflow: workflow.name,
+            ...(returnTo !== undefined ? { returnTo } : {}),
+            createdAt,
+          };
+          await deps.store.putSession(record, sessionTtlMs);
+          fresh = { subject, workflow: workflow.name, sessionId: created.sessionId, url: created.url, createdAt };
+          if ((await deps.store.putPending(fresh, pendingTtlMs)) === 'stored') break;
+          if (known === undefined || attempt > 0 || deps.didit.deleteSession === undefined) {
+            returnStepUpSlot(slotKey, count);
+            return { kind: 'revoked' };
+          }
+          // An unfinished session from before the revocation: end it at Didit, so the next creation is new.
+          deps.logger.info({ subject, workflow: workflow.name, sessionId: created.sessionId }, 'deleting a pre-revocation Didit session handed back for reuse');
+          await deps.didit.deleteSession(created.sessionId).catch((err: unknown) => {
+            if ((err as { code?: unknown }).code !== 'not_found') throw err;
+          });
         }
       } catch (err) {
         returnStepUpSlot(slotKey, count);

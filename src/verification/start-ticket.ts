@@ -40,6 +40,11 @@ const IV_BYTES = 16;
 const MAC_BYTES = 32;
 const TICKET_CHARS = /^[A-Za-z0-9_-]+$/;
 
+/** Whether `s` has the shape of a ticket (charset and length; says nothing about its signature). */
+export function isTicketShaped(s: string): boolean {
+  return s.length > 0 && s.length <= MAX_TICKET_CHARS && TICKET_CHARS.test(s);
+}
+
 interface KeyPair {
   readonly enc: Buffer;
   readonly mac: Buffer;
@@ -90,7 +95,7 @@ export function createStartTickets(deps: { clock?: () => number }, options: Star
     },
 
     verify(ticket) {
-      if (ticket.length === 0 || ticket.length > MAX_TICKET_CHARS || !TICKET_CHARS.test(ticket)) {
+      if (!isTicketShaped(ticket)) {
         return { ok: false, reason: 'invalid' };
       }
       const raw = Buffer.from(ticket, 'base64url');

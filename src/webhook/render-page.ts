@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { escapeHtml, renderHtmlDocument } from '../http/render-html-document.js';
 
 /** The interstitial pages idgate shows a browser around a verification. */
@@ -107,6 +108,40 @@ h1{font-size:1.5rem}
 a{color:#0645ad}
 `,
     main: `<h1>${escapeHtml(t.heading)}</h1>\n<p>${escapeHtml(t.body)}</p>\n${link}`,
+  });
+}
+
+/** The only script idgate serves: it submits the start confirmation form (see {@link renderStartConfirmation}). */
+const AUTO_SUBMIT = "document.getElementById('start').submit();";
+
+/**
+ * The headers of the start confirmation page: {@link PAGE_HEADERS} with the auto-submit script allowed by
+ * its hash (no other script can run).
+ */
+export const START_CONFIRMATION_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  ...PAGE_HEADERS,
+  'content-security-policy': `${PAGE_HEADERS['content-security-policy']}; script-src 'sha256-${createHash('sha256').update(AUTO_SUBMIT).digest('base64')}'`,
+});
+
+/**
+ * The page `GET /verification/start/<ticket>` answers: a form that POSTs back to `action`, which is what
+ * creates the Didit session. A browser submits it at once (`autoSubmit`, a hashed inline script) or the
+ * user presses the button; link prefetchers and scanners (Slack, Outlook safe links) that only GET the
+ * URL create nothing. Without `autoSubmit` (a prefetch or prerender) there is no script at all.
+ */
+export function renderStartConfirmation(action: string, autoSubmit: boolean): string {
+  return renderHtmlDocument({
+    title: 'Start your identity verification',
+    head: '\n',
+    style: `
+body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;line-height:1.5;color:#1a1a1a;background:#fff}
+h1{font-size:1.5rem}
+button{font-size:1rem;padding:.5rem 1rem}
+`,
+    main:
+      `<h1>Start your identity verification</h1>\n<p>Continue to the identity verification the page you were visiting asked for.</p>\n` +
+      `<form id="start" method="post" action="${escapeHtml(action)}"><button type="submit">Start verification</button></form>` +
+      (autoSubmit ? `\n<script>${AUTO_SUBMIT}</script>` : ''),
   });
 }
 

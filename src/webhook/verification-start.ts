@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { WorkflowConfig } from '../config/types.js';
 import type { SessionStarter } from '../verification/create-session-starter.js';
-import type { StartTickets } from '../verification/start-ticket.js';
+import { isTicketShaped, type StartTickets } from '../verification/start-ticket.js';
 import { isDependencyFault } from '../core/dependency-error.js';
-import { PAGE_HEADERS, renderPage, type PageKind } from './render-page.js';
+import { PAGE_HEADERS, renderPage, renderStartConfirmation, START_CONFIRMATION_HEADERS, type PageKind } from './render-page.js';
 
 /** One HTTP answer of the start endpoint. */
 export interface StartReply {
@@ -28,8 +28,32 @@ export interface VerificationStartOptions {
 export const START_PATH = '/verification/start/';
 
 /**
- * `GET /verification/start/<ticket>`: the browser (or the user of an API client) opens the URL a Check
- * handed out when the Didit session was not ready. Verifies the ticket (HMAC, expiry, known workflow),
+ * Whether a request is a prefetch, a prerender or a link preview (`Sec-Purpose`, `Purpose`, `X-Purpose`,
+ * `X-Moz`): such a request must never create a session, and never gets a script that would.
+ */
+export function isPrefetch(headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
+  for (const name of ['sec-purpose', 'purpose', 'x-purpose', 'x-moz']) {
+    const value = headers[name];
+    const text = Array.isArray(value) ? value.join(',') : value;
+    if (text !== undefined && /prefetch|prerender|preview/i.test(text)) return true;
+  }
+  return false;
+}
+
+/**
+ * `GET` (and `HEAD`) of the start URL: a page whose form POSTs the same URL, auto-submitted unless the
+ * request is a prefetch. Creates nothing, so a link scanner or prefetcher fetching the URL neither
+ * creates a Didit session nor uses up a step-up. A URL that is not ticket-shaped gets the invalid page
+ * (the ticket itself is checked on POST).
+ */
+export function startConfirmation(ticket: string, prefetch: boolean): StartReply {
+  if (!isTicketShaped(ticket)) return page(400, 'start_invalid');
+  return { status: 200, headers: { ...START_CONFIRMATION_HEADERS }, body: renderStartConfirmation(START_PATH + ticket, !prefetch) };
+}
+
+/**
+ * `POST /verification/start/<ticket>`, the form of {@link startConfirmation}: the browser (or the user of
+ * an API client) opened the URL a Check handed out when the Didit session was not ready. Verifies the ticket (HMAC, expiry, known workflow),
  * then creates or reuses the subject's session through the same single-flight starter as the Check path
  * and answers a 302 to Didit's hosted page.
  *

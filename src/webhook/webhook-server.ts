@@ -15,7 +15,7 @@ import { validateReturnUrl } from '../verification/return-url.js';
 import { PAGE_HEADERS, renderPage, type PageKind } from './render-page.js';
 import { DependencyError } from '../core/dependency-error.js';
 import { traced } from '../tracing/tracing.js';
-import { START_PATH, type StartReply } from './verification-start.js';
+import { isPrefetch, START_PATH, startConfirmation, type StartReply } from './verification-start.js';
 
 /** Store operations the webhook role needs: settling, session records by id, and the verdict read. */
 export interface WebhookStore extends SettleStore, Pick<PendingSessions, 'getSession'>, Pick<VerdictStore, 'getVerdicts'> {}
@@ -37,7 +37,10 @@ export interface WebhookServerDeps {
   readonly logger: Logger;
   readonly clock?: () => number;
   readonly metrics?: WebhookMetrics;
-  /** `GET /verification/start/<ticket>` (see createVerificationStart); absent = 404. */
+  /**
+   * `POST /verification/start/<ticket>` (see createVerificationStart); `GET` answers the confirmation page
+   * that posts it (see startConfirmation). Absent = 404.
+   */
   readonly start?: (ticket: string) => Promise<StartReply>;
 }
 
@@ -149,13 +152,16 @@ export class WebhookServer extends ListeningHttpServer {
       req.resume();
       work = this.handleCallback(new URL(req.url ?? '/', 'http://localhost').searchParams);
     } else if (path?.startsWith(START_PATH) === true && this.#deps.start !== undefined) {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        send(res, problem(405, 'method_not_allowed', 'use GET', { allow: 'GET, HEAD' }));
+      if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') {
+        send(res, problem(405, 'method_not_allowed', 'use GET or POST', { allow: 'GET, HEAD, POST' }));
         req.resume();
         return;
       }
       req.resume();
-      work = this.#deps.start(path.slice(START_PATH.length));
+      const ticket = path.slice(START_PATH.length);
+      const prefetch = isPrefetch(req.headers);
+      // Only the confirmation form's POST creates a session: a GET (a link scanner, a prefetch) never does.
+      work = req.method === 'POST' && !prefetch ? this.#deps.start(ticket) : Promise.resolve(startConfirmation(ticket, prefetch));
     } else {
       req.resume();
       send(res, problem(404, 'not_found', 'no such endpoint'));

@@ -351,6 +351,33 @@ describe('a revocation sticks against every path that re-derives a verdict from 
     expect(listed.body.revocations).toEqual([expect.objectContaining({ reason: 'didit_status_regression', workflow: 'kyc' })]);
   });
 
+  it("a step-up after the revocation never resumes an unfinished session from before it (Didit's vendor_data reuse)", async () => {
+    // The user started a step-up (session open, not finished at Didit), then was revoked.
+    const old = await stepUp('oscar');
+    expect([200, 404]).toContain((await admin('DELETE', '/admin/subjects/test%3Aoscar/verdicts/kyc')).status);
+    // The next step-up: Didit would hand the open session back for the same vendor_data; idgate must not
+    // take it as new (its record keeps the old creation time) and gets a fresh one instead.
+    const fresh = await stepUp('oscar');
+    expect(fresh).not.toBe(old);
+    const res = await postSigned({
+      session_id: old,
+      webhook_type: 'status.updated',
+      vendor_data: 'test:oscar',
+      workflow_id: KYC,
+      status: 'Approved',
+      timestamp: Math.floor(Date.now() / 1000),
+      decision: { session_id: old, status: 'Approved' },
+    });
+    expect(res.body.result).not.toBe('written');
+    const back = await fetch(`${publicBaseUrl}/verification/callback?verificationSessionId=${old}`, { redirect: 'manual' });
+    await back.arrayBuffer();
+    expect(back.status).not.toBe(302);
+    await expectStillRevoked('oscar', old, 2);
+    // The fresh session settles as usual.
+    expect((await sandbox.decide(fresh, 'Approved'))?.statusCode).toBe(200);
+    await expectAllowedOnBoth('oscar');
+  });
+
   it('a new session created after the revocation does re-establish the verdict (control)', async () => {
     const old = await approve('grace');
     expect((await admin('DELETE', '/admin/subjects/test%3Agrace/verdicts/kyc')).status).toBe(200);
@@ -404,10 +431,9 @@ describe('admin API: says what it revoked, 404 when nothing, an audit line per a
     const pending = await admin('DELETE', '/admin/subjects/test%3Ajudy/verdicts', replicaB);
     expect(pending).toMatchObject({ status: 200, body: { revoked: 'all', workflows: ['kyc'], sessions: [], pendingSessions: [pendingSession] } });
     expect(await raw.exists(pendingKey('judy'))).toBe(0);
-    // The next step-up is recorded as created after the revocation. (Didit hands the same id back while
-    // that session is unfinished — its vendor_data idempotency — so the id may repeat; its decision can
-    // only come after the revocation.)
-    await stepUp('judy');
+    // The next step-up is a session created after the revocation: Didit would hand the unfinished one back
+    // (its vendor_data idempotency), so idgate deleted that one at Didit and got a new id.
+    expect(await stepUp('judy')).not.toBe(pendingSession);
     const fresh = JSON.parse((await raw.get(pendingKey('judy'))) ?? '{}') as { createdAt?: number };
     expect(fresh.createdAt).toBeGreaterThan(pending.body.revokedAt as number);
 

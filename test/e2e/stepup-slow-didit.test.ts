@@ -62,10 +62,14 @@ async function check(sub: string, browser: boolean) {
   return client.check(checkRequest({ path: '/payments/checkout', token, browser }), { deadlineMs });
 }
 
-/** Opens a URL handed out under https://idgate.test on the webhook process (what the ingress does). */
-function open(url: string): Promise<Response> {
+/**
+ * Opens a URL handed out under https://idgate.test on the webhook process (what the ingress does): by
+ * default as the browser ends up doing, by submitting the start page's form (POST); `GET` is the link
+ * itself, what a prefetcher or a link scanner fetches.
+ */
+function open(url: string, init: { method?: 'GET' | 'POST'; headers?: Record<string, string> } = {}): Promise<Response> {
   expect(url.startsWith(`${BASE}/`)).toBe(true);
-  return fetch(`http://127.0.0.1:${webhook.ports.public}${url.slice(BASE.length)}`, { redirect: 'manual' });
+  return fetch(`http://127.0.0.1:${webhook.ports.public}${url.slice(BASE.length)}`, { redirect: 'manual', method: init.method ?? 'POST', ...(init.headers ? { headers: init.headers } : {}) });
 }
 
 function sessionsOf(sub: string) {
@@ -133,6 +137,35 @@ describe('step-up with Didit taking 1 s per session creation (live mode, shipped
     expect(sessionsOf('prober')).toHaveLength(0);
     summary.push(`${cases.length} tampered/foreign/expired tickets → 400/410 page, 0 Didit calls`);
   });
+
+  it('GETting the start URL (a link scanner, a prefetch) creates no session; only the page\'s form POST does', async () => {
+    // Runs before any Check too. A valid ticket of a subject no Check has started a session for.
+    const ticket = createStartTickets({}, { secrets: [SECRET] }).issue({ subject: 'test:scanned', workflow: 'kyc' });
+    const url = START + ticket;
+    const before = sandbox.apiRequests();
+    const pages: string[] = [];
+    const variants: Array<Record<string, string>> = [{}, { 'sec-purpose': 'prefetch' }, { 'sec-purpose': 'prefetch;prerender' }, { purpose: 'prefetch' }, { 'x-purpose': 'preview' }];
+    for (const headers of variants) {
+      const res = await open(url, { method: 'GET', headers });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      const html = await res.text();
+      expect(html).toContain(`<form id="start" method="post" action="${url.slice(BASE.length)}">`);
+      pages.push(html);
+      // A prefetch or prerender gets no script at all (a prerender would run it); a POST marked as one creates nothing.
+      expect(html.includes('<script>'), JSON.stringify(headers)).toBe(Object.keys(headers).length === 0);
+      if (Object.keys(headers).length > 0) expect((await open(url, { headers })).status).toBe(200);
+    }
+    expect(pages[0]).toContain('<script>');
+    expect(sandbox.apiRequests()).toBe(before);
+    expect(sessionsOf('scanned')).toHaveLength(0);
+    // The form's POST (what the browser submits) creates the one session.
+    const posted = await open(url);
+    expect(posted.status).toBe(302);
+    expect(posted.headers.get('location')?.startsWith(`${sandbox.url}/session/`)).toBe(true);
+    expect(sessionsOf('scanned')).toHaveLength(1);
+    summary.push('start URL: 5 GETs (plain, Sec-Purpose/Purpose prefetch, prerender, preview) → confirmation page, 0 sessions; POST → 1 session');
+  }, 30_000);
 
   it('the first Checks are step-ups to the start URL (API 401 + verification_url, browser 302); the URL leads to the one hosted session; the signed webhook then allows', async () => {
     expect(deadlineMs).toBe(250);

@@ -15,9 +15,11 @@ import { createTestKey, jwksOf, mintToken, type TestKey } from '../support/token
 /**
  * Issue 16 §1: the spawned CLI with `tracing.enabled`, a real redis-server, the Didit sandbox and a real
  * OTLP/HTTP receiver decoding the exported protobuf. Envoy's trace context (W3C `traceparent` or `b3`) in
- * the CheckRequest headers must be the parent of idgate's Check span, and a step-up's Redis and Didit calls
+ * the metadata of its Check call must be the parent of idgate's Check span, and a step-up's Redis and Didit calls
  * its children — with route/outcome/code attributes and no token, subject or e-mail anywhere.
  * `sampleRatio: 0` proves the sampler is parent-based: only Checks whose parent is sampled are exported.
+ * `trustIncomingContext: true` lets the HTTP front end and the webhook continue their request headers'
+ * context (the untrusted default: the last describe).
  */
 const API_KEY = 'test-api-key';
 const SECRET = 'test-webhook-secret-0123456789';
@@ -47,14 +49,14 @@ async function check(path: string, traceHeaders: Record<string, string>, scope =
     ':path': path,
     authorization: `Bearer ${token}`,
     accept: 'application/json',
-    ...traceHeaders,
   };
+  // As Envoy's tracer sends it: in the metadata of its own gRPC call.
   return client.check({
     attributes: {
       source: { address: { socket_address: { address: '198.51.100.4' } } },
       request: { http: { method: 'GET', path, host: 'shop.example.com', scheme: 'https', headers } },
     },
-  });
+  }, { metadata: traceHeaders });
 }
 
 /** Waits (bounded) until the receiver holds a span of `traceId` matching `pred`; returns the trace's spans. */
@@ -97,7 +99,7 @@ beforeAll(async () => {
   });
   idgate = await startIdgate({
     command: 'serve',
-    configYaml: `${yaml}tracing:\n  enabled: true\n  endpoint: ${otlp.url}\n  sampleRatio: 0\n  serviceName: idgate-e2e\n`,
+    configYaml: `${yaml}tracing:\n  enabled: true\n  endpoint: ${otlp.url}\n  sampleRatio: 0\n  serviceName: idgate-e2e\n  trustIncomingContext: true\n`,
   });
   sandbox.setWebhookUrl(`http://127.0.0.1:${idgate.ports.public}/webhooks/didit`);
   client = createEnvoyClient(`127.0.0.1:${idgate.ports.grpc}`);
@@ -250,4 +252,62 @@ describe('OpenTelemetry tracing over OTLP/HTTP (spawned CLI, gRPC Check)', () =>
     }
     expect(otlp.rejected).toEqual([]);
   });
+});
+
+/**
+ * Client-chosen trace sampling (security review): end users set the request headers idgate sees — in the
+ * CheckRequest (when Envoy does not overwrite them), in HTTP authz mode, on a webhook delivery. With
+ * `tracing.trustIncomingContext` at its default (false), a flood of sampled `traceparent`/`b3` headers from
+ * clients must not force a single span at `sampleRatio: 0`; the trace context Envoy's own tracer puts in the
+ * metadata of its Check call (which no end user can set) still parents the Check span.
+ */
+describe('client-sent trace context is not trusted by default (second process, sampleRatio 0)', () => {
+  it('a flood of sampled trace headers from clients exports nothing; Envoy\'s call metadata still parents the Check', async () => {
+    const yaml = testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, redisUrl: redis.url,
+      didit: { apiBaseUrl: sandbox.url, apiKey: API_KEY, webhookSecret: SECRET, kycWorkflowId: KYC, ageWorkflowId: ADULT } });
+    const strict = await startIdgate({ configYaml: `${yaml}tracing: { enabled: true, endpoint: "${otlp.url}", sampleRatio: 0, serviceName: idgate-untrusted }\n` });
+    const strictClient = createEnvoyClient(`127.0.0.1:${strict.ports.grpc}`);
+    try {
+      const token = await mintToken(key, { iss: jwks.url, aud: 'idgate-test', now: Date.now(), sub: 'flooder', ttlSeconds: 600, claims: { scope: 'read' } });
+      const http = (headers: Record<string, string>) => ({ method: 'GET', path: '/api/orders', host: 'shop.example.com', scheme: 'https', headers: { ':path': '/api/orders', authorization: `Bearer ${token}`, ...headers } });
+      const flooded = new Set<string>();
+      const sampledId = (): string => {
+        const id = hex(16);
+        flooded.add(id);
+        return id;
+      };
+      for (let i = 0; i < 40; i++) {
+        const clientTrace: Record<string, string> = i % 2 === 0 ? { traceparent: `00-${sampledId()}-${hex(8)}-01` } : { b3: `${sampledId()}-${hex(8)}-1` };
+        expect((await strictClient.check({ attributes: { request: { http: http(clientTrace) } } })).ok_response).toBeDefined();
+        const viaHttp = await fetch(`http://127.0.0.1:${strict.ports.http}/check/api/orders`, {
+          headers: { authorization: `Bearer ${token}`, traceparent: `00-${sampledId()}-${hex(8)}-01` },
+          signal: AbortSignal.timeout(5_000),
+        });
+        await viaHttp.arrayBuffer();
+        expect(viaHttp.status).toBe(200);
+        // An unsigned delivery (anyone on the internet can send one): refused, and never traced either.
+        const hook = await fetch(`http://127.0.0.1:${strict.ports.public}/webhooks/didit`, {
+          method: 'POST', body: '{}', signal: AbortSignal.timeout(5_000),
+          headers: { 'content-type': 'application/json', traceparent: `00-${sampledId()}-${hex(8)}-01` },
+        });
+        await hook.arrayBuffer();
+        expect(hook.status).toBeGreaterThanOrEqual(400);
+      }
+      // Envoy's tracer: its span is in the metadata of its own gRPC call, not in the request headers.
+      const envoyTrace = hex(16);
+      const envoySpan = hex(8);
+      const traced = await strictClient.check({ attributes: { request: { http: http({}) } } }, { metadata: { traceparent: `00-${envoyTrace}-${envoySpan}-01` } });
+      expect(traced.ok_response).toBeDefined();
+      const spans = await traceOf(envoyTrace, (s) => s.name === 'idgate.check');
+      expect(spans.find((s) => s.name === 'idgate.check')).toMatchObject({ parentSpanId: envoySpan, resource: { 'service.name': 'idgate-untrusted' } });
+      // The flood ended before that Check began, and spans are exported in the order they end.
+      expect(flooded.size).toBe(120);
+      const fromStrict = otlp.spans.filter((s) => s.resource['service.name'] === 'idgate-untrusted');
+      expect(fromStrict.filter((s) => s.traceId !== envoyTrace).map((s) => s.name)).toEqual([]);
+      expect(otlp.spans.filter((s) => flooded.has(s.traceId))).toEqual([]);
+    } finally {
+      strictClient.close();
+      await strict.stop();
+    }
+  }, 90_000);
 });

@@ -77,6 +77,8 @@ export interface UpstreamCheckResponse {
 export interface CheckOptions {
   /** Deadline sent as `grpc-timeout`, ms from now (default 2000). */
   readonly deadlineMs?: number;
+  /** gRPC metadata of the call itself (what Envoy's tracer sets: `traceparent`, `b3`…), not CheckRequest headers. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 /** A test stand-in for Envoy's ext_authz gRPC client, built from the upstream Envoy protos. */
@@ -134,8 +136,10 @@ export function createEnvoyClient(
     options: CheckOptions | undefined,
   ): Promise<Res> {
     const deadline = Date.now() + (options?.deadlineMs ?? 2000);
+    const metadata = new grpc.Metadata();
+    for (const [name, value] of Object.entries(options?.metadata ?? {})) metadata.set(name, value);
     return new Promise((resolve, reject) => {
-      client.makeUnaryRequest(path, serialize, deserialize, argument, { deadline }, (err, value) => {
+      client.makeUnaryRequest(path, serialize, deserialize, argument, metadata, { deadline }, (err, value) => {
         if (err !== null) reject(err);
         else if (value === undefined) reject(new Error('empty response'));
         else resolve(value);
