@@ -85,6 +85,7 @@ const TITLES: Readonly<Record<DenyCode, string>> = {
   verification_insufficient: 'Identity verification insufficient',
   verification_loop: 'Too many verification attempts',
   dependency_unavailable: 'Service temporarily unavailable',
+  policy_unavailable: 'Service temporarily unavailable',
   deadline_exceeded: 'Service temporarily unavailable',
   internal_error: 'Internal error',
 };
