@@ -1,0 +1,66 @@
+import { parseConfig } from '../../src/config/parse-config.js';
+import type { GuardrailConfig, IdgateConfig, RouteConfig, TenantConfig } from '../../src/config/types.js';
+
+/**
+ * Org-wide configurations for tests, built by hand on top of `parseConfig` (the config loader of #14
+ * parses `guardrails`/`tenants` itself): every route is written once in today's YAML route format and
+ * then placed in a layer by id.
+ */
+export interface OrgParts {
+  /** Route ids turned into guardrails (`deny: true` → `action: deny`; `public: true` → no floor). */
+  readonly guardrails?: readonly string[];
+  readonly tenants?: readonly {
+    readonly name: string;
+    readonly hosts: readonly string[];
+    readonly prefixes?: readonly string[];
+    /** Route ids, qualified `<name>/<id>` in the result. */
+    readonly routes?: readonly string[];
+    readonly status?: TenantConfig['status'];
+  }[];
+  readonly defaults?: readonly string[];
+  /** Route ids kept as platform routes (`policy.routes`); default: none. */
+  readonly platform?: readonly string[];
+  readonly revision?: string;
+}
+
+/** Parses `base` + `policy:` with `policyYaml` (its `routes:` hold every route) and places routes per `parts`. */
+export function orgConfig(base: string, policyYaml: string, parts: OrgParts): IdgateConfig {
+  const config = parseConfig(`${base}policy:\n${policyYaml}`, { sourceName: 'org.yaml', env: {} });
+  const byId = new Map(config.policy.routes.map((r) => [r.id, r]));
+  const route = (id: string): RouteConfig => {
+    const r = byId.get(id);
+    if (r === undefined) throw new Error(`no route ${id} in the test policy`);
+    return r;
+  };
+  return {
+    ...config,
+    policy: {
+      ...config.policy,
+      routes: (parts.platform ?? []).map(route),
+      guardrails: (parts.guardrails ?? []).map((id) => toGuardrail(route(id))),
+      tenants: (parts.tenants ?? []).map((t) => ({
+        name: t.name,
+        owns: { hosts: t.hosts, prefixes: t.prefixes ?? ['/'] },
+        files: [`/etc/idgate/tenants/${t.name}.yaml`],
+        routes: t.status === 'failed' ? [] : (t.routes ?? []).map((id) => ({ ...route(id), id: `${t.name}/${id}` })),
+        status: t.status ?? 'ok',
+        revision: t.status === 'failed' ? 'failed' : `rev-${t.name}`,
+      })),
+      defaults: { routes: (parts.defaults ?? []).map(route) },
+      revision: parts.revision ?? 'platformrev1',
+    },
+  };
+}
+
+/** A route read as a guardrail: its match (no contextExtensions), floor, level, conditions and bands. */
+export function toGuardrail(r: RouteConfig): GuardrailConfig {
+  return {
+    id: r.id,
+    match: { hosts: r.match.hosts, paths: r.match.paths, methods: r.match.methods, ...(r.match.principals !== undefined ? { principals: r.match.principals } : {}) },
+    action: r.action === 'deny' ? 'deny' : 'require',
+    require: r.require,
+    ...(r.sensitivity !== undefined ? { sensitivity: r.sensitivity } : {}),
+    conditions: r.conditions,
+    riskBands: r.riskBands,
+  };
+}
