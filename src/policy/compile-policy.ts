@@ -255,8 +255,9 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       headers: compileClaimHeaders(route.claimHeaders),
       context,
       usesRisk: context.usesRisk,
-      // Only a `require` route's own requirements apply; a public route merged with a floor needs just the floor.
-      inputs: route.action === 'require' ? inputs : [],
+      // Only a `require` route's own requirements apply; a public route merged with a floor needs just the
+      // floor, but keeps its In Review/Declined handling for step-ups (a floor saying nothing must not relax it).
+      inputs: route.action === 'require' ? inputs : [{ requirements: { ...NO_REQUIREMENTS, onInReview: requirements.onInReview, onDeclined: requirements.onDeclined }, label }],
       decidedBy: { layer, id: layer === 'default' ? 'default' : route.id, revision },
       plans: new Map(),
     };
