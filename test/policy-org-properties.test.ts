@@ -7,6 +7,7 @@ import type { Outcome } from '../src/core/outcome.js';
 import type { RiskAssessment } from '../src/core/risk-assessment.js';
 import { testRequestContext } from '../src/core/test-request-context.js';
 import { compilePolicy } from '../src/policy/compile-policy.js';
+import { ORG_TEST_BASE } from './support/org-policy.js';
 
 /**
  * Property tests of issue #14's promise: a tenant can never make a decision more permissive than the
@@ -19,22 +20,7 @@ const NOW = Date.UTC(2026, 0, 7, 12, 0);
 const SEED = 1414;
 const RUNS = 200;
 
-const BASE = parseConfig(
-  `
-issuers:
-  - { name: corp, issuer: https://corp.example, audiences: [api], jwksUri: https://corp.example/jwks }
-  - { name: partner, issuer: https://partner.example, audiences: [api], jwksUri: https://partner.example/jwks }
-workflows:
-  kyc: { workflowId: wf-kyc, maxAge: 30d }
-  liveness: { workflowId: wf-live, maxAge: 1d }
-didit: { mode: sandbox }
-context: { countryHeader: x-geo-country }
-risk: { enabled: true }
-policy:
-  acrOrder: [bronze, silver, gold]
-`,
-  { sourceName: 'properties.yaml', env: {} },
-);
+const BASE = parseConfig(`${ORG_TEST_BASE}policy:\n  acrOrder: [bronze, silver, gold]\n`, { sourceName: 'properties.yaml', env: {} });
 
 const HOSTS = ['a.example', 'b.example'];
 const PATHS = ['/x', '/x/1', '/y', '/z'];
@@ -119,45 +105,37 @@ const arbGuardMatch: fc.Arbitrary<RouteMatch> = fc.record({
   methods: fc.constantFrom([], [], ['GET']),
 });
 
-const arbGuardrail: fc.Arbitrary<GuardrailConfig> = fc
-  .record({
-    match: arbGuardMatch,
-    deny: fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
-    require: fc.option(arbRequirements, { nil: undefined }),
-    sensitivity: fc.option(fc.constant('high'), { nil: undefined, freq: 4 }),
+/** What guardrails and routes share: a match, requirements, a level, conditions and risk bands. */
+const arbRuleParts = (match: fc.Arbitrary<RouteMatch>) =>
+  fc.record({
+    match,
+    require: arbRequirements,
+    level: fc.option(fc.constantFrom('high', 'strict'), { nil: undefined, freq: 3 }),
     conditions: fc.array(arbCondition, { maxLength: 2 }),
     riskBands: fc.array(arbBand, { maxLength: 2 }),
-  })
-  .map((g): GuardrailConfig => ({
+  });
+
+const arbGuardrail: fc.Arbitrary<GuardrailConfig> = fc
+  .tuple(arbRuleParts(arbGuardMatch), fc.integer({ min: 0, max: 9 }), fc.boolean())
+  .map(([{ level, ...p }, roll, floor]): GuardrailConfig => ({
     id: 'g',
-    match: g.match,
-    action: g.deny ? 'deny' : 'require',
-    require: g.require ?? NO_REQUIREMENTS,
-    ...(g.sensitivity !== undefined ? { sensitivity: g.sensitivity } : {}),
-    conditions: g.conditions,
-    riskBands: g.riskBands,
+    ...p,
+    action: roll === 0 ? 'deny' : 'require',
+    require: floor ? p.require : NO_REQUIREMENTS,
+    ...(level !== undefined ? { sensitivity: level } : {}),
   }));
 
 const arbRoute: fc.Arbitrary<RouteConfig> = fc
-  .record({
-    match: arbMatch,
-    action: fc.constantFrom('public' as const, 'require' as const, 'require' as const, 'deny' as const),
-    require: arbRequirements,
-    sensitivity: fc.option(fc.constant('high'), { nil: undefined, freq: 4 }),
-    conditions: fc.array(arbCondition, { maxLength: 2 }),
-    riskBands: fc.array(arbBand, { maxLength: 2 }),
-  })
-  .map((r): RouteConfig => ({
+  .tuple(arbRuleParts(arbMatch), fc.constantFrom('public' as const, 'require' as const, 'require' as const, 'deny' as const))
+  .map(([{ level, ...p }, action]): RouteConfig => ({
     id: 'r',
-    match: r.match,
-    action: r.action,
-    require: r.action === 'require' ? r.require : NO_REQUIREMENTS,
-    ...(r.sensitivity !== undefined && r.action === 'require' ? { sensitivity: r.sensitivity } : {}),
+    ...p,
+    action,
+    require: action === 'require' ? p.require : NO_REQUIREMENTS,
+    ...(level !== undefined && action === 'require' ? { sensitivity: level } : {}),
     claimHeaders: {},
     shadow: false,
     failOpen: false,
-    conditions: r.conditions,
-    riskBands: r.riskBands,
   }));
 
 const ids = <T extends { id: string }>(list: readonly T[], prefix: string): T[] => list.map((x, i) => ({ ...x, id: `${prefix}${i}` }));
@@ -229,7 +207,11 @@ function configOf(parts: { guardrails: readonly GuardrailConfig[]; tenantRoutes?
     policy: {
       ...BASE.policy,
       default: parts.defaultAction,
-      sensitivity: { high: { ...NO_REQUIREMENTS, authenticated: true, mfa: { amr: ['mfa'] }, onInReview: 'allow', onDeclined: 'retry' } },
+      sensitivity: {
+        high: { ...NO_REQUIREMENTS, authenticated: true, mfa: { amr: ['mfa'] }, onInReview: 'allow', onDeclined: 'retry' },
+        // No verification of its own, but the schema's In Review/Declined defaults (deny).
+        strict: { ...NO_REQUIREMENTS, authenticated: true, maxTokenAgeMs: 3_600_000 },
+      },
       routes: parts.platform ?? [],
       guardrails: parts.guardrails,
       tenants:

@@ -6,21 +6,11 @@ import type { Outcome } from '../src/core/outcome.js';
 import type { RequestContext } from '../src/core/request-context.js';
 import { testRequestContext } from '../src/core/test-request-context.js';
 import { compilePolicy } from '../src/policy/compile-policy.js';
-import { orgConfig, type OrgParts } from './support/org-policy.js';
+import { ORG_TEST_BASE, orgConfig, verifiedCaller, type OrgParts } from './support/org-policy.js';
 
 const NOW = Date.UTC(2026, 0, 7, 12, 0);
 
-const BASE = `
-issuers:
-  - { name: corp, issuer: https://corp.example, audiences: [api], jwksUri: https://corp.example/jwks }
-  - { name: partner, issuer: https://partner.example, audiences: [api], jwksUri: https://partner.example/jwks }
-workflows:
-  kyc: { workflowId: wf-kyc, maxAge: 365d }
-  liveness: { workflowId: wf-live, maxAge: 1d }
-didit: { mode: sandbox }
-context: { countryHeader: x-geo-country }
-network: { trustedProxies: [10.0.0.0/8] }
-`;
+const BASE = ORG_TEST_BASE;
 
 const ROUTES = `
   default: deny
@@ -68,18 +58,9 @@ const ROUTES = `
       public: true
 `;
 
-function ctx(over: Partial<RequestContext> = {}): RequestContext {
-  return testRequestContext({ path: '/', rawPath: over.path ?? '/', requestId: 'r-1', receivedAt: NOW, ...over });
-}
-
+const ctx = (over: Partial<RequestContext> = {}): RequestContext => testRequestContext({ path: '/', rawPath: over.path ?? '/', receivedAt: NOW, ...over });
 const ANON: AuthResult = { kind: 'anonymous' };
-
-function verified(claims: Record<string, unknown>, issuerName = 'corp'): AuthResult {
-  return {
-    kind: 'verified',
-    principal: { issuerName, issuer: `https://${issuerName}.example`, sub: 'u1', subject: `${issuerName}:u1`, claims: { sub: 'u1', ...claims }, source: 'header', tokenId: 'abc123' },
-  };
-}
+const verified = verifiedCaller;
 
 function policy(parts: OrgParts, extra = '') {
   return compilePolicy(orgConfig(BASE, `${extra}${ROUTES}`, parts));
@@ -259,7 +240,7 @@ describe('org-wide policy: risk', () => {
       require: {}
 `;
   it('needs the risk score when only a guardrail uses it, and denies by its band', () => {
-    const p = compilePolicy(orgConfig(`${BASE}risk: { enabled: true }\n`, RISKY, { guardrails: ['risk-guard'], tenants: [{ name: 'shop', hosts: ['shop.example.com'], routes: ['calm'] }] }));
+    const p = compilePolicy(orgConfig(BASE, RISKY, { guardrails: ['risk-guard'], tenants: [{ name: 'shop', hosts: ['shop.example.com'], routes: ['calm'] }] }));
     const c = ctx({ host: 'shop.example.com', path: '/x' });
     expect(p.needsRisk(c)).toBe(true);
     expect(p.evaluate(c, verified({}), NOW, { score: 70, signals: [] })).toMatchObject({ kind: 'deny', code: 'risk_denied', decidedBy: { layer: 'guardrail', id: 'risk-guard' } });

@@ -1,4 +1,5 @@
 import type { GuardrailConfig, IdgateConfig, Requirements, RouteConfig, TenantConfig, WorkflowConfig } from '../config/types.js';
+import { NO_REQUIREMENTS } from '../config/config-schema.js';
 import type { RequestContext } from '../core/request-context.js';
 import { unreachable } from '../core/unreachable.js';
 import type { AuthResult } from '../core/auth-result.js';
@@ -30,18 +31,6 @@ const POLICY_RETRY_AFTER_S = 5;
 const MAX_CACHED_PLANS = 4096;
 /** Up to this many guardrails, the set matching a request is a number bitmask; beyond, a string key. */
 const MAX_MASK_GUARDRAILS = 30;
-/** Nothing required (the `policy.default` pseudo-route's own requirements). */
-const NO_REQUIREMENTS: Requirements = {
-  authenticated: false,
-  issuers: [],
-  claims: {},
-  scopes: [],
-  anyRoles: [],
-  allRoles: [],
-  verification: [],
-  onInReview: 'deny',
-  onDeclined: 'deny',
-};
 
 /** A route with its matchers and effective requirements built once. */
 export interface CompiledRoute {
@@ -256,8 +245,10 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       context,
       usesRisk: context.usesRisk,
       // Only a `require` route's own requirements apply; a public route merged with a floor needs just the
-      // floor, but keeps its In Review/Declined handling for step-ups (a floor saying nothing must not relax it).
-      inputs: route.action === 'require' ? inputs : [{ requirements: { ...NO_REQUIREMENTS, onInReview: requirements.onInReview, onDeclined: requirements.onDeclined }, label }],
+      // floor, but keeps its In Review/Declined handling for its own step-ups.
+      inputs: (route.action === 'require' ? inputs : [{ requirements: { ...NO_REQUIREMENTS, onInReview: requirements.onInReview, onDeclined: requirements.onDeclined }, label }]).map(
+        (i) => ({ ...i, requirements: verdictNeutral(i.requirements, requirements.verification.length > 0 || stepsUp(route)) }),
+      ),
       decidedBy: { layer, id: layer === 'default' ? 'default' : route.id, revision },
       plans: new Map(),
     };
@@ -270,12 +261,9 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   const guardrails: GuardrailRuntime[] = guardrailConfigs.map((g, index) => {
     const label = `guardrail ${g.id}`;
     const level = levelOf(label, g.sensitivity);
-    const stepsUp = [...g.conditions.map((c) => c.then), ...g.riskBands.map((b) => b.then)].some((e) => e.kind === 'step_up');
-    // In Review/Declined defaults (deny) of a guardrail that asks for no verification say nothing: merged
-    // as given they would turn a tenant route's `onInReview: allow` into deny without any platform intent.
-    const own = g.require.verification.length === 0 && !stepsUp ? { ...g.require, onInReview: 'allow' as const, onDeclined: 'retry' as const } : g.require;
-    const inputs: RequirementSource[] = [{ requirements: own, label }];
-    if (level !== undefined) inputs.push({ requirements: level, label: `sensitivity ${g.sensitivity ?? ''} (${label})` });
+    const verifies = g.require.verification.length > 0 || (level?.verification.length ?? 0) > 0 || stepsUp(g);
+    const inputs: RequirementSource[] = [{ requirements: verdictNeutral(g.require, verifies), label }];
+    if (level !== undefined) inputs.push({ requirements: verdictNeutral(level, verifies), label: `sensitivity ${g.sensitivity ?? ''} (${label})` });
     const requirements = mergeAllRequirements(inputs.map((i) => i.requirements), policy.acrOrder);
     checkWorkflows(label, requirements, g.conditions, g.riskBands);
     return {
@@ -617,16 +605,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   };
 
   /** The selected route's action, identity and requirements (the plan's), then {@link finish}. */
-  const decideRoute = (
-    route: RouteRuntime,
-    plan: Plan,
-    decidedBy: DecidedBy,
-    ctx: RequestContext,
-    auth: AuthResult,
-    now: number,
-    risk: RiskAssessment | undefined,
-    trace: TraceStep[],
-  ): Outcome => {
+  const decideRoute = (route: RouteRuntime, plan: Plan, decidedBy: DecidedBy, ctx: RequestContext, auth: AuthResult, now: number, risk: RiskAssessment | undefined, trace: TraceStep[]): Outcome => {
     const cfg = route.config;
     const routeId = route === defaultRoute ? undefined : cfg.id;
     const shadow = cfg.shadow || policy.shadow;
@@ -711,6 +690,21 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       }
     },
   };
+}
+
+/** Whether a route's or guardrail's conditions or risk bands can ask for a verification. */
+function stepsUp(rule: Pick<RouteConfig, 'conditions' | 'riskBands'>): boolean {
+  return [...rule.conditions.map((c) => c.then), ...rule.riskBands.map((b) => b.then)].some((e) => e.kind === 'step_up');
+}
+
+/**
+ * A requirement set as merged with others: its In Review/Declined handling counts only when its rule (route
+ * or guardrail, with its level) asks for a verification or steps up. Otherwise its defaults (deny) say nothing, and merged as given they
+ * would turn another layer's `onInReview: allow` into deny without any intent (and make the merge depend
+ * on which layers happened to match). Unchanged on the single-file path, which merges nothing.
+ */
+function verdictNeutral(r: Requirements, ruleVerifies: boolean): Requirements {
+  return !ruleVerifies ? { ...r, onInReview: 'allow', onDeclined: 'retry' } : r;
 }
 
 /**

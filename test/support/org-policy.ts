@@ -1,5 +1,32 @@
 import { parseConfig } from '../../src/config/parse-config.js';
 import type { GuardrailConfig, IdgateConfig, RouteConfig, TenantConfig } from '../../src/config/types.js';
+import type { AuthResult } from '../../src/core/auth-result.js';
+
+/** Issuers, workflows and the country header the org-wide policy tests share (policy left to each test). */
+export const ORG_TEST_BASE = `
+didit: { mode: sandbox }
+issuers:
+  - issuer: https://corp.example
+    name: corp
+    jwksUri: https://corp.example/jwks
+    audiences: [api]
+  - issuer: https://partner.example
+    name: partner
+    jwksUri: https://partner.example/jwks
+    audiences: [api]
+workflows:
+  kyc: { workflowId: wf-kyc, maxAge: 365d }
+  liveness: { workflowId: wf-live, maxAge: 1d }
+context: { countryHeader: x-geo-country }
+network: { trustedProxies: [10.0.0.0/8] }
+risk: { enabled: true }
+`;
+
+/** A caller whose token `issuerName` verified, with these claims (and `sub: u1`). */
+export const verifiedCaller = (claims: Record<string, unknown>, issuerName = 'corp'): AuthResult => ({
+  kind: 'verified',
+  principal: { issuerName, issuer: `https://${issuerName}.example`, sub: 'u1', subject: `${issuerName}:u1`, claims: { sub: 'u1', ...claims }, source: 'header', tokenId: 't1' },
+});
 
 /**
  * Org-wide configurations for tests, built by hand on top of `parseConfig` (the config loader of #14
