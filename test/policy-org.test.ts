@@ -1,4 +1,6 @@
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { runExplain } from '../src/app/run-explain.js';
 import { parseConfig } from '../src/config/parse-config.js';
 import type { IdgateConfig } from '../src/config/types.js';
 import type { AuthResult } from '../src/core/auth-result.js';
@@ -256,5 +258,20 @@ describe('single-file configurations are unchanged', () => {
     expect(out).toMatchObject({ kind: 'allow', routeId: 'refunds', decidedBy: { layer: 'platform', id: 'refunds', revision: 'platform@' } });
     // No org-only trace steps on the single-file path.
     expect(out.trace.map((s) => s.step)).toEqual(['route', 'token', 'scope']);
+  });
+});
+
+describe('explain on an org-wide policy', () => {
+  it('shows the deciding layer and which layer set each requirement', async () => {
+    const config = orgConfig(BASE, ROUTES, { guardrails: ['embargo', 'payments-floor'], tenants: [PAYMENTS] });
+    const claims = { iss: 'https://corp.example', sub: 'alice', scope: 'refunds:write' };
+    const r = await runExplain({ logger: pino({ level: 'silent' }) }, config, { request: { host: 'pay.example.com', path: '/refunds/7' }, claims });
+    expect(r.exitCode).toBe(4);
+    expect(r.text).toContain('route     payments/refunds');
+    expect(r.text).toMatch(/decided {3}guardrail payments-floor \(platform@platformrev1\)/);
+    expect(r.text).toMatch(/requirement +scopes refunds:write: tenant route payments\/refunds/);
+    expect(r.text).toMatch(/requirement +mfa: required by guardrail payments-floor/);
+    expect(r.text).toMatch(/requirement +verification kyc ≤30d: guardrail payments-floor/);
+    expect(r.text).toContain('decision  DENY 401 mfa_required');
   });
 });
