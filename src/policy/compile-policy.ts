@@ -389,22 +389,21 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   /** Identity failures of a route that needs a caller: 401 (or 503 when the issuer's keys are unavailable). */
   const denyIdentity = (
     auth: Exclude<AuthResult, { kind: 'verified' }>,
-    routeId: string | undefined,
+    routeId: string,
     shadow: boolean,
     trace: TraceStep[],
     decidedBy: DecidedBy,
   ): Outcome => {
-    const route = routeId !== undefined ? { routeId } : {};
     if (auth.kind === 'anonymous') {
       trace.push({ step: 'token', result: 'fail', detail: 'no token presented' });
       // RFC 6750 §3.1: no error code when the request carried no credentials at all.
-      return { kind: 'deny', ...route, status: 401, code: 'token_missing', message: 'a bearer token is required', challenge: {}, shadow, trace, decidedBy };
+      return { kind: 'deny', routeId, status: 401, code: 'token_missing', message: 'a bearer token is required', challenge: {}, shadow, trace, decidedBy };
     }
     trace.push({ step: 'token', result: 'fail', detail: `token rejected: ${auth.code}` });
     if (auth.code === 'dependency_unavailable') {
-      return { kind: 'deny', ...route, status: 503, code: auth.code, message: auth.message, retryAfter: DEPENDENCY_RETRY_AFTER_S, shadow, trace, decidedBy };
+      return { kind: 'deny', routeId, status: 503, code: auth.code, message: auth.message, retryAfter: DEPENDENCY_RETRY_AFTER_S, shadow, trace, decidedBy };
     }
-    return { kind: 'deny', ...route, status: 401, code: auth.code, message: auth.message, challenge: { error: 'invalid_token' }, shadow, trace, decidedBy };
+    return { kind: 'deny', routeId, status: 401, code: auth.code, message: auth.message, challenge: { error: 'invalid_token' }, shadow, trace, decidedBy };
   };
 
   /**
@@ -425,11 +424,11 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     trace: TraceStep[],
   ): Outcome => {
     const cfg = route.config;
-    const routeId = route === defaultRoute ? undefined : cfg.id;
-    const id = routeId !== undefined ? { routeId } : {};
+    // `default` for `policy.default` under a guardrail floor (decidedBy tells it from a route of that id).
+    const routeId = cfg.id;
     if (headers === undefined) {
       // A mapped claim cannot be represented in a header (lone surrogate, control character).
-      return { kind: 'deny', ...id, status: 403, code: 'claims_invalid', message: 'a claim of the token cannot be passed on', shadow, trace, decidedBy };
+      return { kind: 'deny', routeId, status: 403, code: 'claims_invalid', message: 'a claim of the token cannot be passed on', shadow, trace, decidedBy };
     }
     const req = plan.requirements;
     let stepUps: readonly StepUpRequest[] = [];
@@ -444,14 +443,14 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
         const result = g.context.evaluate(facts, trace);
         if (result.kind === 'deny') {
           trace.push({ step: `guardrail:${g.config.id}`, result: 'fail', detail: `guardrail ${g.config.id}: ${result.rule} denied (${result.code})` });
-          return { kind: 'deny', ...id, status: 403, code: result.code, message: result.message, shadow: policy.shadow, trace, decidedBy: g.decidedBy };
+          return { kind: 'deny', routeId, status: 403, code: result.code, message: result.message, shadow: policy.shadow, trace, decidedBy: g.decidedBy };
         }
         if (result.stepUps.length > 0) platformNeeds = true;
         collected.push(...result.stepUps);
       }
       if (route.context.active) {
         const result = route.context.evaluate(facts, trace);
-        if (result.kind === 'deny') return { kind: 'deny', ...id, status: 403, code: result.code, message: result.message, shadow, trace, decidedBy };
+        if (result.kind === 'deny') return { kind: 'deny', routeId, status: 403, code: result.code, message: result.message, shadow, trace, decidedBy };
         collected.push(...result.stepUps);
       }
       stepUps = collected;
@@ -459,7 +458,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       const principal = auth.kind === 'verified' ? auth.principal : undefined;
       const result = route.context.evaluate(factsFor(ctx, principal, now, risk), trace);
       if (result.kind === 'deny') {
-        return { kind: 'deny', ...id, status: 403, code: result.code, message: result.message, shadow, trace, decidedBy };
+        return { kind: 'deny', routeId, status: 403, code: result.code, message: result.message, shadow, trace, decidedBy };
       }
       stepUps = result.stepUps;
     }
@@ -467,14 +466,12 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     const verifyShadow = platformNeeds ? policy.shadow : shadow;
     const failOpen = cfg.failOpen && !platformNeeds;
     if (req.verification.length === 0 && stepUps.length === 0) {
-      return { kind: 'allow', ...id, headers, shadow, failOpen: cfg.failOpen, trace, decidedBy };
+      return { kind: 'allow', routeId, headers, shadow, failOpen: cfg.failOpen, trace, decidedBy };
     }
-    // A verification outcome always names a route: `policy.default` with a guardrail's floor is `default`.
-    const verifyRouteId = routeId ?? 'default';
     if (stepUps.length === 0 && auth.kind === 'verified') {
       // Hot path: only the plan's own needs, precomputed at compile time.
       trace.push({ step: 'verification', result: 'info', detail: plan.staticNeedsDetail });
-      return { kind: 'verify', routeId: verifyRouteId, headers, needs: plan.staticNeeds, shadow: verifyShadow, failOpen, trace, decidedBy };
+      return { kind: 'verify', routeId: routeId, headers, needs: plan.staticNeeds, shadow: verifyShadow, failOpen, trace, decidedBy };
     }
     const maxAges = new Map<string, number>();
     const want = (workflow: string, maxAgeMs: number): void => {
@@ -494,7 +491,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       onDeclined: req.onDeclined,
     }));
     trace.push({ step: 'verification', result: 'info', detail: `needs ${needs.map((n) => n.workflow).join(', ')}` });
-    return { kind: 'verify', routeId: verifyRouteId, headers, needs, shadow: verifyShadow, failOpen, trace, decidedBy };
+    return { kind: 'verify', routeId: routeId, headers, needs, shadow: verifyShadow, failOpen, trace, decidedBy };
   };
 
   const evaluate = (ctx: RequestContext, auth: AuthResult, now: number, risk: RiskAssessment | undefined): Outcome => {
@@ -607,7 +604,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   /** The selected route's action, identity and requirements (the plan's), then {@link finish}. */
   const decideRoute = (route: RouteRuntime, plan: Plan, decidedBy: DecidedBy, ctx: RequestContext, auth: AuthResult, now: number, risk: RiskAssessment | undefined, trace: TraceStep[]): Outcome => {
     const cfg = route.config;
-    const routeId = route === defaultRoute ? undefined : cfg.id;
+    const routeId = cfg.id;
     const shadow = cfg.shadow || policy.shadow;
 
     switch (cfg.action) {
@@ -643,7 +640,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       const by = blame(route, plan, decidedBy, (r) => checkRequirements(r, principal, settings, now, []) !== undefined);
       return {
         kind: 'deny',
-        ...(routeId !== undefined ? { routeId } : {}),
+        routeId,
         status: failure.status,
         code: failure.code,
         message: failure.message,
