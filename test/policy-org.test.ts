@@ -55,6 +55,9 @@ const ROUTES = `
     - id: catch-all
       match: { prefix: / }
       public: true
+    - id: live
+      match: { prefix: /live }
+      require: { verification: [liveness] }
     - id: platform-health
       match: { path: /healthz }
       public: true
@@ -157,6 +160,18 @@ describe('org-wide policy: guardrail deny, conditions and CEL errors', () => {
     };
     const out = compilePolicy(shadowed).evaluate(ctx({ host: 'shop.example.com', path: '/x', headers: { 'x-geo-country': 'KP' } }), ANON, NOW);
     expect(out).toMatchObject({ kind: 'deny', code: 'country_denied', shadow: false });
+  });
+});
+
+describe('org-wide policy: verification max ages', () => {
+  it("lets another layer's verificationMaxAge shorten a workflow's max age, never lengthen it", () => {
+    const config = orgConfig(BASE, ROUTES, { guardrails: ['payments-floor'], tenants: [{ name: 'payments', hosts: ['pay.example.com'], routes: ['live'] }] });
+    const week = 7 * 86_400_000;
+    const guardrails = (config.policy.guardrails ?? []).map((g) => ({ ...g, require: { ...g.require, verificationMaxAgeMs: week } }));
+    const p = compilePolicy({ ...config, policy: { ...config.policy, guardrails } });
+    const out = p.evaluate(ctx({ host: 'pay.example.com', path: '/live' }), verified({ amr: ['mfa'] }), NOW);
+    // liveness keeps its own 1 d (the floor's 7 d would loosen it); kyc, the floor's own workflow, gets 7 d.
+    expect(out.kind === 'verify' && out.needs.map((n) => [n.workflow, n.maxAgeMs])).toEqual([['liveness', 86_400_000], ['kyc', week]]);
   });
 });
 

@@ -214,6 +214,20 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     }
     return [...maxAges].map(([workflow, maxAgeMs]) => ({ workflow, maxAgeMs, onInReview: requirements.onInReview, onDeclined: requirements.onDeclined }));
   };
+  /**
+   * The needs of merged layers: a workflow's max age is the shortest any layer requiring it allows (its
+   * `verificationMaxAge`, else the workflow's), capped by every layer's `verificationMaxAge`. Unlike a
+   * route's own override, another layer's override can only shorten a max age, never lengthen it.
+   */
+  const mergedNeeds = (inputs: readonly Requirements[], merged: EffectiveRequirements): VerificationNeed[] => {
+    const cap = Math.min(...inputs.map((r) => r.verificationMaxAgeMs ?? Infinity));
+    return merged.verification.map((workflow) => ({
+      workflow,
+      maxAgeMs: Math.min(cap, ...inputs.filter((r) => r.verification.includes(workflow)).map((r) => r.verificationMaxAgeMs ?? workflowMaxAge(workflow))),
+      onInReview: merged.onInReview,
+      onDeclined: merged.onDeclined,
+    }));
+  };
   const sourceSteps = (inputs: readonly RequirementSource[]): TraceStep[] =>
     describeRequirementSources(inputs, workflowMaxAge).map((detail) => ({ step: 'requirement', result: 'info', detail }));
 
@@ -370,7 +384,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     if (cached !== undefined) return cached;
     const inputs = [...route.inputs, ...matched.list.flatMap((g) => g.inputs)];
     const requirements = mergeAllRequirements(inputs.map((i) => i.requirements), policy.acrOrder);
-    const staticNeeds = needsOf(requirements);
+    const staticNeeds = mergedNeeds(inputs.map((i) => i.requirements), requirements);
     const plan: Plan = {
       requirements,
       staticNeeds,
@@ -471,14 +485,14 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     if (stepUps.length === 0 && auth.kind === 'verified') {
       // Hot path: only the plan's own needs, precomputed at compile time.
       trace.push({ step: 'verification', result: 'info', detail: plan.staticNeedsDetail });
-      return { kind: 'verify', routeId: routeId, headers, needs: plan.staticNeeds, shadow: verifyShadow, failOpen, trace, decidedBy };
+      return { kind: 'verify', routeId, headers, needs: plan.staticNeeds, shadow: verifyShadow, failOpen, trace, decidedBy };
     }
     const maxAges = new Map<string, number>();
     const want = (workflow: string, maxAgeMs: number): void => {
       const current = maxAges.get(workflow);
       maxAges.set(workflow, current === undefined ? maxAgeMs : Math.min(current, maxAgeMs));
     };
-    for (const name of req.verification) want(name, req.verificationMaxAgeMs ?? workflowMaxAge(name));
+    for (const need of plan.staticNeeds) want(need.workflow, need.maxAgeMs);
     for (const s of stepUps) want(s.workflow, s.maxAgeMs ?? workflowMaxAge(s.workflow));
     if (auth.kind !== 'verified') {
       // A step-up needs a verified caller: on a public route (or `default: allow`) that is a 401.
@@ -491,7 +505,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       onDeclined: req.onDeclined,
     }));
     trace.push({ step: 'verification', result: 'info', detail: `needs ${needs.map((n) => n.workflow).join(', ')}` });
-    return { kind: 'verify', routeId: routeId, headers, needs, shadow: verifyShadow, failOpen, trace, decidedBy };
+    return { kind: 'verify', routeId, headers, needs, shadow: verifyShadow, failOpen, trace, decidedBy };
   };
 
   const evaluate = (ctx: RequestContext, auth: AuthResult, now: number, risk: RiskAssessment | undefined): Outcome => {
