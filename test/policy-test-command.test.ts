@@ -92,6 +92,25 @@ describe('idgate policy test', () => {
     expect(elements[4]!.body).toContain('token_missing');
   });
 
+  it('asserts the deciding layer and rule when a case names them (optional keys)', () => {
+    const file = suite('layer.test.yaml', `config: ${EXAMPLE_CONFIG}
+now: 2026-01-05T10:00:00Z
+cases:
+  - name: the platform route api decides
+    request: { path: /api/orders }
+    expect: { outcome: deny, code: token_missing, layer: platform, rule: api }
+  - name: wrongly expects a guardrail
+    request: { path: /api/orders }
+    expect: { outcome: deny, layer: guardrail, rule: embargo }
+`);
+    const r = idgate('policy', 'test', file);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('  ✓ the platform route api decides');
+    expect(r.out).toContain('- layer: guardrail\n      + layer: platform');
+    expect(r.out).toContain('- rule: embargo\n      + rule: api');
+    expect(r.out).toMatch(/decided {3}platform api/);
+  });
+
   it('prints the results as JSON with --format json', () => {
     const file = suite('json.test.yaml', FAILING);
     const r = idgate('policy', 'test', '--format', 'json', file);

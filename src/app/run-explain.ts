@@ -179,6 +179,11 @@ export function renderExplainText(evaluated: Extract<ExplainedRequest, { ok: tru
   const id = describeAuth(auth);
   lines.push(`identity  ${id.kind}${id.subject ? ` ${String(id.subject)}` : ''}${id.code ? ` (${String(id.code)}: ${String(id.message)})` : ''}`);
   lines.push(`route     ${outcome.routeId ?? '(none)'}${by ? ` — matched by ${by}` : ''}`);
+  if (outcome.decidedBy !== undefined) {
+    // The layer of an org-wide policy that decided (a guardrail, a tenant route…) and the revisions involved.
+    const { layer, id, revision } = outcome.decidedBy;
+    lines.push(`decided   ${layer === 'default' ? 'policy default' : `${layer} ${id}`}${revision.endsWith('@') ? '' : ` (${revision})`}`);
+  }
   if (risk) lines.push(`risk      score ${risk.score}${risk.signals.length > 0 ? ` (${risk.signals.map((s) => s.name).join(', ')})` : ''} — simulated`);
   lines.push('');
   lines.push('trace');

@@ -21,6 +21,10 @@ const expectSchema = z.strictObject({
   outcome: z.enum(['allow', 'deny', 'step_up']),
   code: z.string().min(1).optional(),
   route: z.string().min(1).optional(),
+  /** The policy layer that decided (`guardrail`, `tenant`, `platform`, `defaults`, `default`). */
+  layer: z.enum(['platform', 'guardrail', 'tenant', 'defaults', 'default']).optional(),
+  /** The deciding rule: guardrail id, qualified route id, tenant name or `default`. */
+  rule: z.string().min(1).optional(),
   headers: z.record(z.string(), z.string()).optional(),
 });
 
@@ -75,6 +79,8 @@ export interface Got {
   readonly outcome: 'allow' | 'deny' | 'step_up';
   readonly code?: string;
   readonly route?: string;
+  readonly layer?: string;
+  readonly rule?: string;
   readonly headers: Readonly<Record<string, string>>;
 }
 
@@ -231,7 +237,11 @@ function decide(
   const { auth, outcome } = evaluated;
   const prefix = config.headers.prefix;
   const principal = auth.kind === 'verified' ? auth.principal : undefined;
-  const route = outcome.routeId !== undefined ? { route: outcome.routeId } : {};
+  // `route` carries the deciding layer and rule too: every answer below names them.
+  const route = {
+    ...(outcome.routeId !== undefined ? { route: outcome.routeId } : {}),
+    ...(outcome.decidedBy !== undefined ? { layer: outcome.decidedBy.layer, rule: outcome.decidedBy.id } : {}),
+  };
   const allow = (verified: readonly string[]): Got => {
     const headers: Record<string, string> = { ...outcome.kind === 'deny' ? {} : outcome.headers };
     if (principal) {
@@ -311,6 +321,8 @@ export function diffExpectation(expected: Expectation, got: Got): string {
   field('outcome', expected.outcome, got.outcome);
   field('code', expected.code, got.code);
   field('route', expected.route, got.route);
+  field('layer', expected.layer, got.layer);
+  field('rule', expected.rule, got.rule);
   for (const [k, v] of Object.entries(expected.headers ?? {})) field(`header ${k.toLowerCase()}`, v, got.headers[k.toLowerCase()]);
   return lines.join('\n');
 }

@@ -1,4 +1,5 @@
 import type { DenyCode } from './deny-code.js';
+import type { DecidedBy } from './outcome.js';
 
 /**
  * The engine's answer for one request: a tagged union, never an exception.
@@ -18,6 +19,11 @@ export interface DecisionCommon {
   readonly subject?: string;
   /** True when the route (or the whole policy) is in shadow mode and this decision was downgraded to allow. */
   readonly shadow?: boolean;
+  /**
+   * The policy layer and rule that decided (a policy deny): Envoy dynamic metadata `layer`/`rule` and the
+   * decision log. Not in the client's problem body, which does not name the route either.
+   */
+  readonly decidedBy?: DecidedBy;
 }
 
 export interface AllowDecision extends DecisionCommon {

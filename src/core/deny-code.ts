@@ -59,6 +59,11 @@ export const DENY_CODES = [
   'verification_loop',
   /** A dependency (Redis, Didit, JWKS) failed and the route fails closed. */
   'dependency_unavailable',
+  /**
+   * The tenant owning the request has no usable policy (its files failed to load and there is no previous
+   * good version): 503, decided by `tenant <name>`.
+   */
+  'policy_unavailable',
   /** The decision could not be made in time (the proxy's deadline would pass). */
   'deadline_exceeded',
   /** An unexpected internal fault; fails closed. */

@@ -188,6 +188,13 @@ describe('renderDecision deny: challenge and Retry-After', () => {
     expect(verdict.metadata).toStrictEqual({ decision: 'deny', code: 'route_denied', status: 403, route_id: 'r', subject: 's', shadow: true });
   });
 
+  it('names the deciding layer and rule in the metadata of a deny, not in its body', () => {
+    const decidedBy = { layer: 'guardrail', id: 'embargo', revision: 'platform@0123456789ab' } as const;
+    const verdict = denied(renderDecision(deny({ routeId: 'payments/refunds', decidedBy }), context()));
+    expect(verdict.metadata).toStrictEqual({ decision: 'deny', code: 'route_denied', status: 403, route_id: 'payments/refunds', layer: 'guardrail', rule: 'embargo' });
+    expect(verdict.body).not.toContain('embargo');
+  });
+
   it('falls back to a generic title and keeps reserved problem members', () => {
     const verdict = denied(
       renderDecision(

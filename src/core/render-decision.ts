@@ -1,6 +1,7 @@
 import { isBrowserNavigation } from './browser-navigation.js';
 import type { Decision, DenyDecision, StepUpDecision } from './decision.js';
 import type { DenyCode } from './deny-code.js';
+import type { DecidedBy } from './outcome.js';
 import { createIdentityHeaderTest, type IdentityHeaderTest } from './identity-header-name.js';
 import { encodeIdentityValue, toHeaderSafe } from './encode-identity-value.js';
 import { parseHttpUrl } from './parse-http-url.js';
@@ -85,6 +86,7 @@ const TITLES: Readonly<Record<DenyCode, string>> = {
   verification_insufficient: 'Identity verification insufficient',
   verification_loop: 'Too many verification attempts',
   dependency_unavailable: 'Service temporarily unavailable',
+  policy_unavailable: 'Service temporarily unavailable',
   deadline_exceeded: 'Service temporarily unavailable',
   internal_error: 'Internal error',
 };
@@ -313,9 +315,14 @@ function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: Co
 
 function addCommonMetadata(
   metadata: Record<string, string | number | boolean>,
-  decision: { readonly routeId?: string; readonly subject?: string; readonly shadow?: boolean },
+  decision: { readonly routeId?: string; readonly subject?: string; readonly shadow?: boolean; readonly decidedBy?: DecidedBy },
 ): void {
   if (decision.routeId !== undefined) metadata['route_id'] = decision.routeId;
+  if (decision.decidedBy !== undefined) {
+    metadata['layer'] = decision.decidedBy.layer;
+    // A guardrail or route id, a tenant name or `default`: policy names from the config, never request data.
+    metadata['rule'] = toHeaderSafe(decision.decidedBy.id);
+  }
   if (decision.subject !== undefined) metadata['subject'] = encodeIdentityValue(decision.subject) ?? toHeaderSafe(decision.subject);
   if (decision.shadow === true) metadata['shadow'] = true;
 }

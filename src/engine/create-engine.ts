@@ -134,6 +134,7 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
             retryAfter: outcome.status === 503 ? 5 : undefined,
             routeId: outcome.routeId,
             subject: principal?.subject,
+            ...(outcome.decidedBy !== undefined ? { decidedBy: outcome.decidedBy } : {}),
           },
           outcome,
           risk,

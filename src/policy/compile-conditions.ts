@@ -18,7 +18,8 @@ export interface StepUpRequest {
 
 /** The context stage's answer: a 403 deny, or go on (with any step-ups the conditions added). */
 export type ContextResult =
-  | { readonly kind: 'deny'; readonly code: DenyCode; readonly message: string }
+  /** `rule`: what denied, `condition <name>` or `risk band <atLeast>` (for a guardrail's trace line). */
+  | { readonly kind: 'deny'; readonly code: DenyCode; readonly message: string; readonly rule: string }
   | { readonly kind: 'continue'; readonly stepUps: readonly StepUpRequest[] };
 
 /** A route's conditions and risk bands, compiled once. */
@@ -97,7 +98,7 @@ export function compileContextStage(
       switch (r.kind) {
         case 'error':
           trace.push({ step, result: 'fail', detail: r.detail });
-          return { kind: 'deny', code: 'condition_denied', message: denyMessage('condition_denied') };
+          return { kind: 'deny', code: 'condition_denied', message: denyMessage('condition_denied'), rule: `condition ${c.name}` };
         case 'skip':
           trace.push({ step, result: 'skip', detail: r.detail });
           continue;
@@ -109,7 +110,7 @@ export function compileContextStage(
         default:
           unreachable(r, 'test result');
       }
-      const denied = applyEffect(c.effect, step, r.detail, 'allow (remaining conditions skipped)', stepUps, trace);
+      const denied = applyEffect(c.effect, step, `condition ${c.name}`, r.detail, 'allow (remaining conditions skipped)', stepUps, trace);
       if (denied !== undefined) return denied;
       if (c.effect.kind === 'allow') allowedBy = c.name;
     }
@@ -125,7 +126,7 @@ export function compileContextStage(
           trace.push({ step: 'risk', result: 'pass', detail: `score ${risk.score}${signals} below every band` });
         } else {
           const head = `score ${risk.score}${signals} reaches band ${band.atLeast}`;
-          const denied = applyEffect(band.then, 'risk', head, 'allow', stepUps, trace);
+          const denied = applyEffect(band.then, 'risk', `risk band ${band.atLeast}`, head, 'allow', stepUps, trace);
           if (denied !== undefined) return denied;
         }
       }
@@ -143,6 +144,7 @@ export function compileContextStage(
 function applyEffect(
   effect: ConditionEffect,
   step: string,
+  rule: string,
   head: string,
   allowDetail: string,
   stepUps: StepUpRequest[],
@@ -151,7 +153,7 @@ function applyEffect(
   switch (effect.kind) {
     case 'deny':
       trace.push({ step, result: 'fail', detail: `${head}: deny ${effect.code}` });
-      return { kind: 'deny', code: effect.code, message: denyMessage(effect.code, effect.message) };
+      return { kind: 'deny', code: effect.code, message: denyMessage(effect.code, effect.message), rule };
     case 'step_up':
       trace.push({ step, result: 'info', detail: `${head}: step-up ${effect.workflow}${describeMaxAge(effect.maxAgeMs)}` });
       stepUps.push(effect.maxAgeMs === undefined ? { workflow: effect.workflow } : { workflow: effect.workflow, maxAgeMs: effect.maxAgeMs });

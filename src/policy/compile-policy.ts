@@ -1,4 +1,5 @@
-import type { IdgateConfig, RouteConfig, WorkflowConfig } from '../config/types.js';
+import type { GuardrailConfig, IdgateConfig, Requirements, RouteConfig, TenantConfig, WorkflowConfig } from '../config/types.js';
+import { NO_REQUIREMENTS } from '../config/config-schema.js';
 import type { RequestContext } from '../core/request-context.js';
 import { unreachable } from '../core/unreachable.js';
 import type { AuthResult } from '../core/auth-result.js';
@@ -10,16 +11,26 @@ import { checkRequirements, type CheckSettings } from './check-requirements.js';
 import { createCelCompiler, type CelCompiler } from '../cel/compile-cel.js';
 import { compileContextHeaderGuard } from './context-header-guard.js';
 import { compileContextStage, type CompiledContextStage, type StepUpRequest } from './compile-conditions.js';
-import { mergeRequirements, type EffectiveRequirements } from './effective-requirements.js';
-import { compileHostMatcher, type HostPredicate } from './host-matcher.js';
-import type { Outcome, TraceStep, VerificationNeed } from '../core/outcome.js';
+import { mergeAllRequirements, type EffectiveRequirements } from './effective-requirements.js';
+import type { DecidedBy, Outcome, TraceStep, VerificationNeed } from '../core/outcome.js';
 import { effectiveMethod } from './method-override.js';
-import { compilePathMatcher, type PathPredicate, type RequestPath } from './path-matcher.js';
+import type { RequestPath } from './path-matcher.js';
 import { createRequestFacts } from './request-facts.js';
-import { compilePrincipalMatcher, type PrincipalPredicate } from './principal-matcher.js';
+import { compileRequestMatchers, matchesRequest, type RequestMatchers } from './request-match.js';
+import { compileOwnership } from './compile-ownership.js';
+import { describeRequirementSources, type RequirementSource } from './requirement-sources.js';
 
 /** Seconds a client is told to wait when the identity provider's keys cannot be fetched. */
 const DEPENDENCY_RETRY_AFTER_S = 5;
+/** Seconds a client is told to wait when its tenant's policy failed to load. */
+const POLICY_RETRY_AFTER_S = 5;
+/**
+ * Most merged plans (route × set of matching guardrails) kept: each is built on first use; beyond this,
+ * plans are built per request (correct, slower) so that a request mix cannot grow memory without bound.
+ */
+const MAX_CACHED_PLANS = 4096;
+/** Up to this many guardrails, the set matching a request is a number bitmask; beyond, a string key. */
+const MAX_MASK_GUARDRAILS = 30;
 
 /** A route with its matchers and effective requirements built once. */
 export interface CompiledRoute {
@@ -63,6 +74,14 @@ export interface CompiledPolicy {
    * Decides what the policy alone can: `allow`, `deny` (with status, code and RFC 6750/9470 challenge) or
    * `verify` (identity and context hold; listed Didit verifications must also be satisfied).
    *
+   * Org-wide policies (`policy.guardrails`, `policy.tenants`, `policy.defaults`): the request's owning
+   * tenant (by host and path prefix) selects among its routes, then `policy.defaults.routes`, then
+   * `policy.default`; an unowned request among `policy.routes`. Every matching guardrail then applies: an
+   * `action: deny` guardrail denies (`route_denied`); its requirements are merged into the selected route's
+   * (stricter wins, a public route then needs a token); its conditions and risk bands run, each guardrail's
+   * on its own and before the route's. A tenant whose files failed with no previous good version denies
+   * what it owns with 503 `policy_unavailable`. Every outcome names the layer and rule in `decidedBy`.
+   *
    * Deny codes: `path_invalid` (400), `request_invalid` (400: no method, or `;` path parameters the policy does
    * not accept), `method_override` (400: a method override header or `_method` parameter that
    * `policy.methodOverride` does not allow; with `honor` the override is the method every matcher and condition
@@ -90,21 +109,60 @@ export interface CompiledPolicy {
   evaluate(ctx: RequestContext, auth: AuthResult, now: number, risk?: RiskAssessment): Outcome;
 }
 
-interface RouteRuntime extends CompiledRoute {
-  readonly contextExtensions?: readonly (readonly [string, string])[];
-  readonly host: HostPredicate;
-  readonly path: PathPredicate;
-  readonly methods?: ReadonlySet<string>;
-  /** `match.principals`: the caller workload's SPIFFE ID must be listed. */
-  readonly principal?: PrincipalPredicate;
-  readonly headers: ClaimHeaderMapper;
-  readonly context: CompiledContextStage;
-  /** The route's own verification needs (no step-ups), built once: the common case needs no merging. */
+
+/** What evaluation needs after route selection: the route's own, or merged with matching guardrails. */
+interface Plan {
+  readonly requirements: EffectiveRequirements;
+  /** The verification needs of `requirements` (no step-ups), built once. */
   readonly staticNeeds: readonly VerificationNeed[];
   readonly staticNeedsDetail: string;
+  /** Matching guardrails, in file order; empty on a policy without guardrails. */
+  readonly guards: readonly GuardrailRuntime[];
+  /** A guardrail adds a verification need: the route's `shadow`/`failOpen` cannot waive a platform floor. */
+  readonly guardNeeds: boolean;
+  /** `requirement` trace steps naming who set each requirement (org-wide policies only). */
+  readonly sources: readonly TraceStep[];
+}
+
+interface RouteRuntime extends CompiledRoute, Plan, RequestMatchers {
+  readonly contextExtensions?: readonly (readonly [string, string])[];
+  readonly headers: ClaimHeaderMapper;
+  readonly context: CompiledContextStage;
   /** Trace details of the route selection, built once. */
   readonly selectedDetail: { readonly request: string; readonly contextExtensions: string };
+  /** The requirement sets merged into `requirements` (the route's and its level's), for guardrail merges. */
+  readonly inputs: readonly RequirementSource[];
+  readonly decidedBy: DecidedBy;
+  /** Merged plans by set of matching guardrails, built on first use. */
+  readonly plans: Map<number | string, Plan>;
 }
+
+interface GuardrailRuntime extends RequestMatchers {
+  readonly config: GuardrailConfig;
+  /** Its bit in the matching-set bitmask (or its index, beyond {@link MAX_MASK_GUARDRAILS}). */
+  readonly bit: number;
+  readonly index: number;
+  readonly inputs: readonly RequirementSource[];
+  /** Its own floor merged alone: to tell which layer a failed requirement came from. */
+  readonly requirements: EffectiveRequirements;
+  readonly context: CompiledContextStage;
+  readonly decidedBy: DecidedBy;
+}
+
+interface TenantRuntime {
+  readonly config: TenantConfig;
+  readonly byContext: readonly RouteRuntime[];
+  readonly byRequest: readonly RouteRuntime[];
+  /** `policy_unavailable` for everything the tenant owns. */
+  readonly ownerBy: DecidedBy;
+  /** `policy.default` deciding for a request the tenant owns. */
+  readonly defaultBy: DecidedBy;
+  /** Revision string of decisions this tenant's ownership took part in. */
+  readonly revision: string;
+  readonly defaultsBy: Map<RouteRuntime, DecidedBy>;
+}
+
+type Selection = RouteSelection & { readonly route: RouteRuntime; readonly decidedBy: DecidedBy };
 
 /**
  * Compiles a validated configuration's policy into matchers and effective requirements. Done once at load
@@ -116,6 +174,12 @@ interface RouteRuntime extends CompiledRoute {
 export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   const { policy, workflows } = config;
   const methodOverride = policy.methodOverride;
+  const guardrailConfigs = policy.guardrails ?? [];
+  const tenantConfigs = policy.tenants ?? [];
+  const defaultsConfigs = policy.defaults?.routes ?? [];
+  /** A policy with any org-wide part; without, evaluation takes exactly the single-file path. */
+  const org = guardrailConfigs.length > 0 || tenantConfigs.length > 0 || defaultsConfigs.length > 0;
+  const platformRevision = `platform@${policy.revision ?? ''}`;
   // Only a hand-built configuration has a `cel` test without its program: create the compiler on demand.
   let compiler: CelCompiler | undefined;
   const cel: CelCompiler = { compile: (expression) => (compiler ??= createCelCompiler()).compile(expression) };
@@ -130,36 +194,61 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     acrOrder: policy.acrOrder,
     clockSkewMs: new Map(config.issuers.map((i) => [i.name, i.clockSkewMs])),
   };
+  const workflowMaxAge = (name: string): number => (workflows[name] as WorkflowConfig).maxAgeMs;
 
-  const routes: RouteRuntime[] = policy.routes.map((route) => {
-    let level = undefined;
-    if (route.sensitivity !== undefined) {
-      level = Object.hasOwn(policy.sensitivity, route.sensitivity) ? policy.sensitivity[route.sensitivity] : undefined;
-      if (level === undefined) throw new TypeError(`route ${route.id}: unknown sensitivity level ${route.sensitivity}`);
-    }
-    const requirements = mergeRequirements(route.require, route.action === 'require' ? level : undefined, policy.acrOrder);
-    const stepUpWorkflows = [...route.conditions.map((c) => c.then), ...route.riskBands.map((b) => b.then)].flatMap((e) =>
-      e.kind === 'step_up' ? [e.workflow] : [],
-    );
+  const levelOf = (owner: string, name: string | undefined): Requirements | undefined => {
+    if (name === undefined) return undefined;
+    const level = Object.hasOwn(policy.sensitivity, name) ? policy.sensitivity[name] : undefined;
+    if (level === undefined) throw new TypeError(`${owner}: unknown sensitivity level ${name}`);
+    return level;
+  };
+  const checkWorkflows = (owner: string, requirements: EffectiveRequirements, conditions: RouteConfig['conditions'], bands: RouteConfig['riskBands']): void => {
+    const stepUpWorkflows = [...conditions.map((c) => c.then), ...bands.map((b) => b.then)].flatMap((e) => (e.kind === 'step_up' ? [e.workflow] : []));
     for (const w of [...requirements.verification, ...stepUpWorkflows]) {
-      if (!Object.hasOwn(workflows, w)) throw new TypeError(`route ${route.id}: unknown workflow ${w}`);
+      if (!Object.hasOwn(workflows, w)) throw new TypeError(`${owner}: unknown workflow ${w}`);
     }
+  };
+  const needsOf = (requirements: EffectiveRequirements): VerificationNeed[] => {
+    const maxAges = new Map<string, number>();
+    for (const workflow of requirements.verification) {
+      const maxAgeMs = requirements.verificationMaxAgeMs ?? workflowMaxAge(workflow);
+      maxAges.set(workflow, Math.min(maxAges.get(workflow) ?? Infinity, maxAgeMs));
+    }
+    return [...maxAges].map(([workflow, maxAgeMs]) => ({ workflow, maxAgeMs, onInReview: requirements.onInReview, onDeclined: requirements.onDeclined }));
+  };
+  /**
+   * The needs of merged layers: a workflow's max age is the shortest any layer requiring it allows (its
+   * `verificationMaxAge`, else the workflow's), capped by every layer's `verificationMaxAge`. Unlike a
+   * route's own override, another layer's override can only shorten a max age, never lengthen it.
+   */
+  const mergedNeeds = (inputs: readonly Requirements[], merged: EffectiveRequirements): VerificationNeed[] => {
+    const cap = Math.min(...inputs.map((r) => r.verificationMaxAgeMs ?? Infinity));
+    return merged.verification.map((workflow) => ({
+      workflow,
+      maxAgeMs: Math.min(cap, ...inputs.filter((r) => r.verification.includes(workflow)).map((r) => r.verificationMaxAgeMs ?? workflowMaxAge(workflow))),
+      onInReview: merged.onInReview,
+      onDeclined: merged.onDeclined,
+    }));
+  };
+  const sourceSteps = (inputs: readonly RequirementSource[]): TraceStep[] =>
+    describeRequirementSources(inputs, workflowMaxAge).map((detail) => ({ step: 'requirement', result: 'info', detail }));
+
+  const compileRoute = (route: RouteConfig, layer: DecidedBy['layer'], revision: string): RouteRuntime => {
+    const label = layer === 'tenant' ? `tenant route ${route.id}` : layer === 'defaults' ? `defaults route ${route.id}` : layer === 'default' ? 'default' : `platform route ${route.id}`;
+    const level = levelOf(`route ${route.id}`, route.sensitivity);
+    const inputs: RequirementSource[] = [{ requirements: route.require, label }];
+    if (route.action === 'require' && level !== undefined) inputs.push({ requirements: level, label: `sensitivity ${route.sensitivity ?? ''} (${label})` });
+    const requirements = mergeAllRequirements(inputs.map((i) => i.requirements), policy.acrOrder);
+    checkWorkflows(`route ${route.id}`, requirements, route.conditions, route.riskBands);
     const context = compileContextStage(route.id, route.conditions, route.riskBands, cel);
     const ext = route.match.contextExtensions;
-    const ownMaxAges = new Map<string, number>();
-    for (const workflow of requirements.verification) {
-      const maxAgeMs = requirements.verificationMaxAgeMs ?? (workflows[workflow] as WorkflowConfig).maxAgeMs;
-      ownMaxAges.set(workflow, Math.min(ownMaxAges.get(workflow) ?? Infinity, maxAgeMs));
-    }
-    const staticNeeds: VerificationNeed[] = [...ownMaxAges].map(([workflow, maxAgeMs]) => ({
-      workflow,
-      maxAgeMs,
-      onInReview: requirements.onInReview,
-      onDeclined: requirements.onDeclined,
-    }));
+    const staticNeeds = needsOf(requirements);
     return {
       staticNeeds,
       staticNeedsDetail: `needs ${staticNeeds.map((n) => n.workflow).join(', ')}`,
+      guards: [],
+      guardNeeds: false,
+      sources: org && route.action === 'require' ? sourceSteps(inputs) : [],
       selectedDetail: {
         request: `route ${route.id} (${route.action}) selected by host/path/method${route.match.principals !== undefined ? '/principal' : ''}`,
         contextExtensions: `route ${route.id} (${route.action}) selected by contextExtensions`,
@@ -167,52 +256,181 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       config: route,
       requirements,
       ...(ext !== undefined && Object.keys(ext).length > 0 ? { contextExtensions: Object.entries(ext) } : {}),
-      host: compileHostMatcher(route.match.hosts),
-      path: compilePathMatcher(route.match.paths, { caseSensitive: route.match.caseSensitive !== false }),
-      ...(route.match.methods.length > 0 ? { methods: new Set(route.match.methods) } : {}),
-      ...(route.match.principals !== undefined ? { principal: compilePrincipalMatcher(route.match.principals) } : {}),
+      ...compileRequestMatchers(route.match),
       headers: compileClaimHeaders(route.claimHeaders),
       context,
       usesRisk: context.usesRisk,
+      // Only a `require` route's own requirements apply; a public route merged with a floor needs just the
+      // floor, but keeps its In Review/Declined handling for its own step-ups.
+      inputs: (route.action === 'require' ? inputs : [{ requirements: { ...NO_REQUIREMENTS, onInReview: requirements.onInReview, onDeclined: requirements.onDeclined }, label }]).map(
+        (i) => ({ ...i, requirements: verdictNeutral(i.requirements, requirements.verification.length > 0 || stepsUp(route)) }),
+      ),
+      decidedBy: { layer, id: layer === 'default' ? 'default' : route.id, revision },
+      plans: new Map(),
     };
-  });
+  };
+
+  const routes: RouteRuntime[] = policy.routes.map((route) => compileRoute(route, 'platform', platformRevision));
   const byContext = routes.filter((r) => r.contextExtensions !== undefined);
   const byRequest = routes.filter((r) => r.contextExtensions === undefined);
 
-  const matchesRequest = (r: RouteRuntime, ctx: RequestContext, path: RequestPath): boolean =>
-    (r.methods === undefined || r.methods.has(ctx.method)) && r.host(ctx.host) && r.path(path) && (r.principal === undefined || r.principal(ctx.sourcePrincipal));
+  const guardrails: GuardrailRuntime[] = guardrailConfigs.map((g, index) => {
+    const label = `guardrail ${g.id}`;
+    const level = levelOf(label, g.sensitivity);
+    const verifies = g.require.verification.length > 0 || (level?.verification.length ?? 0) > 0 || stepsUp(g);
+    const inputs: RequirementSource[] = [{ requirements: verdictNeutral(g.require, verifies), label }];
+    if (level !== undefined) inputs.push({ requirements: verdictNeutral(level, verifies), label: `sensitivity ${g.sensitivity ?? ''} (${label})` });
+    const requirements = mergeAllRequirements(inputs.map((i) => i.requirements), policy.acrOrder);
+    checkWorkflows(label, requirements, g.conditions, g.riskBands);
+    return {
+      config: g,
+      index,
+      bit: index < MAX_MASK_GUARDRAILS ? 2 ** index : index,
+      inputs,
+      requirements,
+      context: compileContextStage(g.id, g.conditions, g.riskBands, cel),
+      decidedBy: { layer: 'guardrail', id: g.id, revision: platformRevision },
+      ...compileRequestMatchers(g.match),
+    };
+  });
+  const wideMask = guardrails.length > MAX_MASK_GUARDRAILS;
 
-  const select = (ctx: RequestContext): (RouteSelection & { route: RouteRuntime }) | undefined => {
-    const path: RequestPath = { path: ctx.path };
-    for (const r of byContext) {
+  const defaultsRoutes = defaultsConfigs.map((route) => compileRoute(route, 'defaults', platformRevision));
+  const defaultsByContext = defaultsRoutes.filter((r) => r.contextExtensions !== undefined);
+  const defaultsByRequest = defaultsRoutes.filter((r) => r.contextExtensions === undefined);
+  const tenantRoutes: RouteRuntime[] = [];
+  const tenants: TenantRuntime[] = tenantConfigs.map((t) => {
+    const revision = `${platformRevision} tenant/${t.name}@${t.revision}`;
+    const own = t.status === 'failed' ? [] : t.routes.map((route) => compileRoute(route, 'tenant', revision));
+    tenantRoutes.push(...own);
+    return {
+      config: t,
+      byContext: own.filter((r) => r.contextExtensions !== undefined),
+      byRequest: own.filter((r) => r.contextExtensions === undefined),
+      ownerBy: { layer: 'tenant', id: t.name, revision },
+      defaultBy: { layer: 'default', id: 'default', revision },
+      revision,
+      defaultsBy: new Map(defaultsRoutes.map((r) => [r, { ...r.decidedBy, revision }])),
+    };
+  });
+  const ownerOf = compileOwnership(tenantConfigs);
+  /** `policy.default` as a route with nothing of its own, so that `default: allow` can take guardrail floors. */
+  const defaultRoute = compileRoute(
+    {
+      id: 'default',
+      match: { hosts: [], paths: [], methods: [] },
+      action: 'public',
+      require: NO_REQUIREMENTS,
+      claimHeaders: {},
+      shadow: false,
+      failOpen: false,
+      conditions: [],
+      riskBands: [],
+    },
+    'default',
+    platformRevision,
+  );
+  const defaultBy: DecidedBy = { layer: 'default', id: 'default', revision: platformRevision };
+  const requestBy: DecidedBy = { layer: 'platform', id: 'request', revision: platformRevision };
+  let cachedPlans = 0;
+
+  const selectIn = (inContext: readonly RouteRuntime[], inRequest: readonly RouteRuntime[], ctx: RequestContext, path: RequestPath): (RouteSelection & { route: RouteRuntime }) | undefined => {
+    for (const r of inContext) {
       if (r.contextExtensions?.every(([k, v]) => Object.hasOwn(ctx.contextExtensions, k) && ctx.contextExtensions[k] === v) && matchesRequest(r, ctx, path)) {
         return { route: r, by: 'contextExtensions' };
       }
     }
-    for (const r of byRequest) if (matchesRequest(r, ctx, path)) return { route: r, by: 'request' };
+    for (const r of inRequest) if (matchesRequest(r, ctx, path)) return { route: r, by: 'request' };
     return undefined;
+  };
+  const select = (ctx: RequestContext): (RouteSelection & { route: RouteRuntime }) | undefined => selectIn(byContext, byRequest, ctx, { path: ctx.path });
+
+  /**
+   * Org-wide selection: the owning tenant's routes, then `policy.defaults.routes`, else `policy.default`
+   * (`route` undefined); an unowned request: the platform routes, else `policy.default`.
+   */
+  const selectOrg = (
+    ctx: RequestContext,
+    path: RequestPath,
+  ): { readonly failed: TenantRuntime } | { readonly failed?: undefined; readonly selection?: Selection; readonly defaultBy: DecidedBy } => {
+    const owner = tenants.length > 0 ? ownerOf(ctx.host, path) : -1;
+    const tenant = owner >= 0 ? tenants[owner] : undefined;
+    if (tenant === undefined) {
+      const s = selectIn(byContext, byRequest, ctx, path);
+      return s === undefined ? { defaultBy } : { selection: { ...s, decidedBy: s.route.decidedBy }, defaultBy };
+    }
+    if (tenant.config.status === 'failed') return { failed: tenant };
+    const own = selectIn(tenant.byContext, tenant.byRequest, ctx, path);
+    if (own !== undefined) return { selection: { ...own, decidedBy: own.route.decidedBy }, defaultBy: tenant.defaultBy };
+    const fallback = selectIn(defaultsByContext, defaultsByRequest, ctx, path);
+    if (fallback !== undefined) return { selection: { ...fallback, decidedBy: tenant.defaultsBy.get(fallback.route) ?? fallback.route.decidedBy }, defaultBy: tenant.defaultBy };
+    return { defaultBy: tenant.defaultBy };
+  };
+
+  /** The guardrails matching a request (file order) and the key of that set; undefined when none match. */
+  const matchGuardrails = (ctx: RequestContext, path: RequestPath): { readonly key: number | string; readonly list: GuardrailRuntime[] } | undefined => {
+    let list: GuardrailRuntime[] | undefined;
+    let mask = 0;
+    for (const g of guardrails) {
+      if (!matchesRequest(g, ctx, path)) continue;
+      (list ??= []).push(g);
+      mask += g.bit;
+    }
+    if (list === undefined) return undefined;
+    return { key: wideMask ? list.map((g) => g.index).join(',') : mask, list };
+  };
+
+  /** The route merged with a set of matching guardrails: built once per route and set (bounded cache). */
+  const planFor = (route: RouteRuntime, matched: { readonly key: number | string; readonly list: readonly GuardrailRuntime[] }): Plan => {
+    const cached = route.plans.get(matched.key);
+    if (cached !== undefined) return cached;
+    const inputs = [...route.inputs, ...matched.list.flatMap((g) => g.inputs)];
+    const requirements = mergeAllRequirements(inputs.map((i) => i.requirements), policy.acrOrder);
+    const staticNeeds = mergedNeeds(inputs.map((i) => i.requirements), requirements);
+    const plan: Plan = {
+      requirements,
+      staticNeeds,
+      staticNeedsDetail: `needs ${staticNeeds.map((n) => n.workflow).join(', ')}`,
+      guards: matched.list,
+      guardNeeds: matched.list.some((g) => g.requirements.verification.length > 0),
+      sources: sourceSteps(inputs),
+    };
+    if (cachedPlans < MAX_CACHED_PLANS) {
+      cachedPlans++;
+      route.plans.set(matched.key, plan);
+    }
+    return plan;
   };
 
   /** Identity failures of a route that needs a caller: 401 (or 503 when the issuer's keys are unavailable). */
-  const denyIdentity = (auth: Exclude<AuthResult, { kind: 'verified' }>, routeId: string, shadow: boolean, trace: TraceStep[]): Outcome => {
+  const denyIdentity = (
+    auth: Exclude<AuthResult, { kind: 'verified' }>,
+    routeId: string,
+    shadow: boolean,
+    trace: TraceStep[],
+    decidedBy: DecidedBy,
+  ): Outcome => {
     if (auth.kind === 'anonymous') {
       trace.push({ step: 'token', result: 'fail', detail: 'no token presented' });
       // RFC 6750 §3.1: no error code when the request carried no credentials at all.
-      return { kind: 'deny', routeId, status: 401, code: 'token_missing', message: 'a bearer token is required', challenge: {}, shadow, trace };
+      return { kind: 'deny', routeId, status: 401, code: 'token_missing', message: 'a bearer token is required', challenge: {}, shadow, trace, decidedBy };
     }
     trace.push({ step: 'token', result: 'fail', detail: `token rejected: ${auth.code}` });
     if (auth.code === 'dependency_unavailable') {
-      return { kind: 'deny', routeId, status: 503, code: auth.code, message: auth.message, retryAfter: DEPENDENCY_RETRY_AFTER_S, shadow, trace };
+      return { kind: 'deny', routeId, status: 503, code: auth.code, message: auth.message, retryAfter: DEPENDENCY_RETRY_AFTER_S, shadow, trace, decidedBy };
     }
-    return { kind: 'deny', routeId, status: 401, code: auth.code, message: auth.message, challenge: { error: 'invalid_token' }, shadow, trace };
+    return { kind: 'deny', routeId, status: 401, code: auth.code, message: auth.message, challenge: { error: 'invalid_token' }, shadow, trace, decidedBy };
   };
 
   /**
-   * The steps after identity: conditions and risk bands, then the verification needs (the route's own
-   * merged with step-ups), then the outcome.
+   * The steps after identity: the matching guardrails' conditions and risk bands (each list on its own,
+   * in file order), then the route's, then the verification needs (the plan's own merged with step-ups),
+   * then the outcome.
    */
   const finish = (
     route: RouteRuntime,
+    plan: Plan,
+    decidedBy: DecidedBy,
     ctx: RequestContext,
     auth: AuthResult,
     now: number,
@@ -222,40 +440,65 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     trace: TraceStep[],
   ): Outcome => {
     const cfg = route.config;
+    // `default` for `policy.default` under a guardrail floor (decidedBy tells it from a route of that id).
     const routeId = cfg.id;
     if (headers === undefined) {
       // A mapped claim cannot be represented in a header (lone surrogate, control character).
-      return { kind: 'deny', routeId, status: 403, code: 'claims_invalid', message: 'a claim of the token cannot be passed on', shadow, trace };
+      return { kind: 'deny', routeId, status: 403, code: 'claims_invalid', message: 'a claim of the token cannot be passed on', shadow, trace, decidedBy };
     }
-    const req = route.requirements;
+    const req = plan.requirements;
     let stepUps: readonly StepUpRequest[] = [];
-    if (route.context.active) {
+    let platformNeeds = plan.guardNeeds;
+    if (plan.guards.length > 0) {
+      const principal = auth.kind === 'verified' ? auth.principal : undefined;
+      const facts = factsFor(ctx, principal, now, risk);
+      const collected: StepUpRequest[] = [];
+      // Each guardrail's list on its own: its `then: allow` ends only its own list, never the route's.
+      for (const g of plan.guards) {
+        if (!g.context.active) continue;
+        const result = g.context.evaluate(facts, trace);
+        if (result.kind === 'deny') {
+          trace.push({ step: `guardrail:${g.config.id}`, result: 'fail', detail: `guardrail ${g.config.id}: ${result.rule} denied (${result.code})` });
+          return { kind: 'deny', routeId, status: 403, code: result.code, message: result.message, shadow: policy.shadow, trace, decidedBy: g.decidedBy };
+        }
+        if (result.stepUps.length > 0) platformNeeds = true;
+        collected.push(...result.stepUps);
+      }
+      if (route.context.active) {
+        const result = route.context.evaluate(facts, trace);
+        if (result.kind === 'deny') return { kind: 'deny', routeId, status: 403, code: result.code, message: result.message, shadow, trace, decidedBy };
+        collected.push(...result.stepUps);
+      }
+      stepUps = collected;
+    } else if (route.context.active) {
       const principal = auth.kind === 'verified' ? auth.principal : undefined;
       const result = route.context.evaluate(factsFor(ctx, principal, now, risk), trace);
       if (result.kind === 'deny') {
-        return { kind: 'deny', routeId, status: 403, code: result.code, message: result.message, shadow, trace };
+        return { kind: 'deny', routeId, status: 403, code: result.code, message: result.message, shadow, trace, decidedBy };
       }
       stepUps = result.stepUps;
     }
+    // A platform floor's verification is not the route's to shadow or fail open.
+    const verifyShadow = platformNeeds ? policy.shadow : shadow;
+    const failOpen = cfg.failOpen && !platformNeeds;
     if (req.verification.length === 0 && stepUps.length === 0) {
-      return { kind: 'allow', routeId, headers, shadow, failOpen: cfg.failOpen, trace };
+      return { kind: 'allow', routeId, headers, shadow, failOpen: cfg.failOpen, trace, decidedBy };
     }
     if (stepUps.length === 0 && auth.kind === 'verified') {
-      // Hot path: only the route's own needs, precomputed at compile time.
-      trace.push({ step: 'verification', result: 'info', detail: route.staticNeedsDetail });
-      return { kind: 'verify', routeId, headers, needs: route.staticNeeds, shadow, failOpen: cfg.failOpen, trace };
+      // Hot path: only the plan's own needs, precomputed at compile time.
+      trace.push({ step: 'verification', result: 'info', detail: plan.staticNeedsDetail });
+      return { kind: 'verify', routeId, headers, needs: plan.staticNeeds, shadow: verifyShadow, failOpen, trace, decidedBy };
     }
     const maxAges = new Map<string, number>();
     const want = (workflow: string, maxAgeMs: number): void => {
       const current = maxAges.get(workflow);
       maxAges.set(workflow, current === undefined ? maxAgeMs : Math.min(current, maxAgeMs));
     };
-    const workflowMaxAge = (name: string): number => (workflows[name] as WorkflowConfig).maxAgeMs;
-    for (const name of req.verification) want(name, req.verificationMaxAgeMs ?? workflowMaxAge(name));
+    for (const need of plan.staticNeeds) want(need.workflow, need.maxAgeMs);
     for (const s of stepUps) want(s.workflow, s.maxAgeMs ?? workflowMaxAge(s.workflow));
     if (auth.kind !== 'verified') {
-      // Unreachable with a loaded configuration (a step-up needs an authenticated route); fail closed.
-      return denyIdentity(auth, routeId, shadow, trace);
+      // A step-up needs a verified caller: on a public route (or `default: allow`) that is a 401.
+      return denyIdentity(auth, routeId, verifyShadow, trace, decidedBy);
     }
     const needs: VerificationNeed[] = [...maxAges].map(([workflow, maxAgeMs]) => ({
       workflow,
@@ -264,81 +507,151 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       onDeclined: req.onDeclined,
     }));
     trace.push({ step: 'verification', result: 'info', detail: `needs ${needs.map((n) => n.workflow).join(', ')}` });
-    return { kind: 'verify', routeId, headers, needs, shadow, failOpen: cfg.failOpen, trace };
+    return { kind: 'verify', routeId, headers, needs, shadow: verifyShadow, failOpen, trace, decidedBy };
   };
 
   /** The denials before any route, whatever the caller; see `admits` (the engine records no risk for them). */
   const refuseBeforeRoutes = (ctx: RequestContext, trace: TraceStep[]): Outcome | undefined => {
+    const decidedBy = requestBy;
     if (ctx.pathError !== undefined) {
       trace.push({ step: 'path', result: 'fail', detail: 'the request path cannot be canonicalised safely' });
-      return { kind: 'deny', status: 400, code: 'path_invalid', message: 'request path is not acceptable', shadow: policy.shadow, trace };
+      return { kind: 'deny', status: 400, code: 'path_invalid', message: 'request path is not acceptable', shadow: policy.shadow, trace, decidedBy };
     }
     if (ctx.pathParameters === 'encoded' || (ctx.pathParameters === 'raw' && policy.pathParameters !== 'strip')) {
       // Servlet containers route `/admin;x/users` as `/admin/users`; refusing them (Spring Security's
       // StrictHttpFirewall does the same) leaves no spelling the policy and the upstream read differently.
       trace.push({ step: 'path', result: 'fail', detail: ctx.pathParameters === 'encoded' ? 'an encoded ";" is in the path' : 'the path carries ";" path parameters (policy.pathParameters: reject)' });
-      return { kind: 'deny', status: 400, code: 'request_invalid', message: 'path parameters (";") are not accepted', shadow: policy.shadow, trace };
+      return { kind: 'deny', status: 400, code: 'request_invalid', message: 'path parameters (";") are not accepted', shadow: policy.shadow, trace, decidedBy };
     }
     if (ctx.method === '') {
       trace.push({ step: 'request', result: 'fail', detail: 'the proxy sent no method' });
-      return { kind: 'deny', status: 400, code: 'request_invalid', message: 'malformed request', shadow: policy.shadow, trace };
+      return { kind: 'deny', status: 400, code: 'request_invalid', message: 'malformed request', shadow: policy.shadow, trace, decidedBy };
     }
     // Before any route: a trusted context header that is not one well-formed value fails closed everywhere.
     const fault = contextHeaderFault(ctx);
     if (fault !== undefined) {
       trace.push({ step: 'context', result: 'fail', detail: fault.message });
-      return { kind: 'deny', status: 403, code: fault.code, message: fault.message, shadow: policy.shadow, trace };
+      return { kind: 'deny', status: 403, code: fault.code, message: fault.message, shadow: policy.shadow, trace, decidedBy };
     }
     return undefined;
   };
 
   const evaluate = (ctx: RequestContext, auth: AuthResult, now: number, risk: RiskAssessment | undefined): Outcome => {
     const trace: TraceStep[] = [];
+    const decidedBy = requestBy;
     const refused = refuseBeforeRoutes(ctx, trace);
     if (refused !== undefined) return refused;
     const effective = effectiveMethod(ctx, methodOverride);
     if (!effective.ok) {
       trace.push({ step: 'request', result: 'fail', detail: effective.reason });
-      return { kind: 'deny', status: 400, code: 'method_override', message: 'method override is not allowed', shadow: policy.shadow, trace };
+      return { kind: 'deny', status: 400, code: 'method_override', message: 'method override is not allowed', shadow: policy.shadow, trace, decidedBy };
     }
+    const evaluateAs = org ? evaluateOrg : evaluateRoutes;
     if (effective.method !== ctx.method) {
       trace.push({ step: 'request', result: 'info', detail: `evaluated as ${effective.method} (method override honoured)` });
-      return evaluateRoutes({ ...ctx, method: effective.method }, auth, now, risk, trace);
+      return evaluateAs({ ...ctx, method: effective.method }, auth, now, risk, trace);
     }
-    return evaluateRoutes(ctx, auth, now, risk, trace);
+    return evaluateAs(ctx, auth, now, risk, trace);
   };
 
+  /** A single-file policy: the platform routes, first match, else `policy.default`. */
   const evaluateRoutes = (ctx: RequestContext, auth: AuthResult, now: number, risk: RiskAssessment | undefined, trace: TraceStep[]): Outcome => {
     const selection = select(ctx);
     if (selection === undefined) {
       trace.push({ step: 'route', result: policy.default === 'allow' ? 'info' : 'fail', detail: `no route matched; policy default ${policy.default}` });
       return policy.default === 'allow'
-        ? { kind: 'allow', headers: {}, shadow: policy.shadow, failOpen: false, trace }
-        : { kind: 'deny', status: 403, code: 'no_route', message: 'no policy route matches this request', shadow: policy.shadow, trace };
+        ? { kind: 'allow', headers: {}, shadow: policy.shadow, failOpen: false, trace, decidedBy: defaultBy }
+        : { kind: 'deny', status: 403, code: 'no_route', message: 'no policy route matches this request', shadow: policy.shadow, trace, decidedBy: defaultBy };
     }
     const route = selection.route;
+    trace.push({ step: 'route', result: 'info', detail: route.selectedDetail[selection.by] });
+    return decideRoute(route, route, route.decidedBy, ctx, auth, now, risk, trace);
+  };
+
+  /** An org-wide policy: guardrail denies, ownership, the selected layer's route, merged with guardrail floors. */
+  const evaluateOrg = (ctx: RequestContext, auth: AuthResult, now: number, risk: RiskAssessment | undefined, trace: TraceStep[]): Outcome => {
+    const path: RequestPath = { path: ctx.path };
+    const matched = guardrails.length > 0 ? matchGuardrails(ctx, path) : undefined;
+    if (matched !== undefined) {
+      trace.push({ step: 'guardrails', result: 'info', detail: `matched ${matched.list.map((g) => g.config.id).join(', ')}` });
+      const deny = matched.list.find((g) => g.config.action === 'deny');
+      if (deny !== undefined) {
+        trace.push({ step: `guardrail:${deny.config.id}`, result: 'fail', detail: `guardrail ${deny.config.id}: action deny` });
+        return { kind: 'deny', status: 403, code: 'route_denied', message: 'access to this route is denied', shadow: policy.shadow, trace, decidedBy: deny.decidedBy };
+      }
+    }
+    const chosen = selectOrg(ctx, path);
+    if (chosen.failed !== undefined) {
+      const name = chosen.failed.config.name;
+      trace.push({ step: 'tenant', result: 'fail', detail: `tenant ${name} owns this request but its policy failed to load` });
+      return {
+        kind: 'deny',
+        status: 503,
+        code: 'policy_unavailable',
+        message: 'the policy for this request is unavailable',
+        retryAfter: POLICY_RETRY_AFTER_S,
+        shadow: policy.shadow,
+        trace,
+        decidedBy: chosen.failed.ownerBy,
+      };
+    }
+    const selection = chosen.selection;
+    if (selection === undefined) {
+      trace.push({ step: 'route', result: policy.default === 'allow' ? 'info' : 'fail', detail: `no route matched; policy default ${policy.default}` });
+      if (policy.default === 'deny') {
+        return { kind: 'deny', status: 403, code: 'no_route', message: 'no policy route matches this request', shadow: policy.shadow, trace, decidedBy: chosen.defaultBy };
+      }
+      if (matched === undefined) return { kind: 'allow', headers: {}, shadow: policy.shadow, failOpen: false, trace, decidedBy: chosen.defaultBy };
+      // `default: allow` under a guardrail floor: "require the floor".
+      const plan = planFor(defaultRoute, matched);
+      for (const s of plan.sources) trace.push(s);
+      return decideRoute(defaultRoute, plan, chosen.defaultBy, ctx, auth, now, risk, trace);
+    }
+    const route = selection.route;
+    trace.push({ step: 'route', result: 'info', detail: route.selectedDetail[selection.by] });
+    const plan = matched === undefined ? route : planFor(route, matched);
+    for (const s of plan.sources) trace.push(s);
+    return decideRoute(route, plan, selection.decidedBy, ctx, auth, now, risk, trace);
+  };
+
+  /**
+   * Which layer a failed requirement belongs to: the route when its own requirements fail too, else the
+   * first matching guardrail whose floor alone fails (a merge-only failure, such as issuer lists that
+   * intersect to nothing, stays with the route).
+   */
+  const blame = (route: RouteRuntime, plan: Plan, decidedBy: DecidedBy, fails: (req: EffectiveRequirements) => boolean): DecidedBy => {
+    if (plan.guards.length === 0) return decidedBy;
+    if (route.config.action === 'require' && route.requirements.authenticated && fails(route.requirements)) return decidedBy;
+    return plan.guards.find((g) => g.requirements.authenticated && fails(g.requirements))?.decidedBy ?? decidedBy;
+  };
+
+  /** The selected route's action, identity and requirements (the plan's), then {@link finish}. */
+  const decideRoute = (route: RouteRuntime, plan: Plan, decidedBy: DecidedBy, ctx: RequestContext, auth: AuthResult, now: number, risk: RiskAssessment | undefined, trace: TraceStep[]): Outcome => {
     const cfg = route.config;
     const routeId = cfg.id;
     const shadow = cfg.shadow || policy.shadow;
-    trace.push({ step: 'route', result: 'info', detail: route.selectedDetail[selection.by] });
 
     switch (cfg.action) {
       case 'deny':
-        return { kind: 'deny', routeId, status: 403, code: 'route_denied', message: 'access to this route is denied', shadow, trace };
+        return { kind: 'deny', routeId: cfg.id, status: 403, code: 'route_denied', message: 'access to this route is denied', shadow, trace, decidedBy };
       case 'public':
-        return finish(route, ctx, auth, now, risk, anonymousHeaders(route, auth, trace), shadow, trace);
+        // A public route under a guardrail's floor needs what the floor requires.
+        if (plan === route || !plan.requirements.authenticated) return finish(route, plan, decidedBy, ctx, auth, now, risk, anonymousHeaders(route, auth, trace), shadow, trace);
+        break;
       case 'require':
         break;
       default:
         unreachable(cfg.action, 'route action');
     }
 
-    const req = route.requirements;
-    if (!req.authenticated) return finish(route, ctx, auth, now, risk, anonymousHeaders(route, auth, trace), shadow, trace);
+    const req = plan.requirements;
+    if (!req.authenticated) return finish(route, plan, decidedBy, ctx, auth, now, risk, anonymousHeaders(route, auth, trace), shadow, trace);
     switch (auth.kind) {
       case 'anonymous':
-      case 'failed':
-        return denyIdentity(auth, routeId, shadow, trace);
+      case 'failed': {
+        const by = blame(route, plan, decidedBy, (r) => r.authenticated);
+        return denyIdentity(auth, routeId, by.layer === 'guardrail' ? policy.shadow : shadow, trace, by);
+      }
       case 'verified':
         break;
       default:
@@ -348,6 +661,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     trace.push({ step: 'token', result: 'pass', detail: `verified token from issuer ${principal.issuerName}` });
     const failure = checkRequirements(req, principal, settings, now, trace);
     if (failure !== undefined) {
+      const by = blame(route, plan, decidedBy, (r) => checkRequirements(r, principal, settings, now, []) !== undefined);
       return {
         kind: 'deny',
         routeId,
@@ -355,24 +669,34 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
         code: failure.code,
         message: failure.message,
         ...(failure.challenge !== undefined ? { challenge: failure.challenge } : {}),
-        shadow,
+        shadow: by.layer === 'guardrail' ? policy.shadow : shadow,
         trace,
+        decidedBy: by,
       };
     }
-    return finish(route, ctx, auth, now, risk, route.headers(principal.claims, trace), shadow, trace);
+    return finish(route, plan, decidedBy, ctx, auth, now, risk, route.headers(principal.claims, trace), shadow, trace);
+  };
+
+  /** The route an org-wide policy selects for a request (ownership first), undefined for `policy.default`. */
+  const selectAny = (ctx: RequestContext): (RouteSelection & { route: RouteRuntime }) | undefined => {
+    if (!org) return select(ctx);
+    const chosen = selectOrg(ctx, { path: ctx.path });
+    return chosen.failed === undefined ? chosen.selection : undefined;
   };
 
   return {
-    routes,
+    routes: [...routes, ...tenantRoutes, ...defaultsRoutes],
     matchRoute: (ctx) => {
-      const s = select(ctx);
+      const s = selectAny(ctx);
       return s === undefined ? undefined : { route: s.route, by: s.by };
     },
     needsRisk: (ctx) => {
       try {
         const effective = effectiveMethod(ctx, methodOverride);
         if (!effective.ok) return false;
-        return select(effective.method === ctx.method ? ctx : { ...ctx, method: effective.method })?.route.usesRisk ?? false;
+        const as = effective.method === ctx.method ? ctx : { ...ctx, method: effective.method };
+        if (selectAny(as)?.route.usesRisk === true) return true;
+        return guardrails.length > 0 && (matchGuardrails(as, { path: as.path })?.list.some((g) => g.context.usesRisk) ?? false);
       } catch {
         // Unreachable; answering true keeps risk bands in force rather than silently skipping them.
         return true;
@@ -391,10 +715,25 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
         return evaluate(ctx, auth, now, risk);
       } catch {
         // Unreachable with plain-data inputs; kept so that a programming error still fails closed.
-        return { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error', shadow: false, trace: [] };
+        return { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error', shadow: false, trace: [], decidedBy: requestBy };
       }
     },
   };
+}
+
+/** Whether a route's or guardrail's conditions or risk bands can ask for a verification. */
+function stepsUp(rule: Pick<RouteConfig, 'conditions' | 'riskBands'>): boolean {
+  return [...rule.conditions.map((c) => c.then), ...rule.riskBands.map((b) => b.then)].some((e) => e.kind === 'step_up');
+}
+
+/**
+ * A requirement set as merged with others: its In Review/Declined handling counts only when its rule (route
+ * or guardrail, with its level) asks for a verification or steps up. Otherwise its defaults (deny) say nothing, and merged as given they
+ * would turn another layer's `onInReview: allow` into deny without any intent (and make the merge depend
+ * on which layers happened to match). Unchanged on the single-file path, which merges nothing.
+ */
+function verdictNeutral(r: Requirements, ruleVerifies: boolean): Requirements {
+  return !ruleVerifies ? { ...r, onInReview: 'allow', onDeclined: 'retry' } : r;
 }
 
 /**

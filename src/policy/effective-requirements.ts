@@ -39,7 +39,18 @@ export function mergeRequirements(
   level: Requirements | undefined,
   acrOrder: readonly string[],
 ): EffectiveRequirements {
-  const all = level === undefined ? [route] : [route, level];
+  return mergeAllRequirements(level === undefined ? [route] : [route, level], acrOrder);
+}
+
+/**
+ * Merges any number of requirement sets (a route, its level, every matching guardrail and their levels)
+ * so that the result holds only when each input holds: the same rules as {@link mergeRequirements}, which
+ * is its two-input case. Order only affects the order of lists in traces, never what is required. An
+ * empty intersection of issuers stays an empty set: no token is accepted (fail closed).
+ *
+ * @throws {TypeError} when `acrAtLeast` is not in `acrOrder` (the configuration loader rejects that).
+ */
+export function mergeAllRequirements(all: readonly Requirements[], acrOrder: readonly string[]): EffectiveRequirements {
   const union = (pick: (r: Requirements) => readonly string[]): string[] => [...new Set(all.flatMap(pick))];
   const min = (values: (number | undefined)[]): number | undefined => {
     const defined = values.filter((v): v is number => v !== undefined);
