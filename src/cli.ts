@@ -9,6 +9,7 @@ import { ConfigError } from './config/config-error.js';
 import { configJsonSchema } from './config/config-json-schema.js';
 import { configWarnings } from './config/config-warnings.js';
 import { loadConfig } from './config/load-config.js';
+import { tenantLoadErrors } from './config/resolve-tenants.js';
 import { didYouMean } from './core/suggest.js';
 import type { IdgateConfig } from './config/types.js';
 import { createLogger } from './observability/create-logger.js';
@@ -174,13 +175,27 @@ async function runValidate(args: string[]): Promise<number> {
   }
   const config = await load(path);
   if (!config) return 1;
+  // A tenant whose files failed does not stop `idgate serve` (the others serve), but it is not valid.
+  const tenantErrors = tenantLoadErrors(config);
+  if (tenantErrors.length > 0) {
+    process.stderr.write(`${tenantErrors.join('\n')}\n${path}: invalid — ${config.policy.tenants.filter((t) => t.status !== 'ok').length} tenant(s) failed to load\n`);
+    return 1;
+  }
   const routes = config.policy.routes.length;
   // Valid but risky: reported, still exit 0.
   for (const w of configWarnings(config)) process.stderr.write(`${path}: warning: ${w.path} ${w.message}\n`);
   process.stdout.write(
-    `${path}: valid — ${config.issuers.length} issuer(s), ${routes} route(s), ${Object.keys(config.workflows).length} workflow(s), store ${config.store.type}, didit ${config.didit.mode}\n`,
+    `${path}: valid — ${config.issuers.length} issuer(s), ${routes} route(s), ${orgSummary(config)}${Object.keys(config.workflows).length} workflow(s), store ${config.store.type}, didit ${config.didit.mode}\n`,
   );
   return 0;
+}
+
+/** `2 guardrail(s), 3 tenant(s) (9 tenant route(s)), ` for an org-wide policy; empty for a single-file one. */
+function orgSummary(config: IdgateConfig): string {
+  const { guardrails, tenants } = config.policy;
+  if (guardrails.length === 0 && tenants.length === 0) return '';
+  const tenantRoutes = tenants.reduce((n, t) => n + t.routes.length, 0);
+  return `${guardrails.length} guardrail(s), ${tenants.length} tenant(s) (${tenantRoutes} tenant route(s)), `;
 }
 
 function runSchema(args: string[]): number {

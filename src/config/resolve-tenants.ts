@@ -60,6 +60,17 @@ export function resolveTenants(
   });
 }
 
+/**
+ * One line per problem of every tenant that did not load (`stale` or `failed`), each `file:line:col path:
+ * rule` line of its error prefixed with the tenant: what `idgate validate` and `idgate policy test` print
+ * before exiting non-zero. Empty when every tenant is `ok`.
+ */
+export function tenantLoadErrors(config: IdgateConfig): string[] {
+  return config.policy.tenants.flatMap((t) =>
+    t.status === 'ok' ? [] : (t.error ?? 'not loaded').split('\n').map((line) => `tenant "${t.name}" (${t.status}): ${line}`),
+  );
+}
+
 /** The first 12 hex digits of a sha256: the revision of a policy layer. */
 export function revisionOf(hash: ReturnType<typeof createHash>): string {
   return hash.digest('hex').slice(0, 12);
