@@ -6,7 +6,7 @@ import { installProcessGuard } from './app/install-process-guard.js';
 import { ClusterConfigError, isClusterWorker, runPrimary, runWorker } from './app/run-cluster.js';
 import { startIdgate, type Roles } from './app/start-idgate.js';
 import { ConfigError } from './config/config-error.js';
-import { configJsonSchema } from './config/config-json-schema.js';
+import { configJsonSchema, tenantFileJsonSchema } from './config/config-json-schema.js';
 import { configWarnings } from './config/config-warnings.js';
 import { loadConfig } from './config/load-config.js';
 import { tenantLoadErrors } from './config/resolve-tenants.js';
@@ -35,8 +35,9 @@ Usage:
   idgate policy test FILE|DIR… [--junit FILE] [--format text|json]
                                     run YAML policy suites (request, claims, clock → expected outcome);
                                     exit 0 all pass, 1 any failure, 2 unusable suite or config
-  idgate schema                     print the config's JSON Schema (draft 2020-12) for editors and CI
-                                    (the same as schema/idgate.schema.json for this version)
+  idgate schema [--tenant]          print the config's JSON Schema (draft 2020-12) for editors and CI
+                                    (the same as schema/idgate.schema.json for this version); --tenant:
+                                    a tenant policy file's (schema/idgate-tenant.schema.json)
   idgate sandbox  [--port 8099] [--webhook-url URL] [--api-key KEY] [--webhook-secret SECRET]
                                     run only the local Didit look-alike
   idgate version | --version        print the version
@@ -199,11 +200,12 @@ function orgSummary(config: IdgateConfig): string {
 }
 
 function runSchema(args: string[]): number {
-  if (args.length > 0) {
-    process.stderr.write('idgate schema: takes no arguments — usage: idgate schema > idgate.schema.json\n');
+  const tenant = args.length === 1 && args[0] === '--tenant';
+  if (args.length > 0 && !tenant) {
+    process.stderr.write('idgate schema: takes no arguments but --tenant — usage: idgate schema > idgate.schema.json, idgate schema --tenant > idgate-tenant.schema.json\n');
     return 2;
   }
-  process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(tenant ? tenantFileJsonSchema() : configJsonSchema(), null, 2)}\n`);
   return 0;
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { createCelCompiler } from '../cel/compile-cel.js';
-import { createConfigSchema } from './config-schema.js';
+import { createConfigSchema, tenantFileSchema } from './config-schema.js';
 import { withDemoIssuerRef } from './demo-issuer-ref.js';
 
 /** One line per top-level section, from the field docs in config-schema.ts (what an editor shows on hover). */
@@ -44,4 +44,24 @@ export function configJsonSchema(): Record<string, unknown> {
   const { $schema, ...rest } = schema;
   // No `$id`: the project has no published URL; editors refer to the file by path (see README).
   return { $schema, title: 'idgate configuration', ...rest };
+}
+
+/**
+ * The JSON Schema of a tenant file (`policy.tenants[].files`): one key, `routes:`, in the platform file's
+ * route format. Ownership, guardrail merges and references to the platform's issuers, workflows and
+ * levels need the platform file: `idgate validate` on it checks them.
+ */
+export function tenantFileJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(tenantFileSchema(createCelCompiler()), {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
+  const { $schema, ...rest } = schema;
+  return {
+    $schema,
+    title: 'idgate tenant policy file',
+    description: 'A team\'s routes (first match wins within the tenant); only routes: is allowed. Checked in full by idgate validate on the platform file.',
+    ...rest,
+  };
 }
