@@ -382,6 +382,26 @@ describe('platform file errors fail the load', () => {
     ]);
   });
 
+  it('a platform or default route whose merge with an overlapping guardrail is unsatisfiable', async () => {
+    const { text, message } = await platformErrorFor(`${GUARDRAILS}  defaults:
+    routes:
+      - { id: fallback, match: { prefix: / }, require: { issuers: [partner] } }
+  routes:
+    - { id: other-host, match: { host: api.example.com }, require: { issuers: [partner] } }
+    - id: pay
+      match: { host: pay.example.com }
+      conditions: [{ name: iran-only, when: { country: { notIn: [IR] } }, then: deny }]
+`);
+    const file = platformPath();
+    const floor = `guardrail "payments-floor" (${file}:${at(text, 'id: payments-floor')})`;
+    expect(message.split('\n')).toEqual([
+      // fallback has no host: it can meet pay.example.com.
+      `${file}:${at(text, '[partner] } }\n  routes')} policy.defaults.routes[0].require.issuers: unsatisfiable merge with ${floor}: no issuer is accepted by both (route: partner; guardrail: corp)`,
+      // other-host (api.example.com) never meets payments-floor; pay never meets an issuer list, but meets the embargo.
+      `${file}:${at(text, '{ name: iran-only')} policy.routes[1].conditions[0]: unsatisfiable merge with guardrail "embargo" (${file}:${at(text, 'id: embargo')}): no country is allowed by both the route's and the guardrail's country conditions`,
+    ]);
+  });
+
   it('a user cannot write policy.revision', async () => {
     const { message } = await platformErrorFor('  revision: abc\n');
     expect(message).toContain('policy.revision: unknown key "revision"');

@@ -2,7 +2,7 @@ import type { RawIssue } from './cross-check.js';
 import { hostCovers, hostsOverlap, isUnderPrefix, literalPrefix, prefixesOverlap } from './ownership.js';
 import type { ConditionConfig, GuardrailConfig, Requirements, RouteConfig, RouteMatch, TenantConfig } from './types.js';
 
-/** A parsed tenant route with its raw form and its path in its file. */
+/** A parsed route with its raw form and its path in its file. */
 export interface TenantRoute {
   readonly route: RouteConfig;
   readonly raw: Record<string, unknown>;
@@ -23,11 +23,25 @@ export interface TenantPlatform {
  */
 export function checkTenantRoutes(tenant: Pick<TenantConfig, 'name' | 'owns'>, routes: readonly TenantRoute[], platform: TenantPlatform): RawIssue[] {
   const issues: RawIssue[] = [];
+  for (const r of routes) checkOwnership(tenant, r.route, r.raw, r.path, issues);
+  issues.push(...checkGuardrailMerges(routes, platform, tenant.owns));
+  return issues;
+}
+
+/**
+ * Unsatisfiable merges between routes and each guardrail that can overlap them. `scope` is what a route
+ * without hosts or paths stands for: a tenant's grants, or (platform and default routes) anything.
+ */
+export function checkGuardrailMerges(
+  routes: readonly TenantRoute[],
+  platform: TenantPlatform,
+  scope: TenantConfig['owns'] = { hosts: [], prefixes: ['/'] },
+): RawIssue[] {
+  const issues: RawIssue[] = [];
   for (const { route, raw, path } of routes) {
-    checkOwnership(tenant, route, raw, path, issues);
     if (route.action === 'deny') continue;
     for (const guardrail of platform.guardrails) {
-      if (guardrail.action === 'deny' || !canOverlap(guardrail.match, route.match, tenant.owns)) continue;
+      if (guardrail.action === 'deny' || !canOverlap(guardrail.match, route.match, scope)) continue;
       checkMerge(route, raw, path, guardrail, platform.sensitivity, issues);
     }
   }
@@ -60,8 +74,9 @@ function checkOwnership(tenant: Pick<TenantConfig, 'name' | 'owns'>, route: Rout
  * A route without hosts or paths stands for what the tenant owns.
  */
 function canOverlap(g: RouteMatch, r: RouteMatch, owns: TenantConfig['owns']): boolean {
+  // No hosts on either side (and no owned hosts to stand for them) = any host.
   const routeHosts = r.hosts.length > 0 ? r.hosts : owns.hosts;
-  if (g.hosts.length > 0 && !g.hosts.some((a) => routeHosts.some((b) => hostsOverlap(a, b)))) return false;
+  if (g.hosts.length > 0 && routeHosts.length > 0 && !g.hosts.some((a) => routeHosts.some((b) => hostsOverlap(a, b)))) return false;
   const routePrefixes = r.paths.length > 0 ? r.paths.map(literalPrefix) : owns.prefixes;
   if (g.paths.length > 0 && !g.paths.some((m) => routePrefixes.some((p) => prefixesOverlap(literalPrefix(m), p)))) return false;
   if (g.methods.length > 0 && r.methods.length > 0 && !g.methods.some((m) => r.methods.includes(m))) return false;

@@ -6,8 +6,9 @@ import { deepFreeze } from './deep-freeze.js';
 import { expandDemoIssuerRefs } from './demo-issuer-ref.js';
 import type { SecretSources } from './secret-ref.js';
 import { resolveTenants, type ReadTenantFile } from './resolve-tenants.js';
-import type { IdgateConfig, TenantConfig } from './types.js';
-import { readYamlMapping, setSource, validateDocument, type YamlMapping } from './yaml-document.js';
+import { checkGuardrailMerges, type TenantRoute } from './check-tenants.js';
+import type { IdgateConfig, RouteConfig, TenantConfig } from './types.js';
+import { locatedError, readYamlMapping, setSource, validateDocument, type YamlMapping } from './yaml-document.js';
 
 /** Options of {@link parseConfig}. */
 export interface ParseConfigOptions extends SecretSources {
@@ -50,6 +51,16 @@ export function parseConfig(text: string, options: ParseConfigOptions): IdgateCo
     ...checkOrgPolicy(raw, refs),
   ]);
   attachSources(data.policy, yaml, sourceName);
+  // The platform's own routes and default routes merge with the guardrails too: an impossible merge there
+  // is the platform file's error.
+  const merges = checkGuardrailMerges(
+    [
+      ...platformRoutes(data.policy.routes, raw, ['policy', 'routes']),
+      ...platformRoutes(data.policy.defaults.routes, raw, ['policy', 'defaults', 'routes']),
+    ],
+    data.policy,
+  );
+  if (merges.length > 0) throw locatedError(yaml, sourceName, merges);
   const policy = data.policy as { tenants: readonly TenantConfig[]; revision: string };
   policy.revision = options.revision ?? '';
   policy.tenants = resolveTenants(data.policy, {
@@ -61,6 +72,17 @@ export function parseConfig(text: string, options: ParseConfigOptions): IdgateCo
     ...(options.previous !== undefined ? { previous: options.previous } : {}),
   });
   return deepFreeze(data);
+}
+
+/** Parsed routes with their raw forms and paths, for the checks that need both. */
+function platformRoutes(routes: readonly RouteConfig[], raw: unknown, path: readonly PropertyKey[]): TenantRoute[] {
+  let list: unknown = raw;
+  for (const part of path) list = list !== null && typeof list === 'object' ? (list as Record<PropertyKey, unknown>)[part] : undefined;
+  const rawRoutes = Array.isArray(list) ? list : [];
+  return routes.map((route, i) => {
+    const r: unknown = rawRoutes[i];
+    return { route, raw: r !== null && typeof r === 'object' ? (r as Record<string, unknown>) : {}, path: [...path, i] };
+  });
 }
 
 /**
