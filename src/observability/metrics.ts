@@ -336,11 +336,14 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     ['result'],
     ['success', 'failure', 'partial'].map((result) => ({ result })),
   );
-  const policyTenantStatus = gauge(
-    'idgate_policy_tenant_status',
-    'Each tenant policy\'s status: 1 for the current one of ok, stale (its files failed; last good routes serve) or failed (its requests are denied).',
-    ['tenant', 'status'],
-  );
+  // `max` across cluster workers: each loads the same files, so a status held by any worker reads 1, not N.
+  const policyTenantStatus = new Gauge({
+    name: 'idgate_policy_tenant_status',
+    help: 'Each tenant policy\'s status: 1 for the current one of ok, stale (its files failed; last good routes serve) or failed (its requests are denied).',
+    labelNames: ['tenant', 'status'] as const,
+    registers,
+    aggregator: 'max',
+  });
   const policyTenantLoadFailuresTotal = counter(
     'idgate_policy_tenant_load_failures_total',
     'Configuration loads (start or reload) that rejected a tenant\'s files, by tenant.',
