@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMetric, waitUntil } from '../support/admin-metrics.js';
 import { testConfigYaml } from '../support/config-yaml.js';
@@ -129,5 +130,19 @@ describe('tenant files on a running process', () => {
     await waitFor(async () => (await status('ops', 'ok')) === 1 && (await status('payments', 'ok')) === 1, 5_000, 'the ok gauges');
     expect(await status('payments', 'stale')).toBe(0);
     expect(await status('ops', 'failed')).toBe(0);
+  });
+
+  it('a tenant added by the platform file is loaded once (its file list joins the watch without a second reload)', async () => {
+    const from = idgate.logs.length;
+    write('tenants/docs.yaml', OPS);
+    const withDocs = TENANTS.replace(
+      '    - { name: ops,',
+      '    - { name: docs, owns: { hosts: [docs.example.com] }, files: [tenants/docs.yaml] }\n    - { name: ops,',
+    );
+    write('idgate.yaml', testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, policyYaml: withDocs }));
+    await reloadedWith(from, { docs: `ok@${rev(OPS)}` });
+    expect(await status('docs', 'ok')).toBe(1);
+    await sleep(2_500);
+    expect(idgate.logs.slice(from).filter((l) => l.msg === 'policy reloaded')).toHaveLength(1);
   });
 });
