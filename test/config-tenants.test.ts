@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -282,6 +283,15 @@ describe('tenant file errors fail only that tenant, with file:line:col and the r
     symlinkSync('loop-b.yaml', join(dir, 'tenants/payments.yaml'));
     symlinkSync('payments.yaml', join(dir, 'tenants/loop-b.yaml'));
     expect(tenant(await load(), 'payments').error).toBe(`${join(dir, 'tenants/payments.yaml')}: cannot read the tenant file (ELOOP)`);
+  });
+
+  it('a FIFO or a directory is refused, never read (a read of a FIFO would block the load)', async () => {
+    rmSync(join(dir, 'tenants/payments.yaml'));
+    execFileSync('mkfifo', [join(dir, 'tenants/payments.yaml')]);
+    expect(tenant(await load(), 'payments').error).toBe(`${join(dir, 'tenants/payments.yaml')}: cannot read the tenant file: it is not a regular file`);
+    rmSync(join(dir, 'tenants/payments.yaml'));
+    mkdirSync(join(dir, 'tenants/payments.yaml'));
+    expect(tenant(await load(), 'payments').error).toBe(`${join(dir, 'tenants/payments.yaml')}: cannot read the tenant file: it is not a regular file`);
   });
 
   it('a ConfigMap-style symlink (..data inside the directory) is followed', async () => {

@@ -147,7 +147,9 @@ async function hashFile(hash: ReturnType<typeof createHash>, file: string): Prom
   hash.update(`\0${file}\0`);
   try {
     const info = await stat(file);
-    if (info.size > MAX_CONFIG_LENGTH) hash.update(`EFBIG ${info.size} ${info.mtimeMs}`);
+    // Never read a FIFO or a device (a read of /dev/zero never ends): the load refuses them anyway.
+    if (!info.isFile()) hash.update('not a regular file');
+    else if (info.size > MAX_CONFIG_LENGTH) hash.update(`EFBIG ${info.size} ${info.mtimeMs}`);
     else hash.update(await readFile(file));
   } catch (err) {
     hash.update(`error ${String((err as { code?: unknown }).code)}`);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { realpathSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { ConfigError } from './config-error.js';
 import { parseConfig } from './parse-config.js';
@@ -55,7 +55,8 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
 /**
  * Reads a tenant file only when its real path (every symlink followed, as a Kubernetes ConfigMap's
  * `..data` links are) lies inside the platform file's real directory: a team's file can never lead idgate
- * to read `/etc/passwd` or another team's mount outside it. A symlink loop fails with `ELOOP`.
+ * to read `/etc/passwd` or another team's mount outside it. A symlink loop fails with `ELOOP`; a FIFO,
+ * device or directory is refused.
  */
 function readTenantFile(baseDir: string, path: string): Buffer {
   const real = realpathSync(path);
@@ -64,5 +65,7 @@ function readTenantFile(baseDir: string, path: string): Buffer {
   if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
     throw new Error("it resolves (through a symlink) outside the platform file's directory");
   }
+  // A FIFO would block the load forever, a device never end: only regular files are read.
+  if (!statSync(real).isFile()) throw new Error('it is not a regular file');
   return readBoundedFile(real, MAX_CONFIG_LENGTH, 'tenant file');
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -130,6 +131,20 @@ describe('tenant files on a running process', () => {
     await waitFor(async () => (await status('ops', 'ok')) === 1 && (await status('payments', 'ok')) === 1, 5_000, 'the ok gauges');
     expect(await status('payments', 'stale')).toBe(0);
     expect(await status('ops', 'failed')).toBe(0);
+  });
+
+  it('a tenant file replaced by a FIFO is refused without blocking the watcher', async () => {
+    const from = idgate.logs.length;
+    rmSync(join(dir, 'tenants/shop.yaml'));
+    execFileSync('mkfifo', [join(dir, 'tenants/shop.yaml')]);
+    await reloadedWith(from, { shop: `stale@${rev(SHOP.replace('[cart]', '[cart, write]'))}` });
+    const error = idgate.logs.slice(from).find((l) => l.tenant === 'shop' && l.level === 50);
+    expect(String(error?.detail)).toBe(`${join(dir, 'tenants/shop.yaml')}: cannot read the tenant file: it is not a regular file`);
+    // The watcher still polls: the next change is seen.
+    const next = idgate.logs.length;
+    rmSync(join(dir, 'tenants/shop.yaml'));
+    write('tenants/shop.yaml', SHOP);
+    await reloadedWith(next, { shop: `ok@${rev(SHOP)}` });
   });
 
   it('a tenant added by the platform file is loaded once (its file list joins the watch without a second reload)', async () => {
