@@ -8,7 +8,7 @@ const SECTION_DESCRIPTIONS: Readonly<Record<string, string>> = {
   server: 'The listeners: grpc (ext_authz, :9191), httpAuthz (:9192), public (webhooks, :8080), admin (:9090).',
   issuers: 'Trusted JWT issuers (JWKS or OIDC discovery, or a shared secret), with audiences, algorithms and token sources.',
   headers: 'The x-idgate-* identity headers sent upstream on allow.',
-  policy: 'Routes (match → public, deny or require), sensitivity levels, role claims and the default action.',
+  policy: 'Routes (match → public, deny or require), sensitivity levels, role claims and the default action; org-wide: guardrails, tenants (with their own route files) and defaults.',
   workflows: 'Didit verification workflows, by name (referenced by require.verification and stepUp effects).',
   didit: 'Didit identity verification: mode (sandbox or live), API key, webhook secrets and timeouts.',
   store: 'Where verdicts and sessions are kept: memory (one replica) or redis (shared).',
