@@ -6,9 +6,10 @@ import { installProcessGuard } from './app/install-process-guard.js';
 import { ClusterConfigError, isClusterWorker, runPrimary, runWorker } from './app/run-cluster.js';
 import { startIdgate, type Roles } from './app/start-idgate.js';
 import { ConfigError } from './config/config-error.js';
-import { configJsonSchema } from './config/config-json-schema.js';
+import { configJsonSchema, tenantFileJsonSchema } from './config/config-json-schema.js';
 import { configWarnings } from './config/config-warnings.js';
 import { loadConfig } from './config/load-config.js';
+import { tenantLoadErrors } from './config/resolve-tenants.js';
 import { didYouMean } from './core/suggest.js';
 import type { IdgateConfig } from './config/types.js';
 import { createLogger } from './observability/create-logger.js';
@@ -34,8 +35,9 @@ Usage:
   idgate policy test FILE|DIR… [--junit FILE] [--format text|json]
                                     run YAML policy suites (request, claims, clock → expected outcome);
                                     exit 0 all pass, 1 any failure, 2 unusable suite or config
-  idgate schema                     print the config's JSON Schema (draft 2020-12) for editors and CI
-                                    (the same as schema/idgate.schema.json for this version)
+  idgate schema [--tenant]          print the config's JSON Schema (draft 2020-12) for editors and CI
+                                    (the same as schema/idgate.schema.json for this version); --tenant:
+                                    a tenant policy file's (schema/idgate-tenant.schema.json)
   idgate sandbox  [--port 8099] [--webhook-url URL] [--api-key KEY] [--webhook-secret SECRET]
                                     run only the local Didit look-alike
   idgate version | --version        print the version
@@ -174,21 +176,36 @@ async function runValidate(args: string[]): Promise<number> {
   }
   const config = await load(path);
   if (!config) return 1;
+  // A tenant whose files failed does not stop `idgate serve` (the others serve), but it is not valid.
+  const tenantErrors = tenantLoadErrors(config);
+  if (tenantErrors.length > 0) {
+    process.stderr.write(`${tenantErrors.join('\n')}\n${path}: invalid — ${config.policy.tenants.filter((t) => t.status !== 'ok').length} tenant(s) failed to load\n`);
+    return 1;
+  }
   const routes = config.policy.routes.length;
   // Valid but risky: reported, still exit 0.
   for (const w of configWarnings(config)) process.stderr.write(`${path}: warning: ${w.path} ${w.message}\n`);
   process.stdout.write(
-    `${path}: valid — ${config.issuers.length} issuer(s), ${routes} route(s), ${Object.keys(config.workflows).length} workflow(s), store ${config.store.type}, didit ${config.didit.mode}\n`,
+    `${path}: valid — ${config.issuers.length} issuer(s), ${routes} route(s), ${orgSummary(config)}${Object.keys(config.workflows).length} workflow(s), store ${config.store.type}, didit ${config.didit.mode}\n`,
   );
   return 0;
 }
 
+/** `2 guardrail(s), 3 tenant(s) (9 tenant route(s)), ` for an org-wide policy; empty for a single-file one. */
+function orgSummary(config: IdgateConfig): string {
+  const { guardrails, tenants } = config.policy;
+  if (guardrails.length === 0 && tenants.length === 0) return '';
+  const tenantRoutes = tenants.reduce((n, t) => n + t.routes.length, 0);
+  return `${guardrails.length} guardrail(s), ${tenants.length} tenant(s) (${tenantRoutes} tenant route(s)), `;
+}
+
 function runSchema(args: string[]): number {
-  if (args.length > 0) {
-    process.stderr.write('idgate schema: takes no arguments — usage: idgate schema > idgate.schema.json\n');
+  const tenant = args.length === 1 && args[0] === '--tenant';
+  if (args.length > 0 && !tenant) {
+    process.stderr.write('idgate schema: takes no arguments but --tenant — usage: idgate schema > idgate.schema.json, idgate schema --tenant > idgate-tenant.schema.json\n');
     return 2;
   }
-  process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(tenant ? tenantFileJsonSchema() : configJsonSchema(), null, 2)}\n`);
   return 0;
 }
 

@@ -120,6 +120,31 @@ describe('idgate validate', () => {
     expect(r.code).toBe(1);
     expect(r.err).toContain('missing.yaml');
   });
+
+  it('exits 1 and prints every tenant file error, though idgate serve would start with the other tenants', () => {
+    const org = mkdtempSync(join(dir, 'org-'));
+    const platform = join(org, 'idgate.yaml');
+    writeFileSync(
+      platform,
+      `issuers: [{ name: corp, issuer: https://corp.example, audiences: [api], jwksUri: https://corp.example/jwks }]
+policy:
+  tenants:
+    - { name: payments, owns: { hosts: [pay.example.com] }, files: [payments.yaml] }
+    - { name: shop, owns: { hosts: [shop.example.com] }, files: [shop.yaml] }
+`,
+    );
+    writeFileSync(join(org, 'payments.yaml'), 'routes:\n  - { id: a, match: { host: shop.example.com }, public: true }\n');
+    writeFileSync(join(org, 'shop.yaml'), 'routes:\n  - { id: a, match: { prefix: /cart }, public: true }\n');
+    const r = idgate('validate', platform);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      `tenant "payments" (failed): ${join(org, 'payments.yaml')}:2:29 routes[0].match.host: host "shop.example.com" is not owned by tenant "payments" (owns pay.example.com)\n${platform}: invalid — 1 tenant(s) failed to load\n`,
+    );
+    writeFileSync(join(org, 'payments.yaml'), 'routes: []\n');
+    const ok = idgate('validate', platform);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain('valid — 1 issuer(s), 0 route(s), 0 guardrail(s), 2 tenant(s) (1 tenant route(s))');
+  });
 });
 
 describe('idgate explain', () => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { configJsonSchema } from '../src/config/config-json-schema.js';
+import { configJsonSchema, tenantFileJsonSchema } from '../src/config/config-json-schema.js';
 import { parseConfig } from '../src/config/parse-config.js';
 import { testConfigYaml } from './support/config-yaml.js';
 
@@ -149,5 +149,24 @@ describe('the schema rejects what idgate rejects (an editor flags it before a de
   it.each(cases)('%s', (_what, text) => {
     expect(loads(text), 'idgate itself must reject the case').toBe(false);
     expect(schemaErrors(text).length).toBeGreaterThan(0);
+  });
+});
+
+describe('the committed tenant file schema (schema/idgate-tenant.schema.json)', () => {
+  const TENANT_SCHEMA_FILE = 'schema/idgate-tenant.schema.json';
+  const committed = readFileSync(TENANT_SCHEMA_FILE, 'utf8');
+  const validateTenant = ajv.compile(JSON.parse(committed) as object);
+
+  it('is what `idgate schema --tenant` generates today', () => {
+    const generated = `${JSON.stringify(tenantFileJsonSchema(), null, 2)}\n`;
+    expect(committed === generated, `${TENANT_SCHEMA_FILE} is out of date; regenerate it: node dist/src/cli.js schema --tenant > ${TENANT_SCHEMA_FILE}`).toBe(true);
+  });
+
+  it('accepts a tenant file of routes and rejects platform keys in it', () => {
+    const routes = 'routes:\n  - { id: refunds, match: { prefix: /refunds }, require: { scopes: [refunds] } }\n';
+    expect(validateTenant(parse(routes))).toBe(true);
+    for (const extra of ['guardrails: []\n', 'tenants: []\n', 'policy: {}\n', 'routez: []\n']) {
+      expect(validateTenant(parse(`${routes}${extra}`)), extra).toBe(false);
+    }
   });
 });

@@ -80,7 +80,7 @@ describe('loading the example', () => {
       shutdownGraceMs: 10_000,
     });
     expect(config.headers).toEqual({ prefix: 'x-idgate-', strip: [], removeAuthorization: false });
-    expect(config.policy).toEqual({ default: 'deny', shadow: false, pathParameters: 'reject', methodOverride: 'deny', roleClaims: ['roles', 'groups', 'realm_access.roles'], acrOrder: [], sensitivity: {}, routes: [] });
+    expect(config.policy).toEqual({ default: 'deny', shadow: false, pathParameters: 'reject', methodOverride: 'deny', roleClaims: ['roles', 'groups', 'realm_access.roles'], acrOrder: [], sensitivity: {}, routes: [], guardrails: [], tenants: [], defaults: { routes: [] }, revision: '' });
     expect(config.store).toEqual({ type: 'memory', localCacheTtlMs: 5_000, localCacheMaxEntries: 10_000 });
     expect(config.network.trustedProxies).toEqual([]);
     expect(config.logging).toEqual({ level: 'info', allowSampleRate: 1 });

@@ -129,6 +129,20 @@ cases:
     expect(r.err).toContain(`${file}:7:5 cases[1].expekt: unknown key "expekt"`);
   });
 
+  it('exits 2 when a tenant of the suite\'s config failed to load, naming its file:line:col (its cases still run)', () => {
+    const org = mkdtempSync(join(dir, 'org-'));
+    const config = join(org, 'idgate.yaml');
+    writeFileSync(
+      config,
+      `policy:\n  tenants:\n    - { name: shop, owns: { hosts: [shop.example.com] }, files: [shop.yaml] }\n  routes:\n    - { id: healthz, match: { path: /healthz }, public: true }\n`,
+    );
+    writeFileSync(join(org, 'shop.yaml'), 'routes:\n  - { id: cart, match: { host: pay.example.com }, public: true }\n');
+    const file = suite('tenant.test.yaml', `config: ${config}\ncases:\n  - name: health\n    request: { path: /healthz }\n    expect: { outcome: allow, route: healthz }\n`);
+    const r = idgate('policy', 'test', file);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`tenant "shop" (failed): ${join(org, 'shop.yaml')}:2:32 routes[0].match.host: host "pay.example.com" is not owned by tenant "shop" (owns shop.example.com)`);
+  });
+
   it('exits 2 on a YAML syntax error and on a simulated verdict for an unknown workflow', () => {
     const syntax = suite('syntax.test.yaml', `config: ${EXAMPLE_CONFIG}\ncases:\n  - name: a\n    expect: { outcome: allow\n`);
     const r = idgate('policy', 'test', syntax);

@@ -7,6 +7,7 @@ import { ConfigError, type ConfigIssue } from '../config/config-error.js';
 import { parseDuration } from '../config/duration.js';
 import { formatPath } from '../config/format-path.js';
 import { loadConfig } from '../config/load-config.js';
+import { tenantLoadErrors } from '../config/resolve-tenants.js';
 import type { IdgateConfig } from '../config/types.js';
 import { locatePath } from '../config/yaml-locator.js';
 import { SESSION_STATUSES, type Verdict } from '../core/verdict.js';
@@ -129,8 +130,11 @@ export async function runPolicyTest(deps: { logger: Logger }, paths: readonly st
       const suite = await loadSuite(file);
       const configPath = resolve(dirname(file), suite.value.config);
       let config = configs.get(configPath);
+      const first = config === undefined;
       if (!config) configs.set(configPath, config = loadConfig(configPath, { env: process.env }));
       const loaded = await config;
+      // A tenant whose files did not load fails the run (once per config), though its cases still run.
+      if (first) errors.push(...tenantLoadErrors(loaded));
       checkWorkflows(file, suite, loaded);
       const cases: CaseResult[] = [];
       for (const c of suite.value.cases) cases.push(await runCase(deps, loaded, c, suite.value.now));

@@ -10,6 +10,7 @@ import type { PolicyHolder } from './policy-holder.js';
 import type { ReloadPlan } from './reload-plan.js';
 import { buildSharedParts, type SharedParts } from './roles/build-shared-parts.js';
 import { closeAll, type Closer, type StartedRole } from './roles/started-role.js';
+import { reportTenants } from './report-tenants.js';
 import { watchConfig } from './watch-config.js';
 
 /** Which parts of idgate one process runs. `serve` = all of them. */
@@ -83,6 +84,8 @@ export async function startIdgate(
     // Always asked, admin role or not: a cluster worker (no admin) takes its registry from this call.
     const metricsSource = deps.metricsSource ? deps.metricsSource(registry) : registry;
     for (const w of configWarnings(config)) logger.warn({ path: w.path }, `config warning: ${w.path} ${w.message}`);
+    // A tenant whose files failed at start does not stop idgate: it is logged, and the others serve.
+    reportTenants({ logger, metrics }, config.policy.tenants);
 
     // Each role's module is loaded only when the role runs (`idgate authz` never loads the sandbox, the
     // demo issuer, the webhook server or the reconciler). The try-out role comes first: the demo issuer
@@ -122,8 +125,9 @@ export async function startIdgate(
           ...(deps.reloadIntervalMs !== undefined ? { intervalMs: deps.reloadIntervalMs } : {}),
           capabilities: { workflowsWired: parts.didit !== undefined },
           apply: reloadThrough(parts, traffic),
-          onResult: (ok) => metrics.configReloadsTotal.inc({ result: ok ? 'success' : 'failure' }),
+          onResult: (result) => metrics.configReloadsTotal.inc({ result }),
           onRefused: (section) => metrics.configReloadRefusedTotal.inc({ section, reason: 'restart_required' }),
+          onTenants: (tenants, before) => reportTenants({ logger, metrics }, tenants, before),
         },
       );
       closers.push(async () => watcher.stop());

@@ -1,27 +1,35 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../config/config-error.js';
 import { configWarnings } from '../config/config-warnings.js';
 import { loadConfig } from '../config/load-config.js';
-import type { IdgateConfig } from '../config/types.js';
+import type { IdgateConfig, TenantConfig } from '../config/types.js';
+import { MAX_CONFIG_LENGTH } from '../config/yaml-document.js';
 import { startPolling, type Polling } from '../core/start-polling.js';
 import { planReload, type ReloadCapabilities, type ReloadPlan } from './reload-plan.js';
 
 /** Why a reload was rejected as a whole (the running config stays). */
 export type ReloadRejection = 'empty' | 'invalid' | 'no_routes' | 'apply_failed';
 
+/** What a reload that was not rejected did: `partial` when some tenant's files were rejected (stale or failed). */
+export type ReloadResult = 'success' | 'partial' | 'failure';
+
 /**
- * Hot reload: polls the config file's content (a hash, once per `intervalMs`) rather than trusting file
- * events, because a Kubernetes ConfigMap volume updates by swapping a `..data` symlink, which inotify
+ * Hot reload: polls the config file's content and its tenant files' (a hash, once per `intervalMs`) rather
+ * than trusting file events, because a Kubernetes ConfigMap volume updates by swapping a `..data` symlink, which inotify
  * reports inconsistently. On a change the file is loaded and validated in full, then split by
  * {@link planReload}: reloadable sections are handed to `apply` (which swaps every affected component, or
  * throws and changes nothing); sections that need a restart keep their running value and are reported
  * through `onRefused` with a warning. An empty or comment-only file (a 0-byte ConfigMap is a deployment
  * mistake, not a "deny everything" request), an invalid one, and one with no routes left while the running
  * policy has some (what a file truncated before `policy:` parses to) are rejected whole: the running config
- * stays and `onResult(false, reason)` is called.
+ * stays and `onResult('failure', reason)` is called.
+ *
+ * A change in any tenant file reloads too, with the running config as `previous`: a tenant whose files are
+ * now invalid keeps its last good routes (`stale`) while the platform and the other tenants apply;
+ * `onTenants` then reports each tenant's state and `onResult('partial')` is called.
  */
 export function watchConfig(
   deps: { logger: Logger; env: NodeJS.ProcessEnv },
@@ -31,8 +39,10 @@ export function watchConfig(
     intervalMs?: number;
     capabilities: ReloadCapabilities;
     apply: (plan: ReloadPlan) => void | Promise<void>;
-    onResult?: (ok: boolean, reason?: ReloadRejection) => void;
+    onResult?: (result: ReloadResult, reason?: ReloadRejection) => void;
     onRefused?: (section: string) => void;
+    /** The tenants of an applied reload, and those of the config it replaced. */
+    onTenants?: (tenants: readonly TenantConfig[], before: readonly TenantConfig[]) => void;
   },
 ): Polling {
   let lastHash: string | undefined;
@@ -40,7 +50,7 @@ export function watchConfig(
 
   const reject = (reason: ReloadRejection, detail: string) => {
     deps.logger.error({ path: options.path, reason, detail }, 'config reload rejected; keeping the current policy');
-    options.onResult?.(false, reason);
+    options.onResult?.('failure', reason);
   };
 
   async function check(): Promise<void> {
@@ -51,25 +61,25 @@ export function watchConfig(
       deps.logger.warn({ err, path: options.path }, 'config file unreadable; keeping the current policy');
       return;
     }
-    const hash = createHash('sha256').update(text).digest('hex');
+    const digest = await fingerprint(text, running);
     if (lastHash === undefined) {
-      lastHash = hash;
+      lastHash = digest;
       return;
     }
-    if (hash === lastHash) return;
-    lastHash = hash;
+    if (digest === lastHash) return;
+    lastHash = digest;
     if (isBlankDocument(text.toString('utf8'))) {
       reject('empty', 'the configuration file is empty or holds only comments (a deployment mistake?)');
       return;
     }
     let next: IdgateConfig;
     try {
-      next = await loadConfig(options.path, { env: deps.env });
+      next = await loadConfig(options.path, { env: deps.env, previous: running });
     } catch (err) {
       reject('invalid', err instanceof ConfigError ? err.format() : String(err));
       return;
     }
-    if (next.policy.routes.length === 0 && running.policy.routes.length > 0) {
+    if (policySize(next) === 0 && policySize(running) > 0) {
       // What a file cut off before `policy:` parses to; denying everything deliberately takes a restart.
       reject('no_routes', 'the new configuration has no policy routes (a truncated file?); restart to apply a route-less policy');
       return;
@@ -81,7 +91,14 @@ export function watchConfig(
       reject('apply_failed', err instanceof ConfigError ? err.format() : String((err as Error)?.message ?? err));
       return;
     }
+    const before = running.policy.tenants;
     running = plan.effective;
+    if (tenantFiles(before) !== tenantFiles(running.policy.tenants)) {
+      // The fingerprint covers the running config's tenant files: take the new list in now, or the next
+      // poll would see a "change" that is only the list itself.
+      lastHash = await fingerprint(text, running);
+    }
+    options.onTenants?.(running.policy.tenants, before);
     for (const section of plan.refused) {
       deps.logger.warn(
         { path: options.path, section, restartRequired: true },
@@ -90,14 +107,59 @@ export function watchConfig(
       options.onRefused?.(section);
     }
     for (const w of configWarnings(running)) deps.logger.warn({ path: w.path }, `config warning: ${w.path} ${w.message}`);
-    options.onResult?.(true);
+    options.onResult?.(running.policy.tenants.every((t) => t.status === 'ok') ? 'success' : 'partial');
+    const { tenants } = running.policy;
     deps.logger.info(
-      { path: options.path, applied: plan.applied, ...(plan.refused.length > 0 ? { restartRequiredFor: plan.refused } : {}) },
+      {
+        path: options.path,
+        applied: plan.applied,
+        ...(plan.refused.length > 0 ? { restartRequiredFor: plan.refused } : {}),
+        // Which version of each layer now serves: `<status>@<revision>` per tenant.
+        ...(tenants.length > 0 ? { revision: running.policy.revision, tenants: Object.fromEntries(tenants.map((t) => [t.name, `${t.status}@${t.revision}`])) } : {}),
+      },
       plan.refused.length > 0 ? 'policy reloaded; other changed sections apply after a restart' : 'policy reloaded',
     );
   }
 
   return startPolling(check, { intervalMs: options.intervalMs ?? 1_000, runNow: true });
+}
+
+/**
+ * What a change is detected on: the platform file's bytes and the running config's tenant files, so
+ * editing one team's file reloads as editing the platform file does.
+ */
+async function fingerprint(platform: Buffer, running: IdgateConfig): Promise<string> {
+  const hash = createHash('sha256').update(platform);
+  for (const tenant of running.policy.tenants) for (const file of tenant.files) await hashFile(hash, file);
+  return hash.digest('hex');
+}
+
+function tenantFiles(tenants: readonly TenantConfig[]): string {
+  return JSON.stringify(tenants.map((t) => t.files));
+}
+
+/**
+ * Adds a tenant file to the fingerprint: its path and bytes, or why it cannot be read (so a file that
+ * appears, disappears or is fixed counts as a change). A file over the size limit is not read: its size
+ * and mtime stand for it (it is refused by the load anyway).
+ */
+async function hashFile(hash: ReturnType<typeof createHash>, file: string): Promise<void> {
+  hash.update(`\0${file}\0`);
+  try {
+    const info = await stat(file);
+    // Never read a FIFO or a device (a read of /dev/zero never ends): the load refuses them anyway.
+    if (!info.isFile()) hash.update('not a regular file');
+    else if (info.size > MAX_CONFIG_LENGTH) hash.update(`EFBIG ${info.size} ${info.mtimeMs}`);
+    else hash.update(await readFile(file));
+  } catch (err) {
+    hash.update(`error ${String((err as { code?: unknown }).code)}`);
+  }
+}
+
+/** Routes, guardrails and tenants a config declares: 0 is what a file cut off before `policy:` parses to. */
+function policySize(config: IdgateConfig): number {
+  const p = config.policy;
+  return p.routes.length + p.defaults.routes.length + p.guardrails.length + p.tenants.length;
 }
 
 /** True for a document with no content: 0 bytes, whitespace, comments, bare document markers or `null`. */

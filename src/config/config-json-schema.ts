@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { createCelCompiler } from '../cel/compile-cel.js';
-import { createConfigSchema } from './config-schema.js';
+import { createConfigSchema, tenantFileSchema } from './config-schema.js';
 import { withDemoIssuerRef } from './demo-issuer-ref.js';
 
 /** One line per top-level section, from the field docs in config-schema.ts (what an editor shows on hover). */
@@ -8,7 +8,7 @@ const SECTION_DESCRIPTIONS: Readonly<Record<string, string>> = {
   server: 'The listeners: grpc (ext_authz, :9191), httpAuthz (:9192), public (webhooks, :8080), admin (:9090).',
   issuers: 'Trusted JWT issuers (JWKS or OIDC discovery, or a shared secret), with audiences, algorithms and token sources.',
   headers: 'The x-idgate-* identity headers sent upstream on allow.',
-  policy: 'Routes (match → public, deny or require), sensitivity levels, role claims and the default action.',
+  policy: 'Routes (match → public, deny or require), sensitivity levels, role claims and the default action; org-wide: guardrails, tenants (with their own route files) and defaults.',
   workflows: 'Didit verification workflows, by name (referenced by require.verification and stepUp effects).',
   didit: 'Didit identity verification: mode (sandbox or live), API key, webhook secrets and timeouts.',
   store: 'Where verdicts and sessions are kept: memory (one replica) or redis (shared).',
@@ -44,4 +44,24 @@ export function configJsonSchema(): Record<string, unknown> {
   const { $schema, ...rest } = schema;
   // No `$id`: the project has no published URL; editors refer to the file by path (see README).
   return { $schema, title: 'idgate configuration', ...rest };
+}
+
+/**
+ * The JSON Schema of a tenant file (`policy.tenants[].files`): one key, `routes:`, in the platform file's
+ * route format. Ownership, guardrail merges and references to the platform's issuers, workflows and
+ * levels need the platform file: `idgate validate` on it checks them.
+ */
+export function tenantFileJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(tenantFileSchema(createCelCompiler()), {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
+  const { $schema, ...rest } = schema;
+  return {
+    $schema,
+    title: 'idgate tenant policy file',
+    description: 'A team\'s routes (first match wins within the tenant); only routes: is allowed. Checked in full by idgate validate on the platform file.',
+    ...rest,
+  };
 }

@@ -19,11 +19,13 @@ import type {
   ClaimMatcher,
   DemoIssuerConfig,
   DiditConfig,
+  GuardrailConfig,
   PathMatch,
   Requirements,
   RouteConfig,
   RouteMatch,
   ServerConfig,
+  TenantConfig,
   TokenSource,
 } from './types.js';
 
@@ -38,7 +40,8 @@ export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 export { HEADER_NAME_RE };
 /** Issuer, workflow and sensitivity-level names. */
 export const NAME_RE = /^[a-z0-9_-]+$/;
-const ROUTE_ID_RE = /^[A-Za-z0-9_.-]+$/;
+/** Route and guardrail ids. */
+export const ROUTE_ID_RE = /^[A-Za-z0-9_.-]+$/;
 const HOST_RE = /^(?:\*\.)?[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$|^\[[0-9a-f:.]+\]$/;
 const METHOD_RE = /^[A-Z]+$/;
 const MiB = 1024 * 1024;
@@ -562,14 +565,16 @@ const pathMatchList = z.array(
   }),
 );
 
+const checkHost = (s: string): string | undefined => (HOST_RE.test(s.toLowerCase()) ? undefined : `not a valid host name: ${JSON.stringify(s)}`);
+
 const matchSchema = z
   .strictObject({
     path: stringOrList(checkPath('exact')).optional(),
     prefix: stringOrList(checkPath('prefix')).optional(),
     glob: stringOrList(checkPath('glob')).optional(),
     paths: pathMatchList.optional(),
-    host: stringOrList((s) => (HOST_RE.test(s.toLowerCase()) ? undefined : `not a valid host name: ${JSON.stringify(s)}`)).optional(),
-    hosts: stringOrList((s) => (HOST_RE.test(s.toLowerCase()) ? undefined : `not a valid host name: ${JSON.stringify(s)}`)).optional(),
+    host: stringOrList(checkHost).optional(),
+    hosts: stringOrList(checkHost).optional(),
     method: stringOrList(checkMethod).optional(),
     methods: stringOrList(checkMethod).optional(),
     contextExtensions: z.record(z.string().min(1), z.string()).optional(),
@@ -673,8 +678,90 @@ export function policySchema(cel: CelCompiler) {
       sensitivity: z.record(z.string().regex(NAME_RE, { error: 'level names must match [a-z0-9_-]+' }), requirementsSchema(false)).default({}),
       /** First match wins. */
       routes: z.array(routeSchema(cel)).default([]),
+      guardrails: z
+        .array(guardrailSchema(cel))
+        .default([])
+        .meta({ description: 'Platform rules applied to every request they match (not first match): deny, or floors merged into the selected route (stricter wins).' }),
+      tenants: z
+        .array(tenantSchema)
+        .default([])
+        .meta({ description: 'Teams that own hosts and path prefixes; each one\'s routes live in its own files (first match within the tenant).' }),
+      defaults: z
+        .strictObject({ routes: z.array(routeSchema(cel)).default([]) })
+        .prefault({})
+        .meta({ description: 'Routes for requests a tenant owns but none of its routes matches (first match), before policy.default.' }),
     })
+    // `revision` is computed by the loader (a hash of the platform file), never written.
+    .transform((o) => ({ ...o, revision: '' }))
     .prefault({});
+}
+
+/**
+ * One `policy.guardrails[]` entry: `match` as a route's (without `contextExtensions`: a guardrail applies
+ * to every request it matches, whatever the proxy labels it), `deny` or `require` floors, conditions and
+ * risk bands.
+ */
+function guardrailSchema(cel: CelCompiler) {
+  return z
+    .strictObject({
+      id: z.string().regex(ROUTE_ID_RE, { error: 'must match [A-Za-z0-9_.-]+' }),
+      match: matchSchema,
+      action: z.enum(['require', 'deny']).optional(),
+      deny: z.boolean().optional(),
+      require: requirementsSchema(false).optional(),
+      sensitivity: z.string().min(1).optional(),
+      conditions: conditionListSchema(cel).default([]),
+      risk: riskBandListSchema.default([]),
+    })
+    .transform((o): GuardrailConfig => ({
+      id: o.id,
+      match: o.match,
+      action: o.action ?? (o.deny === true ? 'deny' : 'require'),
+      require: o.require ?? NO_REQUIREMENTS,
+      ...(o.sensitivity !== undefined ? { sensitivity: o.sensitivity } : {}),
+      conditions: o.conditions,
+      riskBands: o.risk,
+    }))
+    .meta({ description: 'A guardrail: id, match (hosts, paths, methods, principals), deny: true or require floors, sensitivity, conditions, risk bands.' });
+}
+
+/** Tenant names: the first segment of their qualified route ids (`payments/refunds`). */
+export const TENANT_NAME_RE = NAME_RE;
+
+/**
+ * One `policy.tenants[]` declaration as the platform file writes it. Its routes, status and revision are
+ * filled in by the loader from its files (`resolveTenants`); until then it reads as failed.
+ */
+const tenantSchema = z
+  .strictObject({
+    name: z.string().regex(TENANT_NAME_RE, { error: 'tenant names must match [a-z0-9_-]+' }),
+    owns: z
+      .strictObject({
+        hosts: z.array(z.string().min(1).refine((s) => checkHost(s) === undefined, { error: 'not a valid host name (exact, or *.example.com)' })).min(1),
+        prefixes: z
+          .array(z.string().min(1).refine((s) => checkPath('prefix')(s) === undefined, { error: 'must be a canonical path prefix starting with /' }))
+          .min(1)
+          .default(['/']),
+      })
+      .meta({ description: 'The hosts (exact or *.wildcard) and canonical path prefixes (default /) this tenant owns.' }),
+    files: z
+      .array(z.string().min(1))
+      .min(1)
+      .meta({ description: 'The tenant\'s policy files, relative to the platform file\'s directory (and inside it); each holds only routes:.' }),
+  })
+  .transform((o): TenantConfig => ({
+    name: o.name,
+    owns: { hosts: unique(o.owns.hosts.map((h) => h.toLowerCase())), prefixes: unique(o.owns.prefixes) },
+    files: o.files,
+    routes: [],
+    status: 'failed',
+    error: 'tenant files not read',
+    revision: 'failed',
+  }));
+
+/** A tenant file: only `routes:` (today's route format). */
+export function tenantFileSchema(cel: CelCompiler) {
+  return z.strictObject({ routes: z.array(routeSchema(cel)).default([]) });
 }
 
 const workflowSchema = z.strictObject({

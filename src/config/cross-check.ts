@@ -1,6 +1,7 @@
 import type { CelCompiler } from '../cel/compile-cel.js';
 import { didYouMean } from '../core/suggest.js';
 import { HEADER_NAME_RE } from './config-schema.js';
+import { formatPath } from './format-path.js';
 
 /** A problem found by a cross-section check, located by its path in the raw document. */
 export interface RawIssue {
@@ -47,100 +48,18 @@ export function crossCheckConfig(raw: unknown, cel: CelCompiler): RawIssue[] {
   const didit = obj(root['didit']);
   const mode = didit?.['mode'];
   checkIssuers(root, add);
-  const issuerNames = arr(root['issuers']).flatMap((i) => {
-    const name = obj(i)?.['name'];
-    return typeof name === 'string' ? [name] : [];
-  });
 
-  const workflows = obj(root['workflows']) ?? {};
-  const workflowNames = Object.keys(workflows);
-  if (workflowNames.length > 0 && didit === undefined) {
+  if (Object.keys(obj(root['workflows']) ?? {}).length > 0 && didit === undefined) {
     add(['workflows'], 'workflows need a didit section with an explicit mode (sandbox or live)', 'key');
   }
 
   const policy = obj(root['policy']) ?? {};
-  const acrOrder = arr(policy['acrOrder']).filter((s): s is string => typeof s === 'string');
-  const levels = obj(policy['sensitivity']) ?? {};
-  const levelNames = Object.keys(levels);
-  const refs = { issuerNames, workflowNames, acrOrder };
-  for (const [name, level] of Object.entries(levels)) {
+  const refs = routeRefs(root, cel);
+  for (const [name, level] of Object.entries(refs.levels)) {
     checkRequirementRefs(obj(level), ['policy', 'sensitivity', name], refs, add);
   }
-
-  const headers = obj(root['headers']) ?? {};
-  const prefix = typeof headers['prefix'] === 'string' ? headers['prefix'].toLowerCase() : 'x-idgate-';
-  const strip = new Set(arr(headers['strip']).filter((s): s is string => typeof s === 'string').map((s) => s.toLowerCase()));
-  const reserved = new Set(['subject', 'issuer', 'verified'].map((s) => `${prefix}${s}`));
-
-  const context = obj(root['context']) ?? {};
-  const conditionRefs: ConditionRefs = {
-    workflowNames,
-    hasCountryHeader: context['countryHeader'] !== undefined,
-    riskEnabled: obj(root['risk'])?.['enabled'] === true,
-    readsRisk: (expression) => {
-      const compiled = cel.compile(expression);
-      return compiled.ok && compiled.program.variables.has('risk');
-    },
-  };
-
-  const seenRoutes = new Map<string, number>();
-  arr(policy['routes']).forEach((r, i) => {
-    const route = obj(r);
-    if (route === undefined) return;
-    const path = ['policy', 'routes', i];
-    const id = route['id'];
-    if (typeof id === 'string') {
-      const first = seenRoutes.get(id);
-      if (first !== undefined) add([...path, 'id'], `duplicate route id "${id}" (first used by policy.routes[${first}])`);
-      else seenRoutes.set(id, i);
-    }
-
-    const actionKeys = ['action', 'public', 'deny'].filter((k) => route[k] !== undefined);
-    if (actionKeys.length > 1) add([...path, actionKeys[1] ?? ''], `set only one of: ${actionKeys.join(', ')}`, 'key');
-    const action = route['action'] ?? (route['public'] === true ? 'public' : route['deny'] === true ? 'deny' : 'require');
-    for (const k of ['public', 'deny'] as const) {
-      if (route[k] === false) add([...path, k], `${k}: false has no effect; remove it`, 'key');
-    }
-    const require = obj(route['require']);
-    if (action !== 'require') {
-      if (route['require'] !== undefined) add([...path, 'require'], `a ${String(action)} route cannot have requirements`, 'key');
-      if (route['sensitivity'] !== undefined) add([...path, 'sensitivity'], `sensitivity applies only to require routes, not ${String(action)}`, 'key');
-    }
-    checkRequirementRefs(require, [...path, 'require'], refs, add);
-
-    const sensitivity = route['sensitivity'];
-    if (typeof sensitivity === 'string' && !Object.hasOwn(levels, sensitivity)) {
-      add(
-        [...path, 'sensitivity'],
-        `unknown sensitivity level "${sensitivity}"${didYouMean(sensitivity, levelNames)} (defined: ${levelNames.join(', ') || 'none'})`,
-      );
-    }
-    if (action === 'require') {
-      const level = typeof sensitivity === 'string' ? obj(levels[sensitivity]) : undefined;
-      const needsIdentity = require?.['authenticated'] !== false || level !== undefined;
-      if (needsIdentity && issuerNames.length === 0) {
-        add(path, 'this route needs an authenticated caller but no issuers are configured');
-      }
-      const routeIssuers = listItems(require?.['issuers'], []).map((x) => x.value);
-      const levelIssuers = listItems(level?.['issuers'], []).map((x) => x.value);
-      if (routeIssuers.length > 0 && levelIssuers.length > 0 && !routeIssuers.some((n) => levelIssuers.includes(n))) {
-        add([...path, 'require', 'issuers'], `no issuer is accepted by both this route and sensitivity level "${String(sensitivity)}"`);
-      }
-    }
-
-    const identified = action === 'require' && (require?.['authenticated'] !== false || typeof sensitivity === 'string');
-    checkConditions(route, path, String(action), identified, conditionRefs, add);
-
-    for (const header of Object.keys(obj(route['claimHeaders']) ?? {})) {
-      const h = header.toLowerCase();
-      const hp = [...path, 'claimHeaders', header];
-      if (!HEADER_NAME_RE.test(header)) continue; // the schema reports it
-      if (reserved.has(h)) add(hp, `${h} is set by idgate itself`, 'key');
-      else if (!h.startsWith(prefix) && !strip.has(h)) {
-        add(hp, `claim headers must start with "${prefix}" (or be listed in headers.strip) so clients cannot forge them`, 'key');
-      }
-    }
-  });
+  checkRoutes(policy['routes'], ['policy', 'routes'], refs, add);
+  checkRoutes(obj(policy['defaults'])?.['routes'], ['policy', 'defaults', 'routes'], refs, add);
 
   checkDidit(root, didit, add);
   checkSecrets(root, mode, add);
@@ -163,9 +82,127 @@ export function crossCheckConfig(raw: unknown, cel: CelCompiler): RawIssue[] {
   return issues;
 }
 
-type Add = (path: readonly PropertyKey[], message: string, at?: 'key' | 'value') => void;
+export type Add = (path: readonly PropertyKey[], message: string, at?: 'key' | 'value') => void;
 
-interface ConditionRefs {
+/** What route checks look up in the rest of the document: issuers, workflows, levels, headers, context, risk. */
+export interface RouteRefs {
+  readonly issuerNames: readonly string[];
+  readonly workflowNames: readonly string[];
+  readonly acrOrder: readonly string[];
+  /** `policy.sensitivity`, raw. */
+  readonly levels: Readonly<Obj>;
+  readonly headerPrefix: string;
+  readonly strippedHeaders: ReadonlySet<string>;
+  readonly reservedHeaders: ReadonlySet<string>;
+  readonly conditions: ConditionRefs;
+}
+
+/** The {@link RouteRefs} of a raw document (any shape). `cel` is the load's compiler. */
+export function routeRefs(raw: unknown, cel: CelCompiler): RouteRefs {
+  const root = obj(raw) ?? {};
+  const issuerNames = arr(root['issuers']).flatMap((i) => {
+    const name = obj(i)?.['name'];
+    return typeof name === 'string' ? [name] : [];
+  });
+  const workflowNames = Object.keys(obj(root['workflows']) ?? {});
+  const policy = obj(root['policy']) ?? {};
+  const headers = obj(root['headers']) ?? {};
+  const prefix = typeof headers['prefix'] === 'string' ? headers['prefix'].toLowerCase() : 'x-idgate-';
+  const context = obj(root['context']) ?? {};
+  return {
+    issuerNames,
+    workflowNames,
+    acrOrder: arr(policy['acrOrder']).filter((s): s is string => typeof s === 'string'),
+    levels: obj(policy['sensitivity']) ?? {},
+    headerPrefix: prefix,
+    strippedHeaders: new Set(arr(headers['strip']).filter((s): s is string => typeof s === 'string').map((s) => s.toLowerCase())),
+    reservedHeaders: new Set(['subject', 'issuer', 'verified'].map((s) => `${prefix}${s}`)),
+    conditions: {
+      workflowNames,
+      hasCountryHeader: context['countryHeader'] !== undefined,
+      riskEnabled: obj(root['risk'])?.['enabled'] === true,
+      readsRisk: (expression) => {
+        const compiled = cel.compile(expression);
+        return compiled.ok && compiled.program.variables.has('risk');
+      },
+    },
+  };
+}
+
+/**
+ * Checks a raw route list at `path` (`policy.routes`, `policy.defaults.routes`, a tenant file's `routes`):
+ * unique ids (`seen` spans several lists, e.g. a tenant's files: id → where it was first used), one action,
+ * references, conditions and claim headers.
+ */
+export function checkRoutes(
+  routes: unknown,
+  path: readonly PropertyKey[],
+  refs: RouteRefs,
+  add: Add,
+  seen: Map<string, string> = new Map(),
+  label: (at: readonly PropertyKey[]) => string = formatPath,
+): void {
+  const { issuerNames, levels } = refs;
+  const levelNames = Object.keys(levels);
+  arr(routes).forEach((r, i) => {
+    const route = obj(r);
+    if (route === undefined) return;
+    const routePath = [...path, i];
+    const id = route['id'];
+    if (typeof id === 'string') {
+      const first = seen.get(id);
+      if (first !== undefined) add([...routePath, 'id'], `duplicate route id "${id}" (first used by ${first})`);
+      else seen.set(id, label(routePath));
+    }
+    const actionKeys = ['action', 'public', 'deny'].filter((k) => route[k] !== undefined);
+    if (actionKeys.length > 1) add([...routePath, actionKeys[1] ?? ''], `set only one of: ${actionKeys.join(', ')}`, 'key');
+    const action = route['action'] ?? (route['public'] === true ? 'public' : route['deny'] === true ? 'deny' : 'require');
+    for (const k of ['public', 'deny'] as const) {
+      if (route[k] === false) add([...routePath, k], `${k}: false has no effect; remove it`, 'key');
+    }
+    const require = obj(route['require']);
+    if (action !== 'require') {
+      if (route['require'] !== undefined) add([...routePath, 'require'], `a ${String(action)} route cannot have requirements`, 'key');
+      if (route['sensitivity'] !== undefined) add([...routePath, 'sensitivity'], `sensitivity applies only to require routes, not ${String(action)}`, 'key');
+    }
+    checkRequirementRefs(require, [...routePath, 'require'], refs, add);
+
+    const sensitivity = route['sensitivity'];
+    if (typeof sensitivity === 'string' && !Object.hasOwn(levels, sensitivity)) {
+      add(
+        [...routePath, 'sensitivity'],
+        `unknown sensitivity level "${sensitivity}"${didYouMean(sensitivity, levelNames)} (defined: ${levelNames.join(', ') || 'none'})`,
+      );
+    }
+    if (action === 'require') {
+      const level = typeof sensitivity === 'string' ? obj(levels[sensitivity]) : undefined;
+      const needsIdentity = require?.['authenticated'] !== false || level !== undefined;
+      if (needsIdentity && issuerNames.length === 0) {
+        add(routePath, 'this route needs an authenticated caller but no issuers are configured');
+      }
+      const routeIssuers = listItems(require?.['issuers'], []).map((x) => x.value);
+      const levelIssuers = listItems(level?.['issuers'], []).map((x) => x.value);
+      if (routeIssuers.length > 0 && levelIssuers.length > 0 && !routeIssuers.some((n) => levelIssuers.includes(n))) {
+        add([...routePath, 'require', 'issuers'], `no issuer is accepted by both this route and sensitivity level "${String(sensitivity)}"`);
+      }
+    }
+
+    const identified = action === 'require' && (require?.['authenticated'] !== false || typeof sensitivity === 'string');
+    checkConditions(route, routePath, String(action), identified, refs.conditions, add);
+
+    for (const header of Object.keys(obj(route['claimHeaders']) ?? {})) {
+      const h = header.toLowerCase();
+      const hp = [...routePath, 'claimHeaders', header];
+      if (!HEADER_NAME_RE.test(header)) continue; // the schema reports it
+      if (refs.reservedHeaders.has(h)) add(hp, `${h} is set by idgate itself`, 'key');
+      else if (!h.startsWith(refs.headerPrefix) && !refs.strippedHeaders.has(h)) {
+        add(hp, `claim headers must start with "${refs.headerPrefix}" (or be listed in headers.strip) so clients cannot forge them`, 'key');
+      }
+    }
+  });
+}
+
+export interface ConditionRefs {
   readonly workflowNames: readonly string[];
   readonly hasCountryHeader: boolean;
   readonly riskEnabled: boolean;
@@ -178,7 +215,7 @@ interface ConditionRefs {
  * country tests, risk scoring switched on for risk tests and bands, and effects that can work on the route
  * (a deny route never evaluates conditions; a step-up needs an authenticated caller).
  */
-function checkConditions(route: Obj, path: readonly PropertyKey[], action: string, needsIdentity: boolean, refs: ConditionRefs, add: Add): void {
+export function checkConditions(route: Obj, path: readonly PropertyKey[], action: string, needsIdentity: boolean, refs: ConditionRefs, add: Add): void {
   const conditions = arr(route['conditions']);
   const bands = arr(route['risk']);
   if (action === 'deny') {
@@ -251,7 +288,7 @@ function checkIssuers(root: Obj, add: Add): void {
   });
 }
 
-function checkRequirementRefs(
+export function checkRequirementRefs(
   require: Obj | undefined,
   path: readonly PropertyKey[],
   refs: { issuerNames: readonly string[]; workflowNames: readonly string[]; acrOrder: readonly string[] },

@@ -1,49 +1,71 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { ConfigError } from './config-error.js';
 import { parseConfig } from './parse-config.js';
+import { readBoundedFile } from './read-bounded-file.js';
+import { revisionOf } from './resolve-tenants.js';
 import type { IdgateConfig } from './types.js';
+import { MAX_CONFIG_LENGTH } from './yaml-document.js';
 
 /** Options of {@link loadConfig}. */
 export interface LoadConfigOptions {
   /** Environment for `{ env: NAME }` secret references (the composition root passes `process.env`). */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /**
+   * The running configuration (on a reload): a tenant whose files are now invalid or unreadable keeps its
+   * routes from here (`stale`) instead of failing (denying everything it owns).
+   */
+  readonly previous?: IdgateConfig;
 }
 
 /** Largest secret file read, bytes. */
 const MAX_SECRET_FILE_BYTES = 64 * 1024;
 
 /**
- * Reads and validates a configuration file; `{ file: /path }` secrets are read from the local filesystem.
+ * Reads and validates a configuration file and its tenants' files; `{ file: /path }` secrets are read
+ * from the local filesystem. Tenant files are read relative to the platform file's directory and must
+ * resolve (symlinks followed) inside it; each is bounded like the platform file.
  *
- * @returns the deep-frozen configuration.
- * @throws {ConfigError} when the file cannot be read or is invalid (all issues at once, with line and column).
+ * @returns the deep-frozen configuration. A tenant whose files fail does not fail the load: it is `stale`
+ *   or `failed` in `policy.tenants`, with its error.
+ * @throws {ConfigError} when the platform file cannot be read or is invalid (all issues at once, with line and column).
  */
 export async function loadConfig(path: string, options: LoadConfigOptions): Promise<IdgateConfig> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     throw new ConfigError(path, [{ path: '', message: `cannot read the configuration file${typeof code === 'string' ? ` (${code})` : ''}` }]);
   }
-  return parseConfig(text, { sourceName: path, env: options.env, readFile: readSecretFile });
+  const baseDir = resolve(dirname(path));
+  return parseConfig(bytes.toString('utf8'), {
+    sourceName: path,
+    env: options.env,
+    readFile: (p) => readBoundedFile(p, MAX_SECRET_FILE_BYTES, 'secret file').toString('utf8'),
+    baseDir,
+    readTenantFile: (p) => readTenantFile(baseDir, p),
+    revision: revisionOf(createHash('sha256').update(bytes)),
+    ...(options.previous !== undefined ? { previous: options.previous } : {}),
+  });
 }
 
-/** Reads at most {@link MAX_SECRET_FILE_BYTES}; a larger file is an error rather than a truncated secret. */
-function readSecretFile(path: string): string {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(MAX_SECRET_FILE_BYTES + 1);
-    let length = 0;
-    for (;;) {
-      const n = readSync(fd, buf, length, buf.length - length, null);
-      if (n === 0) break;
-      length += n;
-      if (length > MAX_SECRET_FILE_BYTES) throw Object.assign(new Error('secret file too large'), { code: 'EFBIG' });
-    }
-    return buf.subarray(0, length).toString('utf8');
-  } finally {
-    closeSync(fd);
+/**
+ * Reads a tenant file only when its real path (every symlink followed, as a Kubernetes ConfigMap's
+ * `..data` links are) lies inside the platform file's real directory: a team's file can never lead idgate
+ * to read `/etc/passwd` or another team's mount outside it. A symlink loop fails with `ELOOP`; a FIFO,
+ * device or directory is refused.
+ */
+function readTenantFile(baseDir: string, path: string): Buffer {
+  const real = realpathSync(path);
+  const rel = relative(realpathSync(baseDir), real);
+  // `..2026_01_01/x.yaml` (a ConfigMap's timestamped directory) is inside; `../x.yaml` is not.
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new Error("it resolves (through a symlink) outside the platform file's directory");
   }
+  // A FIFO would block the load forever, a device never end: only regular files are read.
+  if (!statSync(real).isFile()) throw new Error('it is not a regular file');
+  return readBoundedFile(real, MAX_CONFIG_LENGTH, 'tenant file');
 }

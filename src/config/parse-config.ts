@@ -1,26 +1,31 @@
-import { LineCounter, parseDocument } from 'yaml';
-import type { z } from 'zod';
 import { createCelCompiler } from '../cel/compile-cel.js';
 import { createConfigSchema } from './config-schema.js';
-import { ConfigError, type ConfigIssue } from './config-error.js';
-import { crossCheckConfig, type RawIssue } from './cross-check.js';
+import { checkOrgPolicy } from './check-org-policy.js';
+import { crossCheckConfig, routeRefs } from './cross-check.js';
 import { deepFreeze } from './deep-freeze.js';
 import { expandDemoIssuerRefs } from './demo-issuer-ref.js';
-import { describeType } from './duration.js';
-import { formatPath } from './format-path.js';
 import type { SecretSources } from './secret-ref.js';
-import { didYouMean } from '../core/suggest.js';
-import type { IdgateConfig } from './types.js';
-import { locatePath } from './yaml-locator.js';
+import { resolveTenants, type ReadTenantFile } from './resolve-tenants.js';
+import { checkGuardrailMerges, type TenantRoute } from './check-tenants.js';
+import type { IdgateConfig, RouteConfig, TenantConfig } from './types.js';
+import { locatedError, readYamlMapping, setSource, validateDocument, type YamlMapping } from './yaml-document.js';
 
 /** Options of {@link parseConfig}. */
 export interface ParseConfigOptions extends SecretSources {
   /** Label used in error messages, normally the file path (e.g. `examples/idgate.yaml`). */
   readonly sourceName: string;
+  /**
+   * Reads a tenant file (an absolute path inside {@link baseDir}); `loadConfig` passes a bounded reader that
+   * refuses anything resolving outside that directory. Without it every tenant fails ("not read").
+   */
+  readonly readTenantFile?: ReadTenantFile;
+  /** Directory tenant files are relative to (default: the directory of `sourceName`). */
+  readonly baseDir?: string;
+  /** The running configuration: a tenant whose files fail keeps its routes from here (`stale`). */
+  readonly previous?: IdgateConfig;
+  /** `policy.revision`: `loadConfig` passes the first 12 hex of the platform file's sha256 (default ''). */
+  readonly revision?: string;
 }
-
-/** Largest configuration document accepted, characters. */
-const MAX_CONFIG_LENGTH = 4 * 1024 * 1024;
 
 /**
  * Parses, validates and resolves an idgate YAML configuration.
@@ -34,121 +39,66 @@ const MAX_CONFIG_LENGTH = 4 * 1024 * 1024;
  */
 export function parseConfig(text: string, options: ParseConfigOptions): IdgateConfig {
   const { sourceName } = options;
-  if (text.length > MAX_CONFIG_LENGTH) {
-    throw new ConfigError(sourceName, [{ path: '', message: `configuration too large (max ${MAX_CONFIG_LENGTH} characters)` }]);
-  }
-  const lineCounter = new LineCounter();
-  // Core schema (YAML 1.2): `yes`/`no`/`on` stay strings; duplicate keys are errors.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, schema: 'core', merge: false });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      sourceName,
-      doc.errors.map((e) => {
-        const pos = lineCounter.linePos(e.pos[0]);
-        return { path: '', line: pos.line, column: pos.col, message: `YAML syntax error: ${firstLine(e.message)}` };
-      }),
-    );
-  }
-  let raw: unknown;
-  try {
-    raw = doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    throw new ConfigError(sourceName, [{ path: '', message: `YAML error: ${firstLine((err as Error).message)}` }]);
-  }
-  if (raw === null || raw === undefined) raw = {};
-  if (typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError(sourceName, [{ path: '', line: 1, column: 1, message: `the configuration must be a mapping, got ${describeType(raw)}` }]);
-  }
-
-  const demoIssues = expandDemoIssuerRefs(raw as Record<string, unknown>);
-  const knownKeys = new WeakMap<object, readonly string[]>();
+  const yaml = readYamlMapping(text, sourceName, 'configuration');
+  const { raw } = yaml;
+  const demoIssues = expandDemoIssuerRefs(raw);
   // One compiler for the load: the cross-section checks reuse what the schema compiled.
   const cel = createCelCompiler();
-  const result = createConfigSchema(options, cel).safeParse(raw, { error: (iss) => errorMessage(iss, knownKeys) });
-
-  const rawIssues: RawIssue[] = [...demoIssues, ...crossCheckConfig(raw, cel)];
-  const crossPaths = new Set(rawIssues.map((i) => formatPath(i.path)));
-  if (!result.success) {
-    for (const iss of result.error.issues) {
-      if (iss.code === 'unrecognized_keys') {
-        const known = knownKeys.get(objectAt(raw, iss.path) ?? {}) ?? [];
-        for (const key of iss.keys) {
-          rawIssues.push({ path: [...iss.path, key], message: `unknown key "${key}"${didYouMean(key, known)}`, at: 'key' });
-        }
-      } else if (!crossPaths.has(formatPath(iss.path))) {
-        // A cross-check names the same spot more precisely (e.g. `alg "none"` vs "not one of").
-        rawIssues.push({ path: iss.path, message: iss.message, at: iss.code === 'invalid_key' ? 'key' : 'value' });
-      }
-    }
-  }
-  if (rawIssues.length > 0) {
-    const issues: ConfigIssue[] = rawIssues.map((i) => {
-      const pos = locatePath(doc, lineCounter, i.path, i.at ?? 'value');
-      return { path: formatPath(i.path), ...(pos !== undefined ? { line: pos.line, column: pos.column } : {}), message: i.message };
-    });
-    issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
-    throw new ConfigError(sourceName, dedupe(issues));
-  }
-  if (!result.success) throw new ConfigError(sourceName, [{ path: '', message: 'invalid configuration' }]);
-  return deepFreeze(result.data);
+  const refs = routeRefs(raw, cel);
+  const data = validateDocument(createConfigSchema(options, cel), yaml, sourceName, () => [
+    ...demoIssues,
+    ...crossCheckConfig(raw, cel),
+    ...checkOrgPolicy(raw, refs),
+  ]);
+  attachSources(data.policy, yaml, sourceName);
+  // The platform's own routes and default routes merge with the guardrails too: an impossible merge there
+  // is the platform file's error.
+  const merges = checkGuardrailMerges(
+    [
+      ...platformRoutes(data.policy.routes, raw, ['policy', 'routes']),
+      ...platformRoutes(data.policy.defaults.routes, raw, ['policy', 'defaults', 'routes']),
+    ],
+    data.policy,
+  );
+  if (merges.length > 0) throw locatedError(yaml, sourceName, merges);
+  const policy = data.policy as { tenants: readonly TenantConfig[]; revision: string };
+  policy.revision = options.revision ?? '';
+  policy.tenants = resolveTenants(data.policy, {
+    cel,
+    refs,
+    platformSource: sourceName,
+    ...(options.baseDir !== undefined ? { baseDir: options.baseDir } : {}),
+    ...(options.readTenantFile !== undefined ? { readTenantFile: options.readTenantFile } : {}),
+    ...(options.previous !== undefined ? { previous: options.previous } : {}),
+  });
+  return deepFreeze(data);
 }
 
-function firstLine(s: string): string {
-  return s.split('\n', 1)[0] ?? s;
-}
-
-function objectAt(raw: unknown, path: readonly PropertyKey[]): object | undefined {
-  let cur: unknown = raw;
-  for (const part of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[part];
-  }
-  return cur !== null && typeof cur === 'object' ? cur : undefined;
-}
-
-function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
-  const seen = new Set<string>();
-  return issues.filter((i) => {
-    const key = `${i.path}\0${i.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
+/** Parsed routes with their raw forms and paths, for the checks that need both. */
+function platformRoutes(routes: readonly RouteConfig[], raw: unknown, path: readonly PropertyKey[]): TenantRoute[] {
+  let list: unknown = raw;
+  for (const part of path) list = list !== null && typeof list === 'object' ? (list as Record<PropertyKey, unknown>)[part] : undefined;
+  const rawRoutes = Array.isArray(list) ? list : [];
+  return routes.map((route, i) => {
+    const r: unknown = rawRoutes[i];
+    return { route, raw: r !== null && typeof r === 'object' ? (r as Record<string, unknown>) : {}, path: [...path, i] };
   });
 }
 
-type RawZodIssue = z.core.$ZodRawIssue;
-
-/** Short messages in the operator's terms ("a mapping", "a list") instead of zod's defaults. */
-function errorMessage(iss: RawZodIssue, knownKeys: WeakMap<object, readonly string[]>): string | undefined {
-  switch (iss.code) {
-    case 'unrecognized_keys': {
-      const shape = (iss.inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod?.def?.shape;
-      if (shape !== undefined && iss.input !== null && typeof iss.input === 'object') knownKeys.set(iss.input, Object.keys(shape));
-      return undefined;
-    }
-    case 'invalid_type': {
-      if (iss.input === undefined) return 'required';
-      const expected = iss.expected === 'object' ? 'a mapping' : iss.expected === 'array' ? 'a list' : iss.expected === 'int' ? 'an integer' : `a ${iss.expected}`;
-      return `expected ${expected}, got ${describeType(iss.input)}`;
-    }
-    case 'invalid_value': {
-      const values = iss.values.map((v) => JSON.stringify(v));
-      const hint = typeof iss.input === 'string' ? didYouMean(iss.input, iss.values.map(String)) : '';
-      return `expected ${values.length === 1 ? values[0] : `one of ${values.join(', ')}`}, got ${JSON.stringify(iss.input) ?? 'nothing'}${hint}`;
-    }
-    case 'too_small':
-      if (iss.origin === 'string' && iss.minimum === 1) return 'must not be empty';
-      if (iss.origin === 'array') return `must have at least ${String(iss.minimum)} item${iss.minimum === 1 ? '' : 's'}`;
-      return `must be at least ${String(iss.minimum)}`;
-    case 'too_big':
-      if (iss.origin === 'array') return `must have at most ${String(iss.maximum)} items`;
-      if (iss.origin === 'string') return `must be at most ${String(iss.maximum)} characters`;
-      return `must be at most ${String(iss.maximum)}`;
-    case 'invalid_union':
-      return 'does not match any allowed form';
-    case 'invalid_key':
-      return iss.issues[0]?.message;
-    default:
-      return undefined;
-  }
+/**
+ * Records where each platform route, default route and guardrail was declared, as a non-enumerable
+ * `source` (not configuration data: comparisons and serialisation never see it).
+ */
+function attachSources(
+  policy: { readonly routes: readonly object[]; readonly defaults: { readonly routes: readonly object[] }; readonly guardrails: readonly object[] },
+  yaml: YamlMapping,
+  file: string,
+): void {
+  const lists: [readonly object[], PropertyKey[]][] = [
+    [policy.routes, ['policy', 'routes']],
+    [policy.defaults.routes, ['policy', 'defaults', 'routes']],
+    [policy.guardrails, ['policy', 'guardrails']],
+  ];
+  for (const [items, path] of lists) items.forEach((item, i) => setSource(item, yaml, file, [...path, i]));
 }
+

@@ -116,6 +116,58 @@ export type TokenSource =
 
 
 
+/**
+ * Where a config object was declared: the file as the operator named it (the platform file's path, or a
+ * tenant file's path joined to the platform file's directory) and a 1-based line and column. Set by the
+ * loader as a non-enumerable `source` property (like `program` on cel tests): it is not configuration data,
+ * so it never takes part in comparisons (`planReload`) or serialisation.
+ */
+export interface SourcePosition {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+}
+
+/**
+ * One `policy.guardrails[]` entry: a platform rule applied to **every** request it matches (not first
+ * match), whatever route or default decided. Its `match` has no `contextExtensions`.
+ */
+export interface GuardrailConfig {
+  /** Unique among guardrails; the same pattern as route ids. */
+  readonly id: string;
+  readonly match: RouteMatch;
+  /** `deny` denies every matching request; `require` sets floors merged into the selected route's. */
+  readonly action: 'require' | 'deny';
+  /** The floors; {@link NO_REQUIREMENTS}-like (authenticated false) when absent. */
+  readonly require: Requirements;
+  /** Data-sensitivity level (key of `policy.sensitivity`) whose requirements also apply. */
+  readonly sensitivity?: string;
+  readonly conditions: readonly ConditionConfig[];
+  readonly riskBands: readonly RiskBand[];
+  /** Where it was declared (non-enumerable; absent on a hand-built configuration). */
+  readonly source?: SourcePosition;
+}
+
+/** How a tenant's files loaded: this load's files, the last good routes kept, or none at all. */
+export type TenantStatus = 'ok' | 'stale' | 'failed';
+
+/** One `policy.tenants[]` entry with its routes read from its own files. */
+export interface TenantConfig {
+  /** `[a-z0-9_-]+`, unique; the prefix of its qualified route ids. */
+  readonly name: string;
+  /** What the tenant owns: hosts (exact or `*.` wildcard, lower-case) and canonical path prefixes (default `/`). */
+  readonly owns: { readonly hosts: readonly string[]; readonly prefixes: readonly string[] };
+  /** Absolute paths, resolved against the platform file's directory. */
+  readonly files: readonly string[];
+  /** Route ids already qualified `<name>/<id>`; the previous good routes when `status` is `stale`; [] when failed. */
+  readonly routes: readonly RouteConfig[];
+  readonly status: TenantStatus;
+  /** The formatted load error (ConfigError.format()) when stale or failed. */
+  readonly error?: string;
+  /** First 12 hex of sha256 over its files' bytes, in order (the kept version's when stale); `failed` when failed. */
+  readonly revision: string;
+}
+
 export interface RouteConfig {
   /** Unique id, shown in logs, metrics, explain and `context_extensions: { policy: <id> }`. */
   readonly id: string;
@@ -135,6 +187,8 @@ export interface RouteConfig {
   readonly conditions: readonly ConditionConfig[];
   /** Risk-score bands (default none: the score is only logged). */
   readonly riskBands: readonly RiskBand[];
+  /** Where it was declared (non-enumerable; absent on a hand-built configuration). */
+  readonly source?: SourcePosition;
 }
 
 export interface RouteMatch {

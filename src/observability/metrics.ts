@@ -159,8 +159,19 @@ export interface IdgateMetrics {
   readonly webhooksTotal: Counter<'result'>;
   /** `idgate_didit_requests_total{op,result}`, e.g. op `create_session`/`get_decision`, result `ok`/`error`/`timeout`. */
   readonly diditRequestsTotal: Counter<'op' | 'result'>;
-  /** `idgate_config_reloads_total{result}`: `success` | `failure`. */
+  /**
+   * `idgate_config_reloads_total{result}`: `success` | `failure` (rejected whole, the running config stays) |
+   * `partial` (applied, but some tenant's files were rejected: that tenant is stale or failed).
+   */
   readonly configReloadsTotal: Counter<'result'>;
+  /**
+   * `idgate_policy_tenant_status{tenant,status}`: 1 for each tenant's current status (`ok`, `stale`: its
+   * files failed and its last good routes serve, `failed`: its files failed and its requests are denied), 0
+   * for the other two. Alert on `status!="ok"` being 1.
+   */
+  readonly policyTenantStatus: Gauge<'tenant' | 'status'>;
+  /** `idgate_policy_tenant_load_failures_total{tenant}`: loads (start or reload) that rejected a tenant's files. */
+  readonly policyTenantLoadFailuresTotal: Counter<'tenant'>;
   /** `idgate_tls_reloads_total{listener,result}`: certificate rotations, `success` | `failure` (old cert kept). */
   readonly tlsReloadsTotal: Counter<'listener' | 'result'>;
   /**
@@ -323,7 +334,20 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     'idgate_config_reloads_total',
     'Configuration reloads by result.',
     ['result'],
-    ['success', 'failure'].map((result) => ({ result })),
+    ['success', 'failure', 'partial'].map((result) => ({ result })),
+  );
+  // `max` across cluster workers: each loads the same files, so a status held by any worker reads 1, not N.
+  const policyTenantStatus = new Gauge({
+    name: 'idgate_policy_tenant_status',
+    help: 'Each tenant policy\'s status: 1 for the current one of ok, stale (its files failed; last good routes serve) or failed (its requests are denied).',
+    labelNames: ['tenant', 'status'] as const,
+    registers,
+    aggregator: 'max',
+  });
+  const policyTenantLoadFailuresTotal = counter(
+    'idgate_policy_tenant_load_failures_total',
+    'Configuration loads (start or reload) that rejected a tenant\'s files, by tenant.',
+    ['tenant'],
   );
   const tlsReloadsTotal = counter(
     'idgate_tls_reloads_total',
@@ -406,6 +430,8 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     webhooksTotal,
     diditRequestsTotal,
     configReloadsTotal,
+    policyTenantStatus,
+    policyTenantLoadFailuresTotal,
     tlsReloadsTotal,
     configReloadRefusedTotal,
     dependencyUp,

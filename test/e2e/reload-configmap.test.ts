@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMetric, waitUntil } from '../support/admin-metrics.js';
 import { testConfigYaml } from '../support/config-yaml.js';
 import { createEnvoyClient, type EnvoyClient, type UpstreamCheckRequest } from '../support/envoy-client.js';
 import { startIdgate, type IdgateProcess } from '../support/idgate-process.js';
@@ -99,19 +100,8 @@ function startLoad(workers: number, maxPerWorker: number): { answers: Answer[]; 
   };
 }
 
-async function metric(line: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${idgate.ports.admin}/metrics`)).text();
-  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
-  return found === undefined ? 0 : Number(found.slice(line.length + 1));
-}
-
-async function waitFor(pred: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const metric = (line: string): Promise<number> => readMetric(idgate.ports.admin, line);
+const waitFor = waitUntil;
 
 beforeAll(async () => {
   key = await createTestKey('RS256');
