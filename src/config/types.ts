@@ -32,7 +32,7 @@ import type { DeepReadonly } from './deep-readonly.js';
  * documented on the schema); the shapes built by hand-written parsers (conditions, matchers, requirements,
  * routes) are declared here.
  */
-export type IdgateConfig = Omit<DeepReadonly<z.output<ReturnType<typeof createConfigSchema>>>, 'policy'> & { readonly policy: PolicyConfig };
+export type IdgateConfig = DeepReadonly<z.output<ReturnType<typeof createConfigSchema>>>;
 
 
 
@@ -279,63 +279,4 @@ export type StoreConfig = DeepReadonly<z.output<ReturnType<typeof storeSchema>>>
 export type { JwtAlgorithm } from './config-schema.js';
 export type ContextConfig = DeepReadonly<z.output<typeof contextSchema>>;
 export type RiskConfig = DeepReadonly<z.output<typeof riskSchema>>;
-/**
- * The policy section. The org-wide parts (issue #14: guardrails, tenants, defaults, revision) are optional
- * here so that a configuration parsed by today's schema is still a `PolicyConfig`; the policy compiler
- * treats an absent part as empty (`guardrails ?? []`), which is exactly today's single-file policy.
- */
-export type PolicyConfig = DeepReadonly<z.output<ReturnType<typeof policySchema>>> & OrgPolicyConfig;
-
-/** The org-wide additions to `policy` (see docs/policy-reference.md, "Org-wide policy"). */
-export interface OrgPolicyConfig {
-  /** Platform rules: every matching guardrail applies to a request, whichever layer selected its route. */
-  readonly guardrails?: readonly GuardrailConfig[];
-  /** Teams owning hosts and path prefixes, each with its own routes. */
-  readonly tenants?: readonly TenantConfig[];
-  /** Routes for an owned request no tenant route matched (first match), before `policy.default`. */
-  readonly defaults?: { readonly routes: readonly RouteConfig[] };
-  /** First 12 hex of sha256 of the platform file's bytes; '' for a configuration parsed from text. */
-  readonly revision?: string;
-}
-
-/** Where a config object was declared (non-enumerable on the object, like CelProgram on cel tests). */
-export interface SourcePosition {
-  readonly file: string;
-  readonly line: number;
-  readonly column: number;
-}
-
-/** A platform rule applied to every request it matches (not first match). */
-export interface GuardrailConfig {
-  /** Unique among guardrails; shown in traces, decision metadata and explain. */
-  readonly id: string;
-  /** Hosts, paths, methods, principals; never `contextExtensions` (a tenant's proxy config must not steer it). */
-  readonly match: RouteMatch;
-  /** `deny`: deny every matching request (`route_denied`); `require`: a floor merged into the selected route. */
-  readonly action: 'require' | 'deny';
-  /** The floor (NO_REQUIREMENTS, `authenticated: false`, when absent). */
-  readonly require: Requirements;
-  /** A `policy.sensitivity` level whose requirements are part of the floor. */
-  readonly sensitivity?: string;
-  /** Evaluated on their own (an `allow` only ends this list), before the route's own conditions. */
-  readonly conditions: readonly ConditionConfig[];
-  readonly riskBands: readonly RiskBand[];
-  readonly source?: SourcePosition;
-}
-
-/** A team's slice of the policy: what it owns and its routes (first match inside the tenant). */
-export interface TenantConfig {
-  /** `[a-z0-9_-]+`, unique; qualifies its route ids (`payments/refunds`). */
-  readonly name: string;
-  /** Lower-case hosts (exact or `*.` wildcard) and canonical, segment-aware path prefixes (default `[/]`). */
-  readonly owns: { readonly hosts: readonly string[]; readonly prefixes: readonly string[] };
-  /** Absolute paths, resolved against the platform file's directory. */
-  readonly files: readonly string[];
-  /** Route ids already qualified `<name>/<id>`; the previous good routes when `status` is `stale`; [] when failed. */
-  readonly routes: readonly RouteConfig[];
-  readonly status: 'ok' | 'stale' | 'failed';
-  /** The formatted load error (ConfigError.format()) when stale or failed. */
-  readonly error?: string;
-  /** First 12 hex of sha256 over the tenant's files' bytes, in order; `failed` when it has none. */
-  readonly revision: string;
-}
+export type PolicyConfig = DeepReadonly<z.output<ReturnType<typeof policySchema>>>;
