@@ -18,6 +18,11 @@ export interface DecisionCommon {
   readonly subject?: string;
   /** True when the route (or the whole policy) is in shadow mode and this decision was downgraded to allow. */
   readonly shadow?: boolean;
+  /**
+   * The id of this decision (see `newDecisionId`): in the decision log, the proxy's dynamic metadata and a
+   * deny's problem body, so a support ticket quoting it finds the log line. Set by the engine.
+   */
+  readonly decisionId?: string;
 }
 
 export interface AllowDecision extends DecisionCommon {

@@ -18,6 +18,15 @@ export interface VerificationNeed {
   readonly onDeclined: 'deny' | 'retry';
 }
 
+/** Which policy layer decided an outcome (issue #14's org-wide policy contract). */
+export interface DecidedBy {
+  readonly layer: 'platform' | 'guardrail' | 'tenant' | 'defaults' | 'default';
+  /** Guardrail id, qualified route id (`payments/refunds`), platform route id, tenant name (policy_unavailable) or `default`. */
+  readonly id: string;
+  /** `platform@<rev>` or `platform@<rev> tenant/<name>@<rev>`; precomputed at compile time. */
+  readonly revision: string;
+}
+
 /**
  * The pure policy evaluation's answer, before verification verdicts are looked up.
  * - `allow`: identity and context requirements hold; nothing else needed.
@@ -33,6 +42,7 @@ export type Outcome =
       readonly shadow: boolean;
       readonly failOpen: boolean;
       readonly trace: readonly TraceStep[];
+      readonly decidedBy?: DecidedBy;
     }
   | {
       readonly kind: 'deny';
@@ -45,6 +55,7 @@ export type Outcome =
       readonly retryAfter?: number;
       readonly shadow: boolean;
       readonly trace: readonly TraceStep[];
+      readonly decidedBy?: DecidedBy;
     }
   | {
       readonly kind: 'verify';
@@ -54,4 +65,5 @@ export type Outcome =
       readonly shadow: boolean;
       readonly failOpen: boolean;
       readonly trace: readonly TraceStep[];
+      readonly decidedBy?: DecidedBy;
     };

@@ -144,7 +144,7 @@ export function compileRenderOptions(options: RenderOptions = {}): CompiledRende
  *   `removeHeaders` lists every client-sent header (valid names only) that folds (case, `_` as `-`) to the
  *   identity prefix or a strip name, the well-known identity headers, the configured strip names and
  *   (optionally) `authorization` — except names we set ourselves.
- * - deny: an RFC 9457 `application/problem+json` body `{type,title,status,detail,code,instance?,…extra}`,
+ * - deny: an RFC 9457 `application/problem+json` body `{type,title,status,detail,code,instance?,decision_id?,…extra}`,
  *   `cache-control: no-store`, `x-idgate-reason`, an RFC 6750 challenge on 401 and `retry-after` on 503/429.
  * - step_up: a 302 to the verification URL for browsers (GET/HEAD accepting `text/html`), otherwise a 401
  *   with the RFC 9470 `insufficient_user_authentication` challenge and the URL in the problem body. A
@@ -241,7 +241,7 @@ function renderDeny(decision: DenyDecision, ctx: RequestContext, options: Compil
         : options.defaultRetryAfterSeconds;
     headers.push(['retry-after', String(retry)]);
   }
-  const body = problemBody(options, code, status, decision.message, ctx.requestId, decision.extra);
+  const body = problemBody(options, code, status, decision.message, ctx.requestId, decision.decisionId, decision.extra);
   const metadata: Record<string, string | number | boolean> = { decision: 'deny', code, status };
   addCommonMetadata(metadata, decision);
   return { allow: false, status, code, headers: headers.map(([n, v]) => [n, toHeaderSafe(v)] as const), body, metadata };
@@ -259,6 +259,7 @@ function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: Co
         message: 'the verification session could not be offered',
         ...(decision.routeId !== undefined ? { routeId: decision.routeId } : {}),
         ...(decision.subject !== undefined ? { subject: decision.subject } : {}),
+        ...(decision.decisionId !== undefined ? { decisionId: decision.decisionId } : {}),
       },
       ctx,
       options,
@@ -291,7 +292,7 @@ function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: Co
   const challenge =
     `Bearer realm=${quote(options.realm)}, error="insufficient_user_authentication", ` +
     'error_description="identity verification required"';
-  const body = problemBody(options, code, 401, 'identity verification required', ctx.requestId, {
+  const body = problemBody(options, code, 401, 'identity verification required', ctx.requestId, decision.decisionId, {
     verification_url: location,
     ...(decision.sessionId !== undefined ? { session_id: decision.sessionId } : {}),
     workflow: decision.workflow,
@@ -313,14 +314,15 @@ function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: Co
 
 function addCommonMetadata(
   metadata: Record<string, string | number | boolean>,
-  decision: { readonly routeId?: string; readonly subject?: string; readonly shadow?: boolean },
+  decision: { readonly routeId?: string; readonly subject?: string; readonly shadow?: boolean; readonly decisionId?: string },
 ): void {
+  if (decision.decisionId !== undefined) metadata['decision_id'] = decision.decisionId;
   if (decision.routeId !== undefined) metadata['route_id'] = decision.routeId;
   if (decision.subject !== undefined) metadata['subject'] = encodeIdentityValue(decision.subject) ?? toHeaderSafe(decision.subject);
   if (decision.shadow === true) metadata['shadow'] = true;
 }
 
-const RESERVED_PROBLEM_MEMBERS = new Set(['type', 'title', 'status', 'detail', 'code', 'instance']);
+const RESERVED_PROBLEM_MEMBERS = new Set(['type', 'title', 'status', 'detail', 'code', 'instance', 'decision_id']);
 
 function problemBody(
   options: CompiledRenderOptions,
@@ -328,6 +330,7 @@ function problemBody(
   status: number,
   detail: string,
   requestId: string,
+  decisionId: string | undefined,
   extra: Readonly<Record<string, string | number | boolean>> | undefined,
 ): string {
   const doc: Record<string, unknown> = {
@@ -338,6 +341,8 @@ function problemBody(
     code,
   };
   if (requestId !== '') doc['instance'] = requestId;
+  // What a user quotes in a support ticket: it finds the decision-log line (docs/decision-log.md).
+  if (decisionId !== undefined) doc['decision_id'] = decisionId;
   if (extra !== undefined) {
     for (const key in extra) {
       if (!RESERVED_PROBLEM_MEMBERS.has(key)) doc[key] = extra[key];

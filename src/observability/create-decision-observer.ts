@@ -29,8 +29,16 @@ export function createDecisionObserver(
       const sampled = kind === 'allow' && !decision.shadow;
       if (sampled && !decisionLog.sampleAllow()) return;
       const code = codeOf(logged);
+      const decidedBy = outcome?.decidedBy;
+      const revision = decidedBy?.revision ?? decisionLog.revision;
+      const replay = decisionLog.replay !== undefined && details?.auth !== undefined && details.evaluatedAt !== undefined
+        ? decisionLog.replay(ctx, details.auth, details.risk, details.evaluatedAt)
+        : undefined;
       decisionLog.record({
         requestId: ctx.requestId,
+        ...(decision.decisionId !== undefined ? { decisionId: decision.decisionId } : {}),
+        ...(revision !== '' ? { revision } : {}),
+        ...(decidedBy !== undefined ? { layer: decidedBy.layer, rule: decidedBy.id } : {}),
         ...(decision.routeId !== undefined ? { routeId: decision.routeId } : {}),
         ...(decision.subject !== undefined ? { subject: decision.subject } : {}),
         outcome: kind,
@@ -45,6 +53,7 @@ export function createDecisionObserver(
         ...(decision.shadow ? { shadow: true } : {}),
         ...(outcome && kind !== 'allow' ? { trace: outcome.trace } : {}),
         ...(sampled ? { sampled: true } : {}),
+        ...(replay !== undefined ? { replay } : {}),
       });
     },
   };
