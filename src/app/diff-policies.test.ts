@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../config/parse-config.js';
+import { diffPolicies, type PolicyChange } from './diff-policies.js';
+
+const HEAD = `
+issuers:
+  - { name: corp, issuer: https://corp.example, audiences: [api], jwksUri: https://corp.example/jwks }
+  - { name: partner, issuer: https://partner.example, audiences: [api], jwksUri: https://partner.example/jwks }
+workflows:
+  kyc: { workflowId: wf-kyc, maxAge: 30d }
+  age: { workflowId: wf-age, minAge: 18 }
+didit: { mode: sandbox }
+context: { countryHeader: x-geo-country }
+`;
+
+function config(policy: string) {
+  return parseConfig(`${HEAD}policy:\n${policy.replace(/^\n/, '').replace(/^/gm, '  ')}`, { sourceName: 'test.yaml', env: {} });
+}
+
+/** The changes as `direction scope kind` strings, the shape the assertions read. */
+function diff(from: string, to: string): string[] {
+  return diffPolicies(config(from), config(to)).map((c: PolicyChange) => `${c.direction} ${c.scope} ${c.kind}`);
+}
+
+const ROUTE = (require: string, extra = '') => `
+routes:
+  - id: pay
+    match: { prefix: /pay }
+    require: ${require}
+${extra}`;
+
+describe('diffPolicies', () => {
+  it('reports nothing for the same policy', () => {
+    expect(diff(ROUTE('{ scopes: [pay] }'), ROUTE('{ scopes: [pay] }'))).toEqual([]);
+  });
+
+  it('scopes and roles: added is stricter, removed is looser', () => {
+    expect(diff(ROUTE('{ scopes: [pay] }'), ROUTE('{ scopes: [pay, refund] }'))).toEqual(['stricter route pay scopes']);
+    expect(diff(ROUTE('{ scopes: [pay, refund] }'), ROUTE('{ scopes: [pay] }'))).toEqual(['looser route pay scopes']);
+    expect(diff(ROUTE('{ roles: [admin] }'), ROUTE('{ roles: [admin, staff] }'))).toEqual(['looser route pay anyRoles']);
+    expect(diff(ROUTE('{ roles: [admin, staff] }'), ROUTE('{ roles: [admin] }'))).toEqual(['stricter route pay anyRoles']);
+    expect(diff(ROUTE('{ scopes: [a] }'), ROUTE('{ scopes: [a], roles: [admin] }'))).toEqual(['stricter route pay anyRoles']);
+  });
+
+  it('issuers: narrowed is stricter, widened (or any) is looser', () => {
+    expect(diff(ROUTE('{ issuers: [corp, partner] }'), ROUTE('{ issuers: [corp] }'))).toEqual(['stricter route pay issuers']);
+    expect(diff(ROUTE('{ issuers: [corp] }'), ROUTE('{ issuers: [corp, partner] }'))).toEqual(['looser route pay issuers']);
+    expect(diff(ROUTE('{ issuers: [corp] }'), ROUTE('{ scopes: [] }'))).toEqual(['looser route pay issuers']);
+    expect(diff(ROUTE('{ issuers: [corp] }'), ROUTE('{ issuers: [partner] }'))).toEqual(['looser route pay issuers']);
+  });
+
+  it('max ages: shorter is stricter, longer or removed is looser', () => {
+    expect(diff(ROUTE('{ maxTokenAge: 1h }'), ROUTE('{ maxTokenAge: 5m }'))).toEqual(['stricter route pay maxTokenAge']);
+    expect(diff(ROUTE('{ maxTokenAge: 5m }'), ROUTE('{ maxTokenAge: 1h }'))).toEqual(['looser route pay maxTokenAge']);
+    expect(diff(ROUTE('{ maxTokenAge: 5m }'), ROUTE('{ scopes: [] }'))).toEqual(['looser route pay maxTokenAge']);
+    expect(diff(ROUTE('{ verification: [kyc] }'), ROUTE('{ verification: [kyc], verificationMaxAge: 1d }'))).toEqual(['stricter route pay verification kyc max age']);
+    expect(diff(ROUTE('{ verification: [kyc] }'), ROUTE('{ verification: [kyc, age] }'))).toEqual(['stricter route pay verification']);
+    expect(diff(ROUTE('{ verification: [kyc] }'), ROUTE('{ scopes: [] }'))).toEqual(['looser route pay verification']);
+  });
+
+  it('mfa, acr, claims and verdict handling', () => {
+    expect(diff(ROUTE('{ scopes: [] }'), ROUTE('{ mfa: { amr: [otp] } }'))).toEqual(['stricter route pay mfa.amr']);
+    expect(diff(ROUTE('{ claims: { tier: { oneOf: [gold, silver] } } }'), ROUTE('{ claims: { tier: gold } }'))).toEqual(['stricter route pay claims']);
+    expect(diff(ROUTE('{ claims: { tier: gold } }'), ROUTE('{ claims: { tier: { oneOf: [gold, silver] } } }'))).toEqual(['looser route pay claims']);
+    expect(diff(ROUTE('{ claims: { tier: gold } }'), ROUTE('{ scopes: [] }'))).toEqual(['looser route pay claims']);
+    expect(diff(ROUTE('{ verification: [kyc] }'), ROUTE('{ verification: [kyc], onInReview: allow }'))).toEqual(['looser route pay onInReview']);
+  });
+
+  it('action: public < require < deny; route added and removed by what they do', () => {
+    expect(diff(ROUTE('{ scopes: [pay] }'), `
+routes:
+  - { id: pay, match: { prefix: /pay }, public: true }`)).toEqual(['looser route pay action']);
+    expect(diff(ROUTE('{ scopes: [pay] }'), `
+routes:
+  - { id: pay, match: { prefix: /pay }, deny: true }`)).toEqual(['stricter route pay action']);
+    const base = ROUTE('{ scopes: [pay] }');
+    expect(diff(base, `${base}  - { id: open, match: { prefix: /open }, public: true }\n`)).toEqual(['looser route open route']);
+    expect(diff(base, `${base}  - { id: shut, match: { prefix: /shut }, deny: true }\n`)).toEqual(['stricter route shut route']);
+    expect(diff(`${base}  - { id: shut, match: { prefix: /shut }, deny: true }\n`, base)).toEqual(['looser route shut route']);
+  });
+
+  it('matches widened or narrowed, best-effort by action', () => {
+    const pub = (m: string) => `
+routes:
+  - { id: open, match: ${m}, public: true }`;
+    expect(diff(pub('{ prefix: /a }'), pub('{ paths: [{ prefix: /a }, { prefix: /b }] }'))).toEqual(['looser route open match.paths']);
+    expect(diff(pub('{ prefix: /a, methods: [GET] }'), pub('{ prefix: /a }'))).toEqual(['looser route open match.methods']);
+    expect(diff(pub('{ host: a.example }'), pub('{ hosts: [a.example, b.example] }'))).toEqual(['looser route open match.hosts']);
+    const deny = (m: string) => `
+routes:
+  - { id: shut, match: ${m}, deny: true }`;
+    expect(diff(deny('{ prefix: /a }'), deny('{ paths: [{ prefix: /a }, { prefix: /b }] }'))).toEqual(['stricter route shut match.paths']);
+    expect(diff(ROUTE('{ scopes: [a] }').replace('{ prefix: /pay }', '{ prefix: /p }'), ROUTE('{ scopes: [a] }'))).toEqual(['changed route pay match.paths']);
+  });
+
+  it('conditions: a deny added is stricter, removed looser; an allow the other way round; policy-wide switches', () => {
+    const cond = (then: string) => ROUTE('{ scopes: [a] }', `    conditions:\n      - { name: geo, when: { country: { in: [KP] } }, then: ${then} }`);
+    expect(diff(ROUTE('{ scopes: [a] }'), cond('deny'))).toEqual(['stricter route pay condition']);
+    expect(diff(cond('deny'), ROUTE('{ scopes: [a] }'))).toEqual(['looser route pay condition']);
+    expect(diff(ROUTE('{ scopes: [a] }'), cond('allow'))).toEqual(['looser route pay condition']);
+    expect(diff(cond('deny'), cond('{ stepUp: kyc }'))).toEqual(['changed route pay condition']);
+    expect(diff(`default: deny\n${ROUTE('{ scopes: [a] }')}`, `default: allow\n${ROUTE('{ scopes: [a] }')}`)).toEqual(['looser policy default']);
+    expect(diff(ROUTE('{ scopes: [a] }'), `shadow: true\n${ROUTE('{ scopes: [a] }')}`)).toEqual(['looser policy shadow']);
+  });
+
+  it('a sensitivity level change reaches every route of that level', () => {
+    const level = (req: string) => `sensitivity:\n  high: ${req}\nroutes:\n  - { id: pay, match: { prefix: /pay }, sensitivity: high, require: { scopes: [a] } }\n`;
+    expect(diff(level('{ roles: [staff] }'), level('{ roles: [staff], mfa: true }'))).toEqual(expect.arrayContaining(['stricter route pay mfa.amr']));
+    expect(diff(level('{ roles: [staff], mfa: true }'), level('{ roles: [staff] }'))).toEqual(expect.arrayContaining(['looser route pay mfa.amr']));
+  });
+});
