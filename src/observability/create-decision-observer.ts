@@ -9,7 +9,10 @@ import type { CheckMode, IdgateMetrics } from './metrics.js';
 /**
  * Metrics + decision log for one front end (`mode`). A shadow decision is counted in the checks metric as
  * the allow it was, and logged with `shadow: true` and the outcome, code and status it would have had.
- * `decisionLog` is read per decision, so a reload of `logging.allowSampleRate` applies at once.
+ * `decisionLog` is read per decision, so a reload of `logging.allowSampleRate` (and of the revision and
+ * replay settings the log carries) applies at once. Each line names the decision's id, the revision that
+ * decided (`outcome.decidedBy`, else the log's platform revision) and, with replay on and when the policy
+ * ran, a replay record built from the request, the identity result, the risk assessment and the clock.
  */
 export function createDecisionObserver(
   deps: { metrics: Pick<IdgateMetrics, 'recordCheck' | 'shadowDecisionsTotal'>; decisionLog: () => DecisionLog },
