@@ -2,16 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/parse-config.js';
 import { diffPolicies, type PolicyChange } from './diff-policies.js';
 
-const HEAD = `
-issuers:
-  - { name: corp, issuer: https://corp.example, audiences: [api], jwksUri: https://corp.example/jwks }
-  - { name: partner, issuer: https://partner.example, audiences: [api], jwksUri: https://partner.example/jwks }
-workflows:
-  kyc: { workflowId: wf-kyc, maxAge: 30d }
-  age: { workflowId: wf-age, minAge: 18 }
-didit: { mode: sandbox }
-context: { countryHeader: x-geo-country }
-`;
+// One issuer pair and two workflows, flow style: enough for every requirement kind below.
+const HEAD = [
+  'issuers: [{ name: corp, issuer: https://corp.example, audiences: [api], jwksUri: https://corp.example/jwks },',
+  '          { name: partner, issuer: https://partner.example, audiences: [api], jwksUri: https://partner.example/jwks }]',
+  'workflows: { kyc: { workflowId: wf-kyc, maxAge: 30d }, age: { workflowId: wf-age, minAge: 18 } }',
+  'didit: { mode: sandbox }',
+  'context: { countryHeader: x-geo-country }',
+  '',
+].join('\n');
 
 function config(policy: string) {
   return parseConfig(`${HEAD}policy:\n${policy.replace(/^\n/, '').replace(/^/gm, '  ')}`, { sourceName: 'test.yaml', env: {} });
@@ -34,36 +33,32 @@ describe('diffPolicies', () => {
     expect(diff(ROUTE('{ scopes: [pay] }'), ROUTE('{ scopes: [pay] }'))).toEqual([]);
   });
 
-  it('scopes and roles: added is stricter, removed is looser', () => {
-    expect(diff(ROUTE('{ scopes: [pay] }'), ROUTE('{ scopes: [pay, refund] }'))).toEqual(['stricter route pay scopes']);
-    expect(diff(ROUTE('{ scopes: [pay, refund] }'), ROUTE('{ scopes: [pay] }'))).toEqual(['looser route pay scopes']);
-    expect(diff(ROUTE('{ roles: [admin] }'), ROUTE('{ roles: [admin, staff] }'))).toEqual(['looser route pay anyRoles']);
-    expect(diff(ROUTE('{ roles: [admin, staff] }'), ROUTE('{ roles: [admin] }'))).toEqual(['stricter route pay anyRoles']);
-    expect(diff(ROUTE('{ scopes: [a] }'), ROUTE('{ scopes: [a], roles: [admin] }'))).toEqual(['stricter route pay anyRoles']);
-  });
+  // One per line: from require | to require | the one change expected.
+  const REQUIREMENT_CASES = `
+{ scopes: [pay] } | { scopes: [pay, refund] } | stricter route pay scopes
+{ scopes: [pay, refund] } | { scopes: [pay] } | looser route pay scopes
+{ roles: [admin] } | { roles: [admin, staff] } | looser route pay anyRoles
+{ roles: [admin, staff] } | { roles: [admin] } | stricter route pay anyRoles
+{ scopes: [a] } | { scopes: [a], roles: [admin] } | stricter route pay anyRoles
+{ issuers: [corp, partner] } | { issuers: [corp] } | stricter route pay issuers
+{ issuers: [corp] } | { issuers: [corp, partner] } | looser route pay issuers
+{ issuers: [corp] } | { scopes: [] } | looser route pay issuers
+{ issuers: [corp] } | { issuers: [partner] } | looser route pay issuers
+{ maxTokenAge: 1h } | { maxTokenAge: 5m } | stricter route pay maxTokenAge
+{ maxTokenAge: 5m } | { maxTokenAge: 1h } | looser route pay maxTokenAge
+{ maxTokenAge: 5m } | { scopes: [] } | looser route pay maxTokenAge
+{ verification: [kyc] } | { verification: [kyc], verificationMaxAge: 1d } | stricter route pay verification kyc max age
+{ verification: [kyc] } | { verification: [kyc, age] } | stricter route pay verification
+{ verification: [kyc] } | { scopes: [] } | looser route pay verification
+{ scopes: [] } | { mfa: { amr: [otp] } } | stricter route pay mfa.amr
+{ claims: { tier: { oneOf: [gold, silver] } } } | { claims: { tier: gold } } | stricter route pay claims
+{ claims: { tier: gold } } | { claims: { tier: { oneOf: [gold, silver] } } } | looser route pay claims
+{ claims: { tier: gold } } | { scopes: [] } | looser route pay claims
+{ verification: [kyc] } | { verification: [kyc], onInReview: allow } | looser route pay onInReview
+`.trim().split('\n').map((line) => line.split(' | ') as [string, string, string]);
 
-  it('issuers: narrowed is stricter, widened (or any) is looser', () => {
-    expect(diff(ROUTE('{ issuers: [corp, partner] }'), ROUTE('{ issuers: [corp] }'))).toEqual(['stricter route pay issuers']);
-    expect(diff(ROUTE('{ issuers: [corp] }'), ROUTE('{ issuers: [corp, partner] }'))).toEqual(['looser route pay issuers']);
-    expect(diff(ROUTE('{ issuers: [corp] }'), ROUTE('{ scopes: [] }'))).toEqual(['looser route pay issuers']);
-    expect(diff(ROUTE('{ issuers: [corp] }'), ROUTE('{ issuers: [partner] }'))).toEqual(['looser route pay issuers']);
-  });
-
-  it('max ages: shorter is stricter, longer or removed is looser', () => {
-    expect(diff(ROUTE('{ maxTokenAge: 1h }'), ROUTE('{ maxTokenAge: 5m }'))).toEqual(['stricter route pay maxTokenAge']);
-    expect(diff(ROUTE('{ maxTokenAge: 5m }'), ROUTE('{ maxTokenAge: 1h }'))).toEqual(['looser route pay maxTokenAge']);
-    expect(diff(ROUTE('{ maxTokenAge: 5m }'), ROUTE('{ scopes: [] }'))).toEqual(['looser route pay maxTokenAge']);
-    expect(diff(ROUTE('{ verification: [kyc] }'), ROUTE('{ verification: [kyc], verificationMaxAge: 1d }'))).toEqual(['stricter route pay verification kyc max age']);
-    expect(diff(ROUTE('{ verification: [kyc] }'), ROUTE('{ verification: [kyc, age] }'))).toEqual(['stricter route pay verification']);
-    expect(diff(ROUTE('{ verification: [kyc] }'), ROUTE('{ scopes: [] }'))).toEqual(['looser route pay verification']);
-  });
-
-  it('mfa, acr, claims and verdict handling', () => {
-    expect(diff(ROUTE('{ scopes: [] }'), ROUTE('{ mfa: { amr: [otp] } }'))).toEqual(['stricter route pay mfa.amr']);
-    expect(diff(ROUTE('{ claims: { tier: { oneOf: [gold, silver] } } }'), ROUTE('{ claims: { tier: gold } }'))).toEqual(['stricter route pay claims']);
-    expect(diff(ROUTE('{ claims: { tier: gold } }'), ROUTE('{ claims: { tier: { oneOf: [gold, silver] } } }'))).toEqual(['looser route pay claims']);
-    expect(diff(ROUTE('{ claims: { tier: gold } }'), ROUTE('{ scopes: [] }'))).toEqual(['looser route pay claims']);
-    expect(diff(ROUTE('{ verification: [kyc] }'), ROUTE('{ verification: [kyc], onInReview: allow }'))).toEqual(['looser route pay onInReview']);
+  it.each(REQUIREMENT_CASES)('require %s → %s: %s', (from, to, expected) => {
+    expect(diff(ROUTE(from), ROUTE(to))).toEqual([expected]);
   });
 
   it('action: public < require < deny; route added and removed by what they do', () => {
