@@ -103,4 +103,23 @@ routes:
     expect(diff(level('{ roles: [staff] }'), level('{ roles: [staff], mfa: true }'))).toEqual(expect.arrayContaining(['stricter route pay mfa.amr']));
     expect(diff(level('{ roles: [staff], mfa: true }'), level('{ roles: [staff] }'))).toEqual(expect.arrayContaining(['looser route pay mfa.amr']));
   });
+
+  it('compares tenant routes by their qualified ids and reports ownership changes (layers from the org-wide loader)', () => {
+    const base = config(ROUTE('{ scopes: [a] }'));
+    const route = base.policy.routes[0];
+    if (route === undefined) throw new Error('no route');
+    const withTenant = (prefixes: readonly string[], scopes: readonly string[]) => ({
+      ...base,
+      policy: {
+        ...base.policy,
+        tenants: [{ name: 'payments', owns: { hosts: ['pay.example.com'], prefixes }, routes: [{ ...route, id: 'payments/refunds', require: { ...route.require, scopes } }] }],
+      },
+    });
+    const changes = diffPolicies(withTenant(['/'], ['a']), withTenant(['/refunds'], ['a', 'b'])).map((c) => `${c.direction} ${c.scope} ${c.kind}`);
+    expect(changes).toEqual(['changed tenant payments owns', 'stricter tenant route payments/refunds scopes']);
+    expect(diffPolicies(base, withTenant(['/'], ['a'])).map((c) => `${c.direction} ${c.scope} ${c.kind}`)).toEqual([
+      'changed tenant payments tenant',
+      'changed tenant route payments/refunds route',
+    ]);
+  });
 });

@@ -52,6 +52,7 @@ export function diffPolicies(from: IdgateConfig, to: IdgateConfig): PolicyChange
   if (!isDeepStrictEqual(a.roleClaims, b.roleClaims)) add('policy', 'roleClaims', 'changed', `role claims ${a.roleClaims.join(', ')} → ${b.roleClaims.join(', ')}`);
   if (!isDeepStrictEqual(a.acrOrder, b.acrOrder)) add('policy', 'acrOrder', 'changed', `acr order ${a.acrOrder.join(' < ')} → ${b.acrOrder.join(' < ')}`);
 
+  diffTenants(from, to, add);
   const before = rulesOf(from);
   const after = rulesOf(to);
   for (const [key, old] of before) {
@@ -67,6 +68,27 @@ export function diffPolicies(from: IdgateConfig, to: IdgateConfig): PolicyChange
     add(next.scope, 'route', next.route.action === 'deny' ? 'stricter' : next.route.action === 'public' ? 'looser' : 'changed', `added (${next.route.action})`);
   }
   return changes;
+}
+
+/** The tenants of a configuration (issue #14), when the loader provides them. */
+function tenantsOf(config: IdgateConfig): readonly { readonly name: string; readonly owns: { readonly hosts: readonly string[]; readonly prefixes: readonly string[] } }[] {
+  return (config.policy as { readonly tenants?: ReturnType<typeof tenantsOf> }).tenants ?? [];
+}
+
+/**
+ * Tenants added, removed or owning other hosts or prefixes: what their routes see changes (requests move
+ * between a tenant, the platform routes and the default), which replay shows.
+ */
+function diffTenants(from: IdgateConfig, to: IdgateConfig, add: Add): void {
+  const before = new Map(tenantsOf(from).map((t) => [t.name, t]));
+  const after = new Map(tenantsOf(to).map((t) => [t.name, t]));
+  const owns = (t: ReturnType<typeof tenantsOf>[number]) => `hosts ${t.owns.hosts.join(', ')} prefixes ${t.owns.prefixes.join(', ')}`;
+  for (const [name, t] of before) {
+    const next = after.get(name);
+    if (next === undefined) add(`tenant ${name}`, 'tenant', 'changed', `removed (owned ${owns(t)})`);
+    else if (!isDeepStrictEqual(t.owns, next.owns)) add(`tenant ${name}`, 'owns', 'changed', `owns ${owns(t)} → ${owns(next)}`);
+  }
+  for (const [name, t] of after) if (!before.has(name)) add(`tenant ${name}`, 'tenant', 'changed', `added (owns ${owns(t)})`);
 }
 
 /** Every rule of a configuration by `<layer> <id>`: platform routes, and tenant, defaults and guardrail rules once they exist. */
