@@ -64,6 +64,8 @@ const recordSchema = z.object({
 });
 
 const MAX_SAMPLES = 10;
+/** Longest decision or request id reported as is (ours are 36 characters); a longer one is replaced by the line's place. */
+const MAX_ID_LENGTH = 128;
 
 /**
  * Replays decision-log files: every line that is a decision (`msg: "decision"`) with a replay record is
@@ -129,7 +131,8 @@ export async function replayDecisions(files: readonly string[], from: CompiledPo
         unchanged++;
         continue;
       }
-      const id = typeof entry.decisionId === 'string' ? entry.decisionId : typeof entry.requestId === 'string' ? `request ${entry.requestId}` : where;
+      const named = (v: unknown): v is string => typeof v === 'string' && v.length <= MAX_ID_LENGTH;
+      const id = named(entry.decisionId) ? entry.decisionId : named(entry.requestId) ? `request ${entry.requestId}` : where;
       changed.push({ decisionId: id, request: `${record.request.method} ${record.request.host} ${record.request.path}`, ...change });
     }
   }

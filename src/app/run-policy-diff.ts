@@ -93,6 +93,12 @@ function replayNotes(from: IdgateConfig, to: IdgateConfig): string[] {
   return notes;
 }
 
+/** Log-sourced text (a decision id, a path) with control characters shown as `?`: a log line cannot drive the terminal. */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
+}
+
 /** The human report. */
 export function renderPolicyDiffText(result: PolicyDiffResult, allowLoosening: boolean): string {
   const out: string[] = [`policy diff ${result.from} → ${result.to}`];
@@ -106,8 +112,8 @@ export function renderPolicyDiffText(result: PolicyDiffResult, allowLoosening: b
       `replay: ${r.replayed} decision(s) from ${r.files.length} file(s): ${r.unchanged} unchanged, ${r.changed.length} changed` +
         `; ${r.withoutReplay} without a replay record, ${r.malformed} malformed, ${r.ignored} other line(s) ignored`,
     );
-    for (const c of r.changed) out.push(`  ${pad(c.direction)} ${c.decisionId} ${c.request}: ${c.detail}`);
-    for (const m of r.malformedSamples) out.push(`  malformed ${m}`);
+    for (const c of r.changed) out.push(`  ${pad(c.direction)} ${printable(`${c.decisionId} ${c.request}: ${c.detail}`)}`);
+    for (const m of r.malformedSamples) out.push(`  malformed ${printable(m)}`);
     for (const n of r.notes) out.push(`  note: ${n}`);
   }
   out.push(
