@@ -54,6 +54,9 @@ export interface EngineOptions {
  * including a verification dependency fault — is answered as an allow carrying
  * `<prefix>shadow-decision: deny:<code>` / `step_up:<workflow>`; the observer gets the real decision as
  * `wouldBe`. Faults before the policy ran (identity, risk store) still fail closed: the route is unknown.
+ *
+ * Every decision carries a fresh `decisionId` (log line, proxy metadata, problem body); the observer also
+ * gets the identity result and the clock the policy ran at, from which a replay record is built.
  */
 export function createEngine(deps: EngineDeps, options: EngineOptions): Decider {
   const clock = deps.clock ?? Date.now;
