@@ -35,6 +35,11 @@ Usage:
   idgate policy test FILE|DIR… [--junit FILE] [--format text|json]
                                     run YAML policy suites (request, claims, clock → expected outcome);
                                     exit 0 all pass, 1 any failure, 2 unusable suite or config
+  idgate policy diff --from OLD.yaml --to NEW.yaml [--replay LOG]… [--allow-loosening]
+                  [--format text|json]
+                                    what got stricter or looser per route; with --replay, re-evaluate
+                                    decision-log replay records under both and list changed decisions;
+                                    exit 0 ok, 1 anything loosened (unless --allow-loosening), 2 bad input
   idgate schema [--tenant]          print the config's JSON Schema (draft 2020-12) for editors and CI
                                     (the same as schema/idgate.schema.json for this version); --tenant:
                                     a tenant policy file's (schema/idgate-tenant.schema.json)
@@ -50,7 +55,8 @@ const COMMANDS = ['serve', 'authz', 'webhook', 'validate', 'explain', 'policy', 
 /**
  * Exit codes: 0 ok, 1 invalid input (config, request), 2 usage error, 3 runtime failure;
  * `explain` also 4 (the request would be denied) and 5 (it needs a verification first);
- * `policy test` 1 for a failing case and 2 for an unusable suite.
+ * `policy test` 1 for a failing case and 2 for an unusable suite; `policy diff` 1 for a loosening and 2
+ * for an unusable config or log.
  */
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -248,13 +254,14 @@ async function runExplainCommand(args: string[]): Promise<number> {
   return result.exitCode;
 }
 
-const POLICY_SUBCOMMANDS = ['test'];
+const POLICY_SUBCOMMANDS = ['test', 'diff'];
 
 async function runPolicyCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'diff') return runPolicyDiffCommand(rest);
   if (sub !== 'test') {
     const what = sub === undefined ? 'a subcommand is required' : `unknown subcommand "${sub.slice(0, 64)}"${didYouMean(sub, POLICY_SUBCOMMANDS)}`;
-    process.stderr.write(`idgate policy: ${what} — usage: idgate policy test FILE|DIR… [--junit FILE] [--format text|json]\n`);
+    process.stderr.write(`idgate policy: ${what} — usage: idgate policy test FILE|DIR… [--junit FILE] [--format text|json] | idgate policy diff --from OLD --to NEW [--replay LOG]…\n`);
     return 2;
   }
   const { values, positionals } = parse(rest, { junit: { type: 'string' }, format: { type: 'string' } });
@@ -284,6 +291,50 @@ async function runPolicyCommand(args: string[]): Promise<number> {
   }
   process.stdout.write(format === 'json' ? `${JSON.stringify(result, null, 2)}\n` : renderPolicyTestText(result));
   return result.suites.every((s) => s.cases.every((c) => c.passed)) ? 0 : 1;
+}
+
+async function runPolicyDiffCommand(args: string[]): Promise<number> {
+  const usage = 'usage: idgate policy diff --from OLD.yaml --to NEW.yaml [--replay LOG]… [--allow-loosening] [--format text|json]';
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: {
+        from: { type: 'string' },
+        to: { type: 'string' },
+        replay: { type: 'string', multiple: true },
+        'allow-loosening': { type: 'boolean' },
+        format: { type: 'string' },
+      },
+      // `--replay a.log b.log`: the words after the options are more logs to replay.
+      allowPositionals: true,
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`idgate policy diff: ${(err as Error).message} — ${usage}\n`);
+    return 2;
+  }
+  const format = values.format ?? 'text';
+  if (format !== 'text' && format !== 'json') {
+    process.stderr.write(`idgate policy diff: --format must be text or json${didYouMean(format, ['text', 'json'])}\n`);
+    return 2;
+  }
+  if (values.from === undefined || values.to === undefined) {
+    process.stderr.write(`idgate policy diff: --from and --to are required — ${usage}\n`);
+    return 2;
+  }
+  if (positionals.length > 0 && values.replay === undefined) {
+    process.stderr.write(`idgate policy diff: unexpected argument "${(positionals[0] ?? '').slice(0, 64)}" — ${usage}\n`);
+    return 2;
+  }
+  // Loaded here, not at the top: the server commands never load what only `policy diff` uses.
+  const { renderPolicyDiffText, runPolicyDiff } = await import('./app/run-policy-diff.js');
+  const allowLoosening = values['allow-loosening'] === true;
+  const result = await runPolicyDiff({ from: values.from, to: values.to, replay: [...(values.replay ?? []), ...positionals], allowLoosening, env: process.env });
+  if (format === 'json') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else (result.exitCode === 2 ? process.stderr : process.stdout).write(renderPolicyDiffText(result, allowLoosening));
+  return result.exitCode;
 }
 
 async function runSandbox(args: string[]): Promise<number> {

@@ -83,7 +83,7 @@ describe('loading the example', () => {
     expect(config.policy).toEqual({ default: 'deny', shadow: false, pathParameters: 'reject', methodOverride: 'deny', roleClaims: ['roles', 'groups', 'realm_access.roles'], acrOrder: [], sensitivity: {}, routes: [], guardrails: [], tenants: [], defaults: { routes: [] }, revision: '' });
     expect(config.store).toEqual({ type: 'memory', localCacheTtlMs: 5_000, localCacheMaxEntries: 10_000 });
     expect(config.network.trustedProxies).toEqual([]);
-    expect(config.logging).toEqual({ level: 'info', allowSampleRate: 1 });
+    expect(config.logging).toEqual({ level: 'info', allowSampleRate: 1, decisionReplay: false });
   });
 
   it('reports a missing file as a ConfigError', async () => {

@@ -99,7 +99,11 @@ describe('engine risk stage', () => {
     const { engine, evaluator, seen } = engineWith(store, true);
     const token = await tokenFor('bob');
     expect((await engine.decide(ctx('/api/x', token, 'd1'), Date.now() + 1000)).kind).toBe('allow');
-    expect(seen.at(-1)?.details).toBeUndefined();
+    expect(seen.at(-1)?.details?.risk).toBeUndefined();
+    // What a replay record is built from: the identity result and the clock the policy ran at; and the id.
+    expect(seen.at(-1)?.details).toMatchObject({ auth: { kind: 'verified', principal: { subject: 'test:bob' } }, evaluatedAt: expect.any(Number) });
+    expect(seen.at(-1)?.decision.decisionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(seen.at(-2)?.decision.decisionId).not.toBe(seen.at(-1)?.decision.decisionId);
     await settle();
     expect(evaluator.stats()).toMatchObject({ recorded: 1, failed: 0 });
     expect(await store.getRisk('test:bob')).toMatchObject({ knownDevices: 1 });
@@ -131,7 +135,7 @@ describe('engine risk stage', () => {
     await engine.decide(ctx('/api/x', token, 'd3'), Date.now() + 1000);
     await settle();
     expect(await store.getRisk('test:dave')).toBeUndefined();
-    expect(seen.every((s) => s.details === undefined)).toBe(true);
+    expect(seen.every((s) => s.details?.risk === undefined)).toBe(true);
   });
 });
 

@@ -42,11 +42,11 @@ describe('planReload', () => {
 
   it('refuses risk.enabled and logging.level but applies the rest of their sections', () => {
     const running = load();
-    const next = parseConfig(BASE.replace('enabled: false', 'enabled: true, velocity: { max: 7 }') + 'logging: { level: debug, allowSampleRate: 0.5 }\n', { sourceName: 't', env: {} });
+    const next = parseConfig(BASE.replace('enabled: false', 'enabled: true, velocity: { max: 7 }') + 'logging: { level: debug, allowSampleRate: 0.5, decisionReplay: true }\n', { sourceName: 't', env: {} });
     const plan = planReload(running, next, wired);
     expect([...plan.refused].sort()).toEqual(['logging.level', 'risk.enabled']);
     expect(plan.effective.risk).toMatchObject({ enabled: false, velocityMax: 7 });
-    expect(plan.effective.logging).toEqual({ level: running.logging.level, allowSampleRate: 0.5 });
+    expect(plan.effective.logging).toEqual({ level: running.logging.level, allowSampleRate: 0.5, decisionReplay: true });
     expect([...plan.applied].sort()).toEqual(['logging', 'risk']);
   });
 

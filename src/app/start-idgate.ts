@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { configWarnings } from '../config/config-warnings.js';
 import type { IdgateConfig } from '../config/types.js';
-import { createDecisionLog } from '../observability/decision-log.js';
+import { buildDecisionLog } from './build-decision-log.js';
 import { createMetrics } from '../observability/metrics.js';
 import { startTracing } from '../observability/start-tracing.js';
 import { compilePolicy } from '../policy/compile-policy.js';
@@ -41,7 +41,7 @@ export interface RunningIdgate {
  * With a `configPath` and an `env`, the config file is watched (see `watchConfig`). A valid change is applied
  * everywhere it is used — compiled policy, workflows (verification gate, webhook server, reconciler),
  * issuers (a new authenticator with fresh JWKS and token caches), risk weights and context, trusted
- * proxies, the decision-log sample rate — and counts `idgate_config_reloads_total{result="success"}`.
+ * proxies, the decision log (sample rate, replay records, the revision it names) — and counts `idgate_config_reloads_total{result="success"}`.
  * Sections that need a restart (see `SECTION_RELOAD`) keep their running value, with a warning and
  * `idgate_config_reload_refused_total{section,reason="restart_required"}`. An invalid, empty or
  * comment-only file keeps the running config, logs why and counts `{result="failure"}`.
@@ -98,6 +98,7 @@ export async function startIdgate(
     const parts = await buildSharedParts({ logger, metrics }, config, {
       diditBaseUrl: sandbox?.diditBaseUrl ?? config.didit.apiBaseUrl,
       needsDidit: roles.authz || roles.webhook,
+      ...(deps.configPath !== undefined ? { configPath: deps.configPath } : {}),
     });
     closers.push(...parts.closers);
     if (roles.webhook) {
@@ -124,7 +125,7 @@ export async function startIdgate(
           initial: config,
           ...(deps.reloadIntervalMs !== undefined ? { intervalMs: deps.reloadIntervalMs } : {}),
           capabilities: { workflowsWired: parts.didit !== undefined },
-          apply: reloadThrough(parts, traffic),
+          apply: reloadThrough(parts, traffic, deps.configPath),
           onResult: (result) => metrics.configReloadsTotal.inc({ result }),
           onRefused: (section) => metrics.configReloadRefusedTotal.inc({ section, reason: 'restart_required' }),
           onTenants: (tenants, before) => reportTenants({ logger, metrics }, tenants, before),
@@ -154,14 +155,14 @@ export async function startIdgate(
  * A config reload through every part that uses it: build and check everything that can fail first (the
  * policy, then each role's new parts); swap only when all of it succeeded.
  */
-function reloadThrough(parts: SharedParts, roles: readonly StartedRole[]): (plan: ReloadPlan) => Promise<void> {
+function reloadThrough(parts: SharedParts, roles: readonly StartedRole[], configPath: string): (plan: ReloadPlan) => Promise<void> {
   return async ({ effective: next, applied }) => {
     compilePolicy(next);
     const swaps: Array<() => void> = [];
     for (const role of roles) if (role.prepareReload) swaps.push(await role.prepareReload(next, applied));
     parts.policy.replace(next);
     parts.workflows.replace(next.workflows);
-    parts.decisionLog.replace(createDecisionLog({ logger: parts.logger, allowSampleRate: next.logging.allowSampleRate }));
+    parts.decisionLog.replace(buildDecisionLog(parts.logger, next, configPath));
     for (const swap of swaps) swap();
   };
 }

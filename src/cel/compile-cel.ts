@@ -46,11 +46,27 @@ export interface CelProgram {
   readonly expression: string;
   /** Which of the top-level variables the expression reads (e.g. `risk`, for the engine's risk stage). */
   readonly variables: ReadonlySet<CelVariable>;
+  /** The claims, headers and query it reads, as far as they are named statically (replay records). */
+  readonly reads: CelReads;
   /**
    * Evaluates against `bindings`. A CEL error (missing key, no matching overload, bad conversion…), a
    * non-bool result or a thrown fault is `{ ok: false }`; the caller fails closed. Never throws.
    */
   evaluate(bindings: CelBindings): CelEvaluation;
+}
+
+/**
+ * What an expression reads of the open maps, by literal name (`claims.email`, `claims['org']`,
+ * `request.headers['x-device']`). A key computed at run time (`claims[k]`, `'x' in claims`,
+ * `claims.exists(…)`) cannot be named: the `…Dynamic` flag says one exists.
+ */
+export interface CelReads {
+  readonly claims: ReadonlySet<string>;
+  readonly claimsDynamic: boolean;
+  readonly headers: ReadonlySet<string>;
+  readonly headersDynamic: boolean;
+  /** `request.query` is read. */
+  readonly query: boolean;
 }
 
 /** {@link CelCompiler.compile}'s answer: a program, or why the expression is unusable. */
@@ -162,6 +178,16 @@ function compileExpression(env: CelEnv, expression: string): CompileCelResult {
   }
   const problems: string[] = [];
   const variables = new Set<CelVariable>();
+  const claims = new Set<string>();
+  const headers = new Set<string>();
+  // Uses of `claims` / `request.headers` against those with a literal key: any difference is a dynamic read.
+  const uses = { claims: 0, claimsNamed: 0, headers: 0, headersNamed: 0, query: false };
+  const isClaims = (e: Expr | undefined, scope: ReadonlySet<string>): boolean =>
+    e?.exprKind.case === 'identExpr' && e.exprKind.value.name === 'claims' && !scope.has('claims');
+  const isHeaders = (e: Expr | undefined, scope: ReadonlySet<string>): boolean =>
+    e !== undefined && fixedField(e, scope)?.variable === 'request' && e.exprKind.case === 'selectExpr' && e.exprKind.value.field === 'headers';
+  const literalKey = (e: Expr | undefined): string | undefined =>
+    e?.exprKind.case === 'constExpr' && e.exprKind.value.constantKind.case === 'stringValue' ? e.exprKind.value.constantKind.value : undefined;
   let nodes = 0;
   const walk = (e: Expr | undefined, scope: ReadonlySet<string>, depth: number): void => {
     if (e === undefined || problems.length > 0) return;
@@ -174,6 +200,7 @@ function compileExpression(env: CelEnv, expression: string): CompileCelResult {
       case 'identExpr': {
         const name = k.value.name;
         if (scope.has(name) || TYPE_IDENTS.has(name)) return;
+        if (name === 'claims') uses.claims++;
         if ((CEL_VARIABLES as readonly string[]).includes(name)) variables.add(name as CelVariable);
         else problems.push(`unknown variable "${name}"${didYouMean(name, CEL_VARIABLES)} (variables: ${CEL_VARIABLES.join(', ')})`);
         return;
@@ -184,6 +211,15 @@ function compileExpression(env: CelEnv, expression: string): CompileCelResult {
           const names = Object.keys(fixed.fields);
           problems.push(`${fixed.variable} has no field "${fixed.field}"${didYouMean(fixed.field, names)} (fields: ${names.join(', ')})`);
           return;
+        }
+        if (fixed?.variable === 'request' && fixed.field === 'headers') uses.headers++;
+        if (fixed?.variable === 'request' && fixed.field === 'query') uses.query = true;
+        if (isClaims(k.value.operand, scope)) {
+          claims.add(k.value.field);
+          uses.claimsNamed++;
+        } else if (isHeaders(k.value.operand, scope)) {
+          headers.add(k.value.field.toLowerCase());
+          uses.headersNamed++;
         }
         walk(k.value.operand, scope, depth);
         return;
@@ -196,6 +232,16 @@ function compileExpression(env: CelEnv, expression: string): CompileCelResult {
         }
         // `s.matches(p)` or `matches(s, p)`.
         if (fn === 'matches') checkRegex(k.value.target !== undefined ? k.value.args[0] : k.value.args[1], problems);
+        if (fn === '_[_]') {
+          const key = literalKey(k.value.args[1]);
+          if (key !== undefined && isClaims(k.value.args[0], scope)) {
+            claims.add(key);
+            uses.claimsNamed++;
+          } else if (key !== undefined && isHeaders(k.value.args[0], scope)) {
+            headers.add(key.toLowerCase());
+            uses.headersNamed++;
+          }
+        }
         walk(k.value.target, scope, depth);
         for (const a of k.value.args) walk(a, scope, depth);
         return;
@@ -253,6 +299,13 @@ function compileExpression(env: CelEnv, expression: string): CompileCelResult {
     program: {
       expression,
       variables,
+      reads: {
+        claims,
+        claimsDynamic: uses.claims > uses.claimsNamed,
+        headers,
+        headersDynamic: uses.headers > uses.headersNamed,
+        query: uses.query,
+      },
       evaluate(bindings) {
         let value: unknown;
         try {

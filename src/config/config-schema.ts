@@ -968,6 +968,15 @@ export const loggingSchema = z
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** Fraction of allowed requests written to the decision log (0..1; denies are always logged). */
     allowSampleRate: z.number().min(0).max(1).default(1),
+    /**
+     * Adds a `replay` record to every decision-log line: only what policy evaluation reads (docs/decision-log.md),
+     * for `idgate policy diff --replay`. Never the token, never a header or claim the policy does not reference.
+     */
+    decisionReplay: z.boolean().default(false).meta({
+      description:
+        'Add a `replay` record to decision-log lines: only the request fields, headers and claims the policy reads ' +
+        '(never the token), so `idgate policy diff --replay` can re-evaluate them under a new policy. See docs/decision-log.md.',
+    }),
   })
   .prefault({});
 

@@ -24,6 +24,11 @@ export interface DecisionCommon {
    * decision log. Not in the client's problem body, which does not name the route either.
    */
   readonly decidedBy?: DecidedBy;
+  /**
+   * The id of this decision (see `newDecisionId`): in the decision log, the proxy's dynamic metadata and a
+   * deny's problem body, so a support ticket quoting it finds the log line. Set by the engine.
+   */
+  readonly decisionId?: string;
 }
 
 export interface AllowDecision extends DecisionCommon {

@@ -195,6 +195,27 @@ describe('renderDecision deny: challenge and Retry-After', () => {
     expect(verdict.body).not.toContain('embargo');
   });
 
+  it('carries the decision id in the metadata and the problem body, where extra cannot replace it', () => {
+    const verdict = denied(renderDecision(deny({ routeId: 'r', decisionId: 'd-1', extra: { decision_id: 'forged' } }), context()));
+    expect(verdict.metadata).toStrictEqual({ decision: 'deny', code: 'route_denied', status: 403, decision_id: 'd-1', route_id: 'r' });
+    expect(JSON.parse(verdict.body)).toStrictEqual({
+      type: 'urn:idgate:problem:route_denied',
+      title: 'Access denied',
+      status: 403,
+      detail: 'denied',
+      code: 'route_denied',
+      instance: 'req-1',
+      decision_id: 'd-1',
+    });
+    const allow = allowed(renderDecision({ kind: 'allow', headers: {}, metadata: {}, decisionId: 'd-2' }, context()));
+    expect(allow.metadata).toStrictEqual({ decision: 'allow', decision_id: 'd-2' });
+    const stepUp = denied(renderDecision({ kind: 'step_up', workflow: 'kyc', verificationUrl: 'https://v.example/s', decisionId: 'd-3' }, context()));
+    expect(stepUp.metadata['decision_id']).toBe('d-3');
+    expect(JSON.parse(stepUp.body)).toMatchObject({ decision_id: 'd-3' });
+    const badUrl = denied(renderDecision({ kind: 'step_up', workflow: 'kyc', verificationUrl: 'ftp://x', decisionId: 'd-4' }, context()));
+    expect(JSON.parse(badUrl.body)).toMatchObject({ code: 'internal_error', decision_id: 'd-4' });
+  });
+
   it('falls back to a generic title and keeps reserved problem members', () => {
     const verdict = denied(
       renderDecision(

@@ -146,7 +146,7 @@ export function compileRenderOptions(options: RenderOptions = {}): CompiledRende
  *   `removeHeaders` lists every client-sent header (valid names only) that folds (case, `_` as `-`) to the
  *   identity prefix or a strip name, the well-known identity headers, the configured strip names and
  *   (optionally) `authorization` — except names we set ourselves.
- * - deny: an RFC 9457 `application/problem+json` body `{type,title,status,detail,code,instance?,…extra}`,
+ * - deny: an RFC 9457 `application/problem+json` body `{type,title,status,detail,code,instance?,decision_id?,…extra}`,
  *   `cache-control: no-store`, `x-idgate-reason`, an RFC 6750 challenge on 401 and `retry-after` on 503/429.
  * - step_up: a 302 to the verification URL for browsers (GET/HEAD accepting `text/html`), otherwise a 401
  *   with the RFC 9470 `insufficient_user_authentication` challenge and the URL in the problem body. A
@@ -243,7 +243,7 @@ function renderDeny(decision: DenyDecision, ctx: RequestContext, options: Compil
         : options.defaultRetryAfterSeconds;
     headers.push(['retry-after', String(retry)]);
   }
-  const body = problemBody(options, code, status, decision.message, ctx.requestId, decision.extra);
+  const body = problemBody(options, code, status, decision.message, ctx.requestId, decision.decisionId, decision.extra);
   const metadata: Record<string, string | number | boolean> = { decision: 'deny', code, status };
   addCommonMetadata(metadata, decision);
   return { allow: false, status, code, headers: headers.map(([n, v]) => [n, toHeaderSafe(v)] as const), body, metadata };
@@ -261,6 +261,7 @@ function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: Co
         message: 'the verification session could not be offered',
         ...(decision.routeId !== undefined ? { routeId: decision.routeId } : {}),
         ...(decision.subject !== undefined ? { subject: decision.subject } : {}),
+        ...(decision.decisionId !== undefined ? { decisionId: decision.decisionId } : {}),
       },
       ctx,
       options,
@@ -293,7 +294,7 @@ function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: Co
   const challenge =
     `Bearer realm=${quote(options.realm)}, error="insufficient_user_authentication", ` +
     'error_description="identity verification required"';
-  const body = problemBody(options, code, 401, 'identity verification required', ctx.requestId, {
+  const body = problemBody(options, code, 401, 'identity verification required', ctx.requestId, decision.decisionId, {
     verification_url: location,
     ...(decision.sessionId !== undefined ? { session_id: decision.sessionId } : {}),
     workflow: decision.workflow,
@@ -315,8 +316,9 @@ function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: Co
 
 function addCommonMetadata(
   metadata: Record<string, string | number | boolean>,
-  decision: { readonly routeId?: string; readonly subject?: string; readonly shadow?: boolean; readonly decidedBy?: DecidedBy },
+  decision: { readonly routeId?: string; readonly subject?: string; readonly shadow?: boolean; readonly decidedBy?: DecidedBy; readonly decisionId?: string },
 ): void {
+  if (decision.decisionId !== undefined) metadata['decision_id'] = decision.decisionId;
   if (decision.routeId !== undefined) metadata['route_id'] = decision.routeId;
   if (decision.decidedBy !== undefined) {
     metadata['layer'] = decision.decidedBy.layer;
@@ -327,7 +329,7 @@ function addCommonMetadata(
   if (decision.shadow === true) metadata['shadow'] = true;
 }
 
-const RESERVED_PROBLEM_MEMBERS = new Set(['type', 'title', 'status', 'detail', 'code', 'instance']);
+const RESERVED_PROBLEM_MEMBERS = new Set(['type', 'title', 'status', 'detail', 'code', 'instance', 'decision_id']);
 
 function problemBody(
   options: CompiledRenderOptions,
@@ -335,6 +337,7 @@ function problemBody(
   status: number,
   detail: string,
   requestId: string,
+  decisionId: string | undefined,
   extra: Readonly<Record<string, string | number | boolean>> | undefined,
 ): string {
   const doc: Record<string, unknown> = {
@@ -345,6 +348,8 @@ function problemBody(
     code,
   };
   if (requestId !== '') doc['instance'] = requestId;
+  // What a user quotes in a support ticket: it finds the decision-log line (docs/decision-log.md).
+  if (decisionId !== undefined) doc['decision_id'] = decisionId;
   if (extra !== undefined) {
     for (const key in extra) {
       if (!RESERVED_PROBLEM_MEMBERS.has(key)) doc[key] = extra[key];

@@ -85,4 +85,8 @@ export interface DecisionObserver {
 export interface ObservedDetails {
   readonly wouldBe?: Exclude<Decision, { kind: 'allow' }>;
   readonly risk?: RiskAssessment;
+  /** The identity stage's answer, when the policy ran (for replay records). */
+  readonly auth?: AuthResult;
+  /** The clock the policy evaluated at (epoch ms), when it ran (for replay records). */
+  readonly evaluatedAt?: number;
 }

@@ -4,6 +4,8 @@ import { encodeIdentityValue, toHeaderSafe } from '../core/encode-identity-value
 import type { Decider } from '../core/decider.js';
 import type { RequestContext } from '../core/request-context.js';
 import type { Principal } from '../core/principal.js';
+import type { AuthResult } from '../core/auth-result.js';
+import { newDecisionId } from './new-decision-id.js';
 import type { Outcome } from '../core/outcome.js';
 import type { RiskAssessment } from '../core/risk-assessment.js';
 import type {
@@ -53,6 +55,9 @@ export interface EngineOptions {
  * including a verification dependency fault — is answered as an allow carrying
  * `<prefix>shadow-decision: deny:<code>` / `step_up:<workflow>`; the observer gets the real decision as
  * `wouldBe`. Faults before the policy ran (identity, risk store) still fail closed: the route is unknown.
+ *
+ * Every decision carries a fresh `decisionId` (log line, proxy metadata, problem body); the observer also
+ * gets the identity result and the clock the policy ran at, from which a replay record is built.
  */
 export function createEngine(deps: EngineDeps, options: EngineOptions): Decider {
   const clock = deps.clock ?? Date.now;
@@ -104,9 +109,11 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
    * the policy ran is returned as a 503 deny (so shadow mode can downgrade it) and reported to `onFault`;
    * any other fault throws.
    */
-  async function run(ctx: RequestContext, deadlineAt: number): Promise<[Decision, Outcome, RiskAssessment | undefined]> {
+  async function run(ctx: RequestContext, deadlineAt: number, seen: { auth?: AuthResult; now?: number }): Promise<[Decision, Outcome, RiskAssessment | undefined]> {
     const now = clock();
     const auth = await deps.authenticator.authenticate(ctx, now);
+    seen.auth = auth;
+    seen.now = now;
     const principal = auth.kind === 'verified' ? auth.principal : undefined;
     const policy = deps.policy();
     let risk: RiskAssessment | undefined;
@@ -195,21 +202,25 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
       let decision: Decision;
       let outcome: Outcome | undefined;
       let details: ObservedDetails | undefined;
+      // Every answer, faults included, carries its id: the log line, the metadata and the problem body agree.
+      const decisionId = newDecisionId();
+      const seen: { auth?: AuthResult; now?: number } = {};
       try {
-        const [real, out, risk] = await run(ctx, deadlineAt);
+        const [real, out, risk] = await run(ctx, deadlineAt, seen);
         outcome = out;
+        const replay = seen.auth !== undefined && seen.now !== undefined ? { auth: seen.auth, evaluatedAt: seen.now } : {};
         if (real.kind !== 'allow' && out.shadow) {
-          decision = applyShadow(real, out);
-          details = { wouldBe: real, ...(risk !== undefined ? { risk } : {}) };
+          decision = { ...applyShadow(real, out), decisionId };
+          details = { wouldBe: { ...real, decisionId }, ...(risk !== undefined ? { risk } : {}), ...replay };
         } else {
-          decision = real;
-          if (risk !== undefined) details = { risk };
+          decision = { ...real, decisionId };
+          details = { ...(risk !== undefined ? { risk } : {}), ...replay };
         }
       } catch (err) {
         deps.onFault?.(err, ctx);
         decision = err instanceof DependencyError
-          ? DEPENDENCY_DENY
-          : { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error', retryAfter: 5 };
+          ? { ...DEPENDENCY_DENY, decisionId }
+          : { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error', retryAfter: 5, decisionId };
       }
       deps.observer?.observe(ctx, decision, outcome, performance.now() - started, details);
       return decision;

@@ -6,12 +6,12 @@ import { createLogger } from './create-logger.js';
 import { createDecisionLog } from './decision-log.js';
 import { createMetrics } from './metrics.js';
 
-function setup(allowSampleRate: number) {
+function setup(allowSampleRate: number, extra: Omit<Parameters<typeof createDecisionLog>[0], 'logger' | 'allowSampleRate'> = {}) {
   const chunks: string[] = [];
   const logger = createLogger({ level: 'info', destination: { write: (c: string) => void chunks.push(c) } });
   const registry = new Registry();
   const metrics = createMetrics(registry);
-  let decisionLog = createDecisionLog({ logger, allowSampleRate });
+  let decisionLog = createDecisionLog({ logger, allowSampleRate, ...extra });
   const observer = createDecisionObserver({ metrics, decisionLog: () => decisionLog }, 'http');
   const lines = (): Record<string, unknown>[] =>
     chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -54,5 +54,45 @@ describe('createDecisionObserver', () => {
     observer.observe(ctx, { ...allow, shadow: true }, undefined, 1, { wouldBe: { kind: 'deny', status: 401, code: 'token_missing', message: 'm' } });
     expect(lines()[1]).toMatchObject({ outcome: 'deny', code: 'token_missing', status: 401, shadow: true });
     expect(await counter('idgate_shadow_decisions_total')).toEqual([expect.stringMatching(/would="deny".* 1$/)]);
+  });
+
+  it('logs the decision id, the revision and the deciding layer: decidedBy when the outcome has it, else the platform revision', () => {
+    const { observer, lines } = setup(1, { revision: 'platform@abc123def456' });
+    const deny = { kind: 'deny', status: 403, code: 'route_denied', message: 'no', routeId: 'pay', decisionId: 'd-1' } as const;
+    observer.observe(ctx, deny, undefined, 1);
+    const decidedBy = { layer: 'guardrail', id: 'embargo', revision: 'platform@0123456789ab tenant/payments@ba9876543210' } as const;
+    observer.observe(ctx, deny, { kind: 'deny', status: 403, code: 'route_denied', message: 'no', shadow: false, trace: [], decidedBy }, 1);
+    expect(lines()[0]).toMatchObject({ decisionId: 'd-1', revision: 'platform@abc123def456' });
+    expect(lines()[0]).not.toHaveProperty('layer');
+    expect(lines()[1]).toMatchObject({ decisionId: 'd-1', revision: decidedBy.revision, layer: 'guardrail', rule: 'embargo' });
+    expect(lines()[0]).not.toHaveProperty('replay');
+  });
+
+  it('adds a replay record only when replay is on and the policy ran, with only the headers and claims the policy reads', () => {
+    const reads = { headers: ['x-geo-country'], claims: ['roles', 'org.id'], query: false, dynamic: [] };
+    const { observer, lines } = setup(1, { replay: reads });
+    const request: RequestContext = {
+      ...ctx,
+      scheme: 'https',
+      query: 'q=secret&_method=GET',
+      headers: { 'x-geo-country': 'ES', cookie: 'session=abc', authorization: 'Bearer t0ken' },
+      contextExtensions: { policy: 'pay' },
+    };
+    const principal = {
+      issuerName: 'corp', issuer: 'https://idp', sub: 'u1', subject: 'corp:u1', source: 'header', tokenId: 'tid',
+      claims: { roles: ['admin'], email: 'ana@example.com', name: 'Ana', org: { id: 'o1', secret: 's' } },
+    } as const;
+    const allow = { kind: 'allow', headers: {}, metadata: {}, decisionId: 'd-2' } as const;
+    observer.observe(request, allow, undefined, 1, { auth: { kind: 'verified', principal }, evaluatedAt: 1_700_000_000_000, risk: { score: 40, signals: [{ name: 'new_device', weight: 40, detail: 'd' }] } });
+    observer.observe(request, allow, undefined, 1);
+    expect(lines()[0]?.replay).toStrictEqual({
+      v: 1,
+      at: 1_700_000_000_000,
+      request: { method: 'GET', scheme: 'https', host: 'shop.example.com', path: '/pay', query: '_method=GET', sourceAddress: '198.51.100.7', contextExtensions: { policy: 'pay' }, headers: { 'x-geo-country': 'ES' } },
+      auth: { kind: 'verified', issuer: 'corp', subject: 'corp:u1', claims: { roles: ['admin'], org: { id: 'o1' } } },
+      risk: { score: 40, signals: ['new_device'] },
+    });
+    expect(JSON.stringify(lines()[0])).not.toMatch(/t0ken|session=abc|ana@example|secret/);
+    expect(lines()[1]).not.toHaveProperty('replay');
   });
 });

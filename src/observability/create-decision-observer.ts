@@ -9,7 +9,10 @@ import type { CheckMode, IdgateMetrics } from './metrics.js';
 /**
  * Metrics + decision log for one front end (`mode`). A shadow decision is counted in the checks metric as
  * the allow it was, and logged with `shadow: true` and the outcome, code and status it would have had.
- * `decisionLog` is read per decision, so a reload of `logging.allowSampleRate` applies at once.
+ * `decisionLog` is read per decision, so a reload of `logging.allowSampleRate` (and of the revision and
+ * replay settings the log carries) applies at once. Each line names the decision's id, the revision that
+ * decided (`outcome.decidedBy`, else the log's platform revision) and, with replay on and when the policy
+ * ran, a replay record built from the request, the identity result, the risk assessment and the clock.
  */
 export function createDecisionObserver(
   deps: { metrics: Pick<IdgateMetrics, 'recordCheck' | 'shadowDecisionsTotal'>; decisionLog: () => DecisionLog },
@@ -29,8 +32,16 @@ export function createDecisionObserver(
       const sampled = kind === 'allow' && !decision.shadow;
       if (sampled && !decisionLog.sampleAllow()) return;
       const code = codeOf(logged);
+      const decidedBy = outcome?.decidedBy;
+      const revision = decidedBy?.revision ?? decisionLog.revision;
+      const replay = decisionLog.replay !== undefined && details?.auth !== undefined && details.evaluatedAt !== undefined
+        ? decisionLog.replay(ctx, details.auth, details.risk, details.evaluatedAt)
+        : undefined;
       decisionLog.record({
         requestId: ctx.requestId,
+        ...(decision.decisionId !== undefined ? { decisionId: decision.decisionId } : {}),
+        ...(revision !== '' ? { revision } : {}),
+        ...(decidedBy !== undefined ? { layer: decidedBy.layer, rule: decidedBy.id } : {}),
         ...(decision.routeId !== undefined ? { routeId: decision.routeId } : {}),
         ...(decision.subject !== undefined ? { subject: decision.subject } : {}),
         outcome: kind,
@@ -45,6 +56,7 @@ export function createDecisionObserver(
         ...(decision.shadow ? { shadow: true } : {}),
         ...(outcome && kind !== 'allow' ? { trace: outcome.trace } : {}),
         ...(sampled ? { sampled: true } : {}),
+        ...(replay !== undefined ? { replay } : {}),
       });
     },
   };

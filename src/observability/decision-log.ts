@@ -1,10 +1,22 @@
 import type { Logger } from 'pino';
 import type { DenyCode } from '../core/deny-code.js';
-import type { TraceStep } from '../core/outcome.js';
+import type { DecidedBy, TraceStep } from '../core/outcome.js';
+import type { PolicyReads } from '../policy/policy-reads.js';
+import { createReplayRecorder, type ReplayRecord } from './replay-record.js';
 
-/** One decision as written to the decision log. Never headers, tokens, claims or query strings. */
+/**
+ * One decision as written to the decision log. Never headers, tokens, claims or query strings — except in
+ * the opt-in `replay` record, which holds only what the policy reads (docs/decision-log.md).
+ */
 export interface DecisionLogEntry {
   readonly requestId: string;
+  /** The decision's id (also in the proxy metadata and a deny's problem body). */
+  readonly decisionId?: string;
+  /** The policy revision that decided: `decidedBy.revision`, else `platform@<revision of the file>`. */
+  readonly revision?: string;
+  /** The layer and rule that decided, when the policy says (`decidedBy`). */
+  readonly layer?: DecidedBy['layer'];
+  readonly rule?: string;
   readonly routeId?: string;
   /** `<issuer name>:<sub>` when the caller was identified (an opaque id, not PII by design). */
   readonly subject?: string;
@@ -25,6 +37,8 @@ export interface DecisionLogEntry {
   readonly trace?: readonly TraceStep[];
   /** The allow sample was already drawn with {@link DecisionLog.sampleAllow}. */
   readonly sampled?: boolean;
+  /** What replaying this decision needs (`logging.decisionReplay`). */
+  readonly replay?: ReplayRecord;
 }
 
 /** Options for {@link createDecisionLog}. */
@@ -34,6 +48,13 @@ export interface CreateDecisionLogOptions {
   readonly allowSampleRate: number;
   /** Uniform [0, 1) source for sampling; default `Math.random`. */
   readonly random?: () => number;
+  /**
+   * The revision logged when the policy's outcome names none (`platform@<sha256 prefix of the file>`);
+   * default none.
+   */
+  readonly revision?: string;
+  /** `logging.decisionReplay`: what the policy reads, to build each line's `replay` record. Off when absent. */
+  readonly replay?: PolicyReads;
 }
 
 /** The decision log: one structured line per decision worth keeping. */
@@ -44,6 +65,10 @@ export interface DecisionLog {
    * logged (the hot path). An entry recorded with `sampled: true` is not sampled again.
    */
   sampleAllow(): boolean;
+  /** The fallback revision (see {@link CreateDecisionLogOptions.revision}); `''` when none. */
+  readonly revision: string;
+  /** Builds a line's replay record; undefined when replay records are off. */
+  readonly replay?: ReturnType<typeof createReplayRecorder>;
 }
 
 /** Trace steps kept per line; a trace longer than this is cut and marked. */
@@ -85,6 +110,8 @@ export function createDecisionLog(options: CreateDecisionLogOptions): DecisionLo
 
   return {
     sampleAllow,
+    revision: options.revision ?? '',
+    ...(options.replay !== undefined ? { replay: createReplayRecorder(options.replay) } : {}),
     record(entry) {
       const fault = (entry.status !== undefined && entry.status >= 500) || (entry.code !== undefined && FAULT_CODES.has(entry.code));
       if (entry.outcome === 'allow' && entry.shadow !== true && !fault && entry.sampled !== true && !sampleAllow()) return;
@@ -92,6 +119,10 @@ export function createDecisionLog(options: CreateDecisionLogOptions): DecisionLo
       if (!logger.isLevelEnabled(level)) return;
       const line: Record<string, unknown> = {
         requestId: entry.requestId,
+        ...(entry.decisionId !== undefined ? { decisionId: entry.decisionId } : {}),
+        ...(entry.revision !== undefined && entry.revision !== '' ? { revision: entry.revision } : {}),
+        ...(entry.layer !== undefined ? { layer: entry.layer } : {}),
+        ...(entry.rule !== undefined ? { rule: entry.rule } : {}),
         outcome: entry.outcome,
         method: entry.method,
         host: entry.host,
@@ -105,6 +136,7 @@ export function createDecisionLog(options: CreateDecisionLogOptions): DecisionLo
       if (entry.status !== undefined) line['status'] = entry.status;
       if (entry.shadow === true) line['shadow'] = true;
       if (entry.trace !== undefined && entry.trace.length > 0) line['trace'] = summariseTrace(entry.trace);
+      if (entry.replay !== undefined) line['replay'] = entry.replay;
       logger[level](line, 'decision');
     },
   };

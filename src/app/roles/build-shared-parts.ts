@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { IdgateConfig, WorkflowConfig } from '../../config/types.js';
 import { createDiditClient, type DiditClient } from '../../didit/create-didit-client.js';
-import { createDecisionLog, type DecisionLog } from '../../observability/decision-log.js';
+import type { DecisionLog } from '../../observability/decision-log.js';
+import { buildDecisionLog } from '../build-decision-log.js';
 import type { IdgateMetrics } from '../../observability/metrics.js';
 import type { BuiltStore } from '../../store/create-store.js';
 import { createMemoryStore } from '../../store/memory/create-memory-store.js';
@@ -49,7 +50,7 @@ export interface SharedParts {
 export async function buildSharedParts(
   deps: { logger: Logger; metrics: IdgateMetrics },
   config: IdgateConfig,
-  options: { diditBaseUrl: string; needsDidit: boolean },
+  options: { diditBaseUrl: string; needsDidit: boolean; configPath?: string },
 ): Promise<SharedParts> {
   const closers: Closer[] = [];
   try {
@@ -63,7 +64,7 @@ export async function buildSharedParts(
 async function build(
   { logger, metrics }: { logger: Logger; metrics: IdgateMetrics },
   config: IdgateConfig,
-  options: { diditBaseUrl: string; needsDidit: boolean },
+  options: { diditBaseUrl: string; needsDidit: boolean; configPath?: string },
   closers: Closer[],
 ): Promise<SharedParts> {
   const storeLogger = logger.child({ component: 'store' });
@@ -96,7 +97,7 @@ async function build(
     didit,
     policy: createPolicyHolder(config),
     workflows: createHolder(config.workflows),
-    decisionLog: createHolder(createDecisionLog({ logger, allowSampleRate: config.logging.allowSampleRate })),
+    decisionLog: createHolder(buildDecisionLog(logger, config, options.configPath)),
     tickets: buildStartTickets(config),
     publicBaseUrl,
     sessionStarter: (client) =>
