@@ -154,7 +154,8 @@ async function runServer(args: string[], roles: Roles): Promise<number> {
     process.exit(3);
   }
   // Started: return the memory startup grew into (one short pause; bench/README.md, issue 15 §3).
-  logger.debug({ pauseMs: Math.round(releaseStartupMemory()) }, 'startup memory released');
+  const pauseMs = releaseStartupMemory();
+  if (pauseMs !== undefined) logger.debug({ pauseMs: Math.round(pauseMs) }, 'startup memory released');
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'signal received');

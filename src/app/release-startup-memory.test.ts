@@ -17,6 +17,7 @@ describe('releaseStartupMemory', () => {
     expect(keep.length).toBeGreaterThan(0);
     expect(grown).toBeGreaterThan(2);
     const pauseMs = releaseStartupMemory();
+    expect(pauseMs).toBeTypeOf('number');
     expect(pauseMs).toBeGreaterThanOrEqual(0);
     expect(newSpaceMiB()).toBeLessThan(grown);
     // The gc extension was on only to take the function: neither this global nor a later context has gc.
