@@ -9,10 +9,10 @@ import { runH2load, type ChildRegistry } from './h2load.js';
 import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-config.js';
 import { parseFlags } from './parse-flags.js';
 import { probeMemory, type MemoryAfterGc } from './probe-memory.js';
-import { pinProcess, sampleUsage } from './proc-stats.js';
+import { clockTicksPerSecond, cpuMicrosPerCall, pinProcess, sampleUsage } from './proc-stats.js';
 import { startRedis, type RedisProcess } from './redis-process.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
-import { startTarget, type LaunchContext } from './targets.js';
+import { NODE_RUNTIME_FLAGS, startTarget, type LaunchContext } from './targets.js';
 import { verdictWord } from './report.js';
 
 /** The name `run.js --scenario` knows the memory report by. */
@@ -37,6 +37,11 @@ export interface RoleMemory {
   /** authz roles: checks/s completed in the load phase and failed calls. */
   readonly loadThroughput?: number;
   readonly loadErrors?: number;
+  /**
+   * authz roles: the server's CPU (utime + stime) per completed Check over the load phase, µs — the other
+   * side of a runtime flag's memory trade (a smaller heap costs more GC per Check).
+   */
+  readonly loadCpuUsPerCheck?: number;
   /** The run of this role was aborted (did not start, wrong verdict, no probe answer). */
   readonly error?: string;
 }
@@ -91,6 +96,7 @@ export async function runMemoryReport(options: MemoryReportOptions = {}): Promis
   const pinned = options.pinned ?? false;
   const children: ChildRegistry = options.children ?? new Set();
   const workDir = mkdtempSync(join(tmpdir(), 'idgate-bench-memory-'));
+  const ticksPerSecond = clockTicksPerSecond();
   const issuer = new BenchIssuer();
   let redis: RedisProcess | undefined;
   const results: RoleMemory[] = [];
@@ -132,6 +138,7 @@ export async function runMemoryReport(options: MemoryReportOptions = {}): Promis
         const sample = await sampleCheck(target.grpcPort, body, codec);
         if (sample.verdict !== 'allow') throw new Error(`expected allow but ${def.role} answered ${sample.verdict}: ${sample.body ?? ''}`);
         const clients = 2;
+        const before = sampleUsage(target.pid);
         const run = await runH2load(
           {
             port: target.grpcPort,
@@ -157,6 +164,7 @@ export async function runMemoryReport(options: MemoryReportOptions = {}): Promis
           peakRssMiB: usage.hwmKiB / 1024,
           loadThroughput: run.reqPerSec,
           loadErrors: s.failed + s.errored + s.timeout + (rate * loadSeconds - s.done),
+          loadCpuUsPerCheck: cpuMicrosPerCall(before, usage, ticksPerSecond, s.succeeded),
         });
       } catch (err) {
         results.push({ role: def.role, error: (err instanceof Error ? err.message : String(err)).slice(0, 2_000) });
@@ -201,24 +209,26 @@ export function renderMemoryReport(results: readonly RoleMemory[], options: { ra
   const out = [
     '## Memory per role (issue 15 §3)',
     '',
-    `Each role is its own \`idgate\` process with the image's node flags, plus \`--expose-gc\` and the bench GC probe; "after GC" = RSS and heap read right after a forced full GC. Idle = 5 s after \`ready\`; load = ${options.rate} checks/s for ${options.loadSeconds} s (h2load, one RS256 token). \`authz (memory store)\` runs a policy without the \`kyc\` verification (that role has no store a verdict could come from); the others are the \`hot\` scenario's config.`,
+    `Each role is its own \`idgate\` process with the node flags \`${NODE_RUNTIME_FLAGS.join(' ') || '(none)'}\` (the image's unless \`IDGATE_BENCH_RUNTIME_FLAGS\` says otherwise), plus \`--expose-gc\` and the bench GC probe; "after GC" = RSS and heap read right after a forced full GC. Idle = 5 s after \`ready\`; load = ${options.rate} checks/s for ${options.loadSeconds} s (h2load, one RS256 token). \`authz (memory store)\` runs a policy without the \`kyc\` verification (that role has no store a verdict could come from); the others are the \`hot\` scenario's config.`,
     '',
-    '| role | state | RSS after GC (MiB) | heap used | heap total | external | RSS before GC | peak RSS | checks/s | errors |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    'RSS file = pages of files (mostly the `node` binary: shared, reclaimable), RSS anon = the process\'s own (V8 heap, pooled V8 pages, malloc). CPU/Check = server utime + stime ÷ completed Checks of the load phase.',
+    '',
+    '| role | state | RSS after GC (MiB) | RSS file | RSS anon | heap used | heap total | external | RSS before GC | peak RSS | checks/s | CPU/Check (µs) | errors |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
     if (r.error !== undefined && r.idle === undefined) {
-      out.push(`| ${r.role} | aborted: ${r.error.replace(/\|/g, '\\|').split('\n')[0] ?? ''} | | | | | | | | |`);
+      out.push(`| ${r.role} | aborted: ${r.error.replace(/\|/g, '\\|').split('\n')[0] ?? ''} | | | | | | | | | | | |`);
       continue;
     }
     for (const [state, usage] of [['idle', r.idle], [`${options.rate}/s`, r.loaded]] as const) {
       if (usage === undefined) continue;
       const loaded = state !== 'idle';
       out.push(
-        `| ${r.role} | ${state} | ${mib(usage.rssMiB)} | ${mib(usage.heapUsedMiB)} | ${mib(usage.heapTotalMiB)} | ${mib(usage.externalMiB)} | ${loaded ? mib(r.loadedRssBeforeGcMiB) : '—'} | ${loaded ? mib(r.peakRssMiB) : '—'} | ${loaded ? (r.loadThroughput ?? 0).toFixed(0) : '—'} | ${loaded ? String(r.loadErrors ?? '—') : '—'} |`,
+        `| ${r.role} | ${state} | ${mib(usage.rssMiB)} | ${mib(usage.rssFileMiB)} | ${mib(usage.rssAnonMiB)} | ${mib(usage.heapUsedMiB)} | ${mib(usage.heapTotalMiB)} | ${mib(usage.externalMiB)} | ${loaded ? mib(r.loadedRssBeforeGcMiB) : '—'} | ${loaded ? mib(r.peakRssMiB) : '—'} | ${loaded ? (r.loadThroughput ?? 0).toFixed(0) : '—'} | ${loaded ? mib(r.loadCpuUsPerCheck) : '—'} | ${loaded ? String(r.loadErrors ?? '—') : '—'} |`,
       );
     }
-    if (r.error !== undefined) out.push(`| ${r.role} | aborted: ${r.error.replace(/\|/g, '\\|').split('\n')[0] ?? ''} | | | | | | | | |`);
+    if (r.error !== undefined) out.push(`| ${r.role} | aborted: ${r.error.replace(/\|/g, '\\|').split('\n')[0] ?? ''} | | | | | | | | | | | |`);
   }
   out.push('', '| goal | measured | |', '|---|---|---|');
   for (const check of evaluateMemory(results)) out.push(`| ${check.label} | ${check.figure} | ${verdictWord(check.pass)} |`);

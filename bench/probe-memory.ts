@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { parseStatusKiB } from './proc-stats.js';
 import type { RunningTarget } from './targets.js';
 
 /** A target's memory after a forced GC, as printed by the GC probe (`gc-probe.ts`). */
@@ -7,6 +9,13 @@ export interface MemoryAfterGc {
   readonly heapTotalMiB: number;
   /** Memory of C++ objects bound to JS objects (Buffers included). */
   readonly externalMiB: number;
+  /**
+   * VmRSS split as `/proc/<pid>/status` reads it right after the probe line (absent when it could not be
+   * read): file-backed pages (mostly the `node` binary's code and data, shared and reclaimable) and the
+   * process's own anonymous memory (V8 heap, V8's pooled pages, malloc).
+   */
+  readonly rssFileMiB?: number;
+  readonly rssAnonMiB?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -42,7 +51,7 @@ export async function probeMemory(target: Pick<RunningTarget, 'pid' | 'onLine' |
     return await new Promise<MemoryAfterGc>((resolve, reject) => {
       const off = target.onLine((line) => {
         const usage = parseMemoryProbeLine(line);
-        if (usage !== undefined) resolve(usage);
+        if (usage !== undefined) resolve({ ...usage, ...rssSplit(target.pid) });
       });
       unsubscribe = () => {
         off();
@@ -54,4 +63,14 @@ export async function probeMemory(target: Pick<RunningTarget, 'pid' | 'onLine' |
     clearTimeout(timer);
     unsubscribe();
   }
+}
+
+function rssSplit(pid: number): Pick<MemoryAfterGc, 'rssFileMiB' | 'rssAnonMiB'> {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return {};
+  }
+  return { rssFileMiB: parseStatusKiB(status, 'RssFile') / 1024, rssAnonMiB: parseStatusKiB(status, 'RssAnon') / 1024 };
 }

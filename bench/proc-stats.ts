@@ -41,8 +41,12 @@ export function parseProcStat(line: string): { ppid: number; cpuTicks: number } 
   return { ppid, cpuTicks: utime + stime };
 }
 
-/** Reads a `Vm…:   1234 kB` line from `/proc/<pid>/status`; 0 when absent. */
-export function parseStatusKiB(status: string, field: 'VmRSS' | 'VmHWM'): number {
+/**
+ * Reads a `…:   1234 kB` line from `/proc/<pid>/status`; 0 when absent. `RssFile` is the file-backed part
+ * of VmRSS (mostly pages of the `node` binary: shared between processes and reclaimable), `RssAnon` the
+ * process's own memory (V8 heap, malloc).
+ */
+export function parseStatusKiB(status: string, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
   return match === null ? 0 : Number(match[1]);
 }
@@ -99,15 +103,28 @@ export function sampleUsage(rootPid: number): UsageSample {
 }
 
 /**
- * CPU used between two samples in millicores (1000 = one core fully busy). Processes that appeared in
- * between count from zero; processes that vanished are not counted (their last ticks are unknown).
+ * CPU seconds (utime + stime) the tree used between two samples. Processes that appeared in between count
+ * from zero; processes that vanished are not counted (their last ticks are unknown).
  */
+export function cpuSeconds(before: UsageSample, after: UsageSample, ticksPerSecond: number): number {
+  let ticks = 0;
+  for (const [pid, t] of after.cpuTicksByPid) ticks += t - (before.cpuTicksByPid.get(pid) ?? 0);
+  return ticks / ticksPerSecond;
+}
+
+/** CPU used between two samples in millicores (1000 = one core fully busy); see {@link cpuSeconds}. */
 export function cpuMillicores(before: UsageSample, after: UsageSample, ticksPerSecond: number): number {
   const wallSeconds = (after.atMs - before.atMs) / 1000;
   if (wallSeconds <= 0) return Number.NaN;
-  let ticks = 0;
-  for (const [pid, t] of after.cpuTicksByPid) ticks += t - (before.cpuTicksByPid.get(pid) ?? 0);
-  return (ticks / ticksPerSecond / wallSeconds) * 1000;
+  return (cpuSeconds(before, after, ticksPerSecond) / wallSeconds) * 1000;
+}
+
+/**
+ * Server CPU per call between two samples, µs: the measure that survives a shared machine (throughput
+ * there is noise, the CPU a server spends on each answered call much less so). NaN without calls.
+ */
+export function cpuMicrosPerCall(before: UsageSample, after: UsageSample, ticksPerSecond: number, calls: number): number {
+  return calls > 0 ? (cpuSeconds(before, after, ticksPerSecond) * 1e6) / calls : Number.NaN;
 }
 
 /**

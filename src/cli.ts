@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { installProcessGuard } from './app/install-process-guard.js';
+import { releaseStartupMemory } from './app/release-startup-memory.js';
 import { ClusterConfigError, isClusterWorker, runPrimary, runWorker } from './app/run-cluster.js';
 import { startIdgate, type Roles } from './app/start-idgate.js';
 import { ConfigError } from './config/config-error.js';
@@ -160,6 +161,9 @@ async function runServer(args: string[], roles: Roles): Promise<number> {
     // Roles that did start (gRPC, HTTP) still hold their sockets and would keep a half-started process alive.
     process.exit(3);
   }
+  // Started: return the memory startup grew into (one short pause; bench/README.md, issue 15 §3).
+  const pauseMs = releaseStartupMemory();
+  if (pauseMs !== undefined) logger.debug({ pauseMs: Math.round(pauseMs) }, 'startup memory released');
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'signal received');

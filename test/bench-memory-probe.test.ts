@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseMemoryProbeLine, probeMemory } from '../bench/probe-memory.js';
+import { cpuMicrosPerCall, parseStatusKiB, type UsageSample } from '../bench/proc-stats.js';
 import { startTarget, type LaunchContext } from '../bench/targets.js';
 
 const ctx: LaunchContext = { configYaml: '', issuer: 'https://issuer.example', jwksUri: 'http://127.0.0.1:1/jwks', audience: 'bench', extraArgs: [] };
@@ -14,6 +15,10 @@ describe('bench memory probe (issue 15 §3)', () => {
       expect(first.heapUsedMiB).toBeGreaterThan(1);
       expect(first.heapTotalMiB).toBeGreaterThanOrEqual(first.heapUsedMiB);
       expect(Number.isFinite(first.externalMiB)).toBe(true);
+      // The split of RSS read from /proc right after the probe line: node's binary pages and the process's own.
+      expect(first.rssFileMiB).toBeGreaterThan(5);
+      expect(first.rssAnonMiB).toBeGreaterThan(first.heapUsedMiB);
+      expect(Math.abs((first.rssFileMiB ?? 0) + (first.rssAnonMiB ?? 0) - first.rssMiB)).toBeLessThan(8);
       // The probe keeps answering: the harness probes idle and again after load.
       const second = await probeMemory(target);
       expect(second.rssMiB).toBeGreaterThan(0);
@@ -32,5 +37,16 @@ describe('bench memory probe (issue 15 §3)', () => {
     expect(parseMemoryProbeLine(line({ rss: '100' }))).toBeUndefined();
     expect(parseMemoryProbeLine('{"msg":"ready"}')).toBeUndefined();
     expect(parseMemoryProbeLine('"bench-memory" but not JSON')).toBeUndefined();
+  });
+
+  it('reads the RSS split from /proc/<pid>/status and turns CPU ticks into µs per call', () => {
+    const status = 'Name:\tnode\nVmHWM:\t  120000 kB\nVmRSS:\t  110000 kB\nRssAnon:\t   50000 kB\nRssFile:\t   59000 kB\n';
+    expect(parseStatusKiB(status, 'RssAnon')).toBe(50_000);
+    expect(parseStatusKiB(status, 'RssFile')).toBe(59_000);
+    expect(parseStatusKiB('Name:\tnode\n', 'RssFile')).toBe(0);
+    const sample = (atMs: number, ticks: Record<number, number>): UsageSample => ({ atMs, cpuTicksByPid: new Map(Object.entries(ticks).map(([p, t]) => [Number(p), t])), rssKiB: 0, hwmKiB: 0 });
+    // 150 ticks at 100 Hz = 1.5 s of CPU over 10,000 calls = 150 µs each; a process born in between counts from 0.
+    expect(cpuMicrosPerCall(sample(0, { 10: 100 }), sample(10_000, { 10: 200, 11: 50 }), 100, 10_000)).toBeCloseTo(150, 6);
+    expect(cpuMicrosPerCall(sample(0, { 10: 100 }), sample(10_000, { 10: 200 }), 100, 0)).toBeNaN();
   });
 });
