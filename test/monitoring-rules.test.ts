@@ -38,6 +38,8 @@ describe('alert rules', () => {
       'IdgateReconcileBacklog',
       'IdgateStepUpFunnelDrop',
       'IdgateJwksStale',
+      'IdgateTenantPolicyFailed',
+      'IdgateTenantPolicyStale',
     ]);
     for (const group of groups) {
       for (const rule of group.rules) {
@@ -61,7 +63,7 @@ describe('alert rules', () => {
     };
     expect(tests.rule_files).toEqual(['prometheus-rules.yaml']);
     const cases = tests.tests.flatMap((t) => t.alert_rule_test ?? []);
-    expect(cases).toHaveLength(18); // the count docs/security.md quotes
+    expect(cases).toHaveLength(22); // the count docs/security.md quotes
     for (const alert of alerts) {
       const mine = cases.filter((c) => c.alertname === alert);
       expect(mine.some((c) => (c.exp_alerts ?? []).length > 0), `${alert} fires in a test`).toBe(true);

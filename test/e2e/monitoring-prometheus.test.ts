@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -99,9 +101,14 @@ beforeAll(async () => {
   jwks = await startJwksServer({ keys: jwksOf(key) });
   sandbox = createDiditSandbox({ logger: pino({ level: 'silent' }), apiKey: API_KEY, webhookSecret: SECRET });
   await sandbox.listen();
-  idgate = await startIdgate({
-    command: 'serve',
-    configYaml: testConfigYaml({
+  // One team policy, so the tenant-status metric the policy alerts read exists (it has a series per tenant).
+  const configDir = mkdtempSync(join(tmpdir(), 'idgate-mon-'));
+  writeFileSync(join(configDir, 'team.yaml'), 'routes:\n  - { id: docs, match: { paths: [{ prefix: /docs }] }, action: public }\n');
+  const configPath = join(configDir, 'idgate.yaml');
+  writeFileSync(
+    configPath,
+    testConfigYaml({
+      policyYaml: '  tenants:\n    - { name: team, owns: { hosts: [team.example.com] }, files: [team.yaml] }',
       issuer: jwks.url,
       jwksUri: jwks.jwksUrl,
       didit: {
@@ -115,7 +122,8 @@ beforeAll(async () => {
         returnToAllowlist: ['https://shop.example.com'],
       },
     }),
-  });
+  );
+  idgate = await startIdgate({ command: 'serve', configYaml: '', configPath });
   sandbox.setWebhookUrl(`http://127.0.0.1:${idgate.ports.public}/webhooks/didit`);
   client = createEnvoyClient(`127.0.0.1:${idgate.ports.grpc}`);
   prometheus = await startPrometheus({ targets: [`127.0.0.1:${idgate.ports.admin}`], ruleFiles: [RULES], scrapeInterval: '1s' });
