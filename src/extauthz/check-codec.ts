@@ -1,5 +1,4 @@
 import protobuf from 'protobufjs/minimal.js';
-import { toWellFormed } from '../core/encode-identity-value.js';
 import type {
   CheckRequestMessage,
   CheckResponseObject,
@@ -12,10 +11,10 @@ import type {
   StructObject,
   ValueMessage,
 } from './check-wire-types.js';
+import { ProtoWriter } from './proto-writer.js';
 
-const { Reader, Writer } = protobuf;
+const { Reader } = protobuf;
 type ReaderT = protobuf.Reader;
-type WriterT = protobuf.Writer;
 
 /**
  * Hand-written wire codec for the two messages on the hot path. proto-loader's generic path decodes into a
@@ -296,73 +295,61 @@ function decodeValue(r: ReaderT, length: number, depth: number): ValueMessage {
   return out;
 }
 
-/**
- * Writes a proto3 `string` field. protobufjs writes a lone surrogate as three bytes that are not UTF-8,
- * and a strict reader (libprotobuf, in Envoy) then fails the whole RPC — which Envoy may treat as a
- * failure to fail open on. Identity values never contain one (they are percent-encoded, and identity/
- * refuses lone surrogates); this is the backstop for every other string: U+FFFD instead.
- */
-function writeString(w: WriterT, field: number, value: string): void {
-  w.uint32((field << 3) | LEN).string(toWellFormed(value));
-}
+/** The writer of every CheckResponse (encoding is synchronous, so one is enough). */
+const writer = new ProtoWriter();
 
 /**
  * Encodes `envoy.service.auth.v3.CheckResponse` from the plain object `toCheckResponse` builds:
  * status (1), denied_response (2), ok_response (3), dynamic_metadata (4). `status` is always written (with
- * `code` explicitly, also 0), and every `append` wrapper is written with its value, as protobufjs does.
+ * `code` explicitly, also 0), and every `append` wrapper is written with its value, as protobufjs does —
+ * the bytes are protobufjs's (check-codec.test.ts). Every string field is valid UTF-8: a lone surrogate,
+ * which protobufjs would write as three bytes that are not UTF-8 and a strict reader (libprotobuf, in
+ * Envoy) would fail the whole RPC on, is written as U+FFFD (see {@link ProtoWriter}).
  */
 export function encodeCheckResponse(response: CheckResponseObject): Buffer {
-  const w = Writer.create();
+  const w = writer.reset();
   // status: google.rpc.Status { code 1, message 2 }
-  w.uint32((1 << 3) | LEN).fork();
-  w.uint32((1 << 3) | VARINT).int32(response.status.code);
-  if (response.status.message !== undefined) writeString(w, 2, response.status.message);
-  w.ldelim();
+  w.open(1).int32(1, response.status.code);
+  if (response.status.message !== undefined) w.string(2, response.status.message);
+  w.close();
   if (response.denied_response) {
     const d = response.denied_response;
-    w.uint32((2 << 3) | LEN).fork();
+    w.open(2);
     // status: envoy.type.v3.HttpStatus { code 1 (enum) }
-    w.uint32((1 << 3) | LEN).fork().uint32((1 << 3) | VARINT).int32(d.status.code).ldelim();
+    w.open(1).int32(1, d.status.code).close();
     for (const h of d.headers) writeHeaderOption(w, 2, h);
-    writeString(w, 3, d.body);
-    w.ldelim();
+    w.string(3, d.body);
+    w.close();
   }
   if (response.ok_response) {
     const ok = response.ok_response;
-    w.uint32((3 << 3) | LEN).fork();
+    w.open(3);
     for (const h of ok.headers) writeHeaderOption(w, 2, h);
-    for (const name of ok.headers_to_remove) writeString(w, 5, name);
-    w.ldelim();
+    for (const name of ok.headers_to_remove) w.string(5, name);
+    w.close();
   }
   writeStruct(w, 4, response.dynamic_metadata);
-  return w.finish() as Buffer;
+  return w.finish();
 }
 
 /** `config.core.v3.HeaderValueOption` { header 1: HeaderValue { key 1, value 2 }, append 2: BoolValue { value 1 } }. */
-function writeHeaderOption(w: WriterT, field: number, h: HeaderValueOptionObject): void {
-  w.uint32((field << 3) | LEN).fork();
-  w.uint32((1 << 3) | LEN).fork();
-  writeString(w, 1, h.header.key);
-  writeString(w, 2, h.header.value);
-  w.ldelim();
-  if (h.append) w.uint32((2 << 3) | LEN).fork().uint32((1 << 3) | VARINT).bool(h.append.value).ldelim();
-  w.ldelim();
+function writeHeaderOption(w: ProtoWriter, field: number, h: HeaderValueOptionObject): void {
+  w.open(field);
+  w.open(1).string(1, h.header.key).string(2, h.header.value).close();
+  if (h.append) w.open(2).bool(1, h.append.value).close();
+  w.close();
 }
 
 /** `google.protobuf.Struct` { fields 1: map<string, Value> } with flat string/number/bool values. */
-function writeStruct(w: WriterT, field: number, struct: StructObject): void {
-  w.uint32((field << 3) | LEN).fork();
+function writeStruct(w: ProtoWriter, field: number, struct: StructObject): void {
+  w.open(field);
   for (const key in struct.fields) {
     const value = struct.fields[key]!;
-    w.uint32((1 << 3) | LEN).fork();
-    writeString(w, 1, key);
-    w.uint32((2 << 3) | LEN).fork();
-    if ('stringValue' in value) writeString(w, 3, value.stringValue);
-    else if ('numberValue' in value) w.uint32((2 << 3) | I64).double(value.numberValue);
-    else w.uint32((4 << 3) | VARINT).bool(value.boolValue);
-    w.ldelim();
-    w.ldelim();
+    w.open(1).string(1, key).open(2);
+    if ('stringValue' in value) w.string(3, value.stringValue);
+    else if ('numberValue' in value) w.double(2, value.numberValue);
+    else w.bool(4, value.boolValue);
+    w.close().close();
   }
-  w.ldelim();
+  w.close();
 }
-
