@@ -136,7 +136,8 @@ export function addHeader(out: Record<string, string>, rawName: string, value: s
   out[name] = existing === undefined ? value : existing + ',' + value;
 }
 
-function hasUpperCase(s: string): boolean {
+/** Whether `s` has an ASCII upper-case letter (header names are lower-cased only then). */
+export function hasUpperCase(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c >= 0x41 && c <= 0x5a) return true;
