@@ -74,6 +74,26 @@ describe('decodeCheckRequest', () => {
     );
   });
 
+  it('reads request.time.seconds as the number the generic decoder\'s Long string converts to, for any int64', () => {
+    const edges = [0n, 1n, -1n, 127n, 128n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n), -(2n ** 53n) - 3n];
+    fc.assert(
+      fc.property(fc.oneof(fc.constantFrom(...edges), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })), (seconds) => {
+        const bytes = encodeUpstream({ attributes: { request: { time: { seconds: seconds.toString(), nanos: 1 }, http: { method: 'GET', path: '/' } } } });
+        const reference = (method.requestDeserialize(bytes) as { attributes: { request: { time: { seconds: string } } } }).attributes.request.time.seconds;
+        expect(reference).toBe(seconds.toString());
+        const ours = decodeCheckRequest(bytes).attributes?.request?.time?.seconds;
+        expect(ours).toBe(Number(reference));
+        // And what the engine sees: the same receivedAt (or none) either way.
+        expect(toRequestContext(decodeCheckRequest(bytes), 7)).toEqual(toRequestContext(method.requestDeserialize(bytes) as never, 7));
+      }),
+      { seed: 20261205, numRuns: 1_000 },
+    );
+    // A varint cut short or longer than 10 bytes is refused, as by protobufjs.
+    const time = (varint: number[]): Buffer => Buffer.from([0x0a, varint.length + 5, 0x22, varint.length + 3, 0x0a, varint.length + 1, 0x08, ...varint]);
+    expect(() => decodeCheckRequest(time([0x80, 0x80]))).toThrow();
+    expect(() => decodeCheckRequest(time(new Array<number>(11).fill(0x80)))).toThrow();
+  });
+
   it('keeps a __proto__ header as a header, never as a prototype', () => {
     const bytes = encodeUpstream({ attributes: { request: { http: { method: 'GET', path: '/', headers: { ['__proto__']: 'x', a: 'b' } } } } });
     const decoded = decodeCheckRequest(bytes);

@@ -135,15 +135,42 @@ function readRequestField(r: ReaderT, field: number, out: RequestAttributes): bo
   }
   if (field !== 1) return false;
   const end = r.uint32() + r.pos;
-  const time: { seconds?: string; nanos?: number } = {};
+  const time: { seconds?: number; nanos?: number } = {};
   while (r.pos < end) {
     const t = r.uint32();
-    if (t >>> 3 === 1 && (t & 7) === VARINT) time.seconds = r.int64().toString();
+    if (t >>> 3 === 1 && (t & 7) === VARINT) time.seconds = readInt64(r);
     else if (t >>> 3 === 2 && (t & 7) === VARINT) time.nanos = r.int32();
     else r.skipType(t & 7);
   }
   out.time = time;
   return true;
+}
+
+/**
+ * A signed 64-bit varint as the nearest double (exact below 2^53, which every real timestamp is).
+ * protobufjs's `int64()` builds a Long and its decimal string on every Check; the one reader of the value
+ * (`timestampMs`) converts it to a number anyway, and the hi·2^32 + lo sum rounds once, exactly as
+ * `Number()` of the decimal string does. Truncated or over-long input throws, as protobufjs does.
+ */
+function readInt64(r: ReaderT): number {
+  const buf = r.buf;
+  let pos = r.pos;
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= r.len) throw new RangeError('index out of range');
+    const b = (buf[pos++] as number) & 127;
+    if (i < 4) lo |= b << (7 * i);
+    else if (i === 4) {
+      lo |= b << 28;
+      hi |= b >>> 4;
+    } else hi |= b << (7 * i - 32);
+    if (((buf[pos - 1] as number) & 128) === 0) {
+      r.pos = pos;
+      return (hi | 0) * 4294967296 + (lo >>> 0);
+    }
+  }
+  throw new Error('invalid varint encoding');
 }
 
 function decodeHttp(r: ReaderT, length: number): HttpRequestMessage {
