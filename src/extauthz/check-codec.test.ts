@@ -3,7 +3,8 @@ import { loadSync } from '@grpc/proto-loader';
 import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeCheckRequest, encodeCheckResponse } from './check-codec.js';
+import { decodeCheckRequest, encodeCheckResponse, encodeVerdictResponse } from './check-codec.js';
+import type { RenderedVerdict } from '../core/render-decision.js';
 import { toCheckResponse } from './to-check-response.js';
 import { toRequestContext } from './to-request-context.js';
 import { invalidUtf8Fields } from '../../test/support/strict-utf8.js';
@@ -158,6 +159,54 @@ describe('encodeCheckResponse', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('encodeVerdictResponse', () => {
+  const anyText = fc.string({ unit: 'binary', maxLength: 60 });
+  const metadataKey = fc.oneof(headerName, fc.constantFrom('__proto__', '0', '17', 'constructor'), anyText);
+  const metadataValue = fc.oneof(anyText, fc.double(), fc.boolean(), fc.constantFrom(undefined, null, { nested: 1 }));
+  const metadata = fc.array(fc.tuple(metadataKey, metadataValue), { maxLength: 8 }).map((entries) => {
+    // Built by assignment like render-decision's metadata (so '__proto__' is a real key via defineProperty).
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of entries) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    return out as RenderedVerdict['metadata'];
+  });
+  const headers = fc.array(fc.tuple(anyText, anyText), { maxLength: 6 });
+  const verdict: fc.Arbitrary<RenderedVerdict> = fc.oneof(
+    fc.record({ allow: fc.constant(true as const), upstreamHeaders: headers, removeHeaders: fc.array(anyText, { maxLength: 6 }), metadata }),
+    fc.record({
+      allow: fc.constant(false as const),
+      status: fc.constantFrom(400, 401, 403, 429, 503, 302) as fc.Arbitrary<401>,
+      code: fc.constantFrom('token_missing', 'route_denied', 'verification_required') as fc.Arbitrary<'token_missing'>,
+      headers,
+      body: fc.string({ unit: 'binary', maxLength: 400 }),
+      metadata,
+    }),
+  );
+
+  it('writes the same bytes as encodeCheckResponse(toCheckResponse(verdict)) for any verdict', () => {
+    fc.assert(
+      fc.property(verdict, (v) => {
+        expect(encodeVerdictResponse(v).equals(encodeCheckResponse(toCheckResponse(v)))).toBe(true);
+      }),
+      { seed: 20261205, numRuns: 2_000 },
+    );
+  });
+
+  it('is what the upstream protos decode to the verdict', () => {
+    const bytes = encodeVerdictResponse({
+      allow: true,
+      upstreamHeaders: [['x-idgate-subject', 'demo:alice']],
+      removeHeaders: ['x-idgate-issuer'],
+      metadata: { decision: 'allow', n: 2, shadow: false },
+    });
+    expect(decodeUpstreamResponse(bytes)).toEqual({
+      status: { code: 0 },
+      http_response: 'ok_response',
+      ok_response: { headers: [{ header: { key: 'x-idgate-subject', value: 'demo:alice' }, append: { value: false } }], headers_to_remove: ['x-idgate-issuer'] },
+      dynamic_metadata: { fields: { decision: { stringValue: 'allow', kind: 'stringValue' }, n: { numberValue: 2, kind: 'numberValue' }, shadow: { boolValue: false, kind: 'boolValue' } } },
+    });
   });
 });
 

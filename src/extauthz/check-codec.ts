@@ -8,10 +8,11 @@ import type {
   MetadataMessage,
   PeerMessage,
   StructMessage,
-  StructObject,
   ValueMessage,
 } from './check-wire-types.js';
 import { ProtoWriter } from './proto-writer.js';
+import { GrpcCode, grpcCodeFor } from './to-check-response.js';
+import type { RenderedVerdict } from '../core/render-decision.js';
 
 const { Reader } = protobuf;
 type ReaderT = protobuf.Reader;
@@ -335,48 +336,93 @@ const writer = new ProtoWriter();
  */
 export function encodeCheckResponse(response: CheckResponseObject): Buffer {
   const w = writer.reset();
-  // status: google.rpc.Status { code 1, message 2 }
-  w.open(1).int32(1, response.status.code);
-  if (response.status.message !== undefined) w.string(2, response.status.message);
-  w.close();
+  writeStatus(w, response.status.code, response.status.message);
   if (response.denied_response) {
     const d = response.denied_response;
     w.open(2);
-    // status: envoy.type.v3.HttpStatus { code 1 (enum) }
-    w.open(1).int32(1, d.status.code).close();
-    for (const h of d.headers) writeHeaderOption(w, 2, h);
+    writeHttpStatus(w, d.status.code);
+    for (const h of d.headers) writeHeaderOption(w, 2, h.header.key, h.header.value, h.append?.value);
     w.string(3, d.body);
     w.close();
   }
   if (response.ok_response) {
     const ok = response.ok_response;
     w.open(3);
-    for (const h of ok.headers) writeHeaderOption(w, 2, h);
+    for (const h of ok.headers) writeHeaderOption(w, 2, h.header.key, h.header.value, h.append?.value);
     for (const name of ok.headers_to_remove) w.string(5, name);
     w.close();
   }
-  writeStruct(w, 4, response.dynamic_metadata);
+  w.open(4);
+  const fields = response.dynamic_metadata.fields;
+  for (const key in fields) {
+    const value = fields[key]!;
+    writeStructField(w, key, 'stringValue' in value ? value.stringValue : 'numberValue' in value ? value.numberValue : value.boolValue);
+  }
+  w.close();
   return w.finish();
 }
 
-/** `config.core.v3.HeaderValueOption` { header 1: HeaderValue { key 1, value 2 }, append 2: BoolValue { value 1 } }. */
-function writeHeaderOption(w: ProtoWriter, field: number, h: HeaderValueOptionObject): void {
-  w.open(field);
-  w.open(1).string(1, h.header.key).string(2, h.header.value).close();
-  if (h.append) w.open(2).bool(1, h.append.value).close();
+/**
+ * Encodes the CheckResponse of a rendered verdict: the same bytes as
+ * `encodeCheckResponse(toCheckResponse(verdict))` (check-codec.test.ts), without building the
+ * intermediate object — per Check that was a wrapper object for every header, every `append` and every
+ * metadata value, all garbage the moment they were encoded.
+ */
+export function encodeVerdictResponse(verdict: RenderedVerdict): Buffer {
+  const w = writer.reset();
+  if (verdict.allow) {
+    writeStatus(w, GrpcCode.OK, undefined);
+    w.open(3);
+    for (const [key, value] of verdict.upstreamHeaders) writeHeaderOption(w, 2, key, value, false);
+    for (const name of verdict.removeHeaders) w.string(5, name);
+    w.close();
+  } else {
+    writeStatus(w, grpcCodeFor(verdict.status), verdict.code);
+    w.open(2);
+    writeHttpStatus(w, verdict.status);
+    for (const [key, value] of verdict.headers) writeHeaderOption(w, 2, key, value, undefined);
+    w.string(3, verdict.body);
+    w.close();
+  }
+  w.open(4);
+  const metadata = verdict.metadata;
+  for (const key in metadata) {
+    const value = metadata[key];
+    // As toStruct: only string, number and boolean values become fields.
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') writeStructField(w, key, value);
+  }
+  w.close();
+  return w.finish();
+}
+
+/** `status` (1): google.rpc.Status { code 1 (always written), message 2 }. */
+function writeStatus(w: ProtoWriter, code: number, message: string | undefined): void {
+  w.open(1).int32(1, code);
+  if (message !== undefined) w.string(2, message);
   w.close();
 }
 
-/** `google.protobuf.Struct` { fields 1: map<string, Value> } with flat string/number/bool values. */
-function writeStruct(w: ProtoWriter, field: number, struct: StructObject): void {
+/** DeniedHttpResponse `status` (1): envoy.type.v3.HttpStatus { code 1 (enum) }. */
+function writeHttpStatus(w: ProtoWriter, code: number): void {
+  w.open(1).int32(1, code).close();
+}
+
+/**
+ * `config.core.v3.HeaderValueOption` { header 1: HeaderValue { key 1, value 2 }, append 2: BoolValue
+ * { value 1 } }; no `append` when undefined.
+ */
+function writeHeaderOption(w: ProtoWriter, field: number, key: string, value: string, append: boolean | undefined): void {
   w.open(field);
-  for (const key in struct.fields) {
-    const value = struct.fields[key]!;
-    w.open(1).string(1, key).open(2);
-    if ('stringValue' in value) w.string(3, value.stringValue);
-    else if ('numberValue' in value) w.double(2, value.numberValue);
-    else w.bool(4, value.boolValue);
-    w.close().close();
-  }
+  w.open(1).string(1, key).string(2, value).close();
+  if (append !== undefined) w.open(2).bool(1, append).close();
   w.close();
+}
+
+/** One `google.protobuf.Struct` map entry (field 1) { key 1, value 2: Value { number 2 | string 3 | bool 4 } }. */
+function writeStructField(w: ProtoWriter, key: string, value: string | number | boolean): void {
+  w.open(1).string(1, key).open(2);
+  if (typeof value === 'string') w.string(3, value);
+  else if (typeof value === 'number') w.double(2, value);
+  else w.bool(4, value);
+  w.close().close();
 }

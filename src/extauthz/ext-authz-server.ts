@@ -13,7 +13,7 @@ import {
 import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
 import { CheckLifecycle, INTERNAL_ERROR_DENY } from '../engine/check-lifecycle.js';
 import { loadAuthzProtos } from './load-authz-protos.js';
-import { decodeCheckRequest, encodeCheckResponse } from './check-codec.js';
+import { decodeCheckRequest, encodeCheckResponse, encodeVerdictResponse } from './check-codec.js';
 import type { CheckRequestMessage, CheckResponseObject } from './check-wire-types.js';
 import { toCheckResponse } from './to-check-response.js';
 import { toRequestContext } from './to-request-context.js';
@@ -62,6 +62,9 @@ const OVERSIZED: unique symbol = Symbol('CheckRequest above maxMessageBytes');
 
 type IncomingCheck = CheckRequestMessage | typeof UNDECODABLE | typeof OVERSIZED;
 
+/** A Check's answer: the encoded CheckResponse of a decision, or the object of a fixed deny (invalid, fallback). */
+type OutgoingCheck = CheckResponseObject | Buffer;
+
 /**
  * How much larger than `maxMessageBytes` the transport accepts, so that an oversized CheckRequest is still
  * answered with a deny verdict rather than an RPC error. The frame is buffered once by grpc-js either way;
@@ -84,7 +87,7 @@ const MAX_TRANSPORT_BYTES = 64 * 1024 * 1024;
  */
 export class ExtAuthzServer {
   private readonly server: grpc.Server;
-  private readonly lifecycle: CheckLifecycle<grpc.sendUnaryData<CheckResponseObject>>;
+  private readonly lifecycle: CheckLifecycle<grpc.sendUnaryData<OutgoingCheck>>;
   private readonly logger: Logger;
   private readonly render: CompiledRenderOptions;
   private readonly limits: RequestLimits;
@@ -135,7 +138,7 @@ export class ExtAuthzServer {
     }
     this.server = new grpc.Server(serverOptions);
     this.server.addService(this.wrapAuthorizationDefinition(protos.authorization), {
-      Check: (call: grpc.ServerUnaryCall<IncomingCheck, CheckResponseObject>, callback: grpc.sendUnaryData<CheckResponseObject>) =>
+      Check: (call: grpc.ServerUnaryCall<IncomingCheck, OutgoingCheck>, callback: grpc.sendUnaryData<OutgoingCheck>) =>
         this.check(call, callback),
     });
     this.server.addService(protos.health, {
@@ -212,8 +215,8 @@ export class ExtAuthzServer {
   }
 
   private check(
-    call: grpc.ServerUnaryCall<IncomingCheck, CheckResponseObject>,
-    callback: grpc.sendUnaryData<CheckResponseObject>,
+    call: grpc.ServerUnaryCall<IncomingCheck, OutgoingCheck>,
+    callback: grpc.sendUnaryData<OutgoingCheck>,
   ): void {
     try {
       const now = this.now();
@@ -252,10 +255,12 @@ export class ExtAuthzServer {
    * and sends it. Runs in a promise callback or a timer: nothing may escape (responseSerialize has its own
    * fallback).
    */
-  private answer(callback: grpc.sendUnaryData<CheckResponseObject>, ctx: RequestContext, decision: Decision): void {
-    let response: CheckResponseObject;
+  private answer(callback: grpc.sendUnaryData<OutgoingCheck>, ctx: RequestContext, decision: Decision): void {
+    let response: OutgoingCheck;
     try {
-      response = toCheckResponse(renderDecision(decision, ctx, this.render));
+      // Encoded here, straight from the rendered verdict (no CheckResponseObject per Check); an encoding
+      // fault is a render fault like any other: the static internal-error deny.
+      response = encodeVerdictResponse(renderDecision(decision, ctx, this.render));
     } catch (err) {
       this.logger.error({ err }, 'rendering a decision failed');
       response = this.fallbackResponse;
@@ -280,7 +285,8 @@ export class ExtAuthzServer {
     if (method === undefined) throw new Error('Authorization service has no Check method');
     // The hand-written codec replaces proto-loader's decode+toObject / fromObject+encode (see check-codec).
     const decode = decodeCheckRequest;
-    const encode = (value: unknown): Buffer => encodeCheckResponse(value as CheckResponseObject);
+    // A decision's answer arrives already encoded (see answer); fixed denies arrive as objects.
+    const encode = (value: unknown): Buffer => (Buffer.isBuffer(value) ? value : encodeCheckResponse(value as CheckResponseObject));
     const fallback = this.fallbackResponse;
     const logger = this.logger;
     const maxBytes = this.maxMessageBytes;
