@@ -124,7 +124,12 @@ async function main(): Promise<void> {
         slice += 1;
         const target = await (starters.get(build) as typeof StartTarget)('idgate', ctx, { cpus: '0', children, tempRoot: workDir });
         try {
-          const sample = await sampleCheck(target.grpcPort, mine[mine.length - 1] as Buffer, codec);
+          // As run.ts: a cold target may answer its first Check with a fail-closed 503; ask again first.
+          let sample = await sampleCheck(target.grpcPort, mine[mine.length - 1] as Buffer, codec);
+          for (let i = 0; i < 5 && sample.verdict === 'deny' && sample.httpStatus === 503; i++) {
+            await new Promise((r) => setTimeout(r, 200));
+            sample = await sampleCheck(target.grpcPort, mine[mine.length - 1] as Buffer, codec);
+          }
           if (sample.verdict !== def.expected) throw new Error(`${build}: expected ${def.expected}, got ${sample.verdict} ${sample.body ?? ''}`);
           const load = async (n: number, from: number, perSecond: number | undefined): Promise<number> => {
             const clients = perSecond === undefined ? 8 : Math.min(8, Math.max(1, Math.ceil(perSecond / 500)));
