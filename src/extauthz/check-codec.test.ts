@@ -193,21 +193,6 @@ describe('encodeVerdictResponse', () => {
       { seed: 20261205, numRuns: 2_000 },
     );
   });
-
-  it('is what the upstream protos decode to the verdict', () => {
-    const bytes = encodeVerdictResponse({
-      allow: true,
-      upstreamHeaders: [['x-idgate-subject', 'demo:alice']],
-      removeHeaders: ['x-idgate-issuer'],
-      metadata: { decision: 'allow', n: 2, shadow: false },
-    });
-    expect(decodeUpstreamResponse(bytes)).toEqual({
-      status: { code: 0 },
-      http_response: 'ok_response',
-      ok_response: { headers: [{ header: { key: 'x-idgate-subject', value: 'demo:alice' }, append: { value: false } }], headers_to_remove: ['x-idgate-issuer'] },
-      dynamic_metadata: { fields: { decision: { stringValue: 'allow', kind: 'stringValue' }, n: { numberValue: 2, kind: 'numberValue' }, shadow: { boolValue: false, kind: 'boolValue' } } },
-    });
-  });
 });
 
 describe('UTF-8 at the wire (issue 18)', () => {

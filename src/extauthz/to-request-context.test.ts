@@ -89,6 +89,11 @@ describe('toRequestContext', () => {
     expect(ctx.headers).not.toBe(mixed);
     expect(ctx.headers['x-a']).toBe('1,2');
     expect(Object.keys(mixed)).toContain('X-A');
+    // The copy starts at the first name to change and keeps the entries before it.
+    const late = decoded({ ':method': 'GET', ':path': '/', 'X-B': '1' });
+    const lateCtx = ok(request({ headers: late }));
+    expect(lateCtx.headers).not.toBe(late);
+    expect({ ...lateCtx.headers }).toEqual({ ':method': 'GET', ':path': '/', 'x-b': '1' });
     // The limits apply the same way.
     const many = decoded(Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`h${i}`, 'v'])));
     expect(toRequestContext(request({ method: 'GET', path: '/', headers: many }), NOW, { maxHeaders: 4 })).toEqual({ ok: false, error: 'more than 4 headers' });

@@ -4,7 +4,6 @@ import {
   collectHeaders,
   DEFAULT_MAX_HEADER_BYTES,
   DEFAULT_MAX_HEADERS,
-  hasUpperCase,
   headersTooLarge,
   tooManyHeaders,
   type BuildRequestContextResult,
@@ -62,7 +61,8 @@ export function toRequestContext(
 
 /** The header record, or an error string when limits are exceeded. */
 function envoyHeaders(http: HttpRequestMessage, limits: RequestLimits): Record<string, string> | string {
-  const out = adoptHeaders(http.headers, limits) ?? collectHeaders(http.headers, limits);
+  // The codec's headers map is fresh per request and not used after this: no copy when none is needed.
+  const out = collectHeaders(http.headers, limits, { reuseNullPrototype: true });
   const list = http.header_map?.headers;
   if (typeof out === 'string' || list == null || hasAny(out)) return out;
   const maxHeaders = limits.maxHeaders ?? DEFAULT_MAX_HEADERS;
@@ -82,28 +82,6 @@ function envoyHeaders(http: HttpRequestMessage, limits: RequestLimits): Record<s
     addHeader(out, rawName, value);
   }
   return out;
-}
-
-/**
- * The decoded `headers` map itself when {@link collectHeaders} would copy it unchanged: a null-prototype
- * record (what the codec builds for each request, so nothing else holds it) of string values with
- * lower-case names, within the limits. Envoy sends lower-case names, so on the hot path this saves a
- * second dictionary per Check. Anything else (a name to lower-case, a limit exceeded, a plain object from
- * another caller) returns undefined and goes through {@link collectHeaders}, which decides as always.
- */
-function adoptHeaders(record: Record<string, string> | null | undefined, limits: RequestLimits): Record<string, string> | undefined {
-  if (record == null || Object.getPrototypeOf(record) !== null) return undefined;
-  const maxHeaders = limits.maxHeaders ?? DEFAULT_MAX_HEADERS;
-  const maxBytes = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
-  let count = 0;
-  let bytes = 0;
-  for (const name in record) {
-    const value = record[name];
-    if (typeof value !== 'string' || ++count > maxHeaders) return undefined;
-    bytes += name.length + value.length;
-    if (bytes > maxBytes || hasUpperCase(name)) return undefined;
-  }
-  return record;
 }
 
 function hasAny(record: Record<string, string>): boolean {
