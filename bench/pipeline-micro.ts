@@ -1,17 +1,19 @@
 /**
  * In-process cost of idgate's own per-request work on the hot path, without the gRPC transport:
- * decode CheckRequest bytes → RequestContext → engine decision (cached token and verdict) → CheckResponse
- * bytes. `node dist/bench/pipeline-micro.js [--iterations N]`. Prints µs per request for each stage so
+ * decode CheckRequest bytes → RequestContext → engine decision (cached token and verdict) → rendered verdict →
+ * CheckResponse bytes, as the gRPC front end does them. `node dist/bench/pipeline-micro.js [--iterations N]`. Prints µs per request for each stage so
  * profile-driven changes can be checked quickly; the load benchmark (run.ts) remains the measure.
+ * Also prints the process's CPU time per request (user + system, which unlike the wall-clock stage times
+ * does not grow when other processes take the core) and the share of it spent in GC pauses: on a shared
+ * machine those are the figures to compare between builds (alternating runs, medians).
  */
-import { performance } from 'node:perf_hooks';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { parseConfig } from '../src/config/parse-config.js';
 import { createEngine } from '../src/engine/create-engine.js';
-import { decodeCheckRequest, encodeCheckResponse } from '../src/extauthz/check-codec.js';
+import { decodeCheckRequest, encodeVerdictResponse } from '../src/extauthz/check-codec.js';
 import type { CheckRequestMessage } from '../src/extauthz/check-wire-types.js';
 import { toRequestContext } from '../src/extauthz/to-request-context.js';
-import { toCheckResponse } from '../src/extauthz/to-check-response.js';
 import { compileRenderOptions, renderDecision } from '../src/core/render-decision.js';
 import { createAuthenticator } from '../src/identity/authenticator.js';
 import { compilePolicy } from '../src/policy/compile-policy.js';
@@ -47,8 +49,19 @@ async function main(): Promise<void> {
 
   const t = { decode: 0, map: 0, decide: 0, render: 0, encode: 0 };
   let bytes = 0;
+  let gcMs = 0;
+  let measuring = false;
+  const gcObserver = new PerformanceObserver((list) => {
+    if (measuring) for (const entry of list.getEntries()) gcMs += entry.duration;
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+  let cpuStart = process.cpuUsage();
   for (let i = 0; i < iterations + 5_000; i++) {
     const measure = i >= 5_000;
+    if (i === 5_000) {
+      cpuStart = process.cpuUsage();
+      measuring = true;
+    }
     const a = performance.now();
     const msg = decodeCheckRequest(body) as CheckRequestMessage;
     const b = performance.now();
@@ -57,9 +70,9 @@ async function main(): Promise<void> {
     const c = performance.now();
     const decision = await engine.decide(mapped.value, Date.now() + 100);
     const d = performance.now();
-    const response = toCheckResponse(renderDecision(decision, mapped.value, render));
+    const verdict = renderDecision(decision, mapped.value, render);
     const e = performance.now();
-    bytes += encodeCheckResponse(response).length;
+    bytes += encodeVerdictResponse(verdict).length;
     const f = performance.now();
     if (i === 5_000 && decision.kind !== 'allow') throw new Error(`expected allow, got ${JSON.stringify(decision)}`);
     if (measure) {
@@ -70,10 +83,32 @@ async function main(): Promise<void> {
       t.encode += f - e;
     }
   }
+  const cpu = process.cpuUsage(cpuStart);
+  // Bytes allocated per request, which unlike CPU time does not depend on the machine's load: with
+  // `--expose-gc --min-semi-space-size=128 --max-semi-space-size=128` no GC runs during 1,000 requests
+  // after a full one, so the growth of the used heap is what they allocated.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  let allocated = '';
+  if (gc !== undefined) {
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 1_000; i++) {
+      const mapped = toRequestContext(decodeCheckRequest(body) as CheckRequestMessage, Date.now());
+      if (!mapped.ok) throw new Error(mapped.error);
+      bytes += encodeVerdictResponse(renderDecision(await engine.decide(mapped.value, Date.now() + 100), mapped.value, render)).length;
+    }
+    allocated = `, allocated ${((process.memoryUsage().heapUsed - before) / 1_000).toFixed(0)} bytes per request`;
+  }
+  // GC entries are delivered asynchronously: let the observer see the last ones.
+  await new Promise((r) => setTimeout(r, 50));
+  measuring = false;
+  gcObserver.disconnect();
   const us = (ms: number) => ((ms * 1000) / iterations).toFixed(2);
   const total = t.decode + t.map + t.decide + t.render + t.encode;
+  const cpuUs = (cpu.user + cpu.system) / iterations;
   process.stdout.write(
-    `per request (µs): decode ${us(t.decode)}  map ${us(t.map)}  decide ${us(t.decide)}  render ${us(t.render)}  encode ${us(t.encode)}  = ${us(total)}  (${bytes > 0 ? 'ok' : ''})\n`,
+    `per request (µs): decode ${us(t.decode)}  map ${us(t.map)}  decide ${us(t.decide)}  render ${us(t.render)}  encode ${us(t.encode)}  = ${us(total)}  (${bytes > 0 ? 'ok' : ''})\n` +
+      `cpu ${cpuUs.toFixed(2)} µs per request, GC ${us(gcMs)} µs per request (${((100 * gcMs * 1000) / (cpu.user + cpu.system)).toFixed(1)} % of CPU)${allocated}\n`,
   );
   await authenticator.close();
   await issuer.close();

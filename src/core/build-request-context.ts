@@ -95,26 +95,53 @@ export function buildRequestContext(fields: RequestFields): BuildRequestContextR
  * Headers for {@link RequestFields.headers} from a name → value record: names lower-cased, values that are
  * not strings skipped, names that meet after lower-casing joined with `,`, into a null-prototype record (so
  * `constructor` or `__proto__` are just headers).
+ *
+ * With `reuseNullPrototype`, a null-prototype `record` the caller owns and will not change (the gRPC
+ * codec's fresh map) is returned itself as long as nothing in it needs changing — Envoy sends lower-case
+ * names, so on the hot path no second dictionary is built per Check; the copy starts at the first entry
+ * that does need a change. The result is the same either way.
  * @returns the record, or the error when more than `maxHeaders` entries or `maxHeaderBytes` of names and
  *   values (checked as each entry is added, so an oversized request costs no more work).
  */
 export function collectHeaders(
   record: Readonly<Record<string, unknown>> | null | undefined,
   limits: RequestLimits,
+  options: { readonly reuseNullPrototype?: boolean } = {},
 ): Record<string, string> | string {
-  const out: Record<string, string> = Object.create(null) as Record<string, string>;
-  if (record == null) return out;
+  if (record == null) return Object.create(null) as Record<string, string>;
   const maxHeaders = limits.maxHeaders ?? DEFAULT_MAX_HEADERS;
   const maxBytes = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+  let out: Record<string, string> | undefined =
+    options.reuseNullPrototype === true && Object.getPrototypeOf(record) === null ? undefined : (Object.create(null) as Record<string, string>);
   let count = 0;
   let bytes = 0;
   for (const rawName in record) {
     const value = record[rawName];
-    if (typeof value !== 'string') continue;
+    if (typeof value !== 'string') {
+      out ??= copyUntil(record, rawName);
+      continue;
+    }
     if (++count > maxHeaders) return tooManyHeaders(maxHeaders);
     bytes += rawName.length + value.length;
     if (bytes > maxBytes) return headersTooLarge(maxBytes);
+    if (out === undefined) {
+      if (!hasUpperCase(rawName)) continue;
+      out = copyUntil(record, rawName);
+    }
     addHeader(out, rawName, value);
+  }
+  return out ?? (record as Record<string, string>);
+}
+
+/**
+ * A null-prototype copy of the entries of `record` before `stop` — all string values with lower-case
+ * names, so copying them is what adding them would do.
+ */
+function copyUntil(record: Readonly<Record<string, unknown>>, stop: string): Record<string, string> {
+  const out = Object.create(null) as Record<string, string>;
+  for (const name in record) {
+    if (name === stop) break;
+    out[name] = record[name] as string;
   }
   return out;
 }

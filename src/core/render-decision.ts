@@ -186,31 +186,29 @@ function renderAllow(
   ctx: RequestContext,
   options: CompiledRenderOptions,
 ): RenderedVerdict {
+  // Arrays, not Sets: a decision sets a handful of headers and alwaysRemove is a handful of names, so a
+  // linear search is cheaper than building two Sets per Check.
   const upstreamHeaders: HeaderEntry[] = [];
-  const setNames = new Set<string>();
+  const setNames: string[] = [];
   for (const rawName in headers) {
     const value = headers[rawName];
     if (typeof value !== 'string') continue;
     const name = rawName.toLowerCase();
-    if (!TOKEN_NAME.test(name) || setNames.has(name)) continue;
-    setNames.add(name);
+    if (!TOKEN_NAME.test(name) || setNames.includes(name)) continue;
+    setNames.push(name);
     upstreamHeaders.push([name, toHeaderSafe(value)]);
   }
   const removeHeaders: string[] = [];
-  const removing = new Set<string>();
   for (const name of options.alwaysRemove) {
-    if (!setNames.has(name)) {
-      removing.add(name);
-      removeHeaders.push(name);
-    }
+    if (!setNames.includes(name)) removeHeaders.push(name);
   }
   // Every spelling that folds to an identity header (`x-idgate_roles`, `x_idgate_email`): Envoy forwards
-  // underscore names by default and WSGI/CGI/Rack upstreams read them as the real header.
+  // underscore names by default and WSGI/CGI/Rack upstreams read them as the real header. Request header
+  // names are unique, so the only names already listed are alwaysRemove's.
   const isIdentity = options.isIdentityHeader;
   for (const name in ctx.headers) {
     // Only valid header names: a name is echoed into headers_to_remove / x-envoy-auth-headers-to-remove.
-    if (isIdentity(name) && !setNames.has(name) && !removing.has(name) && TOKEN_NAME.test(name)) {
-      removing.add(name);
+    if (isIdentity(name) && !setNames.includes(name) && !options.alwaysRemove.includes(name) && TOKEN_NAME.test(name)) {
       removeHeaders.push(name);
     }
   }

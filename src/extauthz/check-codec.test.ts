@@ -3,7 +3,8 @@ import { loadSync } from '@grpc/proto-loader';
 import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeCheckRequest, encodeCheckResponse } from './check-codec.js';
+import { decodeCheckRequest, encodeCheckResponse, encodeVerdictResponse } from './check-codec.js';
+import type { RenderedVerdict } from '../core/render-decision.js';
 import { toCheckResponse } from './to-check-response.js';
 import { toRequestContext } from './to-request-context.js';
 import { invalidUtf8Fields } from '../../test/support/strict-utf8.js';
@@ -74,6 +75,26 @@ describe('decodeCheckRequest', () => {
     );
   });
 
+  it('reads request.time.seconds as the number the generic decoder\'s Long string converts to, for any int64', () => {
+    const edges = [0n, 1n, -1n, 127n, 128n, 2n ** 31n - 1n, 2n ** 31n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n), -(2n ** 53n) - 3n];
+    fc.assert(
+      fc.property(fc.oneof(fc.constantFrom(...edges), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n })), (seconds) => {
+        const bytes = encodeUpstream({ attributes: { request: { time: { seconds: seconds.toString(), nanos: 1 }, http: { method: 'GET', path: '/' } } } });
+        const reference = (method.requestDeserialize(bytes) as { attributes: { request: { time: { seconds: string } } } }).attributes.request.time.seconds;
+        expect(reference).toBe(seconds.toString());
+        const ours = decodeCheckRequest(bytes).attributes?.request?.time?.seconds;
+        expect(ours).toBe(Number(reference));
+        // And what the engine sees: the same receivedAt (or none) either way.
+        expect(toRequestContext(decodeCheckRequest(bytes), 7)).toEqual(toRequestContext(method.requestDeserialize(bytes) as never, 7));
+      }),
+      { seed: 20261205, numRuns: 1_000 },
+    );
+    // A varint cut short or longer than 10 bytes is refused, as by protobufjs.
+    const time = (varint: number[]): Buffer => Buffer.from([0x0a, varint.length + 5, 0x22, varint.length + 3, 0x0a, varint.length + 1, 0x08, ...varint]);
+    expect(() => decodeCheckRequest(time([0x80, 0x80]))).toThrow();
+    expect(() => decodeCheckRequest(time(new Array<number>(11).fill(0x80)))).toThrow();
+  });
+
   it('keeps a __proto__ header as a header, never as a prototype', () => {
     const bytes = encodeUpstream({ attributes: { request: { http: { method: 'GET', path: '/', headers: { ['__proto__']: 'x', a: 'b' } } } } });
     const decoded = decodeCheckRequest(bytes);
@@ -137,6 +158,39 @@ describe('encodeCheckResponse', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('encodeVerdictResponse', () => {
+  const anyText = fc.string({ unit: 'binary', maxLength: 60 });
+  const metadataKey = fc.oneof(headerName, fc.constantFrom('__proto__', '0', '17', 'constructor'), anyText);
+  const metadataValue = fc.oneof(anyText, fc.double(), fc.boolean(), fc.constantFrom(undefined, null, { nested: 1 }));
+  const metadata = fc.array(fc.tuple(metadataKey, metadataValue), { maxLength: 8 }).map((entries) => {
+    // Built by assignment like render-decision's metadata (so '__proto__' is a real key via defineProperty).
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of entries) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    return out as RenderedVerdict['metadata'];
+  });
+  const headers = fc.array(fc.tuple(anyText, anyText), { maxLength: 6 });
+  const verdict: fc.Arbitrary<RenderedVerdict> = fc.oneof(
+    fc.record({ allow: fc.constant(true as const), upstreamHeaders: headers, removeHeaders: fc.array(anyText, { maxLength: 6 }), metadata }),
+    fc.record({
+      allow: fc.constant(false as const),
+      status: fc.constantFrom(400, 401, 403, 429, 503, 302) as fc.Arbitrary<401>,
+      code: fc.constantFrom('token_missing', 'route_denied', 'verification_required') as fc.Arbitrary<'token_missing'>,
+      headers,
+      body: fc.string({ unit: 'binary', maxLength: 400 }),
+      metadata,
+    }),
+  );
+
+  it('writes the same bytes as encodeCheckResponse(toCheckResponse(verdict)) for any verdict', () => {
+    fc.assert(
+      fc.property(verdict, (v) => {
+        expect(encodeVerdictResponse(v).equals(encodeCheckResponse(toCheckResponse(v)))).toBe(true);
+      }),
+      { seed: 20261205, numRuns: 2_000 },
     );
   });
 });

@@ -1,5 +1,4 @@
 import protobuf from 'protobufjs/minimal.js';
-import { toWellFormed } from '../core/encode-identity-value.js';
 import type {
   CheckRequestMessage,
   CheckResponseObject,
@@ -9,13 +8,14 @@ import type {
   MetadataMessage,
   PeerMessage,
   StructMessage,
-  StructObject,
   ValueMessage,
 } from './check-wire-types.js';
+import { ProtoWriter } from './proto-writer.js';
+import { GrpcCode, grpcCodeFor } from './to-check-response.js';
+import type { RenderedVerdict } from '../core/render-decision.js';
 
-const { Reader, Writer } = protobuf;
+const { Reader } = protobuf;
 type ReaderT = protobuf.Reader;
-type WriterT = protobuf.Writer;
 
 /**
  * Hand-written wire codec for the two messages on the hot path. proto-loader's generic path decodes into a
@@ -136,15 +136,42 @@ function readRequestField(r: ReaderT, field: number, out: RequestAttributes): bo
   }
   if (field !== 1) return false;
   const end = r.uint32() + r.pos;
-  const time: { seconds?: string; nanos?: number } = {};
+  const time: { seconds?: number; nanos?: number } = {};
   while (r.pos < end) {
     const t = r.uint32();
-    if (t >>> 3 === 1 && (t & 7) === VARINT) time.seconds = r.int64().toString();
+    if (t >>> 3 === 1 && (t & 7) === VARINT) time.seconds = readInt64(r);
     else if (t >>> 3 === 2 && (t & 7) === VARINT) time.nanos = r.int32();
     else r.skipType(t & 7);
   }
   out.time = time;
   return true;
+}
+
+/**
+ * A signed 64-bit varint as the nearest double (exact below 2^53, which every real timestamp is).
+ * protobufjs's `int64()` builds a Long and its decimal string on every Check; the one reader of the value
+ * (`timestampMs`) converts it to a number anyway, and the hi·2^32 + lo sum rounds once, exactly as
+ * `Number()` of the decimal string does. Truncated or over-long input throws, as protobufjs does.
+ */
+function readInt64(r: ReaderT): number {
+  const buf = r.buf;
+  let pos = r.pos;
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= r.len) throw new RangeError('index out of range');
+    const b = (buf[pos++] as number) & 127;
+    if (i < 4) lo |= b << (7 * i);
+    else if (i === 4) {
+      lo |= b << 28;
+      hi |= b >>> 4;
+    } else hi |= b << (7 * i - 32);
+    if (((buf[pos - 1] as number) & 128) === 0) {
+      r.pos = pos;
+      return (hi | 0) * 4294967296 + (lo >>> 0);
+    }
+  }
+  throw new Error('invalid varint encoding');
 }
 
 function decodeHttp(r: ReaderT, length: number): HttpRequestMessage {
@@ -296,73 +323,106 @@ function decodeValue(r: ReaderT, length: number, depth: number): ValueMessage {
   return out;
 }
 
-/**
- * Writes a proto3 `string` field. protobufjs writes a lone surrogate as three bytes that are not UTF-8,
- * and a strict reader (libprotobuf, in Envoy) then fails the whole RPC — which Envoy may treat as a
- * failure to fail open on. Identity values never contain one (they are percent-encoded, and identity/
- * refuses lone surrogates); this is the backstop for every other string: U+FFFD instead.
- */
-function writeString(w: WriterT, field: number, value: string): void {
-  w.uint32((field << 3) | LEN).string(toWellFormed(value));
-}
+/** The writer of every CheckResponse (encoding is synchronous, so one is enough). */
+const writer = new ProtoWriter();
 
 /**
  * Encodes `envoy.service.auth.v3.CheckResponse` from the plain object `toCheckResponse` builds:
  * status (1), denied_response (2), ok_response (3), dynamic_metadata (4). `status` is always written (with
- * `code` explicitly, also 0), and every `append` wrapper is written with its value, as protobufjs does.
+ * `code` explicitly, also 0), and every `append` wrapper is written with its value, as protobufjs does —
+ * the bytes are protobufjs's (check-codec.test.ts). Every string field is valid UTF-8: a lone surrogate,
+ * which protobufjs would write as three bytes that are not UTF-8 and a strict reader (libprotobuf, in
+ * Envoy) would fail the whole RPC on, is written as U+FFFD (see {@link ProtoWriter}).
  */
 export function encodeCheckResponse(response: CheckResponseObject): Buffer {
-  const w = Writer.create();
-  // status: google.rpc.Status { code 1, message 2 }
-  w.uint32((1 << 3) | LEN).fork();
-  w.uint32((1 << 3) | VARINT).int32(response.status.code);
-  if (response.status.message !== undefined) writeString(w, 2, response.status.message);
-  w.ldelim();
+  const w = writer.reset();
+  writeStatus(w, response.status.code, response.status.message);
   if (response.denied_response) {
     const d = response.denied_response;
-    w.uint32((2 << 3) | LEN).fork();
-    // status: envoy.type.v3.HttpStatus { code 1 (enum) }
-    w.uint32((1 << 3) | LEN).fork().uint32((1 << 3) | VARINT).int32(d.status.code).ldelim();
-    for (const h of d.headers) writeHeaderOption(w, 2, h);
-    writeString(w, 3, d.body);
-    w.ldelim();
+    w.open(2);
+    writeHttpStatus(w, d.status.code);
+    for (const h of d.headers) writeHeaderOption(w, 2, h.header.key, h.header.value, h.append?.value);
+    w.string(3, d.body);
+    w.close();
   }
   if (response.ok_response) {
     const ok = response.ok_response;
-    w.uint32((3 << 3) | LEN).fork();
-    for (const h of ok.headers) writeHeaderOption(w, 2, h);
-    for (const name of ok.headers_to_remove) writeString(w, 5, name);
-    w.ldelim();
+    w.open(3);
+    for (const h of ok.headers) writeHeaderOption(w, 2, h.header.key, h.header.value, h.append?.value);
+    for (const name of ok.headers_to_remove) w.string(5, name);
+    w.close();
   }
-  writeStruct(w, 4, response.dynamic_metadata);
-  return w.finish() as Buffer;
-}
-
-/** `config.core.v3.HeaderValueOption` { header 1: HeaderValue { key 1, value 2 }, append 2: BoolValue { value 1 } }. */
-function writeHeaderOption(w: WriterT, field: number, h: HeaderValueOptionObject): void {
-  w.uint32((field << 3) | LEN).fork();
-  w.uint32((1 << 3) | LEN).fork();
-  writeString(w, 1, h.header.key);
-  writeString(w, 2, h.header.value);
-  w.ldelim();
-  if (h.append) w.uint32((2 << 3) | LEN).fork().uint32((1 << 3) | VARINT).bool(h.append.value).ldelim();
-  w.ldelim();
-}
-
-/** `google.protobuf.Struct` { fields 1: map<string, Value> } with flat string/number/bool values. */
-function writeStruct(w: WriterT, field: number, struct: StructObject): void {
-  w.uint32((field << 3) | LEN).fork();
-  for (const key in struct.fields) {
-    const value = struct.fields[key]!;
-    w.uint32((1 << 3) | LEN).fork();
-    writeString(w, 1, key);
-    w.uint32((2 << 3) | LEN).fork();
-    if ('stringValue' in value) writeString(w, 3, value.stringValue);
-    else if ('numberValue' in value) w.uint32((2 << 3) | I64).double(value.numberValue);
-    else w.uint32((4 << 3) | VARINT).bool(value.boolValue);
-    w.ldelim();
-    w.ldelim();
+  w.open(4);
+  const fields = response.dynamic_metadata.fields;
+  for (const key in fields) {
+    const value = fields[key]!;
+    writeStructField(w, key, 'stringValue' in value ? value.stringValue : 'numberValue' in value ? value.numberValue : value.boolValue);
   }
-  w.ldelim();
+  w.close();
+  return w.finish();
 }
 
+/**
+ * Encodes the CheckResponse of a rendered verdict: the same bytes as
+ * `encodeCheckResponse(toCheckResponse(verdict))` (check-codec.test.ts), without building the
+ * intermediate object — per Check that was a wrapper object for every header, every `append` and every
+ * metadata value, all garbage the moment they were encoded.
+ */
+export function encodeVerdictResponse(verdict: RenderedVerdict): Buffer {
+  const w = writer.reset();
+  if (verdict.allow) {
+    writeStatus(w, GrpcCode.OK, undefined);
+    w.open(3);
+    for (const [key, value] of verdict.upstreamHeaders) writeHeaderOption(w, 2, key, value, false);
+    for (const name of verdict.removeHeaders) w.string(5, name);
+    w.close();
+  } else {
+    writeStatus(w, grpcCodeFor(verdict.status), verdict.code);
+    w.open(2);
+    writeHttpStatus(w, verdict.status);
+    for (const [key, value] of verdict.headers) writeHeaderOption(w, 2, key, value, undefined);
+    w.string(3, verdict.body);
+    w.close();
+  }
+  w.open(4);
+  const metadata = verdict.metadata;
+  for (const key in metadata) {
+    const value = metadata[key];
+    // As toStruct: only string, number and boolean values become fields.
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') writeStructField(w, key, value);
+  }
+  w.close();
+  return w.finish();
+}
+
+/** `status` (1): google.rpc.Status { code 1 (always written), message 2 }. */
+function writeStatus(w: ProtoWriter, code: number, message: string | undefined): void {
+  w.open(1).int32(1, code);
+  if (message !== undefined) w.string(2, message);
+  w.close();
+}
+
+/** DeniedHttpResponse `status` (1): envoy.type.v3.HttpStatus { code 1 (enum) }. */
+function writeHttpStatus(w: ProtoWriter, code: number): void {
+  w.open(1).int32(1, code).close();
+}
+
+/**
+ * `config.core.v3.HeaderValueOption` { header 1: HeaderValue { key 1, value 2 }, append 2: BoolValue
+ * { value 1 } }; no `append` when undefined.
+ */
+function writeHeaderOption(w: ProtoWriter, field: number, key: string, value: string, append: boolean | undefined): void {
+  w.open(field);
+  w.open(1).string(1, key).string(2, value).close();
+  if (append !== undefined) w.open(2).bool(1, append).close();
+  w.close();
+}
+
+/** One `google.protobuf.Struct` map entry (field 1) { key 1, value 2: Value { number 2 | string 3 | bool 4 } }. */
+function writeStructField(w: ProtoWriter, key: string, value: string | number | boolean): void {
+  w.open(1).string(1, key).open(2);
+  if (typeof value === 'string') w.string(3, value);
+  else if (typeof value === 'number') w.double(2, value);
+  else w.bool(4, value);
+  w.close().close();
+}

@@ -3,9 +3,12 @@ import type { Decision, DenyDecision } from '../core/decision.js';
 import { compileRenderOptions, renderDecision, type CompiledRenderOptions, type RenderOptions } from '../core/render-decision.js';
 import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
 import { INTERNAL_ERROR_DENY } from '../engine/check-lifecycle.js';
-import { encodeCheckResponse } from './check-codec.js';
+import { encodeCheckResponse, encodeVerdictResponse } from './check-codec.js';
 import type { CheckResponseObject } from './check-wire-types.js';
 import { toCheckResponse } from './to-check-response.js';
+
+/** A Check's answer: the encoded CheckResponse of a decision, or the object of a fixed deny (invalid, fallback). */
+export type OutgoingCheck = CheckResponseObject | Buffer;
 
 const NETWORK_DENIED: DenyDecision = Object.freeze({
   kind: 'deny',
@@ -34,13 +37,16 @@ export class CheckVerdicts {
     this.#fallbackBytes = encodeCheckResponse(this.fallback);
   }
 
-  /** `decision` rendered for `ctx`; a render fault is logged and becomes the internal-error deny. */
-  respond(ctx: RequestContext, decision: Decision): CheckResponseObject {
+  /**
+   * `decision` rendered for `ctx` and encoded straight from the rendered verdict (no CheckResponseObject per
+   * Check: the hot path); a render or encode fault is logged and becomes the internal-error deny's bytes.
+   */
+  respondBytes(ctx: RequestContext, decision: Decision): Buffer {
     try {
-      return toCheckResponse(renderDecision(decision, ctx, this.#render));
+      return encodeVerdictResponse(renderDecision(decision, ctx, this.#render));
     } catch (err) {
       this.#logger.error({ err }, 'rendering a decision failed');
-      return this.fallback;
+      return this.#fallbackBytes;
     }
   }
 
@@ -54,8 +60,12 @@ export class CheckVerdicts {
     return this.deny(NETWORK_DENIED);
   }
 
-  /** The wire bytes of `response`; an encode fault is logged and becomes the internal-error deny's bytes. */
-  encode(response: CheckResponseObject): Buffer {
+  /**
+   * The wire bytes of `response` (already-encoded bytes pass through); an encode fault is logged and becomes
+   * the internal-error deny's bytes.
+   */
+  encode(response: OutgoingCheck): Buffer {
+    if (Buffer.isBuffer(response)) return response;
     try {
       return encodeCheckResponse(response);
     } catch (err) {

@@ -84,7 +84,7 @@ export interface StructObject {
 /** `config.core.v3.HeaderValueOption`; `append` is the BoolValue wrapper, set only on upstream headers. */
 export interface HeaderValueOptionObject {
   header: { key: string; value: string };
-  append?: { value: boolean };
+  append?: { readonly value: boolean };
 }
 
 /**
@@ -93,7 +93,7 @@ export interface HeaderValueOptionObject {
  */
 export interface CheckResponseObject {
   status: { code: number; message?: string };
-  ok_response?: { headers: HeaderValueOptionObject[]; headers_to_remove: string[] };
+  ok_response?: { headers: HeaderValueOptionObject[]; headers_to_remove: readonly string[] };
   denied_response?: { status: { code: number }; headers: HeaderValueOptionObject[]; body: string };
   dynamic_metadata: StructObject;
 }

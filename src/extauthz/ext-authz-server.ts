@@ -11,7 +11,7 @@ import { TRACE_CONTEXT_HEADERS } from '../tracing/tracing.js';
 import { loadAuthzProtos } from './load-authz-protos.js';
 import { decodeCheckRequest } from './check-codec.js';
 import { resolveCheckLimits } from './check-limits.js';
-import { CheckVerdicts } from './check-verdicts.js';
+import { CheckVerdicts, type OutgoingCheck } from './check-verdicts.js';
 import type { CheckRequestMessage, CheckResponseObject } from './check-wire-types.js';
 import { GrpcFrontEnd } from './grpc-front-end.js';
 import { HealthBoard, isKnownService } from './health-status.js';
@@ -70,7 +70,7 @@ type IncomingCheck = CheckRequestMessage | typeof UNDECODABLE | typeof OVERSIZED
  */
 export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ service?: string }, { status: number }>> {
   private readonly server: grpc.Server;
-  private readonly lifecycle: CheckLifecycle<grpc.sendUnaryData<CheckResponseObject>>;
+  private readonly lifecycle: CheckLifecycle<grpc.sendUnaryData<OutgoingCheck>>;
   private readonly logger: Logger;
   private readonly verdicts: CheckVerdicts;
   private readonly limits: RequestLimits;
@@ -113,7 +113,7 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
     }
     this.server = new grpc.Server(serverOptions);
     this.server.addService(this.wrapAuthorizationDefinition(protos.authorization), {
-      Check: (call: grpc.ServerUnaryCall<IncomingCheck, CheckResponseObject>, callback: grpc.sendUnaryData<CheckResponseObject>) =>
+      Check: (call: grpc.ServerUnaryCall<IncomingCheck, OutgoingCheck>, callback: grpc.sendUnaryData<OutgoingCheck>) =>
         this.check(call, callback),
     });
     this.server.addService(protos.health, {
@@ -152,8 +152,8 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
   }
 
   private check(
-    call: grpc.ServerUnaryCall<IncomingCheck, CheckResponseObject>,
-    callback: grpc.sendUnaryData<CheckResponseObject>,
+    call: grpc.ServerUnaryCall<IncomingCheck, OutgoingCheck>,
+    callback: grpc.sendUnaryData<OutgoingCheck>,
   ): void {
     try {
       const now = this.now();
@@ -191,8 +191,8 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
    * and sends it. Runs in a promise callback or a timer: nothing may escape (responseSerialize has its own
    * fallback).
    */
-  private answer(callback: grpc.sendUnaryData<CheckResponseObject>, ctx: RequestContext, decision: Decision): void {
-    const response = this.verdicts.respond(ctx, decision);
+  private answer(callback: grpc.sendUnaryData<OutgoingCheck>, ctx: RequestContext, decision: Decision): void {
+    const response = this.verdicts.respondBytes(ctx, decision);
     try {
       callback(null, response);
     } catch (err) {
@@ -221,7 +221,7 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
             return UNDECODABLE;
           }
         },
-        responseSerialize: (value: unknown): Buffer => verdicts.encode(value as CheckResponseObject),
+        responseSerialize: (value: unknown): Buffer => verdicts.encode(value as OutgoingCheck),
       },
     };
   }

@@ -9,7 +9,7 @@ import type { RequestContext } from '../core/request-context.js';
 import { CheckLifecycle } from '../engine/check-lifecycle.js';
 import { decodeCheckRequest } from './check-codec.js';
 import { resolveCheckLimits } from './check-limits.js';
-import { CheckVerdicts } from './check-verdicts.js';
+import { CheckVerdicts, type OutgoingCheck } from './check-verdicts.js';
 import type { ExtAuthzServerOptions } from './ext-authz-server.js';
 import type { CheckResponseObject } from './check-wire-types.js';
 import {
@@ -353,13 +353,13 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
   /** The lifecycle's answer: runs in a promise callback or a timer, so nothing may escape. */
   private answer(call: Call, ctx: RequestContext, decision: Decision): void {
     try {
-      this.reply(call, this.verdicts.respond(ctx, decision));
+      this.reply(call, this.verdicts.respondBytes(ctx, decision));
     } catch (err) {
       this.logger.error({ err, requestId: ctx.requestId }, 'sending the CheckResponse failed');
     }
   }
 
-  private reply(call: Call, response: CheckResponseObject): void {
+  private reply(call: Call, response: OutgoingCheck): void {
     sendMessage(call, frameMessage(this.verdicts.encode(response)));
   }
 

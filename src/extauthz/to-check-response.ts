@@ -11,6 +11,9 @@ export const GrpcCode = {
   UNAUTHENTICATED: 16,
 } as const;
 
+/** `append: false` of every upstream header, shared (responses are only read, by the encoder). */
+const OVERWRITE: { readonly value: boolean } = Object.freeze({ value: false });
+
 /**
  * Maps a rendered verdict onto the CheckResponse wire shape.
  *
@@ -26,11 +29,12 @@ export function toCheckResponse(verdict: RenderedVerdict): CheckResponseObject {
     const headers: HeaderValueOptionObject[] = new Array<HeaderValueOptionObject>(verdict.upstreamHeaders.length);
     for (let i = 0; i < verdict.upstreamHeaders.length; i++) {
       const [key, value] = verdict.upstreamHeaders[i] as readonly [string, string];
-      headers[i] = { header: { key, value }, append: { value: false } };
+      headers[i] = { header: { key, value }, append: OVERWRITE };
     }
     return {
       status: { code: GrpcCode.OK },
-      ok_response: { headers, headers_to_remove: [...verdict.removeHeaders] },
+      // The verdict's own list: it is built per decision and only read from here on.
+      ok_response: { headers, headers_to_remove: verdict.removeHeaders },
       dynamic_metadata: toStruct(verdict.metadata),
     };
   }

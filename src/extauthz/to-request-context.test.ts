@@ -79,6 +79,32 @@ describe('toRequestContext', () => {
     if (!result.ok) expect(result.error).toMatch(error);
   });
 
+  it('takes a decoded (null-prototype) headers map as it is only when collecting would not change it', () => {
+    const decoded = (entries: Record<string, string>): Record<string, string> => Object.assign(Object.create(null) as Record<string, string>, entries);
+    const lower = decoded({ ':method': 'GET', ':path': '/', 'x-a': '1' });
+    expect(ok(request({ headers: lower })).headers).toBe(lower);
+    // Upper-case names are still lower-cased and joined, in a new record; the decoded one is not changed.
+    const mixed = decoded({ 'X-A': '1', 'x-a': '2', ':method': 'GET', ':path': '/' });
+    const ctx = ok(request({ headers: mixed }));
+    expect(ctx.headers).not.toBe(mixed);
+    expect(ctx.headers['x-a']).toBe('1,2');
+    expect(Object.keys(mixed)).toContain('X-A');
+    // The copy starts at the first name to change and keeps the entries before it.
+    const late = decoded({ ':method': 'GET', ':path': '/', 'X-B': '1' });
+    const lateCtx = ok(request({ headers: late }));
+    expect(lateCtx.headers).not.toBe(late);
+    expect({ ...lateCtx.headers }).toEqual({ ':method': 'GET', ':path': '/', 'x-b': '1' });
+    // The limits apply the same way.
+    const many = decoded(Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`h${i}`, 'v'])));
+    expect(toRequestContext(request({ method: 'GET', path: '/', headers: many }), NOW, { maxHeaders: 4 })).toEqual({ ok: false, error: 'more than 4 headers' });
+    expect(toRequestContext(request({ method: 'GET', path: '/', headers: many }), NOW, { maxHeaderBytes: 14 })).toEqual({ ok: false, error: 'headers larger than 14 bytes' });
+    // A plain object (not from the codec) is always copied into a null-prototype record.
+    const plain = { ':method': 'GET', ':path': '/' };
+    const copied = ok(request({ headers: plain })).headers;
+    expect(copied).not.toBe(plain);
+    expect(Object.getPrototypeOf(copied)).toBe(null);
+  });
+
   it('builds headers from header_map when the headers map is empty', () => {
     const ctx = ok(
       request({

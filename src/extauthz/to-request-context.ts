@@ -61,7 +61,8 @@ export function toRequestContext(
 
 /** The header record, or an error string when limits are exceeded. */
 function envoyHeaders(http: HttpRequestMessage, limits: RequestLimits): Record<string, string> | string {
-  const out = collectHeaders(http.headers, limits);
+  // The codec's headers map is fresh per request and not used after this: no copy when none is needed.
+  const out = collectHeaders(http.headers, limits, { reuseNullPrototype: true });
   const list = http.header_map?.headers;
   if (typeof out === 'string' || list == null || hasAny(out)) return out;
   const maxHeaders = limits.maxHeaders ?? DEFAULT_MAX_HEADERS;

@@ -134,17 +134,32 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
   // can never answer for a configuration other than the one that verified the token.
   const configPrefix = `${sha256Hex(runtimes.map((r) => r.configHash).join('|')).slice(0, 16)}|`;
 
-  async function verifyToken(token: string, source: 'header' | 'cookie', sourceKey: string, now: number): Promise<AuthResult> {
-    // Hot path: a token already verified from this source is answered from the cache before any parsing.
-    // Within one authenticator the issuer configs are fixed and the issuer is chosen by the token's own
-    // `iss`, so token hash + source determine the result; entries never outlive `exp` (see token-cache).
+  /**
+   * Hot path: a token already verified from this source is answered from the cache before any parsing,
+   * synchronously (no async frame for the common case). Within one authenticator the issuer configs are
+   * fixed and the issuer is chosen by the token's own `iss`, so token hash + source determine the result;
+   * entries never outlive `exp` (see token-cache).
+   * @returns the cached principal, else the hash and cache key {@link verifyToken} needs.
+   */
+  function cachedToken(token: string, sourceKey: string, now: number): Principal | { tokenHash: string; cacheKey: string } {
     const tokenHash = token.length <= maxTokenBytes ? sha256Hex(token) : '';
     const cacheKey = `${configPrefix}${tokenHash}|${sourceKey}`;
     if (tokenHash !== '') {
       const hit = cache.get(cacheKey, now);
       deps.metrics?.onTokenCache(hit !== undefined);
-      if (hit !== undefined) return { kind: 'verified', principal: hit };
+      if (hit !== undefined) return hit;
     }
+    return { tokenHash, cacheKey };
+  }
+
+  /** Verifies a token the cache did not hold (see {@link cachedToken}) and caches a success. */
+  async function verifyToken(
+    token: string,
+    source: 'header' | 'cookie',
+    sourceKey: string,
+    now: number,
+    { tokenHash, cacheKey }: { tokenHash: string; cacheKey: string },
+  ): Promise<AuthResult> {
     const preflight = preflightToken(token, maxTokenBytes);
     if (!('ok' in preflight)) return preflight;
     const candidates = byIss.get(preflight.iss);
@@ -174,8 +189,11 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
         switch (credential.kind) {
           case 'none':
             return { kind: 'anonymous' };
-          case 'token':
-            return await verifyToken(credential.token, credential.source, credential.sourceKey, now);
+          case 'token': {
+            const cached = cachedToken(credential.token, credential.sourceKey, now);
+            if (!('cacheKey' in cached)) return { kind: 'verified', principal: cached };
+            return await verifyToken(credential.token, credential.source, credential.sourceKey, now, cached);
+          }
           case 'claims': {
             const checked = checkMetadataClaims(credential.claims, metadataCandidates.get(credential.sourceKey) ?? [], now);
             if (!('ok' in checked)) return checked;

@@ -108,25 +108,41 @@ export function createCachedVerdictStore(inner: CacheableStore, options: CachedV
     }
   };
 
+  /** The verdicts the local cache did not hold (`missing`: their indexes), read from the store into `out`. */
+  const readMissing = async (
+    subject: string,
+    workflows: readonly string[],
+    out: (Verdict | undefined)[],
+    missing: readonly number[],
+  ): Promise<(Verdict | undefined)[]> => {
+    const wanted = missing.map((i) => workflows[i] ?? '');
+    const startEpoch = epoch;
+    const startedAt = safeClock();
+    const found = await inner.getVerdicts(subject, wanted);
+    missing.forEach((i, k) => {
+      out[i] = found[k];
+    });
+    if (epoch === startEpoch && startedAt !== undefined) remember(subject, wanted, found, startedAt);
+    return out;
+  };
+
   const risk: RiskStore | undefined = isRiskStore(inner) ? inner : undefined;
   const noRisk = (): Promise<never> => Promise.reject(new StoreError('unavailable', 'this store keeps no risk state'));
 
   return {
-    async getVerdicts(subject, workflows) {
-      const out: (Verdict | undefined)[] = new Array<Verdict | undefined>(workflows.length).fill(undefined);
-      const missing = lookup(subject, workflows, out);
-      hits += workflows.length - missing.length;
-      misses += missing.length;
-      if (missing.length === 0) return out;
-      const wanted = missing.map((i) => workflows[i] ?? '');
-      const startEpoch = epoch;
-      const startedAt = safeClock();
-      const found = await inner.getVerdicts(subject, wanted);
-      missing.forEach((i, k) => {
-        out[i] = found[k];
-      });
-      if (epoch === startEpoch && startedAt !== undefined) remember(subject, wanted, found, startedAt);
-      return out;
+    getVerdicts(subject, workflows) {
+      // Not async: a Check whose verdicts are all in the local cache (the hot path) gets a resolved promise
+      // without an async frame; only a miss goes on to readMissing.
+      try {
+        const out: (Verdict | undefined)[] = new Array<Verdict | undefined>(workflows.length).fill(undefined);
+        const missing = lookup(subject, workflows, out);
+        hits += workflows.length - missing.length;
+        misses += missing.length;
+        if (missing.length === 0) return Promise.resolve(out);
+        return readMissing(subject, workflows, out, missing);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
     },
     async putVerdict(v, options) {
       try {

@@ -1,0 +1,192 @@
+/**
+ * Server CPU per Check, A/B between builds — the measure that survives a shared machine (issue 15 §2).
+ * Throughput on 2 cores shared with other engineers' builds is noise; the CPU the server process itself
+ * spent (utime + stime from /proc) divided by the Checks it answered is not, as long as the server has
+ * its core most of the time.
+ *
+ * `node dist/bench/cpu-per-check.js --scenario hot --builds /path/to/base/dist,dist [--pairs 3] [--calls N] [--rate N]`
+ *
+ * Each build is a compiled `dist/` (a copy of the base build kept inside the repository, so its imports
+ * resolve to the same node_modules); every build is started with its own `bench/targets.js`, so the
+ * command line and node flags are the ones `run.js` would use. Builds run alternately (A B A B …), each
+ * started fresh, pinned to core 0, checked to answer the scenario's verdict, warmed up, then loaded at
+ * saturation (or at `--rate` Checks/s) with the scenario's generator; the report gives the median µs of server CPU per Check, the
+ * RSS after the phase and the load average at each run.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { BenchIssuer } from './bench-issuer.js';
+import { sampleCheck } from './check-sample.js';
+import { encodeCheckRequest, loadUpstreamCheckCodec } from './encode-check-request.js';
+import { runGrpcLoad } from './grpc-load.js';
+import { runH2load, type ChildRegistry } from './h2load.js';
+import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-config.js';
+import { parseFlags } from './parse-flags.js';
+import { clockTicksPerSecond, pinProcess, sampleUsage } from './proc-stats.js';
+import { startRedis, type RedisProcess } from './redis-process.js';
+import { SCENARIOS, type ScenarioName } from './scenarios.js';
+import { seedApprovedVerdicts } from './seed-verdict.js';
+import type { LaunchContext, startTarget as StartTarget } from './targets.js';
+
+interface Measured {
+  readonly build: string;
+  readonly usPerCheck: number;
+  readonly checks: number;
+  readonly rssMiB: number;
+  readonly load1: number;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2), { scenario: 'string', builds: 'string', pairs: 'string', calls: 'string', rate: 'string' });
+  const name = (flags.scenario ?? 'hot') as ScenarioName;
+  const def = SCENARIOS[name];
+  if (def === undefined) throw new TypeError(`unknown scenario ${String(flags.scenario)}`);
+  const builds = String(flags.builds ?? 'dist').split(',').map((b) => resolve(b));
+  const pairs = Number(flags.pairs ?? 3);
+  const pool = def.tokens === 'pool';
+  const calls = Number(flags.calls ?? (pool ? 6_000 : 40_000));
+  const warmCalls = pool ? 1_000 : 5_000;
+  // A fixed offered rate (calls/s) instead of saturation: per-Check CPU then does not depend on how many
+  // Checks each event-loop turn happens to batch, which on a shared machine varies with the generator's
+  // own share of its core.
+  const rate = flags.rate !== undefined ? Number(flags.rate) : undefined;
+  const children: ChildRegistry = new Set();
+  const stopAll = (): void => {
+    for (const child of children) child.kill('SIGKILL');
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      stopAll();
+      process.exit(130);
+    });
+  }
+  // The harness (node generator, JWKS) stays off the server's core, as run.js does.
+  pinProcess(process.pid, '1');
+  const workDir = mkdtempSync(join(tmpdir(), 'idgate-cpu-'));
+  const issuer = new BenchIssuer();
+  await issuer.listen();
+  let redis: RedisProcess | undefined;
+  try {
+    if (def.store !== 'memory') {
+      redis = await startRedis({ cpus: '1', children, tempRoot: workDir });
+      await seedApprovedVerdicts(redis.url, [`${BENCH_ISSUER_NAME}:user-0`], BENCH_WORKFLOW, Date.now());
+    }
+    const configYaml = renderBenchConfig({
+      issuer: issuer.issuer,
+      jwksUri: issuer.jwksUri,
+      audience: issuer.audience,
+      ...(redis !== undefined ? { redisUrl: redis.url } : {}),
+      localCacheTtlMs: def.store === 'redis-uncached' ? 0 : 60_000,
+      routes: def.routes,
+      celConditions: true,
+    });
+    const ctx: LaunchContext = {
+      configYaml,
+      issuer: issuer.issuer,
+      jwksUri: issuer.jwksUri,
+      audience: issuer.audience,
+      extraArgs: def.extraArgs,
+      command: def.store === 'memory' ? 'serve' : 'authz',
+    };
+    const codec = loadUpstreamCheckCodec();
+    const sub = def.subject === 'verified' ? 'user-0' : 'unverified-0';
+    // Token pools: every run gets its own slice, so no build ever sees a token twice.
+    const runs = pairs * builds.length;
+    const perRun = warmCalls + calls;
+    let bodies: Buffer[];
+    if (pool) {
+      process.stderr.write(`minting ${runs * perRun} ${def.algorithm} tokens…\n`);
+      bodies = (await issuer.mintPool(def.algorithm, runs * perRun, { subjects: 1 })).map((token) => encodeCheckRequest(codec, { token }));
+    } else {
+      bodies = [encodeCheckRequest(codec, { token: await issuer.mint(def.algorithm, { sub }) })];
+    }
+    const bodyFile = join(workDir, 'body.bin');
+    writeFileSync(bodyFile, bodies[0] as Buffer);
+    const ticks = clockTicksPerSecond();
+    const starters = new Map<string, typeof StartTarget>();
+    for (const build of builds) {
+      const mod = (await import(pathToFileURL(join(build, 'bench', 'targets.js')).href)) as { startTarget: typeof StartTarget };
+      starters.set(build, mod.startTarget);
+    }
+    const results: Measured[] = [];
+    let slice = 0;
+    for (let pair = 0; pair < pairs; pair++) {
+      for (const build of builds) {
+        const mine = pool ? bodies.slice(slice * perRun, (slice + 1) * perRun) : bodies;
+        slice += 1;
+        const target = await (starters.get(build) as typeof StartTarget)('idgate', ctx, { cpus: '0', children, tempRoot: workDir });
+        try {
+          // As run.ts: a cold target may answer its first Check with a fail-closed 503; ask again first.
+          let sample = await sampleCheck(target.grpcPort, mine[mine.length - 1] as Buffer, codec);
+          for (let i = 0; i < 5 && sample.verdict === 'deny' && sample.httpStatus === 503; i++) {
+            await new Promise((r) => setTimeout(r, 200));
+            sample = await sampleCheck(target.grpcPort, mine[mine.length - 1] as Buffer, codec);
+          }
+          if (sample.verdict !== def.expected) throw new Error(`${build}: expected ${def.expected}, got ${sample.verdict} ${sample.body ?? ''}`);
+          const load = async (n: number, from: number, perSecond: number | undefined): Promise<number> => {
+            const clients = perSecond === undefined ? 8 : Math.min(8, Math.max(1, Math.ceil(perSecond / 500)));
+            if (def.generator === 'h2load') {
+              const r = await runH2load({
+                port: target.grpcPort,
+                bodyFile,
+                logFile: join(workDir, 'h2load.log'),
+                clients,
+                streams: 32,
+                requests: n,
+                ...(perSecond !== undefined ? { rpsPerClient: perSecond / clients } : {}),
+                cpus: '1',
+                timeoutMs: 300_000,
+              }, children);
+              return r.summary.succeeded;
+            }
+            const r = await runGrpcLoad({
+              port: target.grpcPort,
+              bodies: pool ? mine.slice(from, from + n) : mine,
+              connections: clients,
+              concurrency: 256,
+              total: n,
+              ...(perSecond !== undefined ? { ratePerSecond: perSecond } : {}),
+              maxDurationMs: 300_000,
+            });
+            return r.completed;
+          };
+          await load(warmCalls, 0, undefined);
+          const before = sampleUsage(target.pid);
+          const done = await load(calls, warmCalls, rate);
+          const after = sampleUsage(target.pid);
+          let cpuTicks = 0;
+          for (const [pid, t] of after.cpuTicksByPid) cpuTicks += t - (before.cpuTicksByPid.get(pid) ?? 0);
+          const m: Measured = { build, usPerCheck: (cpuTicks / ticks) * 1e6 / done, checks: done, rssMiB: after.rssKiB / 1024, load1: loadavg()[0] ?? 0 };
+          results.push(m);
+          process.stderr.write(`pair ${pair + 1} ${build}: ${m.usPerCheck.toFixed(1)} µs/Check (${done} Checks), RSS ${m.rssMiB.toFixed(1)} MiB, load ${m.load1.toFixed(2)}\n`);
+        } finally {
+          await target.stop();
+        }
+      }
+    }
+    const lines = [`scenario ${name}, ${pairs} pairs, ${calls} Checks per run ${rate !== undefined ? `at ${rate}/s` : 'at saturation'} (after ${warmCalls} warm-up)`, '| build | µs CPU per Check (runs) | median | RSS MiB (median) | load (1 min) |', '|---|---|---:|---:|---|'];
+    for (const build of builds) {
+      const mine = results.filter((r) => r.build === build);
+      lines.push(`| ${build} | ${mine.map((r) => r.usPerCheck.toFixed(1)).join(', ')} | ${median(mine.map((r) => r.usPerCheck)).toFixed(1)} | ${median(mine.map((r) => r.rssMiB)).toFixed(1)} | ${mine.map((r) => r.load1.toFixed(1)).join(', ')} |`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    stopAll();
+    await redis?.stop().catch(() => undefined);
+    await issuer.close();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
