@@ -117,7 +117,7 @@ beforeAll(async () => {
   redis = await startRedis();
   key = await createTestKey('ES256', 'k1');
   jwks = await startJwksServer({ keys: jwksOf(key) });
-  sandbox = createDiditSandbox({ logger: pino({ level: 'silent' }), apiKey: API_KEY, webhookSecret: SECRET, retryDelaysMs: [700, 1_500] });
+  sandbox = createDiditSandbox({ logger: pino({ level: 'silent' }), apiKey: API_KEY, webhookSecret: SECRET, retryDelaysMs: [700, 1_500, 3_000, 6_000] });
   await sandbox.listen();
   webhook = await startIdgate({ command: 'webhook', configYaml: config({}) });
   const publicBaseUrl = `http://127.0.0.1:${webhook.ports.public}`;
@@ -298,7 +298,14 @@ describe('step-up verification with Didit, Redis and two replicas', () => {
     }
     const res = await eventually(() => check(clientA, 'frank', '/payments/x'), (r) => (r.status?.code ?? 0) === 0, 10_000);
     expect(res.status?.code ?? 0).toBe(0);
-    const attempts = sandbox.deliveries().filter((d) => d.sessionId === sessionId && d.status === 'Approved');
+    // The verdict may reach Redis before the sandbox has recorded the retry's 200 (the reconciler can settle
+    // the session first, or the Check lands between idgate's write and the sandbox reading its answer), and a
+    // slow Redis restart can eat the first retries (hence four, as Didit itself retries for longer): wait for
+    // the record rather than racing it.
+    const approvedAttempts = () => sandbox.deliveries().filter((d) => d.sessionId === sessionId && d.status === 'Approved');
+    const deadline = Date.now() + 15_000;
+    while (!approvedAttempts().some((d) => d.outcome === 'delivered') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const attempts = approvedAttempts();
     expect(attempts.some((d) => d.statusCode === 503)).toBe(true);
     expect(attempts.some((d) => d.outcome === 'delivered')).toBe(true);
   });
