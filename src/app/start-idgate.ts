@@ -98,7 +98,6 @@ export async function startIdgate(
     const parts = await buildSharedParts({ logger, metrics }, config, {
       diditBaseUrl: sandbox?.diditBaseUrl ?? config.didit.apiBaseUrl,
       needsDidit: roles.authz || roles.webhook,
-      ...(deps.configPath !== undefined ? { configPath: deps.configPath } : {}),
     });
     closers.push(...parts.closers);
     if (roles.webhook) {
@@ -125,7 +124,7 @@ export async function startIdgate(
           initial: config,
           ...(deps.reloadIntervalMs !== undefined ? { intervalMs: deps.reloadIntervalMs } : {}),
           capabilities: { workflowsWired: parts.didit !== undefined },
-          apply: reloadThrough(parts, traffic, deps.configPath),
+          apply: reloadThrough(parts, traffic),
           onResult: (result) => metrics.configReloadsTotal.inc({ result }),
           onRefused: (section) => metrics.configReloadRefusedTotal.inc({ section, reason: 'restart_required' }),
           onTenants: (tenants, before) => reportTenants({ logger, metrics }, tenants, before),
@@ -155,14 +154,14 @@ export async function startIdgate(
  * A config reload through every part that uses it: build and check everything that can fail first (the
  * policy, then each role's new parts); swap only when all of it succeeded.
  */
-function reloadThrough(parts: SharedParts, roles: readonly StartedRole[], configPath: string): (plan: ReloadPlan) => Promise<void> {
+function reloadThrough(parts: SharedParts, roles: readonly StartedRole[]): (plan: ReloadPlan) => Promise<void> {
   return async ({ effective: next, applied }) => {
     compilePolicy(next);
     const swaps: Array<() => void> = [];
     for (const role of roles) if (role.prepareReload) swaps.push(await role.prepareReload(next, applied));
     parts.policy.replace(next);
     parts.workflows.replace(next.workflows);
-    parts.decisionLog.replace(buildDecisionLog(parts.logger, next, configPath));
+    parts.decisionLog.replace(buildDecisionLog(parts.logger, next));
     for (const swap of swaps) swap();
   };
 }

@@ -174,12 +174,12 @@ type Selection = RouteSelection & { readonly route: RouteRuntime; readonly decid
 export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   const { policy, workflows } = config;
   const methodOverride = policy.methodOverride;
-  const guardrailConfigs = policy.guardrails ?? [];
-  const tenantConfigs = policy.tenants ?? [];
-  const defaultsConfigs = policy.defaults?.routes ?? [];
+  const guardrailConfigs = policy.guardrails;
+  const tenantConfigs = policy.tenants;
+  const defaultsConfigs = policy.defaults.routes;
   /** A policy with any org-wide part; without, evaluation takes exactly the single-file path. */
   const org = guardrailConfigs.length > 0 || tenantConfigs.length > 0 || defaultsConfigs.length > 0;
-  const platformRevision = `platform@${policy.revision ?? ''}`;
+  const platformRevision = `platform@${policy.revision}`;
   // Only a hand-built configuration has a `cel` test without its program: create the compiler on demand.
   let compiler: CelCompiler | undefined;
   const cel: CelCompiler = { compile: (expression) => (compiler ??= createCelCompiler()).compile(expression) };

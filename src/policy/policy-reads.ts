@@ -1,4 +1,4 @@
-import type { ConditionConfig, IdgateConfig, Requirements, RouteConfig } from '../config/types.js';
+import type { ConditionConfig, IdgateConfig, Requirements } from '../config/types.js';
 import { createCelCompiler, type CelCompiler, type CelProgram } from '../cel/compile-cel.js';
 import { METHOD_OVERRIDE_HEADERS } from './method-override.js';
 
@@ -24,17 +24,8 @@ export interface PolicyReads {
 
 /** The route-like rules of every layer present in the configuration (tenants and guardrails when they exist). */
 function allRules(config: IdgateConfig): { id: string; require?: Requirements; claimHeaders?: Readonly<Record<string, string>>; conditions: readonly ConditionConfig[]; riskBands: readonly { then: unknown }[] }[] {
-  const policy = config.policy as IdgateConfig['policy'] & {
-    readonly guardrails?: readonly { id: string; require: Requirements; conditions: readonly ConditionConfig[]; riskBands: readonly { then: unknown }[] }[];
-    readonly tenants?: readonly { routes: readonly RouteConfig[] }[];
-    readonly defaults?: { readonly routes: readonly RouteConfig[] };
-  };
-  return [
-    ...policy.routes,
-    ...(policy.defaults?.routes ?? []),
-    ...(policy.tenants ?? []).flatMap((t) => t.routes),
-    ...(policy.guardrails ?? []),
-  ];
+  const { policy } = config;
+  return [...policy.routes, ...policy.defaults.routes, ...policy.tenants.flatMap((t) => t.routes), ...policy.guardrails];
 }
 
 /** Computes {@link PolicyReads} for a validated configuration. */

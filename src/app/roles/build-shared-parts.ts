@@ -50,7 +50,7 @@ export interface SharedParts {
 export async function buildSharedParts(
   deps: { logger: Logger; metrics: IdgateMetrics },
   config: IdgateConfig,
-  options: { diditBaseUrl: string; needsDidit: boolean; configPath?: string },
+  options: { diditBaseUrl: string; needsDidit: boolean },
 ): Promise<SharedParts> {
   const closers: Closer[] = [];
   try {
@@ -64,7 +64,7 @@ export async function buildSharedParts(
 async function build(
   { logger, metrics }: { logger: Logger; metrics: IdgateMetrics },
   config: IdgateConfig,
-  options: { diditBaseUrl: string; needsDidit: boolean; configPath?: string },
+  options: { diditBaseUrl: string; needsDidit: boolean },
   closers: Closer[],
 ): Promise<SharedParts> {
   const storeLogger = logger.child({ component: 'store' });
@@ -97,7 +97,7 @@ async function build(
     didit,
     policy: createPolicyHolder(config),
     workflows: createHolder(config.workflows),
-    decisionLog: createHolder(buildDecisionLog(logger, config, options.configPath)),
+    decisionLog: createHolder(buildDecisionLog(logger, config)),
     tickets: buildStartTickets(config),
     publicBaseUrl,
     sessionStarter: (client) =>
