@@ -7,7 +7,7 @@ import type { Decision } from '../core/decision.js';
 import type { RenderOptions } from '../core/render-decision.js';
 import type { RequestContext } from '../core/request-context.js';
 import { CheckLifecycle } from '../engine/check-lifecycle.js';
-import { TRACE_CONTEXT_HEADERS } from '../tracing/tracing.js';
+import { proxyTraceContext } from '../tracing/tracing.js';
 import { loadAuthzProtos } from './load-authz-protos.js';
 import { decodeCheckRequest } from './check-codec.js';
 import { resolveCheckLimits } from './check-limits.js';
@@ -177,7 +177,7 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
         return;
       }
       const callDeadline = call.getDeadline();
-      const traceContext = traceContextOf(call.metadata);
+      const traceContext = proxyTraceContext((name) => call.metadata.get(name)[0]);
       const ctx = traceContext === undefined ? parsed.value : { ...parsed.value, traceContext };
       this.lifecycle.run(ctx, now, callDeadline instanceof Date ? callDeadline.getTime() : callDeadline, callback);
     } catch (err) {
@@ -252,21 +252,6 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
   }
 }
 
-/**
- * The trace context in the metadata of the proxy's Check call itself (Envoy's tracer injects its span there
- * when tracing is on), or undefined when it has none. Unlike the CheckRequest's headers, which are the end
- * user's, this is set by the proxy: tracing may always continue it.
- */
-function traceContextOf(metadata: grpc.Metadata): Readonly<Record<string, string>> | undefined {
-  let found: Record<string, string> | undefined;
-  for (const name of TRACE_CONTEXT_HEADERS) {
-    const value = metadata.get(name)[0];
-    if (typeof value !== 'string') continue;
-    found ??= {};
-    found[name] = value;
-  }
-  return found;
-}
 
 /**
  * Creates the gRPC ext_authz server (not yet listening). Loads the protos and compiles render options

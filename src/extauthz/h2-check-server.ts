@@ -1,4 +1,4 @@
-import { TRACE_CONTEXT_HEADERS } from '../tracing/tracing.js';
+import { proxyTraceContext } from '../tracing/tracing.js';
 import * as http2 from 'node:http2';
 import { TLSSocket, type PeerCertificate, type SecureContextOptions } from 'node:tls';
 import protobuf from 'protobufjs/minimal.js';
@@ -239,7 +239,7 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
     }
     const encoding = headers['grpc-encoding'];
     const call = new Call(stream, method, typeof encoding === 'string' ? encoding : 'identity', this.transportBytes);
-    call.traceContext = traceContextOf(headers);
+    call.traceContext = proxyTraceContext((name) => headers[name]);
     const timeout = parseGrpcTimeout(headers['grpc-timeout']);
     if (timeout !== undefined) {
       if (Number.isNaN(timeout)) {
@@ -517,19 +517,4 @@ function encodeHealthResponse(status: number): Uint8Array {
  */
 export function createH2CheckServer(options: H2CheckServerOptions): H2CheckServer {
   return new H2CheckServer(options);
-}
-
-/**
- * The trace context in the headers of the proxy's Check call itself (as `ext-authz-server.ts` reads it from
- * grpc-js metadata), or undefined when it has none.
- */
-function traceContextOf(headers: http2.IncomingHttpHeaders): Readonly<Record<string, string>> | undefined {
-  let found: Record<string, string> | undefined;
-  for (const name of TRACE_CONTEXT_HEADERS) {
-    const value = headers[name];
-    if (typeof value !== 'string') continue;
-    found ??= {};
-    found[name] = value;
-  }
-  return found;
 }

@@ -22,6 +22,22 @@ export const TRACE_CONTEXT_HEADERS: readonly string[] = [
   'traceparent', 'tracestate', 'b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags',
 ];
 
+/**
+ * The trace context among the headers of the proxy's own Check call (Envoy's tracer injects its span there;
+ * end users cannot set it), read through `get` (grpc-js metadata or node:http2 headers); undefined when it
+ * carries none.
+ */
+export function proxyTraceContext(get: (name: string) => unknown): Readonly<Record<string, string>> | undefined {
+  let found: Record<string, string> | undefined;
+  for (const name of TRACE_CONTEXT_HEADERS) {
+    const value = get(name);
+    if (typeof value !== 'string') continue;
+    found ??= {};
+    found[name] = value;
+  }
+  return found;
+}
+
 /** Attribute values we export. */
 export type SpanAttributes = Readonly<Record<string, string | number | boolean>>;
 
