@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { Cluster, Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createCachedVerdictStore } from '../src/store/cached-verdict-store.js';
 import { createStore } from '../src/store/create-store.js';
 import type { Invalidations } from '../src/store/invalidations.js';
@@ -178,6 +178,36 @@ describe('RedisStore on a real redis-server', () => {
     expect(() => createRedisStore({ logger }, { redis: { url: server.url, cluster: [] } })).toThrow(TypeError);
     expect(() => createRedisStore({ logger }, { redis: { url: server.url, keyPrefix: 'a{b}' } })).toThrow(TypeError);
     expect(() => createRedisStore({ logger }, { redis: { url: server.url, commandTimeoutMs: 0 } })).toThrow(TypeError);
+  });
+
+  it('answers nothing from the local cache until the invalidation channel is subscribed, and retries a refused SUBSCRIBE', async () => {
+    // A user allowed every key and command but no pub/sub channel: the subscriber's SUBSCRIBE fails (NOPERM),
+    // as a command timeout on a loaded Redis would. Another replica's revocation would then go unheard, so the
+    // cached store must read Redis every time until the subscription is acknowledged.
+    await raw.call('ACL', 'SETUSER', 'nochan', 'on', '>pw', '~*', '+@all', 'resetchannels');
+    const url = server.url.replace('redis://', 'redis://nochan:pw@');
+    const inner = createRedisStore({ logger }, { redis: { url, keyPrefix: 'live:v1:', commandTimeoutMs: 1000, connectTimeoutMs: 1000 } });
+    stores.push(inner);
+    const cached = createCachedVerdictStore(inner, { ttlMs: 60_000, maxEntries: 100 });
+    const writer = await open('live:v1:');
+    const subject = 'corp:unheard';
+    expect(await writer.putVerdict(verdict(subject))).toBe('written');
+    await vi.waitFor(() => expect(lines.some((l) => l.msg === 'invalidation subscribe failed; retrying in 1 s')).toBe(true), { timeout: 5_000 });
+    expect(inner.invalidationsLive?.()).toBe(false);
+    expect((await cached.getVerdicts(subject, ['kyc']))[0]?.status).toBe('Approved');
+    // Revoked through the other replica: with no subscription this one hears nothing, yet it must not answer
+    // the Approved verdict from memory.
+    await writer.revokeVerdicts(subject, undefined, { at: Date.now(), reason: 'admin' });
+    expect(await cached.getVerdicts(subject, ['kyc'])).toEqual([undefined]);
+    expect(cached.stats()).toMatchObject({ hits: 0, misses: 2 });
+
+    // Channels granted: the retry subscribes, and the cache is used again.
+    await raw.call('ACL', 'SETUSER', 'nochan', 'allchannels');
+    await vi.waitFor(() => expect(inner.invalidationsLive?.()).toBe(true), { timeout: 5_000 });
+    expect(await inner.whenReady(1_000)).toBe(true);
+    await cached.getVerdicts(subject, ['kyc']);
+    await cached.getVerdicts(subject, ['kyc']);
+    expect(cached.stats()).toMatchObject({ hits: 1, misses: 3 });
   });
 
   it('fails fast while Redis is down, then recovers and keeps AOF data after a restart', async () => {

@@ -68,6 +68,8 @@ export function createCachedVerdictStore(inner: CacheableStore, options: CachedV
     else cache.peek(subject)?.delete(workflow);
   };
   const unsubscribe = inner.onInvalidate(invalidate);
+  /** False while other replicas' invalidations could be missed: then every read goes to the store. */
+  const live = inner.invalidationsLive?.bind(inner) ?? ((): boolean => true);
 
   const safeClock = (): number | undefined => {
     try {
@@ -79,7 +81,7 @@ export function createCachedVerdictStore(inner: CacheableStore, options: CachedV
 
   const lookup = (subject: string, workflows: readonly string[], out: (Verdict | undefined)[]): number[] => {
     const missing: number[] = [];
-    if (ttlMs === 0) return workflows.map((_, i) => i);
+    if (ttlMs === 0 || !live()) return workflows.map((_, i) => i);
     try {
       const byWorkflow = cache.get(subject);
       const now = clock();
@@ -95,7 +97,7 @@ export function createCachedVerdictStore(inner: CacheableStore, options: CachedV
   };
 
   const remember = (subject: string, workflows: readonly string[], found: readonly (Verdict | undefined)[], at: number): void => {
-    if (ttlMs === 0) return;
+    if (ttlMs === 0 || !live()) return;
     try {
       let byWorkflow = cache.get(subject);
       if (byWorkflow === undefined) {
@@ -173,6 +175,7 @@ export function createCachedVerdictStore(inner: CacheableStore, options: CachedV
     acquireLock: (name, ttl) => inner.acquireLock(name, ttl),
     releaseLock: (name, token) => inner.releaseLock(name, token),
     onInvalidate: (listener) => inner.onInvalidate(listener),
+    invalidationsLive: live,
     recordActivity: (subject, observation, limits) => (risk ? risk.recordActivity(subject, observation, limits) : noRisk()),
     getRisk: (subject) => (risk ? risk.getRisk(subject) : noRisk()),
     deleteRisk: (subject) => (risk ? risk.deleteRisk(subject) : noRisk()),

@@ -14,4 +14,10 @@ export type InvalidationListener = (subject: string | undefined, workflow?: stri
 export interface Invalidations {
   /** Subscribes to verdict invalidations from every replica; returns the unsubscribe function. */
   onInvalidate(listener: InvalidationListener): () => void;
+  /**
+   * False while invalidations from other replicas could be missed (the Redis subscription is not, or no
+   * longer, acknowledged on a ready connection): a cache must not answer from memory then. Absent = always
+   * live (the in-memory store announces its own writes synchronously).
+   */
+  invalidationsLive?(): boolean;
 }

@@ -148,6 +148,8 @@ export function createRedisStore(deps: { logger: Logger }, options: RedisStoreOp
     ...createRedisCoordination(conn),
     ...createRedisRisk(conn),
     onInvalidate: (listener) => invalidations.onInvalidate(listener),
+    // Without a subscriber (a write-only tool) nothing is announced either way; it reads no cached verdicts.
+    invalidationsLive: () => subscriber === undefined || invalidations.live,
 
     async ping() {
       if (conn.closed) return false;
