@@ -19,6 +19,8 @@ export function createReadiness(deps: {
   ping: () => Promise<boolean>;
   onStore?: (up: boolean) => void;
   issuers?: () => readonly IssuerStatus[];
+  /** Whether other replicas' verdict invalidations are arriving (false: the verdict cache is bypassed). */
+  invalidationsLive?: () => boolean;
 }): Readiness {
   let draining = false;
   return {
@@ -28,6 +30,10 @@ export function createReadiness(deps: {
       const storeUp = await deps.ping();
       deps.onStore?.(storeUp);
       checks.store = { ok: storeUp };
+      if (deps.invalidationsLive !== undefined) {
+        const live = deps.invalidationsLive();
+        checks.invalidations = { ok: live, ...(live ? {} : { detail: 'not subscribed; verdict cache bypassed' }) };
+      }
       for (const issuer of deps.issuers?.() ?? []) {
         checks[`issuer:${issuer.name}`] = { ok: issuer.keysLoaded, ...(issuer.lastError ? { detail: issuer.lastError } : {}) };
       }

@@ -139,6 +139,18 @@ beforeAll(async () => {
   [a, b] = await Promise.all([startIdgate({ configYaml: yaml, command: 'authz' }), startIdgate({ configYaml: yaml, command: 'authz' })]);
   clientA = createEnvoyClient(`127.0.0.1:${a.ports.grpc}`);
   clientB = createEnvoyClient(`127.0.0.1:${b.ports.grpc}`);
+  // Until a replica's invalidation SUBSCRIBE is acknowledged it bypasses its verdict cache (/readyz says so);
+  // the warm-cache cases below need both subscribed.
+  for (const replica of [a, b]) {
+    let live = false;
+    for (let i = 0; i < 200 && !live; i += 1) {
+      const res = await fetch(`http://127.0.0.1:${replica.ports.admin}/readyz`);
+      const body = (await res.json()) as { checks?: { invalidations?: { ok?: boolean } } };
+      live = body.checks?.invalidations?.ok === true;
+      if (!live) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(live).toBe(true);
+  }
 }, 30_000);
 
 afterAll(async () => {
@@ -276,6 +288,9 @@ describe('admin revocation across replicas', () => {
   it('DELETE /admin/subjects/:subject on A revokes verdicts and risk state for B; a silent delete would not have', async () => {
     const token = await tokenFor('fred');
     await seed.putVerdict(approved('test:fred'));
+    expect((await check('b', { path: '/payments/pay', token, country: 'ES', device: 'd1' })).res.http_response).toBe('ok_response');
+    // The seed's own invalidation may reach B while that first read is in flight, and a read that overlaps
+    // an invalidation is (rightly) not cached; by the second Check it has been delivered, so this one caches.
     expect((await check('b', { path: '/payments/pay', token, country: 'ES', device: 'd1' })).res.http_response).toBe('ok_response');
     // B's cache is warm: a delete that publishes no invalidation goes unnoticed by B.
     await raw.del('idgate:v1:{test:fred}:verdict:kyc');

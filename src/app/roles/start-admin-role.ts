@@ -21,6 +21,7 @@ export async function startAdminRole(
   const readiness = createReadiness({
     ping: () => store.ping(),
     onStore: (up) => metrics.setDependencyUp('store', up),
+    ...(store.invalidationsLive ? { invalidationsLive: () => store.invalidationsLive?.() ?? true } : {}),
     ...(options.issuers ? { issuers: options.issuers } : {}),
   });
   const admin = createAdminServer({

@@ -66,7 +66,15 @@ function connect(
     lazyConnect: false,
   };
   // The subscriber holds one SUBSCRIBE (re-sent by ioredis on reconnect); queuing it offline is bounded.
-  const subscriberOverrides: Partial<RedisOptions> = { enableOfflineQueue: true, enableAutoPipelining: false };
+  // Its SUBSCRIBE is issued at start-up, queued behind the connect and the ready check while the process is
+  // busy loading: the hot-path commandTimeout (500 ms) timed it out there, and a replica then never heard
+  // another replica's revocation. It is off the hot path, so it gets the connect timeout if that is longer.
+  const subscriberTimeout = Math.max(commandTimeout, connectTimeout);
+  const subscriberOverrides: Partial<RedisOptions> = {
+    enableOfflineQueue: true,
+    enableAutoPipelining: false,
+    commandTimeout: subscriberTimeout,
+  };
 
   if (r.cluster !== undefined) {
     const clusterOptions: ClusterOptions = {
@@ -85,7 +93,13 @@ function connect(
     const nodes = r.cluster.map((n) => ({ host: n.host, port: n.port }));
     return {
       client: new Cluster(nodes, clusterOptions),
-      subscriber: subscribe ? new Cluster(nodes, { ...clusterOptions, enableOfflineQueue: true }) : undefined,
+      subscriber: subscribe
+        ? new Cluster(nodes, {
+            ...clusterOptions,
+            enableOfflineQueue: true,
+            redisOptions: { ...clusterOptions.redisOptions, commandTimeout: subscriberTimeout },
+          })
+        : undefined,
     };
   }
   if (r.sentinels !== undefined) {
@@ -178,7 +192,7 @@ export function createRedisStore(deps: { logger: Logger }, options: RedisStoreOp
       const deadline = performance.now() + timeoutMs;
       for (;;) {
         if (conn.closed) return false;
-        if (client.status === 'ready' && (subscriber === undefined || invalidations.subscribed)) return true;
+        if (client.status === 'ready' && (subscriber === undefined || invalidations.live)) return true;
         if (performance.now() >= deadline) return false;
         // Polling keeps this free of listener bookkeeping; it runs at startup and in tests only.
         await sleep(10);
