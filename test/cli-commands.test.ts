@@ -281,10 +281,13 @@ describe('moving the example', () => {
       const first = await checkout();
       expect(first.status).toBe(401);
       const url = ((await first.json()) as { verification_url: string }).verification_url;
-      const page = await fetch(url); // fetch follows redirects like curl -L
-      expect(page.status).toBe(200);
-      expect(new URL(page.url).port).toBe(String(moved[8099]));
-      const decided = await fetch(`${page.url}/decide`, { method: 'POST', body: new URLSearchParams({ decision: 'approve' }), redirect: 'manual' });
+      // `curl -s -L -d ''`: a POST, redirects followed (a 302 turns it into a GET, as curl does). When Didit was
+      // slower than the Check's budget the URL is idgate's own start URL, whose POST creates the session.
+      // Only the effective URL is kept (`-o /dev/null -w '%{url_effective}'`): the sandbox's hosted page.
+      const session = (await fetch(url, { method: 'POST', body: '' })).url;
+      expect(new URL(session).port).toBe(String(moved[8099]));
+      expect((await fetch(session)).status).toBe(200);
+      const decided = await fetch(`${session}/decide`, { method: 'POST', body: new URLSearchParams({ decision: 'approve' }), redirect: 'manual' });
       expect(decided.status).toBe(302);
       const deadline = Date.now() + 10_000;
       let after = await checkout();
