@@ -1,5 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { request as httpRequest } from 'node:http';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,5 +146,23 @@ describe('examples/org served as shipped', () => {
     expect(await check('catalog.example.com', '/v1/refunds', { method: 'POST' })).toMatchObject({ verdict: '403 no_route', decidedBy: 'default default' });
     const line = await decisionLine(unowned.decisionId ?? '');
     expect(line).toMatchObject({ layer: 'default', rule: 'default', code: 'no_route', revision: `platform@${revisionOf(PLATFORM)}` });
+  });
+
+  it("the served decision log replays under docs/decision-log.md's command: lines without replay records are counted, not failed", () => {
+    // The example leaves logging.decisionReplay off, so its decision lines carry no replay record.
+    const dir = mkdtempSync(join(tmpdir(), 'idgate-org-log-'));
+    try {
+      const log = join(dir, 'decisions.log');
+      writeFileSync(log, `${idgate.output()}\n`);
+      const decisions = idgate.logs.filter((l) => l.msg === 'decision').length;
+      expect(decisions).toBeGreaterThan(0);
+      const r = spawnSync(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'policy', 'diff', '--from', PLATFORM, '--to', PLATFORM, '--replay', log], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toContain(`replay: 0 decision(s) from 1 file(s): 0 unchanged, 0 changed; ${decisions} without a replay record, 0 malformed`);
+      expect(r.stdout).toContain('result: nothing loosened');
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
