@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../config/config-error.js';
 import { configWarnings } from '../config/config-warnings.js';
 import { loadConfig } from '../config/load-config.js';
 import type { IdgateConfig, TenantConfig } from '../config/types.js';
+import { readRegularFile } from '../config/read-bounded-file.js';
 import { MAX_CONFIG_LENGTH } from '../config/yaml-document.js';
 import { startPolling, type Polling } from '../core/start-polling.js';
 import { planReload, type ReloadCapabilities, type ReloadPlan } from './reload-plan.js';
@@ -61,7 +62,7 @@ export function watchConfig(
       deps.logger.warn({ err, path: options.path }, 'config file unreadable; keeping the current policy');
       return;
     }
-    const digest = await fingerprint(text, running);
+    const digest = fingerprint(text, running);
     if (lastHash === undefined) {
       lastHash = digest;
       return;
@@ -96,7 +97,7 @@ export function watchConfig(
     if (tenantFiles(before) !== tenantFiles(running.policy.tenants)) {
       // The fingerprint covers the running config's tenant files: take the new list in now, or the next
       // poll would see a "change" that is only the list itself.
-      lastHash = await fingerprint(text, running);
+      lastHash = fingerprint(text, running);
     }
     options.onTenants?.(running.policy.tenants, before);
     for (const section of plan.refused) {
@@ -128,9 +129,9 @@ export function watchConfig(
  * What a change is detected on: the platform file's bytes and the running config's tenant files, so
  * editing one team's file reloads as editing the platform file does.
  */
-async function fingerprint(platform: Buffer, running: IdgateConfig): Promise<string> {
+function fingerprint(platform: Buffer, running: IdgateConfig): string {
   const hash = createHash('sha256').update(platform);
-  for (const tenant of running.policy.tenants) for (const file of tenant.files) await hashFile(hash, file);
+  for (const tenant of running.policy.tenants) for (const file of tenant.files) hashFile(hash, file);
   return hash.digest('hex');
 }
 
@@ -140,19 +141,17 @@ function tenantFiles(tenants: readonly TenantConfig[]): string {
 
 /**
  * Adds a tenant file to the fingerprint: its path and bytes, or why it cannot be read (so a file that
- * appears, disappears or is fixed counts as a change). A file over the size limit is not read: its size
- * and mtime stand for it (it is refused by the load anyway).
+ * appears, disappears or is fixed counts as a change). Read as the loader reads it (bounded, regular files
+ * only, check and read on one descriptor): a FIFO swapped in between a stat and a read would otherwise
+ * block the poll, and hot reload with it, for good.
  */
-async function hashFile(hash: ReturnType<typeof createHash>, file: string): Promise<void> {
+function hashFile(hash: ReturnType<typeof createHash>, file: string): void {
   hash.update(`\0${file}\0`);
   try {
-    const info = await stat(file);
-    // Never read a FIFO or a device (a read of /dev/zero never ends): the load refuses them anyway.
-    if (!info.isFile()) hash.update('not a regular file');
-    else if (info.size > MAX_CONFIG_LENGTH) hash.update(`EFBIG ${info.size} ${info.mtimeMs}`);
-    else hash.update(await readFile(file));
+    hash.update(readRegularFile(file, MAX_CONFIG_LENGTH, 'tenant file'));
   } catch (err) {
-    hash.update(`error ${String((err as { code?: unknown }).code)}`);
+    const e = err as { code?: unknown; message?: unknown };
+    hash.update(`error ${String(e.code ?? e.message)}`);
   }
 }
 

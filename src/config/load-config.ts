@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { realpathSync, statSync } from 'node:fs';
+import { constants, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { ConfigError } from './config-error.js';
 import { parseConfig } from './parse-config.js';
-import { readBoundedFile } from './read-bounded-file.js';
+import { readBoundedFile, readRegularFile } from './read-bounded-file.js';
 import { revisionOf } from './resolve-tenants.js';
 import type { IdgateConfig } from './types.js';
 import { MAX_CONFIG_LENGTH } from './yaml-document.js';
@@ -57,6 +57,11 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
  * `..data` links are) lies inside the platform file's real directory: a team's file can never lead idgate
  * to read `/etc/passwd` or another team's mount outside it. A symlink loop fails with `ELOOP`; a FIFO,
  * device or directory is refused.
+ *
+ * The checked real path is opened without following a last symlink, so a link swapped in after the check
+ * (`ELOOP`: the team is stale this time, and the changed fingerprint reloads it on the next poll) cannot
+ * lead the read elsewhere; the regular-file check and the read share one descriptor (no FIFO swapped in
+ * between can block the load).
  */
 function readTenantFile(baseDir: string, path: string): Buffer {
   const real = realpathSync(path);
@@ -66,6 +71,5 @@ function readTenantFile(baseDir: string, path: string): Buffer {
     throw new Error("it resolves (through a symlink) outside the platform file's directory");
   }
   // A FIFO would block the load forever, a device never end: only regular files are read.
-  if (!statSync(real).isFile()) throw new Error('it is not a regular file');
-  return readBoundedFile(real, MAX_CONFIG_LENGTH, 'tenant file');
+  return readRegularFile(real, MAX_CONFIG_LENGTH, 'tenant file', constants.O_NOFOLLOW);
 }

@@ -147,6 +147,20 @@ describe('tenant files on a running process', () => {
     await reloadedWith(next, { shop: `ok@${rev(SHOP)}` });
   });
 
+  it('a tenant file replaced by a directory goes stale on its last good routes; restored, it loads again', async () => {
+    const from = idgate.logs.length;
+    rmSync(join(dir, 'tenants/payments.yaml'));
+    mkdirSync(join(dir, 'tenants/payments.yaml'));
+    await reloadedWith(from, { payments: `stale@${rev(PAYMENTS)}`, shop: `ok@${rev(SHOP)}` });
+    const error = idgate.logs.slice(from).find((l) => l.tenant === 'payments' && l.level === 50);
+    expect(String(error?.detail)).toBe(`${join(dir, 'tenants/payments.yaml')}: cannot read the tenant file: it is not a regular file`);
+    await waitFor(async () => (await status('payments', 'stale')) === 1, 5_000, 'the stale gauge');
+    const next = idgate.logs.length;
+    rmSync(join(dir, 'tenants/payments.yaml'), { recursive: true });
+    write('tenants/payments.yaml', PAYMENTS);
+    await reloadedWith(next, { payments: `ok@${rev(PAYMENTS)}` });
+  });
+
   it('a tenant added by the platform file is loaded once (its file list joins the watch without a second reload)', async () => {
     const from = idgate.logs.length;
     write('tenants/docs.yaml', OPS);
