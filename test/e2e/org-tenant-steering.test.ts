@@ -1,13 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRequest, outcomeOf } from '../support/check-requests.js';
 import { testConfigYaml } from '../support/config-yaml.js';
-import { createEnvoyClient, type EnvoyClient, type UpstreamCheckRequest } from '../support/envoy-client.js';
-import { startIdgate, type IdgateProcess } from '../support/idgate-process.js';
+import type { UpstreamCheckRequest } from '../support/envoy-client.js';
 import { startJwksServer, type JwksServer } from '../support/jwks-server.js';
+import { startOrgProcess, type OrgProcess } from '../support/org-process.js';
 import { createTestKey, jwksOf } from '../support/tokens.js';
 
 /**
@@ -47,32 +44,26 @@ interface Answer {
 }
 
 let jwks: JwksServer;
-let dir: string;
-let idgate: IdgateProcess;
-let grpc: EnvoyClient;
+let org: OrgProcess;
 
 beforeAll(async () => {
   const key = await createTestKey('ES256');
   jwks = await startJwksServer({ keys: jwksOf(key) });
-  dir = mkdtempSync(join(tmpdir(), 'idgate-org-steer-'));
-  mkdirSync(join(dir, 'teams'));
-  writeFileSync(join(dir, 'teams/shop.yaml'), SHOP);
-  writeFileSync(join(dir, 'teams/blog.yaml'), BLOG);
-  writeFileSync(join(dir, 'teams/open.yaml'), OPEN);
-  // No network.trustedProxies: this test's HTTP client is a client talking to idgate directly.
-  writeFileSync(join(dir, 'platform.yaml'), testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, policyYaml: POLICY, grpcYaml: 'decisionTimeout: 3s' }));
-  idgate = await startIdgate({ configYaml: '', configPath: join(dir, 'platform.yaml'), command: 'authz' });
-  grpc = createEnvoyClient(`127.0.0.1:${idgate.ports.grpc}`);
+  org = await startOrgProcess({
+    // No network.trustedProxies: this test's HTTP client is a client talking to idgate directly.
+    'platform.yaml': testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, policyYaml: POLICY, grpcYaml: 'decisionTimeout: 3s' }),
+    'teams/shop.yaml': SHOP,
+    'teams/blog.yaml': BLOG,
+    'teams/open.yaml': OPEN,
+  });
 }, 30_000);
 
 afterAll(async () => {
-  grpc?.close();
-  await Promise.all([idgate?.stop(), jwks?.close()]);
-  rmSync(dir, { recursive: true, force: true });
+  await Promise.all([org?.stop(), jwks?.close()]);
 });
 
 async function askGrpc(request: UpstreamCheckRequest): Promise<Answer> {
-  const res = await grpc.check(request);
+  const res = await org.grpc.check(request);
   const fields = res.dynamic_metadata?.fields;
   const layer = fields?.layer?.stringValue;
   const rule = fields?.rule?.stringValue;
@@ -84,7 +75,7 @@ async function askGrpc(request: UpstreamCheckRequest): Promise<Answer> {
 function askHttp(path: string, rawHeaders: readonly string[]): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port: idgate.ports.http, path: `/check${path}`, headers: ['accept', 'application/json', ...rawHeaders], timeout: 5_000, setHost: false },
+      { host: '127.0.0.1', port: org.idgate.ports.http, path: `/check${path}`, headers: ['accept', 'application/json', ...rawHeaders], timeout: 5_000, setHost: false },
       (r) => {
         r.resume();
         r.on('end', () => resolve({ verdict: r.statusCode === 200 ? 'allow' : `${String(r.statusCode)} ${String(r.headers['x-idgate-reason'])}` }));
