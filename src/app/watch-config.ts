@@ -74,8 +74,10 @@ export function watchConfig(
       return;
     }
     let next: IdgateConfig;
+    // What this load read of each tenant file: the fingerprint of a new tenant list is taken from it.
+    const used = new Map<string, Buffer | Error>();
     try {
-      next = await loadConfig(options.path, { env: deps.env, previous: running });
+      next = await loadConfig(options.path, { env: deps.env, previous: running, onTenantRead: (file, read) => used.set(file, read) });
     } catch (err) {
       reject('invalid', err instanceof ConfigError ? err.format() : String(err));
       return;
@@ -96,8 +98,9 @@ export function watchConfig(
     running = plan.effective;
     if (tenantFiles(before) !== tenantFiles(running.policy.tenants)) {
       // The fingerprint covers the running config's tenant files: take the new list in now, or the next
-      // poll would see a "change" that is only the list itself.
-      lastHash = fingerprint(text, running);
+      // poll would see a "change" that is only the list itself. Over the versions the load used, not the
+      // files as they are now: a team's edit landing after the load's read is then still a change.
+      lastHash = fingerprint(text, running, used);
     }
     options.onTenants?.(running.policy.tenants, before);
     for (const section of plan.refused) {
@@ -127,32 +130,42 @@ export function watchConfig(
 
 /**
  * What a change is detected on: the platform file's bytes and the running config's tenant files, so
- * editing one team's file reloads as editing the platform file does.
+ * editing one team's file reloads as editing the platform file does. `used`: what a load read of some of
+ * those files, hashed instead of reading them again.
  */
-function fingerprint(platform: Buffer, running: IdgateConfig): string {
+function fingerprint(platform: Buffer, running: IdgateConfig, used?: ReadonlyMap<string, Buffer | Error>): string {
   const hash = createHash('sha256').update(platform);
-  for (const tenant of running.policy.tenants) for (const file of tenant.files) hashFile(hash, file);
+  for (const tenant of running.policy.tenants) {
+    for (const file of tenant.files) {
+      // The file's path and bytes, or why it cannot be read (so a file that appears, disappears or is
+      // fixed counts as a change).
+      hash.update(`\0${file}\0`);
+      const read = used?.get(file) ?? readTenantFile(file);
+      if (read instanceof Error) {
+        const code = (read as { code?: unknown }).code;
+        hash.update(`error ${typeof code === 'string' ? code : read.message}`);
+      } else {
+        hash.update(read);
+      }
+    }
+  }
   return hash.digest('hex');
+}
+
+/**
+ * A tenant file as the loader reads it (bounded, regular files only, check and read on one descriptor): a
+ * FIFO swapped in between a stat and a read would otherwise block the poll, and hot reload with it, for good.
+ */
+function readTenantFile(file: string): Buffer | Error {
+  try {
+    return readRegularFile(file, MAX_CONFIG_LENGTH, 'tenant file');
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
 }
 
 function tenantFiles(tenants: readonly TenantConfig[]): string {
   return JSON.stringify(tenants.map((t) => t.files));
-}
-
-/**
- * Adds a tenant file to the fingerprint: its path and bytes, or why it cannot be read (so a file that
- * appears, disappears or is fixed counts as a change). Read as the loader reads it (bounded, regular files
- * only, check and read on one descriptor): a FIFO swapped in between a stat and a read would otherwise
- * block the poll, and hot reload with it, for good.
- */
-function hashFile(hash: ReturnType<typeof createHash>, file: string): void {
-  hash.update(`\0${file}\0`);
-  try {
-    hash.update(readRegularFile(file, MAX_CONFIG_LENGTH, 'tenant file'));
-  } catch (err) {
-    const e = err as { code?: unknown; message?: unknown };
-    hash.update(`error ${String(e.code ?? e.message)}`);
-  }
 }
 
 /** Routes, guardrails and tenants a config declares: 0 is what a file cut off before `policy:` parses to. */

@@ -18,6 +18,11 @@ export interface LoadConfigOptions {
    * routes from here (`stale`) instead of failing (denying everything it owns).
    */
   readonly previous?: IdgateConfig;
+  /**
+   * Told what each tenant file read gave — its bytes, or why it could not be read — as the load reads it:
+   * lets the hot-reload watcher fingerprint exactly the versions this load used, not a later one.
+   */
+  readonly onTenantRead?: (path: string, read: Buffer | Error) => void;
 }
 
 /** Largest secret file read, bytes. */
@@ -46,7 +51,17 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
     env: options.env,
     readFile: (p) => readBoundedFile(p, MAX_SECRET_FILE_BYTES, 'secret file').toString('utf8'),
     baseDir,
-    readTenantFile: (p) => readTenantFile(baseDir, p),
+    readTenantFile: (p) => {
+      let read: Buffer;
+      try {
+        read = readTenantFile(baseDir, p);
+      } catch (err) {
+        options.onTenantRead?.(p, err instanceof Error ? err : new Error(String(err)));
+        throw err;
+      }
+      options.onTenantRead?.(p, read);
+      return read;
+    },
     revision: revisionOf(createHash('sha256').update(bytes)),
     ...(options.previous !== undefined ? { previous: options.previous } : {}),
   });
