@@ -143,9 +143,14 @@ describe('examples/org served as shipped', () => {
     const unowned = await check('shop.example.com', '/v1/refunds', { method: 'POST' });
     expect(unowned).toMatchObject({ verdict: '403 no_route', decidedBy: 'default default' });
     // A refund sent to the catalog's host never reaches the payments routes.
-    expect(await check('catalog.example.com', '/v1/refunds', { method: 'POST' })).toMatchObject({ verdict: '403 no_route', decidedBy: 'default default' });
+    const owned = await check('catalog.example.com', '/v1/refunds', { method: 'POST' });
+    expect(owned).toMatchObject({ verdict: '403 no_route', decidedBy: 'default default' });
+    // Unowned: the platform file alone decided. Owned by catalog: its files' revision is named too.
     const line = await decisionLine(unowned.decisionId ?? '');
     expect(line).toMatchObject({ layer: 'default', rule: 'default', code: 'no_route', revision: `platform@${revisionOf(PLATFORM)}` });
+    const ownedLine = await decisionLine(owned.decisionId ?? '');
+    expect(ownedLine).toMatchObject({ layer: 'default', rule: 'default', code: 'no_route' });
+    expect(ownedLine.revision).toBe(`platform@${revisionOf(PLATFORM)} tenant/catalog@${revisionOf('examples/org/tenants/catalog.yaml')}`);
   });
 
   it("the served decision log replays under docs/decision-log.md's command: lines without replay records are counted, not failed", () => {
