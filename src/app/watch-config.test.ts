@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +78,32 @@ describe('watchConfig', () => {
       // And then nothing changed: no further reload.
       await watcher.checkNow();
       expect(applied).toHaveLength(2);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('a platform file replaced by a FIFO is skipped without blocking the watcher; restored, it reloads', async () => {
+    write('platform.yaml', PLATFORM(PAY));
+    write('tenants/pay.yaml', routes('pay'));
+    const path = join(dir, 'platform.yaml');
+    const applied: ReloadPlan[] = [];
+    const watcher = watchConfig(
+      { logger: pino({ level: 'silent' }), env: {} },
+      { path, initial: await loadConfig(path, { env: {} }), intervalMs: 3_600_000, capabilities: { workflowsWired: false }, apply: (plan) => void applied.push(plan) },
+    );
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      rmSync(path);
+      execFileSync('mkfifo', [path]);
+      // With no writer, a plain read of the FIFO never returns: this poll (and every later one) would hang.
+      await watcher.checkNow();
+      expect(applied).toHaveLength(0);
+      rmSync(path);
+      write('platform.yaml', PLATFORM(PAY + SHOP));
+      write('tenants/shop.yaml', routes('v1'));
+      await watcher.checkNow();
+      expect(applied.map((p) => p.effective.policy.tenants.map((t) => t.name))).toEqual([['pay', 'shop']]);
     } finally {
       watcher.stop();
     }

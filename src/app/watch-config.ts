@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../config/config-error.js';
@@ -10,6 +9,9 @@ import { readRegularFile } from '../config/read-bounded-file.js';
 import { MAX_CONFIG_LENGTH } from '../config/yaml-document.js';
 import { startPolling, type Polling } from '../core/start-polling.js';
 import { planReload, type ReloadCapabilities, type ReloadPlan } from './reload-plan.js';
+
+/** Largest platform file the watcher reads, bytes: any document the loader accepts (UTF-8 of its characters). */
+const MAX_PLATFORM_READ = 4 * MAX_CONFIG_LENGTH;
 
 /** Why a reload was rejected as a whole (the running config stays). */
 export type ReloadRejection = 'empty' | 'invalid' | 'no_routes' | 'apply_failed';
@@ -57,7 +59,9 @@ export function watchConfig(
   async function check(): Promise<void> {
     let text: Buffer;
     try {
-      text = await readFile(options.path);
+      // Regular files only, through one non-blocking descriptor: a FIFO put in the file's place would
+      // otherwise block this read, and every later poll, for good. (The load refuses what is too large.)
+      text = readRegularFile(options.path, MAX_PLATFORM_READ, 'configuration file');
     } catch (err) {
       deps.logger.warn({ err, path: options.path }, 'config file unreadable; keeping the current policy');
       return;
