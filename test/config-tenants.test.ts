@@ -338,6 +338,23 @@ describe('tenant file errors fail only that tenant, with file:line:col and the r
     }
   });
 
+  it('a case-insensitive route cannot escape a case-sensitive guardrail: refused where they can overlap', async () => {
+    // /ADMIN/x would match this route (the team says its upstream ignores case) but not the guardrail.
+    const guarded = PLATFORM.replace('  tenants:', '    - { id: no-admin, match: { paths: [{ prefix: /cart/admin }] }, deny: true }\n  tenants:');
+    write('idgate.yaml', guarded);
+    const text = `routes:\n  - { id: cart, match: { prefix: /cart, caseSensitive: false }, public: true }\n`;
+    const error = await tenantError('tenants/shop.yaml', text, 'shop');
+    expect(error).toBe(
+      `${join(dir, 'tenants/shop.yaml')}:${at(text, 'false')} routes[0].match.caseSensitive: a case-insensitive route can escape the case-sensitive guardrail "no-admin" (${platformPath()}:${at(guarded, '{ id: no-admin')}): a path spelled in another case would match this route but not the guardrail (ask the platform team for caseSensitive: false on the guardrail, or drop it here)`,
+    );
+    // Fine where they cannot overlap (ignoring case), or once the guardrail ignores case too.
+    write('tenants/shop.yaml', `routes:\n  - { id: list, match: { prefix: /orders/list, caseSensitive: false }, public: true }\n  - { id: cart, match: { prefix: /cart/admin }, deny: true }\n`);
+    expect(tenant(await load(), 'shop').status).toBe('ok');
+    write('idgate.yaml', guarded.replace('[{ prefix: /cart/admin }] }', '[{ prefix: /cart/admin }], caseSensitive: false }'));
+    write('tenants/shop.yaml', text);
+    expect(tenant(await load(), 'shop').status).toBe('ok');
+  });
+
   it('a ConfigMap-style symlink (..data inside the directory) is followed', async () => {
     mkdirSync(join(dir, 'tenants/..2026_01_01'));
     writeFileSync(join(dir, 'tenants/..2026_01_01/payments.yaml'), PAYMENTS);
