@@ -302,6 +302,14 @@ describe('tenant file errors fail only that tenant, with file:line:col and the r
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  it('deeply nested YAML is a located syntax error, not a stack overflow that escapes the load', async () => {
+    const text = `routes: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n`;
+    const error = await tenantError('tenants/payments.yaml', text, 'payments');
+    const lines = error.split('\n');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toMatch(new RegExp(`^${join(dir, 'tenants/payments.yaml')}:1:\\d+: YAML syntax error: Maximum call stack size exceeded$`));
+  });
+
   it('anchors, aliases and merge keys cannot smuggle keys in: a merge key is an unknown key, not a merge', async () => {
     const text = `x: &x { public: true }\nroutes:\n  - { <<: *x, id: a, match: { prefix: /refunds } }\n`;
     const error = await tenantError('tenants/payments.yaml', text, 'payments');

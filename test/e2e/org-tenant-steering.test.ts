@@ -232,3 +232,50 @@ describe('host spellings are canonicalised before ownership, identically on both
     expect(await askHttp('/shop/admin', ['host', 'xn--www-exmple-r5a.com'])).toEqual({ verdict: '403 no_route' });
   });
 });
+
+describe('HTTP mode behind a trusted proxy (nginx auth_request, Traefik ForwardAuth): the described request is canonicalised the same way', () => {
+  let proxied: OrgProcess;
+  beforeAll(async () => {
+    proxied = await startOrgProcess({
+      'platform.yaml': testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl, policyYaml: POLICY, trustedProxies: ['127.0.0.1/32'] }),
+      'teams/shop.yaml': SHOP,
+      'teams/blog.yaml': BLOG,
+      'teams/open.yaml': OPEN,
+    });
+  }, 30_000);
+  afterAll(async () => {
+    await proxied?.stop();
+  });
+
+  /** The proxy's sub-request to its own path, with `host` as its Host, the original described by the headers. */
+  function askProxied(host: string, headers: Readonly<Record<string, string>>): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const raw = ['host', host, 'accept', 'application/json', ...pairs(headers)];
+      const req = httpRequest({ host: '127.0.0.1', port: proxied.idgate.ports.http, path: '/auth', headers: raw, timeout: 5_000, setHost: false }, (r) => {
+        r.resume();
+        r.on('end', () => resolve(r.statusCode === 200 ? 'allow' : `${String(r.statusCode)} ${String(r.headers['x-idgate-reason'])}`));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  // nginx passes the original Host as the sub-request's Host; Traefik sends X-Forwarded-Host.
+  it.each(['nginx', 'Traefik'] as const)('%s: host and path spellings land where the gRPC front end puts them', async (proxy) => {
+    const cases: readonly [string, string, string][] = [
+      ['www.example.com', '/shop/shoes', 'allow'],
+      ['WWW.Example.COM.', '/shop/../blog/post', BLOG_DECIDES.verdict],
+      ['www.example.com:8443', '/shop/%2e%2e/blog/post', BLOG_DECIDES.verdict],
+      ['www.example.com', '//shop/./admin?x=1', GUARDRAIL_DECIDES.verdict],
+      ['www.example.com', '/shop%2Fadmin', '400 path_invalid'],
+      ['www.example.com@open.example.com', '/shop/shoes', REFUSED],
+    ];
+    for (const [host, path, expected] of cases) {
+      const answer = proxy === 'nginx' ? await askProxied(host, { 'x-original-uri': path }) : await askProxied('idgate.internal', { 'x-forwarded-uri': path, 'x-forwarded-host': host });
+      expect(answer, `${proxy} ${host} ${path}`).toBe(expected);
+      expect((await askGrpc(checkRequest({ host, path }))).verdict, `gRPC ${host} ${path}`).toBe(expected);
+    }
+  });
+});
+
