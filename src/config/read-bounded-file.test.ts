@@ -34,6 +34,16 @@ describe('readRegularFile', () => {
     expect(errorOf(() => readRegularFile(join(dir, 'a.yaml'), 10, 'tenant file'))).toMatchObject({ code: 'EFBIG', message: 'tenant file too large (max 10 bytes)' });
   });
 
+  it('reads past the size fstat reported (the buffer grows), up to the bound', () => {
+    // A /proc file is a regular file whose fstat size is 0, however much it holds.
+    const status = readRegularFile('/proc/self/status', 1 << 20, 'status').toString();
+    expect(status).toMatch(/^Name:/);
+    expect(status).toContain('\nPid:');
+    expect(errorOf(() => readRegularFile('/proc/self/status', 16, 'status'))).toMatchObject({ code: 'EFBIG' });
+    writeFileSync(join(dir, 'empty.yaml'), '');
+    expect(readRegularFile(join(dir, 'empty.yaml'), 10, 'tenant file').length).toBe(0);
+  });
+
   it('a FIFO with no writer is refused at once: the open cannot block (a plain open would wait forever)', () => {
     execFileSync('mkfifo', [join(dir, 'fifo')]);
     const started = Date.now();

@@ -26,17 +26,28 @@ export function readBoundedFile(path: string, maxBytes: number, what: string): B
 export function readRegularFile(path: string, maxBytes: number, what: string, flags = 0): Buffer {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | flags);
   try {
-    if (!fstatSync(fd).isFile()) throw new Error('it is not a regular file');
-    return readBoundedFd(fd, maxBytes, what);
+    const info = fstatSync(fd);
+    if (!info.isFile()) throw new Error('it is not a regular file');
+    return readBoundedFd(fd, maxBytes, what, info.size);
   } finally {
     closeSync(fd);
   }
 }
 
-function readBoundedFd(fd: number, maxBytes: number, what: string): Buffer {
-  const buf = Buffer.alloc(maxBytes + 1);
+/**
+ * Reads `fd` to its end into a buffer sized from `sizeHint` (what fstat said) and grown if the file is
+ * longer, never past `maxBytes + 1`: a watcher polling small files every second allocates what they hold,
+ * not the bound.
+ */
+function readBoundedFd(fd: number, maxBytes: number, what: string, sizeHint = maxBytes): Buffer {
+  let buf = Buffer.alloc(Math.min(maxBytes, sizeHint) + 1);
   let length = 0;
   for (;;) {
+    if (length === buf.length) {
+      const bigger = Buffer.alloc(Math.min(maxBytes + 1, buf.length * 2));
+      buf.copy(bigger, 0, 0, length);
+      buf = bigger;
+    }
     const n = readSync(fd, buf, length, buf.length - length, null);
     if (n === 0) break;
     length += n;
