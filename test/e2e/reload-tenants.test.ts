@@ -15,9 +15,9 @@ import { createTestKey, jwksOf } from '../support/tokens.js';
  * Org-wide policy delivery (issue #14 item 4) on a real `idgate authz` process: the platform file and each
  * tenant's file are watched; a broken tenant file keeps that tenant's last good routes while another
  * tenant's change applies; a broken platform file keeps everything; a tenant whose file is missing at
- * start-up is reported and does not stop idgate. Tenants are not evaluated on this branch, so the process
- * is observed through what an operator sees: its logs (which file, which error, which revision serves)
- * and its metrics.
+ * start-up is reported and does not stop idgate. The process is observed through what an operator sees:
+ * its logs (which file, which error, which revision serves) and its metrics (decisions on reloaded tenants
+ * are in org-policy-front-ends.test.ts).
  */
 let jwks: JwksServer;
 let dir: string;
