@@ -51,9 +51,28 @@ interface Answer {
   readonly decisionId?: string;
 }
 
-async function check(host: string, path: string, o: { token?: string; country?: string; method?: string } = {}): Promise<Answer> {
+interface CheckOptions {
+  readonly token?: string;
+  readonly country?: string;
+  readonly method?: string;
+  /** The caller workload's SPIFFE ID (mTLS) and address, as Envoy reports them. */
+  readonly principal?: string;
+  readonly sourceAddress?: string;
+}
+
+async function check(host: string, path: string, o: CheckOptions = {}): Promise<Answer> {
   const headers = o.country !== undefined ? { 'x-geo-country': o.country } : undefined;
-  const res = await grpc.check(checkRequest({ host, path, ...(o.token !== undefined ? { token: o.token } : {}), ...(o.method !== undefined ? { method: o.method } : {}), ...(headers ? { headers } : {}) }));
+  const res = await grpc.check(
+    checkRequest({
+      host,
+      path,
+      ...(o.token !== undefined ? { token: o.token } : {}),
+      ...(o.method !== undefined ? { method: o.method } : {}),
+      ...(headers ? { headers } : {}),
+      ...(o.principal !== undefined ? { sourcePrincipal: o.principal } : {}),
+      ...(o.sourceAddress !== undefined ? { sourceAddress: o.sourceAddress } : {}),
+    }),
+  );
   const fields = res.dynamic_metadata?.fields;
   const id = problemOf(res).decision_id;
   return {
@@ -102,6 +121,9 @@ describe('examples/org served as shipped', () => {
     expect(await check('status.example.com', '/actuator/env')).toMatchObject({ verdict: '403 route_denied', decidedBy: 'guardrail no-actuator' });
     // catalog made /internal/sync public; internal-only still wants a mesh workload from 10.0.0.0/8.
     expect(await check('catalog.example.com', '/internal/sync')).toMatchObject({ verdict: '403 condition_denied', decidedBy: 'guardrail internal-only' });
+    const mesh = { principal: 'spiffe://cluster.local/ns/search/sa/indexer', sourceAddress: '10.1.2.3' };
+    expect(await check('catalog.example.com', '/internal/sync', { ...mesh, sourceAddress: '203.0.113.9' })).toMatchObject({ verdict: '403 network_denied', decidedBy: 'guardrail internal-only' });
+    expect(await check('catalog.example.com', '/internal/sync', mesh)).toMatchObject({ verdict: 'allow' });
 
     // The decision log names the layer and rule, and the revision of the file that decided: a guardrail is
     // the platform file's (the route it overrode is in routeId).
@@ -124,6 +146,13 @@ describe('examples/org served as shipped', () => {
     const mfa = await demoToken('sub=alice&amr=mfa');
     const stepUp = await check('pay.example.com', '/v1/fees', { token: mfa });
     expect(stepUp.verdict).toMatch(/^(302|401|403) verification_required$/);
+    // The ledger's callbacks: its SPIFFE ID from the cluster network, on the mesh host the floor does not cover.
+    const ledger = { method: 'POST', principal: 'spiffe://cluster.local/ns/ledger/sa/ledger', sourceAddress: '10.4.5.6' };
+    expect(await check('payments.svc.cluster.local', '/internal/ledger/settled', ledger)).toMatchObject({ verdict: 'allow' });
+    expect(await check('payments.svc.cluster.local', '/internal/ledger/settled', { ...ledger, principal: 'spiffe://cluster.local/ns/shop/sa/web' })).toMatchObject({
+      verdict: '403 no_route',
+      decidedBy: 'default default',
+    });
   });
 
   it('the defaults serve owned requests no team route matched; unowned requests never see them', async () => {
