@@ -294,6 +294,75 @@ describe('tenant file errors fail only that tenant, with file:line:col and the r
     expect(tenant(await load(), 'payments').error).toBe(`${join(dir, 'tenants/payments.yaml')}: cannot read the tenant file: it is not a regular file`);
   });
 
+  it('a YAML alias bomb is refused at its first alias, without expanding it', async () => {
+    const text = `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\nroutes: []\n`;
+    const started = Date.now();
+    const error = await tenantError('tenants/payments.yaml', text, 'payments');
+    expect(error).toBe(`${join(dir, 'tenants/payments.yaml')}:${at(text, '*a')}: YAML error: Excessive alias count indicates a resource exhaustion attack`);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('deeply nested YAML is a located syntax error, not a stack overflow that escapes the load', async () => {
+    const text = `routes: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n`;
+    const error = await tenantError('tenants/payments.yaml', text, 'payments');
+    const lines = error.split('\n');
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(line).toMatch(new RegExp(`^${join(dir, 'tenants/payments.yaml')}:1:\\d+: YAML syntax error: Maximum call stack size exceeded$`));
+  });
+
+  it('anchors, aliases and merge keys cannot smuggle keys in: a merge key is an unknown key, not a merge', async () => {
+    const text = `x: &x { public: true }\nroutes:\n  - { <<: *x, id: a, match: { prefix: /refunds } }\n`;
+    const error = await tenantError('tenants/payments.yaml', text, 'payments');
+    const file = join(dir, 'tenants/payments.yaml');
+    expect(error.split('\n')).toEqual([`${file}:1:1 x: unknown key "x"`, `${file}:${at(text, '<<')} routes[0]["<<"]: unknown key "<<"`]);
+  });
+
+  it('duplicate keys, at the top and inside a route, are syntax errors (never "the last one wins")', async () => {
+    const file = join(dir, 'tenants/payments.yaml');
+    expect(await tenantError('tenants/payments.yaml', 'routes: []\nroutes: []\n', 'payments')).toBe(`${file}:2:1: YAML syntax error: Map keys must be unique`);
+    const text = `routes:\n  - { id: a, match: { prefix: /refunds }, require: { scopes: [x] }, public: false, public: true }\n`;
+    expect(await tenantError('tenants/payments.yaml', text, 'payments')).toBe(`${file}:${at(text, 'public: true')}: YAML syntax error: Map keys must be unique`);
+  });
+
+  it('every platform-only section is refused by name, whatever a team copies into its file', async () => {
+    const keys = ['server', 'issuers', 'workflows', 'didit', 'store', 'network', 'headers', 'policy', 'defaults', 'default', 'shadow', 'sensitivity', 'revision'];
+    const text = `${keys.map((k) => `${k}: {}`).join('\n')}\nroutes: []\n`;
+    const lines = (await tenantError('tenants/payments.yaml', text, 'payments')).split('\n');
+    expect(lines).toEqual(keys.map((k, i) => `${join(dir, 'tenants/payments.yaml')}:${i + 1}:1 ${k}: a tenant file holds only routes: "${k}" belongs to the platform file`));
+  });
+
+  it('a route naming another team\'s host or prefix fails the team (never widens it), whatever its spelling', async () => {
+    // payments owns pay.example.com; shop owns /cart and /orders on shop.example.com and *.shop.example.com.
+    for (const [file, name, route, message] of [
+      ['tenants/payments.yaml', 'payments', '{ id: a, match: { host: SHOP.Example.com }, public: true }', 'host "shop.example.com" is not owned by tenant "payments"'],
+      ['tenants/payments.yaml', 'payments', '{ id: a, match: { host: "*.example.com" }, public: true }', 'host "*.example.com" is not owned by tenant "payments"'],
+      ['tenants/shop.yaml', 'shop', '{ id: a, match: { prefix: /car }, public: true }', 'path prefix "/car" is not under a prefix owned by tenant "shop"'],
+      ['tenants/shop.yaml', 'shop', '{ id: a, match: { glob: "/*/x" }, public: true }', 'path glob "/*/x" is not under a prefix owned by tenant "shop"'],
+      ['tenants/shop.yaml', 'shop', '{ id: a, match: { prefix: /cart/../admin }, public: true }', 'path is not canonical'],
+    ] as const) {
+      const error = await tenantError(file, `routes:\n  - ${route}\n`, name);
+      expect(error, route).toContain(message);
+      write(file, name === 'shop' ? SHOP : PAYMENTS);
+    }
+  });
+
+  it('a case-insensitive route cannot escape a case-sensitive guardrail: refused where they can overlap', async () => {
+    // /ADMIN/x would match this route (the team says its upstream ignores case) but not the guardrail.
+    const guarded = PLATFORM.replace('  tenants:', '    - { id: no-admin, match: { paths: [{ prefix: /cart/admin }] }, deny: true }\n  tenants:');
+    write('idgate.yaml', guarded);
+    const text = `routes:\n  - { id: cart, match: { prefix: /cart, caseSensitive: false }, public: true }\n`;
+    const error = await tenantError('tenants/shop.yaml', text, 'shop');
+    expect(error).toBe(
+      `${join(dir, 'tenants/shop.yaml')}:${at(text, 'false')} routes[0].match.caseSensitive: a case-insensitive route can escape the case-sensitive guardrail "no-admin" (${platformPath()}:${at(guarded, '{ id: no-admin')}): a path spelled in another case would match this route but not the guardrail (ask the platform team for caseSensitive: false on the guardrail, or drop it here)`,
+    );
+    // Fine where they cannot overlap (ignoring case), or once the guardrail ignores case too.
+    write('tenants/shop.yaml', `routes:\n  - { id: list, match: { prefix: /orders/list, caseSensitive: false }, public: true }\n  - { id: cart, match: { prefix: /cart/admin }, deny: true }\n`);
+    expect(tenant(await load(), 'shop').status).toBe('ok');
+    write('idgate.yaml', guarded.replace('[{ prefix: /cart/admin }] }', '[{ prefix: /cart/admin }], caseSensitive: false }'));
+    write('tenants/shop.yaml', text);
+    expect(tenant(await load(), 'shop').status).toBe('ok');
+  });
+
   it('a ConfigMap-style symlink (..data inside the directory) is followed', async () => {
     mkdirSync(join(dir, 'tenants/..2026_01_01'));
     writeFileSync(join(dir, 'tenants/..2026_01_01/payments.yaml'), PAYMENTS);
@@ -325,6 +394,42 @@ describe('tenant states across loads', () => {
 
     write('tenants/payments.yaml', PAYMENTS);
     expect(tenant(await load(third), 'payments')).toMatchObject({ status: 'ok', revision: rev(PAYMENTS) });
+  });
+
+  it('a tenant file replaced by a directory or a FIFO after a good load: stale on its last good routes, never read', async () => {
+    const first = await load();
+    const file = join(dir, 'tenants/payments.yaml');
+    rmSync(file);
+    mkdirSync(file);
+    const second = await load(first);
+    expect(tenant(second, 'payments')).toMatchObject({ status: 'stale', revision: rev(PAYMENTS), error: `${file}: cannot read the tenant file: it is not a regular file` });
+    expect(tenant(second, 'payments').routes).toEqual(tenant(first, 'payments').routes);
+    rmSync(file, { recursive: true });
+    execFileSync('mkfifo', [file]);
+    expect(tenant(await load(second), 'payments')).toMatchObject({ status: 'stale', revision: rev(PAYMENTS), error: `${file}: cannot read the tenant file: it is not a regular file` });
+  });
+
+  it('a ConfigMap ..data link swapped to a directory outside after a good load: stale, the outside file never read', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'idgate-outside-'));
+    try {
+      mkdirSync(join(dir, 'tenants/..2026_01_01'));
+      writeFileSync(join(dir, 'tenants/..2026_01_01/payments.yaml'), PAYMENTS);
+      symlinkSync('..2026_01_01', join(dir, 'tenants/..data'));
+      rmSync(join(dir, 'tenants/payments.yaml'));
+      symlinkSync('..data/payments.yaml', join(dir, 'tenants/payments.yaml'));
+      const first = await load();
+      expect(tenant(first, 'payments').status).toBe('ok');
+      // A looser copy outside the platform file's directory, then the swap kubelet would do, but outward.
+      writeFileSync(join(outside, 'payments.yaml'), 'routes:\n  - { id: refunds, match: { prefix: /refunds }, public: true }\n');
+      rmSync(join(dir, 'tenants/..data'));
+      symlinkSync(outside, join(dir, 'tenants/..data'));
+      const second = await load(first);
+      expect(tenant(second, 'payments')).toMatchObject({ status: 'stale', revision: rev(PAYMENTS) });
+      expect(tenant(second, 'payments').error).toContain("outside the platform file's directory");
+      expect(tenant(second, 'payments').routes.find((r) => r.id === 'payments/refunds')?.action).toBe('require');
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 
   it('failed: broken with no previous good version (e.g. at start-up)', async () => {

@@ -46,8 +46,6 @@ describe('examples/org as shipped', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
-  // The two tests below need the tenant loader and the layered evaluation (the issue #14 config and
-  // policy branches): before those are merged, `guardrails`/`tenants`/`defaults` are unknown keys.
   it('idgate validate loads the platform file and every tenant file it names (exit 0)', () => {
     const r = idgate('validate', PLATFORM);
     expect(r.err).toBe('');
@@ -61,5 +59,17 @@ describe('examples/org as shipped', () => {
     expect(r.out).not.toContain('✗');
     expect(r.out).toContain(`${caseCount} passed, 0 failed (${caseCount} case(s) in ${suites.length} suite(s))`);
     expect(r.code).toBe(0);
+  });
+
+  // docs/platform-teams.md's CI step and docs/decision-log.md's synopsis, on the shipped files.
+  it('idgate policy diff --from … --to … on an unchanged example: nothing loosened (exit 0), text and json', () => {
+    const text = idgate('policy', 'diff', '--from', PLATFORM, '--to', PLATFORM);
+    expect(text.err).toBe('');
+    expect(text.out).toContain('static: no rule changed');
+    expect(text.out).toContain('result: nothing loosened');
+    expect(text.code).toBe(0);
+    const json = idgate('policy', 'diff', '--from', PLATFORM, '--to', PLATFORM, '--format', 'json');
+    expect(JSON.parse(json.out)).toMatchObject({ static: [], loosening: 0, exitCode: 0 });
+    expect(json.code).toBe(0);
   });
 });

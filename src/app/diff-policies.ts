@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { ClaimMatcher, ConditionConfig, IdgateConfig, RiskBand, RouteConfig, RouteMatch, WorkflowConfig } from '../config/types.js';
 import { mergeRequirements, type EffectiveRequirements } from '../policy/effective-requirements.js';
+import { policyRules, type RuleLayer } from '../policy/policy-rules.js';
 
 /**
  * Which way a change moves decisions: `stricter` can only deny more, `looser` can allow more (a CI gate
@@ -91,7 +92,10 @@ function diffTenants(from: IdgateConfig, to: IdgateConfig, add: Add): void {
   for (const [name, t] of after) if (!before.has(name)) add(`tenant ${name}`, 'tenant', 'changed', `added (owns ${owns(t)})`);
 }
 
-/** Every rule of a configuration by `<layer> <id>`: platform routes, and tenant, defaults and guardrail rules once they exist. */
+/** How a layer's rules are named in a diff: `route pay`, `tenant route payments/refunds`, `guardrail embargo`. */
+const SCOPE_LAYER: Readonly<Record<RuleLayer, string>> = { platform: 'route', tenant: 'tenant route', defaults: 'defaults route', guardrail: 'guardrail' };
+
+/** Every rule of a configuration by `<layer> <id>`: platform routes, tenant, defaults and guardrail rules. */
 function rulesOf(config: IdgateConfig): Map<string, Rule> {
   const policy = config.policy;
   const rules = new Map<string, Rule>();
@@ -105,10 +109,7 @@ function rulesOf(config: IdgateConfig): Map<string, Rule> {
       workflows: config.workflows,
     });
   };
-  policy.routes.forEach((r, i) => put('route', r, i));
-  for (const t of policy.tenants) t.routes.forEach((r, i) => put('tenant route', r, i));
-  policy.defaults.routes.forEach((r, i) => put('defaults route', r, i));
-  policy.guardrails.forEach((g, i) => put('guardrail', { claimHeaders: {}, shadow: false, failOpen: false, ...g }, i));
+  for (const { layer, index, route } of policyRules(policy)) put(SCOPE_LAYER[layer], route, index);
   return rules;
 }
 

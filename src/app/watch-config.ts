@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../config/config-error.js';
 import { configWarnings } from '../config/config-warnings.js';
 import { loadConfig } from '../config/load-config.js';
+import { readRegularFile } from '../config/read-bounded-file.js';
 import type { IdgateConfig, TenantConfig } from '../config/types.js';
 import { MAX_CONFIG_LENGTH } from '../config/yaml-document.js';
 import { startPolling, type Polling } from '../core/start-polling.js';
 import { planReload, type ReloadCapabilities, type ReloadPlan } from './reload-plan.js';
+
+/** Largest platform file the watcher reads, bytes: any document the loader accepts (UTF-8 of its characters). */
+const MAX_PLATFORM_READ = 4 * MAX_CONFIG_LENGTH;
 
 /** Why a reload was rejected as a whole (the running config stays). */
 export type ReloadRejection = 'empty' | 'invalid' | 'no_routes' | 'apply_failed';
@@ -56,12 +59,14 @@ export function watchConfig(
   async function check(): Promise<void> {
     let text: Buffer;
     try {
-      text = await readFile(options.path);
+      // Regular files only, through one non-blocking descriptor: a FIFO put in the file's place would
+      // otherwise block this read, and every later poll, for good. (The load refuses what is too large.)
+      text = readRegularFile(options.path, MAX_PLATFORM_READ, 'configuration file');
     } catch (err) {
       deps.logger.warn({ err, path: options.path }, 'config file unreadable; keeping the current policy');
       return;
     }
-    const digest = await fingerprint(text, running);
+    const digest = fingerprint(text, running);
     if (lastHash === undefined) {
       lastHash = digest;
       return;
@@ -73,8 +78,10 @@ export function watchConfig(
       return;
     }
     let next: IdgateConfig;
+    // What this load read of each tenant file: the fingerprint of a new tenant list is taken from it.
+    const used = new Map<string, Buffer | Error>();
     try {
-      next = await loadConfig(options.path, { env: deps.env, previous: running });
+      next = await loadConfig(options.path, { env: deps.env, previous: running, onTenantRead: (file, read) => used.set(file, read) });
     } catch (err) {
       reject('invalid', err instanceof ConfigError ? err.format() : String(err));
       return;
@@ -95,8 +102,9 @@ export function watchConfig(
     running = plan.effective;
     if (tenantFiles(before) !== tenantFiles(running.policy.tenants)) {
       // The fingerprint covers the running config's tenant files: take the new list in now, or the next
-      // poll would see a "change" that is only the list itself.
-      lastHash = await fingerprint(text, running);
+      // poll would see a "change" that is only the list itself. Over the versions the load used, not the
+      // files as they are now: a team's edit landing after the load's read is then still a change.
+      lastHash = fingerprint(text, running, used);
     }
     options.onTenants?.(running.policy.tenants, before);
     for (const section of plan.refused) {
@@ -126,34 +134,42 @@ export function watchConfig(
 
 /**
  * What a change is detected on: the platform file's bytes and the running config's tenant files, so
- * editing one team's file reloads as editing the platform file does.
+ * editing one team's file reloads as editing the platform file does. `used`: what a load read of some of
+ * those files, hashed instead of reading them again.
  */
-async function fingerprint(platform: Buffer, running: IdgateConfig): Promise<string> {
+function fingerprint(platform: Buffer, running: IdgateConfig, used?: ReadonlyMap<string, Buffer | Error>): string {
   const hash = createHash('sha256').update(platform);
-  for (const tenant of running.policy.tenants) for (const file of tenant.files) await hashFile(hash, file);
+  for (const tenant of running.policy.tenants) {
+    for (const file of tenant.files) {
+      // The file's path and bytes, or why it cannot be read (so a file that appears, disappears or is
+      // fixed counts as a change).
+      hash.update(`\0${file}\0`);
+      const read = used?.get(file) ?? readTenantFile(file);
+      if (read instanceof Error) {
+        const code = (read as { code?: unknown }).code;
+        hash.update(`error ${typeof code === 'string' ? code : read.message}`);
+      } else {
+        hash.update(read);
+      }
+    }
+  }
   return hash.digest('hex');
+}
+
+/**
+ * A tenant file as the loader reads it (bounded, regular files only, check and read on one descriptor): a
+ * FIFO swapped in between a stat and a read would otherwise block the poll, and hot reload with it, for good.
+ */
+function readTenantFile(file: string): Buffer | Error {
+  try {
+    return readRegularFile(file, MAX_CONFIG_LENGTH, 'tenant file');
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
 }
 
 function tenantFiles(tenants: readonly TenantConfig[]): string {
   return JSON.stringify(tenants.map((t) => t.files));
-}
-
-/**
- * Adds a tenant file to the fingerprint: its path and bytes, or why it cannot be read (so a file that
- * appears, disappears or is fixed counts as a change). A file over the size limit is not read: its size
- * and mtime stand for it (it is refused by the load anyway).
- */
-async function hashFile(hash: ReturnType<typeof createHash>, file: string): Promise<void> {
-  hash.update(`\0${file}\0`);
-  try {
-    const info = await stat(file);
-    // Never read a FIFO or a device (a read of /dev/zero never ends): the load refuses them anyway.
-    if (!info.isFile()) hash.update('not a regular file');
-    else if (info.size > MAX_CONFIG_LENGTH) hash.update(`EFBIG ${info.size} ${info.mtimeMs}`);
-    else hash.update(await readFile(file));
-  } catch (err) {
-    hash.update(`error ${String((err as { code?: unknown }).code)}`);
-  }
 }
 
 /** Routes, guardrails and tenants a config declares: 0 is what a file cut off before `policy:` parses to. */

@@ -1,6 +1,6 @@
 import type { RawIssue } from './cross-check.js';
 import { hostCovers, hostsOverlap, isUnderPrefix, literalPrefix, prefixesOverlap } from './ownership.js';
-import type { ConditionConfig, GuardrailConfig, Requirements, RouteConfig, RouteMatch, TenantConfig } from './types.js';
+import type { ConditionConfig, GuardrailConfig, PathMatch, Requirements, RouteConfig, RouteMatch, TenantConfig } from './types.js';
 
 /** A parsed route with its raw form and its path in its file. */
 export interface TenantRoute {
@@ -25,7 +25,39 @@ export function checkTenantRoutes(tenant: Pick<TenantConfig, 'name' | 'owns'>, r
   const issues: RawIssue[] = [];
   for (const r of routes) checkOwnership(tenant, r.route, r.raw, r.path, issues);
   issues.push(...checkGuardrailMerges(routes, platform, tenant.owns));
+  for (const r of routes) checkCaseEscape(r, platform, tenant.owns, issues);
   return issues;
+}
+
+/**
+ * A team's route with `caseSensitive: false` says its upstream ignores letter case: `/ADMIN/x` is served as
+ * `/admin/x`. A case-sensitive guardrail on `/admin` would not match that spelling while the route would,
+ * so the team could escape the guardrail by writing one flag. Refused when the route can overlap, ignoring
+ * case, a guardrail whose paths are case-sensitive and spell a letter (the platform can make the guardrail
+ * `caseSensitive: false`, which only ever makes it catch more).
+ */
+function checkCaseEscape(r: TenantRoute, platform: TenantPlatform, owns: TenantConfig['owns'], issues: RawIssue[]): void {
+  const { route } = r;
+  if (route.match.caseSensitive !== false || route.action === 'deny') return;
+  const folded = { ...route.match, paths: route.match.paths.map(lowerPathMatch) };
+  const foldedOwns = { ...owns, prefixes: owns.prefixes.map((p) => p.toLowerCase()) };
+  for (const guardrail of platform.guardrails) {
+    const g = guardrail.match;
+    if (g.caseSensitive === false || !g.paths.some((m) => /[A-Za-z]/.test(Object.values(m)[0] as string))) continue;
+    if (!canOverlap({ ...g, paths: g.paths.map(lowerPathMatch) }, folded, foldedOwns)) continue;
+    const where = guardrail.source !== undefined ? ` (${guardrail.source.file}:${guardrail.source.line}:${guardrail.source.column})` : '';
+    issues.push({
+      path: [...r.path, 'match', 'caseSensitive'],
+      message: `a case-insensitive route can escape the case-sensitive guardrail "${guardrail.id}"${where}: a path spelled in another case would match this route but not the guardrail (ask the platform team for caseSensitive: false on the guardrail, or drop it here)`,
+    });
+  }
+}
+
+/** A path matcher with ASCII letters lower-cased (what a case-insensitive matcher compares). */
+function lowerPathMatch(m: PathMatch): PathMatch {
+  if ('exact' in m) return { exact: m.exact.toLowerCase() };
+  if ('prefix' in m) return { prefix: m.prefix.toLowerCase() };
+  return { glob: m.glob.toLowerCase() };
 }
 
 /**

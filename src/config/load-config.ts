@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { realpathSync, statSync } from 'node:fs';
+import { constants, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { ConfigError } from './config-error.js';
 import { parseConfig } from './parse-config.js';
-import { readBoundedFile } from './read-bounded-file.js';
+import { readBoundedFile, readRegularFile } from './read-bounded-file.js';
 import { revisionOf } from './resolve-tenants.js';
 import type { IdgateConfig } from './types.js';
 import { MAX_CONFIG_LENGTH } from './yaml-document.js';
@@ -18,6 +18,11 @@ export interface LoadConfigOptions {
    * routes from here (`stale`) instead of failing (denying everything it owns).
    */
   readonly previous?: IdgateConfig;
+  /**
+   * Told what each tenant file read gave — its bytes, or why it could not be read — as the load reads it:
+   * lets the hot-reload watcher fingerprint exactly the versions this load used, not a later one.
+   */
+  readonly onTenantRead?: (path: string, read: Buffer | Error) => void;
 }
 
 /** Largest secret file read, bytes. */
@@ -46,7 +51,17 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
     env: options.env,
     readFile: (p) => readBoundedFile(p, MAX_SECRET_FILE_BYTES, 'secret file').toString('utf8'),
     baseDir,
-    readTenantFile: (p) => readTenantFile(baseDir, p),
+    readTenantFile: (p) => {
+      let read: Buffer;
+      try {
+        read = readTenantFile(baseDir, p);
+      } catch (err) {
+        options.onTenantRead?.(p, err instanceof Error ? err : new Error(String(err)));
+        throw err;
+      }
+      options.onTenantRead?.(p, read);
+      return read;
+    },
     revision: revisionOf(createHash('sha256').update(bytes)),
     ...(options.previous !== undefined ? { previous: options.previous } : {}),
   });
@@ -57,6 +72,11 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
  * `..data` links are) lies inside the platform file's real directory: a team's file can never lead idgate
  * to read `/etc/passwd` or another team's mount outside it. A symlink loop fails with `ELOOP`; a FIFO,
  * device or directory is refused.
+ *
+ * The checked real path is opened without following a last symlink, so a link swapped in after the check
+ * (`ELOOP`: the team is stale this time, and the changed fingerprint reloads it on the next poll) cannot
+ * lead the read elsewhere; the regular-file check and the read share one descriptor (no FIFO swapped in
+ * between can block the load).
  */
 function readTenantFile(baseDir: string, path: string): Buffer {
   const real = realpathSync(path);
@@ -66,6 +86,5 @@ function readTenantFile(baseDir: string, path: string): Buffer {
     throw new Error("it resolves (through a symlink) outside the platform file's directory");
   }
   // A FIFO would block the load forever, a device never end: only regular files are read.
-  if (!statSync(real).isFile()) throw new Error('it is not a regular file');
-  return readBoundedFile(real, MAX_CONFIG_LENGTH, 'tenant file');
+  return readRegularFile(real, MAX_CONFIG_LENGTH, 'tenant file', constants.O_NOFOLLOW);
 }

@@ -1,4 +1,4 @@
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 import { didYouMean } from '../core/suggest.js';
 import { ConfigError, type ConfigIssue } from './config-error.js';
@@ -43,7 +43,10 @@ export function readYamlMapping(text: string, sourceName: string, what: string):
   try {
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    throw new ConfigError(sourceName, [{ path: '', message: `YAML error: ${firstLine((err as Error).message)}` }]);
+    // The only error left after parsing: too many alias expansions (a "billion laughs" document). Point at
+    // the first alias, so the file's author sees where the expansion starts.
+    const at = firstAliasPosition(doc, lineCounter);
+    throw new ConfigError(sourceName, [{ path: '', ...at, message: `YAML error: ${firstLine((err as Error).message)}` }]);
   }
   if (raw === null || raw === undefined) raw = {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
@@ -104,6 +107,19 @@ export function setSource(item: object, yaml: YamlMapping, file: string, path: r
   if (pos === undefined) return;
   const source: SourcePosition = Object.freeze({ file, line: pos.line, column: pos.column });
   Object.defineProperty(item, 'source', { value: source, enumerable: false, configurable: false, writable: false });
+}
+
+function firstAliasPosition(doc: Document, lineCounter: LineCounter): { line: number; column: number } | Record<string, never> {
+  let offset: number | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      offset = node.range?.[0];
+      return visit.BREAK;
+    },
+  });
+  if (offset === undefined) return {};
+  const pos = lineCounter.linePos(offset);
+  return { line: pos.line, column: pos.col };
 }
 
 function firstLine(s: string): string {

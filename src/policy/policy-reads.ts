@@ -1,6 +1,7 @@
-import type { ConditionConfig, IdgateConfig, Requirements } from '../config/types.js';
+import type { IdgateConfig, Requirements } from '../config/types.js';
 import { createCelCompiler, type CelCompiler, type CelProgram } from '../cel/compile-cel.js';
 import { METHOD_OVERRIDE_HEADERS } from './method-override.js';
+import { policyRules } from './policy-rules.js';
 
 /**
  * What policy evaluation can read of a request beyond its method, host, path, addresses and
@@ -20,12 +21,6 @@ export interface PolicyReads {
    * values are not recorded, so replaying such a request may differ (reported, never silently).
    */
   readonly dynamic: readonly string[];
-}
-
-/** The route-like rules of every layer present in the configuration (tenants and guardrails when they exist). */
-function allRules(config: IdgateConfig): { id: string; require?: Requirements; claimHeaders?: Readonly<Record<string, string>>; conditions: readonly ConditionConfig[]; riskBands: readonly { then: unknown }[] }[] {
-  const { policy } = config;
-  return [...policy.routes, ...policy.defaults.routes, ...policy.tenants.flatMap((t) => t.routes), ...policy.guardrails];
 }
 
 /** Computes {@link PolicyReads} for a validated configuration. */
@@ -49,7 +44,7 @@ export function policyReads(config: IdgateConfig): PolicyReads {
   };
   for (const level of Object.values(config.policy.sensitivity)) requirements(level);
   let cel: CelCompiler | undefined;
-  for (const rule of allRules(config)) {
+  for (const { route: rule } of policyRules(config.policy)) {
     requirements(rule.require);
     for (const path of Object.values(rule.claimHeaders ?? {})) claims.add(path);
     for (const c of rule.conditions) {

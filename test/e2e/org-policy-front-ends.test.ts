@@ -1,13 +1,9 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRequest, outcomeOf } from '../support/check-requests.js';
 import { testConfigYaml } from '../support/config-yaml.js';
-import { createEnvoyClient, type EnvoyClient } from '../support/envoy-client.js';
-import { startIdgate, type IdgateProcess } from '../support/idgate-process.js';
 import { startJwksServer, type JwksServer } from '../support/jwks-server.js';
+import { startOrgProcess, type OrgProcess } from '../support/org-process.js';
 import { createTestKey, jwksOf, mintToken, type TestKey } from '../support/tokens.js';
 
 /**
@@ -19,9 +15,7 @@ import { createTestKey, jwksOf, mintToken, type TestKey } from '../support/token
  */
 let jwks: JwksServer;
 let key: TestKey;
-let dir: string;
-let idgate: IdgateProcess;
-let grpc: EnvoyClient;
+let org: OrgProcess;
 
 const PAYMENTS = `routes:
   - { id: refunds, match: { paths: [{ prefix: /refunds }] }, require: { scopes: [refunds] } }
@@ -57,11 +51,11 @@ interface Answer {
 
 async function ask(host: string, path: string, bearer?: string, country = 'ES'): Promise<Answer> {
   const headers = { 'x-geo-country': country };
-  const res = await grpc.check(checkRequest({ host, path, ...(bearer !== undefined ? { token: bearer } : {}), headers }));
+  const res = await org.grpc.check(checkRequest({ host, path, ...(bearer !== undefined ? { token: bearer } : {}), headers }));
   const fields = res.dynamic_metadata?.fields;
   const http = await new Promise<string>((resolve, reject) => {
     const raw = ['host', host, 'accept', 'application/json', 'x-geo-country', country, ...(bearer !== undefined ? ['authorization', `Bearer ${bearer}`] : [])];
-    const req = httpRequest({ host: '127.0.0.1', port: idgate.ports.http, path: `/check${path}`, headers: raw, timeout: 5_000 }, (r) => {
+    const req = httpRequest({ host: '127.0.0.1', port: org.idgate.ports.http, path: `/check${path}`, headers: raw, timeout: 5_000 }, (r) => {
       r.resume();
       r.on('end', () => resolve(r.statusCode === 200 ? 'allow' : `${String(r.statusCode)} ${String(r.headers['x-idgate-reason'])}`));
     });
@@ -92,24 +86,16 @@ async function eventuallyBoth(host: string, path: string, bearer: string | undef
   return expectBoth(host, path, bearer, expected);
 }
 
-const write = (name: string, text: string): void => writeFileSync(join(dir, name), text);
+const write = (name: string, text: string): void => org.write(name, text);
 
 beforeAll(async () => {
   key = await createTestKey('ES256');
   jwks = await startJwksServer({ keys: jwksOf(key) });
-  dir = mkdtempSync(join(tmpdir(), 'idgate-org-e2e-'));
-  mkdirSync(join(dir, 'teams'));
-  write('teams/payments.yaml', PAYMENTS);
-  write('teams/catalog.yaml', CATALOG);
-  write('platform.yaml', platformYaml());
-  idgate = await startIdgate({ configYaml: '', configPath: join(dir, 'platform.yaml'), command: 'authz' });
-  grpc = createEnvoyClient(`127.0.0.1:${idgate.ports.grpc}`);
+  org = await startOrgProcess({ 'teams/payments.yaml': PAYMENTS, 'teams/catalog.yaml': CATALOG, 'platform.yaml': platformYaml() });
 }, 30_000);
 
 afterAll(async () => {
-  grpc?.close();
-  await Promise.all([idgate?.stop(), jwks?.close()]);
-  rmSync(dir, { recursive: true, force: true });
+  await Promise.all([org?.stop(), jwks?.close()]);
 });
 
 describe('org-wide policy on a running process, gRPC and HTTP mode', () => {

@@ -15,9 +15,9 @@ import { createTestKey, jwksOf } from '../support/tokens.js';
  * Org-wide policy delivery (issue #14 item 4) on a real `idgate authz` process: the platform file and each
  * tenant's file are watched; a broken tenant file keeps that tenant's last good routes while another
  * tenant's change applies; a broken platform file keeps everything; a tenant whose file is missing at
- * start-up is reported and does not stop idgate. Tenants are not evaluated on this branch, so the process
- * is observed through what an operator sees: its logs (which file, which error, which revision serves)
- * and its metrics.
+ * start-up is reported and does not stop idgate. The process is observed through what an operator sees:
+ * its logs (which file, which error, which revision serves) and its metrics (decisions on reloaded tenants
+ * are in org-policy-front-ends.test.ts).
  */
 let jwks: JwksServer;
 let dir: string;
@@ -145,6 +145,20 @@ describe('tenant files on a running process', () => {
     rmSync(join(dir, 'tenants/shop.yaml'));
     write('tenants/shop.yaml', SHOP);
     await reloadedWith(next, { shop: `ok@${rev(SHOP)}` });
+  });
+
+  it('a tenant file replaced by a directory goes stale on its last good routes; restored, it loads again', async () => {
+    const from = idgate.logs.length;
+    rmSync(join(dir, 'tenants/payments.yaml'));
+    mkdirSync(join(dir, 'tenants/payments.yaml'));
+    await reloadedWith(from, { payments: `stale@${rev(PAYMENTS)}`, shop: `ok@${rev(SHOP)}` });
+    const error = idgate.logs.slice(from).find((l) => l.tenant === 'payments' && l.level === 50);
+    expect(String(error?.detail)).toBe(`${join(dir, 'tenants/payments.yaml')}: cannot read the tenant file: it is not a regular file`);
+    await waitFor(async () => (await status('payments', 'stale')) === 1, 5_000, 'the stale gauge');
+    const next = idgate.logs.length;
+    rmSync(join(dir, 'tenants/payments.yaml'), { recursive: true });
+    write('tenants/payments.yaml', PAYMENTS);
+    await reloadedWith(next, { payments: `ok@${rev(PAYMENTS)}` });
   });
 
   it('a tenant added by the platform file is loaded once (its file list joins the watch without a second reload)', async () => {
