@@ -295,7 +295,13 @@ function compileIssuer(
     ...(options.jwksRetryBaseMs !== undefined ? { retryBaseMs: options.jwksRetryBaseMs } : {}),
     ...(options.jwksRetryMaxMs !== undefined ? { retryMaxMs: options.jwksRetryMaxMs } : {}),
   });
-  return { config, verifier: { config, algorithms: config.algorithms, key: jwks.getKey }, jwks, sourceKeys, configHash };
+  return {
+    config,
+    verifier: { config, algorithms: config.algorithms, key: jwks.getKey, syncKey: jwks.syncKey },
+    jwks,
+    sourceKeys,
+    configHash,
+  };
 }
 
 function makePrincipal(

@@ -12,6 +12,8 @@ import { DependencyError } from '../core/dependency-error.js';
 import { isRepresentable } from '../core/encode-identity-value.js';
 import type { IssuerConfig, JwtAlgorithm } from '../config/types.js';
 import type { AuthResult } from '../core/auth-result.js';
+import { checkClaimsSet } from './check-claims-set.js';
+import { COMPACT_JWS, parseJsonObject, verifyJwsSync, type SyncKeyResolver } from './verify-jws-sync.js';
 
 /** The `failed` branch of {@link AuthResult}. */
 export type AuthFailure = Extract<AuthResult, { kind: 'failed' }>;
@@ -25,6 +27,8 @@ export interface VerifierIssuer {
   readonly algorithms: readonly JwtAlgorithm[];
   /** The shared secret (HS* issuers) or the JWKS key resolver. */
   readonly key: Uint8Array | KeyResolver;
+  /** JWKS issuers: the keys already imported for the synchronous path (see {@link verifyJwtSync}). */
+  readonly syncKey?: SyncKeyResolver;
 }
 
 /** A signature- and claims-checked token. */
@@ -45,8 +49,6 @@ export interface PreflightResult {
 const failed = (code: AuthFailure['code'], message: string, issuerName?: string): AuthFailure =>
   issuerName === undefined ? { kind: 'failed', code, message } : { kind: 'failed', code, message, issuerName };
 
-/** Compact JWS: three base64url segments, the last possibly empty (an unsigned token, rejected later). */
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const COMPACT_JWE = /^[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){4}$/;
 
 /**
@@ -79,7 +81,8 @@ export function preflightToken(token: string, maxTokenBytes: number): PreflightR
 }
 
 /**
- * Verifies a compact JWS against one issuer with jose `jwtVerify`: the issuer's `alg` allowlist (checked
+ * Verifies a compact JWS against one issuer — synchronously when {@link verifyJwtSync} can, else with jose
+ * `jwtVerify` — with the same rules either way: the issuer's `alg` allowlist (checked
  * before any key is resolved), its own keys only, `iss` exact, `aud` one of the configured audiences,
  * `exp` required, `nbf`, `typ` when configured, the issuer's clock skew, `now` as the current time; then
  * `iat` not in the future and a usable subject claim.
@@ -90,13 +93,14 @@ export function preflightToken(token: string, maxTokenBytes: number): PreflightR
  *   Never rejects.
  */
 export async function verifyJwt(token: string, issuer: VerifierIssuer, now: number): Promise<VerifiedClaims | AuthFailure> {
+  const sync = verifyJwtSync(token, issuer, now);
+  if (sync !== undefined) return sync;
   const { config } = issuer;
-  const skewSeconds = config.clockSkewMs / 1000;
   const options: JWTVerifyOptions = {
     algorithms: [...issuer.algorithms],
     issuer: config.issuer,
     audience: [...config.audiences],
-    clockTolerance: skewSeconds,
+    clockTolerance: config.clockSkewMs / 1000,
     currentDate: new Date(now),
     requiredClaims: ['exp', config.subjectClaim],
     ...(config.requiredType !== undefined ? { typ: config.requiredType } : {}),
@@ -107,7 +111,46 @@ export async function verifyJwt(token: string, issuer: VerifierIssuer, now: numb
   } catch (err) {
     return translateJoseError(err, config.name);
   }
-  if (typeof payload.iat === 'number' && payload.iat > now / 1000 + skewSeconds) {
+  return finishVerification(payload, config, now);
+}
+
+/**
+ * {@link verifyJwt} without leaving the calling thread, for the common case only: a JWKS issuer whose key
+ * for the token's `alg`/`kid` is already imported (see verifyJwsSync for the exact conditions). The
+ * signature is checked with `node:crypto`, then the same claim checks as jose's (checkClaimsSet) and
+ * verifyJwt's own follow.
+ *
+ * @returns what verifyJwt would answer, or undefined when the token is not such a case (then verifyJwt's
+ *   jose path decides). Never throws.
+ */
+export function verifyJwtSync(token: string, issuer: VerifierIssuer, now: number): VerifiedClaims | AuthFailure | undefined {
+  if (issuer.syncKey === undefined) return undefined;
+  const { config } = issuer;
+  const toleranceSeconds = config.clockSkewMs / 1000;
+  const nowSeconds = Math.floor(new Date(now).getTime() / 1000);
+  // jose throws a TypeError for these; its path reports that.
+  if (!Number.isFinite(toleranceSeconds) || toleranceSeconds < 0 || !Number.isFinite(nowSeconds)) return undefined;
+  const jws = verifyJwsSync(token, issuer.algorithms, issuer.syncKey);
+  if (jws === undefined) return undefined;
+  if (jws === 'bad_signature') return translateJoseError({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' }, config.name);
+  const payload = parseJsonObject(jws.payload);
+  // A signed payload that is not a JSON object: rare enough to let jose word the refusal.
+  if (payload === undefined) return undefined;
+  const claimsError = checkClaimsSet(jws.header, payload, {
+    issuer: config.issuer,
+    audiences: config.audiences,
+    requiredClaims: ['exp', config.subjectClaim],
+    ...(config.requiredType !== undefined ? { typ: config.requiredType } : {}),
+    toleranceSeconds,
+    nowSeconds,
+  });
+  if (claimsError !== undefined) return translateJoseError(claimsError, config.name);
+  return finishVerification(payload, config, now);
+}
+
+/** verifyJwt's own checks after jose's (or checkClaimsSet's): `iat` not in the future, the token profile, the subject. */
+function finishVerification(payload: JWTPayload, config: IssuerConfig, now: number): VerifiedClaims | AuthFailure {
+  if (typeof payload.iat === 'number' && payload.iat > now / 1000 + config.clockSkewMs / 1000) {
     return failed('token_not_yet_valid', 'token issued in the future', config.name);
   }
   const profile = checkTokenProfile(payload, config);
