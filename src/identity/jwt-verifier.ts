@@ -1,6 +1,4 @@
 import {
-  decodeJwt,
-  decodeProtectedHeader,
   jwtVerify,
   type CompactJWSHeaderParameters,
   type CryptoKey,
@@ -13,7 +11,7 @@ import { isRepresentable } from '../core/encode-identity-value.js';
 import type { IssuerConfig, JwtAlgorithm } from '../config/types.js';
 import type { AuthResult } from '../core/auth-result.js';
 import { checkClaimsSet } from './check-claims-set.js';
-import { COMPACT_JWS, parseJsonObject, verifyJwsSync, type SyncKeyResolver } from './verify-jws-sync.js';
+import { COMPACT_JWS, decodeCompactJwt, verifyJwsSync, type DecodedJwt, type SyncKeyResolver } from './verify-jws-sync.js';
 
 /** The `failed` branch of {@link AuthResult}. */
 export type AuthFailure = Extract<AuthResult, { kind: 'failed' }>;
@@ -44,6 +42,8 @@ export interface PreflightResult {
   readonly ok: true;
   /** The payload's `iss`, unverified. */
   readonly iss: string;
+  /** The header and claims, unverified: handed to {@link verifyJwtSync} so it does not decode them again. */
+  readonly decoded: DecodedJwt;
 }
 
 const failed = (code: AuthFailure['code'], message: string, issuerName?: string): AuthFailure =>
@@ -65,19 +65,15 @@ export function preflightToken(token: string, maxTokenBytes: number): PreflightR
     if (COMPACT_JWE.test(token)) return failed('token_invalid', 'encrypted tokens are not accepted');
     return failed('token_invalid', 'malformed token');
   }
-  let header: ReturnType<typeof decodeProtectedHeader>;
-  let payload: JWTPayload;
-  try {
-    header = decodeProtectedHeader(token);
-    payload = decodeJwt(token);
-  } catch {
-    return failed('token_invalid', 'malformed token');
-  }
+  // Refuses exactly what jose's decodeProtectedHeader and decodeJwt refuse, with a third of their cost.
+  const decoded = decodeCompactJwt(token);
+  if (decoded === undefined) return failed('token_invalid', 'malformed token');
+  const { header, claims } = decoded;
   if (typeof header.cty === 'string' && header.cty.toUpperCase() === 'JWT') {
     return failed('token_invalid', 'nested tokens are not accepted');
   }
-  if (typeof payload.iss !== 'string' || payload.iss === '') return failed('token_invalid', 'token has no issuer');
-  return { ok: true, iss: payload.iss };
+  if (typeof claims.iss !== 'string' || claims.iss === '') return failed('token_invalid', 'token has no issuer');
+  return { ok: true, iss: claims.iss, decoded };
 }
 
 /**
@@ -120,23 +116,26 @@ export async function verifyJwt(token: string, issuer: VerifierIssuer, now: numb
  * signature is checked with `node:crypto`, then the same claim checks as jose's (checkClaimsSet) and
  * verifyJwt's own follow.
  *
+ * @param decoded this token's header and claims from {@link preflightToken}, if at hand.
  * @returns what verifyJwt would answer, or undefined when the token is not such a case (then verifyJwt's
  *   jose path decides). Never throws.
  */
-export function verifyJwtSync(token: string, issuer: VerifierIssuer, now: number): VerifiedClaims | AuthFailure | undefined {
+export function verifyJwtSync(
+  token: string,
+  issuer: VerifierIssuer,
+  now: number,
+  decoded?: DecodedJwt,
+): VerifiedClaims | AuthFailure | undefined {
   if (issuer.syncKey === undefined) return undefined;
   const { config } = issuer;
   const toleranceSeconds = config.clockSkewMs / 1000;
   const nowSeconds = Math.floor(new Date(now).getTime() / 1000);
   // jose throws a TypeError for these; its path reports that.
   if (!Number.isFinite(toleranceSeconds) || toleranceSeconds < 0 || !Number.isFinite(nowSeconds)) return undefined;
-  const jws = verifyJwsSync(token, issuer.algorithms, issuer.syncKey);
-  if (jws === undefined) return undefined;
-  if (jws === 'bad_signature') return translateJoseError({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' }, config.name);
-  const payload = parseJsonObject(jws.payload);
-  // A signed payload that is not a JSON object: rare enough to let jose word the refusal.
-  if (payload === undefined) return undefined;
-  const claimsError = checkClaimsSet(jws.header, payload, {
+  const jwt = verifyJwsSync(token, issuer.algorithms, issuer.syncKey, decoded);
+  if (jwt === undefined) return undefined;
+  if (jwt === 'bad_signature') return translateJoseError({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' }, config.name);
+  const claimsError = checkClaimsSet(jwt.header, jwt.claims, {
     issuer: config.issuer,
     audiences: config.audiences,
     requiredClaims: ['exp', config.subjectClaim],
@@ -145,7 +144,7 @@ export function verifyJwtSync(token: string, issuer: VerifierIssuer, now: number
     nowSeconds,
   });
   if (claimsError !== undefined) return translateJoseError(claimsError, config.name);
-  return finishVerification(payload, config, now);
+  return finishVerification(jwt.claims, config, now);
 }
 
 /** verifyJwt's own checks after jose's (or checkClaimsSet's): `iat` not in the future, the token profile, the subject. */

@@ -1,9 +1,10 @@
 import { constants, createHmac, generateKeyPairSync, KeyObject, sign as nodeSign, type webcrypto } from 'node:crypto';
 import fc from 'fast-check';
-import { CompactSign, createLocalJWKSet, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { CompactSign, createLocalJWKSet, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { IssuerConfig, JwtAlgorithm } from '../config/types.js';
 import { SyncKeyTable } from './sync-key-table.js';
+import { COMPACT_JWS, decodeCompactJwt } from './verify-jws-sync.js';
 import { verifyJwt, verifyJwtSync, type VerifierIssuer } from './jwt-verifier.js';
 
 /**
@@ -298,4 +299,42 @@ describe('verifyJwtSync against jose', () => {
     expect(messages).toContain('audience not accepted');
     expect(messages.size).toBeGreaterThan(5);
   }, 120_000);
+});
+
+describe('decodeCompactJwt against jose decodeProtectedHeader + decodeJwt', () => {
+  it('decodes and refuses exactly the same tokens (fixed seed)', () => {
+    const bytesOf = fc.oneof(
+      fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),
+      fc.dictionary(fc.string(), fc.jsonValue()).map((v) => Buffer.from(JSON.stringify(v))),
+      fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b)),
+      fc.constantFrom(
+        Buffer.from([0xef, 0xbb, 0xbf, ...Buffer.from('{"iss":"x"}')]), // BOM
+        Buffer.from([0x7b, 0x22, 0xc3, 0x22, 0x3a, 0x31, 0x7d]), // invalid UTF-8 inside a key
+        Buffer.from('{"__proto__":{"iss":"x"},"iss":"y"}'),
+        Buffer.from('[]'),
+      ),
+    );
+    const segment = fc.oneof(
+      bytesOf.map((b) => b.toString('base64url')),
+      fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/), // arbitrary alphabet strings, any length mod 4
+    );
+    let decoded = 0;
+    fc.assert(
+      fc.property(segment, segment, fc.stringMatching(/^[A-Za-z0-9_-]{0,8}$/), (h, p, sig) => {
+        const token = `${h}.${p}.${sig}`;
+        if (!COMPACT_JWS.test(token)) return;
+        let expected: unknown;
+        try {
+          expected = { header: decodeProtectedHeader(token), claims: decodeJwt(token) };
+        } catch {
+          expected = undefined;
+        }
+        const actual = decodeCompactJwt(token);
+        expect(actual).toEqual(expected);
+        if (actual !== undefined) decoded += 1;
+      }),
+      { seed: 20_261_205, numRuns: 2_000 },
+    );
+    expect(decoded).toBeGreaterThan(100);
+  });
 });

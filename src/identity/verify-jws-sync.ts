@@ -6,11 +6,10 @@ import { constants, verify, type KeyObject } from 'node:crypto';
  */
 export type SyncKeyResolver = (alg: string, kid: unknown) => KeyObject | undefined;
 
-/** A compact JWS whose signature checked out with `node:crypto`, not yet its claims. */
-export interface SyncVerifiedJws {
+/** A compact JWT's header and claims, parsed exactly as jose's decoders and verify parse them. */
+export interface DecodedJwt {
   readonly header: Readonly<Record<string, unknown>>;
-  /** The payload segment's bytes, decoded from base64url (not yet parsed). */
-  readonly payload: Buffer;
+  readonly claims: Record<string, unknown>;
 }
 
 /** How `node:crypto.verify` checks one JWS `alg` (RFC 7518 §3). */
@@ -43,38 +42,56 @@ export const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
+ * Decodes the header and payload of a token that matches {@link COMPACT_JWS} the way jose does
+ * (`decodeProtectedHeader`, `decodeJwt`, and `jwtVerify` after the signature): base64url, fatal UTF-8,
+ * JSON, a plain object. jose's atob-based base64url refuses a segment of length 1 mod 4, which Buffer
+ * would quietly shorten, so that is refused here too; on any other segment of this alphabet the bytes are
+ * the same.
+ *
+ * @returns the parsed header and claims, or undefined exactly where jose's decoders throw.
+ */
+export function decodeCompactJwt(token: string): DecodedJwt | undefined {
+  const firstDot = token.indexOf('.');
+  const secondDot = token.indexOf('.', firstDot + 1);
+  if (firstDot <= 0 || secondDot <= firstDot + 1) return undefined;
+  if (firstDot % 4 === 1 || (secondDot - firstDot - 1) % 4 === 1) return undefined;
+  const header = parseJsonObject(Buffer.from(token.slice(0, firstDot), 'base64url'));
+  if (header === undefined) return undefined;
+  const claims = parseJsonObject(Buffer.from(token.slice(firstDot + 1, secondDot), 'base64url'));
+  return claims === undefined ? undefined : { header, claims };
+}
+
+/**
  * The synchronous signature check of the common case, for a token jose would handle the same way:
  * compact JWS, a JSON-object header without `crit` or `b64`, a string `alg` in the issuer's allowlist and
- * in {@link ALGORITHMS}, and a key already resolved for its `alg`/`kid`. The signature is verified with
- * `node:crypto.verify` on the calling thread (WebCrypto, which jose uses, queues each verify on the libuv
- * pool: on one core that hop costs more than the verify itself).
+ * in {@link ALGORITHMS}, a JSON-object payload, and a key already resolved for its `alg`/`kid`. The
+ * signature is verified with `node:crypto.verify` on the calling thread (WebCrypto, which jose uses,
+ * queues each verify on the libuv pool: on one core that hop costs more than the verify itself).
  *
  * Anything outside that case answers `undefined` and the caller asks jose, which then produces its own
  * error for it; so this function can only ever reject a bad signature or pass a token that jose would
  * pass as well.
  *
  * @param algorithms the issuer's `alg` allowlist.
- * @returns the header and payload bytes of a verified token, `'bad_signature'` (jose's
+ * @param decoded this very token's {@link decodeCompactJwt}, when the caller already has it.
+ * @returns the header and claims of a token whose signature verified, `'bad_signature'` (jose's
  *   ERR_JWS_SIGNATURE_VERIFICATION_FAILED), or undefined (defer to jose).
  */
 export function verifyJwsSync(
   token: string,
   algorithms: readonly string[],
   resolveKey: SyncKeyResolver,
-): SyncVerifiedJws | 'bad_signature' | undefined {
+  decoded?: DecodedJwt,
+): DecodedJwt | 'bad_signature' | undefined {
   if (!COMPACT_JWS.test(token)) return undefined;
-  const firstDot = token.indexOf('.');
-  const secondDot = token.indexOf('.', firstDot + 1);
-  const encodedHeader = token.slice(0, firstDot);
-  const encodedPayload = token.slice(firstDot + 1, secondDot);
-  const encodedSignature = token.slice(secondDot + 1);
-  // jose's atob-based decoder refuses a segment of length 1 mod 4 where Buffer would quietly drop a
-  // character: leave those (and the empty signature) to jose.
-  if (encodedHeader.length % 4 === 1 || encodedPayload.length % 4 === 1) return undefined;
-  if (encodedSignature.length === 0 || encodedSignature.length % 4 === 1) return undefined;
-
-  const header = parseJsonObject(Buffer.from(encodedHeader, 'base64url'));
-  if (header === undefined || header.crit !== undefined || header.b64 !== undefined) return undefined;
+  const secondDot = token.lastIndexOf('.');
+  const signatureLength = token.length - secondDot - 1;
+  // The empty signature and jose's base64url refusals are jose's to word.
+  if (signatureLength === 0 || signatureLength % 4 === 1) return undefined;
+  const jwt = decoded ?? decodeCompactJwt(token);
+  if (jwt === undefined) return undefined;
+  const { header } = jwt;
+  if (header.crit !== undefined || header.b64 !== undefined) return undefined;
   const { alg } = header;
   if (typeof alg !== 'string' || !algorithms.includes(alg)) return undefined;
   const params = ALGORITHMS.get(alg);
@@ -82,7 +99,7 @@ export function verifyJwsSync(
   const key = resolveKey(alg, header.kid);
   if (key === undefined) return undefined;
 
-  const signature = Buffer.from(encodedSignature, 'base64url');
+  const signature = Buffer.from(token.slice(secondDot + 1), 'base64url');
   if (params.ecSignatureBytes !== undefined && signature.length !== params.ecSignatureBytes) return 'bad_signature';
   const signingInput = Buffer.from(token.slice(0, secondDot), 'latin1');
   let ok: boolean;
@@ -91,8 +108,7 @@ export function verifyJwsSync(
   } catch {
     return undefined;
   }
-  if (!ok) return 'bad_signature';
-  return { header, payload: Buffer.from(encodedPayload, 'base64url') };
+  return ok ? jwt : 'bad_signature';
 }
 
 function keyInput(key: KeyObject, params: AlgParams) {
