@@ -202,6 +202,17 @@ describe('verifyJwtSync against jose', () => {
     }
   });
 
+  it('refuses a PS signature whose salt is not the hash length, as jose does', async () => {
+    const signer = signers.PS256 as Signer;
+    const input = `${b64({ alg: 'PS256', kid: signer.kid })}.${b64(claimsOf())}`;
+    for (const saltLength of [0, 20, 64, constants.RSA_PSS_SALTLEN_MAX_SIGN]) {
+      const signature = nodeSign('sha256', Buffer.from(input), { key: signer.privateKey as KeyObject, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength });
+      expect(await compare(`${input}.${signature.toString('base64url')}`)).toBe('rejected');
+    }
+    const good = nodeSign('sha256', Buffer.from(input), { key: signer.privateKey as KeyObject, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+    expect(await compare(`${input}.${good.toString('base64url')}`)).toBe('accepted');
+  });
+
   it('agrees with jose over a generated corpus (fixed seed)', async () => {
     const seen = { accepted: 0, rejected: 0, deferred: 0 };
     const messages = new Set<string>();
