@@ -6,7 +6,7 @@ import type { RequestContext } from '../core/request-context.js';
 import type { Authenticator } from '../core/stages.js';
 import type { AuthResult } from '../core/auth-result.js';
 import { JwksCache, type JwksMetrics } from './jwks-cache.js';
-import { verifyJwt, preflightToken, type AuthFailure, type VerifierIssuer } from './jwt-verifier.js';
+import { preflightToken, verifyJwt, verifyJwtSync, type AuthFailure, type VerifiedClaims, type VerifierIssuer } from './jwt-verifier.js';
 import { checkMetadataClaims } from './metadata-claims.js';
 import { createTokenCache } from './token-cache.js';
 import { DEFAULT_TOKEN_SOURCE, extractCredential, tokenSourceKey } from './token-sources.js';
@@ -152,14 +152,18 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     return { tokenHash, cacheKey };
   }
 
-  /** Verifies a token the cache did not hold (see {@link cachedToken}) and caches a success. */
-  async function verifyToken(
+  /**
+   * Verifies a token the cache did not hold (see {@link cachedToken}) and caches a success: synchronously
+   * when every issuer it tries can answer on the sync path (verifyJwtSync), so the common cold token
+   * costs no async frame; else on jose's path for all of them, in the same order.
+   */
+  function verifyToken(
     token: string,
     source: 'header' | 'cookie',
     sourceKey: string,
     now: number,
-    { tokenHash, cacheKey }: { tokenHash: string; cacheKey: string },
-  ): Promise<AuthResult> {
+    keys: { tokenHash: string; cacheKey: string },
+  ): AuthResult | Promise<AuthResult> {
     const preflight = preflightToken(token, maxTokenBytes);
     if (!('ok' in preflight)) return preflight;
     const candidates = byIss.get(preflight.iss);
@@ -171,15 +175,40 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     }
     let firstFailure: AuthFailure | undefined;
     for (const issuer of accepting) {
-      const result = await verifyJwt(token, issuer.verifier, now);
-      if ('ok' in result) {
-        const principal = makePrincipal(issuer.config, result.claims, result.sub, source, tokenHash);
-        cache.set(cacheKey, principal, now);
-        return { kind: 'verified', principal };
-      }
+      const result = verifyJwtSync(token, issuer.verifier, now, preflight.decoded);
+      if (result === undefined) return verifyWithJose(token, accepting, source, now, keys);
+      if ('ok' in result) return verified(issuer, result, source, now, keys);
       firstFailure ??= result;
     }
     return firstFailure as AuthFailure;
+  }
+
+  async function verifyWithJose(
+    token: string,
+    accepting: readonly IssuerRuntime[],
+    source: 'header' | 'cookie',
+    now: number,
+    keys: { tokenHash: string; cacheKey: string },
+  ): Promise<AuthResult> {
+    let firstFailure: AuthFailure | undefined;
+    for (const issuer of accepting) {
+      const result = await verifyJwt(token, issuer.verifier, now);
+      if ('ok' in result) return verified(issuer, result, source, now, keys);
+      firstFailure ??= result;
+    }
+    return firstFailure as AuthFailure;
+  }
+
+  function verified(
+    issuer: IssuerRuntime,
+    result: VerifiedClaims,
+    source: 'header' | 'cookie',
+    now: number,
+    { tokenHash, cacheKey }: { tokenHash: string; cacheKey: string },
+  ): AuthResult {
+    const principal = makePrincipal(issuer.config, result.claims, result.sub, source, tokenHash);
+    cache.set(cacheKey, principal, now);
+    return { kind: 'verified', principal };
   }
 
   return {
@@ -200,7 +229,8 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
             const fingerprint = sha256Hex(JSON.stringify(checked.claims));
             return {
               kind: 'verified',
-              principal: makePrincipal(checked.issuer, checked.claims, checked.sub, 'metadata', fingerprint),
+              // Cloned: these claims belong to the request's metadata, which must not be frozen under it.
+              principal: makePrincipal(checked.issuer, structuredClone(checked.claims), checked.sub, 'metadata', fingerprint),
             };
           }
           default: {
@@ -295,9 +325,19 @@ function compileIssuer(
     ...(options.jwksRetryBaseMs !== undefined ? { retryBaseMs: options.jwksRetryBaseMs } : {}),
     ...(options.jwksRetryMaxMs !== undefined ? { retryMaxMs: options.jwksRetryMaxMs } : {}),
   });
-  return { config, verifier: { config, algorithms: config.algorithms, key: jwks.getKey }, jwks, sourceKeys, configHash };
+  return {
+    config,
+    verifier: { config, algorithms: config.algorithms, key: jwks.getKey, syncKey: jwks.syncKey },
+    jwks,
+    sourceKeys,
+    configHash,
+  };
 }
 
+/**
+ * @param claims owned by the principal from now on and frozen in place: a token's claims are parsed afresh
+ *   for each verification, so only claims that belong to someone else are cloned first (by the caller).
+ */
 function makePrincipal(
   config: IssuerConfig,
   claims: Readonly<Record<string, unknown>>,
@@ -311,7 +351,7 @@ function makePrincipal(
     issuer: config.issuer,
     sub,
     subject: `${config.name}:${sub}`,
-    claims: deepFreeze(structuredClone(claims)),
+    claims: deepFreeze(claims),
     ...(typeof exp === 'number' ? { expiresAt: exp } : {}),
     source,
     tokenId: fingerprint.slice(0, 16),

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { createLocalJWKSet, type CompactJWSHeaderParameters, type CryptoKey, type FlattenedJWSInput, type JWK } from 'jose';
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
@@ -6,6 +7,7 @@ import { DependencyError } from '../core/dependency-error.js';
 import { fetchJson } from './fetch-json.js';
 import { traced } from '../tracing/tracing.js';
 import { parseDiscoveryDocument, parseJwks, type PublicJwk } from './key-documents.js';
+import { SyncKeyTable } from './sync-key-table.js';
 
 /**
  * How one background or on-demand key fetch ended: `ok` = new keys installed, `unchanged` = same keys as
@@ -96,6 +98,8 @@ export class JwksCache {
   readonly #agent: Agent;
   readonly #abort = new AbortController();
   #keySet: LocalKeySet | undefined;
+  /** KeyObjects of the installed key set for the synchronous verify path; replaced with it. */
+  #syncKeys: SyncKeyTable | undefined;
   #fingerprint = '';
   #keyCount = 0;
   /** Incremented whenever the installed key set changes. */
@@ -175,6 +179,18 @@ export class JwksCache {
       keySet = await this.#usableKeySet();
       return keySet(header, token);
     }
+  };
+
+  /**
+   * Synchronous counterpart of {@link getKey} for the common case: the key jose would resolve for this
+   * `alg`/`kid` from fresh keys, already imported. Anything that needs {@link getKey}'s logic (no usable
+   * keys, a refresh due, an unknown `kid`, several candidates, a key not imported yet) answers undefined,
+   * and the caller takes the async path, which handles it exactly as before.
+   */
+  readonly syncKey = (alg: string, kid: unknown): KeyObject | undefined => {
+    const now = this.#deps.clock();
+    if (!this.#usable(now) || now - this.#fetchedAt > this.#options.config.refreshIntervalMs) return undefined;
+    return this.#syncKeys?.get(alg, kid);
   };
 
   #usable(now: number): boolean {
@@ -295,6 +311,7 @@ export class JwksCache {
     if (fingerprint === this.#fingerprint && this.#keySet !== undefined) return false;
     // Rebuilt only on change: the local set caches imported CryptoKeys per JWK object.
     this.#keySet = createLocalJWKSet({ keys: keys as unknown as JWK[] });
+    this.#syncKeys = new SyncKeyTable(this.#keySet);
     this.#fingerprint = fingerprint;
     this.#keyCount = keys.length;
     this.#version += 1;

@@ -34,8 +34,12 @@ describe('translateJoseError', () => {
 });
 
 describe('preflightToken', () => {
-  it('returns the unverified iss', () => {
-    expect(preflightToken(`${b64({ alg: 'RS256' })}.${b64({ iss: 'https://i' })}.sig`, 1000)).toEqual({ ok: true, iss: 'https://i' });
+  it('returns the unverified iss, header and claims', () => {
+    expect(preflightToken(`${b64({ alg: 'RS256' })}.${b64({ iss: 'https://i' })}.sig`, 1000)).toEqual({
+      ok: true,
+      iss: 'https://i',
+      decoded: { header: { alg: 'RS256' }, claims: { iss: 'https://i' } },
+    });
   });
 
   it.each([
