@@ -16,8 +16,9 @@ export type { SessionCreator } from './create-session-starter.js';
  */
 export interface GateStore extends Pick<VerdictStore, 'getVerdicts'>, StarterStore {
   /**
-   * `getVerdicts` that may answer synchronously from a local cache (the cached store's); when present the
-   * gate reads through it, so a fully cached Check is decided without a promise.
+   * `getVerdicts` that may answer synchronously (the cached store on a full local hit, the memory store);
+   * when present the gate reads through it, so a fully cached Check is decided without a promise. It must
+   * answer exactly what `getVerdicts` would (a wrapper that overrides one must override both).
    */
   readVerdicts?(subject: string, workflows: readonly string[]): (Verdict | undefined)[] | Promise<(Verdict | undefined)[]>;
 }
