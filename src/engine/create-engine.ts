@@ -105,7 +105,14 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
   }
 
   type Ran = [Decision, Outcome, RiskAssessment | undefined];
-  type Seen = { auth?: AuthResult; now?: number };
+  /** One Check in the engine: what `decide` started with, and what identity answered (for the replay record). */
+  interface CheckState {
+    readonly ctx: RequestContext;
+    readonly started: number;
+    readonly decisionId: string;
+    auth: AuthResult | undefined;
+    now: number | undefined;
+  }
 
   /**
    * The decision before shadow mode, with the outcome and the risk assessment. A dependency fault after
@@ -114,15 +121,15 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
    * token, no awaited risk, verdicts in the local cache): a fully cached Check needs no promise; each stage
    * that returns one continues in its callback.
    */
-  function run(ctx: RequestContext, deadlineAt: number, seen: Seen): Ran | Promise<Ran> {
+  function run(ctx: RequestContext, deadlineAt: number, check: CheckState): Ran | Promise<Ran> {
     const now = clock();
     const auth = deps.authenticator.authenticate(ctx, now);
-    return auth instanceof Promise ? auth.then((a) => afterAuth(ctx, deadlineAt, seen, now, a)) : afterAuth(ctx, deadlineAt, seen, now, auth);
+    return auth instanceof Promise ? auth.then((a) => afterAuth(ctx, deadlineAt, check, now, a)) : afterAuth(ctx, deadlineAt, check, now, auth);
   }
 
-  function afterAuth(ctx: RequestContext, deadlineAt: number, seen: Seen, now: number, auth: AuthResult): Ran | Promise<Ran> {
-    seen.auth = auth;
-    seen.now = now;
+  function afterAuth(ctx: RequestContext, deadlineAt: number, check: CheckState, now: number, auth: AuthResult): Ran | Promise<Ran> {
+    check.auth = auth;
+    check.now = now;
     const principal = auth.kind === 'verified' ? auth.principal : undefined;
     const policy = deps.policy();
     // A request the policy refuses before any route (e.g. a malformed trusted country or device header) is
@@ -183,15 +190,17 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
             risk,
           ];
         }
-        const verified = (result: VerificationResult): Ran => fromVerification(outcome, principal, risk, result);
-        const faulted = (err: unknown): Ran => fromVerificationFault(ctx, outcome, principal, risk, err);
         let result: VerificationResult | Promise<VerificationResult>;
         try {
           result = deps.verification.check({ ctx, principal, needs: outcome.needs, routeId: outcome.routeId, now, deadlineAt });
         } catch (err) {
-          return faulted(err);
+          return fromVerificationFault(ctx, outcome, principal, risk, err);
         }
-        return result instanceof Promise ? result.then(verified, faulted) : verified(result);
+        if (!(result instanceof Promise)) return fromVerification(outcome, principal, risk, result);
+        return result.then(
+          (r) => fromVerification(outcome, principal, risk, r),
+          (err: unknown) => fromVerificationFault(ctx, outcome, principal, risk, err),
+        );
       }
       default:
         return assertNever(outcome);
@@ -233,49 +242,56 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     return [{ ...DEPENDENCY_DENY, routeId: outcome.routeId, subject: principal.subject }, outcome, risk];
   }
 
+  /** The decision `ran` produced, with its id, observed once. An observer fault is the front end's concern. */
+  function done(check: CheckState, ran: Ran): Decision {
+    const [real, out, risk] = ran;
+    const { decisionId } = check;
+    let decision: Decision;
+    let details: ObservedDetails;
+    try {
+      const replay = check.auth !== undefined && check.now !== undefined ? { auth: check.auth, evaluatedAt: check.now } : {};
+      if (real.kind !== 'allow' && out.shadow) {
+        decision = { ...applyShadow(real, out), decisionId };
+        details = { wouldBe: { ...real, decisionId }, ...(risk !== undefined ? { risk } : {}), ...replay };
+      } else {
+        decision = { ...real, decisionId };
+        details = { ...(risk !== undefined ? { risk } : {}), ...replay };
+      }
+    } catch (err) {
+      return failed(check, err, out);
+    }
+    deps.observer?.observe(check.ctx, decision, out, performance.now() - check.started, details);
+    return decision;
+  }
+
+  /** The fail-closed answer to a fault (503 `dependency_unavailable` or `internal_error`), observed once. */
+  function failed(check: CheckState, err: unknown, outcome?: Outcome): Decision {
+    deps.onFault?.(err, check.ctx);
+    const { decisionId } = check;
+    const decision: Decision = err instanceof DependencyError
+      ? { ...DEPENDENCY_DENY, decisionId }
+      : { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error', retryAfter: 5, decisionId };
+    deps.observer?.observe(check.ctx, decision, outcome, performance.now() - check.started, undefined);
+    return decision;
+  }
+
   return {
     // Not async: a Check every stage answers synchronously is decided without a promise (the front end's
     // lifecycle then answers at once); otherwise the decision resolves when the last stage does.
     decide(ctx, deadlineAt) {
-      const started = performance.now();
       // Every answer, faults included, carries its id: the log line, the metadata and the problem body agree.
-      const decisionId = newDecisionId();
-      const seen: Seen = {};
-      // The observer hears of every decision once; an observer fault is the front end's (fail-closed) concern.
-      const done = (ran: Ran): Decision => {
-        const [real, out, risk] = ran;
-        let decision: Decision;
-        let details: ObservedDetails;
-        try {
-          const replay = seen.auth !== undefined && seen.now !== undefined ? { auth: seen.auth, evaluatedAt: seen.now } : {};
-          if (real.kind !== 'allow' && out.shadow) {
-            decision = { ...applyShadow(real, out), decisionId };
-            details = { wouldBe: { ...real, decisionId }, ...(risk !== undefined ? { risk } : {}), ...replay };
-          } else {
-            decision = { ...real, decisionId };
-            details = { ...(risk !== undefined ? { risk } : {}), ...replay };
-          }
-        } catch (err) {
-          return failed(err, out);
-        }
-        deps.observer?.observe(ctx, decision, out, performance.now() - started, details);
-        return decision;
-      };
-      const failed = (err: unknown, outcome?: Outcome): Decision => {
-        deps.onFault?.(err, ctx);
-        const decision: Decision = err instanceof DependencyError
-          ? { ...DEPENDENCY_DENY, decisionId }
-          : { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error', retryAfter: 5, decisionId };
-        deps.observer?.observe(ctx, decision, outcome, performance.now() - started, undefined);
-        return decision;
-      };
+      const check: CheckState = { ctx, started: performance.now(), decisionId: newDecisionId(), auth: undefined, now: undefined };
       let ran: Ran | Promise<Ran>;
       try {
-        ran = run(ctx, deadlineAt, seen);
+        ran = run(ctx, deadlineAt, check);
       } catch (err) {
-        return failed(err);
+        return failed(check, err);
       }
-      return ran instanceof Promise ? ran.then(done, (err: unknown) => failed(err)) : done(ran);
+      if (!(ran instanceof Promise)) return done(check, ran);
+      return ran.then(
+        (r) => done(check, r),
+        (err: unknown) => failed(check, err),
+      );
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { WorkflowConfig } from '../config/types.js';
 import type { VerificationGate, VerificationResult } from '../core/stages.js';
+import type { VerificationNeed } from '../core/outcome.js';
 import { evaluateVerdict } from './evaluate-verdict.js';
 import { originalUrl } from './return-url.js';
 import { createSessionStarter, type SessionCreator, type SessionStarter, type StarterStore, type StartResult } from './create-session-starter.js';
@@ -60,6 +61,22 @@ export interface GateMetrics {
 }
 
 const TIMED_OUT: unique symbol = Symbol('timed out');
+
+/**
+ * The workflow names of a needs list, built once per list: a route's own needs are the same array on every
+ * Check (the policy builds them at compile time). Read-only, so the verdict read and a satisfied answer
+ * can share it; a list built per Check (step-ups merged in) is simply collected with its entry.
+ */
+const workflowNames = new WeakMap<readonly VerificationNeed[], readonly string[]>();
+
+function namesOf(needs: readonly VerificationNeed[]): readonly string[] {
+  let names = workflowNames.get(needs);
+  if (names === undefined) {
+    names = Object.freeze(needs.map((n) => n.workflow));
+    workflowNames.set(needs, names);
+  }
+  return names;
+}
 
 /**
  * The verification stage: looks up the subject's verdicts for every workflow the route needs (one store
@@ -194,7 +211,6 @@ export function createVerificationGate(
     verdicts: readonly (Verdict | undefined)[],
     { ctx, principal, needs, now, deadlineAt }: Parameters<VerificationGate['check']>[0],
   ): VerificationResult | Promise<VerificationResult> {
-    const satisfied: string[] = [];
     const workflows = workflowsOf();
     for (let i = 0; i < needs.length; i++) {
       const need = needs[i]!;
@@ -204,10 +220,7 @@ export function createVerificationGate(
         return { kind: 'deny', status: 503, code: 'internal_error', message: 'unknown workflow' };
       }
       const evaluation = evaluateVerdict(verdicts[i], need, workflow, now);
-      if (evaluation.kind === 'satisfied') {
-        satisfied.push(need.workflow);
-        continue;
-      }
+      if (evaluation.kind === 'satisfied') continue;
       if (evaluation.kind === 'deny') {
         return {
           kind: 'deny',
@@ -219,13 +232,14 @@ export function createVerificationGate(
       }
       return stepUp(principal.subject, workflow, originalUrl(ctx), deadlineAt);
     }
-    return { kind: 'satisfied', workflows: satisfied };
+    // Every need is satisfied: their workflows, in order.
+    return { kind: 'satisfied', workflows: namesOf(needs) };
   }
 
   return {
     // Not async: with every verdict in the local cache and none to step up, the answer is synchronous.
     check(input) {
-      const verdicts = readVerdicts(input.principal.subject, input.needs.map((n) => n.workflow));
+      const verdicts = readVerdicts(input.principal.subject, namesOf(input.needs));
       return verdicts instanceof Promise ? verdicts.then((v) => judge(v, input)) : judge(verdicts, input);
     },
   };
