@@ -1,6 +1,6 @@
 import type { ClaimMatcher } from '../config/types.js';
 import type { Principal } from '../core/principal.js';
-import { claimList, readClaim, type ClaimPath } from './claim-path.js';
+import { claimListIncludes, readClaim, type ClaimPath } from './claim-path.js';
 import type { EffectiveRequirements } from './effective-requirements.js';
 import type { Outcome, TraceStep } from '../core/outcome.js';
 
@@ -105,10 +105,9 @@ export function checkRequirements(
   }
 
   if (req.scopes.length > 0) {
-    // Lists, not a Set: a token carries a handful of scopes and a route needs one or two.
-    const scope = claimList(claims['scope']);
-    const scp = claimList(claims['scp']);
-    const missing = req.scopes.filter((s) => !scope.includes(s) && !scp.includes(s));
+    const scope = claims['scope'];
+    const scp = claims['scp'];
+    const missing = req.scopes.filter((s) => !claimListIncludes(scope, s) && !claimListIncludes(scp, s));
     if (missing.length > 0) {
       trace.push({ step: 'scope', result: 'fail', detail: `missing scope ${missing.join(' ')}` });
       // RFC 6750 §3.1: the challenge lists the scope needed for this resource.
@@ -124,10 +123,10 @@ export function checkRequirements(
   }
 
   if (req.anyRoleGroups.length > 0 || req.allRoles.length > 0) {
-    const roleClaims = settings.roleClaims;
-    const roles = roleClaims.length === 1 ? claimList(readClaim(claims, roleClaims[0]!)) : roleClaims.flatMap((p) => claimList(readClaim(claims, p)));
-    const missingAny = req.anyRoleGroups.filter((g) => !g.some((r) => roles.includes(r)));
-    const missingAll = req.allRoles.filter((r) => !roles.includes(r));
+    const roleValues = settings.roleClaims.map((p) => readClaim(claims, p));
+    const hasRole = (r: string): boolean => roleValues.some((v) => claimListIncludes(v, r));
+    const missingAny = req.anyRoleGroups.filter((g) => !g.some(hasRole));
+    const missingAll = req.allRoles.filter((r) => !hasRole(r));
     if (missingAny.length > 0 || missingAll.length > 0) {
       const parts = [
         ...missingAny.map((g) => `one of ${g.join(', ')}`),
@@ -141,8 +140,8 @@ export function checkRequirements(
   }
 
   if (req.amrGroups.length > 0 || req.acrAtLeast !== undefined) {
-    const amr = claimList(claims['amr']);
-    const amrOk = req.amrGroups.every((g) => g.some((m) => amr.includes(m)));
+    const amr = claims['amr'];
+    const amrOk = req.amrGroups.every((g) => g.some((m) => claimListIncludes(amr, m)));
     const acr = claims['acr'];
     const acrOk = req.acrAtLeast === undefined || (typeof acr === 'string' && settings.acrOrder.indexOf(acr) >= req.acrAtLeast.rank);
     if (amrOk && acrOk) {
@@ -193,6 +192,6 @@ export function checkRequirements(
 export function matchClaim(value: unknown, matcher: ClaimMatcher): boolean {
   if ('equals' in matcher) return value === matcher.equals;
   if ('oneOf' in matcher) return matcher.oneOf.some((v) => v === value);
-  if ('contains' in matcher) return claimList(value).includes(matcher.contains);
+  if ('contains' in matcher) return claimListIncludes(value, matcher.contains);
   return value !== undefined && value !== null;
 }
