@@ -15,23 +15,27 @@ import { createEngine } from './create-engine.js';
  * otherwise, with the same decision and the same observation either way. Policy is real; identity and
  * verification are scripted seams that answer either synchronously or asynchronously.
  */
+// Every route shape the engine treats differently: public, failOpen, plain verification, shadow.
 const config = parseConfig(
-  `issuers:
-  - { name: corp, issuer: https://corp.example, audiences: [api], jwksUri: https://corp.example/jwks }
-workflows:
-  kyc: { workflowId: wf-kyc, maxAge: 30d }
-didit: { mode: sandbox }
-policy:
+  `policy:
   routes:
     - { id: open, match: { prefix: /open }, require: { authenticated: false } }
-    - { id: lenient, match: { prefix: /lenient }, failOpen: true, require: { verification: [kyc] } }
-    - { id: kyc, match: { prefix: /kyc }, require: { verification: [kyc] } }
-    - { id: shadowed, match: { prefix: /shadowed }, shadow: true, require: { verification: [kyc] } }
+    - { id: lenient, match: { prefix: /lenient }, failOpen: true, require: { verification: [age] } }
+    - { id: age, match: { prefix: /age }, require: { verification: [age] } }
+    - { id: shadowed, match: { prefix: /shadowed }, shadow: true, require: { verification: [age] } }
+didit: { mode: sandbox }
+workflows:
+  age: { workflowId: wf-age, maxAge: 7d }
+issuers:
+  - name: idp
+    issuer: https://idp.example
+    audiences: [shop]
+    jwksUri: https://idp.example/keys
 `,
   { sourceName: 'engine.yaml', env: {} },
 );
 const policy = compilePolicy(config);
-const principal: Principal = { issuerName: 'corp', issuer: 'https://corp.example', sub: 'alice', subject: 'corp:alice', claims: {}, source: 'header', tokenId: 't1' };
+const principal: Principal = { issuerName: 'idp', issuer: 'https://idp.example', sub: 'bob', subject: 'idp:bob', claims: {}, source: 'header', tokenId: 'tok-bob' };
 const VERIFIED: AuthResult = { kind: 'verified', principal };
 
 type Answer<T> = { value: T } | { fault: unknown };
@@ -71,19 +75,19 @@ const withoutId = (d: Decision): Omit<Decision, 'decisionId'> => {
   return rest;
 };
 
-const SATISFIED: Answer<VerificationResult> = { value: { kind: 'satisfied', workflows: ['kyc'] } };
-const STEP_UP: Answer<VerificationResult> = { value: { kind: 'step_up', workflow: 'kyc', verificationUrl: 'https://didit.example/s/1' } };
+const SATISFIED: Answer<VerificationResult> = { value: { kind: 'satisfied', workflows: ['age'] } };
+const STEP_UP: Answer<VerificationResult> = { value: { kind: 'step_up', workflow: 'age', verificationUrl: 'https://didit.example/s/1' } };
 
 describe('createEngine: synchronous when every stage is', () => {
   const cases: [string, string, Answer<AuthResult>, Answer<VerificationResult>, string][] = [
-    ['a cached token and cached verdicts', '/kyc/a', { value: VERIFIED }, SATISFIED, 'allow'],
+    ['a cached token and cached verdicts', '/age/a', { value: VERIFIED }, SATISFIED, 'allow'],
     ['an anonymous caller on an open route', '/open/a', { value: { kind: 'anonymous' } }, SATISFIED, 'allow'],
-    ['a step-up', '/kyc/a', { value: VERIFIED }, STEP_UP, 'step_up'],
+    ['a step-up', '/age/a', { value: VERIFIED }, STEP_UP, 'step_up'],
     ['a shadowed step-up', '/shadowed/a', { value: VERIFIED }, STEP_UP, 'allow'],
     ['a store outage on a failOpen route', '/lenient/a', { value: VERIFIED }, { fault: new StoreError('unavailable', 'x') }, 'allow'],
-    ['a store outage on a strict route', '/kyc/a', { value: VERIFIED }, { fault: new StoreError('unavailable', 'x') }, 'dependency_unavailable'],
-    ['a programming error in verification', '/kyc/a', { value: VERIFIED }, { fault: new TypeError('bug') }, 'internal_error'],
-    ['a programming error in identity', '/kyc/a', { fault: new TypeError('bug') }, SATISFIED, 'internal_error'],
+    ['a store outage on a strict route', '/age/a', { value: VERIFIED }, { fault: new StoreError('unavailable', 'x') }, 'dependency_unavailable'],
+    ['a programming error in verification', '/age/a', { value: VERIFIED }, { fault: new TypeError('bug') }, 'internal_error'],
+    ['a programming error in identity', '/age/a', { fault: new TypeError('bug') }, SATISFIED, 'internal_error'],
   ];
 
   it.each(cases)('%s: the same decision and observation, synchronously or through a promise', async (_name, path, auth, gate, expected) => {
