@@ -1,6 +1,16 @@
 import * as grpc from '@grpc/grpc-js';
 import { parseFlags } from './parse-flags.js';
 
+/**
+ * The grpc-js options of the floor and the no-op ceiling: a 1 MiB message bound, and channelz off as
+ * idgate's Check server has it (channelz costs per call; leaving it on here alone would make the
+ * comparison unfair).
+ */
+export const BENCH_SERVER_OPTIONS: grpc.ServerOptions = Object.freeze({
+  'grpc.max_receive_message_length': 1024 * 1024,
+  'grpc.enable_channelz': 0,
+});
+
 /** A running bench gRPC server (the no-op ceiling or the transport floor). */
 export interface BenchGrpcServer {
   readonly port: number;

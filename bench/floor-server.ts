@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { isMainModule, listenBenchServer, runBenchServerMain, type BenchGrpcServer } from './bench-grpc-server.js';
+import { BENCH_SERVER_OPTIONS, isMainModule, listenBenchServer, runBenchServerMain, type BenchGrpcServer } from './bench-grpc-server.js';
 import { loadUpstreamCheckCodec } from './encode-check-request.js';
 import { CHECK_PATH } from './h2load.js';
 import { NOOP_ALLOW } from './noop-server.js';
@@ -21,7 +21,7 @@ const passThrough = (bytes: Buffer): Buffer => bytes;
  */
 export async function startFloorServer(options: { host?: string; port?: number }): Promise<FloorServer> {
   const reply = loadUpstreamCheckCodec().serializeResponse(NOOP_ALLOW);
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
+  const server = new grpc.Server({ ...BENCH_SERVER_OPTIONS });
   const definition: grpc.ServiceDefinition = {
     Check: {
       path: CHECK_PATH,

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadAuthzProtos } from '../src/extauthz/load-authz-protos.js';
-import { isMainModule, listenBenchServer, runBenchServerMain, type BenchGrpcServer } from './bench-grpc-server.js';
+import { BENCH_SERVER_OPTIONS, isMainModule, listenBenchServer, runBenchServerMain, type BenchGrpcServer } from './bench-grpc-server.js';
 
 /** The fixed allow every Check gets: what a decision costs when the decision itself is free. */
 export const NOOP_ALLOW = Object.freeze({
@@ -21,7 +21,7 @@ export type NoopServer = BenchGrpcServer;
  */
 export async function startNoopServer(options: { host?: string; port?: number; protoDir?: string }): Promise<NoopServer> {
   const protos = loadAuthzProtos(options.protoDir);
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
+  const server = new grpc.Server({ ...BENCH_SERVER_OPTIONS });
   server.addService(protos.authorization, {
     Check: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, NOOP_ALLOW),
   });

@@ -45,7 +45,7 @@ describe('identity: JWT verification against a real JWKS endpoint', () => {
     minted.push(token);
     return token;
   };
-  const check = (token: string): Promise<AuthResult> => auth.authenticate(bearerContext(token), now);
+  const check = async (token: string): Promise<AuthResult> => auth.authenticate(bearerContext(token), now);
 
   beforeAll(async () => {
     [rsa, ec, ed, evil] = await Promise.all([
@@ -381,7 +381,7 @@ describe('identity: per-issuer token profile (typ, azp, maximum lifetime)', () =
       ...over,
       claims: { azp: 'web-app', ...over.claims },
     });
-  const check = (token: string): Promise<AuthResult> => auth.authenticate(bearerContext(token), now);
+  const check = async (token: string): Promise<AuthResult> => auth.authenticate(bearerContext(token), now);
 
   it('accepts an access token that fits the profile', async () => {
     expect(await check(await accessToken())).toMatchObject({ kind: 'verified', principal: { subject: 'strict:user-1' } });

@@ -48,7 +48,7 @@ describe('identity: token sources', () => {
   afterAll(() => auth.close());
 
   const token = (iss: string, sub = 'alice'): Promise<string> => mintHs256(SECRET, { iss, aud: 'api://idgate', now, sub });
-  const run = (headers: Record<string, string>, metadata = {}): Promise<AuthResult> =>
+  const run = async (headers: Record<string, string>, metadata = {}): Promise<AuthResult> =>
     auth.authenticate(requestContextWith(headers, metadata), now);
 
   it('no credential anywhere is anonymous', async () => {

@@ -41,7 +41,8 @@ function setup(failFirst: number) {
     { workflows: { kyc: WORKFLOW }, callbackUrl: 'https://idgate.example/verification/callback', maxStepUps: 3 },
   );
   const attempt = (sub: string) =>
-    gate.check({ ctx: requestContextWith(), principal: principal(sub), needs: [NEED], routeId: 'payments', now, deadlineAt: now + 1_000 }).then(
+    // The gate may answer synchronously; the async wrapper makes every attempt a promise, a throw a rejection.
+    (async () => gate.check({ ctx: requestContextWith(), principal: principal(sub), needs: [NEED], routeId: 'payments', now, deadlineAt: now + 1_000 }))().then(
       (r) => (r.kind === 'deny' ? r.code : r.kind),
       (e: unknown) => (e instanceof DiditError ? `throws:${e.code}` : `throws:${String(e)}`),
     );

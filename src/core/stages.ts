@@ -14,8 +14,12 @@ import type { RiskAssessment } from './risk-assessment.js';
 
 /** Verifies the caller's token. Implemented by `createAuthenticator()` in identity/. */
 export interface Authenticator {
-  /** @param now epoch ms (injected clock). Never rejects: faults become `failed`. */
-  authenticate(ctx: RequestContext, now: number): Promise<AuthResult>;
+  /**
+   * @param now epoch ms (injected clock). Never rejects: faults become `failed`. May answer synchronously
+   * when nothing has to be fetched or verified (no credential, a cached token): the engine then decides a
+   * fully cached Check without a promise.
+   */
+  authenticate(ctx: RequestContext, now: number): AuthResult | Promise<AuthResult>;
 }
 
 /** The compiled policy as the engine uses it (implemented by `compilePolicy()` in policy/). */
@@ -41,7 +45,10 @@ export type VerificationResult =
   | { readonly kind: 'step_up'; readonly workflow: string; readonly verificationUrl: string; readonly sessionId?: string }
   | Pick<DenyDecision, 'status' | 'code' | 'message' | 'retryAfter' | 'extra'> & { readonly kind: 'deny' };
 
-/** Looks up verdicts and orchestrates step-up (implemented in verification/). */
+/**
+ * Looks up verdicts and orchestrates step-up (implemented in verification/). Answers synchronously when
+ * every verdict is in the local cache and no step-up is needed; a store fault may throw or reject.
+ */
 export interface VerificationGate {
   check(input: {
     readonly ctx: RequestContext;
@@ -50,7 +57,7 @@ export interface VerificationGate {
     readonly routeId: string;
     readonly now: number;
     readonly deadlineAt: number;
-  }): Promise<VerificationResult>;
+  }): VerificationResult | Promise<VerificationResult>;
 }
 
 /** Continuous-verification signals (implemented in risk/); optional. */

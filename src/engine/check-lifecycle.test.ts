@@ -24,7 +24,7 @@ function harness(decide: (deadlineAt: number) => Promise<Decision> | Decision, o
     decider: {
       decide: (_ctx, deadlineAt) => {
         deadlines.push(deadlineAt);
-        return decide(deadlineAt) as Promise<Decision>;
+        return decide(deadlineAt);
       },
     },
     logger: pino({ level: 'info' }, stream),
@@ -48,6 +48,17 @@ describe('CheckLifecycle', () => {
     await sleep(80);
     expect(h.answers).toEqual([{ target: 'a', decision: ALLOW }, { target: 'b', decision: ALLOW }]);
     expect(h.deadlines).toEqual([now + 50, now + 20]);
+  });
+
+  it('answers a synchronous decision before run returns, and only once', async () => {
+    const h = harness(() => ALLOW, { timeoutMs: 10 });
+    const now = Date.now();
+    h.lifecycle.run(CTX, now, Infinity, 's');
+    expect(h.answers).toEqual([{ target: 's', decision: ALLOW }]);
+    expect(h.deadlines).toEqual([now + 10]);
+    // No deadline deny follows: a synchronous decision leaves no timer behind.
+    await sleep(30);
+    expect(h.answers).toHaveLength(1);
   });
 
   it.each([

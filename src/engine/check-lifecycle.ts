@@ -52,7 +52,7 @@ export interface CheckLifecycleOptions<T> {
  * {@link INTERNAL_ERROR_DENY} when the decider throws or rejects (logged as `decider failed; denying`).
  *
  * Built once per front end; per Check it allocates one small state object, two promise callbacks and the
- * timer — no promise of its own.
+ * timer — no promise of its own — and none of them when the decider answers synchronously.
  */
 export class CheckLifecycle<T> {
   readonly #decider: Decider;
@@ -84,17 +84,23 @@ export class CheckLifecycle<T> {
       this.#answer(target, ctx, DEADLINE_DENY);
       return;
     }
-    const check = new PendingCheck(this, ctx, target);
-    check.timer = setTimeout(onDeadline<T>, deadlineAt - now, check);
-    let pending: Promise<Decision>;
+    let decided: Decision | Promise<Decision>;
     try {
-      // Promise.resolve also tolerates a decider that returns a plain value.
-      pending = Promise.resolve(this.#decider.decide(ctx, deadlineAt));
+      decided = this.#decider.decide(ctx, deadlineAt);
     } catch (err) {
-      this.fault(check, err);
+      this.#logger.error({ err, requestId: ctx.requestId }, 'decider failed; denying');
+      this.#answer(target, ctx, INTERNAL_ERROR_DENY);
       return;
     }
-    pending.then(
+    // A decision made synchronously (everything the Check needs was cached) is answered at once: nothing
+    // can have run out its budget, so there is no timer to race.
+    if (!(decided instanceof Promise)) {
+      this.#answer(target, ctx, decided);
+      return;
+    }
+    const check = new PendingCheck(this, ctx, target);
+    check.timer = setTimeout(onDeadline<T>, deadlineAt - now, check);
+    decided.then(
       (decision) => this.settle(check, decision),
       (err: unknown) => this.fault(check, err),
     );

@@ -104,28 +104,57 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     };
   }
 
+  type Ran = [Decision, Outcome, RiskAssessment | undefined];
+  /** One Check in the engine: what `decide` started with, and what identity answered (for the replay record). */
+  interface CheckState {
+    readonly ctx: RequestContext;
+    readonly started: number;
+    readonly decisionId: string;
+    auth: AuthResult | undefined;
+    now: number | undefined;
+  }
+
   /**
    * The decision before shadow mode, with the outcome and the risk assessment. A dependency fault after
    * the policy ran is returned as a 503 deny (so shadow mode can downgrade it) and reported to `onFault`;
-   * any other fault throws.
+   * any other fault throws or rejects. Synchronous as long as every stage answers synchronously (a cached
+   * token, no awaited risk, verdicts in the local cache): a fully cached Check needs no promise; each stage
+   * that returns one continues in its callback.
    */
-  async function run(ctx: RequestContext, deadlineAt: number, seen: { auth?: AuthResult; now?: number }): Promise<[Decision, Outcome, RiskAssessment | undefined]> {
+  function run(ctx: RequestContext, deadlineAt: number, check: CheckState): Ran | Promise<Ran> {
     const now = clock();
-    const auth = await deps.authenticator.authenticate(ctx, now);
-    seen.auth = auth;
-    seen.now = now;
+    const auth = deps.authenticator.authenticate(ctx, now);
+    return auth instanceof Promise ? auth.then((a) => afterAuth(ctx, deadlineAt, check, now, a)) : afterAuth(ctx, deadlineAt, check, now, auth);
+  }
+
+  function afterAuth(ctx: RequestContext, deadlineAt: number, check: CheckState, now: number, auth: AuthResult): Ran | Promise<Ran> {
+    check.auth = auth;
+    check.now = now;
     const principal = auth.kind === 'verified' ? auth.principal : undefined;
     const policy = deps.policy();
-    let risk: RiskAssessment | undefined;
     // A request the policy refuses before any route (e.g. a malformed trusted country or device header) is
     // never recorded: else anyone holding a token could make a device "known" or move the last country with
     // requests that are denied anyway.
     if (principal !== undefined && deps.risk !== undefined && policy.admits?.(ctx) !== false) {
       // Only routes that use the score wait for (and depend on) the risk store; every other authenticated
       // request is still recorded, in the background, so velocity and travel signals see all traffic.
-      if (policy.needsRisk?.(ctx) === true) risk = await deps.risk.assess(ctx, principal, now);
-      else deps.risk.record?.(ctx, principal, now);
+      if (policy.needsRisk?.(ctx) === true) {
+        return deps.risk.assess(ctx, principal, now).then((risk) => evaluate(ctx, deadlineAt, now, auth, principal, policy, risk));
+      }
+      deps.risk.record?.(ctx, principal, now);
     }
+    return evaluate(ctx, deadlineAt, now, auth, principal, policy, undefined);
+  }
+
+  function evaluate(
+    ctx: RequestContext,
+    deadlineAt: number,
+    now: number,
+    auth: AuthResult,
+    principal: Principal | undefined,
+    policy: PolicyEvaluator,
+    risk: RiskAssessment | undefined,
+  ): Ran | Promise<Ran> {
     const outcome = policy.evaluate(ctx, auth, now, risk);
     switch (outcome.kind) {
       case 'allow':
@@ -161,69 +190,108 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
             risk,
           ];
         }
-        let result: VerificationResult;
+        let result: VerificationResult | Promise<VerificationResult>;
         try {
-          result = await deps.verification.check({
-            ctx,
-            principal,
-            needs: outcome.needs,
-            routeId: outcome.routeId,
-            now,
-            deadlineAt,
-          });
+          result = deps.verification.check({ ctx, principal, needs: outcome.needs, routeId: outcome.routeId, now, deadlineAt });
         } catch (err) {
-          if (!(err instanceof DependencyError)) throw err;
-          // Only a real outage may fail open: a fault of our own making (Didit refusing our request as
-          // `bad_request`, a corrupt store value) would otherwise turn a bug into an allow.
-          if (outcome.failOpen && isDependencyOutage(err)) return [allowFrom(outcome, principal, []), outcome, risk];
-          deps.onFault?.(err, ctx);
-          return [{ ...DEPENDENCY_DENY, routeId: outcome.routeId, subject: principal.subject }, outcome, risk];
+          return fromVerificationFault(ctx, outcome, principal, risk, err);
         }
-        const common = { routeId: outcome.routeId, subject: principal.subject };
-        switch (result.kind) {
-          case 'satisfied':
-            return [allowFrom(outcome, principal, result.workflows), outcome, risk];
-          case 'step_up':
-            return [{ ...result, ...common }, outcome, risk];
-          case 'deny':
-            return [{ ...result, ...common }, outcome, risk];
-          default:
-            return assertNever(result);
-        }
+        if (!(result instanceof Promise)) return fromVerification(outcome, principal, risk, result);
+        return result.then(
+          (r) => fromVerification(outcome, principal, risk, r),
+          (err: unknown) => fromVerificationFault(ctx, outcome, principal, risk, err),
+        );
       }
       default:
         return assertNever(outcome);
     }
   }
 
-  return {
-    async decide(ctx, deadlineAt) {
-      const started = performance.now();
-      let decision: Decision;
-      let outcome: Outcome | undefined;
-      let details: ObservedDetails | undefined;
-      // Every answer, faults included, carries its id: the log line, the metadata and the problem body agree.
-      const decisionId = newDecisionId();
-      const seen: { auth?: AuthResult; now?: number } = {};
-      try {
-        const [real, out, risk] = await run(ctx, deadlineAt, seen);
-        outcome = out;
-        const replay = seen.auth !== undefined && seen.now !== undefined ? { auth: seen.auth, evaluatedAt: seen.now } : {};
-        if (real.kind !== 'allow' && out.shadow) {
-          decision = { ...applyShadow(real, out), decisionId };
-          details = { wouldBe: { ...real, decisionId }, ...(risk !== undefined ? { risk } : {}), ...replay };
-        } else {
-          decision = { ...real, decisionId };
-          details = { ...(risk !== undefined ? { risk } : {}), ...replay };
-        }
-      } catch (err) {
-        deps.onFault?.(err, ctx);
-        decision = err instanceof DependencyError
-          ? { ...DEPENDENCY_DENY, decisionId }
-          : { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error', retryAfter: 5, decisionId };
+  function fromVerification(
+    outcome: Extract<Outcome, { kind: 'verify' }>,
+    principal: Principal,
+    risk: RiskAssessment | undefined,
+    result: VerificationResult,
+  ): Ran {
+    const common = { routeId: outcome.routeId, subject: principal.subject };
+    switch (result.kind) {
+      case 'satisfied':
+        return [allowFrom(outcome, principal, result.workflows), outcome, risk];
+      case 'step_up':
+        return [{ ...result, ...common }, outcome, risk];
+      case 'deny':
+        return [{ ...result, ...common }, outcome, risk];
+      default:
+        return assertNever(result);
+    }
+  }
+
+  /** A verification fault: a non-dependency fault throws on; a dependency outage may fail open. */
+  function fromVerificationFault(
+    ctx: RequestContext,
+    outcome: Extract<Outcome, { kind: 'verify' }>,
+    principal: Principal,
+    risk: RiskAssessment | undefined,
+    err: unknown,
+  ): Ran {
+    if (!(err instanceof DependencyError)) throw err;
+    // Only a real outage may fail open: a fault of our own making (Didit refusing our request as
+    // `bad_request`, a corrupt stored value) would otherwise turn a bug into an allow.
+    if (outcome.failOpen && isDependencyOutage(err)) return [allowFrom(outcome, principal, []), outcome, risk];
+    deps.onFault?.(err, ctx);
+    return [{ ...DEPENDENCY_DENY, routeId: outcome.routeId, subject: principal.subject }, outcome, risk];
+  }
+
+  /** The decision `ran` produced, with its id, observed once. An observer fault is the front end's concern. */
+  function done(check: CheckState, ran: Ran): Decision {
+    const [real, out, risk] = ran;
+    const { decisionId } = check;
+    let decision: Decision;
+    let details: ObservedDetails;
+    try {
+      const replay = check.auth !== undefined && check.now !== undefined ? { auth: check.auth, evaluatedAt: check.now } : {};
+      if (real.kind !== 'allow' && out.shadow) {
+        decision = { ...applyShadow(real, out), decisionId };
+        details = { wouldBe: { ...real, decisionId }, ...(risk !== undefined ? { risk } : {}), ...replay };
+      } else {
+        decision = { ...real, decisionId };
+        details = { ...(risk !== undefined ? { risk } : {}), ...replay };
       }
-      deps.observer?.observe(ctx, decision, outcome, performance.now() - started, details);
-      return decision;
+    } catch (err) {
+      return failed(check, err, out);
+    }
+    deps.observer?.observe(check.ctx, decision, out, performance.now() - check.started, details);
+    return decision;
+  }
+
+  /** The fail-closed answer to a fault (503 `dependency_unavailable` or `internal_error`), observed once. */
+  function failed(check: CheckState, err: unknown, outcome?: Outcome): Decision {
+    deps.onFault?.(err, check.ctx);
+    const { decisionId } = check;
+    const decision: Decision = err instanceof DependencyError
+      ? { ...DEPENDENCY_DENY, decisionId }
+      : { kind: 'deny', status: 503, code: 'internal_error', message: 'internal error', retryAfter: 5, decisionId };
+    deps.observer?.observe(check.ctx, decision, outcome, performance.now() - check.started, undefined);
+    return decision;
+  }
+
+  return {
+    // Not async: a Check every stage answers synchronously is decided without a promise (the front end's
+    // lifecycle then answers at once); otherwise the decision resolves when the last stage does.
+    decide(ctx, deadlineAt) {
+      // Every answer, faults included, carries its id: the log line, the metadata and the problem body agree.
+      const check: CheckState = { ctx, started: performance.now(), decisionId: newDecisionId(), auth: undefined, now: undefined };
+      let ran: Ran | Promise<Ran>;
+      try {
+        ran = run(ctx, deadlineAt, check);
+      } catch (err) {
+        return failed(check, err);
+      }
+      if (!(ran instanceof Promise)) return done(check, ran);
+      return ran.then(
+        (r) => done(check, r),
+        (err: unknown) => failed(check, err),
+      );
     },
   };
 }

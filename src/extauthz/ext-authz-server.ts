@@ -107,6 +107,9 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
     this.maxMessageBytes = maxMessageBytes;
     const serverOptions: grpc.ServerOptions = {
       'grpc.max_receive_message_length': transportBytes,
+      // idgate serves no channelz service, and with it on grpc-js wraps every call in channelz bookkeeping
+      // (call counters, a stream listener per call: ~2 % of allocations and ~3 % of CPU per Check).
+      'grpc.enable_channelz': 0,
     };
     if (options.maxConcurrentStreams !== undefined) {
       serverOptions['grpc.max_concurrent_streams'] = options.maxConcurrentStreams;

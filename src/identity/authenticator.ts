@@ -211,8 +211,20 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     return { kind: 'verified', principal };
   }
 
+  /** The answer to a fault while authenticating: logged without token material, and a `failed` result. */
+  const faulted = (err: unknown): AuthResult => {
+    // Only the error's class and code: jose errors can carry the token payload.
+    logger.error(
+      { errName: (err as Error | null)?.name, errCode: (err as { code?: unknown } | null)?.code },
+      'unexpected fault while authenticating',
+    );
+    return { kind: 'failed', code: 'token_invalid', message: 'token could not be verified' };
+  };
+
   return {
-    async authenticate(ctx: RequestContext, now: number): Promise<AuthResult> {
+    // Not async: no credential, a cached token and metadata claims are answered synchronously (a fully
+    // cached Check then needs no promise); only a token to verify returns one.
+    authenticate(ctx: RequestContext, now: number): AuthResult | Promise<AuthResult> {
       try {
         const credential = extractCredential(ctx, sources);
         switch (credential.kind) {
@@ -221,7 +233,9 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
           case 'token': {
             const cached = cachedToken(credential.token, credential.sourceKey, now);
             if (!('cacheKey' in cached)) return { kind: 'verified', principal: cached };
-            return await verifyToken(credential.token, credential.source, credential.sourceKey, now, cached);
+            // A cold token the sync path verified is answered without a promise too (verifyJwtSync).
+            const result = verifyToken(credential.token, credential.source, credential.sourceKey, now, cached);
+            return result instanceof Promise ? result.catch(faulted) : result;
           }
           case 'claims': {
             const checked = checkMetadataClaims(credential.claims, metadataCandidates.get(credential.sourceKey) ?? [], now);
@@ -239,12 +253,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
           }
         }
       } catch (err) {
-        // Only the error's class and code: jose errors can carry the token payload.
-        logger.error(
-          { errName: (err as Error | null)?.name, errCode: (err as { code?: unknown } | null)?.code },
-          'unexpected fault while authenticating',
-        );
-        return { kind: 'failed', code: 'token_invalid', message: 'token could not be verified' };
+        return faulted(err);
       }
     },
 

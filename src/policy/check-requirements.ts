@@ -1,6 +1,6 @@
 import type { ClaimMatcher } from '../config/types.js';
 import type { Principal } from '../core/principal.js';
-import { claimList, readClaim, type ClaimPath } from './claim-path.js';
+import { claimListIncludes, readClaim, type ClaimPath } from './claim-path.js';
 import type { EffectiveRequirements } from './effective-requirements.js';
 import type { Outcome, TraceStep } from '../core/outcome.js';
 
@@ -18,6 +18,44 @@ export interface CheckSettings {
   readonly acrOrder: readonly string[];
   /** Allowed clock skew per issuer name (a login "in the future" beyond it is not a recent login). */
   readonly clockSkewMs: ReadonlyMap<string, number>;
+}
+
+/** The pass steps of one requirement set that do not depend on the caller, built on its first check. */
+interface PassSteps {
+  /** `issuer <name> accepted`, per accepted issuer (bounded by `req.issuers`). */
+  readonly issuer: ReadonlyMap<string, TraceStep>;
+  /** Per entry of `req.claims`: its matcher kind and its pass step. */
+  readonly claims: readonly { readonly kind: string; readonly pass: TraceStep }[];
+  readonly scope: TraceStep;
+  readonly tokenAge: TraceStep;
+}
+
+const ROLES_PASS: TraceStep = Object.freeze({ step: 'roles', result: 'pass', detail: 'required roles present' });
+const MFA_PASS: TraceStep = Object.freeze({ step: 'mfa', result: 'pass', detail: 'authentication strength sufficient' });
+
+/**
+ * The trace of a passing check is the same for every caller of a route (or of one issuer on it), so its
+ * steps and detail strings are built once per requirement set rather than per Check; a trace step is
+ * read-only, so sharing it is safe. Keyed weakly: a reloaded policy's requirement sets take theirs along.
+ */
+const passStepsOf = new WeakMap<EffectiveRequirements, PassSteps>();
+
+function passSteps(req: EffectiveRequirements): PassSteps {
+  let steps = passStepsOf.get(req);
+  if (steps === undefined) {
+    const maxAge = req.maxTokenAgeMs !== undefined ? Math.floor(req.maxTokenAgeMs / 1000) : 0;
+    steps = {
+      issuer: new Map([...(req.issuers ?? [])].map((name) => [name, Object.freeze<TraceStep>({ step: 'issuer', result: 'pass', detail: `issuer ${name} accepted` })])),
+      claims: req.claims.map(({ path, matcher }) => {
+        const kind = Object.keys(matcher)[0] ?? 'match';
+        return { kind, pass: Object.freeze<TraceStep>({ step: `claim:${path.name}`, result: 'pass', detail: `claim ${path.name} satisfies ${kind}` }) };
+      }),
+      scope: Object.freeze({ step: 'scope', result: 'pass', detail: `has scope ${req.scopes.join(' ')}` }),
+      tokenAge: Object.freeze({ step: 'token_age', result: 'pass', detail: `login within ${maxAge}s` }),
+    };
+    passStepsOf.set(req, steps);
+  }
+  return steps;
 }
 
 /**
@@ -40,12 +78,14 @@ export function checkRequirements(
   trace: TraceStep[],
 ): RequirementFailure | undefined {
   const claims = principal.claims;
+  const pass = passSteps(req);
   if (req.issuers !== undefined) {
-    if (!req.issuers.has(principal.issuerName)) {
+    const accepted = pass.issuer.get(principal.issuerName);
+    if (accepted === undefined) {
       trace.push({ step: 'issuer', result: 'fail', detail: `issuer ${principal.issuerName} is not accepted (accepted: ${[...req.issuers].join(', ')})` });
       return { status: 401, code: 'token_invalid', message: 'issuer not accepted for this route', challenge: { error: 'invalid_token' } };
     }
-    trace.push({ step: 'issuer', result: 'pass', detail: `issuer ${principal.issuerName} accepted` });
+    trace.push(accepted);
   }
 
   let failure: RequirementFailure | undefined;
@@ -53,16 +93,21 @@ export function checkRequirements(
     failure ??= f;
   };
 
-  for (const { path, matcher } of req.claims) {
-    const ok = matchClaim(readClaim(claims, path), matcher);
-    const kind = Object.keys(matcher)[0] ?? 'match';
-    trace.push({ step: `claim:${path.name}`, result: ok ? 'pass' : 'fail', detail: `claim ${path.name} ${ok ? 'satisfies' : 'fails'} ${kind}` });
-    if (!ok) fail({ status: 403, code: 'claims_mismatch', message: `claim ${path.name} is missing or does not match` });
+  for (let i = 0; i < req.claims.length; i++) {
+    const { path, matcher } = req.claims[i]!;
+    const { kind, pass: passed } = pass.claims[i]!;
+    if (matchClaim(readClaim(claims, path), matcher)) {
+      trace.push(passed);
+    } else {
+      trace.push({ step: `claim:${path.name}`, result: 'fail', detail: `claim ${path.name} fails ${kind}` });
+      fail({ status: 403, code: 'claims_mismatch', message: `claim ${path.name} is missing or does not match` });
+    }
   }
 
   if (req.scopes.length > 0) {
-    const granted = new Set([...claimList(claims['scope']), ...claimList(claims['scp'])]);
-    const missing = req.scopes.filter((s) => !granted.has(s));
+    const scope = claims['scope'];
+    const scp = claims['scp'];
+    const missing = req.scopes.filter((s) => !claimListIncludes(scope, s) && !claimListIncludes(scp, s));
     if (missing.length > 0) {
       trace.push({ step: 'scope', result: 'fail', detail: `missing scope ${missing.join(' ')}` });
       // RFC 6750 §3.1: the challenge lists the scope needed for this resource.
@@ -73,14 +118,15 @@ export function checkRequirements(
         challenge: { error: 'insufficient_scope', scope: req.scopes.join(' ') },
       });
     } else {
-      trace.push({ step: 'scope', result: 'pass', detail: `has scope ${req.scopes.join(' ')}` });
+      trace.push(pass.scope);
     }
   }
 
   if (req.anyRoleGroups.length > 0 || req.allRoles.length > 0) {
-    const roles = new Set(settings.roleClaims.flatMap((p) => claimList(readClaim(claims, p))));
-    const missingAny = req.anyRoleGroups.filter((g) => !g.some((r) => roles.has(r)));
-    const missingAll = req.allRoles.filter((r) => !roles.has(r));
+    const roleValues = settings.roleClaims.map((p) => readClaim(claims, p));
+    const hasRole = (r: string): boolean => roleValues.some((v) => claimListIncludes(v, r));
+    const missingAny = req.anyRoleGroups.filter((g) => !g.some(hasRole));
+    const missingAll = req.allRoles.filter((r) => !hasRole(r));
     if (missingAny.length > 0 || missingAll.length > 0) {
       const parts = [
         ...missingAny.map((g) => `one of ${g.join(', ')}`),
@@ -89,17 +135,17 @@ export function checkRequirements(
       trace.push({ step: 'roles', result: 'fail', detail: `missing role: ${parts.join('; ')}` });
       fail({ status: 403, code: 'claims_mismatch', message: 'required role missing' });
     } else {
-      trace.push({ step: 'roles', result: 'pass', detail: 'required roles present' });
+      trace.push(ROLES_PASS);
     }
   }
 
   if (req.amrGroups.length > 0 || req.acrAtLeast !== undefined) {
-    const amr = new Set(claimList(claims['amr']));
-    const amrOk = req.amrGroups.every((g) => g.some((m) => amr.has(m)));
+    const amr = claims['amr'];
+    const amrOk = req.amrGroups.every((g) => g.some((m) => claimListIncludes(amr, m)));
     const acr = claims['acr'];
     const acrOk = req.acrAtLeast === undefined || (typeof acr === 'string' && settings.acrOrder.indexOf(acr) >= req.acrAtLeast.rank);
     if (amrOk && acrOk) {
-      trace.push({ step: 'mfa', result: 'pass', detail: 'authentication strength sufficient' });
+      trace.push(MFA_PASS);
     } else {
       const wanted = [
         ...req.amrGroups.map((g) => `amr one of ${g.join(', ')}`),
@@ -128,11 +174,8 @@ export function checkRequirements(
       now - authTime * 1000 <= req.maxTokenAgeMs &&
       authTime * 1000 <= now + skew;
     const maxAge = Math.floor(req.maxTokenAgeMs / 1000);
-    trace.push({
-      step: 'token_age',
-      result: fresh ? 'pass' : 'fail',
-      detail: fresh ? `login within ${maxAge}s` : typeof authTime === 'number' ? `login older than ${maxAge}s` : 'auth_time missing',
-    });
+    if (fresh) trace.push(pass.tokenAge);
+    else trace.push({ step: 'token_age', result: 'fail', detail: typeof authTime === 'number' ? `login older than ${maxAge}s` : 'auth_time missing' });
     if (!fresh) {
       fail({
         status: 401,
@@ -149,6 +192,6 @@ export function checkRequirements(
 export function matchClaim(value: unknown, matcher: ClaimMatcher): boolean {
   if ('equals' in matcher) return value === matcher.equals;
   if ('oneOf' in matcher) return matcher.oneOf.some((v) => v === value);
-  if ('contains' in matcher) return claimList(value).includes(matcher.contains);
+  if ('contains' in matcher) return claimListIncludes(value, matcher.contains);
   return value !== undefined && value !== null;
 }

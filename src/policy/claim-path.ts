@@ -37,3 +37,22 @@ export function claimList(value: unknown): readonly string[] {
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
   return [];
 }
+
+/**
+ * Whether `item` is a member of the list-like claim `value`: exactly `claimList(value).includes(item)`,
+ * without building the list (the scope, role and amr checks of every Check).
+ */
+export function claimListIncludes(value: unknown, item: string): boolean {
+  if (typeof value === 'string') {
+    // claimList splits on single spaces and drops empty members: no member is empty or holds a space.
+    if (item === '' || item.includes(' ')) return false;
+    for (let at = value.indexOf(item); at >= 0; at = value.indexOf(item, at + 1)) {
+      const end = at + item.length;
+      if ((at === 0 || value[at - 1] === ' ') && (end === value.length || value[end] === ' ')) return true;
+    }
+    return false;
+  }
+  // A string equals only an identical string, so the non-strings claimList drops can never match.
+  if (Array.isArray(value)) return value.includes(item);
+  return false;
+}

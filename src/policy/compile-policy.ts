@@ -31,6 +31,8 @@ const POLICY_RETRY_AFTER_S = 5;
 const MAX_CACHED_PLANS = 4096;
 /** Up to this many guardrails, the set matching a request is a number bitmask; beyond, a string key. */
 const MAX_MASK_GUARDRAILS = 30;
+/** Issuer names whose token pass step is kept (a config has a handful). */
+const MAX_CACHED_ISSUER_STEPS = 256;
 
 /** A route with its matchers and effective requirements built once. */
 export interface CompiledRoute {
@@ -115,7 +117,8 @@ interface Plan {
   readonly requirements: EffectiveRequirements;
   /** The verification needs of `requirements` (no step-ups), built once. */
   readonly staticNeeds: readonly VerificationNeed[];
-  readonly staticNeedsDetail: string;
+  /** The `verification` trace step of `staticNeeds`, built once. */
+  readonly staticNeedsStep: TraceStep;
   /** Matching guardrails, in file order; empty on a policy without guardrails. */
   readonly guards: readonly GuardrailRuntime[];
   /** A guardrail adds a verification need: the route's `shadow`/`failOpen` cannot waive a platform floor. */
@@ -128,8 +131,8 @@ interface RouteRuntime extends CompiledRoute, Plan, RequestMatchers {
   readonly contextExtensions?: readonly (readonly [string, string])[];
   readonly headers: ClaimHeaderMapper;
   readonly context: CompiledContextStage;
-  /** Trace details of the route selection, built once. */
-  readonly selectedDetail: { readonly request: string; readonly contextExtensions: string };
+  /** Trace steps of the route selection, built once. */
+  readonly selectedStep: { readonly request: TraceStep; readonly contextExtensions: TraceStep };
   /** The requirement sets merged into `requirements` (the route's and its level's), for guardrail merges. */
   readonly inputs: readonly RequirementSource[];
   readonly decidedBy: DecidedBy;
@@ -230,6 +233,19 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       onDeclined: merged.onDeclined,
     }));
   };
+  /**
+   * `verified token from issuer <name>`, built once per issuer name: the pass step of every authenticated
+   * Check. Names come from the issuer config; the bound only guards against an unexpected caller.
+   */
+  const tokenPassSteps = new Map<string, TraceStep>();
+  const tokenPassStep = (issuerName: string): TraceStep => {
+    let step = tokenPassSteps.get(issuerName);
+    if (step === undefined) {
+      step = Object.freeze<TraceStep>({ step: 'token', result: 'pass', detail: `verified token from issuer ${issuerName}` });
+      if (tokenPassSteps.size < MAX_CACHED_ISSUER_STEPS) tokenPassSteps.set(issuerName, step);
+    }
+    return step;
+  };
   const sourceSteps = (inputs: readonly RequirementSource[]): TraceStep[] =>
     describeRequirementSources(inputs, workflowMaxAge).map((detail) => ({ step: 'requirement', result: 'info', detail }));
 
@@ -245,13 +261,13 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     const staticNeeds = needsOf(requirements);
     return {
       staticNeeds,
-      staticNeedsDetail: `needs ${staticNeeds.map((n) => n.workflow).join(', ')}`,
+      staticNeedsStep: needsStep(staticNeeds),
       guards: [],
       guardNeeds: false,
       sources: org && route.action === 'require' ? sourceSteps(inputs) : [],
-      selectedDetail: {
-        request: `route ${route.id} (${route.action}) selected by host/path/method${route.match.principals !== undefined ? '/principal' : ''}`,
-        contextExtensions: `route ${route.id} (${route.action}) selected by contextExtensions`,
+      selectedStep: {
+        request: infoStep('route', `route ${route.id} (${route.action}) selected by host/path/method${route.match.principals !== undefined ? '/principal' : ''}`),
+        contextExtensions: infoStep('route', `route ${route.id} (${route.action}) selected by contextExtensions`),
       },
       config: route,
       requirements,
@@ -390,7 +406,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     const plan: Plan = {
       requirements,
       staticNeeds,
-      staticNeedsDetail: `needs ${staticNeeds.map((n) => n.workflow).join(', ')}`,
+      staticNeedsStep: needsStep(staticNeeds),
       guards: matched.list,
       guardNeeds: matched.list.some((g) => g.requirements.verification.length > 0),
       sources: sourceSteps(inputs),
@@ -486,7 +502,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     }
     if (stepUps.length === 0 && auth.kind === 'verified') {
       // Hot path: only the plan's own needs, precomputed at compile time.
-      trace.push({ step: 'verification', result: 'info', detail: plan.staticNeedsDetail });
+      trace.push(plan.staticNeedsStep);
       return { kind: 'verify', routeId, headers, needs: plan.staticNeeds, shadow: verifyShadow, failOpen, trace, decidedBy };
     }
     const maxAges = new Map<string, number>();
@@ -564,7 +580,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
         : { kind: 'deny', status: 403, code: 'no_route', message: 'no policy route matches this request', shadow: policy.shadow, trace, decidedBy: defaultBy };
     }
     const route = selection.route;
-    trace.push({ step: 'route', result: 'info', detail: route.selectedDetail[selection.by] });
+    trace.push(route.selectedStep[selection.by]);
     return decideRoute(route, route, route.decidedBy, ctx, auth, now, risk, trace);
   };
 
@@ -608,7 +624,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       return decideRoute(defaultRoute, plan, chosen.defaultBy, ctx, auth, now, risk, trace);
     }
     const route = selection.route;
-    trace.push({ step: 'route', result: 'info', detail: route.selectedDetail[selection.by] });
+    trace.push(route.selectedStep[selection.by]);
     const plan = matched === undefined ? route : planFor(route, matched);
     for (const s of plan.sources) trace.push(s);
     return decideRoute(route, plan, selection.decidedBy, ctx, auth, now, risk, trace);
@@ -658,7 +674,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
         unreachable(auth, 'auth result');
     }
     const principal = auth.principal;
-    trace.push({ step: 'token', result: 'pass', detail: `verified token from issuer ${principal.issuerName}` });
+    trace.push(tokenPassStep(principal.issuerName));
     const failure = checkRequirements(req, principal, settings, now, trace);
     if (failure !== undefined) {
       const by = blame(route, plan, decidedBy, (r) => checkRequirements(r, principal, settings, now, []) !== undefined);
@@ -722,6 +738,16 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
 }
 
 /** Whether a route's or guardrail's conditions or risk bands can ask for a verification. */
+/** A read-only `info` trace step, built once at compile time and shared by every Check's trace. */
+function infoStep(step: string, detail: string): TraceStep {
+  return Object.freeze({ step, result: 'info', detail });
+}
+
+/** The `verification` step of a plan's own needs. */
+function needsStep(needs: readonly VerificationNeed[]): TraceStep {
+  return infoStep('verification', `needs ${needs.map((n) => n.workflow).join(', ')}`);
+}
+
 function stepsUp(rule: Pick<RouteConfig, 'conditions' | 'riskBands'>): boolean {
   return [...rule.conditions.map((c) => c.then), ...rule.riskBands.map((b) => b.then)].some((e) => e.kind === 'step_up');
 }

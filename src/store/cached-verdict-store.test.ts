@@ -86,6 +86,22 @@ describe('createCachedVerdictStore', () => {
     expect(t.reads()).toBe(2);
   });
 
+  it('readVerdicts answers a full cache hit synchronously and a miss through the store', async () => {
+    const t = setup({ ttlMs: 5_000 });
+    await t.memory.putVerdict(verdict('corp:a'));
+    const miss = t.cached.readVerdicts('corp:a', ['kyc']);
+    expect(miss).toBeInstanceOf(Promise);
+    expect((await miss).map((v) => v?.status)).toEqual(['Approved']);
+    const hit = t.cached.readVerdicts('corp:a', ['kyc']);
+    expect(Array.isArray(hit) && hit.map((v) => v?.status)).toEqual(['Approved']);
+    expect(t.reads()).toBe(1);
+    // A partial hit still goes to the store, for the missing workflow only.
+    const partial = t.cached.readVerdicts('corp:a', ['kyc', 'age']);
+    expect(partial).toBeInstanceOf(Promise);
+    expect((await partial).map((v) => v?.status)).toEqual(['Approved', undefined]);
+    expect(t.cached.stats()).toMatchObject({ hits: 2, misses: 2 });
+  });
+
   it('reads only the workflows it does not hold', async () => {
     const t = setup();
     await t.cached.getVerdicts('corp:a', ['kyc']);

@@ -32,6 +32,11 @@ export type CacheableStore = Omit<StateStore, keyof RiskStore> & Partial<RiskSto
  * keeps no risk state they reject with `StoreError` `unavailable`.
  */
 export interface CachedVerdictStore extends StateStore {
+  /**
+   * `getVerdicts` that answers synchronously when every verdict is in the local cache (the hot path: no
+   * promise, no microtask); a miss returns the store read's promise. Never throws: a fault rejects.
+   */
+  readVerdicts(subject: string, workflows: readonly string[]): (Verdict | undefined)[] | Promise<(Verdict | undefined)[]>;
   stats(): CacheStats;
 }
 
@@ -131,20 +136,26 @@ export function createCachedVerdictStore(inner: CacheableStore, options: CachedV
   const risk: RiskStore | undefined = isRiskStore(inner) ? inner : undefined;
   const noRisk = (): Promise<never> => Promise.reject(new StoreError('unavailable', 'this store keeps no risk state'));
 
+  const readVerdicts = (subject: string, workflows: readonly string[]): (Verdict | undefined)[] | Promise<(Verdict | undefined)[]> => {
+    // Not async: a Check whose verdicts are all in the local cache (the hot path) is answered without an
+    // async frame; only a miss goes on to readMissing.
+    try {
+      const out: (Verdict | undefined)[] = new Array<Verdict | undefined>(workflows.length).fill(undefined);
+      const missing = lookup(subject, workflows, out);
+      hits += workflows.length - missing.length;
+      misses += missing.length;
+      if (missing.length === 0) return out;
+      return readMissing(subject, workflows, out, missing);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  };
+
   return {
+    readVerdicts,
     getVerdicts(subject, workflows) {
-      // Not async: a Check whose verdicts are all in the local cache (the hot path) gets a resolved promise
-      // without an async frame; only a miss goes on to readMissing.
-      try {
-        const out: (Verdict | undefined)[] = new Array<Verdict | undefined>(workflows.length).fill(undefined);
-        const missing = lookup(subject, workflows, out);
-        hits += workflows.length - missing.length;
-        misses += missing.length;
-        if (missing.length === 0) return Promise.resolve(out);
-        return readMissing(subject, workflows, out, missing);
-      } catch (err) {
-        return Promise.reject(err as Error);
-      }
+      const read = readVerdicts(subject, workflows);
+      return read instanceof Promise ? read : Promise.resolve(read);
     },
     async putVerdict(v, options) {
       try {

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
 import type { WorkflowConfig } from '../config/types.js';
 import type { VerificationGate, VerificationResult } from '../core/stages.js';
+import type { VerificationNeed } from '../core/outcome.js';
 import { evaluateVerdict } from './evaluate-verdict.js';
 import { originalUrl } from './return-url.js';
 import { createSessionStarter, type SessionCreator, type SessionStarter, type StarterStore, type StartResult } from './create-session-starter.js';
 import type { StartTickets } from './start-ticket.js';
 import type { VerdictStore } from '../store/verdict-store.js';
+import type { Verdict } from '../core/verdict.js';
 
 export type { SessionCreator } from './create-session-starter.js';
 
@@ -13,7 +15,14 @@ export type { SessionCreator } from './create-session-starter.js';
  * The store operations the gate needs: the verdict read of every Check, plus what starting a session needs
  * (never the audit log, revocations or risk state).
  */
-export interface GateStore extends Pick<VerdictStore, 'getVerdicts'>, StarterStore {}
+export interface GateStore extends Pick<VerdictStore, 'getVerdicts'>, StarterStore {
+  /**
+   * `getVerdicts` that may answer synchronously (the cached store on a full local hit, the memory store);
+   * when present the gate reads through it, so a fully cached Check is decided without a promise. It must
+   * answer exactly what `getVerdicts` would (a wrapper that overrides one must override both).
+   */
+  readVerdicts?(subject: string, workflows: readonly string[]): (Verdict | undefined)[] | Promise<(Verdict | undefined)[]>;
+}
 
 export interface VerificationGateOptions {
   /** The workflows, or a function returning the current ones (read per check, so a config reload applies). */
@@ -52,6 +61,22 @@ export interface GateMetrics {
 }
 
 const TIMED_OUT: unique symbol = Symbol('timed out');
+
+/**
+ * The workflow names of a needs list, built once per list: a route's own needs are the same array on every
+ * Check (the policy builds them at compile time). Read-only, so the verdict read and a satisfied answer
+ * can share it; a list built per Check (step-ups merged in) is simply collected with its entry.
+ */
+const workflowNames = new WeakMap<readonly VerificationNeed[], readonly string[]>();
+
+function namesOf(needs: readonly VerificationNeed[]): readonly string[] {
+  let names = workflowNames.get(needs);
+  if (names === undefined) {
+    names = Object.freeze(needs.map((n) => n.workflow));
+    workflowNames.set(needs, names);
+  }
+  return names;
+}
 
 /**
  * The verification stage: looks up the subject's verdicts for every workflow the route needs (one store
@@ -101,6 +126,7 @@ export function createVerificationGate(
       ...(options.sessionTtlMs !== undefined ? { sessionTtlMs: options.sessionTtlMs } : {}),
     },
   );
+  const readVerdicts = deps.store.readVerdicts?.bind(deps.store) ?? deps.store.getVerdicts.bind(deps.store);
   const startUrl = options.startUrl;
   const startBase = startUrl ? `${startUrl.baseUrl.replace(/\/+$/, '')}/verification/start/` : '';
 
@@ -180,38 +206,41 @@ export function createVerificationGate(
     return { kind: 'step_up', workflow: workflow.name, verificationUrl: startBase + ticket };
   }
 
-  return {
-    async check({ ctx, principal, needs, now, deadlineAt }) {
-      const verdicts = await deps.store.getVerdicts(
-        principal.subject,
-        needs.map((n) => n.workflow),
-      );
-      const satisfied: string[] = [];
-      const workflows = workflowsOf();
-      for (let i = 0; i < needs.length; i++) {
-        const need = needs[i]!;
-        const workflow = workflows[need.workflow];
-        if (!workflow) {
-          // Config validation makes this unreachable; fail closed if it ever is not.
-          return { kind: 'deny', status: 503, code: 'internal_error', message: 'unknown workflow' };
-        }
-        const evaluation = evaluateVerdict(verdicts[i], need, workflow, now);
-        if (evaluation.kind === 'satisfied') {
-          satisfied.push(need.workflow);
-          continue;
-        }
-        if (evaluation.kind === 'deny') {
-          return {
-            kind: 'deny',
-            status: 403,
-            code: evaluation.code,
-            message: evaluation.message,
-            extra: { workflow: need.workflow },
-          };
-        }
-        return stepUp(principal.subject, workflow, originalUrl(ctx), deadlineAt);
+  /** The gate's answer once the verdicts are read: satisfied, the first final deny, or a step-up. */
+  function judge(
+    verdicts: readonly (Verdict | undefined)[],
+    { ctx, principal, needs, now, deadlineAt }: Parameters<VerificationGate['check']>[0],
+  ): VerificationResult | Promise<VerificationResult> {
+    const workflows = workflowsOf();
+    for (let i = 0; i < needs.length; i++) {
+      const need = needs[i]!;
+      const workflow = workflows[need.workflow];
+      if (!workflow) {
+        // Config validation makes this unreachable; fail closed if it ever is not.
+        return { kind: 'deny', status: 503, code: 'internal_error', message: 'unknown workflow' };
       }
-      return { kind: 'satisfied', workflows: satisfied };
+      const evaluation = evaluateVerdict(verdicts[i], need, workflow, now);
+      if (evaluation.kind === 'satisfied') continue;
+      if (evaluation.kind === 'deny') {
+        return {
+          kind: 'deny',
+          status: 403,
+          code: evaluation.code,
+          message: evaluation.message,
+          extra: { workflow: need.workflow },
+        };
+      }
+      return stepUp(principal.subject, workflow, originalUrl(ctx), deadlineAt);
+    }
+    // Every need is satisfied: their workflows, in order.
+    return { kind: 'satisfied', workflows: namesOf(needs) };
+  }
+
+  return {
+    // Not async: with every verdict in the local cache and none to step up, the answer is synchronous.
+    check(input) {
+      const verdicts = readVerdicts(input.principal.subject, namesOf(input.needs));
+      return verdicts instanceof Promise ? verdicts.then((v) => judge(v, input)) : judge(verdicts, input);
     },
   };
 }

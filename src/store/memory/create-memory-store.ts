@@ -7,7 +7,7 @@ import type { MemoryAuditLog } from './memory-events.js';
 import { createMemoryPendingSessions } from './memory-pending-sessions.js';
 import { createMemoryRisk } from './memory-risk.js';
 import { MemoryState } from './memory-state.js';
-import { createMemoryVerdicts } from './memory-verdicts.js';
+import { createMemoryVerdicts, type MemoryVerdicts } from './memory-verdicts.js';
 
 /** Options of {@link createMemoryStore}. */
 export interface MemoryStoreOptions {
@@ -27,7 +27,7 @@ export interface MemoryStoreOptions {
  * synchronously before the write resolves, and LRU caps on every map so memory stays flat. Forgetting a
  * subject under memory pressure only ever causes a new step-up, never an allow.
  */
-export interface MemoryStore extends StateStore, MemoryAuditLog {}
+export interface MemoryStore extends StateStore, MemoryAuditLog, Pick<MemoryVerdicts, 'readVerdicts'> {}
 
 /**
  * Creates a {@link MemoryStore}: one {@link MemoryState} shared by every concern. `clock` defaults to

@@ -6,18 +6,34 @@ import type { VerdictStore } from '../verdict-store.js';
 import { pairKey } from './memory-state.js';
 import type { MemoryState, Timed } from './memory-state.js';
 
+/** The memory verdicts: a {@link VerdictStore} whose read can answer synchronously (see `GateStore`). */
+export interface MemoryVerdicts extends VerdictStore {
+  readVerdicts(subject: string, workflows: readonly string[]): (Verdict | undefined)[] | Promise<(Verdict | undefined)[]>;
+}
+
 /**
  * {@link VerdictStore} in memory: the same ordering rules and results as the Redis script, TTLs against the
  * state's clock, invalidations announced synchronously before the write resolves. Verdicts are kept for
  * the `maxSubjects` most recently used subjects: forgetting one only ever causes a new step-up.
  */
-export function createMemoryVerdicts(state: MemoryState, options: { settledTtlMs: number }): VerdictStore {
+export function createMemoryVerdicts(state: MemoryState, options: { settledTtlMs: number }): MemoryVerdicts {
   const verdicts = boundedLru<string, Map<string, Timed<Verdict>>>(state.maxSubjects);
+  const read = (subject: string, workflows: readonly string[]): (Verdict | undefined)[] => {
+    state.open();
+    const byWorkflow = verdicts.get(subject);
+    return workflows.map((w) => state.live(byWorkflow?.get(w)));
+  };
   return {
+    readVerdicts(subject, workflows) {
+      // Synchronous: nothing to wait for in memory. A closed store still rejects, as getVerdicts does.
+      try {
+        return read(subject, workflows);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    },
     async getVerdicts(subject, workflows) {
-      state.open();
-      const byWorkflow = verdicts.get(subject);
-      return workflows.map((w) => state.live(byWorkflow?.get(w)));
+      return read(subject, workflows);
     },
 
     async putVerdict(v, opts = {}) {
