@@ -80,6 +80,30 @@ risk:
     });
   });
 
+  it('builds the ICU region names only for a config with a country test (idle RSS, issue 15 §3)', () => {
+    const Real = Intl.DisplayNames;
+    // A counting subclass in place of the global (a Node built-in, not our code): the test reads how often
+    // the schema constructs it.
+    const intl = Intl as { DisplayNames: typeof Intl.DisplayNames };
+    let built = 0;
+    intl.DisplayNames = class extends Real {
+      constructor(...args: ConstructorParameters<typeof Intl.DisplayNames>) {
+        super(...args);
+        built += 1;
+      }
+    };
+    try {
+      parse(route('        - { name: net, when: { sourceIp: { in: [10.0.0.0/8] } }, then: deny }\n'));
+      expect(built).toBe(0);
+      const config = parse(route('        - { name: geo, when: { country: { in: [ES, XX, PT] } }, then: deny }\n'));
+      expect(config.policy.routes[0]?.conditions?.[0]?.when).toEqual({ kind: 'country', in: ['ES', 'XX', 'PT'] });
+      // Once per config, not once per code.
+      expect(built).toBe(1);
+    } finally {
+      intl.DisplayNames = Real;
+    }
+  });
+
   it('parses every condition form into the typed shape', () => {
     const config = parse(
       route(`        - { name: net, when: { sourceIp: { notIn: [10.0.0.0/8, "2001:db8::/32"] } }, then: deny }

@@ -141,10 +141,13 @@ function inNotIn(
  * `EU`, `UK`), plus `XX`, which CDNs and geoip databases send for "unknown".
  */
 function countryChecker(): (s: string) => string | undefined {
-  const names = new Intl.DisplayNames(['en'], { type: 'region', fallback: 'code' });
+  // Built on the first country code, not with the schema: constructing it maps ~4.5 MiB of ICU's locale data
+  // into the process (RSS, issue 15 §3), and every config load builds this schema, most without a country test.
+  let names: Intl.DisplayNames | undefined;
   return (s) => {
     if (!/^[A-Za-z]{2}$/.test(s)) return `"${s}" is not a country code: use ISO 3166-1 alpha-2 (two letters, e.g. ES)`;
     if (s !== s.toUpperCase()) return `country codes are upper-case: "${s.toUpperCase()}", not "${s}"`;
+    names ??= new Intl.DisplayNames(['en'], { type: 'region', fallback: 'code' });
     if (s !== 'XX' && names.of(s) === s) return `unknown country code "${s}" (ISO 3166-1 alpha-2, e.g. ES, PT, US)`;
     return undefined;
   };
