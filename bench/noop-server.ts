@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { loadAuthzProtos } from '../src/extauthz/load-authz-protos.js';
+import { loadAuthzProtos } from './load-authz-protos.js';
 import { BENCH_SERVER_OPTIONS, isMainModule, listenBenchServer, runBenchServerMain, type BenchGrpcServer } from './bench-grpc-server.js';
 
 /** The fixed allow every Check gets: what a decision costs when the decision itself is free. */

@@ -4,7 +4,7 @@ import { judgeVerdicts, startVerdictSampler } from '../bench/check-sample.js';
 import { encodeCheckRequest, loadUpstreamCheckCodec } from '../bench/encode-check-request.js';
 import { runGrpcLoad } from '../bench/grpc-load.js';
 import { NOOP_ALLOW } from '../bench/noop-server.js';
-import { loadAuthzProtos } from '../src/extauthz/load-authz-protos.js';
+import { loadAuthzProtos } from '../bench/load-authz-protos.js';
 
 /**
  * The bench checks verdicts under load (issue 17, item 6). Before, it checked the first verdict and then

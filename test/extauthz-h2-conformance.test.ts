@@ -254,6 +254,10 @@ describe('raw HTTP/2 framing against both transports', () => {
     ['a truncated message (half-close mid-message)', () => ({ chunks: [frame(message()).subarray(0, 20)] }), '12', undefined],
     ['an unparsable grpc-timeout', () => ({ headers: { 'grpc-timeout': 'soon' }, chunks: [frame(message())] }), '13', undefined],
     ['an unknown method (trailers-only)', () => ({ path: '/x.Y/Z', chunks: [frame(message())] }), '12', undefined],
+    // Both transports decode health requests with one codec (health-codec.ts), as protobufjs did for grpc-js.
+    ['a health request for an unknown service', () => ({ path: HEALTH, chunks: [frame(Buffer.from([0x0a, 1, 0x78]))] }), '5', undefined],
+    ['a health request whose field 1 is a varint (read as a string, as protobufjs does)', () => ({ path: HEALTH, chunks: [frame(Buffer.from([0x08, 1, 0x61]))] }), '5', undefined],
+    ['an undecodable health request (truncated tag)', () => ({ path: HEALTH, chunks: [frame(Buffer.from([0x80]))] }), '13', undefined],
   ];
 
   it.each(cases)('%s', async (_name, build, status, verdict) => {

@@ -32,6 +32,20 @@ const OTHER_ROLES = [
   '/dist/src/app/roles/start-sandbox-role.js',
   '/dist/src/app/roles/start-webhook-role.js',
 ];
+/**
+ * Runtime .proto loading: @grpc/proto-loader and the full protobufjs (its .proto parser, reflection), 7–9 MiB
+ * of RSS. The gRPC front end builds its service definitions by hand; only `protobufjs/minimal` is used.
+ */
+const PROTO_LOADING = [
+  '/node_modules/@grpc/proto-loader/',
+  '/node_modules/protobufjs/index.js',
+  '/node_modules/protobufjs/light.js',
+  '/node_modules/protobufjs/src/index.js',
+  '/node_modules/protobufjs/src/index-light.js',
+  '/node_modules/protobufjs/src/parse.js',
+  '/node_modules/protobufjs/src/root.js',
+];
+const PROTOBUF_MINIMAL = '/node_modules/protobufjs/src/index-minimal.js';
 const REDIS = ['/node_modules/ioredis/', '/dist/src/store/redis-verdict-store.js', '/dist/src/store/create-verdict-store.js'];
 
 let jwks: JwksServer;
@@ -71,6 +85,7 @@ describe('each command loads only the roles it runs', () => {
       expect(urls.some((u) => u.includes(part)), part).toBe(true);
     }
     expect(matching(urls, REDIS)).toEqual([]);
+    expect(matching(urls, PROTO_LOADING)).toEqual([]);
   }, 60_000);
 
   it('authz on the memory store loads neither the sandbox, demo issuer, webhook server, reconciler nor the Redis client', async () => {
@@ -81,6 +96,14 @@ describe('each command loads only the roles it runs', () => {
     expect(urls.some((u) => u.includes('/dist/src/httpauthz/http-authz-server.js'))).toBe(true);
     expect(matching(urls, OTHER_ROLES)).toEqual([]);
     expect(matching(urls, REDIS)).toEqual([]);
+  }, 60_000);
+
+  it('authz serves gRPC without loading .proto files: no @grpc/proto-loader, no full protobufjs, only protobufjs/minimal', async () => {
+    const urls = await loadedBy('authz-protos', 'authz', { httpAuthzYaml: 'enabled: false' });
+    expect(urls.some((u) => u.includes('/dist/src/extauthz/ext-authz-server.js'))).toBe(true);
+    // The hook sees protobufjs's CommonJS modules: the hand codecs' protobufjs/minimal is there.
+    expect(urls.some((u) => u.includes(PROTOBUF_MINIMAL))).toBe(true);
+    expect(matching(urls, PROTO_LOADING)).toEqual([]);
   }, 60_000);
 
   it('authz with the HTTP mode disabled (gRPC only) does not load the HTTP front end', async () => {
@@ -99,6 +122,7 @@ describe('each command loads only the roles it runs', () => {
     const urls = await loadedBy('webhook', 'webhook');
     expect(urls.some((u) => u.includes('/dist/src/webhook/webhook-server.js'))).toBe(true);
     expect(matching(urls, ['/dist/src/extauthz/', '/dist/src/httpauthz/', '/dist/src/sandbox/', '/dist/src/demo/'])).toEqual([]);
+    expect(matching(urls, PROTO_LOADING)).toEqual([]);
   }, 60_000);
 });
 

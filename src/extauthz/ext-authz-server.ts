@@ -8,12 +8,12 @@ import type { RenderOptions } from '../core/render-decision.js';
 import type { RequestContext } from '../core/request-context.js';
 import { CheckLifecycle } from '../engine/check-lifecycle.js';
 import { proxyTraceContext } from '../tracing/tracing.js';
-import { loadAuthzProtos } from './load-authz-protos.js';
 import { decodeCheckRequest } from './check-codec.js';
 import { resolveCheckLimits } from './check-limits.js';
 import { CheckVerdicts, type OutgoingCheck } from './check-verdicts.js';
 import type { CheckRequestMessage, CheckResponseObject } from './check-wire-types.js';
 import { GrpcFrontEnd } from './grpc-front-end.js';
+import { authorizationService, HEALTH_SERVICE } from './grpc-service-definitions.js';
 import { HealthBoard, isKnownService } from './health-status.js';
 import { toRequestContext } from './to-request-context.js';
 
@@ -39,8 +39,6 @@ export interface ExtAuthzServerOptions {
   readonly deadlineMarginMs?: number;
   /** Clock, epoch ms (default `Date.now`). */
   readonly now?: () => number;
-  /** Where idgate's `proto/` lives (default: found next to the package). */
-  readonly protoDir?: string;
   /** TLS/mTLS credentials (default insecure: Envoy reaches idgate over the mesh or localhost). */
   readonly credentials?: grpc.ServerCredentials;
   /**
@@ -103,7 +101,6 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
       logLateFaults: false,
     });
 
-    const protos = loadAuthzProtos(options.protoDir);
     this.maxMessageBytes = maxMessageBytes;
     const serverOptions: grpc.ServerOptions = {
       'grpc.max_receive_message_length': transportBytes,
@@ -115,11 +112,11 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
       serverOptions['grpc.max_concurrent_streams'] = options.maxConcurrentStreams;
     }
     this.server = new grpc.Server(serverOptions);
-    this.server.addService(this.wrapAuthorizationDefinition(protos.authorization), {
+    this.server.addService(this.authorizationDefinition(), {
       Check: (call: grpc.ServerUnaryCall<IncomingCheck, OutgoingCheck>, callback: grpc.sendUnaryData<OutgoingCheck>) =>
         this.check(call, callback),
     });
-    this.server.addService(protos.health, {
+    this.server.addService(HEALTH_SERVICE, {
       Check: (call: grpc.ServerUnaryCall<{ service?: string }, { status: number }>, callback: grpc.sendUnaryData<{ status: number }>) =>
         this.healthCheck(call, callback),
       Watch: (call: grpc.ServerWritableStream<{ service?: string }, { status: number }>) => this.healthWatch(call),
@@ -203,30 +200,24 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
     }
   }
 
-  private wrapAuthorizationDefinition(definition: grpc.ServiceDefinition): grpc.ServiceDefinition {
-    const method = definition['Check'];
-    if (method === undefined) throw new Error('Authorization service has no Check method');
-    // The hand-written codec replaces proto-loader's decode+toObject / fromObject+encode (see check-codec).
+  private authorizationDefinition(): grpc.ServiceDefinition {
+    // The hand-written codec (see check-codec), no proto-loader decode+toObject / fromObject+encode.
     const decode = decodeCheckRequest;
     const verdicts = this.verdicts;
     const maxBytes = this.maxMessageBytes;
-    return {
-      ...definition,
-      Check: {
-        ...method,
-        // Undecodable bytes must become a deny, not grpc-js's INTERNAL error (which may fail open).
-        requestDeserialize: (bytes: Buffer): IncomingCheck => {
-          // idgate's own size limit, enforced here so the answer is a deny verdict, not an RPC error.
-          if (bytes.length > maxBytes) return OVERSIZED;
-          try {
-            return decode(bytes) as CheckRequestMessage;
-          } catch {
-            return UNDECODABLE;
-          }
-        },
-        responseSerialize: (value: unknown): Buffer => verdicts.encode(value as OutgoingCheck),
+    return authorizationService(
+      // Undecodable bytes must become a deny, not grpc-js's INTERNAL error (which may fail open).
+      (bytes: Buffer): IncomingCheck => {
+        // idgate's own size limit, enforced here so the answer is a deny verdict, not an RPC error.
+        if (bytes.length > maxBytes) return OVERSIZED;
+        try {
+          return decode(bytes) as CheckRequestMessage;
+        } catch {
+          return UNDECODABLE;
+        }
       },
-    };
+      (value: OutgoingCheck): Buffer => verdicts.encode(value),
+    );
   }
 
   private healthCheck(
@@ -257,9 +248,8 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
 
 
 /**
- * Creates the gRPC ext_authz server (not yet listening). Loads the protos and compiles render options
- * once, here.
- * @throws TypeError for invalid numeric options or render options; Error when the protos cannot be loaded.
+ * Creates the gRPC ext_authz server (not yet listening). Compiles render options once, here.
+ * @throws TypeError for invalid numeric options or render options.
  */
 export function createExtAuthzServer(options: ExtAuthzServerOptions): ExtAuthzServer {
   return new ExtAuthzServer(options);

@@ -1,7 +1,6 @@
 import { proxyTraceContext } from '../tracing/tracing.js';
 import * as http2 from 'node:http2';
 import { TLSSocket, type PeerCertificate, type SecureContextOptions } from 'node:tls';
-import protobuf from 'protobufjs/minimal.js';
 import type { Logger } from 'pino';
 import type { RequestLimits } from '../core/build-request-context.js';
 import type { Decision } from '../core/decision.js';
@@ -23,13 +22,10 @@ import {
   type GrpcFrame,
 } from './grpc-framing.js';
 import { GrpcFrontEnd } from './grpc-front-end.js';
+import { CHECK_METHOD, HEALTH_CHECK_METHOD, HEALTH_WATCH_METHOD } from './grpc-service-definitions.js';
+import { decodeHealthRequest, encodeHealthResponse } from './health-codec.js';
 import { HealthBoard, isKnownService } from './health-status.js';
 import { toRequestContext } from './to-request-context.js';
-
-/** The gRPC method paths served. */
-export const CHECK_METHOD = '/envoy.service.auth.v3.Authorization/Check';
-export const HEALTH_CHECK_METHOD = '/grpc.health.v1.Health/Check';
-export const HEALTH_WATCH_METHOD = '/grpc.health.v1.Health/Watch';
 
 /** TLS of the listener: node:tls context options plus whether a client certificate is required. */
 export interface H2CheckServerTls {
@@ -40,9 +36,9 @@ export interface H2CheckServerTls {
 
 /**
  * Options of {@link createH2CheckServer}: those of the grpc-js transport (same meaning and defaults) except
- * its grpc-js credentials and proto directory, plus the HTTP/2 bounds.
+ * its grpc-js credentials, plus the HTTP/2 bounds.
  */
-export interface H2CheckServerOptions extends Omit<ExtAuthzServerOptions, 'credentials' | 'protoDir' | 'maxConcurrentStreams'> {
+export interface H2CheckServerOptions extends Omit<ExtAuthzServerOptions, 'credentials' | 'maxConcurrentStreams'> {
   /** TLS/mTLS (default plaintext h2c: Envoy reaches idgate over the mesh or localhost). */
   readonly tls?: H2CheckServerTls;
   /** SETTINGS_MAX_CONCURRENT_STREAMS advertised per connection (default 1,000). */
@@ -364,7 +360,7 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
   }
 
   private healthCheck(call: Call, bytes: Buffer): void {
-    const service = decodeHealthRequest(bytes);
+    const service = healthService(bytes);
     if (service === undefined) {
       failCall(call, { code: GrpcStatus.INTERNAL, details: 'Error deserializing request' });
       return;
@@ -378,7 +374,7 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
   }
 
   private healthWatch(call: Call, bytes: Buffer): void {
-    const service = decodeHealthRequest(bytes);
+    const service = healthService(bytes);
     if (service === undefined) {
       failCall(call, { code: GrpcStatus.INTERNAL, details: 'Error deserializing request' });
       return;
@@ -490,25 +486,16 @@ function peerCertificate(stream: http2.ServerHttp2Stream): PeerCertificate | und
   return cert.raw !== undefined ? cert : undefined;
 }
 
-/** `grpc.health.v1.HealthCheckRequest.service` (field 1), or undefined when the bytes do not decode. */
-function decodeHealthRequest(bytes: Buffer): string | undefined {
+/**
+ * `grpc.health.v1.HealthCheckRequest.service` ('' when absent), or undefined when the bytes do not decode
+ * (then INTERNAL, as grpc-js answers a request its deserializer throws on).
+ */
+function healthService(bytes: Buffer): string | undefined {
   try {
-    const r = protobuf.Reader.create(bytes);
-    let service = '';
-    while (r.pos < r.len) {
-      const tag = r.uint32();
-      if (tag === ((1 << 3) | 2)) service = r.string();
-      else r.skipType(tag & 7);
-    }
-    return service;
+    return decodeHealthRequest(bytes).service ?? '';
   } catch {
     return undefined;
   }
-}
-
-/** `grpc.health.v1.HealthCheckResponse { status }`. */
-function encodeHealthResponse(status: number): Uint8Array {
-  return protobuf.Writer.create().uint32((1 << 3) | 0).int32(status).finish();
 }
 
 /**

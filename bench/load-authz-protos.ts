@@ -5,7 +5,9 @@ import type { ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync, type Options } from '@grpc/proto-loader';
 
 /**
- * How idgate decodes its protos with @grpc/proto-loader:
+ * How idgate decoded its protos with @grpc/proto-loader before its gRPC front end built its service
+ * definitions by hand (src/extauthz/grpc-service-definitions.ts): the bench's proto-loader ceiling
+ * (noop-server.ts) still serves with these, and the hand codecs' tests compare against them.
  * - `keepCase: true` — field names exactly as in the .proto (`context_extensions`, `ok_response`); only
  *   `google.protobuf.Struct`/`Value` members stay camelCase (`stringValue`), because protobufjs bundles
  *   those definitions.
@@ -24,7 +26,7 @@ export const PROTO_LOADER_OPTIONS: Readonly<Options> = Object.freeze({
 
 const MARKER = join('envoy', 'service', 'auth', 'v3', 'external_auth.proto');
 
-/** The gRPC service definitions idgate serves. */
+/** The gRPC service definitions idgate serves, as proto-loader builds them from its .proto files. */
 export interface AuthzProtos {
   /** `envoy.service.auth.v3.Authorization` (method `Check`). */
   readonly authorization: ServiceDefinition;
@@ -59,7 +61,7 @@ export function findProtoDir(explicit?: string): string {
 
 /**
  * Loads `envoy.service.auth.v3.Authorization` and `grpc.health.v1.Health` from idgate's own protos
- * (see {@link PROTO_LOADER_OPTIONS}). Done once per server, at construction.
+ * (see {@link PROTO_LOADER_OPTIONS}). Not used by idgate itself (runtime proto loading costs RSS).
  * @throws Error when the proto directory cannot be found or a proto fails to parse.
  */
 export function loadAuthzProtos(protoDir?: string): AuthzProtos {
