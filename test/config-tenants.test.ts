@@ -458,6 +458,16 @@ describe('platform file errors fail the load', () => {
     );
   });
 
+  it('prefixes that differ only in letter case overlap: two teams cannot split /shop and /Shop', async () => {
+    const { text, message } = await platformErrorFor(`  tenants:
+    - { name: payments, owns: { hosts: [pay.example.com], prefixes: [/shop] }, files: [tenants/payments.yaml] }
+    - { name: shop, owns: { hosts: [pay.example.com], prefixes: [/Shop/cart] }, files: [tenants/shop.yaml] }
+`);
+    expect(message).toBe(
+      `${platformPath()}:${at(text, 'pay.example.com], prefixes: [/Shop')} policy.tenants[1].owns.hosts[0]: ownership overlap: tenant "shop" (host pay.example.com, prefix /Shop/cart) overlaps tenant "payments" (host pay.example.com, prefix /shop, policy.tenants[0]) (prefixes compared ignoring case); a request may belong to one tenant only`,
+    );
+  });
+
   it('disjoint grants do not overlap (segment-aware prefixes, one-label wildcards)', async () => {
     write('idgate.yaml', `${PLATFORM_HEAD}  tenants:
     - { name: a, owns: { hosts: [pay.example.com], prefixes: [/api] }, files: [tenants/payments.yaml] }

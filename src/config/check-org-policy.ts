@@ -118,15 +118,19 @@ function checkTenants(tenants: unknown, add: Add): void {
     const prefixes = owns?.['prefixes'] === undefined ? ['/'] : strings(owns['prefixes']);
     grants.push(hosts.flatMap((host, hostIndex) => prefixes.map((prefix) => ({ tenant: name, index: i, host, prefix, hostIndex }))));
   });
-  // Report each overlapping pair of tenants once, on the later one, naming both grants.
+  // Report each overlapping pair of tenants once, on the later one, naming both grants. Prefixes are
+  // compared ignoring case: dispatch is case-sensitive, but behind a case-insensitive upstream `/Shop` and
+  // `/shop` are one resource, and two teams must not both decide it.
+  const overlap = (a: Grant, b: Grant): boolean => hostsOverlap(a.host, b.host) && prefixesOverlap(a.prefix.toLowerCase(), b.prefix.toLowerCase());
   grants.forEach((later, j) => {
     for (const earlier of grants.slice(0, j)) {
-      const clash = later.flatMap((b) => earlier.filter((a) => hostsOverlap(a.host, b.host) && prefixesOverlap(a.prefix, b.prefix)).map((a) => [a, b] as const))[0];
+      const clash = later.flatMap((b) => earlier.filter((a) => overlap(a, b)).map((a) => [a, b] as const))[0];
       if (clash === undefined) continue;
       const [a, b] = clash;
+      const byCase = prefixesOverlap(a.prefix, b.prefix) ? '' : ' (prefixes compared ignoring case)';
       add(
         ['policy', 'tenants', b.index, 'owns', 'hosts', b.hostIndex],
-        `ownership overlap: tenant "${b.tenant}" (host ${b.host}, prefix ${b.prefix}) overlaps tenant "${a.tenant}" (host ${a.host}, prefix ${a.prefix}, policy.tenants[${a.index}]); a request may belong to one tenant only`,
+        `ownership overlap: tenant "${b.tenant}" (host ${b.host}, prefix ${b.prefix}) overlaps tenant "${a.tenant}" (host ${a.host}, prefix ${a.prefix}, policy.tenants[${a.index}])${byCase}; a request may belong to one tenant only`,
       );
     }
   });
