@@ -6,7 +6,7 @@ import type { RequestContext } from '../core/request-context.js';
 import type { Authenticator } from '../core/stages.js';
 import type { AuthResult } from '../core/auth-result.js';
 import { JwksCache, type JwksMetrics } from './jwks-cache.js';
-import { preflightToken, verifyJwt, verifyJwtSync, type AuthFailure, type VerifiedClaims, type VerifierIssuer } from './jwt-verifier.js';
+import { preflightToken, verifyJwtSync, verifyJwtWithJose, type AuthFailure, type VerifiedClaims, type VerifierIssuer } from './jwt-verifier.js';
 import { checkMetadataClaims } from './metadata-claims.js';
 import { createTokenCache } from './token-cache.js';
 import { DEFAULT_TOKEN_SOURCE, extractCredential, tokenSourceKey } from './token-sources.js';
@@ -81,7 +81,7 @@ interface IssuerRuntime {
 /**
  * Builds the identity stage: finds the caller's credential in the configured sources (in issuer order,
  * then each issuer's source order; the first source present wins), picks the issuer by the token's exact
- * `iss`, verifies it (see `verifyJwt`) against that issuer's own keys, and caches successful
+ * `iss`, verifies it (see `verifyJwt` in jwt-verifier.ts) against that issuer's own keys, and caches successful
  * verifications (key: token hash + source + issuer + verification-shaping config; never past `exp`,
  * at most 5 min).
  *
@@ -192,7 +192,8 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
   ): Promise<AuthResult> {
     let firstFailure: AuthFailure | undefined;
     for (const issuer of accepting) {
-      const result = await verifyJwt(token, issuer.verifier, now);
+      // The sync path already deferred or failed for these issuers: straight to jose, no second attempt.
+      const result = await verifyJwtWithJose(token, issuer.verifier, now);
       if ('ok' in result) return verified(issuer, result, source, now, keys);
       firstFailure ??= result;
     }

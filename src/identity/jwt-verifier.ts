@@ -89,8 +89,15 @@ export function preflightToken(token: string, maxTokenBytes: number): PreflightR
  *   Never rejects.
  */
 export async function verifyJwt(token: string, issuer: VerifierIssuer, now: number): Promise<VerifiedClaims | AuthFailure> {
-  const sync = verifyJwtSync(token, issuer, now);
-  if (sync !== undefined) return sync;
+  return verifyJwtSync(token, issuer, now) ?? verifyJwtWithJose(token, issuer, now);
+}
+
+/**
+ * {@link verifyJwt}'s jose path alone, for a caller that already tried {@link verifyJwtSync} on this token
+ * (the authenticator): asking the sync path again would decode the token and, with several issuers, check
+ * a signature a second time. Same rules and answers as verifyJwt.
+ */
+export async function verifyJwtWithJose(token: string, issuer: VerifierIssuer, now: number): Promise<VerifiedClaims | AuthFailure> {
   const { config } = issuer;
   const options: JWTVerifyOptions = {
     algorithms: [...issuer.algorithms],
