@@ -3,6 +3,7 @@ import type { Verdict } from '../core/verdict.js';
 import { isRiskStore } from './risk-store.js';
 import type { RiskStore } from './risk-store.js';
 import type { StateStore } from './state-store.js';
+import type { SyncableVerdictRead } from './verdict-store.js';
 import { StoreError } from './store-error.js';
 
 /** Options of {@link createCachedVerdictStore}. */
@@ -31,12 +32,8 @@ export type CacheableStore = Omit<StateStore, keyof RiskStore> & Partial<RiskSto
  * pass straight through (risk state is never cached: it changes on every request); when the inner store
  * keeps no risk state they reject with `StoreError` `unavailable`.
  */
-export interface CachedVerdictStore extends StateStore {
-  /**
-   * `getVerdicts` that answers synchronously when every verdict is in the local cache (the hot path: no
-   * promise, no microtask); a miss returns the store read's promise. Never throws: a fault rejects.
-   */
-  readVerdicts(subject: string, workflows: readonly string[]): (Verdict | undefined)[] | Promise<(Verdict | undefined)[]>;
+export interface CachedVerdictStore extends StateStore, SyncableVerdictRead {
+  // readVerdicts: synchronous when every verdict is in the local cache; a miss returns the store read's promise.
   stats(): CacheStats;
 }
 

@@ -47,6 +47,16 @@ export interface RevokeResult {
 }
 
 /**
+ * `getVerdicts` that may answer without a promise: the cached store on a full local hit, the memory store.
+ * It answers exactly what `getVerdicts` would, never throws (a fault rejects), and a wrapper that overrides
+ * one must override both. The verification gate reads through it when a store has it, so a fully cached
+ * Check is decided without a promise.
+ */
+export interface SyncableVerdictRead {
+  readVerdicts(subject: string, workflows: readonly string[]): (Verdict | undefined)[] | Promise<(Verdict | undefined)[]>;
+}
+
+/**
  * Verification verdicts and the revocation watermarks that guard them: the two are written together,
  * atomically (one Lua script on Redis), so no verdict from a revoked session can slip in between. What the
  * verification gate reads on every Check (`getVerdicts`), what settling a session writes, and what the admin

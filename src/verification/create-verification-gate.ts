@@ -6,7 +6,7 @@ import { evaluateVerdict } from './evaluate-verdict.js';
 import { originalUrl } from './return-url.js';
 import { createSessionStarter, type SessionCreator, type SessionStarter, type StarterStore, type StartResult } from './create-session-starter.js';
 import type { StartTickets } from './start-ticket.js';
-import type { VerdictStore } from '../store/verdict-store.js';
+import type { SyncableVerdictRead, VerdictStore } from '../store/verdict-store.js';
 import type { Verdict } from '../core/verdict.js';
 
 export type { SessionCreator } from './create-session-starter.js';
@@ -15,14 +15,7 @@ export type { SessionCreator } from './create-session-starter.js';
  * The store operations the gate needs: the verdict read of every Check, plus what starting a session needs
  * (never the audit log, revocations or risk state).
  */
-export interface GateStore extends Pick<VerdictStore, 'getVerdicts'>, StarterStore {
-  /**
-   * `getVerdicts` that may answer synchronously (the cached store on a full local hit, the memory store);
-   * when present the gate reads through it, so a fully cached Check is decided without a promise. It must
-   * answer exactly what `getVerdicts` would (a wrapper that overrides one must override both).
-   */
-  readVerdicts?(subject: string, workflows: readonly string[]): (Verdict | undefined)[] | Promise<(Verdict | undefined)[]>;
-}
+export interface GateStore extends Pick<VerdictStore, 'getVerdicts'>, Partial<SyncableVerdictRead>, StarterStore {}
 
 export interface VerificationGateOptions {
   /** The workflows, or a function returning the current ones (read per check, so a config reload applies). */

@@ -2,14 +2,12 @@ import { boundedLru } from '../bounded-lru.js';
 import type { PendingSession, Verdict } from '../../core/verdict.js';
 import { sortRevocations, toVerdict } from '../store-codec.js';
 import { EXPIRING_STATUSES, isRevokedSession, isStatusRegression, orderVerdictWrite } from '../verdict-order.js';
-import type { VerdictStore } from '../verdict-store.js';
+import type { SyncableVerdictRead, VerdictStore } from '../verdict-store.js';
 import { pairKey } from './memory-state.js';
 import type { MemoryState, Timed } from './memory-state.js';
 
-/** The memory verdicts: a {@link VerdictStore} whose read can answer synchronously (see `GateStore`). */
-export interface MemoryVerdicts extends VerdictStore {
-  readVerdicts(subject: string, workflows: readonly string[]): (Verdict | undefined)[] | Promise<(Verdict | undefined)[]>;
-}
+/** The memory verdicts: a {@link VerdictStore} whose read answers synchronously. */
+export interface MemoryVerdicts extends VerdictStore, SyncableVerdictRead {}
 
 /**
  * {@link VerdictStore} in memory: the same ordering rules and results as the Redis script, TTLs against the
