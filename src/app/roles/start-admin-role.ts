@@ -21,7 +21,7 @@ export async function startAdminRole(
   const readiness = createReadiness({
     ping: () => store.ping(),
     onStore: (up) => metrics.setDependencyUp('store', up),
-    ...(store.invalidationsLive ? { invalidationsLive: () => store.invalidationsLive?.() ?? true } : {}),
+    ...(store.invalidationsLive ? { invalidationsLive: store.invalidationsLive.bind(store) } : {}),
     ...(options.issuers ? { issuers: options.issuers } : {}),
   });
   const admin = createAdminServer({

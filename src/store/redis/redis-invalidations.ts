@@ -22,11 +22,6 @@ export class RedisInvalidations extends InvalidationListeners {
     if (subscriber) this.#start(logger, subscriber, channel);
   }
 
-  /** Whether the SUBSCRIBE has been acknowledged (readiness). */
-  get subscribed(): boolean {
-    return this.#subscribed;
-  }
-
   /**
    * Whether events from other replicas are arriving now: the SUBSCRIBE was acknowledged and the subscriber
    * connection is ready (while it reconnects, published events are lost).
