@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startIdgate } from './support/idgate-process.js';
+import { freePorts } from './support/redis-server.js';
 import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 
@@ -241,18 +242,12 @@ describe('the newcomer\'s CLI', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', () => res()));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((res) => server.close(() => res()));
-  return port;
-}
-
 describe('moving the example', () => {
   it('changing only the port: values moves every role, the demo issuer included; tokens carry the mapped claims; no duplicate log keys', async () => {
     const moved: Record<string, number> = {};
-    for (const p of [9191, 9192, 8080, 9090, 8098, 8099]) moved[p] = await freePort();
+    const originals = [9191, 9192, 8080, 9090, 8098, 8099];
+    const fresh = await freePorts(originals.length); // all different, unlike six freePort() calls in a row
+    originals.forEach((p, i) => (moved[p] = fresh[i] as number));
     const example = readFileSync(join(ROOT, 'examples/idgate.yaml'), 'utf8');
     // Only `port: N` and `sandboxPort: N` are edited — what the README tells a newcomer to change.
     const yaml = example.replace(/\b(port|sandboxPort): (\d+)/g, (all, key: string, n: string) => (moved[Number(n)] ? `${key}: ${moved[Number(n)]}` : all));

@@ -47,13 +47,15 @@ describe('the image build steps, performed in a temp dir', () => {
     cpSync(join(ROOT, 'proto'), join(dir, 'proto'), { recursive: true });
     cpSync(join(ROOT, 'examples'), join(dir, 'examples'), { recursive: true });
     mkdirSync(join(dir, 'etc'), { recursive: true });
-    // The example config with every port 0, so the test never collides with another suite.
+    // Every port 0, the embedded Didit sandbox's included (its default is 8099, which the shipped examples
+    // bind in other suites), so the test never collides with another suite.
     const config = `
 server:
   grpc: { host: 127.0.0.1, port: 0 }
   httpAuthz: { host: 127.0.0.1, port: 0 }
   public: { host: 127.0.0.1, port: 0 }
   admin: { host: 127.0.0.1, port: 0 }
+didit: { mode: sandbox, sandboxPort: 0 }
 issuers:
   - { name: demo, issuer: "http://127.0.0.1:1", audiences: [x], jwksUri: "http://127.0.0.1:1/jwks", algorithms: [ES256] }
 policy:
@@ -94,8 +96,11 @@ policy:
       );
       expect(probe.status).toBe(0);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      // A child that already exited (e.g. a failed start) emits no second 'exit': do not wait for one.
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
     }
   }, 30_000);
 });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseConfig } from '../../src/config/parse-config.js';
 import type { IdgateConfig } from '../../src/config/types.js';
-import { freePort } from './redis-server.js';
+import { freePorts } from './redis-server.js';
 
 /** The shipped example policy. */
 export const EXAMPLE_CONFIG = resolve(import.meta.dirname, '../../examples/idgate.yaml');
@@ -59,7 +59,9 @@ export interface ExampleConfigPorts {
 
 /** Free ports for every listener of the example (the demo issuer's must be known before start: it is in the issuer URL). */
 export async function freeExamplePorts(): Promise<ExampleConfigPorts> {
-  return { grpc: await freePort(), http: await freePort(), public: await freePort(), admin: await freePort(), demoIssuer: await freePort(), sandbox: await freePort() };
+  // Six distinct ports: picked one after another, a port just released could come back (two roles, one port).
+  const [grpc, http, pub, admin, demoIssuer, sandbox] = (await freePorts(6)) as [number, number, number, number, number, number];
+  return { grpc, http, public: pub, admin, demoIssuer, sandbox };
 }
 
 /**

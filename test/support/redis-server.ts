@@ -61,6 +61,31 @@ export async function freePort(below = 65_536): Promise<number> {
   throw new Error('no free port found');
 }
 
+/**
+ * `count` ports that are free NOW and all different: every listener is held open until all are bound, so
+ * two calls of {@link freePort} in a row cannot hand out the same port (the kernel may reuse a port just
+ * closed). Same caveat as freePort: another process may still take one before the caller binds it.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (srv) =>
+          new Promise<number>((resolve, reject) => {
+            srv.once('error', reject);
+            srv.listen(0, HOST, () => {
+              const addr = srv.address();
+              resolve(typeof addr === 'object' && addr ? addr.port : 0);
+            });
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(servers.map((srv) => new Promise<void>((resolve) => (srv.listening ? srv.close(() => resolve()) : resolve()))));
+  }
+}
+
 async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
