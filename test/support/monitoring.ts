@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from './redis-server.js';
 
 /** One group of a Prometheus rules file. */
 export interface RuleGroup {
@@ -63,17 +63,6 @@ export function expandGrafanaVariables(expr: string, windows: { rateInterval: st
     .replaceAll('$__rate_interval', windows.rateInterval)
     .replaceAll('$__range', windows.range)
     .replaceAll('$route', '.*');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const server = createServer();
-    server.once('error', rej);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => res(port));
-    });
-  });
 }
 
 /** A Prometheus server spawned by a test, on 127.0.0.1 with its own config and data dir. */
