@@ -1,0 +1,275 @@
+import { createHmac, KeyObject, sign as nodeSign, type webcrypto } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkRequest, eventually, isAllow, okHeader, outcomeOf, problemOf, tally } from './support/check-requests.js';
+import { createEnvoyClient, type EnvoyClient, type UpstreamCheckResponse } from './support/envoy-client.js';
+import { startIdgate, type IdgateProcess } from './support/idgate-process.js';
+import { startJwksServer, type JwksServer } from './support/jwks-server.js';
+import { b64url, claimsFor, craftToken, createTestKey, publicKeyPem, signRaw, type TestKey } from './support/tokens.js';
+
+/**
+ * The JWT attack catalogue end to end against the synchronous verify path and the token cache: a real
+ * `idgate authz` process (memory store, risk on), two issuers with their JWKS on 127.0.0.1, Checks over
+ * gRPC. Every hostile token is sent twice — the first Check starts the sync path's key import (jose
+ * answers), the second is answered on the sync path — and both must get the same exact deny. Then the
+ * caches: failures are never cached, a cached token stays bound to its issuer, a removed key, and the
+ * risk engine's per-token fingerprint against malleable spellings of one token. The process must stay up.
+ */
+const AUD = 'idgate-test';
+const N_P256 = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+
+let jwksA: JwksServer;
+let jwksB: JwksServer;
+let attacker: JwksServer;
+let idgate: IdgateProcess;
+let client: EnvoyClient;
+let es: TestKey; // issuer a, ES256
+let rsa: TestKey; // issuer a, RS256
+let dupRsa: TestKey; // issuer a, RS256, kid "dup"
+let dupEc: TestKey; // issuer a, ES256, kid "dup"
+let enc: TestKey; // issuer a, ES256 with use: enc
+let ops: TestKey; // issuer a, ES256 with key_ops: [sign]
+let rotated: TestKey; // issuer a, removed from the JWKS mid-test
+let esB: TestKey; // issuer b
+let evil: TestKey; // attacker, in no trusted JWKS
+const summary: Record<string, string> = {};
+
+const config = () => `
+server:
+  grpc: { host: 127.0.0.1, port: 0 }
+  httpAuthz: { host: 127.0.0.1, port: 0 }
+  public: { host: 127.0.0.1, port: 0 }
+  admin: { host: 127.0.0.1, port: 0 }
+  shutdownGrace: 2s
+issuers:
+  - name: a
+    issuer: ${jwksA.url}
+    audiences: [${AUD}]
+    jwksUri: ${jwksA.jwksUrl}
+    algorithms: [RS256, ES256]
+    jwks: { minRefetchInterval: 1s, refreshInterval: 1s }
+  - name: b
+    issuer: ${jwksB.url}
+    audiences: [${AUD}]
+    jwksUri: ${jwksB.jwksUrl}
+    algorithms: [ES256]
+risk:
+  enabled: true
+  weights: { new_device: 0, country_change: 0, impossible_travel: 0, velocity: 0, too_many_ips: 70 }
+  tokenIps: { window: 1h, max: 2 }
+policy:
+  default: deny
+  routes:
+    - id: only-b
+      match: { prefix: /only-b }
+      require: { issuers: [b] }
+    - id: admin
+      match: { prefix: /admin }
+      require: { scopes: [admin] }
+    - id: risky
+      match: { prefix: /risky }
+      require: { scopes: [read] }
+      risk:
+        - atLeast: 70
+          then: deny
+    - id: api
+      match: { prefix: /api }
+      require: { scopes: [read] }
+      claimHeaders: { x-idgate-email: email }
+store:
+  type: memory
+logging:
+  level: info
+  allowSampleRate: 0
+`;
+
+let seq = 0;
+/** Claims of issuer a (or `iss`), with a fresh `jti` so that every token string is new. */
+function claims(extra: Record<string, unknown> = {}, iss = jwksA.url): Record<string, unknown> {
+  seq += 1;
+  return claimsFor({ iss, aud: AUD, now: Date.now(), sub: 'alice', claims: { scope: 'read', jti: `j${seq}`, ...extra } });
+}
+const sign = (key: TestKey, header: Record<string, unknown> = {}, payload: unknown = claims()) =>
+  signRaw({ alg: key.alg, kid: key.kid, ...header }, payload, key);
+const withSignature = (token: string, signature: Uint8Array | string) =>
+  `${token.slice(0, token.lastIndexOf('.'))}.${typeof signature === 'string' ? signature : Buffer.from(signature).toString('base64url')}`;
+const signatureOf = (token: string) => Buffer.from(token.slice(token.lastIndexOf('.') + 1), 'base64url');
+/** A token signed over exact header/payload bytes (texts JSON.stringify cannot produce: BOM, duplicate names). */
+function signBytes(key: TestKey, headerText: string, payload: Uint8Array): string {
+  const input = `${Buffer.from(headerText).toString('base64url')}.${Buffer.from(payload).toString('base64url')}`;
+  const k = KeyObject.from(key.privateKey as unknown as webcrypto.CryptoKey);
+  return `${input}.${nodeSign('sha256', Buffer.from(input), { key: k, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+}
+
+async function check(path: string, token: string | undefined, sourceAddress?: string): Promise<UpstreamCheckResponse> {
+  return client.check(checkRequest({ path, ...(token !== undefined ? { token } : {}), ...(sourceAddress !== undefined ? { sourceAddress } : {}) }));
+}
+const hex = (n: bigint) => Buffer.from(n.toString(16).padStart(64, '0'), 'hex');
+/** The ES256 token with its (r, n − s) twin signature, which verifies too (ECDSA malleability). */
+function highS(token: string): string {
+  const sig = signatureOf(token);
+  return withSignature(token, Buffer.concat([sig.subarray(0, 32), hex(N_P256 - BigInt(`0x${sig.subarray(32).toString('hex')}`))]));
+}
+const statusOf = (res: UpstreamCheckResponse) => (isAllow(res) ? 200 : res.denied_response?.status?.code);
+
+beforeAll(async () => {
+  [es, rsa, dupRsa, dupEc, enc, ops, rotated, esB, evil] = await Promise.all([
+    createTestKey('ES256', 'a-es'),
+    createTestKey('RS256', 'a-rsa'),
+    createTestKey('RS256', 'dup'),
+    createTestKey('ES256', 'dup'),
+    createTestKey('ES256', 'a-enc'),
+    createTestKey('ES256', 'a-ops'),
+    createTestKey('ES256', 'a-rotated'),
+    createTestKey('ES256', 'b-es'),
+    createTestKey('ES256', 'evil'),
+  ]);
+  jwksA = await startJwksServer();
+  jwksA.setKeys({
+    keys: [
+      es.publicJwk,
+      rsa.publicJwk,
+      dupRsa.publicJwk,
+      dupEc.publicJwk,
+      { ...enc.publicJwk, use: 'enc' },
+      { ...ops.publicJwk, use: undefined, key_ops: ['sign'] },
+      rotated.publicJwk,
+    ],
+  });
+  jwksB = await startJwksServer({ keys: { keys: [esB.publicJwk] } });
+  attacker = await startJwksServer({ keys: { keys: [evil.publicJwk] } });
+  idgate = await startIdgate({ command: 'authz', configYaml: config() });
+  client = createEnvoyClient(`127.0.0.1:${idgate.ports.grpc}`);
+  // Keys are fetched at start; wait until a valid token of each issuer is allowed.
+  await eventually(() => check('/api/x', sign(es)), isAllow);
+  await eventually(() => check('/only-b/x', sign(esB, {}, claims({}, jwksB.url))), isAllow);
+}, 60_000);
+
+afterAll(async () => {
+  client?.close();
+  await idgate?.stop();
+  await jwksA?.close();
+  await jwksB?.close();
+  await attacker?.close();
+  console.log(`[scorecard] attack-jwt-e2e: ${Object.entries(summary).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+});
+
+/** `token_invalid` with HTTP 401, the deny every forged or malformed token must get. */
+const INVALID = 'token_invalid/401';
+const verdict = (res: UpstreamCheckResponse) => `${outcomeOf(res)}/${String(statusOf(res))}`;
+
+describe('JWT attacks through the running process (each sent twice: jose path, then sync path)', () => {
+  it('every hostile token gets the exact deny, twice; the controls are allowed; attacker URLs are never fetched', async () => {
+    const good = sign(es);
+    const [h, p, s] = good.split('.') as [string, string, string];
+    const sig = signatureOf(good);
+    const sv = BigInt(`0x${sig.subarray(32).toString('hex')}`);
+    const hs = (secret: string, kid: string) => {
+      const input = `${b64url({ alg: 'HS256', kid })}.${b64url(claims())}`;
+      return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+    };
+    const cases: [string, () => string, string][] = [
+      ...['none', 'None', 'NONE'].map((alg): [string, () => string, string] => [`alg ${alg}`, () => craftToken({ alg }, claims()), INVALID]),
+      ['HS256 keyed with the RSA public key PEM', () => hs(publicKeyPem(rsa), rsa.kid), INVALID],
+      ['HS256 keyed with the EC JWK JSON', () => hs(JSON.stringify(es.publicJwk), es.kid), INVALID],
+      ['RS256 header on an EC kid', () => withSignature(craftToken({ alg: 'RS256', kid: es.kid }, claims()), signatureOf(sign(rsa))), INVALID],
+      ['ES256 header on an RSA kid', () => sign(es, { kid: rsa.kid }), INVALID],
+      ['a use: enc key', () => sign(enc), INVALID],
+      ['a key_ops [sign] key', () => sign(ops), INVALID],
+      ['same kid, EC header, signed by a foreign key', () => sign(evil, { kid: 'dup' }), INVALID],
+      ['attacker key via jku', () => sign(evil, { kid: es.kid, jku: attacker.jwksUrl }), INVALID],
+      ['attacker key via x5u', () => sign(evil, { kid: es.kid, x5u: `${attacker.url}/cert.pem` }), INVALID],
+      ['attacker key embedded as jwk', () => sign(evil, { kid: undefined, jwk: evil.publicJwk }), INVALID],
+      ['kid traversal', () => sign(es, { kid: '../../../../../dev/null' }), INVALID],
+      ['kid 8 KB', () => sign(es, { kid: 'k'.repeat(8_192) }), INVALID],
+      ['crit empty array', () => sign(es, { crit: [] }), INVALID],
+      ['crit not an array', () => sign(es, { crit: 'exp' }), INVALID],
+      ['crit [b64], b64 false', () => sign(es, { crit: ['b64'], b64: false }), INVALID],
+      ['padding', () => `${good}==`, INVALID],
+      ['standard base64 alphabet', () => `${h}.${p}.${s.replace(/-/g, '+').replace(/_/g, '/')}${/[-_]/.test(s) ? '' : '+'}`, INVALID],
+      ['a space inside', () => `${h}.${p.slice(0, 8)} ${p.slice(8)}.${s}`, INVALID],
+      ['two segments', () => `${h}.${p}`, INVALID],
+      ['four segments', () => `${good}.${s}`, INVALID],
+      ['payload not UTF-8', () => signBytes(es, JSON.stringify({ alg: 'ES256', kid: es.kid }), new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])), INVALID],
+      ['header a JSON array', () => signBytes(es, JSON.stringify([{ alg: 'ES256', kid: es.kid }]), Buffer.from(JSON.stringify(claims()))), INVALID],
+      ['"alg" twice, none last', () => signBytes(es, `{"alg":"ES256","kid":"${es.kid}","alg":"none"}`, Buffer.from(JSON.stringify(claims()))), INVALID],
+      ['ECDSA 63 bytes', () => withSignature(good, sig.subarray(0, 63)), INVALID],
+      ['ECDSA r = s = n', () => withSignature(good, Buffer.concat([hex(N_P256), hex(N_P256)])), INVALID],
+      ['ECDSA r = 0', () => withSignature(good, Buffer.concat([hex(0n), hex(sv)])), INVALID],
+      ['exp as a string', () => sign(es, {}, { ...claims(), exp: String(Math.floor(Date.now() / 1000) + 300) }), INVALID],
+      ['aud of non-strings', () => sign(es, {}, { ...claims(), aud: [1, null, [AUD]] }), INVALID],
+      ['iss with a trailing slash', () => sign(es, {}, claims({}, `${jwksA.url}/`)), INVALID],
+      ['sub a number', () => sign(es, {}, { ...claims(), sub: 7 }), INVALID],
+      ['sub a lone surrogate', () => sign(es, {}, { ...claims(), sub: 'a\ud800' }), INVALID],
+      ['exp exactly now − skew', () => sign(es, {}, { ...claims(), exp: Math.floor(Date.now() / 1000) - 31 }), 'token_expired/401'],
+      ['issuer b key, issuer a iss', () => sign(esB, {}, claims()), INVALID],
+      // Controls: what must pass.
+      ['valid ES256', () => sign(es), 'allow/200'],
+      ['valid RS256', () => sign(rsa), 'allow/200'],
+      ['ECDSA high-S twin (malleable, accepted as jose does)', () => highS(sign(es)), 'allow/200'],
+      ['same kid, RSA member', () => sign(dupRsa), 'allow/200'],
+      ['same kid, EC member', () => sign(dupEc), 'allow/200'],
+      ['no kid, two RS256 candidates', () => sign(dupRsa, { kid: undefined }), 'allow/200'],
+      ['a UTF-8 BOM before header and payload', () => signBytes(es, `\ufeff${JSON.stringify({ alg: 'ES256', kid: es.kid })}`, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(claims()))])), 'allow/200'],
+    ];
+    const outcomes: string[] = [];
+    for (const [name, make, expected] of cases) {
+      const token = make();
+      // The same token twice (a rejected token is never cached, so both verify); a control twice would hit
+      // the token cache, so the second control is a fresh token of the same kind.
+      const first = verdict(await check('/api/x', token));
+      const second = verdict(await check('/api/x', expected === 'allow/200' ? make() : token));
+      expect([name, first], name).toEqual([name, expected]);
+      expect([name, second], name).toEqual([name, expected]);
+      outcomes.push(first);
+    }
+    expect(attacker.counts.jwks).toBe(0);
+    expect(idgate.child.exitCode).toBeNull();
+    summary.catalogue = `${cases.length} tokens × 2 → ${JSON.stringify(tally(outcomes))}; attacker JWKS fetched ${attacker.counts.jwks} times`;
+  }, 60_000);
+
+  it('a signed __proto__ claim never becomes the prototype: no admin scope from it', async () => {
+    const text = `{"__proto__":{"scope":"admin"},${JSON.stringify(claims()).slice(1)}`;
+    const token = signBytes(es, JSON.stringify({ alg: 'ES256', kid: es.kid }), Buffer.from(text));
+    const res = await check('/admin/x', token);
+    expect(verdict(res)).toBe('claims_mismatch/403');
+    expect(verdict(await check('/api/x', token))).toBe('allow/200');
+  });
+
+  it('a deeply nested signed claim is verified without crashing the process', async () => {
+    const deep = `${'['.repeat(3_000)}${']'.repeat(3_000)}`;
+    const token = signBytes(es, JSON.stringify({ alg: 'ES256', kid: es.kid }), Buffer.from(`{"deep":${deep},${JSON.stringify(claims()).slice(1)}`));
+    expect(verdict(await check('/api/x', token))).toBe('allow/200');
+    expect(idgate.child.exitCode).toBeNull();
+  });
+});
+
+describe('caches under attack', () => {
+  it('a token that fails verification is never cached; a valid one stays bound to its issuer', async () => {
+    const valid = sign(es);
+    const forged = withSignature(valid, signatureOf(sign(es)));
+    expect(verdict(await check('/api/x', forged))).toBe(INVALID);
+    expect(verdict(await check('/api/x', valid))).toBe('allow/200');
+    expect(verdict(await check('/api/x', forged))).toBe(INVALID);
+    // Issuer a's cached token on a route that accepts issuer b only.
+    expect(verdict(await check('/only-b/x', valid))).toBe(INVALID);
+    expect(problemOf(await check('/only-b/x', valid))).toMatchObject({ code: 'token_invalid' });
+    expect(verdict(await check('/only-b/x', sign(esB, {}, claims({}, jwksB.url))))).toBe('allow/200');
+  });
+
+  it('a removed key: cached tokens keep their verification for at most the cache bound, new tokens are refused', async () => {
+    const cached = sign(rotated);
+    expect(verdict(await check('/api/x', cached))).toBe('allow/200');
+    // A second token of that key, verified on the sync path before the rotation.
+    expect(verdict(await check('/api/x', sign(rotated)))).toBe('allow/200');
+    jwksA.setKeys({ keys: [es.publicJwk, rsa.publicJwk, dupRsa.publicJwk, dupEc.publicJwk] });
+    jwksA.resetCounts();
+    // refreshInterval 1 s: wait for a fetch that installed the new set (a fresh token of the removed key is refused).
+    const fresh = await eventually(async () => verdict(await check('/api/x', sign(rotated))), (v) => v === INVALID, 10_000, 200);
+    expect(fresh).toBe(INVALID);
+    expect(jwksA.counts.jwks).toBeGreaterThan(0);
+    // The token verified before the rotation is still answered from the verified-token cache: documented,
+    // bounded by min(exp, 5 min) (docs/security.md, threat model).
+    expect(verdict(await check('/api/x', cached))).toBe('allow/200');
+    summary.rotation = 'removed key: new tokens token_invalid after the refresh; the cached one allowed until its cache bound';
+  });
+});
