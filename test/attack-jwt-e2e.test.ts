@@ -272,4 +272,24 @@ describe('caches under attack', () => {
     expect(verdict(await check('/api/x', cached))).toBe('allow/200');
     summary.rotation = 'removed key: new tokens token_invalid after the refresh; the cached one allowed until its cache bound';
   });
+
+  it('malleable spellings of one token share one risk fingerprint (too_many_ips is not evaded)', async () => {
+    const token = sign(es, {}, claims({ sub: 'mallory' }));
+    const s = token.slice(token.lastIndexOf('.') + 1);
+    const bytes = Buffer.from(s, 'base64url');
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const spellings = [...alphabet].map((c) => `${s.slice(0, -1)}${c}`).filter((v) => Buffer.from(v, 'base64url').equals(bytes));
+    expect(spellings.length).toBe(16); // 86 characters carry 516 bits for 512: 4 unused bits
+    const variants = [...spellings.slice(0, 2).map((v) => withSignature(token, v)), highS(token)];
+    expect(new Set(variants).size).toBe(3);
+    const answers: string[] = [];
+    for (const [i, variant] of variants.entries()) {
+      const res = await check('/risky/x', variant, `198.51.100.${i + 1}`);
+      answers.push(verdict(res));
+      if (isAllow(res)) expect(okHeader(res, 'x-idgate-subject')).toBe('a:mallory');
+    }
+    // tokenIps.max 2: the third address using the same token is too_many_ips (weight 70) → denied.
+    expect(answers).toEqual(['allow/200', 'allow/200', 'risk_denied/403']);
+    summary.malleability = `3 spellings of one token from 3 addresses → ${answers.join(', ')}`;
+  });
 });
