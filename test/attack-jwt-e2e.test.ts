@@ -1,4 +1,4 @@
-import { createHmac, KeyObject, sign as nodeSign, type webcrypto } from 'node:crypto';
+import { createHmac, KeyObject, sign as nodeSign, webcrypto } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRequest, eventually, isAllow, okHeader, outcomeOf, problemOf, tally } from './support/check-requests.js';
 import { createEnvoyClient, type EnvoyClient, type UpstreamCheckResponse } from './support/envoy-client.js';
@@ -109,6 +109,16 @@ function highS(token: string): string {
   const sig = signatureOf(token);
   return withSignature(token, Buffer.concat([sig.subarray(0, 32), hex(N_P256 - BigInt(`0x${sig.subarray(32).toString('hex')}`))]));
 }
+/** Issuer a's published keys at the start (the rotation test removes one later). */
+const initialKeysA = () => [
+  es.publicJwk,
+  rsa.publicJwk,
+  dupRsa.publicJwk,
+  dupEc.publicJwk,
+  { ...enc.publicJwk, use: 'enc' },
+  { ...ops.publicJwk, use: undefined, key_ops: ['sign'] },
+  rotated.publicJwk,
+];
 const statusOf = (res: UpstreamCheckResponse) => (isAllow(res) ? 200 : res.denied_response?.status?.code);
 
 beforeAll(async () => {
@@ -124,17 +134,7 @@ beforeAll(async () => {
     createTestKey('ES256', 'evil'),
   ]);
   jwksA = await startJwksServer();
-  jwksA.setKeys({
-    keys: [
-      es.publicJwk,
-      rsa.publicJwk,
-      dupRsa.publicJwk,
-      dupEc.publicJwk,
-      { ...enc.publicJwk, use: 'enc' },
-      { ...ops.publicJwk, use: undefined, key_ops: ['sign'] },
-      rotated.publicJwk,
-    ],
-  });
+  jwksA.setKeys({ keys: initialKeysA() });
   jwksB = await startJwksServer({ keys: { keys: [esB.publicJwk] } });
   attacker = await startJwksServer({ keys: { keys: [evil.publicJwk] } });
   idgate = await startIdgate({ command: 'authz', configYaml: config() });
@@ -243,6 +243,61 @@ describe('JWT attacks through the running process (each sent twice: jose path, t
   });
 });
 
+describe('size and key-strength limits through the running process', () => {
+  it('a token of exactly 16 KiB is verified, one character more is refused unparsed; a 1024-bit RSA key never verifies', async () => {
+    const LIMIT = 16 * 1024;
+    const base = claims();
+    /** A validly signed ES256 token of exactly `length` characters (padding in an ignored header member and a claim). */
+    const ofLength = (length: number): string => {
+      for (let h = 0; h < 4; h++) {
+        const probe = sign(es, { x: 'h'.repeat(h) }, { ...base, pad: '' });
+        const missing = length - probe.length;
+        for (let extra = Math.max(0, Math.floor((missing * 3) / 4) - 3); extra <= Math.floor((missing * 3) / 4) + 3; extra++) {
+          const t = sign(es, { x: 'h'.repeat(h) }, { ...base, pad: 'p'.repeat(extra) });
+          if (t.length === length) return t;
+        }
+      }
+      throw new Error(`no token of length ${length}`);
+    };
+    const atLimit = ofLength(LIMIT);
+    const overLimit = ofLength(LIMIT + 1);
+    expect([atLimit.length, overLimit.length]).toEqual([LIMIT, LIMIT + 1]);
+    expect(verdict(await check('/api/x', atLimit))).toBe('allow/200');
+    const over = await check('/api/x', overLimit);
+    expect(verdict(over)).toBe(INVALID);
+    expect(problemOf(over).detail).toBe('token too large');
+
+    // A 1024-bit RSA key published in issuer a's JWKS: jose refuses it, the sync path never imports it.
+    const pair = await webcrypto.subtle.generateKey(
+      { name: 'RSASSA-PKCS1-v1_5', modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+      true,
+      ['sign', 'verify'],
+    );
+    const small: TestKey = {
+      alg: 'RS256',
+      kid: 'a-small',
+      privateKey: pair.privateKey as unknown as TestKey['privateKey'],
+      publicKey: pair.publicKey as unknown as TestKey['publicKey'],
+      publicJwk: { ...(await webcrypto.subtle.exportKey('jwk', pair.publicKey)), kid: 'a-small', alg: 'RS256', use: 'sig' } as TestKey['publicJwk'],
+    };
+    jwksA.resetCounts();
+    jwksA.setKeys({ keys: [...initialKeysA(), small.publicJwk] });
+    // The next refresh (refreshInterval 1 s) installs it; then the first token goes through jose (and starts
+    // the sync path's import, which refuses the key), the next ones would find it on the sync path if stored.
+    await eventually(async () => jwksA.counts.jwks, (n) => n > 0, 5_000, 100);
+    await new Promise((r) => setTimeout(r, 200));
+    const answers: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await check('/api/x', sign(small));
+      answers.push(`${verdict(res)} ${String(problemOf(res).detail)}`);
+    }
+    jwksA.setKeys({ keys: initialKeysA() });
+    expect(answers).toEqual(Array(3).fill(`${INVALID} token could not be verified`));
+    expect(idgate.child.exitCode).toBeNull();
+    summary.limits = `16 KiB token allowed, 16 KiB + 1 ${INVALID}; 1024-bit RSA ×3 ${INVALID}`;
+  }, 30_000);
+});
+
 describe('caches under attack', () => {
   it('a token that fails verification is never cached; a valid one stays bound to its issuer', async () => {
     const valid = sign(es);
@@ -261,7 +316,7 @@ describe('caches under attack', () => {
     expect(verdict(await check('/api/x', cached))).toBe('allow/200');
     // A second token of that key, verified on the sync path before the rotation.
     expect(verdict(await check('/api/x', sign(rotated)))).toBe('allow/200');
-    jwksA.setKeys({ keys: [es.publicJwk, rsa.publicJwk, dupRsa.publicJwk, dupEc.publicJwk] });
+    jwksA.setKeys({ keys: initialKeysA().filter((k) => k.kid !== rotated.kid) });
     jwksA.resetCounts();
     // refreshInterval 1 s: wait for a fetch that installed the new set (a fresh token of the removed key is refused).
     const fresh = await eventually(async () => verdict(await check('/api/x', sign(rotated))), (v) => v === INVALID, 10_000, 200);
