@@ -3,7 +3,7 @@ import { createLocalJWKSet, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { IssuerConfig, JwtAlgorithm } from '../config/types.js';
 import type { AuthFailure, VerifiedClaims, VerifierIssuer } from './jwt-verifier.js';
-import { preflightToken, verifyJwtSync, verifyJwtWithJose } from './jwt-verifier.js';
+import { preflightToken, verifyJwt, verifyJwtSync, verifyJwtWithJose } from './jwt-verifier.js';
 import { parseJwks } from './key-documents.js';
 import { SyncKeyTable } from './sync-key-table.js';
 
@@ -316,6 +316,19 @@ describe('encodings', () => {
     }
     expect((await gate(`${h}.${p}.${s}.${s}.${s}`)).answer).toMatchObject(invalid('encrypted tokens are not accepted'));
     expect((await gate(good)).answer).toMatchObject(ACCEPTED);
+  });
+
+  it('verifyJwt itself, without the preflight, refuses what is not the compact serialization (RFC 7515 §7.1)', async () => {
+    // jose's atob-based decoder skips whitespace and accepts '=' padding: before the fix each of these verified.
+    const good = es256({});
+    const [h, p, s] = good.split('.') as [string, string, string];
+    const issuer: VerifierIssuer = { config: ALL, algorithms: ALL.algorithms, key: keySet, syncKey: (alg, kid) => table.get(alg, kid) };
+    const spellings = [`${good}==`, `${h}.${p}.${s}=`, `${h}.${p}.${s.slice(0, 9)} ${s.slice(9)}`, `${h}.${p}.${s.slice(0, 9)}\n${s.slice(9)}`, `${h}.${p}.${s}\t`];
+    for (const token of spellings) {
+      expect(await verifyJwt(token, issuer, NOW), JSON.stringify(token.slice(-12))).toEqual({ ...invalid('malformed token'), issuerName: 'corp' });
+      expect(await verifyJwtWithJose(token, issuer, NOW)).toEqual({ ...invalid('malformed token'), issuerName: 'corp' });
+    }
+    expect(await verifyJwt(good, issuer, NOW)).toMatchObject(ACCEPTED);
   });
 
   it('JSON that is not an object, not UTF-8, or hostile, in the header or the payload', async () => {
