@@ -9,8 +9,9 @@ import { b64url, claimsFor, craftToken, createTestKey, publicKeyPem, signRaw, ty
 /**
  * The JWT attack catalogue end to end against the synchronous verify path and the token cache: a real
  * `idgate authz` process (memory store, risk on), two issuers with their JWKS on 127.0.0.1, Checks over
- * gRPC. Every hostile token is sent twice — the first Check starts the sync path's key import (jose
- * answers), the second is answered on the sync path — and both must get the same exact deny. Then the
+ * gRPC. Every hostile token is sent twice — a key not imported yet is imported for the sync path by the
+ * first Check (which jose answers), so the second is answered on the sync path wherever it can be — and
+ * both must get the same exact deny. Then the
  * caches: failures are never cached, a cached token stays bound to its issuer, a removed key, and the
  * risk engine's per-token fingerprint against malleable spellings of one token. The process must stay up.
  */
@@ -157,7 +158,7 @@ afterAll(async () => {
 const INVALID = 'token_invalid/401';
 const verdict = (res: UpstreamCheckResponse) => `${outcomeOf(res)}/${String(statusOf(res))}`;
 
-describe('JWT attacks through the running process (each sent twice: jose path, then sync path)', () => {
+describe('JWT attacks through the running process (each sent twice: before and after the sync key import)', () => {
   it('every hostile token gets the exact deny, twice; the controls are allowed; attacker URLs are never fetched', async () => {
     const good = sign(es);
     const [h, p, s] = good.split('.') as [string, string, string];
