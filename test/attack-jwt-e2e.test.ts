@@ -35,24 +35,10 @@ let evil: TestKey; // attacker, in no trusted JWKS
 const summary: Record<string, string> = {};
 
 const config = () => `
-server:
-  grpc: { host: 127.0.0.1, port: 0 }
-  httpAuthz: { host: 127.0.0.1, port: 0 }
-  public: { host: 127.0.0.1, port: 0 }
-  admin: { host: 127.0.0.1, port: 0 }
-  shutdownGrace: 2s
+server: { grpc: { host: 127.0.0.1, port: 0 }, httpAuthz: { host: 127.0.0.1, port: 0 }, public: { host: 127.0.0.1, port: 0 }, admin: { host: 127.0.0.1, port: 0 } }
 issuers:
-  - name: a
-    issuer: ${jwksA.url}
-    audiences: [${AUD}]
-    jwksUri: ${jwksA.jwksUrl}
-    algorithms: [RS256, ES256]
-    jwks: { minRefetchInterval: 1s, refreshInterval: 1s }
-  - name: b
-    issuer: ${jwksB.url}
-    audiences: [${AUD}]
-    jwksUri: ${jwksB.jwksUrl}
-    algorithms: [ES256]
+  - { name: a, issuer: "${jwksA.url}", audiences: [${AUD}], jwksUri: "${jwksA.jwksUrl}", algorithms: [RS256, ES256], jwks: { minRefetchInterval: 1s, refreshInterval: 1s } }
+  - { name: b, issuer: "${jwksB.url}", audiences: [${AUD}], jwksUri: "${jwksB.jwksUrl}", algorithms: [ES256] }
 risk:
   enabled: true
   weights: { new_device: 0, country_change: 0, impossible_travel: 0, velocity: 0, too_many_ips: 70 }
@@ -147,10 +133,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   client?.close();
-  await idgate?.stop();
-  await jwksA?.close();
-  await jwksB?.close();
-  await attacker?.close();
+  await Promise.all([idgate?.stop(), jwksA?.close(), jwksB?.close(), attacker?.close()]);
   console.log(`[scorecard] attack-jwt-e2e: ${Object.entries(summary).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
 });
 

@@ -53,8 +53,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await cachedA?.close();
-  await b?.close();
+  await Promise.all([cachedA?.close(), b?.close()]);
   await server?.close();
 });
 
