@@ -196,6 +196,7 @@ describe('JWT attacks through the running process (each sent twice: before and a
       ['a UTF-8 BOM before header and payload', () => signBytes(es, `\ufeff${JSON.stringify({ alg: 'ES256', kid: es.kid })}`, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(claims()))])), 'allow/200'],
     ];
     const outcomes: string[] = [];
+    let overHttp = 0;
     for (const [name, make, expected] of cases) {
       const token = make();
       // The same token twice (a rejected token is never cached, so both verify); a control twice would hit
@@ -205,10 +206,20 @@ describe('JWT attacks through the running process (each sent twice: before and a
       expect([name, first], name).toEqual([name, expected]);
       expect([name, second], name).toEqual([name, expected]);
       outcomes.push(first);
+      // The HTTP authorization mode shares the authenticator: same verdict (tokens a client can send as a header value).
+      if (/^[\x21-\x7e]+$/.test(token)) {
+        const res = await fetch(`http://127.0.0.1:${String(idgate.ports.http)}/check/api/x`, {
+          headers: { authorization: `Bearer ${expected === 'allow/200' ? make() : token}` },
+        });
+        await res.arrayBuffer();
+        expect([name, `${res.headers.get('x-idgate-reason') ?? 'allow'}/${res.status}`], `${name} (HTTP mode)`).toEqual([name, expected]);
+        overHttp += 1;
+      }
     }
+    expect(overHttp).toBeGreaterThan(30);
     expect(attacker.counts.jwks).toBe(0);
     expect(idgate.child.exitCode).toBeNull();
-    summary.catalogue = `${cases.length} tokens × 2 → ${JSON.stringify(tally(outcomes))}; attacker JWKS fetched ${attacker.counts.jwks} times`;
+    summary.catalogue = `${cases.length} tokens × 2 over gRPC (${overHttp} also over HTTP) → ${JSON.stringify(tally(outcomes))}; attacker JWKS fetched ${attacker.counts.jwks} times`;
   }, 60_000);
 
   it('a signed __proto__ claim never becomes the prototype: no admin scope from it', async () => {
@@ -217,6 +228,26 @@ describe('JWT attacks through the running process (each sent twice: before and a
     const res = await check('/admin/x', token);
     expect(verdict(res)).toBe('claims_mismatch/403');
     expect(verdict(await check('/api/x', token))).toBe('allow/200');
+  });
+
+  it('non-Latin, emoji, control and lone-surrogate claims: a valid percent-encoded identity header, or a refusal', async () => {
+    const mapped = async (email: string) => {
+      const res = await check('/api/x', sign(es, {}, claims({ email })));
+      return { verdict: verdict(res), header: okHeader(res, 'x-idgate-email') };
+    };
+    const emoji = await mapped('ゆき🦊@例え.jp');
+    expect(emoji.verdict).toBe('allow/200');
+    expect(emoji.header).toMatch(/^[\x21-\x7e]+$/);
+    expect(decodeURIComponent(emoji.header as string)).toBe('ゆき🦊@例え.jp');
+    for (const email of ['a\u0000b@x', 'a\r\nx-admin: 1@x', 'a\ud800@x', 'a\u0085@x']) {
+      expect(await mapped(email), JSON.stringify(email)).toEqual({ verdict: 'claims_invalid/403', header: undefined });
+    }
+    expect(verdict(await check('/api/x', sign(es, {}, claims({ sub: 'ゆき🦊' }))))).toBe('allow/200');
+    // A bidi override is printable text, not a control: allowed, and percent-encoded in the subject header.
+    const bidi = await check('/api/x', sign(es, {}, claims({ sub: 'bob\u202eadmin' })));
+    expect(verdict(bidi)).toBe('allow/200');
+    expect(okHeader(bidi, 'x-idgate-subject')).toBe('a:bob%E2%80%AEadmin');
+    expect(idgate.child.exitCode).toBeNull();
   });
 
   it('a deeply nested signed claim is verified without crashing the process', async () => {
