@@ -326,6 +326,29 @@ describe('caches under attack', () => {
     expect(verdict(await check('/only-b/x', sign(esB, {}, claims({}, jwksB.url))))).toBe('allow/200');
   });
 
+  it('the same token answered cold (verified) and then fully cached (synchronous path) gets the same answer', async () => {
+    const answerOf = (res: UpstreamCheckResponse) =>
+      JSON.stringify({
+        verdict: verdict(res),
+        headers: (res.ok_response?.headers ?? []).map((h) => [h.header.key, h.header.value]).sort(),
+        remove: [...(res.ok_response?.headers_to_remove ?? [])].sort(),
+      });
+    const tokens: [string, string][] = [
+      [sign(es, {}, claims({ email: 'é@x' })), 'claims_mismatch/403'],
+      [sign(rsa), 'claims_mismatch/403'],
+      [sign(dupEc, {}, claims({ scope: 'read admin' })), 'allow/200'],
+    ];
+    for (const [token, onAdmin] of tokens) {
+      const cold = await check('/api/x', token);
+      expect(verdict(cold)).toBe('allow/200');
+      expect(answerOf(await check('/api/x', token))).toBe(answerOf(cold));
+      // On another route, from the cache as well: the route's own answer, the same twice.
+      const first = await check('/admin/x', token);
+      expect(verdict(first)).toBe(onAdmin);
+      expect(answerOf(await check('/admin/x', token))).toBe(answerOf(first));
+    }
+  });
+
   it('a removed key: cached tokens keep their verification for at most the cache bound, new tokens are refused', async () => {
     const cached = sign(rotated);
     expect(verdict(await check('/api/x', cached))).toBe('allow/200');
