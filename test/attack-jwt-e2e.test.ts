@@ -222,12 +222,18 @@ describe('JWT attacks through the running process (each sent twice: before and a
     summary.catalogue = `${cases.length} tokens × 2 over gRPC (${overHttp} also over HTTP) → ${JSON.stringify(tally(outcomes))}; attacker JWKS fetched ${attacker.counts.jwks} times`;
   }, 60_000);
 
-  it('a signed __proto__ claim never becomes the prototype: no admin scope from it', async () => {
+  it('a signed __proto__ claim never becomes the prototype (no admin scope from it); Object.prototype names as claims are inert', async () => {
     const text = `{"__proto__":{"scope":"admin"},${JSON.stringify(claims()).slice(1)}`;
     const token = signBytes(es, JSON.stringify({ alg: 'ES256', kid: es.kid }), Buffer.from(text));
     const res = await check('/admin/x', token);
     expect(verdict(res)).toBe('claims_mismatch/403');
     expect(verdict(await check('/api/x', token))).toBe('allow/200');
+    // Object.prototype member names as claims break nothing downstream (policy, header mapping, risk).
+    const shadowing = sign(es, {}, claims({ constructor: 'x', toString: 1, hasOwnProperty: 'x', valueOf: [], __defineGetter__: null }));
+    expect(verdict(await check('/api/x', shadowing))).toBe('allow/200');
+    expect(verdict(await check('/admin/x', shadowing))).toBe('claims_mismatch/403');
+    expect(verdict(await check('/risky/x', shadowing))).toBe('allow/200');
+    expect(idgate.child.exitCode).toBeNull();
   });
 
   it('non-Latin, emoji, control and lone-surrogate claims: a valid percent-encoded identity header, or a refusal', async () => {
