@@ -177,7 +177,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     for (const issuer of accepting) {
       const result = verifyJwtSync(token, issuer.verifier, now, preflight.decoded);
       if (result === undefined) return verifyWithJose(token, accepting, source, now, keys);
-      if ('ok' in result) return verified(issuer, result, source, now, keys);
+      if ('ok' in result) return verified(token, issuer, result, source, now, keys);
       firstFailure ??= result;
     }
     return firstFailure as AuthFailure;
@@ -194,20 +194,26 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     for (const issuer of accepting) {
       // The sync path already deferred or failed for these issuers: straight to jose, no second attempt.
       const result = await verifyJwtWithJose(token, issuer.verifier, now);
-      if ('ok' in result) return verified(issuer, result, source, now, keys);
+      if ('ok' in result) return verified(token, issuer, result, source, now, keys);
       firstFailure ??= result;
     }
     return firstFailure as AuthFailure;
   }
 
   function verified(
+    token: string,
     issuer: IssuerRuntime,
     result: VerifiedClaims,
     source: 'header' | 'cookie',
     now: number,
-    { tokenHash, cacheKey }: { tokenHash: string; cacheKey: string },
+    { cacheKey }: { tokenHash: string; cacheKey: string },
   ): AuthResult {
-    const principal = makePrincipal(issuer.config, result.claims, result.sub, source, tokenHash);
+    // The fingerprint (tokenId: the risk engine's "one token from too many addresses") is the hash of the
+    // signed part only. The signature segment is malleable — the unused low bits of its last base64url
+    // character, and ECDSA's (r, n − s) twin — so up to 32 spellings of one token verify; hashing the
+    // whole string gave each its own tokenId. The cache key stays the whole token: a hit must mean this
+    // exact string verified.
+    const principal = makePrincipal(issuer.config, result.claims, result.sub, source, sha256Hex(token.slice(0, token.lastIndexOf('.'))));
     cache.set(cacheKey, principal, now);
     return { kind: 'verified', principal };
   }

@@ -99,6 +99,10 @@ export async function verifyJwt(token: string, issuer: VerifierIssuer, now: numb
  */
 export async function verifyJwtWithJose(token: string, issuer: VerifierIssuer, now: number): Promise<VerifiedClaims | AuthFailure> {
   const { config } = issuer;
+  // jose's base64url decoder (atob) skips whitespace and accepts '=' padding, which RFC 7515 §7.1 rules
+  // out: without this a caller that did not preflight the token would verify `<token>==` or a token with a
+  // line break in it, extra spellings of one token. Only the compact alphabet reaches jose.
+  if (!COMPACT_JWS.test(token)) return failed('token_invalid', 'malformed token', config.name);
   const options: JWTVerifyOptions = {
     algorithms: [...issuer.algorithms],
     issuer: config.issuer,
