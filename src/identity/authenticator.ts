@@ -130,6 +130,25 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     }
   }
 
+  /**
+   * The issuers of one `iss` that accept tokens from `sourceKey`, in config order; one list per pair, built
+   * on first use (source keys come from the configured sources only, so there are few).
+   */
+  const acceptingByIss = new Map<readonly IssuerRuntime[], Map<string, readonly IssuerRuntime[]>>();
+  function acceptingFrom(candidates: readonly IssuerRuntime[], sourceKey: string): readonly IssuerRuntime[] {
+    let bySource = acceptingByIss.get(candidates);
+    if (bySource === undefined) {
+      bySource = new Map();
+      acceptingByIss.set(candidates, bySource);
+    }
+    let accepting = bySource.get(sourceKey);
+    if (accepting === undefined) {
+      accepting = candidates.filter((c) => c.sourceKeys.has(sourceKey));
+      bySource.set(sourceKey, accepting);
+    }
+    return accepting;
+  }
+
   // Every verification-shaping field of every issuer is part of each cache key (design rule 6), so a cache
   // can never answer for a configuration other than the one that verified the token.
   const configPrefix = `${sha256Hex(runtimes.map((r) => r.configHash).join('|')).slice(0, 16)}|`;
@@ -168,9 +187,9 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     if (!('ok' in preflight)) return preflight;
     const candidates = byIss.get(preflight.iss);
     if (candidates === undefined) return { kind: 'failed', code: 'token_invalid', message: 'untrusted issuer' };
-    const first = candidates[0] as IssuerRuntime;
-    const accepting = candidates.filter((c) => c.sourceKeys.has(sourceKey));
+    const accepting = acceptingFrom(candidates, sourceKey);
     if (accepting.length === 0) {
+      const first = candidates[0] as IssuerRuntime;
       return { kind: 'failed', code: 'token_invalid', message: 'token not accepted from this source', issuerName: first.config.name };
     }
     let firstFailure: AuthFailure | undefined;
@@ -371,7 +390,9 @@ function makePrincipal(
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
+    // for…in instead of Object.values: no array per object of a cold token's claims. Inherited keys are
+    // skipped; a key whose getter throws cannot occur (parsed JSON or structuredClone output only).
+    for (const key in value) if (Object.hasOwn(value, key)) deepFreeze((value as Record<string, unknown>)[key]);
   }
   return value;
 }
