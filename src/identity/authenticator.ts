@@ -130,23 +130,11 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     }
   }
 
-  /**
-   * The issuers of one `iss` that accept tokens from `sourceKey`, in config order; one list per pair, built
-   * on first use (source keys come from the configured sources only, so there are few).
-   */
-  const acceptingByIss = new Map<readonly IssuerRuntime[], Map<string, readonly IssuerRuntime[]>>();
-  function acceptingFrom(candidates: readonly IssuerRuntime[], sourceKey: string): readonly IssuerRuntime[] {
-    let bySource = acceptingByIss.get(candidates);
-    if (bySource === undefined) {
-      bySource = new Map();
-      acceptingByIss.set(candidates, bySource);
-    }
-    let accepting = bySource.get(sourceKey);
-    if (accepting === undefined) {
-      accepting = candidates.filter((c) => c.sourceKeys.has(sourceKey));
-      bySource.set(sourceKey, accepting);
-    }
-    return accepting;
+  // Per `iss` and configured source, the issuers that accept tokens from there, in config order: listed
+  // once here rather than filtered again for every cold token.
+  const acceptingByIss = new Map<string, ReadonlyMap<string, readonly IssuerRuntime[]>>();
+  for (const [iss, list] of byIss) {
+    acceptingByIss.set(iss, new Map([...sourceSeen].map((key) => [key, list.filter((c) => c.sourceKeys.has(key))])));
   }
 
   // Every verification-shaping field of every issuer is part of each cache key (design rule 6), so a cache
@@ -187,7 +175,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     if (!('ok' in preflight)) return preflight;
     const candidates = byIss.get(preflight.iss);
     if (candidates === undefined) return { kind: 'failed', code: 'token_invalid', message: 'untrusted issuer' };
-    const accepting = acceptingFrom(candidates, sourceKey);
+    const accepting = acceptingByIss.get(preflight.iss)?.get(sourceKey) ?? [];
     if (accepting.length === 0) {
       const first = candidates[0] as IssuerRuntime;
       return { kind: 'failed', code: 'token_invalid', message: 'token not accepted from this source', issuerName: first.config.name };
