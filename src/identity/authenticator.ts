@@ -130,6 +130,13 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     }
   }
 
+  // Per `iss` and configured source, the issuers that accept tokens from there, in config order: listed
+  // once here rather than filtered again for every cold token.
+  const acceptingByIss = new Map<string, ReadonlyMap<string, readonly IssuerRuntime[]>>();
+  for (const [iss, list] of byIss) {
+    acceptingByIss.set(iss, new Map([...sourceSeen].map((key) => [key, list.filter((c) => c.sourceKeys.has(key))])));
+  }
+
   // Every verification-shaping field of every issuer is part of each cache key (design rule 6), so a cache
   // can never answer for a configuration other than the one that verified the token.
   const configPrefix = `${sha256Hex(runtimes.map((r) => r.configHash).join('|')).slice(0, 16)}|`;
@@ -168,9 +175,9 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     if (!('ok' in preflight)) return preflight;
     const candidates = byIss.get(preflight.iss);
     if (candidates === undefined) return { kind: 'failed', code: 'token_invalid', message: 'untrusted issuer' };
-    const first = candidates[0] as IssuerRuntime;
-    const accepting = candidates.filter((c) => c.sourceKeys.has(sourceKey));
+    const accepting = acceptingByIss.get(preflight.iss)?.get(sourceKey) ?? [];
     if (accepting.length === 0) {
+      const first = candidates[0] as IssuerRuntime;
       return { kind: 'failed', code: 'token_invalid', message: 'token not accepted from this source', issuerName: first.config.name };
     }
     let firstFailure: AuthFailure | undefined;
@@ -377,7 +384,9 @@ function makePrincipal(
 function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
+    // for…in instead of Object.values: no array per object of a cold token's claims. Inherited keys are
+    // skipped; a key whose getter throws cannot occur (parsed JSON or structuredClone output only).
+    for (const key in value) if (Object.hasOwn(value, key)) deepFreeze((value as Record<string, unknown>)[key]);
   }
   return value;
 }

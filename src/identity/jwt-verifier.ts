@@ -10,7 +10,7 @@ import { DependencyError } from '../core/dependency-error.js';
 import { isRepresentable } from '../core/encode-identity-value.js';
 import type { IssuerConfig, JwtAlgorithm } from '../config/types.js';
 import type { AuthResult } from '../core/auth-result.js';
-import { checkClaimsSet } from './check-claims-set.js';
+import { checkClaimsSet, type ClaimsSetRules } from './check-claims-set.js';
 import { COMPACT_JWS, decodeCompactJwt, verifyJwsSync, type DecodedJwt, type SyncKeyResolver } from './verify-jws-sync.js';
 
 /** The `failed` branch of {@link AuthResult}. */
@@ -139,23 +139,35 @@ export function verifyJwtSync(
 ): VerifiedClaims | AuthFailure | undefined {
   if (issuer.syncKey === undefined) return undefined;
   const { config } = issuer;
-  const toleranceSeconds = config.clockSkewMs / 1000;
+  const rules = claimsSetRulesOf(config);
   const nowSeconds = Math.floor(new Date(now).getTime() / 1000);
   // jose throws a TypeError for these; its path reports that.
-  if (!Number.isFinite(toleranceSeconds) || toleranceSeconds < 0 || !Number.isFinite(nowSeconds)) return undefined;
+  if (!Number.isFinite(rules.toleranceSeconds) || rules.toleranceSeconds < 0 || !Number.isFinite(nowSeconds)) return undefined;
   const jwt = verifyJwsSync(token, issuer.algorithms, issuer.syncKey, decoded);
   if (jwt === undefined) return undefined;
   if (jwt === 'bad_signature') return translateJoseError({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' }, config.name);
-  const claimsError = checkClaimsSet(jwt.header, jwt.claims, {
-    issuer: config.issuer,
-    audiences: config.audiences,
-    requiredClaims: ['exp', config.subjectClaim],
-    ...(config.requiredType !== undefined ? { typ: config.requiredType } : {}),
-    toleranceSeconds,
-    nowSeconds,
-  });
+  const claimsError = checkClaimsSet(jwt.header, jwt.claims, rules, nowSeconds);
   if (claimsError !== undefined) return translateJoseError(claimsError, config.name);
   return finishVerification(jwt.claims, config, now);
+}
+
+/** Each issuer config's claim rules, built on its first token instead of on every one. */
+const claimsSetRules = new WeakMap<IssuerConfig, ClaimsSetRules>();
+
+/** The claim options verifyJwtWithJose gives jose, for checkClaimsSet. */
+function claimsSetRulesOf(config: IssuerConfig): ClaimsSetRules {
+  let rules = claimsSetRules.get(config);
+  if (rules === undefined) {
+    rules = {
+      issuer: config.issuer,
+      audiences: config.audiences,
+      requiredClaims: ['exp', config.subjectClaim],
+      ...(config.requiredType !== undefined ? { typ: config.requiredType } : {}),
+      toleranceSeconds: config.clockSkewMs / 1000,
+    };
+    claimsSetRules.set(config, rules);
+  }
+  return rules;
 }
 
 /** verifyJwt's own checks after jose's (or checkClaimsSet's): `iat` not in the future, the token profile, the subject. */

@@ -22,7 +22,8 @@ const MIN_RSA_BITS = 2048;
  */
 export class SyncKeyTable {
   readonly #keySet: LocalKeySet;
-  readonly #keys = new Map<string, KeyObject>();
+  /** By `alg`, then `kid` (undefined: a token without one): no lookup string is built per token. */
+  readonly #keys = new Map<string, Map<string | undefined, KeyObject>>();
   readonly #pending = new Set<string>();
 
   constructor(keySet: LocalKeySet) {
@@ -38,14 +39,14 @@ export class SyncKeyTable {
   get(alg: string, kid: unknown): KeyObject | undefined {
     // jose matches only a string kid; anything else resolves to no key, which jose reports itself.
     if (kid !== undefined && typeof kid !== 'string') return undefined;
-    // alg comes from a fixed list without NUL, so the two forms never collide.
-    const id = kid === undefined ? alg : `${alg}\u0000${kid}`;
-    const key = this.#keys.get(id);
-    if (key === undefined) this.#import(id, alg, kid);
+    const key = this.#keys.get(alg)?.get(kid);
+    if (key === undefined) this.#import(alg, kid);
     return key;
   }
 
-  #import(id: string, alg: string, kid: string | undefined): void {
+  #import(alg: string, kid: string | undefined): void {
+    // alg comes from a fixed list without NUL, so the two forms never collide.
+    const id = kid === undefined ? alg : `${alg}\u0000${kid}`;
     if (this.#pending.has(id) || this.#pending.size >= MAX_PENDING_IMPORTS) return;
     this.#pending.add(id);
     this.#keySet(kid === undefined ? { alg } : { alg, kid })
@@ -55,7 +56,12 @@ export class SyncKeyTable {
         if ((alg.startsWith('RS') || alg.startsWith('PS')) && !(typeof modulusLength === 'number' && modulusLength >= MIN_RSA_BITS)) {
           return;
         }
-        this.#keys.set(id, KeyObject.from(cryptoKey));
+        let byKid = this.#keys.get(alg);
+        if (byKid === undefined) {
+          byKid = new Map();
+          this.#keys.set(alg, byKid);
+        }
+        byKid.set(kid, KeyObject.from(cryptoKey));
       })
       // No key, several keys, an unusable JWK: jose's path answers those tokens with its own error.
       .catch(() => undefined)

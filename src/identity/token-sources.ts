@@ -14,11 +14,23 @@ export type ExtractedCredential =
   | { readonly kind: 'token'; readonly token: string; readonly source: 'header' | 'cookie'; readonly sourceKey: string }
   | { readonly kind: 'claims'; readonly claims: unknown; readonly sourceKey: string };
 
+/** Keys of the configured sources, computed once per source object rather than on every request. */
+const sourceKeys = new WeakMap<TokenSource, string>();
+
 /**
  * A stable identity for a configured source (`header:authorization:bearer`, `cookie:session`,
  * `metadata:<namespace>:<key>`), comparing header names and schemes case-insensitively.
  */
 export function tokenSourceKey(source: TokenSource): string {
+  let key = sourceKeys.get(source);
+  if (key === undefined) {
+    key = sourceKeyOf(source);
+    sourceKeys.set(source, key);
+  }
+  return key;
+}
+
+function sourceKeyOf(source: TokenSource): string {
   switch (source.type) {
     case 'header':
       return `header:${source.name.toLowerCase()}:${(source.scheme ?? '').toLowerCase()}`;

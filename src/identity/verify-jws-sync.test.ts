@@ -75,6 +75,10 @@ const CONFIGS: readonly IssuerConfig[] = [
     authorizedParties: ['app'],
     subjectClaim: 'uid',
   }),
+  // Subject claims that repeat one of jose's own presence checks (iss, aud, exp): see the missing-claims test.
+  config({ subjectClaim: 'iss' }),
+  config({ subjectClaim: 'aud' }),
+  config({ subjectClaim: 'exp' }),
 ];
 
 let signers: Record<string, Signer>;
@@ -211,6 +215,23 @@ describe('verifyJwtSync against jose', () => {
     }
     const good = nodeSign('sha256', Buffer.from(input), { key: signer.privateKey as KeyObject, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
     expect(await compare(`${input}.${good.toString('base64url')}`)).toBe('accepted');
+  });
+
+  it('reports the same missing claim as jose for every combination, also when the subject claim repeats iss, aud or exp', async () => {
+    const signer = signers.ES256 as Signer;
+    const outcomes = new Set<string>();
+    for (const which of [0, 2, 3, 4]) {
+      for (let mask = 0; mask < 16; mask++) {
+        const gone = ['iss', 'aud', 'exp', 'sub'].filter((_, bit) => (mask & (1 << bit)) !== 0);
+        const claims = claimsOf(Object.fromEntries(gone.map((c) => [c, undefined])));
+        const token = signRaw({ alg: 'ES256', kid: signer.kid }, claims, signer);
+        const outcome = await compare(token, which);
+        expect(outcome).not.toBe('deferred');
+        if (outcome === 'rejected') outcomes.add((verifyJwtSync(token, (issuers[which] as { sync: VerifierIssuer }).sync, NOW) as { message: string }).message);
+      }
+    }
+    // Each presence check is reached first by some combination.
+    for (const claim of ['iss', 'aud', 'exp', 'sub']) expect(outcomes).toContain(`token is missing the ${claim} claim`);
   });
 
   it('agrees with jose over a generated corpus (fixed seed)', async () => {
