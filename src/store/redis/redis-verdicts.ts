@@ -52,12 +52,7 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
       if (n === 0) return Promise.resolve({ verdicts: [], pending: NO_PENDING });
       try {
         // One MGET: the verdict keys, then the pending keys (all on the subject's hash tag, so one slot).
-        const all = new Array<string>(2 * n);
-        for (let i = 0; i < n; i++) {
-          const workflow = workflows[i] ?? '';
-          all[i] = keys.verdict(subject, workflow);
-          all[n + i] = keys.pending(subject, workflow);
-        }
+        const all = keys.checkState(subject, workflows);
         return conn.read(
           () => client.mget(all),
           (raws): CheckState => {
