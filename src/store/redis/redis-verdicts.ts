@@ -21,8 +21,9 @@ import { LIST_VERDICTS_LUA, PUT_VERDICT_LUA, REVOKE_VERDICTS_LUA } from './redis
 /**
  * {@link VerdictStore} on Redis: verdict keys, the subject's workflows set and its revocations hash, all
  * on the subject's hash tag so the ordered write and the revocation are one atomic script each, and a
- * Check's verdicts and pending sessions are one `MGET` (`readCheckState`). `settledTtlMs` is the TTL of `Expired`/`Abandoned` verdicts; `clock` stamps status-regression watermarks
- * (the same clock idgate stamps sessions with).
+ * Check's verdicts and pending sessions are one `MGET` (`readCheckState`). `settledTtlMs` is the TTL of
+ * `Expired`/`Abandoned` verdicts; `clock` stamps status-regression watermarks (the same clock idgate stamps
+ * sessions with).
  */
 export function createRedisVerdicts(conn: RedisConnection, options: { settledTtlMs: number; clock: () => number }): VerdictStore & CheckStateRead {
   const { keys, client } = conn;
