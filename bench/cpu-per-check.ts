@@ -26,7 +26,7 @@ import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-c
 import { parseFlags } from './parse-flags.js';
 import { clockTicksPerSecond, pinProcess, sampleUsage } from './proc-stats.js';
 import { startRedis, type RedisProcess } from './redis-process.js';
-import { SCENARIOS, type ScenarioName } from './scenarios.js';
+import { SCENARIOS, commandOf, type ScenarioName } from './scenarios.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
 import type { LaunchContext, startTarget as StartTarget } from './targets.js';
 
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
       jwksUri: issuer.jwksUri,
       audience: issuer.audience,
       extraArgs: def.extraArgs,
-      command: def.store === 'memory' ? 'serve' : 'authz',
+      command: commandOf(def),
     };
     const codec = loadUpstreamCheckCodec();
     const sub = def.subject === 'verified' ? 'user-0' : 'unverified-0';

@@ -14,7 +14,7 @@ import { parseFlags } from './parse-flags.js';
 import { clockTicksPerSecond, cpuMillicores, pinProcess, sampleUsage } from './proc-stats.js';
 import { startRedis, type RedisProcess } from './redis-process.js';
 import { renderReport, type PhaseResult, type RunInfo, type ScenarioResult, type TargetRun } from './report.js';
-import { SCENARIOS, parseScenarioList, type ScenarioDef } from './scenarios.js';
+import { SCENARIOS, commandOf, parseScenarioList, type ScenarioDef } from './scenarios.js';
 import { STEPUP_SLOW_DIDIT, renderStepUpSlowDidit, runStepUpSlowDidit, type StepUpSlowDiditResult } from './stepup-slow-didit.js';
 import { parseRuntimeFlagSets, renderFlagsMatrix, type FlagSetRun } from './flags-matrix.js';
 import { MEMORY_REPORT, renderMemoryReport, runMemoryReport, type RoleMemory } from './memory.js';
@@ -325,7 +325,7 @@ async function runScenario(def: ScenarioDef, env: Env): Promise<ScenarioResult> 
       jwksUri: env.issuer.jwksUri,
       audience: env.issuer.audience,
       extraArgs: def.extraArgs,
-      command: def.store === 'memory' ? 'serve' : 'authz',
+      command: commandOf(def),
     };
     const work = await buildWorkload(def, env, dir);
     // The proto-loader ceiling and the transport floor run in every scenario, before the target, with the

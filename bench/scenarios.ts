@@ -1,9 +1,14 @@
 import type { BenchAlgorithm } from './bench-issuer.js';
 import type { ExpectedVerdict } from './check-sample.js';
 
-/** The scenarios `run.js` knows, in the order they run. */
+/** The scenarios `run.js` runs by default (`all`), in the order they run. */
 export const SCENARIO_NAMES = ['hot', 'hot-traced', 'redis', 'cold-rs256', 'cold-es256', 'stepup', 'mix', 'workers'] as const;
-export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+/**
+ * Scenarios run only when named (`--scenario stepup-redis`, or `cpu-per-check.js --scenario …`): they show
+ * one path's cost for an A/B and carry no goal, so the full run does not spend its time on them.
+ */
+export const OPTIONAL_SCENARIO_NAMES = ['stepup-redis'] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number] | (typeof OPTIONAL_SCENARIO_NAMES)[number];
 
 /**
  * Which load generator drives a scenario: `h2load` repeats one request body (one token) as fast as nghttp2
@@ -91,6 +96,15 @@ export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioDef>> = {
     expected: 'step_up',
     description: 'one token whose subject has no verdict: idgate answers a step-up, reusing the pending sandbox session',
   },
+  'stepup-redis': {
+    ...base,
+    name: 'stepup-redis',
+    store: 'redis-uncached',
+    subject: 'unverified',
+    expected: 'step_up',
+    description:
+      'the `stepup` path on Redis without the local cache: every Check reads the verdicts and the pending session (one MGET since the fourth round); optional',
+  },
   mix: {
     ...base,
     name: 'mix',
@@ -107,13 +121,21 @@ export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioDef>> = {
   },
 };
 
+/**
+ * The `idgate` command a scenario's target runs: `serve` (every role, the embedded Didit sandbox) where a
+ * step-up must be able to create its session or the store is in memory; `authz` alone otherwise.
+ */
+export function commandOf(def: ScenarioDef): 'serve' | 'authz' {
+  return def.store === 'memory' || def.subject === 'unverified' ? 'serve' : 'authz';
+}
+
 /** Parses a comma-separated scenario list (`hot,redis`); `all` or undefined = every scenario. */
 export function parseScenarioList(value: string | undefined): ScenarioName[] {
   if (value === undefined || value === 'all') return [...SCENARIO_NAMES];
   const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const name of names) {
-    if (!(SCENARIO_NAMES as readonly string[]).includes(name)) {
-      throw new TypeError(`unknown scenario "${name}" (known: ${SCENARIO_NAMES.join(', ')})`);
+    if (!(SCENARIO_NAMES as readonly string[]).includes(name) && !(OPTIONAL_SCENARIO_NAMES as readonly string[]).includes(name)) {
+      throw new TypeError(`unknown scenario "${name}" (known: ${[...SCENARIO_NAMES, ...OPTIONAL_SCENARIO_NAMES].join(', ')})`);
     }
   }
   return names as ScenarioName[];

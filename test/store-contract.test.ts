@@ -5,6 +5,7 @@ import { Cluster, Redis } from 'ioredis';
 import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
 import { createRedisStore } from '../src/store/redis/create-redis-store.js';
 import type { StateStore } from '../src/store/state-store.js';
+import type { CheckStateRead } from '../src/store/verdict-store.js';
 import { StoreError } from '../src/store/store-error.js';
 import type { PendingSession, SessionStatus, Verdict } from '../src/core/verdict.js';
 import { startRedis, startRedisCluster, waitForServerClock } from './support/redis-server.js';
@@ -406,6 +407,24 @@ contract('PendingSessions', () => {
     expect(await h.store.getPending(subject, 'kyc')).toEqual(pending(subject, 'kyc', 20));
     await h.store.deletePending(subject, 'kyc');
     expect(await h.store.getPending(subject, 'kyc')).toBeUndefined();
+  });
+
+  it('reads a Check\'s verdicts and, where no verdict is stored, the pending sessions in one step', async () => {
+    const store = h.store as StateStore & CheckStateRead;
+    const subject = newSubject();
+    await h.store.putVerdict(verdict({ subject }), { sessionCreatedAt: 1 });
+    await h.store.putPending(pending(subject, 'kyc', 10), 60_000);
+    await h.store.putPending(pending(subject, 'age', 11), 50);
+    const state = await store.readCheckState(subject, ['kyc', 'age', 'aml']);
+    expect(state.verdicts).toEqual([verdict({ subject }), undefined, undefined]);
+    // kyc has a verdict: its pending session is not read; aml has none stored.
+    expect([0, 1, 2].map((i) => state.pending?.[i])).toEqual([undefined, pending(subject, 'age', 11), undefined]);
+    await h.advance(50);
+    const later = await store.readCheckState(subject, ['age']);
+    expect(later.verdicts).toEqual([undefined]);
+    expect(later.pending).toBeDefined();
+    expect(later.pending?.[0]).toBeUndefined();
+    expect((await store.readCheckState(subject, [])).verdicts).toEqual([]);
   });
 
   it('expires a pending session after its TTL', async () => {

@@ -36,6 +36,12 @@ function setup(options: { ttlMs?: number; maxEntries?: number; clock?: () => num
       if (hold) await hold;
       return result;
     },
+    async readCheckState(subject: string, workflows: readonly string[]) {
+      reads += 1;
+      const result = await memory.readCheckState(subject, workflows);
+      if (hold) await hold;
+      return result;
+    },
     onInvalidate(listener: InvalidationListener) {
       listeners.add(listener);
       const off = memory.onInvalidate(listener);
@@ -100,6 +106,37 @@ describe('createCachedVerdictStore', () => {
     expect(partial).toBeInstanceOf(Promise);
     expect((await partial).map((v) => v?.status)).toEqual(['Approved', undefined]);
     expect(t.cached.stats()).toMatchObject({ hits: 2, misses: 2 });
+  });
+
+  it('readCheckState: a miss reads every workflow with its pending session in one step; a full hit reads none', async () => {
+    const t = setup({ ttlMs: 5_000 });
+    const pending = { subject: 'corp:p', workflow: 'age', sessionId: 'p1', url: 'https://verify.example/p1', createdAt: 1 };
+    await t.memory.putVerdict(verdict('corp:p'));
+    await t.memory.putPending(pending, 60_000);
+    const miss = t.cached.readCheckState('corp:p', ['kyc', 'age']);
+    expect(miss).toBeInstanceOf(Promise);
+    const state = await miss;
+    expect(state.verdicts.map((v) => v?.status)).toEqual(['Approved', undefined]);
+    expect(state.pending?.[1]).toEqual(pending);
+    const hit = t.cached.readCheckState('corp:p', ['kyc', 'age']);
+    expect(hit).not.toBeInstanceOf(Promise);
+    expect(hit).toEqual({ verdicts: state.verdicts, pending: undefined });
+    // A partial hit re-reads every workflow, so each absent verdict comes with its pending session.
+    const partial = await t.cached.readCheckState('corp:p', ['age', 'aml']);
+    expect(partial.pending?.[0]).toEqual(pending);
+    expect(t.reads()).toBe(2);
+  });
+
+  it('readCheckState does not cache a read that an invalidation overlapped', async () => {
+    const t = setup();
+    const release = t.holdReads();
+    const read = t.cached.readCheckState('corp:q', ['kyc']);
+    await Promise.resolve();
+    t.emit('corp:q', 'kyc');
+    release();
+    expect((await read).verdicts).toEqual([undefined]);
+    await t.cached.readCheckState('corp:q', ['kyc']);
+    expect(t.reads()).toBe(2);
   });
 
   it('reads only the workflows it does not hold', async () => {

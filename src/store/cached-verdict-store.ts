@@ -3,7 +3,7 @@ import type { Verdict } from '../core/verdict.js';
 import { isRiskStore } from './risk-store.js';
 import type { RiskStore } from './risk-store.js';
 import type { StateStore } from './state-store.js';
-import type { SyncableVerdictRead } from './verdict-store.js';
+import type { CheckState, CheckStateRead, SyncableVerdictRead } from './verdict-store.js';
 import { StoreError } from './store-error.js';
 
 /** Options of {@link createCachedVerdictStore}. */
@@ -24,16 +24,21 @@ export interface CacheStats {
   readonly subjects: number;
 }
 
-/** What the cache wraps: a whole {@link StateStore}, with or without the risk concern. */
-export type CacheableStore = Omit<StateStore, keyof RiskStore> & Partial<RiskStore>;
+/**
+ * What the cache wraps: a whole {@link StateStore}, with or without the risk concern, and with or without
+ * the one-step {@link CheckStateRead} (Redis and memory have it).
+ */
+export type CacheableStore = Omit<StateStore, keyof RiskStore> & Partial<RiskStore> & Partial<CheckStateRead>;
 
 /**
  * A {@link StateStore} with a local read cache in front of `getVerdicts`. The {@link RiskStore} methods
  * pass straight through (risk state is never cached: it changes on every request); when the inner store
  * keeps no risk state they reject with `StoreError` `unavailable`.
  */
-export interface CachedVerdictStore extends StateStore, SyncableVerdictRead {
+export interface CachedVerdictStore extends StateStore, SyncableVerdictRead, CheckStateRead {
   // readVerdicts: synchronous when every verdict is in the local cache; a miss returns the store read's promise.
+  // readCheckState: the same; a full hit reads no pending session (`pending` undefined), a miss reads every
+  // workflow's verdict and pending session from the store in one step (when the store can).
   stats(): CacheStats;
 }
 
@@ -130,6 +135,37 @@ export function createCachedVerdictStore(inner: CacheableStore, options: CachedV
     return out;
   };
 
+  const innerState = inner.readCheckState?.bind(inner);
+
+  /** A whole {@link CheckState} from the store, its verdicts cached unless an invalidation overlapped the read. */
+  const readStateThrough = async (
+    read: NonNullable<typeof innerState>,
+    subject: string,
+    workflows: readonly string[],
+  ): Promise<CheckState> => {
+    const startEpoch = epoch;
+    const startedAt = safeClock();
+    const state = await read(subject, workflows);
+    if (epoch === startEpoch && startedAt !== undefined) remember(subject, workflows, state.verdicts, startedAt);
+    return state;
+  };
+
+  const readCheckState = (subject: string, workflows: readonly string[]): CheckState | Promise<CheckState> => {
+    try {
+      const out: (Verdict | undefined)[] = new Array<Verdict | undefined>(workflows.length).fill(undefined);
+      const missing = lookup(subject, workflows, out);
+      hits += workflows.length - missing.length;
+      misses += missing.length;
+      if (missing.length === 0) return { verdicts: out, pending: undefined };
+      // A miss goes to the store anyway: every workflow in the same step, so each verdict that is absent
+      // comes with its pending session (a cached verdict re-read there is only fresher).
+      if (innerState !== undefined) return readStateThrough(innerState, subject, workflows);
+      return readMissing(subject, workflows, out, missing).then((verdicts) => ({ verdicts, pending: undefined }));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  };
+
   const risk: RiskStore | undefined = isRiskStore(inner) ? inner : undefined;
   const noRisk = (): Promise<never> => Promise.reject(new StoreError('unavailable', 'this store keeps no risk state'));
 
@@ -150,6 +186,7 @@ export function createCachedVerdictStore(inner: CacheableStore, options: CachedV
 
   return {
     readVerdicts,
+    readCheckState,
     getVerdicts(subject, workflows) {
       const read = readVerdicts(subject, workflows);
       return read instanceof Promise ? read : Promise.resolve(read);

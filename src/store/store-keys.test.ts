@@ -17,6 +17,20 @@ const tricky = fc
   .map((parts) => parts.join(''));
 const anyString = fc.oneof(tricky, fc.string({ unit: 'binary' }));
 
+describe('checkState keys', () => {
+  it('are the verdict keys then the pending keys, exactly as verdict() and pending() build them', () => {
+    const keys = createStoreKeys('p:');
+    expect(keys.checkState('corp:a', [])).toEqual([]);
+    fc.assert(
+      fc.property(anyString, fc.array(anyString, { maxLength: 3 }), (subject, workflows) => {
+        const expected = [...workflows.map((w) => keys.verdict(subject, w)), ...workflows.map((w) => keys.pending(subject, w))];
+        expect(keys.checkState(subject, workflows)).toEqual(expected);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
 describe('escapeKeyPart', () => {
   it('escapes only %, braces and lone surrogates', () => {
     expect(escapeKeyPart('corp:alice')).toBe('corp:alice');

@@ -9,6 +9,11 @@ export interface StoreKeys {
   readonly prefix: string;
   verdict(subject: string, workflow: string): string;
   pending(subject: string, workflow: string): string;
+  /**
+   * What a Check reads in one `MGET`: the verdict keys of `workflows`, then their pending keys (equal to
+   * {@link verdict} and {@link pending} of each), with the subject's tag and each workflow escaped once.
+   */
+  checkState(subject: string, workflows: readonly string[]): string[];
   workflows(subject: string): string;
   stepUps(subject: string, workflow: string): string;
   /**
@@ -80,6 +85,17 @@ export function createStoreKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys 
     prefix,
     verdict: (subject, workflow) => `${tag(subject)}:verdict:${escapeKeyPart(workflow)}`,
     pending: (subject, workflow) => `${tag(subject)}:pending:${escapeKeyPart(workflow)}`,
+    checkState: (subject, workflows) => {
+      const subjectTag = tag(subject);
+      const n = workflows.length;
+      const out = new Array<string>(2 * n);
+      for (let i = 0; i < n; i++) {
+        const workflow = escapeKeyPart(workflows[i] ?? '');
+        out[i] = `${subjectTag}:verdict:${workflow}`;
+        out[n + i] = `${subjectTag}:pending:${workflow}`;
+      }
+      return out;
+    },
     workflows: (subject) => `${tag(subject)}:workflows`,
     stepUps: (subject, workflow) => `${tag(subject)}:stepups:${escapeKeyPart(workflow)}`,
     revocations: (subject) => `${tag(subject)}:revocations`,

@@ -57,6 +57,37 @@ export interface SyncableVerdictRead {
 }
 
 /**
+ * What a Check reads of one subject in one step: its verdicts and, for each workflow without a stored
+ * verdict, its pending session. A step-up to a session that is already pending then needs no second read
+ * (on Redis: no second round trip, and no budget timer against it), and both come from the same instant
+ * (one `MGET`), so a webhook that writes the verdict and then deletes the pending session is seen either
+ * wholly before or wholly after.
+ */
+export interface CheckState {
+  /** What `getVerdicts` answers for the same workflows. */
+  readonly verdicts: readonly (Verdict | undefined)[];
+  /**
+   * `pending[i]`: the pending session of `workflows[i]` (undefined when none is stored or it has expired),
+   * read only where `verdicts[i]` is undefined — where a verdict is stored it is left undefined, not read.
+   * The whole list is undefined when no pending session was read at all (a full hit of the local verdict
+   * cache answers from memory and never asks the store for pending sessions).
+   */
+  readonly pending: readonly (PendingSession | undefined)[] | undefined;
+}
+
+/** A {@link CheckState}'s `pending` when pending sessions were read and none applies (every index is undefined). */
+export const NO_PENDING: readonly (PendingSession | undefined)[] = Object.freeze([]);
+
+/**
+ * {@link CheckState} in one read: synchronous where the store can answer without I/O (memory, a full hit
+ * of the local cache), else one round trip. Never throws (a fault rejects with a `StoreError`). A wrapper
+ * that overrides `getVerdicts` or `getPending` must override this too (or leave it out).
+ */
+export interface CheckStateRead {
+  readCheckState(subject: string, workflows: readonly string[]): CheckState | Promise<CheckState>;
+}
+
+/**
  * Verification verdicts and the revocation watermarks that guard them: the two are written together,
  * atomically (one Lua script on Redis), so no verdict from a revoked session can slip in between. What the
  * verification gate reads on every Check (`getVerdicts`), what settling a session writes, and what the admin

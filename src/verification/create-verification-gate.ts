@@ -6,16 +6,17 @@ import { evaluateVerdict } from './evaluate-verdict.js';
 import { originalUrl } from './return-url.js';
 import { createSessionStarter, type SessionCreator, type SessionStarter, type StarterStore, type StartResult } from './create-session-starter.js';
 import type { StartTickets } from './start-ticket.js';
-import type { SyncableVerdictRead, VerdictStore } from '../store/verdict-store.js';
+import type { CheckState, CheckStateRead, SyncableVerdictRead, VerdictStore } from '../store/verdict-store.js';
 import type { Verdict } from '../core/verdict.js';
 
 export type { SessionCreator } from './create-session-starter.js';
 
 /**
- * The store operations the gate needs: the verdict read of every Check, plus what starting a session needs
- * (never the audit log, revocations or risk state).
+ * The store operations the gate needs: the verdict read of every Check (with the pending sessions in the
+ * same step when the store offers `readCheckState`), plus what starting a session needs (never the audit
+ * log, revocations or risk state).
  */
-export interface GateStore extends Pick<VerdictStore, 'getVerdicts'>, Partial<SyncableVerdictRead>, StarterStore {}
+export interface GateStore extends Pick<VerdictStore, 'getVerdicts'>, Partial<SyncableVerdictRead>, Partial<CheckStateRead>, StarterStore {}
 
 export interface VerificationGateOptions {
   /** The workflows, or a function returning the current ones (read per check, so a config reload applies). */
@@ -119,6 +120,7 @@ export function createVerificationGate(
       ...(options.sessionTtlMs !== undefined ? { sessionTtlMs: options.sessionTtlMs } : {}),
     },
   );
+  const readState = deps.store.readCheckState?.bind(deps.store);
   const readVerdicts = deps.store.readVerdicts?.bind(deps.store) ?? deps.store.getVerdicts.bind(deps.store);
   const startUrl = options.startUrl;
   const startBase = startUrl ? `${startUrl.baseUrl.replace(/\/+$/, '')}/verification/start/` : '';
@@ -199,9 +201,13 @@ export function createVerificationGate(
     return { kind: 'step_up', workflow: workflow.name, verificationUrl: startBase + ticket };
   }
 
-  /** The gate's answer once the verdicts are read: satisfied, the first final deny, or a step-up. */
+  /**
+   * The gate's answer once the verdicts are read: satisfied, the first final deny, or a step-up. `pending`:
+   * the pending sessions read with the verdicts ({@link CheckState}), undefined when none were read.
+   */
   function judge(
     verdicts: readonly (Verdict | undefined)[],
+    pending: CheckState['pending'],
     { ctx, principal, needs, now, deadlineAt }: Parameters<VerificationGate['check']>[0],
   ): VerificationResult | Promise<VerificationResult> {
     const workflows = workflowsOf();
@@ -223,6 +229,12 @@ export function createVerificationGate(
           extra: { workflow: need.workflow },
         };
       }
+      // No verdict and a session already pending, read in the same step as the verdicts: hand it out as the
+      // session starter would, without its single-flight, a second read or a budget timer — nothing is left
+      // to wait for. Anything else (nothing pending, a verdict that is stale or not approved, pending not
+      // read) goes through the starter, which reads again and creates at most one session.
+      const known = verdicts[i] === undefined ? pending?.[i] : undefined;
+      if (known !== undefined) return { kind: 'step_up', workflow: workflow.name, verificationUrl: known.url, sessionId: known.sessionId };
       return stepUp(principal.subject, workflow, originalUrl(ctx), deadlineAt);
     }
     // Every need is satisfied: their workflows, in order.
@@ -232,8 +244,12 @@ export function createVerificationGate(
   return {
     // Not async: with every verdict in the local cache and none to step up, the answer is synchronous.
     check(input) {
+      if (readState !== undefined) {
+        const state = readState(input.principal.subject, namesOf(input.needs));
+        return state instanceof Promise ? state.then((s) => judge(s.verdicts, s.pending, input)) : judge(state.verdicts, state.pending, input);
+      }
       const verdicts = readVerdicts(input.principal.subject, namesOf(input.needs));
-      return verdicts instanceof Promise ? verdicts.then((v) => judge(v, input)) : judge(verdicts, input);
+      return verdicts instanceof Promise ? verdicts.then((v) => judge(v, undefined, input)) : judge(verdicts, undefined, input);
     },
   };
 }

@@ -2,12 +2,12 @@ import { boundedLru } from '../bounded-lru.js';
 import type { PendingSession, Verdict } from '../../core/verdict.js';
 import { sortRevocations, toVerdict } from '../store-codec.js';
 import { EXPIRING_STATUSES, isRevokedSession, isStatusRegression, orderVerdictWrite } from '../verdict-order.js';
-import type { SyncableVerdictRead, VerdictStore } from '../verdict-store.js';
+import { NO_PENDING, type CheckState, type CheckStateRead, type SyncableVerdictRead, type VerdictStore } from '../verdict-store.js';
 import { pairKey } from './memory-state.js';
 import type { MemoryState, Timed } from './memory-state.js';
 
-/** The memory verdicts: a {@link VerdictStore} whose read answers synchronously. */
-export interface MemoryVerdicts extends VerdictStore, SyncableVerdictRead {}
+/** The memory verdicts: a {@link VerdictStore} whose reads (verdicts, and verdicts with pending sessions) answer synchronously. */
+export interface MemoryVerdicts extends VerdictStore, SyncableVerdictRead, CheckStateRead {}
 
 /**
  * {@link VerdictStore} in memory: the same ordering rules and results as the Redis script, TTLs against the
@@ -32,6 +32,22 @@ export function createMemoryVerdicts(state: MemoryState, options: { settledTtlMs
     },
     async getVerdicts(subject, workflows) {
       return read(subject, workflows);
+    },
+    readCheckState(subject, workflows) {
+      // Synchronous, like readVerdicts; the pending sessions are those getPending would answer.
+      try {
+        const verdicts = read(subject, workflows);
+        let pending: (PendingSession | undefined)[] | undefined;
+        for (let i = 0; i < workflows.length; i++) {
+          if (verdicts[i] !== undefined) continue;
+          pending ??= new Array<PendingSession | undefined>(workflows.length).fill(undefined);
+          pending[i] = state.live(state.pending.get(pairKey(subject, workflows[i] ?? '')));
+        }
+        const out: CheckState = { verdicts, pending: pending ?? NO_PENDING };
+        return out;
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
     },
 
     async putVerdict(v, opts = {}) {

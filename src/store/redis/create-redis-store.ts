@@ -4,6 +4,7 @@ import type { ClusterOptions, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { instrumentRedis } from '../../tracing/tracing.js';
 import type { StateStore } from '../state-store.js';
+import type { CheckStateRead } from '../verdict-store.js';
 import { createStoreKeys, DEFAULT_KEY_PREFIX } from '../store-keys.js';
 import { DEFAULT_SETTLED_VERDICT_TTL_MS } from '../verdict-order.js';
 import { RedisConnection } from './redis-connection.js';
@@ -32,7 +33,7 @@ export interface RedisStoreOptions {
  * The shared state on Redis (standalone, Sentinel or Cluster), every concern on one command connection
  * plus the invalidation subscriber. A resource with a lifecycle: call `close()` on shutdown.
  */
-export interface RedisStore extends StateStore {
+export interface RedisStore extends StateStore, CheckStateRead {
   /**
    * Resolves `true` once the command connection is ready and the invalidation subscription is active, or
    * `false` if that has not happened within `timeoutMs` (default: the connect timeout). Never rejects.

@@ -48,6 +48,10 @@ function toStoreError(err: unknown): StoreError | TypeError {
   return new StoreError('unavailable', `redis unavailable: ${message}`, { cause: err });
 }
 
+function rejectAsStoreError(err: unknown): never {
+  throw toStoreError(err);
+}
+
 /**
  * The one command connection every Redis concern shares, with what they all need: the key layout, the
  * fault mapping ({@link run}), script definition and the count of unreadable values. Built by
@@ -92,6 +96,21 @@ export class RedisConnection {
     } catch (err) {
       throw toStoreError(err);
     }
+  }
+
+  /**
+   * {@link run} for the per-Check read, without its async frame: `op`'s reply handed to `decode`, a fault
+   * mapped as `run` maps it. `decode`'s own errors reject as they are (as they would after `await run`).
+   */
+  read<T, R>(op: () => Promise<T>, decode: (reply: T) => R): Promise<R> {
+    if (this.#closed) return Promise.reject(new StoreError('unavailable', 'verdict store is closed'));
+    let reply: Promise<T>;
+    try {
+      reply = op();
+    } catch (err) {
+      return Promise.reject(toStoreError(err));
+    }
+    return reply.then(decode, rejectAsStoreError);
   }
 
   /** Defines a Lua script as a command (EVALSHA, loaded on first use) and returns its caller. */

@@ -14,31 +14,67 @@ import {
 import { StoreError } from '../store-error.js';
 import { escapeKeyPart } from '../store-keys.js';
 import { EXPIRING_STATUSES } from '../verdict-order.js';
-import type { Revocation, VerdictStore } from '../verdict-store.js';
+import { NO_PENDING, type CheckState, type CheckStateRead, type Revocation, type VerdictStore } from '../verdict-store.js';
 import type { RedisConnection } from './redis-connection.js';
 import { LIST_VERDICTS_LUA, PUT_VERDICT_LUA, REVOKE_VERDICTS_LUA } from './redis-scripts.js';
 
 /**
  * {@link VerdictStore} on Redis: verdict keys, the subject's workflows set and its revocations hash, all
- * on the subject's hash tag so the ordered write and the revocation are one atomic script each.
- * `settledTtlMs` is the TTL of `Expired`/`Abandoned` verdicts; `clock` stamps status-regression watermarks
- * (the same clock idgate stamps sessions with).
+ * on the subject's hash tag so the ordered write and the revocation are one atomic script each, and a
+ * Check's verdicts and pending sessions are one `MGET` (`readCheckState`). `settledTtlMs` is the TTL of
+ * `Expired`/`Abandoned` verdicts; `clock` stamps status-regression watermarks (the same clock idgate stamps
+ * sessions with).
  */
-export function createRedisVerdicts(conn: RedisConnection, options: { settledTtlMs: number; clock: () => number }): VerdictStore {
+export function createRedisVerdicts(conn: RedisConnection, options: { settledTtlMs: number; clock: () => number }): VerdictStore & CheckStateRead {
   const { keys, client } = conn;
   const putVerdictScript = conn.defineScript('idgatePutVerdict', 3, PUT_VERDICT_LUA);
   const revokeScript = conn.defineScript('idgateRevokeVerdicts', 2, REVOKE_VERDICTS_LUA);
   const listScript = conn.defineScript('idgateListVerdicts', 1, LIST_VERDICTS_LUA);
+  const verdictOf = (raw: string | null | undefined, subject: string, workflow: string): Verdict | undefined =>
+    raw === null || raw === undefined ? undefined : conn.counted(decodeVerdict(raw, subject, workflow), 'verdict');
 
   return {
-    async getVerdicts(subject, workflows) {
-      if (workflows.length === 0) return [];
-      const raws = await conn.run(() => client.mget(workflows.map((w) => keys.verdict(subject, w))));
-      return workflows.map((workflow, i) => {
-        const raw = raws[i];
-        if (raw === null || raw === undefined) return undefined;
-        return conn.counted(decodeVerdict(raw, subject, workflow), 'verdict');
-      });
+    // Not async: the per-Check read is one MGET and one decode, without frames around them.
+    getVerdicts(subject, workflows) {
+      if (workflows.length === 0) return Promise.resolve([]);
+      try {
+        const verdictKeys = workflows.map((w) => keys.verdict(subject, w));
+        return conn.read(
+          () => client.mget(verdictKeys),
+          (raws) => workflows.map((workflow, i) => verdictOf(raws[i], subject, workflow)),
+        );
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    },
+
+    readCheckState(subject, workflows) {
+      const n = workflows.length;
+      if (n === 0) return Promise.resolve({ verdicts: [], pending: NO_PENDING });
+      try {
+        // One MGET: the verdict keys, then the pending keys (all on the subject's hash tag, so one slot).
+        const all = keys.checkState(subject, workflows);
+        return conn.read(
+          () => client.mget(all),
+          (raws): CheckState => {
+            const verdicts = new Array<Verdict | undefined>(n);
+            let pending: (PendingSession | undefined)[] | undefined;
+            for (let i = 0; i < n; i++) {
+              const workflow = workflows[i] ?? '';
+              const verdict = verdictOf(raws[i], subject, workflow);
+              verdicts[i] = verdict;
+              const raw = raws[n + i];
+              // Where a verdict is stored its pending session is not wanted (CheckState): not decoded.
+              if (verdict !== undefined || raw === null || raw === undefined) continue;
+              pending ??= new Array<PendingSession | undefined>(n).fill(undefined);
+              pending[i] = conn.counted(decodePending(raw, subject, workflow), 'pending');
+            }
+            return { verdicts, pending: pending ?? NO_PENDING };
+          },
+        );
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
     },
 
     async putVerdict(v, opts = {}) {
