@@ -9,7 +9,8 @@
  *
  * A build written `floor:<dist>` runs that build's transport floor (`floor-server.js`) instead of idgate,
  * so the floor can be measured the same way, in the same rounds. `--idle-ms N` also measures each server
- * idle for N ms after its warm-up (millicores: what it costs with no traffic). `--threads` prints each run's
+ * idle for N ms, 3 s after its warm-up (so V8's post-load GCs are over): millicores, and wake-ups per second
+ * (the main thread's voluntary context switches: timers and other work that runs with no traffic). `--threads` prints each run's
  * CPU per Check split by thread (the main thread's user and kernel time, V8's and libuv's helpers).
  *
  * Each build is a compiled `dist/` (a copy of the base build kept inside the repository, so its imports
@@ -30,7 +31,7 @@ import { runGrpcLoad } from './grpc-load.js';
 import { runH2load, type ChildRegistry } from './h2load.js';
 import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-config.js';
 import { parseFlags } from './parse-flags.js';
-import { clockTicksPerSecond, pinProcess, sampleThreads, sampleUsage, type ThreadTicks } from './proc-stats.js';
+import { clockTicksPerSecond, mainThreadWakeups, pinProcess, sampleThreads, sampleUsage, type ThreadTicks } from './proc-stats.js';
 import { startRedis, type RedisProcess } from './redis-process.js';
 import { SCENARIOS, type ScenarioName } from './scenarios.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
@@ -44,6 +45,8 @@ interface Measured {
   readonly load1: number;
   /** Idle CPU after warm-up, millicores (with `--idle-ms`). */
   readonly idleMillicores?: number;
+  /** Idle main-thread wake-ups per second (with `--idle-ms`). */
+  readonly idleWakeups?: number;
 }
 
 /** One run's µs per Check by thread group: `main user`, `main sys`, and each helper thread name. */
@@ -186,10 +189,14 @@ async function main(): Promise<void> {
           };
           await load(warmCalls, 0, undefined);
           let idleMillicores: number | undefined;
+          let idleWakeups: number | undefined;
           if (idleMs !== undefined) {
+            await new Promise((r) => setTimeout(r, 3_000));
             const idleBefore = sampleUsage(target.pid);
+            const switchesBefore = mainThreadWakeups(target.pid);
             await new Promise((r) => setTimeout(r, idleMs));
             const idleAfter = sampleUsage(target.pid);
+            idleWakeups = (mainThreadWakeups(target.pid) - switchesBefore) / ((idleAfter.atMs - idleBefore.atMs) / 1000);
             let idleTicks = 0;
             for (const [pid, t] of idleAfter.cpuTicksByPid) idleTicks += t - (idleBefore.cpuTicksByPid.get(pid) ?? 0);
             idleMillicores = (idleTicks / ticks) * 1000 / ((idleAfter.atMs - idleBefore.atMs) / 1000);
@@ -208,9 +215,10 @@ async function main(): Promise<void> {
             rssMiB: after.rssKiB / 1024,
             load1: loadavg()[0] ?? 0,
             ...(idleMillicores !== undefined ? { idleMillicores } : {}),
+            ...(idleWakeups !== undefined ? { idleWakeups } : {}),
           };
           results.push(m);
-          const idle = idleMillicores !== undefined ? `, idle ${idleMillicores.toFixed(1)} m` : '';
+          const idle = idleMillicores !== undefined ? `, idle ${idleMillicores.toFixed(1)} m, ${(idleWakeups ?? Number.NaN).toFixed(0)} wake-ups/s` : '';
           process.stderr.write(`pair ${pair + 1} ${build}: ${m.usPerCheck.toFixed(1)} µs/Check (${done} Checks), RSS ${m.rssMiB.toFixed(1)} MiB, load ${m.load1.toFixed(2)}${idle}\n`);
           if (flags.threads === true) process.stderr.write(`  by thread, µs/Check: ${threadSplit(threadsBefore, threadsAfter, ticks, done)}\n`);
         } finally {
@@ -218,10 +226,10 @@ async function main(): Promise<void> {
         }
       }
     }
-    const lines = [`scenario ${name}, ${pairs} pairs, ${calls} Checks per run ${rate !== undefined ? `at ${rate}/s` : 'at saturation'} (after ${warmCalls} warm-up)`, `| build | µs CPU per Check (runs) | median | RSS MiB (median) | load (1 min) |${idleMs !== undefined ? ' idle millicores (runs) |' : ''}`, `|---|---|---:|---:|---|${idleMs !== undefined ? '---|' : ''}`];
+    const lines = [`scenario ${name}, ${pairs} pairs, ${calls} Checks per run ${rate !== undefined ? `at ${rate}/s` : 'at saturation'} (after ${warmCalls} warm-up)`, `| build | µs CPU per Check (runs) | median | RSS MiB (median) | load (1 min) |${idleMs !== undefined ? ' idle millicores (runs) | idle wake-ups/s (runs) |' : ''}`, `|---|---|---:|---:|---|${idleMs !== undefined ? '---|---|' : ''}`];
     for (const build of builds) {
       const mine = results.filter((r) => r.build === build);
-      lines.push(`| ${build} | ${mine.map((r) => r.usPerCheck.toFixed(1)).join(', ')} | ${median(mine.map((r) => r.usPerCheck)).toFixed(1)} | ${median(mine.map((r) => r.rssMiB)).toFixed(1)} | ${mine.map((r) => r.load1.toFixed(1)).join(', ')} |${idleMs !== undefined ? ` ${mine.map((r) => (r.idleMillicores ?? Number.NaN).toFixed(1)).join(', ')} |` : ''}`);
+      lines.push(`| ${build} | ${mine.map((r) => r.usPerCheck.toFixed(1)).join(', ')} | ${median(mine.map((r) => r.usPerCheck)).toFixed(1)} | ${median(mine.map((r) => r.rssMiB)).toFixed(1)} | ${mine.map((r) => r.load1.toFixed(1)).join(', ')} |${idleMs !== undefined ? ` ${mine.map((r) => (r.idleMillicores ?? Number.NaN).toFixed(1)).join(', ')} | ${mine.map((r) => (r.idleWakeups ?? Number.NaN).toFixed(0)).join(', ')} |` : ''}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

@@ -179,3 +179,14 @@ export function sampleThreads(pid: number): Map<string, ThreadTicks> {
   }
   return byName;
 }
+
+/**
+ * The main thread's voluntary context switches so far (`/proc/<pid>/status`): each is the event loop going
+ * to sleep in epoll, so the difference over an idle interval counts its wake-ups (timers, I/O). 0 when the
+ * process is gone.
+ */
+export function mainThreadWakeups(pid: number): number {
+  const status = readOrUndefined(`/proc/${pid}/status`);
+  const match = status === undefined ? null : /^voluntary_ctxt_switches:\s+(\d+)/m.exec(status);
+  return match === null ? 0 : Number(match[1]);
+}
