@@ -235,10 +235,11 @@ function readString(r: ReaderT): string {
 
 /**
  * Header names Envoy sends on (nearly) every Check, lower-case as it sends them. A name read from the wire
- * whose bytes are one of these is answered with this constant string instead of a fresh one: no string
- * decoded and allocated per header per Check, and the key is already internalized when it becomes a property
- * of the headers map (a fresh string has to be looked up in V8's string table there). Fixed at build time,
- * so a client's own header names cannot grow it.
+ * whose bytes are one of these is answered with this constant string instead of a fresh one: no UTF-8
+ * decode (a native call) per header per Check, and the key is already internalized when it becomes a
+ * property of the headers map (a fresh string has to be looked up in V8's string table there) — ~1 µs of the
+ * bench request's ~3.5 µs decode (bench/README.md, "Hot path, fourth round"). Fixed at build time, so a
+ * client's own header names cannot grow it.
  */
 export const COMMON_HEADER_NAMES: readonly string[] = [
   ':authority', ':method', ':path', ':scheme', 'accept', 'accept-encoding', 'accept-language', 'authorization',
