@@ -4,7 +4,14 @@
  * spent (utime + stime from /proc) divided by the Checks it answered is not, as long as the server has
  * its core most of the time.
  *
- * `node dist/bench/cpu-per-check.js --scenario hot --builds /path/to/base/dist,dist [--pairs 3] [--calls N] [--rate N]`
+ * `node dist/bench/cpu-per-check.js --scenario hot --builds /path/to/base/dist,dist [--pairs 3] [--calls N] [--rate N]
+ *   [--idle-ms N] [--threads]`
+ *
+ * A build written `floor:<dist>` runs that build's transport floor (`floor-server.js`) instead of idgate,
+ * so the floor can be measured the same way, in the same rounds. `--idle-ms N` also measures each server
+ * idle for N ms, 3 s after its warm-up (so V8's post-load GCs are over): millicores, and wake-ups per second
+ * (the main thread's voluntary context switches: timers and other work that runs with no traffic). `--threads` prints each run's
+ * CPU per Check split by thread (the main thread's user and kernel time, V8's and libuv's helpers).
  *
  * Each build is a compiled `dist/` (a copy of the base build kept inside the repository, so its imports
  * resolve to the same node_modules); every build is started with its own `bench/targets.js`, so the
@@ -24,7 +31,7 @@ import { runGrpcLoad } from './grpc-load.js';
 import { runH2load, type ChildRegistry } from './h2load.js';
 import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-config.js';
 import { parseFlags } from './parse-flags.js';
-import { clockTicksPerSecond, pinProcess, sampleUsage } from './proc-stats.js';
+import { clockTicksPerSecond, mainThreadWakeups, pinProcess, sampleThreads, sampleUsage, type ThreadTicks } from './proc-stats.js';
 import { startRedis, type RedisProcess } from './redis-process.js';
 import { SCENARIOS, commandOf, type ScenarioName } from './scenarios.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
@@ -36,6 +43,25 @@ interface Measured {
   readonly checks: number;
   readonly rssMiB: number;
   readonly load1: number;
+  /** Idle CPU after warm-up, millicores (with `--idle-ms`). */
+  readonly idleMillicores?: number;
+  /** Idle main-thread wake-ups per second (with `--idle-ms`). */
+  readonly idleWakeups?: number;
+}
+
+/** One run's µs per Check by thread group: `main user`, `main sys`, and each helper thread name. */
+function threadSplit(before: Map<string, ThreadTicks>, after: Map<string, ThreadTicks>, ticks: number, checks: number): string {
+  const us = (t: number): string => ((t / ticks) * 1e6 / checks).toFixed(1);
+  const parts: string[] = [];
+  for (const [name, a] of after) {
+    const b = before.get(name) ?? { utime: 0, stime: 0 };
+    if (name === 'main') {
+      parts.push(`main user ${us(a.utime - b.utime)}`, `main sys ${us(a.stime - b.stime)}`);
+    } else if (a.utime + a.stime - b.utime - b.stime > 0) {
+      parts.push(`${name} ${us(a.utime + a.stime - b.utime - b.stime)}`);
+    }
+  }
+  return parts.join(', ');
 }
 
 function median(values: readonly number[]): number {
@@ -45,11 +71,14 @@ function median(values: readonly number[]): number {
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { scenario: 'string', builds: 'string', pairs: 'string', calls: 'string', rate: 'string' });
+  const flags = parseFlags(process.argv.slice(2), { scenario: 'string', builds: 'string', pairs: 'string', calls: 'string', rate: 'string', 'idle-ms': 'string', threads: 'boolean' });
   const name = (flags.scenario ?? 'hot') as ScenarioName;
   const def = SCENARIOS[name];
   if (def === undefined) throw new TypeError(`unknown scenario ${String(flags.scenario)}`);
-  const builds = String(flags.builds ?? 'dist').split(',').map((b) => resolve(b));
+  // `floor:<dist>` = that build's transport floor; the label keeps the prefix.
+  const builds = String(flags.builds ?? 'dist').split(',').map((b) => (b.startsWith('floor:') ? `floor:${resolve(b.slice(6))}` : resolve(b)));
+  const distOf = (build: string): string => (build.startsWith('floor:') ? build.slice(6) : build);
+  const idleMs = flags['idle-ms'] !== undefined ? Number(flags['idle-ms']) : undefined;
   const pairs = Number(flags.pairs ?? 3);
   const pool = def.tokens === 'pool';
   const calls = Number(flags.calls ?? (pool ? 6_000 : 40_000));
@@ -113,7 +142,7 @@ async function main(): Promise<void> {
     const ticks = clockTicksPerSecond();
     const starters = new Map<string, typeof StartTarget>();
     for (const build of builds) {
-      const mod = (await import(pathToFileURL(join(build, 'bench', 'targets.js')).href)) as { startTarget: typeof StartTarget };
+      const mod = (await import(pathToFileURL(join(distOf(build), 'bench', 'targets.js')).href)) as { startTarget: typeof StartTarget };
       starters.set(build, mod.startTarget);
     }
     const results: Measured[] = [];
@@ -122,7 +151,7 @@ async function main(): Promise<void> {
       for (const build of builds) {
         const mine = pool ? bodies.slice(slice * perRun, (slice + 1) * perRun) : bodies;
         slice += 1;
-        const target = await (starters.get(build) as typeof StartTarget)('idgate', ctx, { cpus: '0', children, tempRoot: workDir });
+        const target = await (starters.get(build) as typeof StartTarget)(build.startsWith('floor:') ? 'floor' : 'idgate', ctx, { cpus: '0', children, tempRoot: workDir });
         try {
           // As run.ts: a cold target may answer its first Check with a fail-closed 503; ask again first.
           let sample = await sampleCheck(target.grpcPort, mine[mine.length - 1] as Buffer, codec);
@@ -159,23 +188,48 @@ async function main(): Promise<void> {
             return r.completed;
           };
           await load(warmCalls, 0, undefined);
+          let idleMillicores: number | undefined;
+          let idleWakeups: number | undefined;
+          if (idleMs !== undefined) {
+            await new Promise((r) => setTimeout(r, 3_000));
+            const idleBefore = sampleUsage(target.pid);
+            const switchesBefore = mainThreadWakeups(target.pid);
+            await new Promise((r) => setTimeout(r, idleMs));
+            const idleAfter = sampleUsage(target.pid);
+            idleWakeups = (mainThreadWakeups(target.pid) - switchesBefore) / ((idleAfter.atMs - idleBefore.atMs) / 1000);
+            let idleTicks = 0;
+            for (const [pid, t] of idleAfter.cpuTicksByPid) idleTicks += t - (idleBefore.cpuTicksByPid.get(pid) ?? 0);
+            idleMillicores = (idleTicks / ticks) * 1000 / ((idleAfter.atMs - idleBefore.atMs) / 1000);
+          }
+          const threadsBefore = sampleThreads(target.pid);
           const before = sampleUsage(target.pid);
           const done = await load(calls, warmCalls, rate);
           const after = sampleUsage(target.pid);
+          const threadsAfter = sampleThreads(target.pid);
           let cpuTicks = 0;
           for (const [pid, t] of after.cpuTicksByPid) cpuTicks += t - (before.cpuTicksByPid.get(pid) ?? 0);
-          const m: Measured = { build, usPerCheck: (cpuTicks / ticks) * 1e6 / done, checks: done, rssMiB: after.rssKiB / 1024, load1: loadavg()[0] ?? 0 };
+          const m: Measured = {
+            build,
+            usPerCheck: (cpuTicks / ticks) * 1e6 / done,
+            checks: done,
+            rssMiB: after.rssKiB / 1024,
+            load1: loadavg()[0] ?? 0,
+            ...(idleMillicores !== undefined ? { idleMillicores } : {}),
+            ...(idleWakeups !== undefined ? { idleWakeups } : {}),
+          };
           results.push(m);
-          process.stderr.write(`pair ${pair + 1} ${build}: ${m.usPerCheck.toFixed(1)} µs/Check (${done} Checks), RSS ${m.rssMiB.toFixed(1)} MiB, load ${m.load1.toFixed(2)}\n`);
+          const idle = idleMillicores !== undefined ? `, idle ${idleMillicores.toFixed(1)} m, ${(idleWakeups ?? Number.NaN).toFixed(0)} wake-ups/s` : '';
+          process.stderr.write(`pair ${pair + 1} ${build}: ${m.usPerCheck.toFixed(1)} µs/Check (${done} Checks), RSS ${m.rssMiB.toFixed(1)} MiB, load ${m.load1.toFixed(2)}${idle}\n`);
+          if (flags.threads === true) process.stderr.write(`  by thread, µs/Check: ${threadSplit(threadsBefore, threadsAfter, ticks, done)}\n`);
         } finally {
           await target.stop();
         }
       }
     }
-    const lines = [`scenario ${name}, ${pairs} pairs, ${calls} Checks per run ${rate !== undefined ? `at ${rate}/s` : 'at saturation'} (after ${warmCalls} warm-up)`, '| build | µs CPU per Check (runs) | median | RSS MiB (median) | load (1 min) |', '|---|---|---:|---:|---|'];
+    const lines = [`scenario ${name}, ${pairs} pairs, ${calls} Checks per run ${rate !== undefined ? `at ${rate}/s` : 'at saturation'} (after ${warmCalls} warm-up)`, `| build | µs CPU per Check (runs) | median | RSS MiB (median) | load (1 min) |${idleMs !== undefined ? ' idle millicores (runs) | idle wake-ups/s (runs) |' : ''}`, `|---|---|---:|---:|---|${idleMs !== undefined ? '---|---|' : ''}`];
     for (const build of builds) {
       const mine = results.filter((r) => r.build === build);
-      lines.push(`| ${build} | ${mine.map((r) => r.usPerCheck.toFixed(1)).join(', ')} | ${median(mine.map((r) => r.usPerCheck)).toFixed(1)} | ${median(mine.map((r) => r.rssMiB)).toFixed(1)} | ${mine.map((r) => r.load1.toFixed(1)).join(', ')} |`);
+      lines.push(`| ${build} | ${mine.map((r) => r.usPerCheck.toFixed(1)).join(', ')} | ${median(mine.map((r) => r.usPerCheck)).toFixed(1)} | ${median(mine.map((r) => r.rssMiB)).toFixed(1)} | ${mine.map((r) => r.load1.toFixed(1)).join(', ')} |${idleMs !== undefined ? ` ${mine.map((r) => (r.idleMillicores ?? Number.NaN).toFixed(1)).join(', ')} | ${mine.map((r) => (r.idleWakeups ?? Number.NaN).toFixed(0)).join(', ')} |` : ''}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

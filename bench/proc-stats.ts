@@ -141,3 +141,52 @@ export function pinProcess(pid: number, cpuList: string): boolean {
     return false;
   }
 }
+
+/** utime and stime of one thread group, clock ticks. */
+export interface ThreadTicks {
+  readonly utime: number;
+  readonly stime: number;
+}
+
+/**
+ * utime and stime of every thread of `pid` (`/proc/<pid>/task/<tid>/stat`), summed by thread name
+ * (`comm`: `node` is the main thread; `V8Worker`, `libuv-worker`, … the helpers), so a per-Check CPU
+ * figure can be split between the event loop (user / kernel) and V8's and libuv's other threads.
+ * Threads that exit during the scan are skipped.
+ */
+export function sampleThreads(pid: number): Map<string, ThreadTicks> {
+  const byName = new Map<string, ThreadTicks>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName;
+  }
+  for (const tid of tids) {
+    const stat = readOrUndefined(`/proc/${pid}/task/${tid}/stat`);
+    if (stat === undefined) continue;
+    const open = stat.indexOf('(');
+    const close = stat.lastIndexOf(')');
+    if (open < 0 || close < open) continue;
+    // The main thread's tid is the pid; the helpers carry their own names.
+    const name = tid === String(pid) ? 'main' : stat.slice(open + 1, close);
+    const rest = stat.slice(close + 2).split(' ');
+    const utime = Number(rest[11]);
+    const stime = Number(rest[12]);
+    if (!Number.isFinite(utime) || !Number.isFinite(stime)) continue;
+    const prev = byName.get(name);
+    byName.set(name, { utime: (prev?.utime ?? 0) + utime, stime: (prev?.stime ?? 0) + stime });
+  }
+  return byName;
+}
+
+/**
+ * The main thread's voluntary context switches so far (`/proc/<pid>/status`): each is the event loop going
+ * to sleep in epoll, so the difference over an idle interval counts its wake-ups (timers, I/O). 0 when the
+ * process is gone.
+ */
+export function mainThreadWakeups(pid: number): number {
+  const status = readOrUndefined(`/proc/${pid}/status`);
+  const match = status === undefined ? null : /^voluntary_ctxt_switches:\s+(\d+)/m.exec(status);
+  return match === null ? 0 : Number(match[1]);
+}

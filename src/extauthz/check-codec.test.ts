@@ -3,7 +3,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeCheckRequest, encodeCheckResponse, encodeVerdictResponse } from './check-codec.js';
+import { COMMON_HEADER_NAMES, decodeCheckRequest, encodeCheckResponse, encodeVerdictResponse } from './check-codec.js';
 import type { RenderedVerdict } from '../core/render-decision.js';
 import { toCheckResponse } from './to-check-response.js';
 import { toRequestContext } from './to-request-context.js';
@@ -93,6 +93,38 @@ describe('decodeCheckRequest', () => {
     const time = (varint: number[]): Buffer => Buffer.from([0x0a, varint.length + 5, 0x22, varint.length + 3, 0x0a, varint.length + 1, 0x08, ...varint]);
     expect(() => decodeCheckRequest(time([0x80, 0x80]))).toThrow();
     expect(() => decodeCheckRequest(time(new Array<number>(11).fill(0x80)))).toThrow();
+  });
+
+  it('decodes the interned common header names, and every near miss of them, as the generic decoder does', () => {
+    // Near misses share a name's length and hash slot or its prefix: one byte changed (also to a non-ASCII
+    // character), one more or one fewer character, upper case.
+    const nearMisses = COMMON_HEADER_NAMES.flatMap((name) => [
+      `${name.slice(0, -1)}${name.at(-1) === 'a' ? 'b' : 'a'}`,
+      `${name.slice(0, 1) === 'x' ? 'y' : 'x'}${name.slice(1)}`,
+      `${name.slice(0, -2)}é`,
+      `${name}-`,
+      name.slice(0, -1),
+      name.toUpperCase(),
+    ]);
+    const names = fc.constantFrom(...COMMON_HEADER_NAMES, ...nearMisses);
+    fc.assert(
+      fc.property(fc.dictionary(names, text, { maxKeys: 20 }), (headers) => {
+        const bytes = encodeUpstream({ attributes: { request: { http: { method: 'GET', path: '/', headers } } } });
+        const ours = decodeCheckRequest(bytes).attributes?.request?.http?.headers;
+        const reference = (method.requestDeserialize(bytes) as { attributes: { request: { http: { headers?: Record<string, string> } } } }).attributes.request.http.headers;
+        expect({ ...ours }).toEqual({ ...reference });
+      }),
+      { seed: 20261205, numRuns: 500 },
+    );
+    // Every common name on its own is found (and decodes to itself).
+    for (const name of COMMON_HEADER_NAMES) {
+      const bytes = encodeUpstream({ attributes: { request: { http: { method: 'GET', path: '/', headers: { [name]: 'v' } } } } });
+      expect(Object.keys(decodeCheckRequest(bytes).attributes?.request?.http?.headers ?? {})).toEqual([name]);
+    }
+    // A name whose bytes run past the end of the message is not looked up: the decoder refuses the message
+    // as it always did.
+    const whole = encodeUpstream({ attributes: { request: { http: { headers: { authorization: '' } } } } });
+    expect(() => decodeCheckRequest(whole.subarray(0, whole.indexOf('authorization') + 5))).toThrow();
   });
 
   it('keeps a __proto__ header as a header, never as a prototype', () => {

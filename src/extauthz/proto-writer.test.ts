@@ -18,6 +18,9 @@ const text = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 60 }),
   fc.string({ unit: 'grapheme-ascii', minLength: 100, maxLength: 300 }),
   fc.string({ unit: 'binary', minLength: 30, maxLength: 200 }),
+  // Short strings (the ASCII copy loop's range, up to 42 units) with non-ASCII characters anywhere.
+  fc.string({ unit: 'binary', maxLength: 42 }),
+  fc.tuple(fc.string({ unit: 'grapheme-ascii', maxLength: 40 }), fc.constantFrom('é', '\u20ac', '\u{1f600}')).map(([a, b]) => `${a}${b}`),
 );
 const { op } = fc.letrec<{ op: Op }>((tie) => ({
   op: fc.oneof(

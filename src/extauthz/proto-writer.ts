@@ -74,8 +74,19 @@ export class ProtoWriter {
     this.#varint((field << 3) | LEN);
     if (most < 128) {
       const at = this.#pos + 1;
-      const written = this.#buf.write(value, at, 'utf8');
-      this.#buf[this.#pos] = written;
+      const buf = this.#buf;
+      // Header names, subjects, ids: nearly every string here is short ASCII, whose UTF-8 bytes are its
+      // char codes. Copying them in this loop skips Buffer#write's argument checks and native call (most of
+      // the encoder's time per Check); the first non-ASCII unit hands the whole string to the encoder.
+      const n = value.length;
+      let i = 0;
+      while (i < n) {
+        const c = value.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[at + i++] = c;
+      }
+      const written = i === n ? n : buf.write(value, at, 'utf8');
+      buf[this.#pos] = written;
       this.#pos = at + written;
       return this;
     }

@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { CHECK_DURATION_BUCKETS, createMetrics } from './metrics.js';
+import { CHECK_DURATION_BUCKETS, createMetrics, EVENT_LOOP_LAG_RESOLUTION_MS } from './metrics.js';
 
 function sample(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
@@ -33,6 +33,21 @@ describe('createMetrics', () => {
     expect(text).toContain('# TYPE idgate_check_duration_seconds histogram');
     expect(text).toContain('process_cpu_user_seconds_total');
     expect(sample(text, 'idgate_token_cache_total{result="hit"}')).toBe(0);
+  });
+
+  it('still catches an event-loop stall at the coarser lag sampling interval', async () => {
+    const metrics = createMetrics();
+    // Let the lag monitor take a few samples, then hold the loop for three sampling intervals.
+    await new Promise((r) => setTimeout(r, 2 * EVENT_LOOP_LAG_RESOLUTION_MS));
+    const stallMs = 3 * EVENT_LOOP_LAG_RESOLUTION_MS;
+    const until = performance.now() + stallMs;
+    while (performance.now() < until) {
+      // busy: the stall under test
+    }
+    await new Promise((r) => setTimeout(r, 2 * EVENT_LOOP_LAG_RESOLUTION_MS));
+    const text = await metrics.registry.metrics();
+    // The sample that spans the stall is late by at least the stall minus one interval.
+    expect(sample(text, 'nodejs_eventloop_lag_max_seconds')).toBeGreaterThanOrEqual((stallMs - EVENT_LOOP_LAG_RESOLUTION_MS) / 1000);
   });
 
   it('counts written verdicts by a bounded snake-case status, and exports the funnel baselines at zero', async () => {

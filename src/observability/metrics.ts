@@ -130,6 +130,15 @@ class OutcomeHistogram {
   }
 }
 
+/**
+ * Sampling interval of the `nodejs_eventloop_lag_*` default metrics, ms. prom-client's default (10 ms)
+ * arms a libuv timer that wakes the process 100 times a second even with no traffic (~7.6 millicores for
+ * that timer alone, measured standalone; bench/README.md, "Hot path, fourth round"), and a wake-up of its
+ * own between paced Checks. At 50 ms a stall of 50 ms or more (a third of the default decision budget)
+ * always spans a sample and shows in `_max`; a shorter one shows when it spans a sample.
+ */
+export const EVENT_LOOP_LAG_RESOLUTION_MS = 50;
+
 /** Options for {@link createMetrics}. */
 export interface CreateMetricsOptions {
   /** Register prom-client's process/Node.js default metrics on the registry (default true). */
@@ -394,7 +403,9 @@ export function createMetrics(registry: Registry = new Registry(), options: Crea
     ['issuer'],
   );
 
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_LAG_RESOLUTION_MS });
+  }
 
   const createCheckCell = (
     routeLabel: string,

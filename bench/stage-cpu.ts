@@ -1,0 +1,118 @@
+/**
+ * CPU per stage of idgate's own hot-path work, in-process, A/B between builds: decode, decode +
+ * toRequestContext, engine decision (cached token, verdict in the memory store, metrics and decision-log
+ * observer as the server wires them), render, render + encode. Each stage runs alone in its own loop of
+ * `--iterations` calls (default 50,000) and is timed with `process.cpuUsage()`, so unlike pipeline-micro's
+ * per-call `performance.now()` stamps the figure is not the sum of timer reads; rounds after the first
+ * are printed (the first warms up).
+ *
+ * `node dist/bench/stage-cpu.js [--build dist/base/dist] [--iterations N] [--rounds 3] [--stage decode]`
+ * (`--build`: a compiled `dist/` whose `src/` is measured, e.g. the base build kept in `dist/base/dist`;
+ * default this build). Pin it (`taskset -c 0`) and alternate builds.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import pino from 'pino';
+import { BenchIssuer } from './bench-issuer.js';
+import { buildCheckRequest, loadUpstreamCheckCodec } from './encode-check-request.js';
+import { renderBenchConfig } from './idgate-config.js';
+import { parseFlags } from './parse-flags.js';
+
+type Modules = {
+  parseConfig: typeof import('../src/config/parse-config.js').parseConfig;
+  createEngine: typeof import('../src/engine/create-engine.js').createEngine;
+  codec: typeof import('../src/extauthz/check-codec.js');
+  toRequestContext: typeof import('../src/extauthz/to-request-context.js').toRequestContext;
+  render: typeof import('../src/core/render-decision.js');
+  createAuthenticator: typeof import('../src/identity/authenticator.js').createAuthenticator;
+  compilePolicy: typeof import('../src/policy/compile-policy.js').compilePolicy;
+  createMemoryStore: typeof import('../src/store/memory/create-memory-store.js').createMemoryStore;
+  createVerificationGate: typeof import('../src/verification/create-verification-gate.js').createVerificationGate;
+  createMetrics: typeof import('../src/observability/metrics.js').createMetrics;
+  createDecisionLog: typeof import('../src/observability/decision-log.js').createDecisionLog;
+  createDecisionObserver: typeof import('../src/observability/create-decision-observer.js').createDecisionObserver;
+};
+
+async function load(srcRoot: string): Promise<Modules> {
+  const m = async <T>(path: string): Promise<T> => (await import(pathToFileURL(resolve(srcRoot, path)).href)) as T;
+  return {
+    parseConfig: (await m<typeof import('../src/config/parse-config.js')>('config/parse-config.js')).parseConfig,
+    createEngine: (await m<typeof import('../src/engine/create-engine.js')>('engine/create-engine.js')).createEngine,
+    codec: await m<typeof import('../src/extauthz/check-codec.js')>('extauthz/check-codec.js'),
+    toRequestContext: (await m<typeof import('../src/extauthz/to-request-context.js')>('extauthz/to-request-context.js')).toRequestContext,
+    render: await m<typeof import('../src/core/render-decision.js')>('core/render-decision.js'),
+    createAuthenticator: (await m<typeof import('../src/identity/authenticator.js')>('identity/authenticator.js')).createAuthenticator,
+    compilePolicy: (await m<typeof import('../src/policy/compile-policy.js')>('policy/compile-policy.js')).compilePolicy,
+    createMemoryStore: (await m<typeof import('../src/store/memory/create-memory-store.js')>('store/memory/create-memory-store.js')).createMemoryStore,
+    createVerificationGate: (await m<typeof import('../src/verification/create-verification-gate.js')>('verification/create-verification-gate.js')).createVerificationGate,
+    createMetrics: (await m<typeof import('../src/observability/metrics.js')>('observability/metrics.js')).createMetrics,
+    createDecisionLog: (await m<typeof import('../src/observability/decision-log.js')>('observability/decision-log.js')).createDecisionLog,
+    createDecisionObserver: (await m<typeof import('../src/observability/create-decision-observer.js')>('observability/create-decision-observer.js')).createDecisionObserver,
+  };
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2), { build: 'string', iterations: 'string', rounds: 'string', stage: 'string' });
+  const build = flags.build ?? resolve(import.meta.dirname, '..');
+  const iterations = Number(flags.iterations ?? 50_000);
+  const rounds = Number(flags.rounds ?? 3);
+  const M = await load(resolve(build, 'src'));
+  const logger = pino({ level: 'silent' });
+  const issuer = new BenchIssuer();
+  await issuer.listen();
+  try {
+    const yaml = renderBenchConfig({ issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: issuer.audience, localCacheTtlMs: 60_000, routes: 1, celConditions: false });
+    const config = M.parseConfig(yaml, { sourceName: 'bench.yaml', env: {} });
+    const authenticator = M.createAuthenticator({ logger }, { issuers: config.issuers });
+    await authenticator.start();
+    const store = M.createMemoryStore({ logger });
+    const token = await issuer.mint('RS256', { sub: 'alice', scope: 'orders:read', roles: ['customer'] });
+    const now = Date.now();
+    await store.putVerdict({ subject: 'bench:alice', workflow: 'kyc', sessionId: 's', status: 'Approved', eventAt: now, decidedAt: now, facts: {} });
+    const gate = M.createVerificationGate(
+      { store, didit: { createSession: () => Promise.reject(new Error('unused')) }, logger },
+      { workflows: config.workflows, callbackUrl: 'http://127.0.0.1:8080/verification/callback', maxStepUps: 5 },
+    );
+    const policy = M.compilePolicy(config);
+    // As the server wires it: metrics (default metrics off: no lag monitor in a CPU loop) and a decision
+    // log that samples no allows, writing nowhere.
+    const decisionLog = M.createDecisionLog({ logger: pino({ level: 'info' }, { write: () => undefined }), allowSampleRate: 0 });
+    const observer = M.createDecisionObserver({ metrics: M.createMetrics(undefined, { defaultMetrics: false }), decisionLog: () => decisionLog }, 'grpc');
+    const engine = M.createEngine({ authenticator, policy: () => policy, verification: gate, observer }, { headerPrefix: 'x-idgate-' });
+    const renderOptions = M.render.compileRenderOptions({});
+    const body = loadUpstreamCheckCodec().serializeRequest(buildCheckRequest({ token, path: '/api/orders?page=2' }));
+    const mapped = M.toRequestContext(M.codec.decodeCheckRequest(body), Date.now());
+    if (!mapped.ok) throw new Error(mapped.error);
+    const ctx = mapped.value;
+    const decided = engine.decide(ctx, Date.now() + 100);
+    const decision = decided instanceof Promise ? await decided : decided;
+    if (decision.kind !== 'allow') throw new Error(`expected allow, got ${decision.kind}`);
+    const stages: Record<string, () => unknown> = {
+      decode: () => M.codec.decodeCheckRequest(body),
+      'decode+map': () => M.toRequestContext(M.codec.decodeCheckRequest(body), 1),
+      decide: () => engine.decide(ctx, Date.now() + 100),
+      render: () => M.render.renderDecision(decision, ctx, renderOptions),
+      'render+encode': () => M.codec.encodeVerdictResponse(M.render.renderDecision(decision, ctx, renderOptions)),
+    };
+    const results = new Map<string, string[]>();
+    let sink = 0;
+    for (let round = 0; round < rounds + 1; round++) {
+      for (const [name, run] of Object.entries(stages)) {
+        if (flags.stage !== undefined && flags.stage !== name) continue;
+        const start = process.cpuUsage();
+        for (let i = 0; i < iterations; i++) sink += run() === undefined ? 1 : 0;
+        const used = process.cpuUsage(start);
+        if (round > 0) results.set(name, [...(results.get(name) ?? []), ((used.user + used.system) / iterations).toFixed(2)]);
+      }
+    }
+    process.stdout.write(`${build} (µs CPU per call, rounds): ${[...results].map(([name, v]) => `${name} ${v.join('/')}`).join('  ')}${sink > 0 ? ' !' : ''}\n`);
+    await authenticator.close();
+  } finally {
+    await issuer.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
