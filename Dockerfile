@@ -13,7 +13,6 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-COPY proto ./proto
 RUN npm run build
 
 # --- deps: production dependencies only ---------------------------------------------------------------
@@ -32,7 +31,6 @@ RUN groupadd --system --gid 10001 idgate \
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
-COPY proto ./proto
 COPY examples ./examples
 USER 10001:10001
 # 9191 gRPC ext_authz + health, 9192 HTTP authorization, 8080 public (webhooks, callback), 9090 admin.

@@ -116,7 +116,7 @@ describe('Dockerfile', () => {
     expect(copies.some((c) => c.from === 'build' && c.sources.includes('/app/dist'))).toBe(true);
     // Nothing from the source tree or tests ends up in the runtime image besides data directories.
     const fromContext = copies.filter((c) => c.from === undefined).flatMap((c) => c.sources);
-    expect(fromContext.sort()).toEqual(['examples', 'package.json', 'proto']);
+    expect(fromContext.sort()).toEqual(['examples', 'package.json']);
   });
 
   it('runs as a non-root user (uid 10001)', () => {
@@ -155,7 +155,7 @@ describe('Dockerfile', () => {
       .map((i) => copyParts(i.args))
       .filter((c) => c.from === undefined)
       .flatMap((c) => c.sources);
-    expect(new Set(sources)).toEqual(new Set(['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'proto', 'examples']));
+    expect(new Set(sources)).toEqual(new Set(['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'examples']));
     for (const s of sources) {
       expect(existsSync(s), s).toBe(true);
       // Docker filters files, not directories: a directory source must keep at least its files.
