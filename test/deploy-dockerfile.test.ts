@@ -126,7 +126,7 @@ describe('Dockerfile', () => {
   });
 
   it('starts node on the compiled CLI, serve by default, with the config where k8s mounts it', () => {
-    expect(jsonArgs(runtime, 'ENTRYPOINT')).toEqual(['node', '--max-semi-space-size=32', '/app/dist/src/cli.js']);
+    expect(jsonArgs(runtime, 'ENTRYPOINT')).toEqual(['node', '--max-semi-space-size=16', '/app/dist/src/cli.js']);
     expect(jsonArgs(runtime, 'CMD')).toEqual(['serve', '--config', '/etc/idgate/idgate.yaml']);
     const deployment = readFileSync('k8s/base/deployment-authz.yaml', 'utf8');
     expect(deployment).toContain('mountPath: /etc/idgate');
