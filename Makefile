@@ -13,9 +13,9 @@ export PATH := $(NODE_DIR):$(PATH)
 
 .PHONY: run test build install runtime bench soak mutation typecheck clean
 
-## run: start idgate on the example config (in-memory store, embedded Didit sandbox)
+## run: start idgate on the example config (in-memory store, embedded Didit sandbox), as the image runs node
 run: build
-	$(NODE) --max-semi-space-size=32 dist/src/cli.js serve --config $(CONFIG)
+	MALLOC_ARENA_MAX=2 $(NODE) --max-semi-space-size=16 dist/src/cli.js serve --config $(CONFIG)
 
 ## test: the whole suite (installs redis-server, nginx and chromium when missing)
 test: build

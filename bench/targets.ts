@@ -33,13 +33,22 @@ export interface LaunchContext {
 
 /**
  * The node flags the image's ENTRYPOINT and `make run` use (keep in sync with Dockerfile and Makefile):
- * a 32 MiB young-generation semi-space. With Node's default (16 MiB) the per-Check garbage is scavenged
- * so often that short-lived request objects get promoted and collected by the old-generation GC; the
- * larger nursery measured +20-25 points of the ceiling ratio on the hot path at about the same RSS.
+ * a 16 MiB young-generation semi-space. On Node 24 it measured ~34 MiB less RSS than 32 MiB at 1,000
+ * Checks/s for no measurable CPU per Check, at 1,000/s or at saturation (bench/README.md, "Memory, fourth
+ * round"); the 32 MiB of the Node 20 days (+20–25 points of the ceiling ratio then) did not reproduce.
  */
-export const NODE_RUNTIME_FLAGS: readonly string[] = (process.env.IDGATE_BENCH_RUNTIME_FLAGS ?? '--max-semi-space-size=32')
+export const NODE_RUNTIME_FLAGS: readonly string[] = (process.env.IDGATE_BENCH_RUNTIME_FLAGS ?? '--max-semi-space-size=16')
   .split(' ')
   .filter(Boolean);
+
+/**
+ * The environment the image sets for node (keep in sync with the Dockerfile's `ENV` and the Makefile's
+ * `run`): glibc's malloc limited to 2 arenas, which measured 6–10 MiB less RSS at 1,000 Checks/s and
+ * ~1 MiB idle, CPU within noise (bench/README.md, "Memory, fourth round"). `IDGATE_BENCH_MALLOC_ARENA_MAX`
+ * overrides it for a comparison; empty = glibc's default (8 × cores).
+ */
+const mallocArenaMax = process.env.IDGATE_BENCH_MALLOC_ARENA_MAX ?? '2';
+export const NODE_RUNTIME_ENV: Readonly<Record<string, string>> = mallocArenaMax === '' ? {} : { MALLOC_ARENA_MAX: mallocArenaMax };
 
 /**
  * `dist/`: the parent of this module's directory when it runs compiled (`dist/bench/targets.js`), else the
@@ -128,7 +137,7 @@ export async function startTarget(
     : [process.execPath, nodeArgs];
   const child: ChildProcess = spawn(cmd, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_ENV: 'production' },
+    env: { ...process.env, ...NODE_RUNTIME_ENV, NODE_ENV: 'production' },
   });
   options.children?.add(child);
   const lines: string[] = [];

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { NODE_RUNTIME_ENV, NODE_RUNTIME_FLAGS } from '../bench/targets.js';
 
 interface Instruction {
   readonly op: string;
@@ -116,7 +117,7 @@ describe('Dockerfile', () => {
     expect(copies.some((c) => c.from === 'build' && c.sources.includes('/app/dist'))).toBe(true);
     // Nothing from the source tree or tests ends up in the runtime image besides data directories.
     const fromContext = copies.filter((c) => c.from === undefined).flatMap((c) => c.sources);
-    expect(fromContext.sort()).toEqual(['examples', 'package.json', 'proto']);
+    expect(fromContext.sort()).toEqual(['examples', 'package.json']);
   });
 
   it('runs as a non-root user (uid 10001)', () => {
@@ -126,10 +127,22 @@ describe('Dockerfile', () => {
   });
 
   it('starts node on the compiled CLI, serve by default, with the config where k8s mounts it', () => {
-    expect(jsonArgs(runtime, 'ENTRYPOINT')).toEqual(['node', '--max-semi-space-size=32', '/app/dist/src/cli.js']);
+    expect(jsonArgs(runtime, 'ENTRYPOINT')).toEqual(['node', '--max-semi-space-size=16', '/app/dist/src/cli.js']);
     expect(jsonArgs(runtime, 'CMD')).toEqual(['serve', '--config', '/etc/idgate/idgate.yaml']);
     const deployment = readFileSync('k8s/base/deployment-authz.yaml', 'utf8');
     expect(deployment).toContain('mountPath: /etc/idgate');
+  });
+
+  it('runs node with the settings the bench measures and make run uses (bench/README.md, "Memory, fourth round")', () => {
+    // The flags between `node` and the CLI, and the runtime stage's ENV, are what bench/targets.ts starts every
+    // target with: a memory or CPU figure of the bench is a figure of the image.
+    const entry = jsonArgs(runtime, 'ENTRYPOINT') as string[];
+    expect(entry.slice(1, -1)).toEqual([...NODE_RUNTIME_FLAGS]);
+    const env = (runtime?.instructions ?? []).filter((i) => i.op === 'ENV').flatMap((i) => i.args.split(/\s+/));
+    for (const [name, value] of Object.entries(NODE_RUNTIME_ENV)) expect(env).toContain(`${name}=${value}`);
+    expect(NODE_RUNTIME_ENV).toEqual({ MALLOC_ARENA_MAX: '2' });
+    const run = readFileSync('Makefile', 'utf8').split('\n').find((l) => l.includes('dist/src/cli.js serve'));
+    expect(run).toBe(`\t${Object.entries(NODE_RUNTIME_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} $(NODE) ${NODE_RUNTIME_FLAGS.join(' ')} dist/src/cli.js serve --config $(CONFIG)`);
   });
 
   it('has an entrypoint that the build output layout produces from src/cli.ts', () => {
@@ -155,7 +168,7 @@ describe('Dockerfile', () => {
       .map((i) => copyParts(i.args))
       .filter((c) => c.from === undefined)
       .flatMap((c) => c.sources);
-    expect(new Set(sources)).toEqual(new Set(['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'proto', 'examples']));
+    expect(new Set(sources)).toEqual(new Set(['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'examples']));
     for (const s of sources) {
       expect(existsSync(s), s).toBe(true);
       // Docker filters files, not directories: a directory source must keep at least its files.

@@ -8,8 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 /**
  * No Docker engine runs on these machines, so this test performs the Dockerfile's runtime stage by hand in
  * a temp dir: production dependencies only (`npm ci --omit=dev --ignore-scripts`, from the local npm cache
- * — no network), the built `dist/src`, `proto/`, `examples/` and `package.json`; then it starts the image's
- * entrypoint with `serve` and probes `/healthz` the way the HEALTHCHECK does.
+ * — no network), the built `dist/src`, `examples/` and `package.json`; then it starts the image's
+ * entrypoint with `serve` and probes `/healthz` the way the HEALTHCHECK does. No `proto/`: the gRPC front end
+ * builds its service definitions in code (src/extauthz/grpc-service-definitions.ts) and never reads a .proto file.
  */
 const ROOT = resolve(import.meta.dirname, '..');
 let dir: string;
@@ -44,7 +45,6 @@ describe('the image build steps, performed in a temp dir', () => {
   it('starts the entrypoint with serve and answers the HEALTHCHECK probe', async () => {
     expect(existsSync(join(ROOT, 'dist', 'src', 'cli.js')), 'run the build first (make test does)').toBe(true);
     cpSync(join(ROOT, 'dist', 'src'), join(dir, 'dist', 'src'), { recursive: true });
-    cpSync(join(ROOT, 'proto'), join(dir, 'proto'), { recursive: true });
     cpSync(join(ROOT, 'examples'), join(dir, 'examples'), { recursive: true });
     mkdirSync(join(dir, 'etc'), { recursive: true });
     // Every port 0, the embedded Didit sandbox's included (its default is 8099, which the shipped examples

@@ -46,6 +46,15 @@ const PROTO_LOADING = [
   '/node_modules/protobufjs/src/root.js',
 ];
 const PROTOBUF_MINIMAL = '/node_modules/protobufjs/src/index-minimal.js';
+/**
+ * npm undici's index: fetch, WebSocket, EventSource, cache, mock and proxy agents (110 modules, ~3 MiB RSS).
+ * idgate uses its Agent and request only, loaded through http/undici-request.
+ */
+const UNDICI_INDEX = ['/node_modules/undici/index.js', '/node_modules/undici/lib/web/', '/node_modules/undici/lib/mock/'];
+const UNDICI_AGENT = '/node_modules/undici/lib/dispatcher/agent.js';
+/** jose's index (JWE, signing, key generation, remote JWKS: 46 modules); verification takes its subpaths. */
+const JOSE_INDEX = '/node_modules/jose/dist/webapi/index.js';
+const JOSE_VERIFY = '/node_modules/jose/dist/webapi/jwt/verify.js';
 const REDIS = ['/node_modules/ioredis/', '/dist/src/store/redis-verdict-store.js', '/dist/src/store/create-verdict-store.js'];
 
 let jwks: JwksServer;
@@ -96,6 +105,12 @@ describe('each command loads only the roles it runs', () => {
     expect(urls.some((u) => u.includes('/dist/src/httpauthz/http-authz-server.js'))).toBe(true);
     expect(matching(urls, OTHER_ROLES)).toEqual([]);
     expect(matching(urls, REDIS)).toEqual([]);
+    // The JWKS fetch runs on undici's Agent, without the rest of the package.
+    expect(urls.some((u) => u.includes(UNDICI_AGENT))).toBe(true);
+    expect(matching(urls, UNDICI_INDEX)).toEqual([]);
+    // JWT verification takes jose's jwt/verify and jwks/local entry points, not its index.
+    expect(urls.some((u) => u.includes(JOSE_VERIFY))).toBe(true);
+    expect(matching(urls, [JOSE_INDEX])).toEqual([]);
   }, 60_000);
 
   it('authz serves gRPC without loading .proto files: no @grpc/proto-loader, no full protobufjs, only protobufjs/minimal', async () => {
@@ -123,6 +138,9 @@ describe('each command loads only the roles it runs', () => {
     expect(urls.some((u) => u.includes('/dist/src/webhook/webhook-server.js'))).toBe(true);
     expect(matching(urls, ['/dist/src/extauthz/', '/dist/src/httpauthz/', '/dist/src/sandbox/', '/dist/src/demo/'])).toEqual([]);
     expect(matching(urls, PROTO_LOADING)).toEqual([]);
+    // The Didit client runs on undici's Agent, without the rest of the package.
+    expect(urls.some((u) => u.includes(UNDICI_AGENT))).toBe(true);
+    expect(matching(urls, UNDICI_INDEX)).toEqual([]);
   }, 60_000);
 });
 

@@ -6,8 +6,8 @@ type GcFunction = (options: { type: 'major'; execution: 'sync'; flavor: 'last-re
 
 /**
  * Hands back to the OS the memory that starting up grew into and no longer uses (issue 15 §3). Loading the
- * roles allocates enough to grow V8's young generation to its cap (64 MiB committed with the image's
- * `--max-semi-space-size=32`), and the pages V8 frees afterwards stay in its page pool, resident: a forced
+ * roles allocates enough to grow V8's young generation to its cap (64 MiB committed with a 32 MiB semi-space,
+ * 32 with the image's 16 MiB), and the pages V8 frees afterwards stay in its page pool, resident: a forced
  * `gc()` does not return them, only a memory-reducing GC does — and V8's memory reducer, which would run one,
  * waits for a quiet allocation rate. One such GC right after start took an idle `authz` from ~114 to ~94 MiB
  * RSS (bench/README.md, "Where the RSS of a loaded authz goes"). Under load the young generation grows back

@@ -300,7 +300,7 @@ function deviceTest(ctx: Ctx, value: unknown): ConditionTest | undefined {
   }
   const test = postureTest(ctx, o, path);
   if (o['header'] !== undefined) {
-    const h = headerName.safeParse(o['header']);
+    const h = headerName().safeParse(o['header']);
     if (!h.success) return fail(ctx, 'not a valid header name', [...path, 'header']);
     return test === undefined ? undefined : { kind: 'device', header: h.data, test };
   }
@@ -377,9 +377,9 @@ function denyCode(ctx: Ctx, value: unknown, path: PropertyKey[]): DenyCode | und
   return fail(ctx, `unknown deny code "${value}"${didYouMean(value, CONDITION_DENY_CODES)}; use one of: ${CONDITION_DENY_CODES.join(', ')}`, path);
 }
 
-const maxAgeSchema = z.object({ ...durationKeys('maxAge', 1000) });
+const maxAgeSchema = () => z.object({ ...durationKeys('maxAge', 1000) });
 
-const effectSchema = z.unknown().transform((value, ctx): WrittenEffect => {
+const effectSchema = () => z.unknown().transform((value, ctx): WrittenEffect => {
   if (value === 'allow') return { kind: 'allow' };
   if (value === 'deny') return { kind: 'deny' };
   if (typeof value === 'string') return fail(ctx, `unknown effect "${value}"${didYouMean(value, ['allow', 'deny', 'stepUp'])}; use ${EFFECT_FORMS}`);
@@ -400,7 +400,7 @@ const effectSchema = z.unknown().transform((value, ctx): WrittenEffect => {
     if (!onlyKeys(ctx, o, ['stepUp', 'maxAge', 'maxAgeMs'], [])) return z.NEVER;
     const workflow = o['stepUp'];
     if (typeof workflow !== 'string' || !WORKFLOW_RE.test(workflow)) return fail(ctx, 'expected a workflow name (a key of workflows)', ['stepUp']);
-    const maxAge = maxAgeSchema.safeParse(o);
+    const maxAge = maxAgeSchema().safeParse(o);
     if (!maxAge.success) {
       for (const issue of maxAge.error.issues) fail(ctx, issue.message, issue.path);
       return z.NEVER;
@@ -507,7 +507,7 @@ export function conditionListSchema(cel: CelCompiler) {
     .strictObject({
       name: z.string().regex(CONDITION_NAME_RE, { error: 'must match [A-Za-z0-9_.-]+' }),
       when: z.unknown().transform((value, ctx): ConditionTest => conditionTest(ctx, value, cel, checks) ?? z.NEVER).meta(CONDITION_TEST_JSON_SCHEMA),
-      then: effectSchema,
+      then: effectSchema(),
     })
     .transform((o): ConditionConfig => ({ name: o.name, when: o.when, then: withCode(o.then, DEFAULT_DENY_CODE[o.when.kind]) }));
   return z.array(condition).max(100);
@@ -517,10 +517,10 @@ export function conditionListSchema(cel: CelCompiler) {
  * A route's `risk:` bands: `{ atLeast: <score>, then: <effect> }`, sorted highest first; `then: deny`
  * means `risk_denied`. Two bands with the same threshold are an error.
  */
-export const riskBandListSchema = z
+export const riskBandListSchema = () => z
   .array(
     z
-      .strictObject({ atLeast: z.number().min(0).max(10_000), then: effectSchema })
+      .strictObject({ atLeast: z.number().min(0).max(10_000), then: effectSchema() })
       .transform((o): RiskBand => ({ atLeast: o.atLeast, then: withCode(o.then, 'risk_denied') })),
   )
   .max(20)
@@ -539,10 +539,10 @@ export const riskBandListSchema = z
  * the proxy must set (overwrite) them itself — e.g. Envoy's geoip filter or an edge CDN header — and never
  * pass a client's copy.
  */
-export const contextSchema = z
+export const contextSchema = () => z
   .strictObject({
-    countryHeader: headerName.optional(),
-    deviceHeaders: z.array(headerName).max(16).default([]),
+    countryHeader: headerName().optional(),
+    deviceHeaders: z.array(headerName()).max(16).default([]),
   })
   .transform((o) => ({
     /** Header carrying the client's ISO 3166-1 alpha-2 country (lower-case name), e.g. `x-geo-country`. */
@@ -555,7 +555,7 @@ export const contextSchema = z
 const weight = (fallback: number) => z.number().int().min(0).max(100).default(fallback);
 
 /** Top-level `risk:` (what the risk stage records and how each signal is weighted). */
-export const riskSchema = z
+export const riskSchema = () => z
   .strictObject({
     enabled: z.boolean().default(false),
     weights: z

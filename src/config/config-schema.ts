@@ -123,16 +123,20 @@ function isHttpUrl(s: string): boolean {
   return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && u.username === '' && u.password === '';
 }
 
-const httpUrl = z.string().refine(isHttpUrl, { error: 'must be an absolute http(s) URL' });
-const port = z.number().int().min(0).max(65535);
-const host = z.string().min(1);
+// Every schema here is built by a function, per load, never as a module-level constant: a load's schemas
+// (~500 zod objects, each with its own closures: ~1.2 MiB of heap) are garbage once the configuration is
+// parsed, where module-level ones stayed resident for the life of the process (issue 15 §3, bench/README.md
+// "Memory, fourth round"). The few schemas built per use while parsing cost microseconds per load.
+const httpUrl = () => z.string().refine(isHttpUrl, { error: 'must be an absolute http(s) URL' });
+const port = () => z.number().int().min(0).max(65535);
+const host = () => z.string().min(1);
 
 function listen(defaultPort: number) {
-  return { host: host.default('0.0.0.0'), port: port.default(defaultPort) };
+  return { host: host().default('0.0.0.0'), port: port().default(defaultPort) };
 }
 
 /** TLS of an authz listener (`server.grpc.tls`, `server.httpAuthz.tls`); see docs/deployment.md "TLS". */
-export const listenerTlsSchema = z
+export const listenerTlsSchema = () => z
   .strictObject({
     certFile: z.string().min(1),
     keyFile: z.string().min(1),
@@ -186,7 +190,7 @@ export function serverSchema(sources: SecretSources) {
               'The gRPC implementation serving Check and health on this port: grpcjs (default, @grpc/grpc-js) or http2 ' +
               '(a Check-only node:http2 transport with the same answers; see bench/README.md "node:http2 transport").',
           }),
-          tls: listenerTlsSchema.optional(),
+          tls: listenerTlsSchema().optional(),
         })
         .transform((o) => ({
           host: o.host,
@@ -219,14 +223,14 @@ export function serverSchema(sources: SecretSources) {
             .transform((p) => (p.length > 1 ? p.replace(/\/+$/, '') : p))
             .default('/check'),
           /** Serve HTTPS (and optionally require client certificates); unset = plaintext. */
-          tls: listenerTlsSchema.optional(),
+          tls: listenerTlsSchema().optional(),
         })
         .prefault({}),
       /** Public HTTP: Didit webhooks, verification callback, interstitial pages. Default :8080. */
       public: z
         .strictObject({
           ...listen(8080),
-          baseUrl: httpUrl.optional(),
+          baseUrl: httpUrl().optional(),
           maxBodyBytes: z.number().int().min(1024).max(64 * MiB).default(MiB),
         })
         .transform((o) => ({
@@ -266,11 +270,11 @@ export function serverSchema(sources: SecretSources) {
     .prefault({});
 }
 
-const tokenSource = z.discriminatedUnion(
+const tokenSource = () => z.discriminatedUnion(
   'type',
   [
     z
-      .strictObject({ type: z.literal('header'), name: headerName, scheme: z.string().regex(/^[A-Za-z0-9_-]+$/).optional() })
+      .strictObject({ type: z.literal('header'), name: headerName(), scheme: z.string().regex(/^[A-Za-z0-9_-]+$/).optional() })
       .transform((o): TokenSource => {
         const scheme = o.scheme ?? (o.name === 'authorization' ? 'Bearer' : undefined);
         return scheme === undefined ? { type: 'header', name: o.name } : { type: 'header', name: o.name, scheme };
@@ -282,7 +286,7 @@ const tokenSource = z.discriminatedUnion(
 );
 
 /** An issuer's `jwks:` (key fetching and caching). */
-export const jwksSchema = z
+export const jwksSchema = () => z
   .strictObject({
     ...durationKeys('refreshInterval', 1000),
     ...durationKeys('maxStale', 1000),
@@ -319,8 +323,8 @@ export function issuerSchema(sources: SecretSources) {
       name: z.string().regex(NAME_RE, { error: 'must match [a-z0-9_-]+' }),
       issuer: z.string().min(1),
       audiences: z.array(z.string().min(1)).min(1),
-      jwksUri: httpUrl.optional(),
-      discoveryUrl: httpUrl.optional(),
+      jwksUri: httpUrl().optional(),
+      discoveryUrl: httpUrl().optional(),
       secret: secret()(sources).optional(),
       algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).optional(),
       ...durationKeys('clockSkew'),
@@ -328,8 +332,8 @@ export function issuerSchema(sources: SecretSources) {
       requiredType: z.string().min(1).optional(),
       ...durationKeys('maxTokenLifetime', 1000),
       authorizedParties: z.array(z.string().min(1)).min(1).optional(),
-      sources: z.array(tokenSource).min(1).optional(),
-      jwks: jwksSchema,
+      sources: z.array(tokenSource()).min(1).optional(),
+      jwks: jwksSchema(),
     })
     .transform((o) => ({
       /** Short name used in subjects (`<name>:<sub>`) and in policy (`issuers: [corp]`). `[a-z0-9_-]+`. */
@@ -366,7 +370,7 @@ export function issuerSchema(sources: SecretSources) {
 }
 
 /** Top-level `headers:`. */
-export const headersSchema = z
+export const headersSchema = () => z
   .strictObject({
     /** Prefix of identity headers idgate sets and strips from clients (default `x-idgate-`). */
     prefix: z
@@ -375,7 +379,7 @@ export const headersSchema = z
       .transform((s) => s.toLowerCase())
       .default('x-idgate-'),
     /** Further client-sent header names always removed before the upstream sees the request. */
-    strip: z.array(headerName).default([]),
+    strip: z.array(headerName()).default([]),
     /** Remove the `authorization` header on allow (default false). */
     removeAuthorization: z.boolean().default(false),
   })
@@ -388,7 +392,7 @@ function isScalar(v: unknown): v is string | number | boolean {
 const MATCHER_KEYS = ['equals', 'oneOf', 'contains', 'present'] as const;
 
 /** `true` / `"x"` / `3` (equals), or `{ equals | oneOf | contains | present }`. */
-const claimMatcher = z.unknown().transform((value, ctx): ClaimMatcher => {
+const claimMatcher = () => z.unknown().transform((value, ctx): ClaimMatcher => {
   if (isScalar(value)) return { equals: value };
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return fail(ctx, `expected a value or one of { ${MATCHER_KEYS.join(' | ')} }, got ${describeType(value)}`);
@@ -422,7 +426,7 @@ const claimMatcher = z.unknown().transform((value, ctx): ClaimMatcher => {
   ],
 });
 
-const mfaSchema = z.unknown().transform((value, ctx): Requirements['mfa'] => {
+const mfaSchema = () => z.unknown().transform((value, ctx): Requirements['mfa'] => {
   if (value === undefined || value === false) return undefined;
   // `mfa: true` means the IdP reported multi-factor login in `amr` (RFC 8176 value `mfa`).
   if (value === true) return { amr: ['mfa'] };
@@ -471,12 +475,12 @@ function requirementsSchema(forRoute: boolean) {
     .strictObject({
       authenticated: z.boolean().optional(),
       issuers: stringOrList(nonEmpty).optional(),
-      claims: z.record(z.string().min(1), claimMatcher).optional(),
+      claims: z.record(z.string().min(1), claimMatcher()).optional(),
       scopes: stringOrList(nonEmpty, true).optional(),
       roles: stringOrList(nonEmpty).optional(),
       anyRoles: stringOrList(nonEmpty).optional(),
       allRoles: stringOrList(nonEmpty).optional(),
-      mfa: mfaSchema.optional(),
+      mfa: mfaSchema().optional(),
       ...durationKeys('maxTokenAge', 1000),
       verification: stringOrList(nonEmpty).optional(),
       ...durationKeys('verificationMaxAge', 1000),
@@ -548,7 +552,7 @@ function checkPath(kind: 'exact' | 'prefix' | 'glob'): (s: string) => string | u
   };
 }
 
-const pathMatchList = z.array(
+const pathMatchList = () => z.array(
   z.unknown().transform((value, ctx): PathMatch => {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail(ctx, 'expected { exact | prefix | glob: /path }');
     const entries = Object.entries(value);
@@ -567,12 +571,12 @@ const pathMatchList = z.array(
 
 const checkHost = (s: string): string | undefined => (HOST_RE.test(s.toLowerCase()) ? undefined : `not a valid host name: ${JSON.stringify(s)}`);
 
-const matchSchema = z
+const matchSchema = () => z
   .strictObject({
     path: stringOrList(checkPath('exact')).optional(),
     prefix: stringOrList(checkPath('prefix')).optional(),
     glob: stringOrList(checkPath('glob')).optional(),
-    paths: pathMatchList.optional(),
+    paths: pathMatchList().optional(),
     host: stringOrList(checkHost).optional(),
     hosts: stringOrList(checkHost).optional(),
     method: stringOrList(checkMethod).optional(),
@@ -620,17 +624,17 @@ function routeSchema(cel: CelCompiler) {
   return z
     .strictObject({
       id: z.string().regex(ROUTE_ID_RE, { error: 'must match [A-Za-z0-9_.-]+' }),
-      match: matchSchema,
+      match: matchSchema(),
       action: z.enum(['public', 'deny', 'require']).optional(),
       public: z.boolean().optional(),
       deny: z.boolean().optional(),
       require: requirementsSchema(true).optional(),
       sensitivity: z.string().min(1).optional(),
-      claimHeaders: z.record(headerName, z.string().min(1)).default({}),
+      claimHeaders: z.record(headerName(), z.string().min(1)).default({}),
       shadow: z.boolean().default(false),
       failOpen: z.boolean().default(false),
       conditions: conditionListSchema(cel).default([]),
-      risk: riskBandListSchema.default([]),
+      risk: riskBandListSchema().default([]),
     })
     .transform((o): RouteConfig => {
       const action = o.action ?? (o.public === true ? 'public' : o.deny === true ? 'deny' : 'require');
@@ -683,7 +687,7 @@ export function policySchema(cel: CelCompiler) {
         .default([])
         .meta({ description: 'Platform rules applied to every request they match (not first match): deny, or floors merged into the selected route (stricter wins).' }),
       tenants: z
-        .array(tenantSchema)
+        .array(tenantSchema())
         .default([])
         .meta({ description: 'Teams that own hosts and path prefixes; each one\'s routes live in its own files (first match within the tenant).' }),
       defaults: z
@@ -705,13 +709,13 @@ function guardrailSchema(cel: CelCompiler) {
   return z
     .strictObject({
       id: z.string().regex(ROUTE_ID_RE, { error: 'must match [A-Za-z0-9_.-]+' }),
-      match: matchSchema,
+      match: matchSchema(),
       action: z.enum(['require', 'deny']).optional(),
       deny: z.boolean().optional(),
       require: requirementsSchema(false).optional(),
       sensitivity: z.string().min(1).optional(),
       conditions: conditionListSchema(cel).default([]),
-      risk: riskBandListSchema.default([]),
+      risk: riskBandListSchema().default([]),
     })
     .transform((o): GuardrailConfig => ({
       id: o.id,
@@ -732,7 +736,7 @@ export const TENANT_NAME_RE = NAME_RE;
  * One `policy.tenants[]` declaration as the platform file writes it. Its routes, status and revision are
  * filled in by the loader from its files (`resolveTenants`); until then it reads as failed.
  */
-const tenantSchema = z
+const tenantSchema = () => z
   .strictObject({
     name: z.string().regex(TENANT_NAME_RE, { error: 'tenant names must match [a-z0-9_-]+' }),
     owns: z
@@ -764,7 +768,7 @@ export function tenantFileSchema(cel: CelCompiler) {
   return z.strictObject({ routes: z.array(routeSchema(cel)).default([]) });
 }
 
-const workflowSchema = z.strictObject({
+const workflowSchema = () => z.strictObject({
   workflowId: z.string().min(1),
   ...durationKeys('maxAge', 1000),
   minAge: z.number().int().min(1).max(150).optional(),
@@ -773,7 +777,7 @@ const workflowSchema = z.strictObject({
 });
 
 /** One workflow as the configuration holds it: its key in `workflows` becomes its `name`. */
-export function toWorkflow(name: string, w: z.output<typeof workflowSchema>) {
+export function toWorkflow(name: string, w: z.output<ReturnType<typeof workflowSchema>>) {
   return {
     /** The policy-level name (key in `workflows`). */
     name,
@@ -788,8 +792,8 @@ export function toWorkflow(name: string, w: z.output<typeof workflowSchema>) {
   };
 }
 
-const workflowsSchema = z
-  .record(z.string().regex(NAME_RE, { error: 'workflow names must match [a-z0-9_-]+' }), workflowSchema)
+const workflowsSchema = () => z
+  .record(z.string().regex(NAME_RE, { error: 'workflow names must match [a-z0-9_-]+' }), workflowSchema())
   .transform((o): Record<string, ReturnType<typeof toWorkflow>> => Object.fromEntries(Object.entries(o).map(([name, w]) => [name, toWorkflow(name, w)])))
   .default({});
 
@@ -815,7 +819,7 @@ export function diditSchema(sources: SecretSources) {
   return z
     .strictObject({
       mode: z.enum(['sandbox', 'live']),
-      apiBaseUrl: httpUrl.optional(),
+      apiBaseUrl: httpUrl().optional(),
       apiKey: secret()(sources).optional(),
       webhookSecret: secret()(sources).optional(),
       webhookSecretPrevious: secret()(sources).optional(),
@@ -829,8 +833,8 @@ export function diditSchema(sources: SecretSources) {
       ...durationKeys('reconcileAfter', 1000),
       ...durationKeys('sweepInterval', 1000),
       maxStepUps: z.number().int().min(1).max(100).default(5),
-      returnToAllowlist: z.array(httpUrl.transform((s) => new URL(s).origin)).default([]),
-      sandboxPort: port.default(8099),
+      returnToAllowlist: z.array(httpUrl().transform((s) => new URL(s).origin)).default([]),
+      sandboxPort: port().default(8099),
       allowInsecureApiBaseUrl: z.boolean().default(false),
     })
     .superRefine((o, ctx) => {
@@ -906,7 +910,7 @@ export function diditSchema(sources: SecretSources) {
     .prefault({ mode: 'sandbox' });
 }
 
-const hostPort = z.strictObject({ host: z.string().min(1), port: port.min(1) });
+const hostPort = () => z.strictObject({ host: z.string().min(1), port: port().min(1) });
 
 /** Top-level `store:` (where verdicts and sessions live). */
 export function storeSchema(sources: SecretSources) {
@@ -920,9 +924,9 @@ export function storeSchema(sources: SecretSources) {
             .string()
             .refine((s) => URL.canParse(s) && /^rediss?:$/.test(new URL(s).protocol), { error: 'must be a redis:// or rediss:// URL' })
             .optional(),
-          sentinels: z.array(hostPort).min(1).optional(),
+          sentinels: z.array(hostPort()).min(1).optional(),
           sentinelName: z.string().min(1).optional(),
-          cluster: z.array(hostPort).min(1).optional(),
+          cluster: z.array(hostPort()).min(1).optional(),
           password: secret()(sources).optional(),
           keyPrefix: z.string().min(1).default('idgate:v1:'),
           ...durationKeys('commandTimeout', 1),
@@ -953,7 +957,7 @@ export function storeSchema(sources: SecretSources) {
 }
 
 /** Top-level `network:`. */
-export const networkSchema = z
+export const networkSchema = () => z
   .strictObject({
     /** CIDRs of proxies whose `x-forwarded-for` / `x-forwarded-*` headers are trusted. Empty = trust none. */
     trustedProxies: stringOrList(checkNetwork)
@@ -963,7 +967,7 @@ export const networkSchema = z
   .prefault({});
 
 /** Top-level `logging:`. */
-export const loggingSchema = z
+export const loggingSchema = () => z
   .strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** Fraction of allowed requests written to the decision log (0..1; denies are always logged). */
@@ -981,7 +985,7 @@ export const loggingSchema = z
   .prefault({});
 
 /** Top-level `tracing:` (off by default; see docs/deployment.md, "Tracing"). */
-export const tracingSchema = z
+export const tracingSchema = () => z
   .strictObject({
     /** Export spans over OTLP/HTTP (protobuf). Off: the OpenTelemetry packages are not even loaded. */
     enabled: z.boolean().default(false),
@@ -1002,8 +1006,8 @@ export const tracingSchema = z
   .prefault({});
 
 /** Top-level `demoIssuer:`. */
-export const demoIssuerSchema = z.strictObject({
-  port: port.default(8098),
+export const demoIssuerSchema = () => z.strictObject({
+  port: port().default(8098),
   /** The `aud` of minted tokens (default `idgate-demo`). */
   audience: z.string().min(1).default('idgate-demo'),
 });
@@ -1019,24 +1023,24 @@ export function createConfigSchema(sources: SecretSources, cel: CelCompiler) {
     .strictObject({
       server: serverSchema(sources),
       issuers: z.array(issuerSchema(sources)).default([]),
-      headers: headersSchema,
+      headers: headersSchema(),
       policy: policySchema(cel),
-      workflows: workflowsSchema,
+      workflows: workflowsSchema(),
       didit: diditSchema(sources),
       store: storeSchema(sources),
-      network: networkSchema,
-      logging: loggingSchema,
+      network: networkSchema(),
+      logging: loggingSchema(),
       /** OpenTelemetry tracing (off by default; see docs/deployment.md, "Tracing"). */
-      tracing: tracingSchema,
+      tracing: tracingSchema(),
       /**
        * A local OpenID Provider for trying idgate without one (`make run`): discovery, JWKS and a token
        * endpoint on 127.0.0.1:`port`, issuer `http://127.0.0.1:<port>`. Only allowed with `didit.mode: sandbox`.
        */
-      demoIssuer: demoIssuerSchema.optional(),
+      demoIssuer: demoIssuerSchema().optional(),
       /** Where request context (country, device) comes from. */
-      context: contextSchema,
+      context: contextSchema(),
       /** Continuous-verification signals and their weights. */
-      risk: riskSchema,
+      risk: riskSchema(),
     })
     // Through a pipe, the port check runs only on a document without any issue (as a refinement of the
     // object itself it would also run after issues zod lets continue).

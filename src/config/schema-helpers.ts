@@ -60,8 +60,8 @@ export function pickDuration(o: Record<string, unknown>, name: string, fallback?
   return typeof ms === 'number' ? ms : fallback;
 }
 
-/** A header name, lower-cased. */
-export const headerName = z
+/** A header name, lower-cased (a new schema per call: see config-schema.ts on why none is module-level). */
+export const headerName = () => z
   .string()
   .regex(HEADER_NAME_RE, { error: 'not a valid header name' })
   .transform((s) => s.toLowerCase());

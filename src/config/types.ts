@@ -264,19 +264,19 @@ export interface Requirements {
 
 
 
-export type HeadersConfig = DeepReadonly<z.output<typeof headersSchema>>;
-export type NetworkConfig = DeepReadonly<z.output<typeof networkSchema>>;
-export type LoggingConfig = DeepReadonly<z.output<typeof loggingSchema>>;
-export type TracingConfig = DeepReadonly<z.output<typeof tracingSchema>>;
-export type DemoIssuerConfig = DeepReadonly<z.output<typeof demoIssuerSchema>>;
+export type HeadersConfig = DeepReadonly<z.output<ReturnType<typeof headersSchema>>>;
+export type NetworkConfig = DeepReadonly<z.output<ReturnType<typeof networkSchema>>>;
+export type LoggingConfig = DeepReadonly<z.output<ReturnType<typeof loggingSchema>>>;
+export type TracingConfig = DeepReadonly<z.output<ReturnType<typeof tracingSchema>>>;
+export type DemoIssuerConfig = DeepReadonly<z.output<ReturnType<typeof demoIssuerSchema>>>;
 export type ServerConfig = DeepReadonly<z.output<ReturnType<typeof serverSchema>>>;
-export type ListenerTlsConfig = DeepReadonly<z.output<typeof listenerTlsSchema>>;
+export type ListenerTlsConfig = DeepReadonly<z.output<ReturnType<typeof listenerTlsSchema>>>;
 export type IssuerConfig = DeepReadonly<z.output<ReturnType<typeof issuerSchema>>>;
-export type JwksConfig = DeepReadonly<z.output<typeof jwksSchema>>;
+export type JwksConfig = DeepReadonly<z.output<ReturnType<typeof jwksSchema>>>;
 export type WorkflowConfig = DeepReadonly<ReturnType<typeof toWorkflow>>;
 export type DiditConfig = DeepReadonly<z.output<ReturnType<typeof diditSchema>>>;
 export type StoreConfig = DeepReadonly<z.output<ReturnType<typeof storeSchema>>>;
 export type { JwtAlgorithm } from './config-schema.js';
-export type ContextConfig = DeepReadonly<z.output<typeof contextSchema>>;
-export type RiskConfig = DeepReadonly<z.output<typeof riskSchema>>;
+export type ContextConfig = DeepReadonly<z.output<ReturnType<typeof contextSchema>>>;
+export type RiskConfig = DeepReadonly<z.output<ReturnType<typeof riskSchema>>>;
 export type PolicyConfig = DeepReadonly<z.output<ReturnType<typeof policySchema>>>;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { Agent, request } from 'undici';
+import { Agent, request } from '../http/undici-request.js';
 import type { SessionStatus } from '../core/verdict.js';
 import { createCircuitBreaker, type CircuitBreaker, type CircuitState } from './circuit-breaker.js';
 import { DiditError, type DiditErrorCode } from './didit-error.js';

@@ -1,4 +1,5 @@
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from '../http/undici-request.js';
 
 /** Limits applied to one JSON document fetch (JWKS or OIDC discovery). */
 export interface FetchJsonOptions {

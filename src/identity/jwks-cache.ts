@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
-import { createLocalJWKSet, type CompactJWSHeaderParameters, type CryptoKey, type FlattenedJWSInput, type JWK } from 'jose';
+import type { CompactJWSHeaderParameters, CryptoKey, FlattenedJWSInput, JWK } from 'jose';
+import { createLocalJWKSet } from 'jose/jwks/local';
 import type { Logger } from 'pino';
-import { Agent } from 'undici';
+import { Agent } from '../http/undici-request.js';
 import type { JwksConfig } from '../config/types.js';
 import { DependencyError } from '../core/dependency-error.js';
 import { fetchJson } from './fetch-json.js';

@@ -1,11 +1,5 @@
-import {
-  jwtVerify,
-  type CompactJWSHeaderParameters,
-  type CryptoKey,
-  type FlattenedJWSInput,
-  type JWTPayload,
-  type JWTVerifyOptions,
-} from 'jose';
+import type { CompactJWSHeaderParameters, CryptoKey, FlattenedJWSInput, JWTPayload, JWTVerifyOptions } from 'jose';
+import { jwtVerify } from 'jose/jwt/verify';
 import { DependencyError } from '../core/dependency-error.js';
 import { isRepresentable } from '../core/encode-identity-value.js';
 import type { IssuerConfig, JwtAlgorithm } from '../config/types.js';
