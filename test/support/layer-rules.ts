@@ -104,7 +104,9 @@ export async function checkLayers(root: string): Promise<LayerViolation[]> {
       exclude: { path: '\\.test\\.ts$' },
       doNotFollow: { path: 'node_modules' },
     },
-    { extensions: ['.ts', '.js'] },
+    // `exports` maps honoured the way Node resolves an ESM import, so a package's documented subpath entry
+    // (e.g. `jose/jwt/verify`, a `./jwt/*` pattern) resolves instead of counting as an unresolved import.
+    { extensions: ['.ts', '.js'], exportsFields: ['exports'], conditionNames: ['import', 'node', 'default'] },
   );
   const result = reported.output as ICruiseResult;
   const edges: FileEdge[] = result.modules.flatMap((m) => m.dependencies.map((d) => ({ from: m.source, to: d.resolved })));
