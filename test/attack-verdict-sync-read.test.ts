@@ -6,7 +6,7 @@ import { createRedisStore, type RedisStore } from '../src/store/redis/create-red
 import { startRedis, type RedisServerHandle } from './support/redis-server.js';
 
 /**
- * The synchronous cached verdict read (`readVerdicts`, what the verification gate answers a fully cached
+ * The synchronous cached verdict read (`readCheckState`, what the verification gate answers a fully cached
  * Check from) raced against revocations written by another replica, on a real redis-server: replica A
  * reads through its local cache, replica B revokes. The cache TTL is a minute, so only the invalidation
  * event can end A's cached Approved. Once that event has reached A, no read — synchronous or not — may
@@ -35,9 +35,9 @@ function invalidationOn(store: RedisStore, subject: string): Promise<void> {
 
 /** One read of A through the sync-capable path: whether it answered without a promise, and the status. */
 async function readA(subject: string): Promise<{ sync: boolean; status: string | undefined }> {
-  const read = cachedA.readVerdicts(subject, ['kyc']);
+  const read = cachedA.readCheckState(subject, ['kyc']);
   const sync = !(read instanceof Promise);
-  return { sync, status: (await read)[0]?.status };
+  return { sync, status: (await read).verdicts[0]?.status };
 }
 
 beforeAll(async () => {

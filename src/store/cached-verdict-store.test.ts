@@ -92,19 +92,19 @@ describe('createCachedVerdictStore', () => {
     expect(t.reads()).toBe(2);
   });
 
-  it('readVerdicts answers a full cache hit synchronously and a miss through the store', async () => {
+  it('readCheckState answers a full cache hit synchronously and a miss through the store', async () => {
     const t = setup({ ttlMs: 5_000 });
     await t.memory.putVerdict(verdict('corp:a'));
-    const miss = t.cached.readVerdicts('corp:a', ['kyc']);
+    const miss = t.cached.readCheckState('corp:a', ['kyc']);
     expect(miss).toBeInstanceOf(Promise);
-    expect((await miss).map((v) => v?.status)).toEqual(['Approved']);
-    const hit = t.cached.readVerdicts('corp:a', ['kyc']);
-    expect(Array.isArray(hit) && hit.map((v) => v?.status)).toEqual(['Approved']);
+    expect((await miss).verdicts.map((v) => v?.status)).toEqual(['Approved']);
+    const hit = t.cached.readCheckState('corp:a', ['kyc']);
+    expect(!(hit instanceof Promise) && hit.verdicts.map((v) => v?.status)).toEqual(['Approved']);
     expect(t.reads()).toBe(1);
-    // A partial hit still goes to the store, for the missing workflow only.
-    const partial = t.cached.readVerdicts('corp:a', ['kyc', 'age']);
+    // A partial hit still goes to the store.
+    const partial = t.cached.readCheckState('corp:a', ['kyc', 'age']);
     expect(partial).toBeInstanceOf(Promise);
-    expect((await partial).map((v) => v?.status)).toEqual(['Approved', undefined]);
+    expect((await partial).verdicts.map((v) => v?.status)).toEqual(['Approved', undefined]);
     expect(t.cached.stats()).toMatchObject({ hits: 2, misses: 2 });
   });
 

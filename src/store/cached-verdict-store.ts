@@ -3,7 +3,7 @@ import type { Verdict } from '../core/verdict.js';
 import { isRiskStore } from './risk-store.js';
 import type { RiskStore } from './risk-store.js';
 import type { StateStore } from './state-store.js';
-import type { CheckState, CheckStateRead, SyncableVerdictRead } from './verdict-store.js';
+import type { CheckState, CheckStateRead } from './verdict-store.js';
 import { StoreError } from './store-error.js';
 
 /** Options of {@link createCachedVerdictStore}. */
@@ -35,10 +35,10 @@ export type CacheableStore = Omit<StateStore, keyof RiskStore> & Partial<RiskSto
  * pass straight through (risk state is never cached: it changes on every request); when the inner store
  * keeps no risk state they reject with `StoreError` `unavailable`.
  */
-export interface CachedVerdictStore extends StateStore, SyncableVerdictRead, CheckStateRead {
-  // readVerdicts: synchronous when every verdict is in the local cache; a miss returns the store read's promise.
-  // readCheckState: the same; a full hit reads no pending session (`pending` undefined), a miss reads every
-  // workflow's verdict and pending session from the store in one step (when the store can).
+export interface CachedVerdictStore extends StateStore, CheckStateRead {
+  // readCheckState: synchronous when every verdict is in the local cache, reading no pending session (`pending`
+  // undefined); a miss returns a promise that reads every workflow's verdict and pending session from the
+  // store in one step (when the store can).
   stats(): CacheStats;
 }
 
@@ -185,7 +185,6 @@ export function createCachedVerdictStore(inner: CacheableStore, options: CachedV
   };
 
   return {
-    readVerdicts,
     readCheckState,
     getVerdicts(subject, workflows) {
       const read = readVerdicts(subject, workflows);

@@ -47,16 +47,6 @@ export interface RevokeResult {
 }
 
 /**
- * `getVerdicts` that may answer without a promise: the cached store on a full local hit, the memory store.
- * It answers exactly what `getVerdicts` would, never throws (a fault rejects), and a wrapper that overrides
- * one must override both. The verification gate reads through it when a store has it, so a fully cached
- * Check is decided without a promise.
- */
-export interface SyncableVerdictRead {
-  readVerdicts(subject: string, workflows: readonly string[]): (Verdict | undefined)[] | Promise<(Verdict | undefined)[]>;
-}
-
-/**
  * What a Check reads of one subject in one step: its verdicts and, for each workflow without a stored
  * verdict, its pending session. A step-up to a session that is already pending then needs no second read
  * (on Redis: no second round trip, and no budget timer against it), and both come from the same instant

@@ -6,7 +6,7 @@ import { evaluateVerdict } from './evaluate-verdict.js';
 import { originalUrl } from './return-url.js';
 import { createSessionStarter, type SessionCreator, type SessionStarter, type StarterStore, type StartResult } from './create-session-starter.js';
 import type { StartTickets } from './start-ticket.js';
-import type { CheckState, CheckStateRead, SyncableVerdictRead, VerdictStore } from '../store/verdict-store.js';
+import type { CheckState, CheckStateRead, VerdictStore } from '../store/verdict-store.js';
 import type { Verdict } from '../core/verdict.js';
 
 export type { SessionCreator } from './create-session-starter.js';
@@ -16,7 +16,7 @@ export type { SessionCreator } from './create-session-starter.js';
  * same step when the store offers `readCheckState`), plus what starting a session needs (never the audit
  * log, revocations or risk state).
  */
-export interface GateStore extends Pick<VerdictStore, 'getVerdicts'>, Partial<SyncableVerdictRead>, Partial<CheckStateRead>, StarterStore {}
+export interface GateStore extends Pick<VerdictStore, 'getVerdicts'>, Partial<CheckStateRead>, StarterStore {}
 
 export interface VerificationGateOptions {
   /** The workflows, or a function returning the current ones (read per check, so a config reload applies). */
@@ -121,7 +121,6 @@ export function createVerificationGate(
     },
   );
   const readState = deps.store.readCheckState?.bind(deps.store);
-  const readVerdicts = deps.store.readVerdicts?.bind(deps.store) ?? deps.store.getVerdicts.bind(deps.store);
   const startUrl = options.startUrl;
   const startBase = startUrl ? `${startUrl.baseUrl.replace(/\/+$/, '')}/verification/start/` : '';
 
@@ -248,8 +247,7 @@ export function createVerificationGate(
         const state = readState(input.principal.subject, namesOf(input.needs));
         return state instanceof Promise ? state.then((s) => judge(s.verdicts, s.pending, input)) : judge(state.verdicts, state.pending, input);
       }
-      const verdicts = readVerdicts(input.principal.subject, namesOf(input.needs));
-      return verdicts instanceof Promise ? verdicts.then((v) => judge(v, undefined, input)) : judge(verdicts, undefined, input);
+      return deps.store.getVerdicts(input.principal.subject, namesOf(input.needs)).then((v) => judge(v, undefined, input));
     },
   };
 }

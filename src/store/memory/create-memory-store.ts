@@ -27,7 +27,7 @@ export interface MemoryStoreOptions {
  * synchronously before the write resolves, and LRU caps on every map so memory stays flat. Forgetting a
  * subject under memory pressure only ever causes a new step-up, never an allow.
  */
-export interface MemoryStore extends StateStore, MemoryAuditLog, Pick<MemoryVerdicts, 'readVerdicts' | 'readCheckState'> {}
+export interface MemoryStore extends StateStore, MemoryAuditLog, Pick<MemoryVerdicts, 'readCheckState'> {}
 
 /**
  * Creates a {@link MemoryStore}: one {@link MemoryState} shared by every concern. `clock` defaults to

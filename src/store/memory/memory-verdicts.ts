@@ -2,12 +2,12 @@ import { boundedLru } from '../bounded-lru.js';
 import type { PendingSession, Verdict } from '../../core/verdict.js';
 import { sortRevocations, toVerdict } from '../store-codec.js';
 import { EXPIRING_STATUSES, isRevokedSession, isStatusRegression, orderVerdictWrite } from '../verdict-order.js';
-import { NO_PENDING, type CheckState, type CheckStateRead, type SyncableVerdictRead, type VerdictStore } from '../verdict-store.js';
+import { NO_PENDING, type CheckState, type CheckStateRead, type VerdictStore } from '../verdict-store.js';
 import { pairKey } from './memory-state.js';
 import type { MemoryState, Timed } from './memory-state.js';
 
-/** The memory verdicts: a {@link VerdictStore} whose reads (verdicts, and verdicts with pending sessions) answer synchronously. */
-export interface MemoryVerdicts extends VerdictStore, SyncableVerdictRead, CheckStateRead {}
+/** The memory verdicts: a {@link VerdictStore} whose per-Check read (verdicts with pending sessions) answers synchronously. */
+export interface MemoryVerdicts extends VerdictStore, CheckStateRead {}
 
 /**
  * {@link VerdictStore} in memory: the same ordering rules and results as the Redis script, TTLs against the
@@ -22,19 +22,12 @@ export function createMemoryVerdicts(state: MemoryState, options: { settledTtlMs
     return workflows.map((w) => state.live(byWorkflow?.get(w)));
   };
   return {
-    readVerdicts(subject, workflows) {
-      // Synchronous: nothing to wait for in memory. A closed store still rejects, as getVerdicts does.
-      try {
-        return read(subject, workflows);
-      } catch (err) {
-        return Promise.reject(err as Error);
-      }
-    },
     async getVerdicts(subject, workflows) {
       return read(subject, workflows);
     },
     readCheckState(subject, workflows) {
-      // Synchronous, like readVerdicts; the pending sessions are those getPending would answer.
+      // Synchronous: nothing to wait for in memory; a closed store still rejects, as getVerdicts does. The
+      // pending sessions are those getPending would answer.
       try {
         const verdicts = read(subject, workflows);
         let pending: (PendingSession | undefined)[] | undefined;
