@@ -146,9 +146,9 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
    * synchronously (no async frame for the common case). Within one authenticator the issuer configs are
    * fixed and the issuer is chosen by the token's own `iss`, so token hash + source determine the result;
    * entries never outlive `exp` (see token-cache).
-   * @returns the cached principal, else the hash and cache key {@link verifyToken} needs.
+   * @returns the cached principal, else the cache key {@link verifyToken} stores a success under.
    */
-  function cachedToken(token: string, sourceKey: string, now: number): Principal | { tokenHash: string; cacheKey: string } {
+  function cachedToken(token: string, sourceKey: string, now: number): Principal | { cacheKey: string } {
     const tokenHash = token.length <= maxTokenBytes ? sha256Hex(token) : '';
     const cacheKey = `${configPrefix}${tokenHash}|${sourceKey}`;
     if (tokenHash !== '') {
@@ -156,7 +156,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
       deps.metrics?.onTokenCache(hit !== undefined);
       if (hit !== undefined) return hit;
     }
-    return { tokenHash, cacheKey };
+    return { cacheKey };
   }
 
   /**
@@ -169,7 +169,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     source: 'header' | 'cookie',
     sourceKey: string,
     now: number,
-    keys: { tokenHash: string; cacheKey: string },
+    cacheKey: string,
   ): AuthResult | Promise<AuthResult> {
     const preflight = preflightToken(token, maxTokenBytes);
     if (!('ok' in preflight)) return preflight;
@@ -183,8 +183,8 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     let firstFailure: AuthFailure | undefined;
     for (const issuer of accepting) {
       const result = verifyJwtSync(token, issuer.verifier, now, preflight.decoded);
-      if (result === undefined) return verifyWithJose(token, accepting, source, now, keys);
-      if ('ok' in result) return verified(token, issuer, result, source, now, keys);
+      if (result === undefined) return verifyWithJose(token, accepting, source, now, cacheKey);
+      if ('ok' in result) return verified(token, issuer, result, source, now, cacheKey);
       firstFailure ??= result;
     }
     return firstFailure as AuthFailure;
@@ -195,13 +195,13 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     accepting: readonly IssuerRuntime[],
     source: 'header' | 'cookie',
     now: number,
-    keys: { tokenHash: string; cacheKey: string },
+    cacheKey: string,
   ): Promise<AuthResult> {
     let firstFailure: AuthFailure | undefined;
     for (const issuer of accepting) {
       // The sync path already deferred or failed for these issuers: straight to jose, no second attempt.
       const result = await verifyJwtWithJose(token, issuer.verifier, now);
-      if ('ok' in result) return verified(token, issuer, result, source, now, keys);
+      if ('ok' in result) return verified(token, issuer, result, source, now, cacheKey);
       firstFailure ??= result;
     }
     return firstFailure as AuthFailure;
@@ -213,7 +213,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     result: VerifiedClaims,
     source: 'header' | 'cookie',
     now: number,
-    { cacheKey }: { tokenHash: string; cacheKey: string },
+    cacheKey: string,
   ): AuthResult {
     // The fingerprint (tokenId: the risk engine's "one token from too many addresses") is the hash of the
     // signed part only. The signature segment is malleable — the unused low bits of its last base64url
@@ -248,7 +248,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
             const cached = cachedToken(credential.token, credential.sourceKey, now);
             if (!('cacheKey' in cached)) return { kind: 'verified', principal: cached };
             // A cold token the sync path verified is answered without a promise too (verifyJwtSync).
-            const result = verifyToken(credential.token, credential.source, credential.sourceKey, now, cached);
+            const result = verifyToken(credential.token, credential.source, credential.sourceKey, now, cached.cacheKey);
             return result instanceof Promise ? result.catch(faulted) : result;
           }
           case 'claims': {
