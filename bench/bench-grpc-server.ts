@@ -47,20 +47,23 @@ export async function listenBenchServer(server: grpc.Server, options: { host?: s
 }
 
 /**
- * The command-line entry of a bench server (`--port`, `--host`, `--proto-dir`): starts it, prints the same
+ * The command-line entry of a bench server (`--port`, `--host`, `--proto-dir`; the lower bound also takes
+ * `--stages` and `--config`): starts it, prints the same
  * one-line JSON protocol as idgate's logger (`listening` with role grpc, then `ready`) so the harness starts
  * every target the same way, and closes it on SIGTERM/SIGINT. Exits 1 with a message when it cannot start.
  */
 export function runBenchServerMain(
   name: string,
-  start: (options: { host: string; port: number; protoDir?: string }) => Promise<BenchGrpcServer>,
+  start: (options: { host: string; port: number; protoDir?: string; stages?: string; config?: string }) => Promise<BenchGrpcServer>,
 ): void {
   const main = async (): Promise<void> => {
-    const flags = parseFlags(process.argv.slice(2), { port: 'string', host: 'string', 'proto-dir': 'string' });
+    const flags = parseFlags(process.argv.slice(2), { port: 'string', host: 'string', 'proto-dir': 'string', stages: 'string', config: 'string' });
     const server = await start({
       port: Number(flags.port ?? '0'),
       host: flags.host ?? '127.0.0.1',
       ...(flags['proto-dir'] !== undefined ? { protoDir: flags['proto-dir'] } : {}),
+      ...(flags.stages !== undefined ? { stages: flags.stages } : {}),
+      ...(flags.config !== undefined ? { config: flags.config } : {}),
     });
     process.stdout.write(`${JSON.stringify({ msg: 'listening', role: 'grpc', port: server.port })}\n`);
     process.stdout.write(`${JSON.stringify({ msg: 'ready' })}\n`);

@@ -58,23 +58,23 @@ export function classifyCheckResponse(response: Record<string, unknown>): Sample
 export async function sampleCheck(port: number, framedBody: Buffer, codec: CheckCodec, timeoutMs = 5_000): Promise<SampledVerdict> {
   const message = unframeGrpc(framedBody);
   if (message === undefined) throw new TypeError('body is not a framed gRPC message');
+  return classifyCheckResponse(codec.deserializeResponse(await rawCheck(port, message, timeoutMs)));
+}
+
+/**
+ * Sends one CheckRequest message (unframed bytes) with a real grpc-js client and returns the raw reply.
+ * @throws Error (a grpc-js ServiceError with `code`) on an RPC error, or when the call does not finish
+ *   within `timeoutMs` (default 5 s).
+ */
+export async function rawCheck(port: number, message: Buffer, timeoutMs = 5_000): Promise<Buffer> {
   const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   try {
-    const response = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      client.makeUnaryRequest(
-        CHECK_PATH,
-        (b: Buffer) => b,
-        (b: Buffer) => codec.deserializeResponse(b),
-        message,
-        new grpc.Metadata(),
-        { deadline: Date.now() + timeoutMs },
-        (err, value) => {
-          if (err !== null || value === undefined) reject(err ?? new Error('empty response'));
-          else resolve(value);
-        },
-      );
+    return await new Promise<Buffer>((resolve, reject) => {
+      client.makeUnaryRequest(CHECK_PATH, (b: Buffer) => b, (b: Buffer) => b, message, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, value) => {
+        if (err !== null || value === undefined) reject(err ?? new Error('empty response'));
+        else resolve(value);
+      });
     });
-    return classifyCheckResponse(response);
   } finally {
     client.close();
   }

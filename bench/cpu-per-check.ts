@@ -8,7 +8,9 @@
  *   [--idle-ms N] [--threads]`
  *
  * A build written `floor:<dist>` runs that build's transport floor (`floor-server.js`) instead of idgate,
- * so the floor can be measured the same way, in the same rounds. `--idle-ms N` also measures each server
+ * so the floor can be measured the same way, in the same rounds; `bound:<dist>` runs its lower bound of a
+ * cached allow (`bound-server.js`), and `bound+ctx+id:<dist>` the bound with those of idgate's stages
+ * added (bound-server.ts `BOUND_STAGES`). `--idle-ms N` also measures each server
  * idle for N ms, 3 s after its warm-up (so V8's post-load GCs are over): millicores, and wake-ups per second
  * (the main thread's voluntary context switches: timers and other work that runs with no traffic). `--threads` prints each run's
  * CPU per Check split by thread (the main thread's user and kernel time, V8's and libuv's helpers).
@@ -35,7 +37,10 @@ import { clockTicksPerSecond, mainThreadWakeups, pinProcess, sampleThreads, samp
 import { startRedis, type RedisProcess } from './redis-process.js';
 import { SCENARIOS, commandOf, type ScenarioName } from './scenarios.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
-import type { LaunchContext, startTarget as StartTarget } from './targets.js';
+import type { LaunchContext, startTarget as StartTarget, TargetName } from './targets.js';
+
+/** The target prefix of a `--builds` entry: `floor:`, `bound:` or `bound+stage+…:` (none = idgate). */
+const BUILD_TARGET = /^(floor|bound(?:\+[a-z]+)*):/;
 
 interface Measured {
   readonly build: string;
@@ -75,9 +80,19 @@ async function main(): Promise<void> {
   const name = (flags.scenario ?? 'hot') as ScenarioName;
   const def = SCENARIOS[name];
   if (def === undefined) throw new TypeError(`unknown scenario ${String(flags.scenario)}`);
-  // `floor:<dist>` = that build's transport floor; the label keeps the prefix.
-  const builds = String(flags.builds ?? 'dist').split(',').map((b) => (b.startsWith('floor:') ? `floor:${resolve(b.slice(6))}` : resolve(b)));
-  const distOf = (build: string): string => (build.startsWith('floor:') ? build.slice(6) : build);
+  // `floor:<dist>` = that build's transport floor, `bound:<dist>` its lower bound and `bound+ctx+id:<dist>`
+  // the bound with those stages added (bound-server.ts); the label keeps the prefix.
+  const builds = String(flags.builds ?? 'dist').split(',').map((b) => {
+    const target = BUILD_TARGET.exec(b)?.[0];
+    return target !== undefined ? `${target}${resolve(b.slice(target.length))}` : resolve(b);
+  });
+  const targetOf = (build: string): { name: TargetName; boundStages?: string[] } => {
+    const prefix = BUILD_TARGET.exec(build)?.[1];
+    if (prefix === undefined) return { name: 'idgate' };
+    const [name, ...boundStages] = prefix.split('+');
+    return name === 'bound' ? { name, boundStages } : { name: 'floor' };
+  };
+  const distOf = (build: string): string => build.slice(BUILD_TARGET.exec(build)?.[0].length ?? 0);
   const idleMs = flags['idle-ms'] !== undefined ? Number(flags['idle-ms']) : undefined;
   const pairs = Number(flags.pairs ?? 3);
   const pool = def.tokens === 'pool';
@@ -151,7 +166,8 @@ async function main(): Promise<void> {
       for (const build of builds) {
         const mine = pool ? bodies.slice(slice * perRun, (slice + 1) * perRun) : bodies;
         slice += 1;
-        const target = await (starters.get(build) as typeof StartTarget)(build.startsWith('floor:') ? 'floor' : 'idgate', ctx, { cpus: '0', children, tempRoot: workDir });
+        const { name: targetName, boundStages } = targetOf(build);
+        const target = await (starters.get(build) as typeof StartTarget)(targetName, { ...ctx, ...(boundStages !== undefined ? { boundStages } : {}) }, { cpus: '0', children, tempRoot: workDir });
         try {
           // As run.ts: a cold target may answer its first Check with a fail-closed 503; ask again first.
           let sample = await sampleCheck(target.grpcPort, mine[mine.length - 1] as Buffer, codec);

@@ -9,11 +9,13 @@ import type { ChildRegistry } from './h2load.js';
 
 /**
  * The servers the harness can measure. `noop` is the proto-loader ceiling; `floor` the transport floor
- * (grpc-js with pass-through (de)serializers and fixed reply bytes); `standin` is idgate's gRPC front end
+ * (grpc-js with pass-through (de)serializers and fixed reply bytes); `bound` the lower bound of a cached
+ * allow (bound-server.ts: the floor's server plus idgate's codec, a token-hash LRU and idgate's cached
+ * answer, with `boundStages` of idgate's further work added); `standin` is idgate's gRPC front end
  * with JWT verification only (for developing the harness); `idgate-h2` is idgate with
  * `server.grpc.transport: http2` (the node:http2 Check transport), otherwise the same config.
  */
-export type TargetName = 'noop' | 'floor' | 'standin' | 'idgate' | 'idgate-h2';
+export type TargetName = 'noop' | 'floor' | 'bound' | 'standin' | 'idgate' | 'idgate-h2';
 
 /** What a target needs to know to start. */
 export interface LaunchContext {
@@ -29,6 +31,8 @@ export interface LaunchContext {
    * embedded Didit sandbox, which only `serve` starts; `webhook` (no gRPC listener) for the memory report.
    */
   readonly command?: 'serve' | 'authz' | 'webhook';
+  /** The `bound` target's added stages (bound-server.ts `BOUND_STAGES`); none = the bare bound. */
+  readonly boundStages?: readonly string[];
 }
 
 /**
@@ -66,6 +70,7 @@ const DIST_ROOT = ((): string => {
 export const TARGETS: Readonly<Record<TargetName, (ctx: LaunchContext, configFile: string) => string[]>> = {
   noop: () => [join(DIST_ROOT, 'bench', 'noop-server.js'), '--port', '0'],
   floor: () => [join(DIST_ROOT, 'bench', 'floor-server.js'), '--port', '0'],
+  bound: (ctx, configFile) => [join(DIST_ROOT, 'bench', 'bound-server.js'), '--port', '0', '--config', configFile, '--stages', (ctx.boundStages ?? []).join(',')],
   standin: (ctx) => [join(DIST_ROOT, 'bench', 'stand-in-server.js'), '--port', '0', '--issuer', ctx.issuer, '--jwks-uri', ctx.jwksUri, '--audience', ctx.audience],
   idgate: (ctx, configFile) => [join(DIST_ROOT, 'src', 'cli.js'), ctx.command ?? 'serve', '--config', configFile, ...ctx.extraArgs],
   'idgate-h2': (ctx, configFile) => TARGETS.idgate(ctx, configFile),

@@ -1,9 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sampleCheck } from '../bench/check-sample.js';
+import { rawCheck, sampleCheck } from '../bench/check-sample.js';
 import { encodeCheckRequest, loadUpstreamCheckCodec, unframeGrpc } from '../bench/encode-check-request.js';
 import { startFloorServer, type FloorServer } from '../bench/floor-server.js';
-import { CHECK_PATH } from '../bench/h2load.js';
 import { startNoopServer, type NoopServer } from '../bench/noop-server.js';
 
 /**
@@ -25,19 +24,6 @@ afterAll(async () => {
   await noop.close();
 });
 
-/** One Check with a grpc-js client; the raw reply bytes. */
-async function rawCheck(port: number, message: Buffer): Promise<Buffer> {
-  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  try {
-    return await new Promise<Buffer>((resolve, reject) => {
-      client.makeUnaryRequest(CHECK_PATH, (b: Buffer) => b, (b: Buffer) => b, message, new grpc.Metadata(), { deadline: Date.now() + 5_000 }, (err, value) =>
-        err !== null || value === undefined ? reject(err ?? new Error('empty response')) : resolve(value),
-      );
-    });
-  } finally {
-    client.close();
-  }
-}
 
 describe('bench transport floor', () => {
   it('answers a CheckRequest with an OK CheckResponse the upstream protos decode', async () => {
