@@ -102,17 +102,27 @@ function allowFor(principal: Principal, decisionId: string): AllowDecision {
   };
 }
 
+/** Why the bound refused a Check (bench-only: the server answers it with this gRPC status, never an allow). */
+export interface BoundRefusal {
+  readonly code: grpc.status;
+  readonly details: string;
+}
+
+/** What the bound reads of the gRPC call besides the message (the `trace` stage). */
+export interface BoundCall {
+  readonly metadata: { get(name: string): unknown[] };
+  getDeadline(): grpc.Deadline;
+}
+
+/** One Check of the bound: the decoded CheckRequest in, the CheckResponse bytes (or a refusal) out. */
+export type BoundCheck = (message: CheckRequestMessage, call: BoundCall) => Buffer | BoundRefusal;
+
 /**
- * Starts the **lower bound** of a cached allow (issue 15 §2): the transport floor's grpc-js server and
- * options, doing only what any identity gate must do for a Check whose token and verdict are cached —
- * decode the CheckRequest with idgate's codec (every header), hash the bearer token (sha256, as identity/
- * keys its cache) and look it up in an LRU, and send the allow idgate sends for that token (identity
- * headers, headers-to-remove and metadata, rendered and encoded by idgate's code once per token). The
- * bench sends only valid tokens on the bench route, so anything else is an RPC error here (bench-only:
- * idgate would deny with a verdict). `stages` adds idgate's further per-Check work one item at a time ({@link BOUND_STAGES}).
- * @throws Error when the address cannot be bound, or `policy` is asked for without a config file.
+ * The bound's per-Check work with `stages` added (see {@link startBoundServer}); the same function the
+ * server calls and `bound-micro.js` times in-process.
+ * @throws Error when `policy` is asked for without a config file.
  */
-export async function startBoundServer(options: { host?: string; port?: number; stages?: readonly BoundStage[]; configFile?: string }): Promise<BoundServer> {
+export async function createBoundCheck(options: { stages?: readonly BoundStage[]; configFile?: string }): Promise<BoundCheck> {
   const stages = new Set(options.stages ?? []);
   const render = compileRenderOptions({});
   const configPrefix = `${hash('sha256', 'bench-bound', 'hex').slice(0, 16)}|`;
@@ -127,23 +137,16 @@ export async function startBoundServer(options: { host?: string; port?: number; 
   const withTrace = stages.has('trace');
   const withId = stages.has('id');
 
-  const check = (call: grpc.ServerUnaryCall<CheckRequestMessage, Buffer>, callback: grpc.sendUnaryData<Buffer>): void => {
+  return (message, call) => {
     const started = metrics !== undefined ? performance.now() : 0;
     const now = Date.now();
-    const message = call.request;
     const token = bearerToken(message);
-    if (token === undefined) {
-      callback({ code: grpc.status.UNAUTHENTICATED, details: 'no bearer token' });
-      return;
-    }
+    if (token === undefined) return { code: grpc.status.UNAUTHENTICATED, details: 'no bearer token' };
     const key = `${configPrefix}${hash('sha256', token, 'hex')}|header:authorization`;
     let cached = cache.get(key);
     if (cached === undefined) {
       const principal = principalOf(token);
-      if (principal === undefined) {
-        callback({ code: grpc.status.UNAUTHENTICATED, details: 'unreadable token' });
-        return;
-      }
+      if (principal === undefined) return { code: grpc.status.UNAUTHENTICATED, details: 'unreadable token' };
       const decision = allowFor(principal, FIXED_DECISION_ID);
       cached = { principal, decision, bytes: encodeVerdictResponse(renderDecision(decision, EMPTY_REQUEST_CONTEXT, render)) };
       cache.set(key, cached);
@@ -152,39 +155,53 @@ export async function startBoundServer(options: { host?: string; port?: number; 
     let ctx: RequestContext = EMPTY_REQUEST_CONTEXT;
     if (withCtx) {
       const parsed = toRequestContext(message, now, {});
-      if (!parsed.ok) {
-        callback({ code: grpc.status.INVALID_ARGUMENT, details: parsed.error });
-        return;
-      }
+      if (!parsed.ok) return { code: grpc.status.INVALID_ARGUMENT, details: parsed.error };
       ctx = parsed.value;
     }
     if (withTrace) {
+      // As ExtAuthzServer.check: the deadline, and the proxy's trace context from the call's metadata.
       const deadline = call.getDeadline();
       const traceContext = proxyTraceContext((name) => call.metadata.get(name)[0]);
       if (traceContext !== undefined || deadline === undefined) ctx = { ...ctx, ...(traceContext !== undefined ? { traceContext } : {}) };
     }
     if (policy !== undefined) {
       const outcome = policy.evaluate(ctx, { kind: 'verified', principal: cached.principal }, now);
-      if (outcome.kind !== 'verify') {
-        callback({ code: grpc.status.FAILED_PRECONDITION, details: `policy answered ${outcome.kind}` });
-        return;
-      }
+      if (outcome.kind !== 'verify') return { code: grpc.status.FAILED_PRECONDITION, details: `policy answered ${outcome.kind}` };
     }
     metrics?.recordVerdictCache('hit');
-    let decision: Decision = cached.decision;
     let bytes = cached.bytes;
     if (withId) {
-      decision = { ...cached.decision, decisionId: newDecisionId() };
+      const decision: Decision = { ...cached.decision, decisionId: newDecisionId() };
       bytes = encodeVerdictResponse(renderDecision(decision, ctx, render));
     }
     metrics?.recordCheck('allow', undefined, BENCH_ROUTE, 'grpc', (performance.now() - started) / 1000);
-    callback(null, bytes);
+    return bytes;
   };
+}
 
+/**
+ * Starts the **lower bound** of a cached allow (issue 15 §2): the transport floor's grpc-js server and
+ * options, doing only what any identity gate must do for a Check whose token and verdict are cached —
+ * decode the CheckRequest with idgate's codec (every header), hash the bearer token (sha256, as identity/
+ * keys its cache) and look it up in an LRU, and send the allow idgate sends for that token (identity
+ * headers, headers-to-remove and metadata, rendered and encoded by idgate's code once per token). The
+ * bench sends only valid tokens on the bench route, so anything else is an RPC error here (bench-only:
+ * idgate would deny with a verdict). `stages` adds idgate's further per-Check work one item at a time
+ * ({@link BOUND_STAGES}).
+ * @throws Error when the address cannot be bound, or `policy` is asked for without a config file.
+ */
+export async function startBoundServer(options: { host?: string; port?: number; stages?: readonly BoundStage[]; configFile?: string }): Promise<BoundServer> {
+  const check = await createBoundCheck(options);
   const server = new grpc.Server({ ...BENCH_SERVER_OPTIONS });
   // idgate's own service definition and request codec; the answer is already bytes.
   const definition = authorizationService((bytes) => decodeCheckRequest(bytes), (bytes: Buffer) => bytes);
-  server.addService(definition, { Check: check });
+  server.addService(definition, {
+    Check: (call: grpc.ServerUnaryCall<CheckRequestMessage, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      const answer = check(call.request, call);
+      if (Buffer.isBuffer(answer)) callback(null, answer);
+      else callback(answer);
+    },
+  });
   return listenBenchServer(server, options);
 }
 
