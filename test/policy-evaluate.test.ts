@@ -331,6 +331,21 @@ describe('compilePolicy().evaluate', () => {
     ]);
   });
 
+  it('names exactly the missing scopes and roles in the trace, and passes with one shared step each', () => {
+    const scopes = policy.evaluate(ctx({ path: '/scopes' }), verified({ scope: 'write', scp: ['other'] }), NOW);
+    expect(scopes.trace).toContainEqual({ step: 'scope', result: 'fail', detail: 'missing scope read' });
+    const roles = policy.evaluate(ctx({ path: '/roles' }), verified({ roles: 'guest', realm_access: { roles: ['user'] } }), NOW);
+    expect(roles).toMatchObject({ kind: 'deny', code: 'claims_mismatch', message: 'required role missing' });
+    expect(roles.trace).toContainEqual({ step: 'roles', result: 'fail', detail: 'missing role: one of admin, ops' });
+    const both = policy.evaluate(ctx({ path: '/roles' }), verified({ roles: [] }), NOW);
+    expect(both.trace).toContainEqual({ step: 'roles', result: 'fail', detail: 'missing role: one of admin, ops; all of user' });
+    // A role from the second role claim counts, and a pass is the shared step, not a new one.
+    const passed = policy.evaluate(ctx({ path: '/roles' }), verified({ roles: ['ops'], realm_access: { roles: ['user'] } }), NOW);
+    const again = policy.evaluate(ctx({ path: '/roles' }), verified({ roles: 'ops', realm_access: { roles: ['user'] } }), NOW);
+    expect(passed.kind).toBe('allow');
+    expect(passed.trace.find((s) => s.step === 'roles')).toBe(again.trace.find((s) => s.step === 'roles'));
+  });
+
   it('never puts claim values or token ids in the trace', () => {
     const secretish = 'alice@example.com';
     const outs = [

@@ -88,10 +88,9 @@ export function checkRequirements(
     trace.push(accepted);
   }
 
+  // The first failure decides; no closure for it, nor arrays on the passing paths below: this runs on
+  // every authenticated Check, and nearly every one passes (bench/README.md, fifth round).
   let failure: RequirementFailure | undefined;
-  const fail = (f: RequirementFailure): void => {
-    failure ??= f;
-  };
 
   for (let i = 0; i < req.claims.length; i++) {
     const { path, matcher } = req.claims[i]!;
@@ -100,42 +99,42 @@ export function checkRequirements(
       trace.push(passed);
     } else {
       trace.push({ step: `claim:${path.name}`, result: 'fail', detail: `claim ${path.name} fails ${kind}` });
-      fail({ status: 403, code: 'claims_mismatch', message: `claim ${path.name} is missing or does not match` });
+      failure ??= { status: 403, code: 'claims_mismatch', message: `claim ${path.name} is missing or does not match` };
     }
   }
 
   if (req.scopes.length > 0) {
     const scope = claims['scope'];
     const scp = claims['scp'];
-    const missing = req.scopes.filter((s) => !claimListIncludes(scope, s) && !claimListIncludes(scp, s));
-    if (missing.length > 0) {
+    if (holdsScopes(req.scopes, scope, scp)) {
+      trace.push(pass.scope);
+    } else {
+      const missing = req.scopes.filter((s) => !claimListIncludes(scope, s) && !claimListIncludes(scp, s));
       trace.push({ step: 'scope', result: 'fail', detail: `missing scope ${missing.join(' ')}` });
       // RFC 6750 §3.1: the challenge lists the scope needed for this resource.
-      fail({
+      failure ??= {
         status: 403,
         code: 'claims_mismatch',
         message: 'insufficient scope',
         challenge: { error: 'insufficient_scope', scope: req.scopes.join(' ') },
-      });
-    } else {
-      trace.push(pass.scope);
+      };
     }
   }
 
   if (req.anyRoleGroups.length > 0 || req.allRoles.length > 0) {
-    const roleValues = settings.roleClaims.map((p) => readClaim(claims, p));
-    const hasRole = (r: string): boolean => roleValues.some((v) => claimListIncludes(v, r));
-    const missingAny = req.anyRoleGroups.filter((g) => !g.some(hasRole));
-    const missingAll = req.allRoles.filter((r) => !hasRole(r));
-    if (missingAny.length > 0 || missingAll.length > 0) {
+    if (holdsRoles(req, claims, settings.roleClaims)) {
+      trace.push(ROLES_PASS);
+    } else {
+      const roleValues = settings.roleClaims.map((p) => readClaim(claims, p));
+      const hasRole = (r: string): boolean => roleValues.some((v) => claimListIncludes(v, r));
+      const missingAny = req.anyRoleGroups.filter((g) => !g.some(hasRole));
+      const missingAll = req.allRoles.filter((r) => !hasRole(r));
       const parts = [
         ...missingAny.map((g) => `one of ${g.join(', ')}`),
         ...(missingAll.length > 0 ? [`all of ${missingAll.join(', ')}`] : []),
       ];
       trace.push({ step: 'roles', result: 'fail', detail: `missing role: ${parts.join('; ')}` });
-      fail({ status: 403, code: 'claims_mismatch', message: 'required role missing' });
-    } else {
-      trace.push(ROLES_PASS);
+      failure ??= { status: 403, code: 'claims_mismatch', message: 'required role missing' };
     }
   }
 
@@ -154,12 +153,12 @@ export function checkRequirements(
       trace.push({ step: 'mfa', result: 'fail', detail: `needs ${wanted.join(' and ')}` });
       // RFC 9470 §3: acr_values lists acceptable values, the weakest sufficient one first.
       const acrValues = req.acrAtLeast !== undefined ? settings.acrOrder.slice(req.acrAtLeast.rank).join(' ') : undefined;
-      fail({
+      failure ??= {
         status: 401,
         code: 'mfa_required',
         message: 'a stronger authentication is required',
         challenge: { error: 'insufficient_user_authentication', ...(acrValues !== undefined ? { acr_values: acrValues } : {}) },
-      });
+      };
     }
   }
 
@@ -177,15 +176,46 @@ export function checkRequirements(
     if (fresh) trace.push(pass.tokenAge);
     else trace.push({ step: 'token_age', result: 'fail', detail: typeof authTime === 'number' ? `login older than ${maxAge}s` : 'auth_time missing' });
     if (!fresh) {
-      fail({
+      failure ??= {
         status: 401,
         code: 'reauthentication_required',
         message: 'a more recent login is required',
         challenge: { error: 'insufficient_user_authentication', max_age: String(maxAge) },
-      });
+      };
     }
   }
   return failure;
+}
+
+/** Whether `scope` or `scp` lists every one of `scopes` (the passing case, without allocating). */
+function holdsScopes(scopes: readonly string[], scope: unknown, scp: unknown): boolean {
+  for (let i = 0; i < scopes.length; i++) {
+    const s = scopes[i]!;
+    if (!claimListIncludes(scope, s) && !claimListIncludes(scp, s)) return false;
+  }
+  return true;
+}
+
+/** Whether any role claim lists `role`. */
+function hasRoleClaim(claims: Readonly<Record<string, unknown>>, roleClaims: readonly ClaimPath[], role: string): boolean {
+  for (let i = 0; i < roleClaims.length; i++) {
+    if (claimListIncludes(readClaim(claims, roleClaims[i]!), role)) return true;
+  }
+  return false;
+}
+
+/** Whether the caller has a role of every `anyRoleGroups` group and every `allRoles` role (the passing case, without allocating). */
+function holdsRoles(req: EffectiveRequirements, claims: Readonly<Record<string, unknown>>, roleClaims: readonly ClaimPath[]): boolean {
+  for (let g = 0; g < req.anyRoleGroups.length; g++) {
+    const group = req.anyRoleGroups[g]!;
+    let any = false;
+    for (let i = 0; i < group.length && !any; i++) any = hasRoleClaim(claims, roleClaims, group[i]!);
+    if (!any) return false;
+  }
+  for (let i = 0; i < req.allRoles.length; i++) {
+    if (!hasRoleClaim(claims, roleClaims, req.allRoles[i]!)) return false;
+  }
+  return true;
 }
 
 /** Strict matching (no type coercion: `true` ≠ `"true"`); any unexpected type is a mismatch. */
