@@ -8,7 +8,8 @@
  * Each stage set (cumulative: bound, +ctx, +trace, +policy, +id, +metrics) is timed in turn, `--rounds`
  * times alternating (default 3), `--iterations` Checks each (default 20,000): process CPU µs per Check
  * (user + system) and bytes allocated per Check (used-heap growth over 1,000 Checks after a full GC, with a
- * young generation large enough that no GC runs in between) — the figure the machine's load cannot move.
+ * young generation large enough that no GC runs in between; it varies by a few hundred bytes between
+ * rounds, hence the median) — the figure the machine's load cannot move.
  * Compare with `pipeline-micro.js`, idgate's own pipeline measured the same way.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,10 +47,21 @@ async function main(): Promise<void> {
   const once = (check: BoundCheck): void => {
     if (!Buffer.isBuffer(check(decodeCheckRequest(body), call))) throw new Error('the bound refused the bench Check');
   };
+  const gc = (globalThis as { gc?: () => void }).gc;
+  /** Bytes allocated per Check over 1,000 Checks after a full GC (undefined without --expose-gc). */
+  const allocated = (check: BoundCheck): number | undefined => {
+    if (gc === undefined) return undefined;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 1_000; i++) once(check);
+    return (process.memoryUsage().heapUsed - before) / 1_000;
+  };
   const cpu = new Map<string, number[]>();
+  const bytes = new Map<string, number[]>();
   for (const { label, check } of checks) {
     for (let i = 0; i < 5_000; i++) once(check);
     cpu.set(label, []);
+    bytes.set(label, []);
   }
   for (let round = 0; round < rounds; round++) {
     for (const { label, check } of checks) {
@@ -57,20 +69,16 @@ async function main(): Promise<void> {
       for (let i = 0; i < iterations; i++) once(check);
       const used = process.cpuUsage(start);
       cpu.get(label)?.push((used.user + used.system) / iterations);
+      const b = allocated(check);
+      if (b !== undefined) bytes.get(label)?.push(b);
     }
   }
-  const gc = (globalThis as { gc?: () => void }).gc;
-  const lines = ['| stages | µs CPU per Check (rounds) | median | bytes allocated per Check |', '|---|---|---:|---:|'];
-  for (const { label, check } of checks) {
-    let allocated = 'n/a (run with --expose-gc)';
-    if (gc !== undefined) {
-      gc();
-      const before = process.memoryUsage().heapUsed;
-      for (let i = 0; i < 1_000; i++) once(check);
-      allocated = ((process.memoryUsage().heapUsed - before) / 1_000).toFixed(0);
-    }
+  const lines = ['| stages | µs CPU per Check (rounds) | median | bytes allocated per Check (rounds) | median |', '|---|---|---:|---|---:|'];
+  for (const { label } of checks) {
     const runs = cpu.get(label) ?? [];
-    lines.push(`| ${label} | ${runs.map((v) => v.toFixed(2)).join(', ')} | ${median(runs).toFixed(2)} | ${allocated} |`);
+    const b = bytes.get(label) ?? [];
+    const bytesCells = b.length > 0 ? `${b.map((v) => v.toFixed(0)).join(', ')} | ${median(b).toFixed(0)}` : 'n/a (run with --expose-gc) | n/a';
+    lines.push(`| ${label} | ${runs.map((v) => v.toFixed(2)).join(', ')} | ${median(runs).toFixed(2)} | ${bytesCells} |`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
