@@ -41,6 +41,9 @@ describe('the image build steps, performed in a temp dir', () => {
     const res = spawnSync(process.execPath, [join(dir, 'dist', 'idgate', 'cli.js'), '--version'], { cwd: dir, encoding: 'utf8', timeout: 10_000 });
     expect(res.stderr).toBe('');
     expect(res.stdout.trim()).toBe(`idgate ${version.version}`);
+    // The bundle carries the licences of the packages inside it (node_modules did, file by file).
+    const licences = readFileSync(join(dir, 'dist', 'idgate', 'THIRD-PARTY-LICENSES.txt'), 'utf8');
+    for (const pkg of ['zod', '@grpc/grpc-js', 'undici', 'jose', 'ioredis', '@bufbuild/cel']) expect(licences).toMatch(new RegExp(`^${pkg} \\d`, 'm'));
   });
 
   it('starts the entrypoint with serve and answers the HEALTHCHECK probe', async () => {
