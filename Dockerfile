@@ -6,20 +6,17 @@
 
 ARG NODE_IMAGE=node:24-bookworm-slim
 
-# --- build: compile TypeScript with the full (dev) dependency set -------------------------------------
+# --- build: compile TypeScript and bundle it with the full (dev) dependency set -----------------------
+# `npm run build` is tsc, then scripts/bundle.mjs: dist/idgate/ holds cli.js and its chunks with every
+# dependency inside, so the runtime stage needs no node_modules (bench/README.md, "Bundled build").
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
 RUN npm run build
-
-# --- deps: production dependencies only ---------------------------------------------------------------
-FROM ${NODE_IMAGE} AS deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 # --- runtime ------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
@@ -29,9 +26,10 @@ ENV NODE_ENV=production MALLOC_ARENA_MAX=2
 WORKDIR /app
 RUN groupadd --system --gid 10001 idgate \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin idgate
-# Everything the process runs is owned by root and read-only to it.
-COPY --from=deps /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
+# Everything the process runs is owned by root and read-only to it. The bundle, with its source maps (read
+# only with NODE_OPTIONS=--enable-source-maps; docs/deployment.md, "Reading a stack trace"), and
+# package.json: the version `--version` prints, and `"type": "module"` for the bundle's .js files.
+COPY --from=build /app/dist/idgate ./dist/idgate
 COPY package.json ./
 COPY examples ./examples
 USER 10001:10001
@@ -41,5 +39,5 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9090/healthz',{signal:AbortSignal.timeout(2000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # A 16 MiB young generation: per-Check garbage still dies young, and on Node 24 it measured ~34 MiB less RSS
 # than 32 MiB at 1,000 Checks/s for the same CPU per Check (bench/README.md, "Memory, fourth round").
-ENTRYPOINT ["node", "--max-semi-space-size=16", "/app/dist/src/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "/app/dist/idgate/cli.js"]
 CMD ["serve", "--config", "/etc/idgate/idgate.yaml"]

@@ -6,7 +6,7 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    // Process-level suites spawn dist/src/cli.js: rebuild it (incrementally) before every run.
+    // Process-level suites spawn the bundle, dist/idgate/cli.js: rebuild dist/ (incrementally) before every run.
     globalSetup: ['test/support/global-build.ts'],
   },
 });

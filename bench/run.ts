@@ -19,7 +19,7 @@ import { STEPUP_SLOW_DIDIT, renderStepUpSlowDidit, runStepUpSlowDidit, type Step
 import { parseRuntimeFlagSets, renderFlagsMatrix, type FlagSetRun } from './flags-matrix.js';
 import { MEMORY_REPORT, renderMemoryReport, runMemoryReport, type RoleMemory } from './memory.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
-import { startTarget, type LaunchContext, type TargetName } from './targets.js';
+import { idgateCli, startTarget, type LaunchContext, type TargetName } from './targets.js';
 
 /** Settings of one harness run, from the command line. */
 export interface RunSettings {
@@ -387,8 +387,8 @@ async function main(): Promise<void> {
   const memory = target === 'idgate' && (requested.includes('all') || requested.includes(MEMORY_REPORT));
   const rest = requested.filter((n) => n !== STEPUP_SLOW_DIDIT && n !== MEMORY_REPORT);
   const scenarios = rest.length === 0 ? [] : parseScenarioList(flags.scenario === undefined && flagSets === undefined ? undefined : rest.join(','));
-  if (target === 'idgate' && !existsSync(join(findRepoRoot(), 'dist', 'src', 'cli.js'))) {
-    throw new Error('dist/src/cli.js is missing: build idgate first (make build), or use --target noop|standin');
+  if (target === 'idgate' && !existsSync(idgateCli())) {
+    throw new Error(`${idgateCli()} is missing: build idgate first (make build), or use --target noop|standin`);
   }
   const cores = cpus().length;
   const loadAverage = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);

@@ -12,6 +12,7 @@ import { buildCheckRequest, loadUpstreamCheckCodec } from './encode-check-reques
 import { CHECK_PATH, type ChildRegistry } from './h2load.js';
 import { summarizeLatencies, type LatencySummary } from './percentiles.js';
 import { startRedis } from './redis-process.js';
+import { idgateCli } from './targets.js';
 
 /** The name `run.js --scenario` knows this scenario by. */
 export const STEPUP_SLOW_DIDIT = 'stepup-slow-didit';
@@ -92,7 +93,7 @@ store:
 logging: { level: info }
 `,
     );
-    const cli = resolve(import.meta.dirname, '..', 'src', 'cli.js');
+    const cli = idgateCli(resolve(import.meta.dirname, '..'));
     idgate = spawn(process.execPath, [cli, 'authz', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     options.children?.add(idgate);
     const grpcPort = await new Promise<number>((res, rej) => {

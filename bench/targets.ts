@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -64,6 +64,17 @@ const DIST_ROOT = ((): string => {
 })();
 
 /**
+ * The idgate CLI of the build in `dist`: the bundle (`idgate/cli.js`), which is what ships and what the image
+ * runs. A build without one — tsc's output alone, as in a copy made before the bundle existed, or with its
+ * `idgate/` removed for a "tsc output vs bundle" A/B (bench/README.md, "Bundled build (fifth round)") — runs
+ * tsc's `src/cli.js`.
+ */
+export function idgateCli(dist: string = DIST_ROOT): string {
+  const bundled = join(dist, 'idgate', 'cli.js');
+  return existsSync(bundled) ? bundled : join(dist, 'src', 'cli.js');
+}
+
+/**
  * How each target is started: the arguments after `node`. Adding a target is one line here; every target
  * prints JSON log lines `{"msg":"listening","role":"grpc","port":N}` and `{"msg":"ready"}` on stdout/stderr.
  */
@@ -72,7 +83,7 @@ export const TARGETS: Readonly<Record<TargetName, (ctx: LaunchContext, configFil
   floor: () => [join(DIST_ROOT, 'bench', 'floor-server.js'), '--port', '0'],
   bound: (ctx, configFile) => [join(DIST_ROOT, 'bench', 'bound-server.js'), '--port', '0', '--config', configFile, '--stages', (ctx.boundStages ?? []).join(',')],
   standin: (ctx) => [join(DIST_ROOT, 'bench', 'stand-in-server.js'), '--port', '0', '--issuer', ctx.issuer, '--jwks-uri', ctx.jwksUri, '--audience', ctx.audience],
-  idgate: (ctx, configFile) => [join(DIST_ROOT, 'src', 'cli.js'), ctx.command ?? 'serve', '--config', configFile, ...ctx.extraArgs],
+  idgate: (ctx, configFile) => [idgateCli(), ctx.command ?? 'serve', '--config', configFile, ...ctx.extraArgs],
   'idgate-h2': (ctx, configFile) => TARGETS.idgate(ctx, configFile),
 };
 

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 
 /** The offline commands a newcomer runs first: `validate` and `explain`, as separate processes. */
 const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = join(ROOT, 'dist', 'idgate', 'cli.js');
 const dir = mkdtempSync(join(tmpdir(), 'idgate-cli-'));
 
 function idgate(...args: string[]) {

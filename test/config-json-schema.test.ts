@@ -7,7 +7,7 @@ import { parseConfig } from '../src/config/parse-config.js';
 import { testConfigYaml } from './support/config-yaml.js';
 
 const SCHEMA_FILE = 'schema/idgate.schema.json';
-const FIX = 'node dist/src/cli.js schema > schema/idgate.schema.json (after make build)';
+const FIX = 'node dist/idgate/cli.js schema > schema/idgate.schema.json (after make build)';
 
 // A real draft 2020-12 validator, strict: a keyword it does not know (a typo in a `.meta()`) is an error.
 // `required` inside an anyOf/oneOf branch names properties declared beside the branch (demoIssuer refs,
@@ -159,7 +159,7 @@ describe('the committed tenant file schema (schema/idgate-tenant.schema.json)', 
 
   it('is what `idgate schema --tenant` generates today', () => {
     const generated = `${JSON.stringify(tenantFileJsonSchema(), null, 2)}\n`;
-    expect(committed === generated, `${TENANT_SCHEMA_FILE} is out of date; regenerate it: node dist/src/cli.js schema --tenant > ${TENANT_SCHEMA_FILE}`).toBe(true);
+    expect(committed === generated, `${TENANT_SCHEMA_FILE} is out of date; regenerate it: node dist/idgate/cli.js schema --tenant > ${TENANT_SCHEMA_FILE}`).toBe(true);
   });
 
   it('accepts a tenant file of routes and rejects platform keys in it', () => {

@@ -104,17 +104,19 @@ describe('Dockerfile', () => {
     expect(dockerfile.stages.map((s) => s.name)).toContain('build');
   });
 
-  it('builds with npm ci + npm run build and ships only production dependencies', () => {
+  it('builds with npm ci + npm run build (tsc, then the bundle) and ships the bundle alone, no node_modules', () => {
     const build = dockerfile.stages.find((s) => s.name === 'build');
     const runs = (s: Stage | undefined): string => (s?.instructions ?? []).filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
     expect(runs(build)).toMatch(/npm ci\b/);
     expect(runs(build)).toMatch(/npm run build\b/);
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts['build']).toBe('tsc -p tsconfig.json && node scripts/bundle.mjs');
     const copies = (runtime?.instructions ?? []).filter((i) => i.op === 'COPY').map((i) => copyParts(i.args));
-    const modules = copies.find((c) => c.sources.some((s) => s.endsWith('node_modules')));
-    expect(modules?.from).toBeDefined();
-    const depsStage = dockerfile.stages.find((s) => s.name === modules?.from);
-    expect(runs(depsStage)).toMatch(/npm ci\b[^\n]*--omit=dev/);
-    expect(copies.some((c) => c.from === 'build' && c.sources.includes('/app/dist'))).toBe(true);
+    // Every dependency is inside the bundle (test/deploy-image-build.test.ts runs it without node_modules).
+    expect(copies.filter((c) => c.sources.some((s) => s.includes('node_modules')))).toEqual([]);
+    expect(dockerfile.stages.flatMap((s) => s.instructions).filter((i) => i.op === 'RUN' && /--omit=dev/.test(i.args))).toEqual([]);
+    const fromBuild = copies.filter((c) => c.from === 'build').flatMap((c) => c.sources);
+    expect(fromBuild).toEqual(['/app/dist/idgate']);
     // Nothing from the source tree or tests ends up in the runtime image besides data directories.
     const fromContext = copies.filter((c) => c.from === undefined).flatMap((c) => c.sources);
     expect(fromContext.sort()).toEqual(['examples', 'package.json']);
@@ -126,8 +128,8 @@ describe('Dockerfile', () => {
     expect(runtime?.instructions.some((i) => i.op === 'RUN' && /useradd\b.*--uid 10001/.test(i.args))).toBe(true);
   });
 
-  it('starts node on the compiled CLI, serve by default, with the config where k8s mounts it', () => {
-    expect(jsonArgs(runtime, 'ENTRYPOINT')).toEqual(['node', '--max-semi-space-size=16', '/app/dist/src/cli.js']);
+  it('starts node on the bundled CLI, serve by default, with the config where k8s mounts it', () => {
+    expect(jsonArgs(runtime, 'ENTRYPOINT')).toEqual(['node', '--max-semi-space-size=16', '/app/dist/idgate/cli.js']);
     expect(jsonArgs(runtime, 'CMD')).toEqual(['serve', '--config', '/etc/idgate/idgate.yaml']);
     const deployment = readFileSync('k8s/base/deployment-authz.yaml', 'utf8');
     expect(deployment).toContain('mountPath: /etc/idgate');
@@ -141,24 +143,30 @@ describe('Dockerfile', () => {
     const env = (runtime?.instructions ?? []).filter((i) => i.op === 'ENV').flatMap((i) => i.args.split(/\s+/));
     for (const [name, value] of Object.entries(NODE_RUNTIME_ENV)) expect(env).toContain(`${name}=${value}`);
     expect(NODE_RUNTIME_ENV).toEqual({ MALLOC_ARENA_MAX: '2' });
-    const run = readFileSync('Makefile', 'utf8').split('\n').find((l) => l.includes('dist/src/cli.js serve'));
-    expect(run).toBe(`\t${Object.entries(NODE_RUNTIME_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} $(NODE) ${NODE_RUNTIME_FLAGS.join(' ')} dist/src/cli.js serve --config $(CONFIG)`);
+    const run = readFileSync('Makefile', 'utf8').split('\n').find((l) => l.includes('dist/idgate/cli.js serve'));
+    expect(run).toBe(`\t${Object.entries(NODE_RUNTIME_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} $(NODE) ${NODE_RUNTIME_FLAGS.join(' ')} dist/idgate/cli.js serve --config $(CONFIG)`);
   });
 
   it('has an entrypoint that the build output layout produces from src/cli.ts', () => {
     const workdir = runtime?.instructions.filter((i) => i.op === 'WORKDIR').pop()?.args;
     expect(workdir).toBe('/app');
     const tsconfig = JSON.parse(readFileSync('tsconfig.json', 'utf8')) as { compilerOptions: { outDir: string; rootDir: string } };
-    // tsc maps <rootDir>/src/cli.ts to <outDir>/src/cli.js; the image copies <outDir> to /app/dist.
+    // tsc maps <rootDir>/src/cli.ts to <outDir>/src/cli.js; scripts/bundle.mjs bundles that into
+    // <outDir>/idgate/cli.js, whose modules it lists in <outDir>/idgate.modules.json; the image copies
+    // <outDir>/idgate to /app/dist/idgate.
     const entry = (jsonArgs(runtime, 'ENTRYPOINT') as string[]).at(-1) ?? '';
     const inDist = posix.relative('/app/dist', entry);
+    expect(inDist).toBe('idgate/cli.js');
     expect(tsconfig.compilerOptions.outDir).toBe('dist');
-    const source = posix.join(tsconfig.compilerOptions.rootDir, inDist).replace(/\.js$/, '.ts');
-    expect(source).toBe('src/cli.ts');
+    expect(tsconfig.compilerOptions.rootDir).toBe('.');
+    const modules = JSON.parse(readFileSync('dist/idgate.modules.json', 'utf8')) as Record<string, string[]>;
+    expect(modules['cli.js']).toContain('/dist/src/cli.js');
+    expect(existsSync(posix.join('dist', inDist))).toBe(true);
     const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { bin: Record<string, string>; type: string };
     expect(pkg.bin['idgate']).toBe(posix.join('dist', inDist));
+    // The bundle's chunks are .js ES modules: the package.json the image ships beside dist/ says so.
     expect(pkg.type).toBe('module');
-    expect(existsSync(source), `${source} (the CLI entry point) must exist`).toBe(true);
+    expect(existsSync('src/cli.ts'), 'src/cli.ts (the CLI entry point) must exist').toBe(true);
   });
 
   it('copies only paths that exist and that .dockerignore keeps in the context', () => {
@@ -168,7 +176,7 @@ describe('Dockerfile', () => {
       .map((i) => copyParts(i.args))
       .filter((c) => c.from === undefined)
       .flatMap((c) => c.sources);
-    expect(new Set(sources)).toEqual(new Set(['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'examples']));
+    expect(new Set(sources)).toEqual(new Set(['package.json', 'package-lock.json', 'tsconfig.json', 'scripts/bundle.mjs', 'src', 'examples']));
     for (const s of sources) {
       expect(existsSync(s), s).toBe(true);
       // Docker filters files, not directories: a directory source must keep at least its files.

@@ -10,7 +10,7 @@ import { parse } from 'yaml';
  * reads every YAML file under the directory it is given as a suite.
  */
 const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = join(ROOT, 'dist', 'idgate', 'cli.js');
 const ORG = join(ROOT, 'examples', 'org');
 const PLATFORM = join(ORG, 'platform.yaml');
 const SUITES = join(ORG, 'tests');

@@ -14,6 +14,7 @@ import { createExtAuthzServer, type ExtAuthzServer } from '../src/extauthz/ext-a
 import { createH2CheckServer, type H2CheckServer, type H2CheckServerOptions } from '../src/extauthz/h2-check-server.js';
 import { createSanMatcher } from '../src/tls/server-tls.js';
 import { testConfigYaml } from './support/config-yaml.js';
+import { bundledModules } from './support/bundle-modules.js';
 import { createEnvoyClient, type UpstreamCheckRequest, type UpstreamCheckResponse } from './support/envoy-client.js';
 import { startIdgate } from './support/idgate-process.js';
 import { startJwksServer } from './support/jwks-server.js';
@@ -433,7 +434,7 @@ describe('idgate authz with server.grpc.transport: http2', () => {
       expect(denied.denied_response?.status?.code).toBe(401);
       expect(await client.health('')).toBe(1);
       expect(await idgate.stop(10_000)).toBe(0);
-      const modules = readFileSync(log, 'utf8');
+      const modules = bundledModules(readFileSync(log, 'utf8').split('\n').filter(Boolean));
       expect(modules).toContain('/dist/src/extauthz/h2-check-server.js');
     } finally {
       client.close();

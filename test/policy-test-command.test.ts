@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 /** `idgate policy test` as a separate process: the shipped suite, failures, malformed suites, the fixed clock. */
 const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const CLI = join(ROOT, 'dist', 'idgate', 'cli.js');
 const EXAMPLE_CONFIG = join(ROOT, 'examples', 'idgate.yaml');
 const dir = mkdtempSync(join(tmpdir(), 'idgate-policy-test-'));
 

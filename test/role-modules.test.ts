@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundledModules } from './support/bundle-modules.js';
 import { testConfigYaml } from './support/config-yaml.js';
 import { startIdgate } from './support/idgate-process.js';
 import { startJwksServer, type JwksServer } from './support/jwks-server.js';
@@ -11,9 +12,10 @@ import { startRedis, type RedisServerHandle } from './support/redis-server.js';
 import { createTestKey, jwksOf } from './support/tokens.js';
 
 /**
- * Issue 15 §3 (memory): a process loads only the roles it runs. Each idgate process here is started with a
- * module hook (support/log-loaded-modules.mjs) that records every module URL it loads — static imports,
- * dynamic import() and require() — and the test reads that list once the process is `ready`.
+ * Issue 15 §3 (memory): a process loads only the roles it runs. Each idgate process here — the shipped
+ * bundle, dist/idgate/cli.js — is started with a module hook (support/log-loaded-modules.mjs) that records
+ * every module URL it loads — static imports, dynamic import() and require() — and the test reads that list
+ * once the process is `ready`, each chunk of the bundle read as the modules inside it (support/bundle-modules.ts).
  */
 const HOOK = pathToFileURL(resolve(import.meta.dirname, 'support/log-loaded-modules.mjs')).href;
 const DIDIT = {
@@ -48,14 +50,29 @@ const PROTO_LOADING = [
 const PROTOBUF_MINIMAL = '/node_modules/protobufjs/src/index-minimal.js';
 /**
  * npm undici's index: fetch, WebSocket, EventSource, cache, mock and proxy agents (110 modules, ~3 MiB RSS).
- * idgate uses its Agent and request only, loaded through http/undici-request.
+ * idgate uses its Agent and request only, loaded through http/undici-request. (The bundle's chunk also holds
+ * the FormData helpers under lib/web/fetch/ that undici's request and HTTP/1 and HTTP/2 clients require()
+ * inside a function, for a FormData body: a bundler includes what a require() names wherever it sits, but
+ * they run only if called — idgate never sends FormData. fetch itself and the rest of lib/web/ are absent.)
  */
-const UNDICI_INDEX = ['/node_modules/undici/index.js', '/node_modules/undici/lib/web/', '/node_modules/undici/lib/mock/'];
+const UNDICI_INDEX = [
+  '/node_modules/undici/index.js',
+  '/node_modules/undici/lib/web/fetch/index.js',
+  '/node_modules/undici/lib/web/websocket/',
+  '/node_modules/undici/lib/web/eventsource/',
+  '/node_modules/undici/lib/web/cache/',
+  '/node_modules/undici/lib/web/cookies/',
+  '/node_modules/undici/lib/mock/',
+];
 const UNDICI_AGENT = '/node_modules/undici/lib/dispatcher/agent.js';
 /** jose's index (JWE, signing, key generation, remote JWKS: 46 modules); verification takes its subpaths. */
 const JOSE_INDEX = '/node_modules/jose/dist/webapi/index.js';
 const JOSE_VERIFY = '/node_modules/jose/dist/webapi/jwt/verify.js';
 const REDIS = ['/node_modules/ioredis/', '/dist/src/store/redis-verdict-store.js', '/dist/src/store/create-verdict-store.js'];
+/** Node's own bundled undici (fetch, WebSocket; ~14 MiB RSS), which no idgate server needs. */
+const NODE_UNDICI = 'node:internal/deps/undici/';
+/** The CEL library, loaded on the first compile of an expression (none in these configurations). */
+const CEL = '/node_modules/@bufbuild/cel/';
 
 let jwks: JwksServer;
 let dir: string;
@@ -82,7 +99,7 @@ async function loadedBy(name: string, command: 'serve' | 'authz' | 'webhook', op
     env: { NODE_OPTIONS: `--import ${HOOK}`, IDGATE_TEST_MODULE_LOG: log },
   });
   expect(await idgate.stop()).toBe(0);
-  return readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  return bundledModules(readFileSync(log, 'utf8').split('\n').filter(Boolean));
 }
 
 const matching = (urls: readonly string[], parts: readonly string[]) => urls.filter((u) => parts.some((p) => u.includes(p)));
@@ -111,6 +128,7 @@ describe('each command loads only the roles it runs', () => {
     // JWT verification takes jose's jwt/verify and jwks/local entry points, not its index.
     expect(urls.some((u) => u.includes(JOSE_VERIFY))).toBe(true);
     expect(matching(urls, [JOSE_INDEX])).toEqual([]);
+    expect(matching(urls, [NODE_UNDICI, CEL])).toEqual([]);
   }, 60_000);
 
   it('authz serves gRPC without loading .proto files: no @grpc/proto-loader, no full protobufjs, only protobufjs/minimal', async () => {
@@ -141,6 +159,7 @@ describe('each command loads only the roles it runs', () => {
     // The Didit client runs on undici's Agent, without the rest of the package.
     expect(urls.some((u) => u.includes(UNDICI_AGENT))).toBe(true);
     expect(matching(urls, UNDICI_INDEX)).toEqual([]);
+    expect(matching(urls, [NODE_UNDICI, CEL])).toEqual([]);
   }, 60_000);
 });
 

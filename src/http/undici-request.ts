@@ -1,5 +1,7 @@
-import { createRequire } from 'node:module';
 import type { Agent as UndiciAgent, Dispatcher } from 'undici';
+import apiRequest from 'undici/lib/api/api-request.js';
+import UndiciAgentClass from 'undici/lib/dispatcher/agent.js';
+import undiciUtil from 'undici/lib/core/util.js';
 
 /**
  * npm `undici`'s `Agent` and `request`, without its index. `import { Agent, request } from 'undici'` loads
@@ -8,17 +10,17 @@ import type { Agent as UndiciAgent, Dispatcher } from 'undici';
  * the Didit client). Loading just those two measured about 3 MiB less RSS in an idle `authz`
  * (bench/README.md, "Memory, fourth round"). undici has no `exports` map, so its `lib/` files are
  * importable; the version is pinned by the lock file and the tests of both callers fetch over real sockets.
- * Type-only imports from `undici` cost nothing and stay as they are.
+ * Type-only imports from `undici` cost nothing and stay as they are. The three files are CommonJS: a default
+ * import is their `module.exports` (typed in `undici-lib.d.ts`). Static imports, not `createRequire`, so that
+ * the bundler (scripts/bundle.mjs) sees them and ships them inside the bundle: the image needs no node_modules.
  */
-const require = createRequire(import.meta.url);
 
 /** undici's connection-pooling `Agent` (`undici/lib/dispatcher/agent.js`, what the index re-exports). */
-export const Agent = require('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
+export const Agent = UndiciAgentClass;
 /** An {@link Agent} instance (the type of the same name). */
 export type Agent = UndiciAgent;
 
-const apiRequest = require('undici/lib/api/api-request.js') as (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
-const { parseURL } = require('undici/lib/core/util.js') as { parseURL(url: string | URL): URL };
+const { parseURL } = undiciUtil;
 
 /** The options of {@link request}: undici's, with the dispatcher required (no global dispatcher here). */
 export type RequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & {

@@ -190,7 +190,7 @@ describe('examples/org served as shipped', () => {
       writeFileSync(log, `${idgate.output()}\n`);
       const decisions = idgate.logs.filter((l) => l.msg === 'decision').length;
       expect(decisions).toBeGreaterThan(0);
-      const r = spawnSync(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'policy', 'diff', '--from', PLATFORM, '--to', PLATFORM, '--replay', log], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+      const r = spawnSync(process.execPath, [join(ROOT, 'dist/idgate/cli.js'), 'policy', 'diff', '--from', PLATFORM, '--to', PLATFORM, '--replay', log], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
       expect(r.stderr).toBe('');
       expect(r.stdout).toContain(`replay: 0 decision(s) from 1 file(s): 0 unchanged, 0 changed; ${decisions} without a replay record, 0 malformed`);
       expect(r.stdout).toContain('result: nothing loosened');

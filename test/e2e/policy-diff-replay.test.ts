@@ -15,7 +15,7 @@ import { createTestKey, jwksOf, mintToken, type TestKey } from '../support/token
  * its decision log (replay on) is captured and replayed against an edited policy with one loosening and
  * one tightening.
  */
-const CLI = resolve(import.meta.dirname, '../../dist/src/cli.js');
+const CLI = resolve(import.meta.dirname, '../../dist/idgate/cli.js');
 const AUD = 'idgate-test';
 const dir = mkdtempSync(join(tmpdir(), 'idgate-policy-diff-'));
 

@@ -72,7 +72,7 @@ describe('serve --workers 2', () => {
     const dir = mkdtempSync(join(tmpdir(), 'idgate-workers-'));
     const file = join(dir, 'idgate.yaml');
     writeFileSync(file, testConfigYaml({ issuer: jwks.url, jwksUri: jwks.jwksUrl }));
-    const res = spawnSync(process.execPath, [resolve(import.meta.dirname, '../../dist/src/cli.js'), 'serve', '--config', file, '--workers', '2'], {
+    const res = spawnSync(process.execPath, [resolve(import.meta.dirname, '../../dist/idgate/cli.js'), 'serve', '--config', file, '--workers', '2'], {
       encoding: 'utf8',
       timeout: 10_000,
     });

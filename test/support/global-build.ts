@@ -4,19 +4,22 @@ import { join, resolve } from 'node:path';
 
 /**
  * Vitest global setup: brings `dist/` up to date before any test runs, so the process-level suites (which
- * spawn `dist/src/cli.js`) always exercise the code in the working tree. `make test`, `npx vitest run` and a
- * single-file run all go through here.
+ * spawn the bundle, `dist/idgate/cli.js`, as the image runs it) always exercise the code in the working
+ * tree. `make test`, `npx vitest run` and a single-file run all go through here.
  *
- * The build is an incremental `tsc -p tsconfig.json` whose build-info file lives inside `dist/` (so
- * `make clean` forgets it too). It is skipped only when the build-info file is newer than every input
- * (`.ts` under src/, test/, bench/, plus tsconfig.json and package-lock.json) and the CLI exists. A type
- * error fails the run: tests never run against output the compiler rejected.
+ * The build is what `make build` does: an incremental `tsc -p tsconfig.json` whose build-info file lives
+ * inside `dist/` (so `make clean` forgets it too), then scripts/bundle.mjs. It is skipped only when the
+ * build-info file is newer than every input (`.ts` under src/, test/, bench/, plus tsconfig.json,
+ * package-lock.json and the bundle script) and both CLIs exist. A type error fails the run: tests never run
+ * against output the compiler rejected.
  *
  * `IDGATE_TEST_SKIP_BUILD=1` skips it (for tools that build in their own sandbox).
  */
 const ROOT = resolve(import.meta.dirname, '../..');
 const BUILD_INFO = join(ROOT, 'dist', '.tsbuildinfo');
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+/** The shipped CLI: the bundle of dist/src/cli.js. */
+export const BUNDLED_CLI = join(ROOT, 'dist', 'idgate', 'cli.js');
 
 function newestInput(): number {
   let newest = 0;
@@ -31,7 +34,7 @@ function newestInput(): number {
     }
   };
   for (const dir of ['src', 'test', 'bench']) visit(join(ROOT, dir));
-  for (const file of ['tsconfig.json', 'package-lock.json']) {
+  for (const file of ['tsconfig.json', 'package-lock.json', 'scripts/bundle.mjs']) {
     if (existsSync(join(ROOT, file))) newest = Math.max(newest, statSync(join(ROOT, file)).mtimeMs);
   }
   return newest;
@@ -39,7 +42,7 @@ function newestInput(): number {
 
 /** True when `dist/` was built from the current inputs (by this setup). */
 export function distIsFresh(): boolean {
-  if (!existsSync(BUILD_INFO) || !existsSync(CLI)) return false;
+  if (!existsSync(BUILD_INFO) || !existsSync(CLI) || !existsSync(BUNDLED_CLI)) return false;
   return statSync(BUILD_INFO).mtimeMs >= newestInput();
 }
 
@@ -54,6 +57,10 @@ export default function setup(): void {
   );
   if (tsc.status !== 0) {
     throw new Error(`tsc failed (exit ${String(tsc.status ?? tsc.signal)}); tests not run against stale dist/:\n${tsc.stdout}${tsc.stderr}`);
+  }
+  const bundle = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  if (bundle.status !== 0) {
+    throw new Error(`bundling failed (exit ${String(bundle.status ?? bundle.signal)}); tests not run against a stale bundle:\n${bundle.stdout}${bundle.stderr}`);
   }
   // tsc leaves the build-info file alone when nothing changed. Stamp it with the time the build STARTED:
   // an input edited while tsc ran is then newer, and the next run builds again.

@@ -27,10 +27,11 @@ export interface IdgateProcess {
   stop(graceMs?: number): Promise<number | null>;
 }
 
-const CLI = resolve(import.meta.dirname, '../../dist/src/cli.js');
+/** The shipped CLI (the bundle scripts/bundle.mjs makes), as the image and `make run` start it. */
+const CLI = resolve(import.meta.dirname, '../../dist/idgate/cli.js');
 
 /**
- * Starts `idgate <command> --config <file>` as a separate process (the built CLI in dist/), with the YAML
+ * Starts `idgate <command> --config <file>` as a separate process (the bundled CLI in dist/idgate/), with the YAML
  * written to a temp dir, and waits until it logs `ready`. Every port in the config may be 0: the process
  * logs the bound ports (`{"msg":"listening","role":…,"port":…}`), which are collected in `ports`.
  * With `configPath`, that existing file is used instead (`configYaml` is ignored; the caller owns the file).
