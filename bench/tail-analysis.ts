@@ -105,7 +105,10 @@ export function renderTailAnalysis(calls: readonly Call[], gcs: readonly Gc[], s
   const bursts = groupWithin(calls, (c) => c.startMs, 2, 'first');
   const sizes = bursts.map((b) => b.length).sort((a, b) => a - b);
   const firsts = summarizeLatencies(bursts.map((b) => ((b[0] as Call).endMs - (b[0] as Call).startMs) * 1000));
-  out.push(`  arrivals: ${bursts.length} bursts (start within 2 ms), size median ${sizes[sizes.length >> 1] ?? 0}, max ${sizes[sizes.length - 1] ?? 0}; first Check of a burst: p50 ${ms(firsts.p50)} p99 ${ms(firsts.p99)} ms`);
+  // How long a burst takes from its first arrival to its last answer: the latency every Check of it sees
+  // when the server answers a burst's Checks together (node:http2 flushes a session's frames once per turn).
+  const spans = summarizeLatencies(bursts.map((b) => (Math.max(...b.map((c) => c.endMs)) - (b[0] as Call).startMs) * 1000));
+  out.push(`  arrivals: ${bursts.length} bursts (start within 2 ms), size median ${sizes[sizes.length >> 1] ?? 0}, max ${sizes[sizes.length - 1] ?? 0}; first Check of a burst: p50 ${ms(firsts.p50)} p99 ${ms(firsts.p99)} ms; first arrival to last answer: p50 ${ms(spans.p50)} p90 ${ms(spans.p90)} ms`);
   // Per second of the phase: slow Checks, so a start-up or a periodic pattern shows.
   const perSecond: number[] = [];
   for (const c of slow) perSecond[Math.floor((c.startMs - t0) / 1000)] = (perSecond[Math.floor((c.startMs - t0) / 1000)] ?? 0) + 1;
