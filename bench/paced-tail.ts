@@ -3,7 +3,7 @@
  * did at the same wall-clock moments (issue 15 §2, the p99 goal).
  *
  * `node dist/bench/paced-tail.js [--builds floor:dist,dist] [--pairs 2] [--rate 1000] [--seconds 10]
- *   [--saturation N] [--gc-after-saturation] [--idle-ms N] [--pre-rate R [--pre-seconds S]] [--slow-ms 5]
+ *   [--saturation N] [--gc-after-saturation] [--gc-in-window-ms N] [--idle-ms N] [--pre-rate R [--pre-seconds S]] [--slow-ms 5]
  *   [--episodes 8] [--node-flags="--trace-gc-nvp --expose-gc"]`
  *
  * Each build (as in `cpu-per-check.js`: a compiled `dist/`, `floor:<dist>` = its transport floor) is started
@@ -36,7 +36,7 @@ import type { NODE_RUNTIME_FLAGS as RuntimeFlags, startTarget as StartTarget } f
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2), {
-    builds: 'string', pairs: 'string', saturation: 'string', 'pre-rate': 'string', 'pre-seconds': 'string', 'node-flags': 'string', 'gc-after-saturation': 'boolean', rate: 'string', seconds: 'string', 'idle-ms': 'string', 'slow-ms': 'string', episodes: 'string', scenario: 'string',
+    builds: 'string', pairs: 'string', saturation: 'string', 'pre-rate': 'string', 'pre-seconds': 'string', 'node-flags': 'string', 'gc-after-saturation': 'boolean', 'gc-in-window-ms': 'string', rate: 'string', seconds: 'string', 'idle-ms': 'string', 'slow-ms': 'string', episodes: 'string', scenario: 'string',
   });
   const def = SCENARIOS[(flags.scenario ?? 'hot') as keyof typeof SCENARIOS];
   if (def === undefined || def.generator !== 'h2load' || def.tokens !== 'single') throw new TypeError('--scenario must be a single-token h2load scenario');
@@ -114,7 +114,15 @@ async function main(): Promise<void> {
           process.kill(target.pid, 'SIGUSR2');
           mark(`${rate}/s`);
           const before = sampleUsage(target.pid);
+          // A forced full GC at a known moment of the window (`--gc-in-window-ms`, needs --expose-gc): what the
+          // Checks after a major GC pay, in any build, without waiting for V8 to start one.
+          const gcInWindowMs = flags['gc-in-window-ms'] !== undefined ? Number(flags['gc-in-window-ms']) : undefined;
+          const gcTimer = gcInWindowMs !== undefined ? setTimeout(() => {
+            mark('forced GC');
+            process.kill(target.pid, 'SIGWINCH');
+          }, gcInWindowMs) : undefined;
           await h2(rate * seconds, rate / clients);
+          clearTimeout(gcTimer);
           const after = sampleUsage(target.pid);
           process.kill(target.pid, 'SIGUSR2');
           await new Promise((r) => setTimeout(r, 300));

@@ -98,8 +98,15 @@ export function renderTailAnalysis(calls: readonly Call[], gcs: readonly Gc[], s
     `  own stalls ≥ 5 ms without a GC: ${ownNoGc.length} (longest ${Math.max(0, ...ownNoGc.map((s) => s.lateMs)).toFixed(1)} ms); major GCs: ${majors.map((g) => `${g.ms.toFixed(1)} ms`).join(', ') || 'none'}`,
     `  target: ${gcs.length} GCs (${gcs.filter((g) => g.kind === 'major').length} major, longest ${Math.max(0, ...gcs.map((g) => g.ms)).toFixed(1)} ms, total ${gcs.reduce((a, g) => a + g.ms, 0).toFixed(0)} ms), ${stalls.length} stalls ≥ 2 ms (longest ${Math.max(0, ...stalls.map((s) => s.lateMs)).toFixed(1)} ms, total ${stalls.reduce((a, s) => a + s.lateMs, 0).toFixed(0)} ms, main thread busy in them ${stalls.reduce((a, s) => a + s.busyMs, 0).toFixed(0)} ms; ${own.length} busy ≥ half, longest ${Math.max(0, ...own.map((s) => s.lateMs)).toFixed(1)} ms)`,
   ];
-  const growth = oldGrowthPerCheck(gcs, calls.length / Math.max(1, t1 - t0));
-  out.push(`  old generation: +${Number.isNaN(growth) ? '–' : growth.toFixed(0)} bytes per Check between minor GCs; after the last GC ${((gcs[gcs.length - 1]?.oldBytes ?? 0) / 2 ** 20).toFixed(1)} MiB`);
+  const checksPerMs = calls.length / Math.max(1, t1 - t0);
+  const growth = (from: readonly Gc[]): string => {
+    const g = oldGrowthPerCheck(from, checksPerMs);
+    return Number.isNaN(g) ? '–' : `+${g.toFixed(0)}`;
+  };
+  // Split at the first major GC: does the old generation grow faster once one has run?
+  const firstMajor = gcs.findIndex((g) => g.kind === 'major');
+  const split = firstMajor < 0 ? '' : `; before the first major GC ${growth(gcs.slice(0, firstMajor))}, after it ${growth(gcs.slice(firstMajor + 1))}`;
+  out.push(`  old generation: ${growth(gcs)} bytes per Check between minor GCs${split}; after the last GC ${((gcs[gcs.length - 1]?.oldBytes ?? 0) / 2 ** 20).toFixed(1)} MiB`);
   // h2load paces with a timer of at least 10 ms (nghttp2 1.52: max(0.01, 1 / rps) per client), so at
   // 1,000/s over 2 connections the Checks arrive in bursts; a Check's latency includes the burst ahead of it.
   const bursts = groupWithin(calls, (c) => c.startMs, 2, 'first');

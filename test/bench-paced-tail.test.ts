@@ -77,5 +77,9 @@ describe('paced tail analysis (issue 15 §2, the p99 goal)', () => {
     expect(text).toContain('major GCs: 1.0 ms');
     // The busy stall overlaps the major GC, so it is not counted as JavaScript work.
     expect(text).toContain('own stalls ≥ 5 ms without a GC: 0');
+    // Old-generation growth split at the first major GC (100 bytes per Check before, 300 after).
+    const split = renderTailAnalysis(calls, [gc(0, 'minor', 0), gc(1, 'minor', 100), gc(2, 'major', 50), gc(3, 'minor', 50), gc(4, 'minor', 350)], [], 1, 0);
+    const perMs = 3 / 10; // 3 Checks over the 10 ms between the first and last start
+    expect(split).toContain(`before the first major GC +${(100 / perMs).toFixed(0)}, after it +${(300 / perMs).toFixed(0)}`);
   });
 });
