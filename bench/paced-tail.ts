@@ -6,7 +6,8 @@
  *   [--saturation N] [--gc-after-saturation] [--gc-in-window-ms N] [--idle-ms N] [--pre-rate R [--pre-seconds S]] [--slow-ms 5]
  *   [--episodes 8] [--node-flags="--trace-gc-nvp --expose-gc"]`
  *
- * Each build (as in `cpu-per-check.js`: a compiled `dist/`, `floor:<dist>` = its transport floor) is started
+ * Each build (as in `cpu-per-check.js`: a compiled `dist/`, `floor:<dist>` = its transport floor, `h2:<dist>` =
+ * idgate on its node:http2 transport) is started
  * pinned to core 0 with the stall probe (`stall-probe.ts`) preloaded, warmed up (5,000 Checks at
  * saturation), optionally given N more calls at saturation, left idle, and a slower paced phase first (run.js's
  * order is saturation, 100/s, then 1,000/s), then loaded by h2load at `--rate` for `--seconds`. The h2load log gives
@@ -40,8 +41,20 @@ async function main(): Promise<void> {
   });
   const def = SCENARIOS[(flags.scenario ?? 'hot') as keyof typeof SCENARIOS];
   if (def === undefined || def.generator !== 'h2load' || def.tokens !== 'single') throw new TypeError('--scenario must be a single-token h2load scenario');
-  const builds = String(flags.builds ?? 'floor:dist,dist').split(',').map((b) => (b.startsWith('floor:') ? `floor:${resolve(b.slice(6))}` : resolve(b)));
-  const distOf = (build: string): string => (build.startsWith('floor:') ? build.slice(6) : build);
+  // `floor:<dist>` = that build's transport floor, `h2:<dist>` = idgate on its node:http2 transport.
+  const prefixOf = (build: string): 'floor' | 'h2' | undefined => (build.startsWith('floor:') ? 'floor' : build.startsWith('h2:') ? 'h2' : undefined);
+  const builds = String(flags.builds ?? 'floor:dist,dist').split(',').map((b) => {
+    const prefix = prefixOf(b);
+    return prefix === undefined ? resolve(b) : `${prefix}:${resolve(b.slice(prefix.length + 1))}`;
+  });
+  const distOf = (build: string): string => {
+    const prefix = prefixOf(build);
+    return prefix === undefined ? build : build.slice(prefix.length + 1);
+  };
+  const targetOf = (build: string): 'floor' | 'idgate-h2' | 'idgate' => {
+    const prefix = prefixOf(build);
+    return prefix === 'floor' ? 'floor' : prefix === 'h2' ? 'idgate-h2' : 'idgate';
+  };
   const pairs = Number(flags.pairs ?? 2);
   const rate = Number(flags.rate ?? 1000);
   const seconds = Number(flags.seconds ?? 10);
@@ -67,7 +80,7 @@ async function main(): Promise<void> {
         // This build's probe (the bench's own tool), preloaded into every build under test alike.
         const probe = new URL('./stall-probe.js', import.meta.url).href;
         const spawnedAt = Date.now();
-        const target = await mod.startTarget(build.startsWith('floor:') ? 'floor' : 'idgate', ctx, {
+        const target = await mod.startTarget(targetOf(build), ctx, {
           cpus: '0',
           children,
           tempRoot: workDir,
@@ -140,7 +153,7 @@ async function main(): Promise<void> {
             // --trace-gc-nvp: a major GC's pause and its phases of ≥ 1 ms.
             else if (line.includes('gc=mc')) process.stdout.write(`  ${line.split(' ').filter((f) => /^(\d+|ms:|pause=|gc=)/.test(f) || Number(f.split('=')[1]) >= 1 && /^(clear|evacuate|mark|sweep|finish|incremental|compact)[.=a-z_]*=/.test(f)).join(' ')}\n`);
           }
-          if (majorLines.length > 0 && process.env.IDGATE_BENCH_GC_LOG !== undefined) writeFileSync(`${process.env.IDGATE_BENCH_GC_LOG}-${pair + 1}-${build.startsWith('floor:') ? 'floor' : 'idgate'}.log`, `${majorLines.join('\n')}\n`);
+          if (majorLines.length > 0 && process.env.IDGATE_BENCH_GC_LOG !== undefined) writeFileSync(`${process.env.IDGATE_BENCH_GC_LOG}-${pair + 1}-${targetOf(build)}.log`, `${majorLines.join('\n')}\n`);
         } finally {
           await target.stop();
         }
