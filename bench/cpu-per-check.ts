@@ -22,22 +22,19 @@
  * saturation (or at `--rate` Checks/s) with the scenario's generator; the report gives the median µs of server CPU per Check, the
  * RSS after the phase and the load average at each run.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BenchIssuer } from './bench-issuer.js';
+import { openAbSession } from './ab-session.js';
 import { sampleCheck } from './check-sample.js';
 import { encodeCheckRequest, loadUpstreamCheckCodec } from './encode-check-request.js';
 import { runGrpcLoad } from './grpc-load.js';
-import { runH2load, type ChildRegistry } from './h2load.js';
-import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-config.js';
+import { runH2load } from './h2load.js';
 import { parseFlags } from './parse-flags.js';
-import { clockTicksPerSecond, mainThreadWakeups, pinProcess, sampleThreads, sampleUsage, type ThreadTicks } from './proc-stats.js';
-import { startRedis, type RedisProcess } from './redis-process.js';
-import { SCENARIOS, commandOf, type ScenarioName } from './scenarios.js';
-import { seedApprovedVerdicts } from './seed-verdict.js';
-import type { LaunchContext, startTarget as StartTarget, TargetName } from './targets.js';
+import { clockTicksPerSecond, mainThreadWakeups, sampleThreads, sampleUsage, type ThreadTicks } from './proc-stats.js';
+import { SCENARIOS, type ScenarioName } from './scenarios.js';
+import type { startTarget as StartTarget, TargetName } from './targets.js';
 
 /** The target prefix of a `--builds` entry: `floor:`, `bound:` or `bound+stage+…:` (none = idgate). */
 const BUILD_TARGET = /^(floor|bound(?:\+[a-z]+)*):/;
@@ -102,44 +99,9 @@ async function main(): Promise<void> {
   // Checks each event-loop turn happens to batch, which on a shared machine varies with the generator's
   // own share of its core.
   const rate = flags.rate !== undefined ? Number(flags.rate) : undefined;
-  const children: ChildRegistry = new Set();
-  const stopAll = (): void => {
-    for (const child of children) child.kill('SIGKILL');
-  };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      stopAll();
-      process.exit(130);
-    });
-  }
-  // The harness (node generator, JWKS) stays off the server's core, as run.js does.
-  pinProcess(process.pid, '1');
-  const workDir = mkdtempSync(join(tmpdir(), 'idgate-cpu-'));
-  const issuer = new BenchIssuer();
-  await issuer.listen();
-  let redis: RedisProcess | undefined;
+  const session = await openAbSession(def, 'cpu');
+  const { children, workDir, issuer, ctx } = session;
   try {
-    if (def.store !== 'memory') {
-      redis = await startRedis({ cpus: '1', children, tempRoot: workDir });
-      await seedApprovedVerdicts(redis.url, [`${BENCH_ISSUER_NAME}:user-0`], BENCH_WORKFLOW, Date.now());
-    }
-    const configYaml = renderBenchConfig({
-      issuer: issuer.issuer,
-      jwksUri: issuer.jwksUri,
-      audience: issuer.audience,
-      ...(redis !== undefined ? { redisUrl: redis.url } : {}),
-      localCacheTtlMs: def.store === 'redis-uncached' ? 0 : 60_000,
-      routes: def.routes,
-      celConditions: true,
-    });
-    const ctx: LaunchContext = {
-      configYaml,
-      issuer: issuer.issuer,
-      jwksUri: issuer.jwksUri,
-      audience: issuer.audience,
-      extraArgs: def.extraArgs,
-      command: commandOf(def),
-    };
     const codec = loadUpstreamCheckCodec();
     const sub = def.subject === 'verified' ? 'user-0' : 'unverified-0';
     // Token pools: every run gets its own slice, so no build ever sees a token twice.
@@ -249,10 +211,7 @@ async function main(): Promise<void> {
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
-    stopAll();
-    await redis?.stop().catch(() => undefined);
-    await issuer.close();
-    rmSync(workDir, { recursive: true, force: true });
+    await session.close();
   }
 }
 
