@@ -14,7 +14,7 @@
  * session, so every decision is a step-up, and a step-up is always logged — through the production logger
  * (`createLogger`: redaction, JWT scrubbing) into a discarding destination, so the decision log's cost is
  * in `decide`. Run under `node --expose-gc --min-semi-space-size=128 --max-semi-space-size=128`, each
- * stage also prints the bytes it allocates per call (used-heap growth over 1,000 calls after a full GC).
+ * stage also prints the bytes it allocates per call (used-heap growth over 5,000 calls after a full GC).
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -130,8 +130,8 @@ async function main(): Promise<void> {
         if (flags.stage !== undefined && flags.stage !== name) continue;
         gc();
         const before = process.memoryUsage().heapUsed;
-        for (let i = 0; i < 1_000; i++) sink += run() === undefined ? 1 : 0;
-        allocated.set(name, ((process.memoryUsage().heapUsed - before) / 1_000).toFixed(0));
+        for (let i = 0; i < 5_000; i++) sink += run() === undefined ? 1 : 0;
+        allocated.set(name, ((process.memoryUsage().heapUsed - before) / 5_000).toFixed(0));
       }
     }
     process.stdout.write(`${build} (µs CPU per call, rounds): ${[...results].map(([name, v]) => `${name} ${v.join('/')}`).join('  ')}${sink > 0 ? ' !' : ''}\n`);
