@@ -3,20 +3,18 @@ import { isBrowserNavigation } from './browser-navigation.js';
 import { testRequestContext } from './test-request-context.js';
 
 /**
- * The test as it was before its `text/html` pre-test (kept here as the oracle): the pre-test may only skip
+ * The test as it was before its `text/html` pre-test (the same rules, written as an oracle): the pre-test may only skip
  * work, never change an answer, since the renderer (redirect or challenge) and the gate (return URL or none)
  * must keep agreeing with each other and with what they answered before.
  */
 function reference(method: string, accept: string | undefined): boolean {
-  if (method !== 'GET' && method !== 'HEAD') return false;
-  if (accept === undefined) return false;
-  for (const range of accept.split(',')) {
-    const [type, ...params] = range.split(';');
-    if (type?.trim().toLowerCase() !== 'text/html') continue;
-    const q = params.map((p) => p.trim().toLowerCase()).find((p) => p.startsWith('q='));
-    if (q === undefined || Number(q.slice(2)) > 0) return true;
-  }
-  return false;
+  if (!['GET', 'HEAD'].includes(method) || accept === undefined) return false;
+  return accept.split(',').some((range) => {
+    const parts = range.split(';').map((p) => p.trim().toLowerCase());
+    if (parts[0] !== 'text/html') return false;
+    const q = parts.slice(1).find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
 }
 
 const RANGES = [
