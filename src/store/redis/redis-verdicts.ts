@@ -15,6 +15,7 @@ import { StoreError } from '../store-error.js';
 import { escapeKeyPart } from '../store-keys.js';
 import { EXPIRING_STATUSES } from '../verdict-order.js';
 import { NO_PENDING, type CheckState, type CheckStateRead, type Revocation, type VerdictStore } from '../verdict-store.js';
+import { createMgetBatcher } from './mget-batcher.js';
 import type { RedisConnection } from './redis-connection.js';
 import { LIST_VERDICTS_LUA, PUT_VERDICT_LUA, REVOKE_VERDICTS_LUA } from './redis-scripts.js';
 
@@ -30,6 +31,8 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
   const putVerdictScript = conn.defineScript('idgatePutVerdict', 3, PUT_VERDICT_LUA);
   const revokeScript = conn.defineScript('idgateRevokeVerdicts', 2, REVOKE_VERDICTS_LUA);
   const listScript = conn.defineScript('idgateListVerdicts', 1, LIST_VERDICTS_LUA);
+  // The per-Check read: one MGET per event-loop turn for every Check of that turn (mget-batcher).
+  const mget = createMgetBatcher(client);
   const verdictOf = (raw: string | null | undefined, subject: string, workflow: string): Verdict | undefined =>
     raw === null || raw === undefined ? undefined : conn.counted(decodeVerdict(raw, subject, workflow), 'verdict');
 
@@ -55,7 +58,7 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
         // One MGET: the verdict keys, then the pending keys (all on the subject's hash tag, so one slot).
         const all = keys.checkState(subject, workflows);
         return conn.read(
-          () => client.mget(all),
+          () => mget(all),
           (raws): CheckState => {
             const verdicts = new Array<Verdict | undefined>(n);
             let pending: (PendingSession | undefined)[] | undefined;
