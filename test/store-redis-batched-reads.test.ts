@@ -4,16 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PendingSession, Verdict } from '../src/core/verdict.js';
 import { createRedisStore, type RedisStore } from '../src/store/redis/create-redis-store.js';
 import { MAX_BATCH_KEYS } from '../src/store/redis/mget-batcher.js';
+import { createStoreKeys, DEFAULT_KEY_PREFIX } from '../src/store/store-keys.js';
 import { StoreError } from '../src/store/store-error.js';
 import type { CheckState } from '../src/store/verdict-store.js';
 import { startRedis, type RedisServerHandle } from './support/redis-server.js';
 
 /**
  * The per-Check read on Redis is one MGET per event-loop turn for all the Checks of that turn
- * (store/redis/mget-batcher). What must not change, on a real redis-server: each Check gets its own
- * verdicts and pending session, never another subject's; a write acknowledged before the read (from any
- * replica) is seen; a fault fails every Check of the command with a coded StoreError; a turn with more keys
- * than one command takes is split.
+ * (store/redis/mget-batcher), and a stored verdict's decoding is kept by its exact text. What must not
+ * change, on a real redis-server: each Check gets its own verdicts and pending session, never another
+ * subject's; a write acknowledged before the read (from any replica) is seen; a fault fails every Check of
+ * the command with a coded StoreError; a turn with more keys than one command takes is split.
  */
 const silent = pino({ level: 'silent' });
 const WORKFLOWS = ['kyc'] as const;
@@ -125,6 +126,25 @@ describe('batched per-Check reads on a real redis-server', () => {
     await new Promise((r) => setTimeout(r, 800));
     // And it answers again once Redis does.
     expect((await reader.readCheckState('test:stuck-0', WORKFLOWS)).verdicts).toEqual([undefined]);
+  });
+
+  it('answers what Redis holds now: a changed stored value is decoded anew, and the same text under another subject is refused', async () => {
+    const reader = await open();
+    const keys = createStoreKeys(DEFAULT_KEY_PREFIX);
+    const at = Date.now() - 1_000;
+    const subject = 'test:decoded';
+    await raw.set(keys.verdict(subject, 'kyc'), JSON.stringify(approved(subject, at)));
+    for (let i = 0; i < 3; i++) expect((await reader.readCheckState(subject, WORKFLOWS)).verdicts[0]).toEqual(approved(subject, at));
+    const declined: Verdict = { ...approved(subject, at + 5), status: 'Declined' };
+    await raw.set(keys.verdict(subject, 'kyc'), JSON.stringify(declined));
+    expect((await reader.readCheckState(subject, WORKFLOWS)).verdicts[0]).toEqual(declined);
+    // Byte for byte the value just decoded for `subject`, stored under another subject's key: not theirs.
+    await raw.set(keys.verdict('test:other', 'kyc'), JSON.stringify(declined));
+    const before = reader.stats().corruptValues;
+    expect((await reader.readCheckState('test:other', WORKFLOWS)).verdicts[0]).toBeUndefined();
+    expect(reader.stats().corruptValues).toBe(before + 1);
+    await raw.del(keys.verdict(subject, 'kyc'));
+    expect((await reader.readCheckState(subject, WORKFLOWS)).verdicts[0]).toBeUndefined();
   });
 
   it('a closed store refuses the read at once', async () => {

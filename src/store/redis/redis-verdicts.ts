@@ -19,6 +19,9 @@ import { createMgetBatcher } from './mget-batcher.js';
 import type { RedisConnection } from './redis-connection.js';
 import { LIST_VERDICTS_LUA, PUT_VERDICT_LUA, REVOKE_VERDICTS_LUA } from './redis-scripts.js';
 
+/** Decoded verdicts kept per store (see `decodeRead`): a few hundred bytes each. */
+const MAX_DECODED = 512;
+
 /**
  * {@link VerdictStore} on Redis: verdict keys, the subject's workflows set and its revocations hash, all
  * on the subject's hash tag so the ordered write and the revocation are one atomic script each, and a
@@ -33,8 +36,20 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
   const listScript = conn.defineScript('idgateListVerdicts', 1, LIST_VERDICTS_LUA);
   // The per-Check read: one MGET per event-loop turn for every Check of that turn (mget-batcher).
   const mget = createMgetBatcher(client);
+  // The per-Check read decodes the same stored value again and again until a webhook or a revocation
+  // replaces it: its decoding is kept by the exact text read (and the subject and workflow it was read for,
+  // which decoding checks), so each read still answers what Redis holds now. Bounded: emptied when full.
+  const decoded = new Map<string, { readonly subject: string; readonly workflow: string; readonly verdict: Verdict | undefined }>();
+  const decodeRead = (raw: string, subject: string, workflow: string): Verdict | undefined => {
+    const known = decoded.get(raw);
+    if (known !== undefined && known.subject === subject && known.workflow === workflow) return known.verdict;
+    const verdict = decodeVerdict(raw, subject, workflow);
+    if (decoded.size >= MAX_DECODED) decoded.clear();
+    decoded.set(raw, { subject, workflow, verdict });
+    return verdict;
+  };
   const verdictOf = (raw: string | null | undefined, subject: string, workflow: string): Verdict | undefined =>
-    raw === null || raw === undefined ? undefined : conn.counted(decodeVerdict(raw, subject, workflow), 'verdict');
+    raw === null || raw === undefined ? undefined : conn.counted(decodeRead(raw, subject, workflow), 'verdict');
 
   return {
     // Not async: the per-Check read is one MGET and one decode, without frames around them.
