@@ -1,12 +1,13 @@
 /**
  * In-process CPU (and, under `--expose-gc --min-semi-space-size=128 --max-semi-space-size=128`, bytes) per
  * verification-gate Check on a real redis-server, A/B between builds: an uncached `RedisStore` (the `redis`
- * scenario's store), every subject with an Approved verdict, `--concurrency` Checks in flight (closed loop:
+ * scenario's store), every subject with an Approved verdict (or a pending session, `--stepup`), `--concurrency` Checks in flight (closed loop:
  * each answer starts the next), cycling over `--subjects` subjects. The process's CPU time ÷ Checks, so the
  * ioredis client's work is in it and the gRPC transport is not; redis-server runs pinned to core 1.
  *
- * `node dist/bench/redis-gate-cpu.js [--build dist/base/dist] [--subjects 256] [--concurrency 256] [--calls 30000]`
- * (pin it: `taskset -c 0`; alternate builds).
+ * `node dist/bench/redis-gate-cpu.js [--build dist/base/dist] [--subjects 256] [--concurrency 256] [--calls 30000]
+ * [--stepup]` (pin it: `taskset -c 0`; alternate builds). `--stepup`: every subject has no verdict but a
+ * pending session, so every Check is a step-up handed that session (the `stepup-redis` scenario's path).
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -21,11 +22,13 @@ type StoreModule = typeof import('../src/store/redis/create-redis-store.js');
 type GateModule = typeof import('../src/verification/create-verification-gate.js');
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { build: 'string', subjects: 'string', concurrency: 'string', calls: 'string' });
+  const flags = parseFlags(process.argv.slice(2), { build: 'string', subjects: 'string', concurrency: 'string', calls: 'string', stepup: 'boolean' });
   const build = flags.build ?? resolve(import.meta.dirname, '..');
   const subjectCount = Number(flags.subjects ?? 256);
   const concurrency = Number(flags.concurrency ?? 256);
   const calls = Number(flags.calls ?? 30_000);
+  const stepUp = flags.stepup === true;
+  const expected = stepUp ? 'step_up' : 'satisfied';
   const load = async <T>(path: string): Promise<T> => (await import(pathToFileURL(resolve(build, 'src', path)).href)) as T;
   const { createRedisStore } = await load<StoreModule>('store/redis/create-redis-store.js');
   const { createVerificationGate } = await load<GateModule>('verification/create-verification-gate.js');
@@ -39,7 +42,12 @@ async function main(): Promise<void> {
     const principals: Principal[] = [];
     for (let i = 0; i < subjectCount; i++) {
       const subject = `bench:s${i}`;
-      await store.putVerdict({ subject, workflow: 'kyc', sessionId: `s${i}`, status: 'Approved', eventAt: now, decidedAt: now, facts: {} });
+      if (stepUp) {
+        const sessionId = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+        await store.putPending({ subject, workflow: 'kyc', sessionId, url: `http://127.0.0.1:8099/session/${sessionId}`, createdAt: now }, 3_600_000);
+      } else {
+        await store.putVerdict({ subject, workflow: 'kyc', sessionId: `s${i}`, status: 'Approved', eventAt: now, decidedAt: now, facts: {} });
+      }
       principals.push({ issuerName: 'bench', issuer: 'https://issuer.bench', sub: `s${i}`, subject, claims: {}, source: 'header', tokenId: `t${i}` });
     }
     const workflow = { name: 'kyc', workflowId: '11111111-2222-4333-8444-0000000000e1', maxAgeMs: 365 * 86_400_000, requireAmlClear: false, requireDocumentValid: false };
@@ -60,7 +68,7 @@ async function main(): Promise<void> {
           const principal = principals[next++ % principals.length] as Principal;
           const at = Date.now();
           Promise.resolve(gate.check({ ctx, principal, needs, routeId: 'r', now: at, deadlineAt: at + 5_000 })).then((result) => {
-            if (result.kind !== 'satisfied') return fail(new Error(`expected satisfied, got ${result.kind}`));
+            if (result.kind !== expected) return fail(new Error(`expected ${expected}, got ${result.kind}`));
             answered += 1;
             if (answered === total) done();
             else start();

@@ -128,23 +128,40 @@ describe('batched per-Check reads on a real redis-server', () => {
     expect((await reader.readCheckState('test:stuck-0', WORKFLOWS)).verdicts).toEqual([undefined]);
   });
 
-  it('answers what Redis holds now: a changed stored value is decoded anew, and the same text under another subject is refused', async () => {
+  // A verdict and a pending session are each decoded once per stored text (keptDecoding): reads must still
+  // answer what Redis holds now, and never hand a subject a value stored for another one.
+  const KINDS = [
+    {
+      kind: 'verdict',
+      key: (subject: string) => createStoreKeys(DEFAULT_KEY_PREFIX).verdict(subject, 'kyc'),
+      value: (subject: string, at: number): Verdict | PendingSession => ({ ...approved(subject, at), status: at % 2 === 0 ? 'Approved' : 'Declined' }),
+      read: (state: CheckState) => state.verdicts[0],
+    },
+    {
+      kind: 'pending session',
+      key: (subject: string) => createStoreKeys(DEFAULT_KEY_PREFIX).pending(subject, 'kyc'),
+      value: (subject: string, at: number): Verdict | PendingSession => ({ ...pending(subject, at), sessionId: `p-${at}` }),
+      read: (state: CheckState) => state.pending?.[0],
+    },
+  ] as const;
+
+  it.each(KINDS)('a $kind: a changed stored value is read anew, a deleted one is gone, another subject\'s is refused', async ({ key, value, read }) => {
     const reader = await open();
-    const keys = createStoreKeys(DEFAULT_KEY_PREFIX);
     const at = Date.now() - 1_000;
-    const subject = 'test:decoded';
-    await raw.set(keys.verdict(subject, 'kyc'), JSON.stringify(approved(subject, at)));
-    for (let i = 0; i < 3; i++) expect((await reader.readCheckState(subject, WORKFLOWS)).verdicts[0]).toEqual(approved(subject, at));
-    const declined: Verdict = { ...approved(subject, at + 5), status: 'Declined' };
-    await raw.set(keys.verdict(subject, 'kyc'), JSON.stringify(declined));
-    expect((await reader.readCheckState(subject, WORKFLOWS)).verdicts[0]).toEqual(declined);
+    const subject = `test:decoded-${at}`;
+    const first = value(subject, at);
+    await raw.set(key(subject), JSON.stringify(first));
+    for (let i = 0; i < 3; i++) expect(read(await reader.readCheckState(subject, WORKFLOWS))).toEqual(first);
+    const changed = value(subject, at + 1);
+    await raw.set(key(subject), JSON.stringify(changed));
+    expect(read(await reader.readCheckState(subject, WORKFLOWS))).toEqual(changed);
     // Byte for byte the value just decoded for `subject`, stored under another subject's key: not theirs.
-    await raw.set(keys.verdict('test:other', 'kyc'), JSON.stringify(declined));
-    const before = reader.stats().corruptValues;
-    expect((await reader.readCheckState('test:other', WORKFLOWS)).verdicts[0]).toBeUndefined();
-    expect(reader.stats().corruptValues).toBe(before + 1);
-    await raw.del(keys.verdict(subject, 'kyc'));
-    expect((await reader.readCheckState(subject, WORKFLOWS)).verdicts[0]).toBeUndefined();
+    await raw.set(key(`${subject}-other`), JSON.stringify(changed));
+    const corrupt = reader.stats().corruptValues;
+    expect(read(await reader.readCheckState(`${subject}-other`, WORKFLOWS))).toBeUndefined();
+    expect(reader.stats().corruptValues).toBe(corrupt + 1);
+    await raw.del(key(subject));
+    expect(read(await reader.readCheckState(subject, WORKFLOWS))).toBeUndefined();
   });
 
   it('a closed store refuses the read at once', async () => {
