@@ -6,9 +6,15 @@
  * per-call `performance.now()` stamps the figure is not the sum of timer reads; rounds after the first
  * are printed (the first warms up).
  *
- * `node dist/bench/stage-cpu.js [--build dist/base/dist] [--iterations N] [--rounds 3] [--stage decode]`
- * (`--build`: a compiled `dist/` whose `src/` is measured, e.g. the base build kept in `dist/base/dist`;
- * default this build). Pin it (`taskset -c 0`) and alternate builds.
+ * `node dist/bench/stage-cpu.js [--build dist/base/dist] [--iterations N] [--rounds 3] [--stage decode]
+ * [--path allow|stepup]` (`--build`: a compiled `dist/` whose `src/` is measured, e.g. the base build kept in
+ * `dist/base/dist`; default this build). Pin it (`taskset -c 0`) and alternate builds.
+ *
+ * `--path stepup` measures the `stepup` scenario's Check instead: the subject has no verdict and a pending
+ * session, so every decision is a step-up, and a step-up is always logged — through the production logger
+ * (`createLogger`: redaction, JWT scrubbing) into a discarding destination, so the decision log's cost is
+ * in `decide`. Run under `node --expose-gc --min-semi-space-size=128 --max-semi-space-size=128`, each
+ * stage also prints the bytes it allocates per call (used-heap growth over 5,000 calls after a full GC).
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -31,6 +37,7 @@ type Modules = {
   createMetrics: typeof import('../src/observability/metrics.js').createMetrics;
   createDecisionLog: typeof import('../src/observability/decision-log.js').createDecisionLog;
   createDecisionObserver: typeof import('../src/observability/create-decision-observer.js').createDecisionObserver;
+  createLogger: typeof import('../src/observability/create-logger.js').createLogger;
 };
 
 async function load(srcRoot: string): Promise<Modules> {
@@ -48,11 +55,14 @@ async function load(srcRoot: string): Promise<Modules> {
     createMetrics: (await m<typeof import('../src/observability/metrics.js')>('observability/metrics.js')).createMetrics,
     createDecisionLog: (await m<typeof import('../src/observability/decision-log.js')>('observability/decision-log.js')).createDecisionLog,
     createDecisionObserver: (await m<typeof import('../src/observability/create-decision-observer.js')>('observability/create-decision-observer.js')).createDecisionObserver,
+    createLogger: (await m<typeof import('../src/observability/create-logger.js')>('observability/create-logger.js')).createLogger,
   };
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { build: 'string', iterations: 'string', rounds: 'string', stage: 'string' });
+  const flags = parseFlags(process.argv.slice(2), { build: 'string', iterations: 'string', rounds: 'string', stage: 'string', path: 'string' });
+  const stepUp = flags.path === 'stepup';
+  if (flags.path !== undefined && flags.path !== 'allow' && !stepUp) throw new TypeError(`--path must be allow or stepup, got ${flags.path}`);
   const build = flags.build ?? resolve(import.meta.dirname, '..');
   const iterations = Number(flags.iterations ?? 50_000);
   const rounds = Number(flags.rounds ?? 3);
@@ -68,15 +78,23 @@ async function main(): Promise<void> {
     const store = M.createMemoryStore({ logger });
     const token = await issuer.mint('RS256', { sub: 'alice', scope: 'orders:read', roles: ['customer'] });
     const now = Date.now();
-    await store.putVerdict({ subject: 'bench:alice', workflow: 'kyc', sessionId: 's', status: 'Approved', eventAt: now, decidedAt: now, facts: {} });
+    if (stepUp) {
+      // As the sandbox hands out its sessions: the hosted page's URL with the session id in the path.
+      await store.putPending({ subject: 'bench:alice', workflow: 'kyc', sessionId: 'b7c1d2e3-0000-4000-8000-00000000beef', url: 'http://127.0.0.1:8099/session/b7c1d2e3-0000-4000-8000-00000000beef', createdAt: now }, 3_600_000);
+    } else {
+      await store.putVerdict({ subject: 'bench:alice', workflow: 'kyc', sessionId: 's', status: 'Approved', eventAt: now, decidedAt: now, facts: {} });
+    }
     const gate = M.createVerificationGate(
       { store, didit: { createSession: () => Promise.reject(new Error('unused')) }, logger },
       { workflows: config.workflows, callbackUrl: 'http://127.0.0.1:8080/verification/callback', maxStepUps: 5 },
     );
     const policy = M.compilePolicy(config);
     // As the server wires it: metrics (default metrics off: no lag monitor in a CPU loop) and a decision
-    // log that samples no allows, writing nowhere.
-    const decisionLog = M.createDecisionLog({ logger: pino({ level: 'info' }, { write: () => undefined }), allowSampleRate: 0 });
+    // log that samples no allows, writing nowhere (through the production logger when step-ups are logged).
+    const logLogger = stepUp
+      ? M.createLogger({ level: 'info', destination: { write: () => undefined } })
+      : pino({ level: 'info' }, { write: () => undefined });
+    const decisionLog = M.createDecisionLog({ logger: logLogger, allowSampleRate: 0 });
     const observer = M.createDecisionObserver({ metrics: M.createMetrics(undefined, { defaultMetrics: false }), decisionLog: () => decisionLog }, 'grpc');
     const engine = M.createEngine({ authenticator, policy: () => policy, verification: gate, observer }, { headerPrefix: 'x-idgate-' });
     const renderOptions = M.render.compileRenderOptions({});
@@ -86,7 +104,7 @@ async function main(): Promise<void> {
     const ctx = mapped.value;
     const decided = engine.decide(ctx, Date.now() + 100);
     const decision = decided instanceof Promise ? await decided : decided;
-    if (decision.kind !== 'allow') throw new Error(`expected allow, got ${decision.kind}`);
+    if (decision.kind !== (stepUp ? 'step_up' : 'allow')) throw new Error(`expected ${stepUp ? 'step_up' : 'allow'}, got ${decision.kind}`);
     const stages: Record<string, () => unknown> = {
       decode: () => M.codec.decodeCheckRequest(body),
       'decode+map': () => M.toRequestContext(M.codec.decodeCheckRequest(body), 1),
@@ -96,6 +114,8 @@ async function main(): Promise<void> {
     };
     const results = new Map<string, string[]>();
     let sink = 0;
+    const gc = (globalThis as { gc?: () => void }).gc;
+    const allocated = new Map<string, string>();
     for (let round = 0; round < rounds + 1; round++) {
       for (const [name, run] of Object.entries(stages)) {
         if (flags.stage !== undefined && flags.stage !== name) continue;
@@ -105,7 +125,17 @@ async function main(): Promise<void> {
         if (round > 0) results.set(name, [...(results.get(name) ?? []), ((used.user + used.system) / iterations).toFixed(2)]);
       }
     }
+    if (gc !== undefined) {
+      for (const [name, run] of Object.entries(stages)) {
+        if (flags.stage !== undefined && flags.stage !== name) continue;
+        gc();
+        const before = process.memoryUsage().heapUsed;
+        for (let i = 0; i < 5_000; i++) sink += run() === undefined ? 1 : 0;
+        allocated.set(name, ((process.memoryUsage().heapUsed - before) / 5_000).toFixed(0));
+      }
+    }
     process.stdout.write(`${build} (µs CPU per call, rounds): ${[...results].map(([name, v]) => `${name} ${v.join('/')}`).join('  ')}${sink > 0 ? ' !' : ''}\n`);
+    if (gc !== undefined) process.stdout.write(`  bytes allocated per call: ${[...allocated].map(([name, b]) => `${name} ${b}`).join('  ')}\n`);
     await authenticator.close();
   } finally {
     await issuer.close();

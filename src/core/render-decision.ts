@@ -252,9 +252,28 @@ function renderDeny(decision: DenyDecision, ctx: RequestContext, options: Compil
   return { allow: false, status, code, headers: headers.map(([n, v]) => [n, toHeaderSafe(v)] as const), body, metadata };
 }
 
+/**
+ * Verification URLs already checked and re-serialised, by their text (`null`: refused). A pending session's
+ * URL is handed out on every Check of its subject until the session settles, and parsing it with WHATWG
+ * `URL` was most of a step-up's rendering; the answer depends on the text alone, so it is kept. Bounded:
+ * emptied when full (a few hundred URLs of ~100 bytes).
+ */
+const locations = new Map<string, string | null>();
+const MAX_LOCATIONS = 512;
+
+/** The verification URL re-serialised (so the Location header is percent-encoded); undefined when refused. */
+function locationOf(verificationUrl: string): string | undefined {
+  let location = locations.get(verificationUrl);
+  if (location === undefined) {
+    location = parseHttpUrl(verificationUrl)?.href ?? null;
+    if (locations.size >= MAX_LOCATIONS) locations.clear();
+    locations.set(verificationUrl, location);
+  }
+  return location ?? undefined;
+}
+
 function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: CompiledRenderOptions): RenderedVerdict {
-  // Re-serialised, so the Location header is percent-encoded.
-  const location = parseHttpUrl(decision.verificationUrl)?.href;
+  const location = locationOf(decision.verificationUrl);
   if (location === undefined) {
     return renderDeny(
       {

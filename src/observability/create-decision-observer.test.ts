@@ -1,5 +1,7 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import type { Decision } from '../core/decision.js';
+import type { Outcome } from '../core/outcome.js';
 import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
 import { createDecisionObserver } from './create-decision-observer.js';
 import { createLogger } from './create-logger.js';
@@ -94,5 +96,38 @@ describe('createDecisionObserver', () => {
     });
     expect(JSON.stringify(lines()[0])).not.toMatch(/t0ken|session=abc|ana@example|secret/);
     expect(lines()[1]).not.toHaveProperty('replay');
+  });
+});
+
+describe('createDecisionObserver: the exact lines', () => {
+  // Step-ups for a browser and an API client, with and without the policy's outcome, a shadow step-up, a
+  // fault and a sampled allow: the lines the build before the observer lost its spread temporaries
+  // (f26f0ac) wrote, byte for byte but the time.
+  it('writes every field as before, in the same order', () => {
+    const chunks: string[] = [];
+    const logger = createLogger({ level: 'info', base: { pid: 1, hostname: 'h' }, destination: { write: (c: string) => void chunks.push(c) } });
+    const decisionLog = createDecisionLog({ logger, allowSampleRate: 1, revision: 'platform@abc' });
+    const observer = createDecisionObserver({ metrics: createMetrics(new Registry()), decisionLog: () => decisionLog }, 'grpc');
+    const outcome = {
+      kind: 'verify', routeId: 'pay', needs: [], headers: {}, shadow: false,
+      trace: [{ step: 'token', result: 'pass', detail: 'verified token from issuer corp' }],
+      decidedBy: { layer: 'route', id: 'pay', revision: 'tenant/pay@r1' },
+    } as unknown as Outcome;
+    const stepUp: Decision = { kind: 'step_up', workflow: 'kyc', verificationUrl: 'http://x/s', sessionId: 's-1', routeId: 'pay', subject: 'corp:u1', decisionId: 'd-1' };
+    observer.observe(browser, stepUp, outcome, 1.5);
+    observer.observe(ctx, stepUp, outcome, 2);
+    observer.observe(ctx, stepUp, undefined, 3);
+    const shadowAllow: Decision = { kind: 'allow', headers: {}, metadata: {}, shadow: true, routeId: 'pay', subject: 'corp:u1', decisionId: 'd-2' };
+    observer.observe(browser, shadowAllow, { ...outcome, shadow: true }, 4, { wouldBe: { ...stepUp, decisionId: 'd-2' } });
+    observer.observe(ctx, { kind: 'deny', status: 503, code: 'dependency_unavailable', message: 'm', retryAfter: 5, decisionId: 'd-3' }, undefined, 5);
+    observer.observe(ctx, { kind: 'allow', headers: {}, metadata: {}, routeId: 'pay', subject: 'corp:u1', decisionId: 'd-4' }, { ...outcome, kind: 'allow' } as Outcome, 6);
+    expect(chunks.map((c) => c.replace(/"time":\d+,/, ''))).toEqual([
+      "{\"level\":30,\"pid\":1,\"hostname\":\"h\",\"component\":\"decision\",\"requestId\":\"r-1\",\"decisionId\":\"d-1\",\"revision\":\"tenant/pay@r1\",\"layer\":\"route\",\"rule\":\"pay\",\"outcome\":\"step_up\",\"method\":\"GET\",\"host\":\"shop.example.com\",\"path\":\"/pay\",\"sourceAddress\":\"198.51.100.7\",\"durationMs\":1.5,\"routeId\":\"pay\",\"subject\":\"corp:u1\",\"code\":\"verification_required\",\"status\":302,\"trace\":[{\"step\":\"token\",\"result\":\"pass\",\"detail\":\"verified token from issuer corp\"}],\"msg\":\"decision\"}\n",
+      "{\"level\":30,\"pid\":1,\"hostname\":\"h\",\"component\":\"decision\",\"requestId\":\"r-1\",\"decisionId\":\"d-1\",\"revision\":\"tenant/pay@r1\",\"layer\":\"route\",\"rule\":\"pay\",\"outcome\":\"step_up\",\"method\":\"GET\",\"host\":\"shop.example.com\",\"path\":\"/pay\",\"sourceAddress\":\"198.51.100.7\",\"durationMs\":2,\"routeId\":\"pay\",\"subject\":\"corp:u1\",\"code\":\"verification_required\",\"status\":401,\"trace\":[{\"step\":\"token\",\"result\":\"pass\",\"detail\":\"verified token from issuer corp\"}],\"msg\":\"decision\"}\n",
+      "{\"level\":30,\"pid\":1,\"hostname\":\"h\",\"component\":\"decision\",\"requestId\":\"r-1\",\"decisionId\":\"d-1\",\"revision\":\"platform@abc\",\"outcome\":\"step_up\",\"method\":\"GET\",\"host\":\"shop.example.com\",\"path\":\"/pay\",\"sourceAddress\":\"198.51.100.7\",\"durationMs\":3,\"routeId\":\"pay\",\"subject\":\"corp:u1\",\"code\":\"verification_required\",\"status\":401,\"msg\":\"decision\"}\n",
+      "{\"level\":30,\"pid\":1,\"hostname\":\"h\",\"component\":\"decision\",\"requestId\":\"r-1\",\"decisionId\":\"d-2\",\"revision\":\"tenant/pay@r1\",\"layer\":\"route\",\"rule\":\"pay\",\"outcome\":\"step_up\",\"method\":\"GET\",\"host\":\"shop.example.com\",\"path\":\"/pay\",\"sourceAddress\":\"198.51.100.7\",\"durationMs\":4,\"routeId\":\"pay\",\"subject\":\"corp:u1\",\"code\":\"verification_required\",\"status\":302,\"shadow\":true,\"trace\":[{\"step\":\"token\",\"result\":\"pass\",\"detail\":\"verified token from issuer corp\"}],\"msg\":\"decision\"}\n",
+      "{\"level\":50,\"pid\":1,\"hostname\":\"h\",\"component\":\"decision\",\"requestId\":\"r-1\",\"decisionId\":\"d-3\",\"revision\":\"platform@abc\",\"outcome\":\"deny\",\"method\":\"GET\",\"host\":\"shop.example.com\",\"path\":\"/pay\",\"sourceAddress\":\"198.51.100.7\",\"durationMs\":5,\"code\":\"dependency_unavailable\",\"status\":503,\"msg\":\"decision\"}\n",
+      "{\"level\":30,\"pid\":1,\"hostname\":\"h\",\"component\":\"decision\",\"requestId\":\"r-1\",\"decisionId\":\"d-4\",\"revision\":\"tenant/pay@r1\",\"layer\":\"route\",\"rule\":\"pay\",\"outcome\":\"allow\",\"method\":\"GET\",\"host\":\"shop.example.com\",\"path\":\"/pay\",\"sourceAddress\":\"198.51.100.7\",\"durationMs\":6,\"routeId\":\"pay\",\"subject\":\"corp:u1\",\"msg\":\"decision\"}\n",
+    ]);
   });
 });

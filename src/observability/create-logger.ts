@@ -51,9 +51,23 @@ const JWT_CENSOR = '[redacted-jwt]';
 /** Walks stop here; anything deeper is replaced whole (fail closed on pathological objects). */
 const MAX_DEPTH = 8;
 
+/**
+ * Answers of {@link isSensitiveKey} by key. Every key of every line is tested (a decision line has ~15, and
+ * a step-up is logged on every Check), and the keys are almost always the same few field names, so the
+ * lower-casing is done once per name. Bounded: request-derived keys (header names in a replay record)
+ * stop being remembered once it is full, and are then tested as before.
+ */
+const keyVerdicts = new Map<string, boolean>();
+const MAX_KEY_VERDICTS = 1024;
+
 function isSensitiveKey(key: string): boolean {
-  const lower = key.toLowerCase();
-  return SENSITIVE.has(lower) || lower.startsWith(REDACTED_PREFIX);
+  let sensitive = keyVerdicts.get(key);
+  if (sensitive === undefined) {
+    const lower = key.toLowerCase();
+    sensitive = SENSITIVE.has(lower) || lower.startsWith(REDACTED_PREFIX);
+    if (keyVerdicts.size < MAX_KEY_VERDICTS) keyVerdicts.set(key, sensitive);
+  }
+  return sensitive;
 }
 
 /** Replaces JWT-looking substrings; cheap `includes` guard first because almost no string has one. */

@@ -97,3 +97,36 @@ describe('createDecisionLog', () => {
     expect(() => setup(rate)).toThrow(TypeError);
   });
 });
+
+describe('createDecisionLog: the exact line', () => {
+  // Every field, a stray header and token, JWTs in request data and a trace, a bounded trace and a replay
+  // record with credentials and personal data nested in it: the lines as the build before the decision log
+  // lost its spread temporaries (f26f0ac) wrote them, byte for byte but the time.
+  const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln';
+  const trace = Array.from({ length: 18 }, (_, i) => ({ step: `s${i}`, result: i === 3 ? 'fail' : 'pass', detail: i === 1 ? `token ${JWT} seen` : i === 2 ? 'y'.repeat(250) : `detail ${i}` }));
+  const entries = [
+    {
+      requestId: `req-${JWT}`, decisionId: 'd-1', revision: 'tenant@r7', layer: 'route', rule: 'payments', routeId: 'payments', subject: `corp:${JWT}`,
+      outcome: 'step_up', code: 'verification_required', status: 302, method: 'GET', host: 'shop.example.com', path: `/pay/${JWT}`,
+      sourceAddress: '198.51.100.7', durationMs: 0.25, shadow: true, trace,
+      replay: { v: 1, at: 5, request: { method: 'GET', scheme: 'https', host: 'shop.example.com', path: '/pay', sourceAddress: '198.51.100.7', headers: { authorization: `Bearer ${JWT}`, cookie: 'a=b', 'x-signature-v2': 'sig', accept: 'text/html' } }, auth: { kind: 'verified', claims: { sub: 's', email: 'a@example.com', Name: 'N', nested: { password: 'p', list: [{ token: 't' }, `x ${JWT}`] } } } },
+      headers: { authorization: `Bearer ${JWT}` }, token: 'SECRET',
+    },
+    { requestId: 'r2', revision: '', outcome: 'deny', code: 'dependency_unavailable', status: 503, method: 'POST', host: 'h', path: '/', sourceAddress: '::1', durationMs: 3 },
+    { requestId: 'r3', outcome: 'allow', sampled: true, method: 'GET', host: 'h', path: '/a', sourceAddress: '10.0.0.1', durationMs: 0, trace: [] },
+  ] as unknown as DecisionLogEntry[];
+  const expected = [
+    "{\"level\":30,\"pid\":1,\"hostname\":\"h\",\"component\":\"decision\",\"requestId\":\"req-[redacted-jwt]\",\"decisionId\":\"d-1\",\"revision\":\"tenant@r7\",\"layer\":\"route\",\"rule\":\"payments\",\"outcome\":\"step_up\",\"method\":\"GET\",\"host\":\"shop.example.com\",\"path\":\"/pay/[redacted-jwt]\",\"sourceAddress\":\"198.51.100.7\",\"durationMs\":0.25,\"routeId\":\"payments\",\"subject\":\"corp:[redacted-jwt]\",\"code\":\"verification_required\",\"status\":302,\"shadow\":true,\"trace\":[{\"step\":\"s0\",\"result\":\"pass\",\"detail\":\"detail 0\"},{\"step\":\"s1\",\"result\":\"pass\",\"detail\":\"token [redacted-jwt] seen\"},{\"step\":\"s2\",\"result\":\"pass\",\"detail\":\"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\u2026\"},{\"step\":\"s3\",\"result\":\"fail\",\"detail\":\"detail 3\"},{\"step\":\"s4\",\"result\":\"pass\",\"detail\":\"detail 4\"},{\"step\":\"s5\",\"result\":\"pass\",\"detail\":\"detail 5\"},{\"step\":\"s6\",\"result\":\"pass\",\"detail\":\"detail 6\"},{\"step\":\"s7\",\"result\":\"pass\",\"detail\":\"detail 7\"},{\"step\":\"s8\",\"result\":\"pass\",\"detail\":\"detail 8\"},{\"step\":\"s9\",\"result\":\"pass\",\"detail\":\"detail 9\"},{\"step\":\"s10\",\"result\":\"pass\",\"detail\":\"detail 10\"},{\"step\":\"s11\",\"result\":\"pass\",\"detail\":\"detail 11\"},{\"step\":\"s12\",\"result\":\"pass\",\"detail\":\"detail 12\"},{\"step\":\"s13\",\"result\":\"pass\",\"detail\":\"detail 13\"},{\"step\":\"s14\",\"result\":\"pass\",\"detail\":\"detail 14\"},{\"step\":\"s15\",\"result\":\"pass\",\"detail\":\"detail 15\"},{\"step\":\"trace\",\"result\":\"info\",\"detail\":\"2 more steps omitted\"}],\"replay\":{\"v\":1,\"at\":5,\"request\":{\"method\":\"GET\",\"scheme\":\"https\",\"host\":\"shop.example.com\",\"path\":\"/pay\",\"sourceAddress\":\"198.51.100.7\",\"headers\":{\"authorization\":\"[redacted]\",\"cookie\":\"[redacted]\",\"x-signature-v2\":\"[redacted]\",\"accept\":\"text/html\"}},\"auth\":{\"kind\":\"verified\",\"claims\":{\"sub\":\"s\",\"email\":\"[redacted]\",\"Name\":\"[redacted]\",\"nested\":{\"password\":\"[redacted]\",\"list\":[{\"token\":\"[redacted]\"},\"x [redacted-jwt]\"]}}}},\"msg\":\"decision\"}\n",
+    "{\"level\":50,\"pid\":1,\"hostname\":\"h\",\"component\":\"decision\",\"requestId\":\"r2\",\"outcome\":\"deny\",\"method\":\"POST\",\"host\":\"h\",\"path\":\"/\",\"sourceAddress\":\"::1\",\"durationMs\":3,\"code\":\"dependency_unavailable\",\"status\":503,\"msg\":\"decision\"}\n",
+    "{\"level\":30,\"pid\":1,\"hostname\":\"h\",\"component\":\"decision\",\"requestId\":\"r3\",\"outcome\":\"allow\",\"method\":\"GET\",\"host\":\"h\",\"path\":\"/a\",\"sourceAddress\":\"10.0.0.1\",\"durationMs\":0,\"msg\":\"decision\"}\n",
+  ];
+
+  it('keeps every field, its order and its redaction', () => {
+    const chunks: string[] = [];
+    const logger = createLogger({ level: 'info', base: { pid: 1, hostname: 'h' }, destination: { write: (c: string) => void chunks.push(c) } });
+    const log = createDecisionLog({ logger, allowSampleRate: 0 });
+    for (const entry of entries) log.record(entry);
+    expect(chunks.map((c) => c.replace(/"time":\d+,/, ''))).toEqual(expected);
+    expect(chunks.join('')).not.toMatch(/eyJ|SECRET|Bearer|a@example\.com/);
+  });
+});

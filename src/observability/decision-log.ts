@@ -117,19 +117,19 @@ export function createDecisionLog(options: CreateDecisionLogOptions): DecisionLo
       if (entry.outcome === 'allow' && entry.shadow !== true && !fault && entry.sampled !== true && !sampleAllow()) return;
       const level = fault ? 'error' : 'info';
       if (!logger.isLevelEnabled(level)) return;
-      const line: Record<string, unknown> = {
-        requestId: entry.requestId,
-        ...(entry.decisionId !== undefined ? { decisionId: entry.decisionId } : {}),
-        ...(entry.revision !== undefined && entry.revision !== '' ? { revision: entry.revision } : {}),
-        ...(entry.layer !== undefined ? { layer: entry.layer } : {}),
-        ...(entry.rule !== undefined ? { rule: entry.rule } : {}),
-        outcome: entry.outcome,
-        method: entry.method,
-        host: entry.host,
-        path: entry.path,
-        sourceAddress: entry.sourceAddress,
-        durationMs: entry.durationMs,
-      };
+      // Assigned one by one in the documented order (the order of the JSON line), without a spread
+      // temporary per optional field: a step-up is logged on every Check.
+      const line: Record<string, unknown> = { requestId: entry.requestId };
+      if (entry.decisionId !== undefined) line['decisionId'] = entry.decisionId;
+      if (entry.revision !== undefined && entry.revision !== '') line['revision'] = entry.revision;
+      if (entry.layer !== undefined) line['layer'] = entry.layer;
+      if (entry.rule !== undefined) line['rule'] = entry.rule;
+      line['outcome'] = entry.outcome;
+      line['method'] = entry.method;
+      line['host'] = entry.host;
+      line['path'] = entry.path;
+      line['sourceAddress'] = entry.sourceAddress;
+      line['durationMs'] = entry.durationMs;
       if (entry.routeId !== undefined) line['routeId'] = entry.routeId;
       if (entry.subject !== undefined) line['subject'] = entry.subject;
       if (entry.code !== undefined) line['code'] = entry.code;

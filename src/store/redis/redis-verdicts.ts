@@ -15,8 +15,29 @@ import { StoreError } from '../store-error.js';
 import { escapeKeyPart } from '../store-keys.js';
 import { EXPIRING_STATUSES } from '../verdict-order.js';
 import { NO_PENDING, type CheckState, type CheckStateRead, type Revocation, type VerdictStore } from '../verdict-store.js';
+import { createMgetBatcher } from './mget-batcher.js';
 import type { RedisConnection } from './redis-connection.js';
 import { LIST_VERDICTS_LUA, PUT_VERDICT_LUA, REVOKE_VERDICTS_LUA } from './redis-scripts.js';
+
+/** Decodings kept per store and kind (see {@link keptDecoding}): a few hundred bytes each. */
+const MAX_DECODED = 512;
+
+/**
+ * `decode` with its answers kept by the exact text read and the subject and workflow it was read for
+ * (decoding checks both), so each read still answers what Redis holds now, without parsing it again.
+ * Bounded: emptied when full.
+ */
+function keptDecoding<T>(decode: (raw: string, subject: string, workflow: string) => T | undefined): (raw: string, subject: string, workflow: string) => T | undefined {
+  const kept = new Map<string, { readonly subject: string; readonly workflow: string; readonly value: T | undefined }>();
+  return (raw, subject, workflow) => {
+    const known = kept.get(raw);
+    if (known !== undefined && known.subject === subject && known.workflow === workflow) return known.value;
+    const value = decode(raw, subject, workflow);
+    if (kept.size >= MAX_DECODED) kept.clear();
+    kept.set(raw, { subject, workflow, value });
+    return value;
+  };
+}
 
 /**
  * {@link VerdictStore} on Redis: verdict keys, the subject's workflows set and its revocations hash, all
@@ -30,8 +51,14 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
   const putVerdictScript = conn.defineScript('idgatePutVerdict', 3, PUT_VERDICT_LUA);
   const revokeScript = conn.defineScript('idgateRevokeVerdicts', 2, REVOKE_VERDICTS_LUA);
   const listScript = conn.defineScript('idgateListVerdicts', 1, LIST_VERDICTS_LUA);
+  // The per-Check read: one MGET per event-loop turn for every Check of that turn (mget-batcher).
+  const mget = createMgetBatcher(client);
+  // The per-Check read decodes the same stored values (verdict, pending session) again and again until a
+  // webhook, a new session or a revocation replaces them (keptDecoding).
+  const decodeReadVerdict = keptDecoding(decodeVerdict);
+  const decodeReadPending = keptDecoding(decodePending);
   const verdictOf = (raw: string | null | undefined, subject: string, workflow: string): Verdict | undefined =>
-    raw === null || raw === undefined ? undefined : conn.counted(decodeVerdict(raw, subject, workflow), 'verdict');
+    raw === null || raw === undefined ? undefined : conn.counted(decodeReadVerdict(raw, subject, workflow), 'verdict');
 
   return {
     // Not async: the per-Check read is one MGET and one decode, without frames around them.
@@ -55,7 +82,7 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
         // One MGET: the verdict keys, then the pending keys (all on the subject's hash tag, so one slot).
         const all = keys.checkState(subject, workflows);
         return conn.read(
-          () => client.mget(all),
+          () => mget(all),
           (raws): CheckState => {
             const verdicts = new Array<Verdict | undefined>(n);
             let pending: (PendingSession | undefined)[] | undefined;
@@ -67,7 +94,7 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
               // Where a verdict is stored its pending session is not wanted (CheckState): not decoded.
               if (verdict !== undefined || raw === null || raw === undefined) continue;
               pending ??= new Array<PendingSession | undefined>(n).fill(undefined);
-              pending[i] = conn.counted(decodePending(raw, subject, workflow), 'pending');
+              pending[i] = conn.counted(decodeReadPending(raw, subject, workflow), 'pending');
             }
             return { verdicts, pending: pending ?? NO_PENDING };
           },
