@@ -11,6 +11,7 @@ import {
   revocationField,
   sortRevocations,
 } from '../store-codec.js';
+import { boundedLru } from '../bounded-lru.js';
 import { StoreError } from '../store-error.js';
 import { escapeKeyPart } from '../store-keys.js';
 import { EXPIRING_STATUSES } from '../verdict-order.js';
@@ -25,15 +26,14 @@ const MAX_DECODED = 512;
 /**
  * `decode` with its answers kept by the exact text read and the subject and workflow it was read for
  * (decoding checks both), so each read still answers what Redis holds now, without parsing it again.
- * Bounded: emptied when full.
+ * Bounded by the stores' own LRU.
  */
 function keptDecoding<T>(decode: (raw: string, subject: string, workflow: string) => T | undefined): (raw: string, subject: string, workflow: string) => T | undefined {
-  const kept = new Map<string, { readonly subject: string; readonly workflow: string; readonly value: T | undefined }>();
+  const kept = boundedLru<string, { readonly subject: string; readonly workflow: string; readonly value: T | undefined }>(MAX_DECODED);
   return (raw, subject, workflow) => {
     const known = kept.get(raw);
     if (known !== undefined && known.subject === subject && known.workflow === workflow) return known.value;
     const value = decode(raw, subject, workflow);
-    if (kept.size >= MAX_DECODED) kept.clear();
     kept.set(raw, { subject, workflow, value });
     return value;
   };
