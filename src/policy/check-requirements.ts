@@ -125,8 +125,7 @@ export function checkRequirements(
     if (holdsRoles(req, claims, settings.roleClaims)) {
       trace.push(ROLES_PASS);
     } else {
-      const roleValues = settings.roleClaims.map((p) => readClaim(claims, p));
-      const hasRole = (r: string): boolean => roleValues.some((v) => claimListIncludes(v, r));
+      const hasRole = (r: string): boolean => hasRoleClaim(claims, settings.roleClaims, r);
       const missingAny = req.anyRoleGroups.filter((g) => !g.some(hasRole));
       const missingAll = req.allRoles.filter((r) => !hasRole(r));
       const parts = [
