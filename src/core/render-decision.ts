@@ -1,3 +1,4 @@
+import { boundedLru } from './bounded-lru.js';
 import { isBrowserNavigation } from './browser-navigation.js';
 import type { Decision, DenyDecision, StepUpDecision } from './decision.js';
 import type { DenyCode } from './deny-code.js';
@@ -253,23 +254,21 @@ function renderDeny(decision: DenyDecision, ctx: RequestContext, options: Compil
 }
 
 /**
- * Verification URLs already checked and re-serialised, by their text (`null`: refused). A pending session's
+ * Verification URLs already checked and re-serialised, by their text (`false`: refused). A pending session's
  * URL is handed out on every Check of its subject until the session settles, and parsing it with WHATWG
- * `URL` was most of a step-up's rendering; the answer depends on the text alone, so it is kept. Bounded:
- * emptied when full (a few hundred URLs of ~100 bytes).
+ * `URL` was most of a step-up's rendering; the answer depends on the text alone, so it is kept. Bounded to
+ * a few hundred URLs of ~100 bytes, least recently used out first (a flood of new sessions cannot grow it).
  */
-const locations = new Map<string, string | null>();
-const MAX_LOCATIONS = 512;
+const locations = boundedLru<string, string | false>(512);
 
 /** The verification URL re-serialised (so the Location header is percent-encoded); undefined when refused. */
 function locationOf(verificationUrl: string): string | undefined {
   let location = locations.get(verificationUrl);
   if (location === undefined) {
-    location = parseHttpUrl(verificationUrl)?.href ?? null;
-    if (locations.size >= MAX_LOCATIONS) locations.clear();
+    location = parseHttpUrl(verificationUrl)?.href ?? false;
     locations.set(verificationUrl, location);
   }
-  return location ?? undefined;
+  return location === false ? undefined : location;
 }
 
 function renderStepUp(decision: StepUpDecision, ctx: RequestContext, options: CompiledRenderOptions): RenderedVerdict {

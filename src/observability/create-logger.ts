@@ -1,5 +1,6 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import type { LoggingConfig } from '../config/types.js';
+import { boundedLru } from '../core/bounded-lru.js';
 
 /** What replaces every redacted value. */
 export const REDACTION_CENSOR = '[redacted]';
@@ -55,17 +56,17 @@ const MAX_DEPTH = 8;
  * Answers of {@link isSensitiveKey} by key. Every key of every line is tested (a decision line has ~15, and
  * a step-up is logged on every Check), and the keys are almost always the same few field names, so the
  * lower-casing is done once per name. Bounded: request-derived keys (header names in a replay record)
- * stop being remembered once it is full, and are then tested as before.
+ * cannot grow it past its bound; the least recently used name goes first, so the field names of every line
+ * stay remembered.
  */
-const keyVerdicts = new Map<string, boolean>();
-const MAX_KEY_VERDICTS = 1024;
+const keyVerdicts = boundedLru<string, boolean>(1024);
 
 function isSensitiveKey(key: string): boolean {
   let sensitive = keyVerdicts.get(key);
   if (sensitive === undefined) {
     const lower = key.toLowerCase();
     sensitive = SENSITIVE.has(lower) || lower.startsWith(REDACTED_PREFIX);
-    if (keyVerdicts.size < MAX_KEY_VERDICTS) keyVerdicts.set(key, sensitive);
+    keyVerdicts.set(key, sensitive);
   }
   return sensitive;
 }

@@ -1,4 +1,4 @@
-import { boundedLru } from './bounded-lru.js';
+import { boundedLru } from '../core/bounded-lru.js';
 import type { Verdict } from '../core/verdict.js';
 import { isRiskStore } from './risk-store.js';
 import type { RiskStore } from './risk-store.js';

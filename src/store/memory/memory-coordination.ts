@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { boundedLru } from '../bounded-lru.js';
+import { boundedLru } from '../../core/bounded-lru.js';
 import type { Locks, StepUpCounters } from '../coordination.js';
 import { ttlMs } from '../ttl-ms.js';
 import { pairKey } from './memory-state.js';

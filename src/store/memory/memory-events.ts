@@ -1,4 +1,4 @@
-import { boundedLru } from '../bounded-lru.js';
+import { boundedLru } from '../../core/bounded-lru.js';
 import type { AuditLog, WebhookDedupe } from '../event-log.js';
 import { ttlMs } from '../ttl-ms.js';
 import type { MemoryState } from './memory-state.js';

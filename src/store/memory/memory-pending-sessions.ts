@@ -1,4 +1,4 @@
-import { boundedLru } from '../bounded-lru.js';
+import { boundedLru } from '../../core/bounded-lru.js';
 import type { PendingSession, SessionRecord } from '../../core/verdict.js';
 import type { PendingSessions } from '../pending-sessions.js';
 import { encodePending, encodeSession } from '../store-codec.js';

@@ -1,4 +1,4 @@
-import { boundedLru } from '../bounded-lru.js';
+import { boundedLru } from '../../core/bounded-lru.js';
 import { checkRiskLimits, MAX_IPS_PER_TOKEN, MAX_KNOWN_DEVICES, MAX_TRACKED_TOKENS, slidingCount } from '../risk-store.js';
 import type { RiskStore } from '../risk-store.js';
 import type { MemoryState } from './memory-state.js';

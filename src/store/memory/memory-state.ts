@@ -1,5 +1,5 @@
 import type { LRUCache } from 'lru-cache';
-import { boundedLru } from '../bounded-lru.js';
+import { boundedLru } from '../../core/bounded-lru.js';
 import type { Logger } from 'pino';
 import type { PendingSession } from '../../core/verdict.js';
 import { InvalidationListeners } from '../invalidation-listeners.js';

@@ -1,4 +1,4 @@
-import { boundedLru } from '../bounded-lru.js';
+import { boundedLru } from '../../core/bounded-lru.js';
 import type { PendingSession, Verdict } from '../../core/verdict.js';
 import { sortRevocations, toVerdict } from '../store-codec.js';
 import { EXPIRING_STATUSES, isRevokedSession, isStatusRegression, orderVerdictWrite } from '../verdict-order.js';

@@ -11,7 +11,7 @@ import {
   revocationField,
   sortRevocations,
 } from '../store-codec.js';
-import { boundedLru } from '../bounded-lru.js';
+import { boundedLru } from '../../core/bounded-lru.js';
 import { StoreError } from '../store-error.js';
 import { escapeKeyPart } from '../store-keys.js';
 import { EXPIRING_STATUSES } from '../verdict-order.js';
