@@ -1,7 +1,8 @@
 /**
  * In-process cost of idgate's own per-request work on the hot path, without the gRPC transport:
- * decode CheckRequest bytes → RequestContext → engine decision (cached token and verdict) → rendered verdict →
- * CheckResponse bytes, as the gRPC front end does them. `node dist/bench/pipeline-micro.js [--iterations N]`. Prints µs per request for each stage so
+ * decode CheckRequest bytes → RequestContext → engine decision (cached token and verdict) → CheckResponse
+ * bytes (render + encode, through the front ends' `CheckVerdicts`, so an allow may come from its cache of
+ * rendered allows), as the gRPC front end does them. `node dist/bench/pipeline-micro.js [--iterations N]`. Prints µs per request for each stage so
  * profile-driven changes can be checked quickly; the load benchmark (run.ts) remains the measure.
  * Also prints the process's CPU time per request (user + system, which unlike the wall-clock stage times
  * does not grow when other processes take the core) and the share of it spent in GC pauses: on a shared
@@ -11,10 +12,10 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { parseConfig } from '../src/config/parse-config.js';
 import { createEngine } from '../src/engine/create-engine.js';
-import { decodeCheckRequest, encodeVerdictResponse } from '../src/extauthz/check-codec.js';
+import { decodeCheckRequest } from '../src/extauthz/check-codec.js';
+import { CheckVerdicts } from '../src/extauthz/check-verdicts.js';
 import type { CheckRequestMessage } from '../src/extauthz/check-wire-types.js';
 import { toRequestContext } from '../src/extauthz/to-request-context.js';
-import { compileRenderOptions, renderDecision } from '../src/core/render-decision.js';
 import { createAuthenticator } from '../src/identity/authenticator.js';
 import { compilePolicy } from '../src/policy/compile-policy.js';
 import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
@@ -43,11 +44,11 @@ async function main(): Promise<void> {
   );
   const policy = compilePolicy(config);
   const engine = createEngine({ authenticator, policy: () => policy, verification: gate }, { headerPrefix: 'x-idgate-' });
-  const render = compileRenderOptions({});
+  const verdicts = new CheckVerdicts({}, logger);
   const codec = loadUpstreamCheckCodec();
   const body = codec.serializeRequest(buildCheckRequest({ token, path: '/api/orders?page=2' }));
 
-  const t = { decode: 0, map: 0, decide: 0, render: 0, encode: 0 };
+  const t = { decode: 0, map: 0, decide: 0, respond: 0 };
   let bytes = 0;
   let gcMs = 0;
   let measuring = false;
@@ -70,17 +71,14 @@ async function main(): Promise<void> {
     const c = performance.now();
     const decision = await engine.decide(mapped.value, Date.now() + 100);
     const d = performance.now();
-    const verdict = renderDecision(decision, mapped.value, render);
+    bytes += verdicts.respondBytes(mapped.value, decision).length;
     const e = performance.now();
-    bytes += encodeVerdictResponse(verdict).length;
-    const f = performance.now();
     if (i === 5_000 && decision.kind !== 'allow') throw new Error(`expected allow, got ${JSON.stringify(decision)}`);
     if (measure) {
       t.decode += b - a;
       t.map += c - b;
       t.decide += d - c;
-      t.render += e - d;
-      t.encode += f - e;
+      t.respond += e - d;
     }
   }
   const cpu = process.cpuUsage(cpuStart);
@@ -95,7 +93,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < 1_000; i++) {
       const mapped = toRequestContext(decodeCheckRequest(body) as CheckRequestMessage, Date.now());
       if (!mapped.ok) throw new Error(mapped.error);
-      bytes += encodeVerdictResponse(renderDecision(await engine.decide(mapped.value, Date.now() + 100), mapped.value, render)).length;
+      bytes += verdicts.respondBytes(mapped.value, await engine.decide(mapped.value, Date.now() + 100)).length;
     }
     allocated = `, allocated ${((process.memoryUsage().heapUsed - before) / 1_000).toFixed(0)} bytes per request`;
   }
@@ -104,10 +102,10 @@ async function main(): Promise<void> {
   measuring = false;
   gcObserver.disconnect();
   const us = (ms: number) => ((ms * 1000) / iterations).toFixed(2);
-  const total = t.decode + t.map + t.decide + t.render + t.encode;
+  const total = t.decode + t.map + t.decide + t.respond;
   const cpuUs = (cpu.user + cpu.system) / iterations;
   process.stdout.write(
-    `per request (µs): decode ${us(t.decode)}  map ${us(t.map)}  decide ${us(t.decide)}  render ${us(t.render)}  encode ${us(t.encode)}  = ${us(total)}  (${bytes > 0 ? 'ok' : ''})\n` +
+    `per request (µs): decode ${us(t.decode)}  map ${us(t.map)}  decide ${us(t.decide)}  render+encode ${us(t.respond)}  = ${us(total)}  (${bytes > 0 ? 'ok' : ''})\n` +
       `cpu ${cpuUs.toFixed(2)} µs per request, GC ${us(gcMs)} µs per request (${((100 * gcMs * 1000) / (cpu.user + cpu.system)).toFixed(1)} % of CPU)${allocated}\n`,
   );
   await authenticator.close();

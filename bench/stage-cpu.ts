@@ -1,7 +1,9 @@
 /**
  * CPU per stage of idgate's own hot-path work, in-process, A/B between builds: decode, decode +
  * toRequestContext, engine decision (cached token, verdict in the memory store, metrics and decision-log
- * observer as the server wires them), render, render + encode. Each stage runs alone in its own loop of
+ * observer as the server wires them), render, render + encode, and `respond`: what the gRPC front ends
+ * answer per Check (`CheckVerdicts.respondBytes`, each call with a decision of its own id, so an allow
+ * cache is exercised as in the server). Each stage runs alone in its own loop of
  * `--iterations` calls (default 50,000) and is timed with `process.cpuUsage()`, so unlike pipeline-micro's
  * per-call `performance.now()` stamps the figure is not the sum of timer reads; rounds after the first
  * are printed (the first warms up).
@@ -38,6 +40,8 @@ type Modules = {
   createDecisionLog: typeof import('../src/observability/decision-log.js').createDecisionLog;
   createDecisionObserver: typeof import('../src/observability/create-decision-observer.js').createDecisionObserver;
   createLogger: typeof import('../src/observability/create-logger.js').createLogger;
+  CheckVerdicts: typeof import('../src/extauthz/check-verdicts.js').CheckVerdicts;
+  newDecisionId: typeof import('../src/engine/new-decision-id.js').newDecisionId;
 };
 
 async function load(srcRoot: string): Promise<Modules> {
@@ -56,6 +60,8 @@ async function load(srcRoot: string): Promise<Modules> {
     createDecisionLog: (await m<typeof import('../src/observability/decision-log.js')>('observability/decision-log.js')).createDecisionLog,
     createDecisionObserver: (await m<typeof import('../src/observability/create-decision-observer.js')>('observability/create-decision-observer.js')).createDecisionObserver,
     createLogger: (await m<typeof import('../src/observability/create-logger.js')>('observability/create-logger.js')).createLogger,
+    CheckVerdicts: (await m<typeof import('../src/extauthz/check-verdicts.js')>('extauthz/check-verdicts.js')).CheckVerdicts,
+    newDecisionId: (await m<typeof import('../src/engine/new-decision-id.js')>('engine/new-decision-id.js')).newDecisionId,
   };
 }
 
@@ -105,12 +111,17 @@ async function main(): Promise<void> {
     const decided = engine.decide(ctx, Date.now() + 100);
     const decision = decided instanceof Promise ? await decided : decided;
     if (decision.kind !== (stepUp ? 'step_up' : 'allow')) throw new Error(`expected ${stepUp ? 'step_up' : 'allow'}, got ${decision.kind}`);
+    const verdicts = new M.CheckVerdicts({}, logger);
+    // The same decision with 1,024 different ids (as the engine hands them out), taken in turn.
+    const decisions = Array.from({ length: 1024 }, () => ({ ...decision, decisionId: M.newDecisionId() }));
+    let next = 0;
     const stages: Record<string, () => unknown> = {
       decode: () => M.codec.decodeCheckRequest(body),
       'decode+map': () => M.toRequestContext(M.codec.decodeCheckRequest(body), 1),
       decide: () => engine.decide(ctx, Date.now() + 100),
       render: () => M.render.renderDecision(decision, ctx, renderOptions),
       'render+encode': () => M.codec.encodeVerdictResponse(M.render.renderDecision(decision, ctx, renderOptions)),
+      respond: () => verdicts.respondBytes(ctx, decisions[next++ & 1023]!),
     };
     const results = new Map<string, string[]>();
     let sink = 0;

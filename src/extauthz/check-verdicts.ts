@@ -3,6 +3,7 @@ import type { Decision, DenyDecision } from '../core/decision.js';
 import { compileRenderOptions, renderDecision, type CompiledRenderOptions, type RenderOptions } from '../core/render-decision.js';
 import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
 import { INTERNAL_ERROR_DENY } from '../engine/check-lifecycle.js';
+import { AllowResponseCache } from './allow-response-cache.js';
 import { encodeCheckResponse, encodeVerdictResponse } from './check-codec.js';
 import type { CheckResponseObject } from './check-wire-types.js';
 import { toCheckResponse } from './to-check-response.js';
@@ -28,26 +29,36 @@ export class CheckVerdicts {
   /** The internal-error deny, rendered once: the answer when rendering or encoding fails. */
   readonly fallback: CheckResponseObject;
   readonly #fallbackBytes: Buffer;
+  /** Allows rendered once and copied with their decision id per Check (see {@link AllowResponseCache}). */
+  readonly #allows: AllowResponseCache;
 
   /** @throws TypeError for invalid render options. */
   constructor(renderOptions: RenderOptions | undefined, logger: Logger) {
     this.#render = compileRenderOptions(renderOptions);
     this.#logger = logger;
+    this.#allows = new AllowResponseCache(this.#render);
     this.fallback = this.deny(INTERNAL_ERROR_DENY);
     this.#fallbackBytes = encodeCheckResponse(this.fallback);
   }
 
   /**
    * `decision` rendered for `ctx` and encoded straight from the rendered verdict (no CheckResponseObject per
-   * Check: the hot path); a render or encode fault is logged and becomes the internal-error deny's bytes.
+   * Check: the hot path); an allow comes from {@link AllowResponseCache} (the same bytes). A render or encode
+   * fault is logged and becomes the internal-error deny's bytes.
    */
   respondBytes(ctx: RequestContext, decision: Decision): Buffer {
     try {
+      if (decision.kind === 'allow') return this.#allows.respond(decision, ctx);
       return encodeVerdictResponse(renderDecision(decision, ctx, this.#render));
     } catch (err) {
       this.#logger.error({ err }, 'rendering a decision failed');
       return this.#fallbackBytes;
     }
+  }
+
+  /** Forgets the allows rendered so far (on a config reload). */
+  forgetAllows(): void {
+    this.#allows.clear();
   }
 
   /** 400 `request_invalid` with `message` (an undecodable, oversized or malformed CheckRequest). */

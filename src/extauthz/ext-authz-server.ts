@@ -70,7 +70,7 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
   private readonly server: grpc.Server;
   private readonly lifecycle: CheckLifecycle<grpc.sendUnaryData<OutgoingCheck>>;
   private readonly logger: Logger;
-  private readonly verdicts: CheckVerdicts;
+  protected readonly verdicts: CheckVerdicts;
   private readonly limits: RequestLimits;
   private readonly maxMessageBytes: number;
   private readonly now: () => number;

@@ -1,3 +1,4 @@
+import type { CheckVerdicts } from './check-verdicts.js';
 import type { HealthBoard } from './health-status.js';
 
 /**
@@ -7,10 +8,20 @@ import type { HealthBoard } from './health-status.js';
 export abstract class GrpcFrontEnd<W> {
   protected state: 'new' | 'listening' | 'closed' = 'new';
   protected abstract readonly health: HealthBoard<W>;
+  protected abstract readonly verdicts: CheckVerdicts;
 
   /** Sets what the health service reports (SERVING / NOT_SERVING) and notifies Watch streams. */
   setServing(serving: boolean): void {
     this.health.setServing(serving);
+  }
+
+  /**
+   * Forgets the allows rendered so far (on a config reload). Not needed for correctness — a cached allow is
+   * used only for a decision with exactly its content — but allows of removed routes or claim mappings would
+   * otherwise stay until evicted.
+   */
+  forgetRenderedAllows(): void {
+    this.verdicts.forgetAllows();
   }
 
   /** Whether health currently reports SERVING. */

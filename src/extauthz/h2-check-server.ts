@@ -101,7 +101,7 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
   private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly lifecycle: CheckLifecycle<Call>;
   private readonly logger: Logger;
-  private readonly verdicts: CheckVerdicts;
+  protected readonly verdicts: CheckVerdicts;
   private readonly limits: RequestLimits;
   private readonly maxMessageBytes: number;
   private readonly transportBytes: number;

@@ -150,7 +150,7 @@ async function build(parts: SharedParts, config: IdgateConfig, closers: Closer[]
     ...(grpcTls?.peerAllowed ? { peerAllowed: grpcTls.peerAllowed } : {}),
   };
   const listeners: Record<string, number> = {};
-  let grpcServer: Pick<ExtAuthzServer, 'listen' | 'setServing' | 'drain'>;
+  let grpcServer: Pick<ExtAuthzServer, 'listen' | 'setServing' | 'drain' | 'forgetRenderedAllows'>;
   if (config.server.grpc.transport === 'http2') {
     // Loaded only when chosen (bench/README.md "node:http2 transport"); same answers, health and TLS files.
     const { createH2CheckServer } = await import('../../extauthz/h2-check-server.js');
@@ -205,6 +205,7 @@ async function build(parts: SharedParts, config: IdgateConfig, closers: Closer[]
         await nextAuth.start();
       }
       return () => {
+        grpcServer.forgetRenderedAllows();
         if (nextRisk !== undefined) riskEvaluator?.replace(nextRisk);
         httpServer?.setTrustedProxies(createCidrSet(next.network.trustedProxies));
         if (nextAuth !== undefined) {

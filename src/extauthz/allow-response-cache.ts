@@ -1,0 +1,194 @@
+import { boundedLru } from '../core/bounded-lru.js';
+import type { AllowDecision } from '../core/decision.js';
+import { renderDecision, type CompiledRenderOptions } from '../core/render-decision.js';
+import type { RequestContext } from '../core/request-context.js';
+import { encodeVerdictResponse } from './check-codec.js';
+
+/** Subjects whose allows are kept (an allow needs a valid token, but a big tenant has many subjects). */
+const MAX_SUBJECTS = 4096;
+/** Allows kept per subject: its routes, verification states and claim sets; the oldest goes first. */
+const MAX_PER_SUBJECT = 8;
+
+/** Ends the header and the metadata entries in {@link CachedAllow.inputs}: no header name or value is it. */
+const END = Symbol('end of entries');
+
+/** One encoded allow and everything it was rendered from, but its decision id. */
+interface CachedAllow {
+  /**
+   * What `renderDecision` reads of an allow, in reading order: route, subject, shadow, whether it has a
+   * `decidedBy`, its layer and id, then the header entries (name, value…) up to {@link END}, then the
+   * metadata entries up to {@link END}.
+   */
+  readonly inputs: readonly unknown[];
+  /** The CheckResponse, in memory of its own (a pooled slice would keep its whole 8 KiB pool alive). */
+  readonly bytes: Buffer;
+  /** Where the decision id's bytes are in {@link bytes}. */
+  readonly idAt: number;
+  readonly idLength: number;
+}
+
+/**
+ * The encoded CheckResponse of an allow, rendered once per distinct allow and then copied per Check with
+ * only its decision id written in (bench/README.md, "Hot path, sixth round"). For a cached token on a given
+ * route the allow is the same on every Check but for the id, and rendering and encoding it was the largest
+ * per-Check stage idgate adds over the lower bound.
+ *
+ * Why it can never answer one caller with another's bytes: an entry is used only when the decision holds,
+ * compared one by one and in order, exactly the values `renderDecision` reads of an allow (every header and
+ * metadata entry, route, subject, shadow flag, deciding layer and rule) — whatever token, claim set, route,
+ * policy generation, tenant, risk or verification state produced them. The other inputs of the rendering
+ * are fixed for the cache's lifetime (the compiled render options: header prefix, strip names) or make it
+ * step aside: a request carrying any header that folds to an identity or strip name (its removal list
+ * depends on the request) and a decision id that is not ASCII of the entry's length are rendered as before,
+ * and nothing is kept from them. Subjects and routes only pick the entries to compare (a subject's string
+ * hash is computed once, when the principal is cached); the comparison decides.
+ *
+ * The decision id's place is found by encoding the allow a second time with an id that differs from the
+ * real one in every character and checking that the two encodings differ in exactly those bytes; anything
+ * else keeps nothing. Bounded: {@link MAX_SUBJECTS} subjects (least recently used out first) of at most
+ * {@link MAX_PER_SUBJECT} allows each.
+ */
+export class AllowResponseCache {
+  readonly #render: CompiledRenderOptions;
+  readonly #bySubject = boundedLru<string, CachedAllow[]>(MAX_SUBJECTS);
+
+  constructor(render: CompiledRenderOptions) {
+    this.#render = render;
+  }
+
+  /** The encoded CheckResponse of `decision` for `ctx`: `encodeVerdictResponse(renderDecision(…))`'s bytes. */
+  respond(decision: AllowDecision, ctx: RequestContext): Buffer {
+    const id = decision.decisionId;
+    if (id === undefined || hasIdentityHeader(ctx, this.#render)) return this.#encode(decision, ctx);
+    const subject = decision.subject ?? '';
+    const entries = this.#bySubject.get(subject);
+    if (entries !== undefined) {
+      for (const entry of entries) {
+        if (!rendersFrom(entry.inputs, decision)) continue;
+        const bytes = withId(entry, id);
+        if (bytes !== undefined) return bytes;
+        break;
+      }
+    }
+    const bytes = this.#encode(decision, ctx);
+    const entry = this.#template(decision, id, ctx, bytes);
+    if (entry !== undefined) {
+      if (entries === undefined) this.#bySubject.set(subject, [entry]);
+      else {
+        if (entries.length >= MAX_PER_SUBJECT) entries.shift();
+        entries.push(entry);
+      }
+    }
+    return bytes;
+  }
+
+  /** Forgets every allow (on a config reload: entries of removed routes or claim mappings are dead weight). */
+  clear(): void {
+    this.#bySubject.clear();
+  }
+
+  /** How many allows are kept (tests). */
+  get size(): number {
+    let n = 0;
+    for (const entries of this.#bySubject.values()) n += entries.length;
+    return n;
+  }
+
+  #encode(decision: AllowDecision, ctx: RequestContext): Buffer {
+    return encodeVerdictResponse(renderDecision(decision, ctx, this.#render));
+  }
+
+  /** The entry for `decision` encoded as `bytes`, or undefined when its id cannot be located exactly. */
+  #template(decision: AllowDecision, id: string, ctx: RequestContext, bytes: Buffer): CachedAllow | undefined {
+    if (id.length === 0 || !isAscii(id)) return undefined;
+    let probe = '';
+    for (let i = 0; i < id.length; i++) probe += id.charCodeAt(i) === 0x61 ? 'b' : 'a';
+    const other = this.#encode({ ...decision, decisionId: probe }, ctx);
+    if (other.length !== bytes.length) return undefined;
+    let at = 0;
+    while (at < bytes.length && bytes[at] === other[at]) at++;
+    if (at + id.length > bytes.length) return undefined;
+    for (let i = 0; i < id.length; i++) {
+      if (bytes[at + i] !== id.charCodeAt(i) || other[at + i] !== probe.charCodeAt(i)) return undefined;
+    }
+    for (let i = at + id.length; i < bytes.length; i++) if (bytes[i] !== other[i]) return undefined;
+    const own = Buffer.allocUnsafeSlow(bytes.length);
+    bytes.copy(own);
+    return { inputs: inputsOf(decision), bytes: own, idAt: at, idLength: id.length };
+  }
+}
+
+/** A copy of the entry's bytes with `id` written in; undefined when `id` does not fit its place exactly. */
+function withId(entry: CachedAllow, id: string): Buffer | undefined {
+  if (id.length !== entry.idLength) return undefined;
+  const out = Buffer.allocUnsafe(entry.bytes.length);
+  entry.bytes.copy(out);
+  const at = entry.idAt;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    // A non-ASCII character is more than one byte of UTF-8: the lengths around it would change.
+    if (c >= 0x80) return undefined;
+    out[at + i] = c;
+  }
+  return out;
+}
+
+/**
+ * Whether the request carries a header that folds to an identity or strip name: the allow then lists it
+ * for removal, so its bytes depend on the request (rare: a client forging identity headers, or a
+ * misconfigured one).
+ */
+function hasIdentityHeader(ctx: RequestContext, render: CompiledRenderOptions): boolean {
+  const isIdentity = render.isIdentityHeader;
+  for (const name in ctx.headers) if (isIdentity(name)) return true;
+  return false;
+}
+
+/** What `renderDecision` reads of an allow (see {@link CachedAllow.inputs}). */
+function inputsOf(decision: AllowDecision): unknown[] {
+  const by = decision.decidedBy;
+  const inputs: unknown[] = [decision.routeId, decision.subject, decision.shadow, by !== undefined, by?.layer, by?.id];
+  const headers = decision.headers;
+  for (const name in headers) inputs.push(name, headers[name]);
+  inputs.push(END);
+  const metadata = decision.metadata;
+  for (const key in metadata) inputs.push(key, metadata[key]);
+  inputs.push(END);
+  return inputs;
+}
+
+/**
+ * Whether `decision` holds exactly `inputs` ({@link inputsOf}), without building its list. `Object.is`, not
+ * `===`: a metadata number −0 encodes differently from 0.
+ */
+function rendersFrom(inputs: readonly unknown[], decision: AllowDecision): boolean {
+  const by = decision.decidedBy;
+  if (
+    !Object.is(inputs[0], decision.routeId) ||
+    !Object.is(inputs[1], decision.subject) ||
+    !Object.is(inputs[2], decision.shadow) ||
+    inputs[3] !== (by !== undefined) ||
+    !Object.is(inputs[4], by?.layer) ||
+    !Object.is(inputs[5], by?.id)
+  ) {
+    return false;
+  }
+  let i = 6;
+  const headers = decision.headers;
+  for (const name in headers) {
+    if (inputs[i] !== name || !Object.is(inputs[i + 1], headers[name])) return false;
+    i += 2;
+  }
+  if (inputs[i++] !== END) return false;
+  const metadata = decision.metadata;
+  for (const key in metadata) {
+    if (inputs[i] !== key || !Object.is(inputs[i + 1], metadata[key])) return false;
+    i += 2;
+  }
+  return inputs[i] === END && i + 1 === inputs.length;
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
