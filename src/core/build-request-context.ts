@@ -30,6 +30,8 @@ export interface RequestFields {
   readonly path: string;
   /** Collected by {@link collectHeaders} (or a front end's own collector with the same rules and limits). */
   readonly headers: Record<string, string>;
+  /** The names of `headers` in `for…in` order, each once, when the front end listed them (see `headerNamesOf`). */
+  readonly headerNames?: readonly string[] | null | undefined;
   readonly sourceAddress: string;
   readonly sourcePrincipal: string;
   /** Copied; entries that are not strings are dropped. */
@@ -84,6 +86,7 @@ export function buildRequestContext(fields: RequestFields): BuildRequestContextR
     protocol: fields.protocol,
     receivedAt: fields.receivedAt,
   };
+  if (fields.headerNames != null) ctx.headerNames = { of: headers, names: fields.headerNames };
   if (authority.port !== undefined) ctx.port = authority.port;
   if (!canonical.ok) ctx.pathError = canonical.reason;
   else if (canonical.pathParameters !== undefined) ctx.pathParameters = canonical.pathParameters;
@@ -99,14 +102,16 @@ export function buildRequestContext(fields: RequestFields): BuildRequestContextR
  * With `reuseNullPrototype`, a null-prototype `record` the caller owns and will not change (the gRPC
  * codec's fresh map) is returned itself as long as nothing in it needs changing — Envoy sends lower-case
  * names, so on the hot path no second dictionary is built per Check; the copy starts at the first entry
- * that does need a change. The result is the same either way.
+ * that does need a change. With `names` — exactly the record's keys in `for…in` order, as the codec lists
+ * them — the record is read by those names instead of enumerated (a `for…in` over a dictionary collects
+ * and sorts its keys: ~1 µs per Check). The result is the same either way.
  * @returns the record, or the error when more than `maxHeaders` entries or `maxHeaderBytes` of names and
  *   values (checked as each entry is added, so an oversized request costs no more work).
  */
 export function collectHeaders(
   record: Readonly<Record<string, unknown>> | null | undefined,
   limits: RequestLimits,
-  options: { readonly reuseNullPrototype?: boolean } = {},
+  options: { readonly reuseNullPrototype?: boolean; readonly names?: readonly string[] | null } = {},
 ): Record<string, string> | string {
   if (record == null) return Object.create(null) as Record<string, string>;
   const maxHeaders = limits.maxHeaders ?? DEFAULT_MAX_HEADERS;
@@ -115,7 +120,9 @@ export function collectHeaders(
     options.reuseNullPrototype === true && Object.getPrototypeOf(record) === null ? undefined : (Object.create(null) as Record<string, string>);
   let count = 0;
   let bytes = 0;
-  for (const rawName in record) {
+  const names = options.names ?? enumerate(record);
+  for (let i = 0; i < names.length; i++) {
+    const rawName = names[i] as string;
     const value = record[rawName];
     if (typeof value !== 'string') {
       out ??= copyUntil(record, rawName);
@@ -131,6 +138,13 @@ export function collectHeaders(
     addHeader(out, rawName, value);
   }
   return out ?? (record as Record<string, string>);
+}
+
+/** The keys `for…in` visits, in its order. */
+function enumerate(record: Readonly<Record<string, unknown>>): string[] {
+  const names: string[] = [];
+  for (const name in record) names.push(name);
+  return names;
 }
 
 /**

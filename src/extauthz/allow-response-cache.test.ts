@@ -133,6 +133,23 @@ describe('AllowResponseCache: the uncached render, byte for byte', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('reads the names the front end listed, and only for the headers they were listed for', () => {
+    const cache = new AllowResponseCache(compileRenderOptions());
+    const allow: AllowDecision = { ...ALLOWS[1]![1], decisionId: ID };
+    const listed = testRequestContext({ headers: { accept: '*/*' } });
+    const named = { ...listed, headerNames: { of: listed.headers, names: ['accept'] } };
+    expect(cache.respond(allow, named).equals(uncached(allow, named))).toBe(true);
+    expect(cache.size).toBe(1);
+    // A copy with other headers keeps the old list: it must not hide the forged header from the scan.
+    const forged = { ...named, headers: { accept: '*/*', x_idgate_roles: 'admin' } };
+    const bytes = cache.respond({ ...allow, decisionId: newDecisionId() }, forged);
+    expect(bytes.toString('latin1')).toContain('x_idgate_roles');
+    // A list naming an identity header sends the Check past the cache: still the render's bytes.
+    const honest = { ...named, headerNames: { of: listed.headers, names: ['accept', 'x-idgate-email'] } };
+    expect(cache.respond(allow, honest).equals(uncached(allow, honest))).toBe(true);
+    expect(cache.size).toBe(1);
+  });
+
   it('is bounded per subject: an allow per route or claim set keeps at most 8', () => {
     const cache = new AllowResponseCache(compileRenderOptions());
     const ctx = CONTEXTS[0]![1];

@@ -1,7 +1,7 @@
 import { boundedLru } from '../core/bounded-lru.js';
 import type { AllowDecision } from '../core/decision.js';
 import { renderDecision, type CompiledRenderOptions } from '../core/render-decision.js';
-import type { RequestContext } from '../core/request-context.js';
+import { headerNamesOf, type RequestContext } from '../core/request-context.js';
 import { encodeVerdictResponse } from './check-codec.js';
 
 /** Subjects whose allows are kept (an allow needs a valid token, but a big tenant has many subjects). */
@@ -140,7 +140,12 @@ function withId(entry: CachedAllow, id: string): Buffer | undefined {
  */
 function hasIdentityHeader(ctx: RequestContext, render: CompiledRenderOptions): boolean {
   const isIdentity = render.isIdentityHeader;
-  for (const name in ctx.headers) if (isIdentity(name)) return true;
+  const names = headerNamesOf(ctx);
+  if (names === undefined) {
+    for (const name in ctx.headers) if (isIdentity(name)) return true;
+    return false;
+  }
+  for (let i = 0; i < names.length; i++) if (isIdentity(names[i] as string)) return true;
   return false;
 }
 

@@ -37,6 +37,12 @@ export interface HttpRequestMessage {
   id?: string | null;
   method?: string | null;
   headers?: Record<string, string> | null;
+  /**
+   * Not a wire field: the names of {@link headers} in insertion order, each once, as `decodeCheckRequest`
+   * read them (null when it could not list them in `for…in` order). Whoever adds to `headers` afterwards
+   * must drop it.
+   */
+  header_names?: string[] | null;
   header_map?: { headers?: readonly HeaderValueMessage[] | null } | null;
   path?: string | null;
   host?: string | null;

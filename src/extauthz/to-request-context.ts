@@ -48,6 +48,8 @@ export function toRequestContext(
     host: http.host ?? '',
     path: http.path ?? '',
     headers,
+    // The codec's list holds only for its own map, handed on unchanged.
+    headerNames: headers === http.headers ? http.header_names : undefined,
     sourceAddress: source?.address?.socket_address?.address ?? '',
     sourcePrincipal: source?.principal ?? '',
     contextExtensions: attributes.context_extensions,
@@ -61,10 +63,13 @@ export function toRequestContext(
 
 /** The header record, or an error string when limits are exceeded. */
 function envoyHeaders(http: HttpRequestMessage, limits: RequestLimits): Record<string, string> | string {
-  // The codec's headers map is fresh per request and not used after this: no copy when none is needed.
-  const out = collectHeaders(http.headers, limits, { reuseNullPrototype: true });
+  // The codec's headers map is fresh per request and not used after this: no copy when none is needed,
+  // and read by the names the codec listed (no enumeration of the dictionary).
+  const out = collectHeaders(http.headers, limits, { reuseNullPrototype: true, names: http.header_names });
   const list = http.header_map?.headers;
   if (typeof out === 'string' || list == null || hasAny(out)) return out;
+  // Headers are added below: the codec's list of names no longer covers them.
+  http.header_names = null;
   const maxHeaders = limits.maxHeaders ?? DEFAULT_MAX_HEADERS;
   const maxBytes = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
   let count = 0;
