@@ -70,6 +70,7 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     outcome: Extract<Outcome, { kind: 'allow' | 'verify' }>,
     principal: Principal | undefined,
     verified: readonly string[] | undefined,
+    decisionId: string,
   ): Decision {
     const headers: Record<string, string> = { ...outcome.headers };
     const metadata: Record<string, string | number | boolean> = {};
@@ -88,7 +89,8 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
       headers[verifiedHeader] = verified.join(',');
       metadata.verified = verified.join(',');
     }
-    return { kind: 'allow', headers, metadata, routeId: outcome.routeId, subject: principal?.subject };
+    // With its id already: `done` then answers this object itself instead of a copy.
+    return { kind: 'allow', headers, metadata, routeId: outcome.routeId, subject: principal?.subject, decisionId };
   }
 
   /** Shadow mode: keep the would-be decision visible (log, header) but let the request through. */
@@ -139,15 +141,15 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
       // Only routes that use the score wait for (and depend on) the risk store; every other authenticated
       // request is still recorded, in the background, so velocity and travel signals see all traffic.
       if (policy.needsRisk?.(ctx) === true) {
-        return deps.risk.assess(ctx, principal, now).then((risk) => evaluate(ctx, deadlineAt, now, auth, principal, policy, risk));
+        return deps.risk.assess(ctx, principal, now).then((risk) => evaluate(check, deadlineAt, now, auth, principal, policy, risk));
       }
       deps.risk.record?.(ctx, principal, now);
     }
-    return evaluate(ctx, deadlineAt, now, auth, principal, policy, undefined);
+    return evaluate(check, deadlineAt, now, auth, principal, policy, undefined);
   }
 
   function evaluate(
-    ctx: RequestContext,
+    check: CheckState,
     deadlineAt: number,
     now: number,
     auth: AuthResult,
@@ -155,10 +157,11 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     policy: PolicyEvaluator,
     risk: RiskAssessment | undefined,
   ): Ran | Promise<Ran> {
+    const { ctx, decisionId } = check;
     const outcome = policy.evaluate(ctx, auth, now, risk);
     switch (outcome.kind) {
       case 'allow':
-        return [allowFrom(outcome, principal, undefined), outcome, risk];
+        return [allowFrom(outcome, principal, undefined, decisionId), outcome, risk];
       case 'deny':
         return [
           {
@@ -194,12 +197,12 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
         try {
           result = deps.verification.check({ ctx, principal, needs: outcome.needs, routeId: outcome.routeId, now, deadlineAt });
         } catch (err) {
-          return fromVerificationFault(ctx, outcome, principal, risk, err);
+          return fromVerificationFault(check, outcome, principal, risk, err);
         }
-        if (!(result instanceof Promise)) return fromVerification(outcome, principal, risk, result);
+        if (!(result instanceof Promise)) return fromVerification(outcome, principal, risk, result, decisionId);
         return result.then(
-          (r) => fromVerification(outcome, principal, risk, r),
-          (err: unknown) => fromVerificationFault(ctx, outcome, principal, risk, err),
+          (r) => fromVerification(outcome, principal, risk, r, decisionId),
+          (err: unknown) => fromVerificationFault(check, outcome, principal, risk, err),
         );
       }
       default:
@@ -212,11 +215,12 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     principal: Principal,
     risk: RiskAssessment | undefined,
     result: VerificationResult,
+    decisionId: string,
   ): Ran {
     const common = { routeId: outcome.routeId, subject: principal.subject };
     switch (result.kind) {
       case 'satisfied':
-        return [allowFrom(outcome, principal, result.workflows), outcome, risk];
+        return [allowFrom(outcome, principal, result.workflows, decisionId), outcome, risk];
       case 'step_up':
         return [{ ...result, ...common }, outcome, risk];
       case 'deny':
@@ -228,7 +232,7 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
 
   /** A verification fault: a non-dependency fault throws on; a dependency outage may fail open. */
   function fromVerificationFault(
-    ctx: RequestContext,
+    check: CheckState,
     outcome: Extract<Outcome, { kind: 'verify' }>,
     principal: Principal,
     risk: RiskAssessment | undefined,
@@ -237,8 +241,8 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     if (!(err instanceof DependencyError)) throw err;
     // Only a real outage may fail open: a fault of our own making (Didit refusing our request as
     // `bad_request`, a corrupt stored value) would otherwise turn a bug into an allow.
-    if (outcome.failOpen && isDependencyOutage(err)) return [allowFrom(outcome, principal, []), outcome, risk];
-    deps.onFault?.(err, ctx);
+    if (outcome.failOpen && isDependencyOutage(err)) return [allowFrom(outcome, principal, [], check.decisionId), outcome, risk];
+    deps.onFault?.(err, check.ctx);
     return [{ ...DEPENDENCY_DENY, routeId: outcome.routeId, subject: principal.subject }, outcome, risk];
   }
 
@@ -249,13 +253,13 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     let decision: Decision;
     let details: ObservedDetails;
     try {
-      const replay = check.auth !== undefined && check.now !== undefined ? { auth: check.auth, evaluatedAt: check.now } : {};
       if (real.kind !== 'allow' && out.shadow) {
         decision = { ...applyShadow(real, out), decisionId };
-        details = { wouldBe: { ...real, decisionId }, ...(risk !== undefined ? { risk } : {}), ...replay };
+        details = observedDetails({ ...real, decisionId }, risk, check);
       } else {
-        decision = { ...real, decisionId };
-        details = { ...(risk !== undefined ? { risk } : {}), ...replay };
+        // An allow is built with its id (allowFrom): no copy of it per Check.
+        decision = real.decisionId === decisionId ? real : { ...real, decisionId };
+        details = observedDetails(undefined, risk, check);
       }
     } catch (err) {
       return failed(check, err, out);
@@ -294,6 +298,25 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
       );
     },
   };
+}
+
+/**
+ * What the observer is told besides the decision, built as one literal (the spreads of optional parts it
+ * replaces allocated two or three objects per Check): `wouldBe`, `risk`, then the replay facts, in that order.
+ */
+function observedDetails(
+  wouldBe: Exclude<Decision, { kind: 'allow' }> | undefined,
+  risk: RiskAssessment | undefined,
+  check: { readonly auth: AuthResult | undefined; readonly now: number | undefined },
+): ObservedDetails {
+  const { auth, now } = check;
+  const replay = auth !== undefined && now !== undefined;
+  if (wouldBe !== undefined) {
+    if (risk !== undefined) return replay ? { wouldBe, risk, auth, evaluatedAt: now } : { wouldBe, risk };
+    return replay ? { wouldBe, auth, evaluatedAt: now } : { wouldBe };
+  }
+  if (risk !== undefined) return replay ? { risk, auth, evaluatedAt: now } : { risk };
+  return replay ? { auth, evaluatedAt: now } : {};
 }
 
 const DEPENDENCY_DENY: DenyDecision = {
