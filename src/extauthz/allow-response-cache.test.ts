@@ -206,13 +206,8 @@ describe('AllowResponseCache: the engine\'s allows (the attacker\'s path)', () =
     - { id: admin, match: { prefix: /admin }, claimHeaders: { ${emailHeader}: email } }
     - { id: pay, match: { prefix: /pay }, require: { verification: [age] } }
 didit: { mode: sandbox }
-workflows:
-  age: { workflowId: wf-age, maxAge: 7d }
-issuers:
-  - name: idp
-    issuer: https://idp.example
-    audiences: [shop]
-    jwksUri: https://idp.example/keys
+workflows: { age: { workflowId: wf-age, maxAge: 7d } }
+issuers: [{ name: idp, issuer: 'https://idp.example', audiences: [shop], jwksUri: 'https://idp.example/keys' }]
 `;
   const principalOf = (sub: string, email: string): Principal => ({
     issuerName: 'idp', issuer: 'https://idp.example', sub, subject: `idp:${sub}`, claims: { email }, source: 'header', tokenId: `tok-${sub}`,
