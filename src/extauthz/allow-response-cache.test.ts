@@ -150,14 +150,26 @@ describe('AllowResponseCache: the uncached render, byte for byte', () => {
     expect(cache.size).toBe(1);
   });
 
-  it('is bounded per subject: an allow per route or claim set keeps at most 8', () => {
+  it('is bounded: 4 allows per subject and route, 64 routes per subject, 8,192 allows in all', () => {
     const cache = new AllowResponseCache(compileRenderOptions());
     const ctx = CONTEXTS[0]![1];
-    for (let i = 0; i < 50; i++) {
-      const decision: AllowDecision = { kind: 'allow', headers: {}, metadata: { route: `r${i}` }, routeId: `r${i}`, subject: 'idp:x', decisionId: ID };
-      expect(cache.respond(decision, ctx).equals(uncached(decision, ctx))).toBe(true);
-    }
-    expect(cache.size).toBe(8);
+    const allow = (subject: string, route: string, claim: string): AllowDecision =>
+      ({ kind: 'allow', headers: { 'x-idgate-email': claim }, metadata: { route }, routeId: route, subject, decisionId: ID });
+    for (let i = 0; i < 10; i++) cache.respond(allow('idp:x', 'r', `c${i}`), ctx);
+    expect(cache.size).toBe(4);
+    for (let i = 0; i < 63; i++) cache.respond(allow('idp:x', `r${i}`, 'c'), ctx);
+    expect(cache.size).toBe(4 + 63);
+    // A 65th route starts the subject's routes afresh.
+    cache.respond(allow('idp:x', 'r-last', 'c'), ctx);
+    expect(cache.size).toBe(1);
+    // Up to 64 routes of one subject are kept side by side (one caller on many routes does not evict itself).
+    for (let i = 0; i < 63; i++) cache.respond(allow('idp:x', `r${i}`, 'c'), ctx);
+    expect(cache.size).toBe(64);
+    for (let i = 0; i < 9000; i++) cache.respond(allow(`idp:s${i}`, 'r', 'c'), ctx);
+    expect(cache.size).toBe(8192);
+    const next = { ...allow('idp:s8999', 'r', 'c'), decisionId: newDecisionId() };
+    expect(cache.respond(next, ctx).equals(uncached(next, ctx))).toBe(true);
+    expect(cache.size).toBe(8192);
   });
 });
 

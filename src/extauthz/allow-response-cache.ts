@@ -1,16 +1,23 @@
-import { boundedLru } from '../core/bounded-lru.js';
+import { LRUCache } from 'lru-cache';
 import type { AllowDecision } from '../core/decision.js';
 import { renderDecision, type CompiledRenderOptions } from '../core/render-decision.js';
 import { headerNamesOf, type RequestContext } from '../core/request-context.js';
 import { encodeVerdictResponse } from './check-codec.js';
 
-/** Subjects whose allows are kept (an allow needs a valid token, but a big tenant has many subjects). */
-const MAX_SUBJECTS = 4096;
-/** Allows kept per subject: its routes, verification states and claim sets; the oldest goes first. */
-const MAX_PER_SUBJECT = 8;
+/** Allows kept in all (~0.6 KB each), the least recently used subject's first out. */
+const MAX_ALLOWS = 8192;
+/** Routes kept per subject (routes come from the config, and a reload clears the cache). */
+const MAX_ROUTES_PER_SUBJECT = 64;
+/** Allows kept per subject and route (its claim sets and verification states); the oldest goes first. */
+const MAX_PER_ROUTE = 4;
 
 /** Ends the header and the metadata entries in {@link CachedAllow.inputs}: no header name or value is it. */
 const END = Symbol('end of entries');
+
+/** A subject's allows by route id (`''`: none). */
+interface SubjectAllows {
+  readonly byRoute: Map<string, CachedAllow[]>;
+}
 
 /** One encoded allow and everything it was rendered from, but its decision id. */
 interface CachedAllow {
@@ -40,17 +47,20 @@ interface CachedAllow {
  * are fixed for the cache's lifetime (the compiled render options: header prefix, strip names) or make it
  * step aside: a request carrying any header that folds to an identity or strip name (its removal list
  * depends on the request) and a decision id that is not ASCII of the entry's length are rendered as before,
- * and nothing is kept from them. Subjects and routes only pick the entries to compare (a subject's string
- * hash is computed once, when the principal is cached); the comparison decides.
+ * and nothing is kept from them. Subject and route only pick the entries to compare (their strings' hashes
+ * are computed once: the subject's with the cached principal, the route's with the policy); the
+ * comparison decides.
  *
  * The decision id's place is found by encoding the allow a second time with an id that differs from the
  * real one in every character and checking that the two encodings differ in exactly those bytes; anything
- * else keeps nothing. Bounded: {@link MAX_SUBJECTS} subjects (least recently used out first) of at most
- * {@link MAX_PER_SUBJECT} allows each.
+ * else keeps nothing. Bounded: {@link MAX_ALLOWS} allows in all (least recently used subject out first),
+ * {@link MAX_ROUTES_PER_SUBJECT} routes per subject and {@link MAX_PER_ROUTE} allows per subject and route
+ * (so one caller on many routes, or every anonymous caller of many public routes, does not evict itself).
  */
 export class AllowResponseCache {
   readonly #render: CompiledRenderOptions;
-  readonly #bySubject = boundedLru<string, CachedAllow[]>(MAX_SUBJECTS);
+  // Sized by allows, not subjects: no arrays allocated up front for the bound (as core/bounded-lru.ts).
+  readonly #bySubject = new LRUCache<string, SubjectAllows>({ maxSize: MAX_ALLOWS, sizeCalculation: countOf });
 
   constructor(render: CompiledRenderOptions) {
     this.#render = render;
@@ -61,7 +71,9 @@ export class AllowResponseCache {
     const id = decision.decisionId;
     if (id === undefined || hasIdentityHeader(ctx, this.#render)) return this.#encode(decision, ctx);
     const subject = decision.subject ?? '';
-    const entries = this.#bySubject.get(subject);
+    const route = decision.routeId ?? '';
+    const allows = this.#bySubject.get(subject);
+    const entries = allows?.byRoute.get(route);
     if (entries !== undefined) {
       for (const entry of entries) {
         if (!rendersFrom(entry.inputs, decision)) continue;
@@ -72,13 +84,7 @@ export class AllowResponseCache {
     }
     const bytes = this.#encode(decision, ctx);
     const entry = this.#template(decision, id, ctx, bytes);
-    if (entry !== undefined) {
-      if (entries === undefined) this.#bySubject.set(subject, [entry]);
-      else {
-        if (entries.length >= MAX_PER_SUBJECT) entries.shift();
-        entries.push(entry);
-      }
-    }
+    if (entry !== undefined) this.#keep(subject, route, allows, entry);
     return bytes;
   }
 
@@ -90,8 +96,25 @@ export class AllowResponseCache {
   /** How many allows are kept (tests). */
   get size(): number {
     let n = 0;
-    for (const entries of this.#bySubject.values()) n += entries.length;
+    for (const allows of this.#bySubject.values()) n += countOf(allows);
     return n;
+  }
+
+  #keep(subject: string, route: string, allows: SubjectAllows | undefined, entry: CachedAllow): void {
+    if (allows === undefined) {
+      this.#bySubject.set(subject, { byRoute: new Map([[route, [entry]]]) });
+      return;
+    }
+    const entries = allows.byRoute.get(route);
+    if (entries === undefined) {
+      if (allows.byRoute.size >= MAX_ROUTES_PER_SUBJECT) allows.byRoute.clear();
+      allows.byRoute.set(route, [entry]);
+    } else {
+      if (entries.length >= MAX_PER_ROUTE) entries.shift();
+      entries.push(entry);
+    }
+    // Set again, as a new value: the LRU sizes an entry (by its allows) only when a new value is set.
+    this.#bySubject.set(subject, { byRoute: allows.byRoute });
   }
 
   #encode(decision: AllowDecision, ctx: RequestContext): Buffer {
@@ -116,6 +139,13 @@ export class AllowResponseCache {
     bytes.copy(own);
     return { inputs: inputsOf(decision), bytes: own, idAt: at, idLength: id.length };
   }
+}
+
+/** How many allows a subject has kept (at least one once set: an entry is set when an allow is added). */
+function countOf(allows: SubjectAllows): number {
+  let n = 0;
+  for (const entries of allows.byRoute.values()) n += entries.length;
+  return n;
 }
 
 /** A copy of the entry's bytes with `id` written in; undefined when `id` does not fit its place exactly. */
