@@ -134,6 +134,15 @@ export function serializeError(error: unknown): unknown {
   return redactDeep(plain);
 }
 
+/**
+ * The loggers' `formatters.log`: every line's fields through {@link redactDeep}. Exported so the decision
+ * log's line writer (`create-json-line-writer.ts`) formats with the very same function, and can tell a
+ * logger made here from any other.
+ */
+export function formatLogFields(object: Record<string, unknown>): Record<string, unknown> {
+  return redactDeep(object) as Record<string, unknown>;
+}
+
 /** Options for {@link createLogger}. */
 export interface CreateLoggerOptions {
   readonly level: LoggingConfig['level'];
@@ -166,7 +175,7 @@ export function createLogger(options: CreateLoggerOptions): Logger {
       msg: (message: unknown) => (typeof message === 'string' ? scrubJwts(message) : message),
     },
     formatters: {
-      log: (object) => redactDeep(object) as Record<string, unknown>,
+      log: formatLogFields,
     },
   };
   if (options.base !== undefined) loggerOptions.base = { ...options.base };
