@@ -1,5 +1,6 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import type { LoggingConfig } from '../config/types.js';
+import { createLogDestination } from './create-log-destination.js';
 
 /** What replaces every redacted value. */
 export const REDACTION_CENSOR = '[redacted]';
@@ -148,7 +149,7 @@ export interface CreateLoggerOptions {
   readonly level: LoggingConfig['level'];
   /**
    * Where lines go. Default: stdout through an asynchronous sonic-boom (`sync: false`) so request paths
-   * never block on a slow log pipe; pino flushes it on process exit.
+   * never block on a slow log pipe; pino flushes it on process exit ({@link createLogDestination}).
    */
   readonly destination?: DestinationStream;
   /** Fields on every line; default pino's `{ pid, hostname }`. */
@@ -180,7 +181,7 @@ export function createLogger(options: CreateLoggerOptions): Logger {
   };
   if (options.base !== undefined) loggerOptions.base = { ...options.base };
   if (options.mixin !== undefined) loggerOptions.mixin = options.mixin;
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
+  const destination = options.destination ?? createLogDestination();
   const root = pino(loggerOptions, destination);
   // Child bindings are serialised once at child() and never pass through formatters.log, so they are
   // deep-redacted here. Children are Object.create(parent), so every descendant inherits this method.
