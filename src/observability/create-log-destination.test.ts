@@ -99,6 +99,14 @@ describe('createLogDestination', () => {
     expect(written[49]?.text).toBe('ü'.repeat(49));
   });
 
+  it('adds one exit listener for any number of destinations, and removes it when they close', async () => {
+    const before = process.listenerCount('exit');
+    const many = Array.from({ length: 20 }, (_, i) => createLogDestination(join(dir, `many-${i}.log`)));
+    expect(process.listenerCount('exit')).toBeLessThanOrEqual(before + 2); // ours, and pino's own
+    await Promise.all(many.map((d) => end(d)));
+    expect(process.listenerCount('exit')).toBeLessThanOrEqual(before);
+  });
+
   it('loses no line when the process ends by itself', () => {
     const written = runChild(`
       const { createLogger } = await import('./dist/src/observability/create-logger.js');

@@ -12,6 +12,12 @@ export interface LogDestination extends DestinationStream {
 
 type SonicBoom = ReturnType<typeof pino.destination>;
 
+/** Each open destination's exit hand-over; one process `exit` listener for all of them, added on first use. */
+const exitHandOvers = new Set<() => void>();
+const onProcessExit = (): void => {
+  for (const handOver of exitHandOvers) handOver();
+};
+
 /**
  * The process's log destination: pino's asynchronous sonic-boom (`sync: false`, so request paths never
  * block on a slow log pipe; pino flushes it on exit), handed the lines of one event-loop turn as one string.
@@ -19,10 +25,10 @@ type SonicBoom = ReturnType<typeof pino.destination>;
  * Why: on every `write`, sonic-boom measures the byte length of the pending buffer it appends to
  * (`Buffer.byteLength(bufs[last])`, up to 16 kB), a string grown with `+=`, so V8 copies all of it again
  * to flatten it. While one write to the pipe is in flight, each new line copies every line before it:
- * quadratic in the lines per write. A step-up is logged on every Check, and a throw-away patch of just that
- * measurement took ~19 % off a step-up Check at the server (bench/README.md, "Step-up and Redis paths,
- * sixth round"). Joining a turn's lines first makes that one measurement per turn instead of per line.
- * (sonic-boom's buffer mode avoids it too, but allocates an ArrayBuffer per line and measured worse.)
+ * quadratic in the lines per write, ~8 kB of copies per line at a step-up's rate (a step-up is logged on
+ * every Check). Joining a turn's lines first makes that one measurement per turn instead of per line
+ * (bench/README.md, "Step-up and Redis paths, sixth round": −67 % bytes allocated per logged line).
+ * sonic-boom's buffer mode avoids it too, but allocates an ArrayBuffer per line and measured worse.
  *
  * Same bytes, same order: every line goes through here, in call order, and reaches sonic-boom at the end
  * of the turn it was written in (`setImmediate`), or before, whenever pino flushes or ends the stream. An
@@ -53,8 +59,12 @@ export function createLogDestination(dest: number | string = 1): LogDestination 
       // Destroyed or not open yet: nothing more can be written at exit.
     }
   };
-  process.on('exit', onExit);
-  boom.on('close', () => process.removeListener('exit', onExit));
+  if (exitHandOvers.size === 0) process.on('exit', onProcessExit);
+  exitHandOvers.add(onExit);
+  boom.on('close', () => {
+    exitHandOvers.delete(onExit);
+    if (exitHandOvers.size === 0) process.removeListener('exit', onProcessExit);
+  });
 
   return {
     write(line) {
