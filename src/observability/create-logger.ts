@@ -1,6 +1,7 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import type { LoggingConfig } from '../config/types.js';
 import { boundedLru } from '../core/bounded-lru.js';
+import { createLogDestination } from './create-log-destination.js';
 
 /** What replaces every redacted value. */
 export const REDACTION_CENSOR = '[redacted]';
@@ -135,12 +136,21 @@ export function serializeError(error: unknown): unknown {
   return redactDeep(plain);
 }
 
+/**
+ * The loggers' `formatters.log`: every line's fields through {@link redactDeep}. Exported so the decision
+ * log's line writer (`create-json-line-writer.ts`) formats with the very same function, and can tell a
+ * logger made here from any other.
+ */
+export function formatLogFields(object: Record<string, unknown>): Record<string, unknown> {
+  return redactDeep(object) as Record<string, unknown>;
+}
+
 /** Options for {@link createLogger}. */
 export interface CreateLoggerOptions {
   readonly level: LoggingConfig['level'];
   /**
    * Where lines go. Default: stdout through an asynchronous sonic-boom (`sync: false`) so request paths
-   * never block on a slow log pipe; pino flushes it on process exit.
+   * never block on a slow log pipe; pino flushes it on process exit ({@link createLogDestination}).
    */
   readonly destination?: DestinationStream;
   /** Fields on every line; default pino's `{ pid, hostname }`. */
@@ -167,12 +177,12 @@ export function createLogger(options: CreateLoggerOptions): Logger {
       msg: (message: unknown) => (typeof message === 'string' ? scrubJwts(message) : message),
     },
     formatters: {
-      log: (object) => redactDeep(object) as Record<string, unknown>,
+      log: formatLogFields,
     },
   };
   if (options.base !== undefined) loggerOptions.base = { ...options.base };
   if (options.mixin !== undefined) loggerOptions.mixin = options.mixin;
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
+  const destination = options.destination ?? createLogDestination();
   const root = pino(loggerOptions, destination);
   // Child bindings are serialised once at child() and never pass through formatters.log, so they are
   // deep-redacted here. Children are Object.create(parent), so every descendant inherits this method.

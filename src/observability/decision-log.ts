@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { DenyCode } from '../core/deny-code.js';
 import type { DecidedBy, TraceStep } from '../core/outcome.js';
 import type { PolicyReads } from '../policy/policy-reads.js';
+import { createJsonLineWriter } from './create-json-line-writer.js';
 import { createReplayRecorder, type ReplayRecord } from './replay-record.js';
 
 /**
@@ -75,6 +76,12 @@ export interface DecisionLog {
 export const MAX_TRACE_STEPS = 16;
 const MAX_DETAIL_CHARS = 200;
 
+/** The fields of a line, in the order written. */
+const LINE_KEYS: readonly string[] = [
+  'requestId', 'decisionId', 'revision', 'layer', 'rule', 'outcome', 'method', 'host', 'path', 'sourceAddress',
+  'durationMs', 'routeId', 'subject', 'code', 'status', 'shadow', 'trace', 'replay',
+];
+
 /** Codes meaning "could not decide" rather than "decided no": logged at error (fastify's ≥500 rule). */
 const FAULT_CODES: ReadonlySet<DenyCode> = new Set<DenyCode>(['dependency_unavailable', 'internal_error', 'deadline_exceeded']);
 
@@ -106,6 +113,9 @@ export function createDecisionLog(options: CreateDecisionLogOptions): DecisionLo
   }
   const random = options.random ?? Math.random;
   const logger = options.logger.child({ component: 'decision' });
+  // Every field a line can carry, in its order (below): the line writer checks once that pino would
+  // serialise none of them specially, then writes the same bytes pino would, faster.
+  const writeLine = createJsonLineWriter(logger, LINE_KEYS, 'decision');
   const sampleAllow = (): boolean => allowSampleRate !== 0 && (allowSampleRate >= 1 || random() < allowSampleRate);
 
   return {
@@ -137,7 +147,7 @@ export function createDecisionLog(options: CreateDecisionLogOptions): DecisionLo
       if (entry.shadow === true) line['shadow'] = true;
       if (entry.trace !== undefined && entry.trace.length > 0) line['trace'] = summariseTrace(entry.trace);
       if (entry.replay !== undefined) line['replay'] = entry.replay;
-      logger[level](line, 'decision');
+      writeLine(level, line);
     },
   };
 }
