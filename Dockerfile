@@ -39,5 +39,10 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9090/healthz',{signal:AbortSignal.timeout(2000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # A 16 MiB young generation: per-Check garbage still dies young, and on Node 24 it measured ~34 MiB less RSS
 # than 32 MiB at 1,000 Checks/s for the same CPU per Check (bench/README.md, "Memory, fourth round").
-ENTRYPOINT ["node", "--max-semi-space-size=16", "/app/dist/idgate/cli.js"]
+# The old generation grows 4x its live size before the next full GC, always: V8 otherwise caps that factor by
+# the heap limit (1.35 under the k8s manifests' --max-old-space-size=384, which made 21-25 full GCs per 40,000
+# saturated Checks instead of 0-7) and drops it to 1.1 after every memory-reducing GC (idgate's one after
+# start, V8's after an idle spell), and each full GC under load brings more (bench/README.md, "GC sizing,
+# sixth round"). Not allowed in NODE_OPTIONS, so it lives here.
+ENTRYPOINT ["node", "--max-semi-space-size=16", "--heap-growing-percent=300", "/app/dist/idgate/cli.js"]
 CMD ["serve", "--config", "/etc/idgate/idgate.yaml"]

@@ -16,7 +16,7 @@ export PATH := $(NODE_DIR):$(PATH)
 ## run: start idgate on the example config (in-memory store, embedded Didit sandbox), as the image runs node:
 ## the bundle (dist/idgate/cli.js), which is what ships
 run: build
-	MALLOC_ARENA_MAX=2 $(NODE) --max-semi-space-size=16 dist/idgate/cli.js serve --config $(CONFIG)
+	MALLOC_ARENA_MAX=2 $(NODE) --max-semi-space-size=16 --heap-growing-percent=300 dist/idgate/cli.js serve --config $(CONFIG)
 
 ## test: the whole suite (installs redis-server, nginx and chromium when missing)
 test: build

@@ -5,7 +5,7 @@
  * its core most of the time.
  *
  * `node dist/bench/cpu-per-check.js --scenario hot --builds /path/to/base/dist,dist [--pairs 3] [--calls N] [--rate N]
- *   [--idle-ms N] [--threads]`
+ *   [--idle-ms N] [--threads] [--gc] [--flag-sets "A|B"]`
  *
  * A build written `floor:<dist>` runs that build's transport floor (`floor-server.js`) instead of idgate,
  * so the floor can be measured the same way, in the same rounds; `bound:<dist>` runs its lower bound of a
@@ -13,7 +13,12 @@
  * added (bound-server.ts `BOUND_STAGES`). `--idle-ms N` also measures each server
  * idle for N ms, 3 s after its warm-up (so V8's post-load GCs are over): millicores, and wake-ups per second
  * (the main thread's voluntary context switches: timers and other work that runs with no traffic). `--threads` prints each run's
- * CPU per Check split by thread (the main thread's user and kernel time, V8's and libuv's helpers).
+ * CPU per Check split by thread (the main thread's user and kernel time, V8's and libuv's helpers). `--gc`
+ * preloads the stall probe (`stall-probe.ts`, GC entries only) and prints each run's GCs in the measured phase:
+ * major and minor counts, their pause time per Check, and the old generation after the last GC — counts that
+ * survive a loaded machine where the µs do not. `--flag-sets "A|B"` (as `run.js --runtime-flags-matrix`:
+ * `|`-separated sets of node flags, `none` = Node's defaults) runs every build under every set, alternating,
+ * each set instead of the image's flags.
  *
  * Each build is a compiled `dist/` (a copy of the base build kept inside the repository, so its imports
  * resolve to the same node_modules); every build is started with its own `bench/targets.js`, so the
@@ -31,6 +36,7 @@ import { sampleCheck } from './check-sample.js';
 import { encodeCheckRequest, loadUpstreamCheckCodec } from './encode-check-request.js';
 import { runGrpcLoad } from './grpc-load.js';
 import { runH2load } from './h2load.js';
+import { parseRuntimeFlagSets } from './flags-matrix.js';
 import { parseFlags } from './parse-flags.js';
 import { clockTicksPerSecond, mainThreadWakeups, sampleThreads, sampleUsage, type ThreadTicks } from './proc-stats.js';
 import { SCENARIOS, type ScenarioName } from './scenarios.js';
@@ -49,6 +55,29 @@ interface Measured {
   readonly idleMillicores?: number;
   /** Idle main-thread wake-ups per second (with `--idle-ms`). */
   readonly idleWakeups?: number;
+  /** GCs in the measured phase (with `--gc`). */
+  readonly gc?: GcCounts;
+}
+
+/** What `--gc` reads from the stall probe's GC entries of one measured phase. */
+interface GcCounts {
+  readonly major: number;
+  readonly minor: number;
+  /** Summed pause (main thread) of the major and the minor GCs, ms. */
+  readonly majorMs: number;
+  readonly minorMs: number;
+  /** Old generation (bytes outside the young generation) after the phase's last GC, MiB. */
+  readonly oldMiB: number;
+}
+
+function countGcs(line: string | undefined): GcCounts | undefined {
+  if (line === undefined) return undefined;
+  const { gcs } = JSON.parse(line) as { gcs: Array<{ ms: number; kind: string; oldBytes: number }> };
+  // `incremental` and `weakcb` entries are steps of a major GC, not GCs of their own.
+  const major = gcs.filter((g) => g.kind === 'major');
+  const minor = gcs.filter((g) => g.kind === 'minor');
+  const sum = (list: typeof gcs): number => list.reduce((n, g) => n + g.ms, 0);
+  return { major: major.length, minor: minor.length, majorMs: sum(major), minorMs: sum(minor), oldMiB: (gcs[gcs.length - 1]?.oldBytes ?? 0) / 2 ** 20 };
 }
 
 /** One run's µs per Check by thread group: `main user`, `main sys`, and each helper thread name. */
@@ -73,23 +102,34 @@ function median(values: readonly number[]): number {
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { scenario: 'string', builds: 'string', pairs: 'string', calls: 'string', rate: 'string', 'idle-ms': 'string', threads: 'boolean' });
+  const flags = parseFlags(process.argv.slice(2), { scenario: 'string', builds: 'string', pairs: 'string', calls: 'string', rate: 'string', 'idle-ms': 'string', threads: 'boolean', gc: 'boolean', 'flag-sets': 'string' });
   const name = (flags.scenario ?? 'hot') as ScenarioName;
   const def = SCENARIOS[name];
   if (def === undefined) throw new TypeError(`unknown scenario ${String(flags.scenario)}`);
   // `floor:<dist>` = that build's transport floor, `bound:<dist>` its lower bound and `bound+ctx+id:<dist>`
   // the bound with those stages added (bound-server.ts); the label keeps the prefix.
-  const builds = String(flags.builds ?? 'dist').split(',').map((b) => {
+  const dists = String(flags.builds ?? 'dist').split(',').map((b) => {
     const target = BUILD_TARGET.exec(b)?.[0];
     return target !== undefined ? `${target}${resolve(b.slice(target.length))}` : resolve(b);
   });
+  // With `--flag-sets`, each run is a build under a set: the label `<build> [<set>]` (the set after the build).
+  const flagSets = flags['flag-sets'] !== undefined ? parseRuntimeFlagSets(flags['flag-sets']) : undefined;
+  const setOf = new Map<string, readonly string[]>();
+  const builds = flagSets === undefined ? dists : dists.flatMap((d) => flagSets.map((set) => {
+    const label = `${d} [${set.label}]`;
+    setOf.set(label, set.flags);
+    return label;
+  }));
+  const gcProbe = flags.gc === true;
+  // The probe's GC entries only: its 1 ms stall timer would add a wake-up per millisecond to the CPU measured.
+  if (gcProbe) process.env.IDGATE_BENCH_STALL_INTERVAL_MS = '0';
   const targetOf = (build: string): { name: TargetName; boundStages?: string[] } => {
     const prefix = BUILD_TARGET.exec(build)?.[1];
     if (prefix === undefined) return { name: 'idgate' };
     const [name, ...boundStages] = prefix.split('+');
     return name === 'bound' ? { name, boundStages } : { name: 'floor' };
   };
-  const distOf = (build: string): string => build.slice(BUILD_TARGET.exec(build)?.[0].length ?? 0);
+  const distOf = (build: string): string => build.slice(BUILD_TARGET.exec(build)?.[0].length ?? 0).replace(/ \[.*\]$/, '');
   const idleMs = flags['idle-ms'] !== undefined ? Number(flags['idle-ms']) : undefined;
   const pairs = Number(flags.pairs ?? 3);
   const pool = def.tokens === 'pool';
@@ -117,11 +157,13 @@ async function main(): Promise<void> {
     const bodyFile = join(workDir, 'body.bin');
     writeFileSync(bodyFile, bodies[0] as Buffer);
     const ticks = clockTicksPerSecond();
-    const starters = new Map<string, typeof StartTarget>();
+    const starters = new Map<string, { startTarget: typeof StartTarget; NODE_RUNTIME_FLAGS: readonly string[] }>();
     for (const build of builds) {
-      const mod = (await import(pathToFileURL(join(distOf(build), 'bench', 'targets.js')).href)) as { startTarget: typeof StartTarget };
-      starters.set(build, mod.startTarget);
+      const mod = (await import(pathToFileURL(join(distOf(build), 'bench', 'targets.js')).href)) as { startTarget: typeof StartTarget; NODE_RUNTIME_FLAGS: readonly string[] };
+      starters.set(build, mod);
     }
+    // This harness's probe, preloaded into every build alike (as paced-tail.ts does).
+    const probeFlags = gcProbe ? ['--import', new URL('./stall-probe.js', import.meta.url).href] : [];
     const results: Measured[] = [];
     let slice = 0;
     for (let pair = 0; pair < pairs; pair++) {
@@ -129,7 +171,26 @@ async function main(): Promise<void> {
         const mine = pool ? bodies.slice(slice * perRun, (slice + 1) * perRun) : bodies;
         slice += 1;
         const { name: targetName, boundStages } = targetOf(build);
-        const target = await (starters.get(build) as typeof StartTarget)(targetName, { ...ctx, ...(boundStages !== undefined ? { boundStages } : {}) }, { cpus: '0', children, tempRoot: workDir });
+        const starter = starters.get(build) as { startTarget: typeof StartTarget; NODE_RUNTIME_FLAGS: readonly string[] };
+        const runtimeFlags = setOf.get(build) ?? starter.NODE_RUNTIME_FLAGS;
+        const target = await starter.startTarget(targetName, { ...ctx, ...(boundStages !== undefined ? { boundStages } : {}) }, {
+          cpus: '0',
+          children,
+          tempRoot: workDir,
+          ...(gcProbe || setOf.has(build) ? { runtimeFlags: [...runtimeFlags, ...probeFlags] } : {}),
+        });
+        const gcLines: string[] = [];
+        // With IDGATE_BENCH_GC_LOG=<prefix> (and e.g. IDGATE_BENCH_NODE_FLAGS=--trace-gc-verbose), V8's own lines
+        // of each run go to `<prefix>-<run>.log`: the heap controller's factor and old-generation limit per GC.
+        // Start-up's lines (the last 200 the target printed before `ready`) first: the start-up GCs set the limit.
+        const v8Lines: string[] = process.env.IDGATE_BENCH_GC_LOG !== undefined ? target.output().split('\n').filter((l) => l !== '' && !l.startsWith('{')) : [];
+        const off = target.onLine((line) => {
+          if (line.includes('"bench-stalls"')) {
+            gcLines.push(line);
+            // Where the measured phase starts and ends among V8's lines.
+            if (process.env.IDGATE_BENCH_GC_LOG !== undefined) v8Lines.push('--- bench: phase boundary ---');
+          } else if (process.env.IDGATE_BENCH_GC_LOG !== undefined && !line.startsWith('{') && v8Lines.length < 200_000) v8Lines.push(line);
+        });
         try {
           // As run.ts: a cold target may answer its first Check with a fail-closed 503; ask again first.
           let sample = await sampleCheck(target.grpcPort, mine[mine.length - 1] as Buffer, codec);
@@ -179,11 +240,20 @@ async function main(): Promise<void> {
             for (const [pid, t] of idleAfter.cpuTicksByPid) idleTicks += t - (idleBefore.cpuTicksByPid.get(pid) ?? 0);
             idleMillicores = (idleTicks / ticks) * 1000 / ((idleAfter.atMs - idleBefore.atMs) / 1000);
           }
+          // The probe's window starts with the phase (SIGUSR2 prints and empties its lists).
+          if (gcProbe) process.kill(target.pid, 'SIGUSR2');
           const threadsBefore = sampleThreads(target.pid);
           const before = sampleUsage(target.pid);
           const done = await load(calls, warmCalls, rate);
           const after = sampleUsage(target.pid);
           const threadsAfter = sampleThreads(target.pid);
+          let gc: GcCounts | undefined;
+          if (gcProbe) {
+            const seen = gcLines.length;
+            process.kill(target.pid, 'SIGUSR2');
+            for (let i = 0; i < 50 && gcLines.length <= seen; i++) await new Promise((r) => setTimeout(r, 20));
+            gc = countGcs(gcLines.length > seen ? gcLines[gcLines.length - 1] : undefined);
+          }
           let cpuTicks = 0;
           for (const [pid, t] of after.cpuTicksByPid) cpuTicks += t - (before.cpuTicksByPid.get(pid) ?? 0);
           const m: Measured = {
@@ -194,20 +264,24 @@ async function main(): Promise<void> {
             load1: loadavg()[0] ?? 0,
             ...(idleMillicores !== undefined ? { idleMillicores } : {}),
             ...(idleWakeups !== undefined ? { idleWakeups } : {}),
+            ...(gc !== undefined ? { gc } : {}),
           };
           results.push(m);
           const idle = idleMillicores !== undefined ? `, idle ${idleMillicores.toFixed(1)} m, ${(idleWakeups ?? Number.NaN).toFixed(0)} wake-ups/s` : '';
           process.stderr.write(`pair ${pair + 1} ${build}: ${m.usPerCheck.toFixed(1)} µs/Check (${done} Checks), RSS ${m.rssMiB.toFixed(1)} MiB, load ${m.load1.toFixed(2)}${idle}\n`);
           if (flags.threads === true) process.stderr.write(`  by thread, µs/Check: ${threadSplit(threadsBefore, threadsAfter, ticks, done)}\n`);
+          if (gcProbe) process.stderr.write(gc === undefined ? '  GCs: no probe output\n' : `  GCs: ${gc.major} major (${(gc.majorMs * 1000 / done).toFixed(1)} µs/Check), ${gc.minor} minor (${(gc.minorMs * 1000 / done).toFixed(1)} µs/Check), old generation after the last ${gc.oldMiB.toFixed(1)} MiB\n`);
         } finally {
+          off();
           await target.stop();
+          if (v8Lines.length > 0) writeFileSync(`${process.env.IDGATE_BENCH_GC_LOG}-${slice}.log`, `${v8Lines.join('\n')}\n`);
         }
       }
     }
-    const lines = [`scenario ${name}, ${pairs} pairs, ${calls} Checks per run ${rate !== undefined ? `at ${rate}/s` : 'at saturation'} (after ${warmCalls} warm-up)`, `| build | µs CPU per Check (runs) | median | RSS MiB (median) | load (1 min) |${idleMs !== undefined ? ' idle millicores (runs) | idle wake-ups/s (runs) |' : ''}`, `|---|---|---:|---:|---|${idleMs !== undefined ? '---|---|' : ''}`];
+    const lines = [`scenario ${name}, ${pairs} pairs, ${calls} Checks per run ${rate !== undefined ? `at ${rate}/s` : 'at saturation'} (after ${warmCalls} warm-up)`, `| build | µs CPU per Check (runs) | median | RSS MiB (median) | load (1 min) |${idleMs !== undefined ? ' idle millicores (runs) | idle wake-ups/s (runs) |' : ''}${gcProbe ? ' major GCs (runs) | major GC ms (runs) | minor GCs (runs) |' : ''}`, `|---|---|---:|---:|---|${idleMs !== undefined ? '---|---|' : ''}${gcProbe ? '---|---|---|' : ''}`];
     for (const build of builds) {
       const mine = results.filter((r) => r.build === build);
-      lines.push(`| ${build} | ${mine.map((r) => r.usPerCheck.toFixed(1)).join(', ')} | ${median(mine.map((r) => r.usPerCheck)).toFixed(1)} | ${median(mine.map((r) => r.rssMiB)).toFixed(1)} | ${mine.map((r) => r.load1.toFixed(1)).join(', ')} |${idleMs !== undefined ? ` ${mine.map((r) => (r.idleMillicores ?? Number.NaN).toFixed(1)).join(', ')} | ${mine.map((r) => (r.idleWakeups ?? Number.NaN).toFixed(0)).join(', ')} |` : ''}`);
+      lines.push(`| ${build} | ${mine.map((r) => r.usPerCheck.toFixed(1)).join(', ')} | ${median(mine.map((r) => r.usPerCheck)).toFixed(1)} | ${median(mine.map((r) => r.rssMiB)).toFixed(1)} | ${mine.map((r) => r.load1.toFixed(1)).join(', ')} |${idleMs !== undefined ? ` ${mine.map((r) => (r.idleMillicores ?? Number.NaN).toFixed(1)).join(', ')} | ${mine.map((r) => (r.idleWakeups ?? Number.NaN).toFixed(0)).join(', ')} |` : ''}${gcProbe ? ` ${mine.map((r) => r.gc?.major ?? '—').join(', ')} | ${mine.map((r) => (r.gc?.majorMs ?? Number.NaN).toFixed(0)).join(', ')} | ${mine.map((r) => r.gc?.minor ?? '—').join(', ')} |` : ''}`);
     }
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {

@@ -40,8 +40,12 @@ export interface LaunchContext {
  * a 16 MiB young-generation semi-space. On Node 24 it measured ~34 MiB less RSS than 32 MiB at 1,000
  * Checks/s for no measurable CPU per Check, at 1,000/s or at saturation (bench/README.md, "Memory, fourth
  * round"); the 32 MiB of the Node 20 days (+20–25 points of the ceiling ratio then) did not reproduce.
+ * And a fixed old-generation growing factor of 4 (`--heap-growing-percent=300`): V8's own factor is capped
+ * by the heap limit (1.35 at the k8s manifests' 384 MiB) and falls to 1.1 after a memory-reducing GC, which
+ * put the next full GC a few MiB of promotion away; fewer full GCs at saturation and at 1,000/s after an idle
+ * spell, idle RSS the same (bench/README.md, "GC sizing, sixth round").
  */
-export const NODE_RUNTIME_FLAGS: readonly string[] = (process.env.IDGATE_BENCH_RUNTIME_FLAGS ?? '--max-semi-space-size=16')
+export const NODE_RUNTIME_FLAGS: readonly string[] = (process.env.IDGATE_BENCH_RUNTIME_FLAGS ?? '--max-semi-space-size=16 --heap-growing-percent=300')
   .split(' ')
   .filter(Boolean);
 
