@@ -265,3 +265,30 @@ describe('step-up fast path on a real redis-server', () => {
     expect(h.calls()).toBe(0);
   });
 });
+
+describe('the gate reads the workflows current at each Check', () => {
+  it('applies a reload that hands over another workflows record, and knows only configured names', async () => {
+    const now = Date.now();
+    const store = createMemoryStore({ logger: silent });
+    await store.putVerdict(approved('test:erin', now - 1_000), { sessionCreatedAt: now - 1_000 });
+    let current: Readonly<Record<string, typeof WORKFLOW>> = { kyc: WORKFLOW };
+    const gate = createVerificationGate(
+      { store, logger: silent, didit: { createSession: async () => ({ sessionId: sessionId(9), url: 'https://didit.example/session/9' }) } },
+      { workflows: () => current, callbackUrl: 'https://idgate.example/verification/callback', maxStepUps: 5 },
+    );
+    const check = (workflow: string) =>
+      gate.check({ ctx: requestContextWith({}), principal: principal('erin'), needs: [{ ...NEED, workflow }], routeId: 'payments', now, deadlineAt: now + 5_000 });
+    const unknown = { kind: 'deny', status: 503, code: 'internal_error', message: 'unknown workflow' };
+    expect(await check('kyc')).toEqual({ kind: 'satisfied', workflows: ['kyc'] });
+    // A name that is not configured, including the names every plain object answers, fails closed.
+    for (const name of ['age', '__proto__', 'constructor', 'toString', 'hasOwnProperty']) expect(await check(name), name).toEqual(unknown);
+    // A reload removes kyc: the next Check no longer finds it.
+    current = { age: { ...WORKFLOW, name: 'age' } };
+    expect(await check('kyc')).toEqual(unknown);
+    // A reload restores it requiring a clear AML screening, which the stored verdict does not record.
+    current = { kyc: { ...WORKFLOW, requireAmlClear: true } };
+    expect(await check('kyc')).toMatchObject({ kind: 'deny', status: 403 });
+    current = { kyc: WORKFLOW };
+    expect(await check('kyc')).toEqual({ kind: 'satisfied', workflows: ['kyc'] });
+  });
+});

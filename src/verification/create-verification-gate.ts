@@ -102,6 +102,21 @@ export function createVerificationGate(
 ): VerificationGate {
   const clock = deps.clock ?? Date.now;
   const workflowsOf = typeof options.workflows === 'function' ? options.workflows : () => options.workflows as Readonly<Record<string, WorkflowConfig>>;
+  // The current workflows as a Map, rebuilt only when a reload hands over another record. Looking a name up
+  // in the record itself (`workflows[need.workflow]`) sent V8's optimised `judge` into a deopt loop
+  // ("unexpected name in keyed access", 64 deopts per 40,000 saturated Checks: bench/README.md, "GC sizing,
+  // sixth round"), since the site sees one workflow name after another; and a Map holds only the
+  // configured names, never a prototype's.
+  let workflowsFrom: Readonly<Record<string, WorkflowConfig>> | undefined;
+  let workflowMap: ReadonlyMap<string, WorkflowConfig> = new Map();
+  const currentWorkflows = (): ReadonlyMap<string, WorkflowConfig> => {
+    const workflows = workflowsOf();
+    if (workflows !== workflowsFrom) {
+      workflowMap = new Map(Object.entries(workflows));
+      workflowsFrom = workflows;
+    }
+    return workflowMap;
+  };
   const marginMs = options.answerMarginMs ?? 10;
   const stepUpWaitMs = options.stepUpWaitMs ?? 50;
   const starter = deps.starter ?? createSessionStarter(
@@ -209,10 +224,10 @@ export function createVerificationGate(
     pending: CheckState['pending'],
     { ctx, principal, needs, now, deadlineAt }: Parameters<VerificationGate['check']>[0],
   ): VerificationResult | Promise<VerificationResult> {
-    const workflows = workflowsOf();
+    const workflows = currentWorkflows();
     for (let i = 0; i < needs.length; i++) {
       const need = needs[i]!;
-      const workflow = workflows[need.workflow];
+      const workflow = workflows.get(need.workflow);
       if (!workflow) {
         // Config validation makes this unreachable; fail closed if it ever is not.
         return { kind: 'deny', status: 503, code: 'internal_error', message: 'unknown workflow' };
