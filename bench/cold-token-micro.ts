@@ -25,19 +25,16 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import pino from 'pino';
 import { parseConfig } from '../src/config/parse-config.js';
-import { compileRenderOptions, renderDecision } from '../src/core/render-decision.js';
+import { renderDecision } from '../src/core/render-decision.js';
 import type { RequestContext } from '../src/core/request-context.js';
-import { createEngine } from '../src/engine/create-engine.js';
 import { decodeCheckRequest, encodeVerdictResponse } from '../src/extauthz/check-codec.js';
 import type { CheckRequestMessage } from '../src/extauthz/check-wire-types.js';
 import { toRequestContext } from '../src/extauthz/to-request-context.js';
 import { createAuthenticator, type JwtAuthenticator } from '../src/identity/authenticator.js';
-import { compilePolicy } from '../src/policy/compile-policy.js';
-import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
-import { createVerificationGate } from '../src/verification/create-verification-gate.js';
 import { BenchIssuer, type BenchAlgorithm } from './bench-issuer.js';
 import { buildCheckRequest, loadUpstreamCheckCodec, type CheckCodec } from './encode-check-request.js';
 import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-config.js';
+import { createInProcessEngine } from './in-process-engine.js';
 import { parseFlags } from './parse-flags.js';
 
 const flags = parseFlags(process.argv.slice(2), { alg: 'string', tokens: 'string', rounds: 'string', 'cache-entries': 'string', pipeline: 'boolean' });
@@ -123,17 +120,10 @@ async function main(): Promise<void> {
   const mint = (count: number) => issuer.mintPool(alg, count, { subjects: 1 });
   // `--pipeline`: the engine as the server builds it, over the memory store holding the bench subject's
   // approved verdict (so every Check is an allow, as in the cold scenarios).
-  const logger = pino({ level: 'silent' });
-  const store = createMemoryStore({ logger });
-  const at = Date.now();
-  await store.putVerdict({ subject: `${BENCH_ISSUER_NAME}:user-0`, workflow: BENCH_WORKFLOW, sessionId: 's', status: 'Approved', eventAt: at, decidedAt: at, facts: {} });
-  const gate = createVerificationGate(
-    { store, didit: { createSession: () => Promise.reject(new Error('unused')) }, logger },
-    { workflows: config.workflows, callbackUrl: 'http://127.0.0.1:8080/verification/callback', maxStepUps: 5 },
-  );
-  const policy = compilePolicy(config);
-  const engine = createEngine({ authenticator, policy: () => policy, verification: gate }, { headerPrefix: 'x-idgate-' });
-  const render = compileRenderOptions({});
+  const { engine, render } = await createInProcessEngine(config, authenticator, pino({ level: 'silent' }), {
+    subject: `${BENCH_ISSUER_NAME}:user-0`,
+    workflow: BENCH_WORKFLOW,
+  });
   const checkOnce: CheckOnce = async (body) => {
     const mapped = toRequestContext(decodeCheckRequest(body) as CheckRequestMessage, Date.now());
     if (!mapped.ok) throw new Error(mapped.error);
