@@ -3,7 +3,7 @@
  * the signature check alone, so what identity adds around OpenSSL's verify can be followed per change.
  *
  * `node --expose-gc --min-semi-space-size=128 --max-semi-space-size=128 dist/bench/cold-token-micro.js
- *   [--alg ES256|RS256] [--tokens 4000] [--rounds 5] [--cache-entries N]`
+ *   [--alg ES256|RS256] [--tokens 4000] [--rounds 5] [--cache-entries N] [--pipeline]`
  *
  * A real JWKS server (BenchIssuer on 127.0.0.1) and idgate's own authenticator; every token is distinct and
  * seen once (no token-cache hit), as in the `cold-*` load scenarios. Each round alternates:
@@ -11,6 +11,10 @@
  *   (ES*: `ieee-p1363`), the token split and decoded in the cheapest way: OpenSSL's share, the floor;
  * - `authenticate`: `authenticate(ctx, now)` on a RequestContext built ahead by the gRPC front end's own
  *   decoder, so only identity's work is timed.
+ * With `--pipeline` the second step is a whole cold Check instead, as the gRPC front end runs it: decode the
+ * CheckRequest bytes → RequestContext → engine decision (identity, policy, cached verdict in the memory store)
+ * → rendered verdict → CheckResponse bytes; the difference to `verify` is then all of idgate's own work on a
+ * cold Check beyond OpenSSL's, with no transport (to compare with the server's CPU per cold Check).
  * It prints process CPU per token (user + system: the thread pool counts, and a busy machine does not
  * inflate it the way wall time grows), the difference between the two (what identity adds per cold token),
  * and bytes allocated per authenticated token (heap growth over 1,000 tokens after a full GC, with a young
@@ -21,17 +25,20 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import pino from 'pino';
 import { parseConfig } from '../src/config/parse-config.js';
+import { renderDecision } from '../src/core/render-decision.js';
 import type { RequestContext } from '../src/core/request-context.js';
-import { decodeCheckRequest } from '../src/extauthz/check-codec.js';
+import { decodeCheckRequest, encodeVerdictResponse } from '../src/extauthz/check-codec.js';
 import type { CheckRequestMessage } from '../src/extauthz/check-wire-types.js';
 import { toRequestContext } from '../src/extauthz/to-request-context.js';
 import { createAuthenticator, type JwtAuthenticator } from '../src/identity/authenticator.js';
 import { BenchIssuer, type BenchAlgorithm } from './bench-issuer.js';
 import { buildCheckRequest, loadUpstreamCheckCodec, type CheckCodec } from './encode-check-request.js';
-import { renderBenchConfig } from './idgate-config.js';
+import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-config.js';
+import { createInProcessEngine } from './in-process-engine.js';
 import { parseFlags } from './parse-flags.js';
 
-const flags = parseFlags(process.argv.slice(2), { alg: 'string', tokens: 'string', rounds: 'string', 'cache-entries': 'string' });
+const flags = parseFlags(process.argv.slice(2), { alg: 'string', tokens: 'string', rounds: 'string', 'cache-entries': 'string', pipeline: 'boolean' });
+const pipeline = flags.pipeline === true;
 const alg = (flags.alg ?? 'ES256') as BenchAlgorithm;
 const perRound = Number(flags.tokens ?? 4_000);
 const rounds = Number(flags.rounds ?? 5);
@@ -75,6 +82,17 @@ async function authenticateAll(authenticator: JwtAuthenticator, contexts: readon
   return { us: cpuMicros(start) / contexts.length, sync };
 }
 
+/** One whole cold Check per body, as the gRPC front end runs it (`--pipeline`): µs of CPU per Check. */
+type CheckOnce = (body: Uint8Array) => Promise<number>;
+
+async function checkAll(check: CheckOnce, bodies: readonly Uint8Array[]): Promise<{ us: number; sync: number }> {
+  const start = process.cpuUsage();
+  let bytes = 0;
+  for (const body of bodies) bytes += await check(body);
+  if (bytes === 0) throw new Error('no CheckResponse bytes');
+  return { us: cpuMicros(start) / bodies.length, sync: bodies.length };
+}
+
 function contextsFor(codec: CheckCodec, tokens: readonly string[]): RequestContext[] {
   return tokens.map((token) => {
     const mapped = toRequestContext(decodeCheckRequest(codec.serializeRequest(buildCheckRequest({ token }))) as CheckRequestMessage, Date.now());
@@ -100,40 +118,65 @@ async function main(): Promise<void> {
   const key = createPublicKey({ key: jwk, format: 'jwk' });
 
   const mint = (count: number) => issuer.mintPool(alg, count, { subjects: 1 });
+  // `--pipeline`: the engine as the server builds it, over the memory store holding the bench subject's
+  // approved verdict (so every Check is an allow, as in the cold scenarios).
+  const { engine, render } = await createInProcessEngine(config, authenticator, pino({ level: 'silent' }), {
+    subject: `${BENCH_ISSUER_NAME}:user-0`,
+    workflow: BENCH_WORKFLOW,
+  });
+  const checkOnce: CheckOnce = async (body) => {
+    const mapped = toRequestContext(decodeCheckRequest(body) as CheckRequestMessage, Date.now());
+    if (!mapped.ok) throw new Error(mapped.error);
+    let decision = engine.decide(mapped.value, Date.now() + 100);
+    if (decision instanceof Promise) decision = await decision;
+    if (decision.kind !== 'allow') throw new Error(`bench Check not allowed: ${decision.kind}`);
+    return encodeVerdictResponse(renderDecision(decision, mapped.value, render)).length;
+  };
+  const bodiesFor = (tokens: readonly string[]) => tokens.map((token) => codec.serializeRequest(buildCheckRequest({ token, path: '/api/orders?page=2' })));
+  const measure = pipeline
+    ? async (tokens: readonly string[]) => checkAll(checkOnce, bodiesFor(tokens))
+    : async (tokens: readonly string[]) => authenticateAll(authenticator, contextsFor(codec, tokens));
+
   // Warm-up: the first tokens import the key for the synchronous path and let V8 optimise.
-  await authenticateAll(authenticator, contextsFor(codec, await mint(1_000)));
+  await measure(await mint(1_000));
   verifyOnly(await mint(500), key);
 
   const gc = (globalThis as { gc?: () => void }).gc;
+  const step = pipeline ? 'whole Check' : 'authenticate';
   const verifyUs: number[] = [];
   const authUs: number[] = [];
   const allocated: number[] = [];
   let sync = 0;
   for (let round = 0; round < rounds; round++) {
     const verifyTokens = await mint(perRound);
-    const contexts = contextsFor(codec, await mint(perRound + ALLOCATION_SAMPLE));
+    const tokens = await mint(perRound + ALLOCATION_SAMPLE);
+    // Inputs are prepared ahead (contexts, or CheckRequest bytes with --pipeline) so only the step is timed.
+    const prepared = pipeline ? { bodies: bodiesFor(tokens) } : { contexts: contextsFor(codec, tokens) };
+    const run = (from: number, to: number) =>
+      prepared.bodies !== undefined ? checkAll(checkOnce, prepared.bodies.slice(from, to)) : authenticateAll(authenticator, prepared.contexts.slice(from, to));
     gc?.();
     verifyUs.push(verifyOnly(verifyTokens, key));
     gc?.();
-    const measured = await authenticateAll(authenticator, contexts.slice(0, perRound));
+    const measured = await run(0, perRound);
     authUs.push(measured.us);
     sync += measured.sync;
     if (gc !== undefined) {
       gc();
       const before = process.memoryUsage().heapUsed;
-      await authenticateAll(authenticator, contexts.slice(perRound));
+      await run(perRound, perRound + ALLOCATION_SAMPLE);
       allocated.push((process.memoryUsage().heapUsed - before) / ALLOCATION_SAMPLE);
     }
     process.stderr.write(
-      `round ${round + 1}: verify ${verifyUs.at(-1)?.toFixed(1)} µs, authenticate ${authUs.at(-1)?.toFixed(1)} µs` +
+      `round ${round + 1}: verify ${verifyUs.at(-1)?.toFixed(1)} µs, ${step} ${authUs.at(-1)?.toFixed(1)} µs` +
         `${allocated.length > 0 ? `, ${allocated.at(-1)?.toFixed(0)} bytes` : ''}\n`,
     );
   }
   const v = median(verifyUs);
   const a = median(authUs);
   process.stdout.write(
-    `${alg}, ${rounds} rounds × ${perRound} cold tokens (medians): verify alone ${v.toFixed(1)} µs, authenticate ${a.toFixed(1)} µs, ` +
-      `identity beyond the verify ${(a - v).toFixed(1)} µs per token; ${sync} of ${rounds * perRound} answered synchronously` +
+    `${alg}, ${rounds} rounds × ${perRound} cold tokens (medians): verify alone ${v.toFixed(1)} µs, ${step} ${a.toFixed(1)} µs, ` +
+      `${pipeline ? 'the Check' : 'identity'} beyond the verify ${(a - v).toFixed(1)} µs per token` +
+      `${pipeline ? '' : `; ${sync} of ${rounds * perRound} answered synchronously`}` +
       `${allocated.length > 0 ? `; ${median(allocated).toFixed(0)} bytes allocated per token` : ' (run with --expose-gc for bytes per token)'}\n`,
   );
   await authenticator.close();

@@ -5,7 +5,7 @@
  * its core most of the time.
  *
  * `node dist/bench/cpu-per-check.js --scenario hot --builds /path/to/base/dist,dist [--pairs 3] [--calls N] [--rate N]
- *   [--idle-ms N] [--threads] [--gc] [--flag-sets "A|B"]`
+ *   [--idle-ms N] [--threads] [--gc] [--flag-sets "A|B"] [--concurrency N]`
  *
  * A build written `floor:<dist>` runs that build's transport floor (`floor-server.js`) instead of idgate,
  * so the floor can be measured the same way, in the same rounds; `bound:<dist>` runs its lower bound of a
@@ -38,7 +38,7 @@ import { runGrpcLoad } from './grpc-load.js';
 import { runH2load } from './h2load.js';
 import { parseRuntimeFlagSets } from './flags-matrix.js';
 import { parseFlags } from './parse-flags.js';
-import { clockTicksPerSecond, mainThreadWakeups, sampleThreads, sampleUsage, type ThreadTicks } from './proc-stats.js';
+import { clockTicksPerSecond, mainThreadWakeups, sampleThreads, sampleUsage, syscallCounts, type ThreadTicks } from './proc-stats.js';
 import { SCENARIOS, type ScenarioName } from './scenarios.js';
 import type { startTarget as StartTarget, TargetName } from './targets.js';
 
@@ -102,7 +102,7 @@ function median(values: readonly number[]): number {
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { scenario: 'string', builds: 'string', pairs: 'string', calls: 'string', rate: 'string', 'idle-ms': 'string', threads: 'boolean', gc: 'boolean', 'flag-sets': 'string' });
+  const flags = parseFlags(process.argv.slice(2), { scenario: 'string', builds: 'string', pairs: 'string', calls: 'string', rate: 'string', 'idle-ms': 'string', threads: 'boolean', gc: 'boolean', 'flag-sets': 'string', concurrency: 'string' });
   const name = (flags.scenario ?? 'hot') as ScenarioName;
   const def = SCENARIOS[name];
   if (def === undefined) throw new TypeError(`unknown scenario ${String(flags.scenario)}`);
@@ -139,6 +139,9 @@ async function main(): Promise<void> {
   // Checks each event-loop turn happens to batch, which on a shared machine varies with the generator's
   // own share of its core.
   const rate = flags.rate !== undefined ? Number(flags.rate) : undefined;
+  // The node generator's most calls in flight (default 256, as run.js): how deep the server's queue is at
+  // saturation, i.e. how many Checks it holds read and unanswered at once.
+  const concurrency = Number(flags.concurrency ?? 256);
   const session = await openAbSession(def, 'cpu');
   const { children, workDir, issuer, ctx } = session;
   try {
@@ -219,11 +222,20 @@ async function main(): Promise<void> {
               port: target.grpcPort,
               bodies: pool ? mine.slice(from, from + n) : mine,
               connections: clients,
-              concurrency: 256,
+              concurrency,
               total: n,
               ...(perSecond !== undefined ? { ratePerSecond: perSecond } : {}),
               maxDurationMs: 300_000,
             });
+            // A Check the generator gave up on (its 1 s timeout) still cost the server its work, and the CPU
+            // is divided by answered Checks only: say so, with where the latencies were.
+            const l = r.latency;
+            if (flags.threads === true || r.completed < r.sent) {
+              process.stderr.write(
+                `  ${r.completed} of ${r.sent} answered, ${r.transportErrors} transport errors, statuses ${JSON.stringify(r.grpcStatusCounts)}; ` +
+                  `latency ms p50 ${(l.p50 / 1000).toFixed(1)} p99 ${(l.p99 / 1000).toFixed(1)} max ${(l.max / 1000).toFixed(1)}\n`,
+              );
+            }
             return r.completed;
           };
           await load(warmCalls, 0, undefined);
@@ -243,10 +255,14 @@ async function main(): Promise<void> {
           // The probe's window starts with the phase (SIGUSR2 prints and empties its lists).
           if (gcProbe) process.kill(target.pid, 'SIGUSR2');
           const threadsBefore = sampleThreads(target.pid);
+          const syscallsBefore = syscallCounts(target.pid);
+          const wakeupsBefore = mainThreadWakeups(target.pid);
           const before = sampleUsage(target.pid);
           const done = await load(calls, warmCalls, rate);
           const after = sampleUsage(target.pid);
           const threadsAfter = sampleThreads(target.pid);
+          const syscallsAfter = syscallCounts(target.pid);
+          const wakeupsAfter = mainThreadWakeups(target.pid);
           let gc: GcCounts | undefined;
           if (gcProbe) {
             const seen = gcLines.length;
@@ -269,7 +285,16 @@ async function main(): Promise<void> {
           results.push(m);
           const idle = idleMillicores !== undefined ? `, idle ${idleMillicores.toFixed(1)} m, ${(idleWakeups ?? Number.NaN).toFixed(0)} wake-ups/s` : '';
           process.stderr.write(`pair ${pair + 1} ${build}: ${m.usPerCheck.toFixed(1)} µs/Check (${done} Checks), RSS ${m.rssMiB.toFixed(1)} MiB, load ${m.load1.toFixed(2)}${idle}\n`);
-          if (flags.threads === true) process.stderr.write(`  by thread, µs/Check: ${threadSplit(threadsBefore, threadsAfter, ticks, done)}\n`);
+          if (flags.threads === true) {
+            // Per Check and load-independent: how many reads and writes (syscalls) and main-thread wake-ups
+            // the server needed, i.e. how well it batched.
+            const per = (n: number): string => (n / done).toFixed(3);
+            process.stderr.write(
+              `  by thread, µs/Check: ${threadSplit(threadsBefore, threadsAfter, ticks, done)}; per Check: ` +
+                `${per(syscallsAfter.reads - syscallsBefore.reads)} read and ${per(syscallsAfter.writes - syscallsBefore.writes)} write syscalls, ` +
+                `${per(wakeupsAfter - wakeupsBefore)} main-thread wake-ups\n`,
+            );
+          }
           if (gcProbe) process.stderr.write(gc === undefined ? '  GCs: no probe output\n' : `  GCs: ${gc.major} major (${(gc.majorMs * 1000 / done).toFixed(1)} µs/Check), ${gc.minor} minor (${(gc.minorMs * 1000 / done).toFixed(1)} µs/Check), old generation after the last ${gc.oldMiB.toFixed(1)} MiB\n`);
         } finally {
           off();

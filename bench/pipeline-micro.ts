@@ -11,18 +11,15 @@
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { parseConfig } from '../src/config/parse-config.js';
-import { createEngine } from '../src/engine/create-engine.js';
 import { decodeCheckRequest } from '../src/extauthz/check-codec.js';
 import { CheckVerdicts } from '../src/extauthz/check-verdicts.js';
 import type { CheckRequestMessage } from '../src/extauthz/check-wire-types.js';
 import { toRequestContext } from '../src/extauthz/to-request-context.js';
 import { createAuthenticator } from '../src/identity/authenticator.js';
-import { compilePolicy } from '../src/policy/compile-policy.js';
-import { createMemoryStore } from '../src/store/memory/create-memory-store.js';
-import { createVerificationGate } from '../src/verification/create-verification-gate.js';
 import { BenchIssuer } from './bench-issuer.js';
 import { buildCheckRequest, loadUpstreamCheckCodec } from './encode-check-request.js';
 import { renderBenchConfig } from './idgate-config.js';
+import { createInProcessEngine } from './in-process-engine.js';
 
 const iterations = Number(process.argv[process.argv.indexOf('--iterations') + 1] || 50_000);
 
@@ -34,16 +31,8 @@ async function main(): Promise<void> {
   const config = parseConfig(yaml, { sourceName: 'bench.yaml', env: {} });
   const authenticator = createAuthenticator({ logger }, { issuers: config.issuers });
   await authenticator.start();
-  const store = createMemoryStore({ logger });
   const token = await issuer.mint('RS256', { sub: 'alice', scope: 'orders:read', roles: ['customer'] });
-  const now = Date.now();
-  await store.putVerdict({ subject: 'bench:alice', workflow: 'kyc', sessionId: 's', status: 'Approved', eventAt: now, decidedAt: now, facts: {} });
-  const gate = createVerificationGate(
-    { store, didit: { createSession: () => Promise.reject(new Error('unused')) }, logger },
-    { workflows: config.workflows, callbackUrl: 'http://127.0.0.1:8080/verification/callback', maxStepUps: 5 },
-  );
-  const policy = compilePolicy(config);
-  const engine = createEngine({ authenticator, policy: () => policy, verification: gate }, { headerPrefix: 'x-idgate-' });
+  const { engine } = await createInProcessEngine(config, authenticator, logger, { subject: 'bench:alice', workflow: 'kyc' });
   const verdicts = new CheckVerdicts({}, logger);
   const codec = loadUpstreamCheckCodec();
   const body = codec.serializeRequest(buildCheckRequest({ token, path: '/api/orders?page=2' }));

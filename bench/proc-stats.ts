@@ -190,3 +190,14 @@ export function mainThreadWakeups(pid: number): number {
   const match = status === undefined ? null : /^voluntary_ctxt_switches:\s+(\d+)/m.exec(status);
   return match === null ? 0 : Number(match[1]);
 }
+
+/**
+ * Read- and write-type system calls the process (all its threads) has made so far (`/proc/<pid>/io`
+ * `syscr`/`syscw`): per Check, a count no load on the machine changes, unlike CPU time.
+ * @returns zeros when the file cannot be read.
+ */
+export function syscallCounts(pid: number): { reads: number; writes: number } {
+  const io = readOrUndefined(`/proc/${pid}/io`) ?? '';
+  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(io)?.[1] ?? 0);
+  return { reads: field('syscr'), writes: field('syscw') };
+}

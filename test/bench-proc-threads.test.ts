@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { frameGroup, splitProfile } from '../bench/profile-split.js';
-import { mainThreadWakeups, sampleThreads } from '../bench/proc-stats.js';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mainThreadWakeups, sampleThreads, syscallCounts } from '../bench/proc-stats.js';
 
 describe('bench per-thread CPU and wake-ups (/proc)', () => {
   it('splits this process by thread, the main thread under its own name, and counts its wake-ups', async () => {
@@ -16,6 +19,18 @@ describe('bench per-thread CPU and wake-ups (/proc)', () => {
     expect(mainThreadWakeups(process.pid)).toBeGreaterThanOrEqual(before + 3);
     expect(sampleThreads(2 ** 30).size).toBe(0);
     expect(mainThreadWakeups(2 ** 30)).toBe(0);
+  });
+
+  it('counts the read and write system calls of this process', () => {
+    const file = join(tmpdir(), `idgate-syscalls-${process.pid}.txt`);
+    const before = syscallCounts(process.pid);
+    for (let i = 0; i < 5; i++) writeFileSync(file, 'x');
+    for (let i = 0; i < 5; i++) readFileSync(file);
+    const after = syscallCounts(process.pid);
+    rmSync(file, { force: true });
+    expect(after.writes - before.writes).toBeGreaterThanOrEqual(5);
+    expect(after.reads - before.reads).toBeGreaterThanOrEqual(5);
+    expect(syscallCounts(2 ** 30)).toEqual({ reads: 0, writes: 0 });
   });
 });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AuthResult } from '../src/core/auth-result.js';
@@ -112,6 +113,17 @@ describe('identity: token sources', () => {
     expect(await run({ cookie: `idgate_session=${apiToken}` })).toMatchObject({ message: 'token not accepted from this source' });
   });
 
+  it('fingerprints a token by its signed part: tokenId is the first 16 hex digits of its SHA-256', async () => {
+    // Risk keys (`tokips:<tokenId>`) outlive a deploy: the id's value must not change with how it is computed.
+    const t = await token(API_ISS, 'dave');
+    const signed = t.slice(0, t.lastIndexOf('.'));
+    const expected = createHash('sha256').update(signed).digest('hex').slice(0, 16);
+    for (let i = 0; i < 2; i++) {
+      // Cold, then from the cache.
+      expect(await run({ authorization: `Bearer ${t}` })).toMatchObject({ kind: 'verified', principal: { tokenId: expected, subject: 'api:dave' } });
+    }
+  });
+
   it('rejects a token above maxTokenBytes without parsing it', async () => {
     const big = await mintHs256(SECRET, { iss: API_ISS, aud: 'api://idgate', now, claims: { pad: 'x'.repeat(3_000) } });
     expect(await run({ authorization: `Bearer ${big}` })).toMatchObject({ code: 'token_invalid', message: 'token too large' });
@@ -128,7 +140,9 @@ describe('identity: token sources', () => {
         kind: 'verified',
         principal: { issuerName: 'envoy', subject: 'envoy:bob', source: 'metadata', expiresAt: exp, claims: { scope: 'read' } },
       });
-      if (result.kind === 'verified') expect(result.principal.tokenId).toMatch(/^[0-9a-f]{16}$/);
+      if (result.kind === 'verified') {
+        expect(result.principal.tokenId).toBe(createHash('sha256').update(JSON.stringify(claims)).digest('hex').slice(0, 16));
+      }
     });
 
     it('takes precedence when its issuer lists it first', async () => {

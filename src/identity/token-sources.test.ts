@@ -67,6 +67,18 @@ describe('extractCredential', () => {
     expect(extractCredential(ctx({ authorization: 'Bearert1' }), [bearer])).toEqual({ kind: 'none' });
   });
 
+  it('matches the scheme as configured and in any other case, and nothing else', () => {
+    const lower = { type: 'header', name: 'authorization', scheme: 'bearer' } as const;
+    for (const source of [bearer, lower]) {
+      for (const header of ['Bearer t1', 'bearer t1', 'BEARER t1', ' bEaReR  t1 ']) {
+        expect(extractCredential(ctx({ authorization: header }), [source])).toMatchObject({ token: 't1' });
+      }
+      for (const header of ['Basic t1', 'Beare t1', 'Bearer', 'Bear']) {
+        expect(extractCredential(ctx({ authorization: header }), [source])).toEqual(header === 'Bearer' ? expect.objectContaining({ token: '' }) : { kind: 'none' });
+      }
+    }
+  });
+
   it('keys sources case-insensitively for header names and schemes', () => {
     expect(tokenSourceKey({ type: 'header', name: 'Authorization', scheme: 'BEARER' })).toBe(tokenSourceKey(bearer));
   });

@@ -95,7 +95,10 @@ export function extractCredential(ctx: RequestContext, sources: readonly TokenSo
 function afterScheme(value: string, scheme: string): string | undefined {
   const trimmed = value.trim();
   const n = scheme.length;
-  if (trimmed.length < n || trimmed.slice(0, n).toLowerCase() !== scheme.toLowerCase()) return undefined;
+  if (trimmed.length < n) return undefined;
+  // The scheme as configured (`Bearer`) is what nearly every request sends: compared in place, with no
+  // lower-cased copies of both per Check; any other spelling takes the case-insensitive comparison.
+  if (!trimmed.startsWith(scheme) && trimmed.slice(0, n).toLowerCase() !== scheme.toLowerCase()) return undefined;
   if (trimmed.length === n) return '';
   const separator = trimmed.charCodeAt(n);
   if (separator !== 0x20 && separator !== 0x09) return undefined;

@@ -369,4 +369,41 @@ describe('decodeCompactJwt against jose decodeProtectedHeader + decodeJwt', () =
     );
     expect(decoded).toBeGreaterThan(100);
   });
+
+  it('decodes a header it has seen before to the same answer, shared and frozen, whatever came in between', () => {
+    // More distinct headers than decodeCompactJwt keeps, each seen several times in a rotating order, so
+    // kept headers are hit, evicted and decoded again; plus one header too long to keep.
+    const headers = [
+      ...Array.from({ length: 7 }, (_, i) => ({ alg: 'ES256', kid: `k${i}`, typ: 'JWT' })),
+      { alg: 'RS256', kid: 'x'.repeat(600) },
+    ];
+    const seen = new Map<string, unknown>();
+    for (let round = 0; round < 4; round++) {
+      for (const [i, header] of headers.entries()) {
+        const h = b64(header);
+        const token = `${h}.${b64({ iss: ISS, n: round * 100 + i })}.c2ln`;
+        const actual = decodeCompactJwt(token);
+        expect(actual).toEqual({ header: decodeProtectedHeader(token), claims: decodeJwt(token) });
+        const decoded = actual as NonNullable<typeof actual>;
+        // A header shared between tokens cannot be changed through one of them.
+        if (Object.isFrozen(decoded.header)) {
+          expect(() => {
+            (decoded.header as Record<string, unknown>).alg = 'none';
+          }).toThrow(TypeError);
+        }
+        if (seen.get(h) === decoded.header) expect(Object.isFrozen(decoded.header)).toBe(true);
+        seen.set(h, decoded.header);
+        expect(Object.isFrozen(decoded.claims)).toBe(false);
+      }
+    }
+    // The last header seen twice in a row is served from what was kept: the very same object.
+    const h = b64(headers[0]);
+    const first = decodeCompactJwt(`${h}.${b64({ iss: ISS, n: 1 })}.c2ln`)?.header;
+    expect(decodeCompactJwt(`${h}.${b64({ iss: ISS, n: 2 })}.c2ln`)?.header).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    // A header segment that does not decode is refused every time, never kept.
+    const bad = `${Buffer.from('[1]').toString('base64url')}.${b64({ iss: ISS })}.c2ln`;
+    expect(decodeCompactJwt(bad)).toBeUndefined();
+    expect(decodeCompactJwt(bad)).toBeUndefined();
+  });
 });
