@@ -164,7 +164,13 @@ describe('Redis Sentinel: verdicts survive a crash failover and idgate follows t
     stop = true;
     await loop;
 
-    expect(outcomeOf(tina)).toBe('allow');
+    // Seen once in a clean-clone CI run under the full suite's load and not reproduced since: every Check of
+    // the 15 s after the switch answered dependency_unavailable. The message carries what is needed to tell
+    // why the next time (when the switch was seen, the Checks after it, idgate's Redis connection lines).
+    const afterSwitch = outcomes.filter((o) => o.at >= failoverStart + failoverMs);
+    const redisLines = g.idgate.logs.filter((l) => /redis|sentinel|store/i.test(String(l['msg']))).slice(-30);
+    const diagnosis = `failover ${failoverMs} ms; Checks after the switch: ${JSON.stringify(afterSwitch.slice(0, 10).concat(afterSwitch.slice(-10)))}; idgate's Redis lines: ${JSON.stringify(redisLines)}`;
+    expect(outcomeOf(tina), diagnosis).toBe('allow');
     expect(rpcErrors).toBe(0);
     expect(await sentinelMasterPort(sentinel.port, 'idgate')).toBe(replica.port);
     const keys = createStoreKeys();
