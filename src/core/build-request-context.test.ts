@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildRequestContext, collectHeaders, type BuildRequestContextResult } from './build-request-context.js';
-import type { RequestContext } from './request-context.js';
+import { firstHeaderName, headerNamesOf, type RequestContext } from './request-context.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -125,5 +125,33 @@ describe('collectHeaders', () => {
 
   it('accepts exactly the limits', () => {
     expect(typeof collectHeaders({ a: '1', b: '2' }, { maxHeaders: 2, maxHeaderBytes: 4 })).toBe('object');
+  });
+});
+
+describe('firstHeaderName', () => {
+  const headers = { accept: '*/*', 'x-idgate-subject': 'forged', x_idgate_roles: 'admin' };
+  const isIdentity = (name: string) => name.replace(/_/g, '-').startsWith('x-idgate-');
+  const fields = (extra: { headers: Record<string, string>; headerNames?: readonly string[] }) => ({
+    method: 'GET', scheme: 'https', host: 'app.example.com', path: '/', sourceAddress: '', sourcePrincipal: '', contextExtensions: null, requestId: '', protocol: 'HTTP/1.1', receivedAt: NOW, ...extra,
+  });
+
+  it('answers the first matching name, whether the names were listed or the headers are enumerated', () => {
+    const listed = buildRequestContext(fields({ headers, headerNames: Object.keys(headers) }));
+    const enumerated = buildRequestContext(fields({ headers }));
+    if (!listed.ok || !enumerated.ok) throw new Error('not built');
+    expect(headerNamesOf(listed.value)).toEqual(Object.keys(headers));
+    expect(headerNamesOf(enumerated.value)).toBeUndefined();
+    for (const ctx of [listed.value, enumerated.value]) {
+      expect(firstHeaderName(ctx, isIdentity)).toBe('x-idgate-subject');
+      expect(firstHeaderName(ctx, (n) => n === 'x_idgate_roles')).toBe('x_idgate_roles');
+      expect(firstHeaderName(ctx, (n) => n === 'cookie')).toBeUndefined();
+    }
+  });
+
+  it('does not trust names listed for another headers record', () => {
+    const built = buildRequestContext(fields({ headers, headerNames: Object.keys(headers) }));
+    if (!built.ok) throw new Error('not built');
+    const copied: RequestContext = { ...built.value, headers: { accept: '*/*', 'x-idgate-email': 'e' } };
+    expect(firstHeaderName(copied, isIdentity)).toBe('x-idgate-email');
   });
 });

@@ -88,6 +88,17 @@ export function headerNamesOf(ctx: RequestContext): readonly string[] | undefine
   return listed !== undefined && listed.of === ctx.headers ? listed.names : undefined;
 }
 
+/** The first name of `ctx.headers` (in `for…in` order) that `matches`, read by {@link headerNamesOf} when listed. */
+export function firstHeaderName(ctx: RequestContext, matches: (name: string) => boolean): string | undefined {
+  const names = headerNamesOf(ctx);
+  if (names === undefined) {
+    for (const name in ctx.headers) if (matches(name)) return name;
+    return undefined;
+  }
+  for (let i = 0; i < names.length; i++) if (matches(names[i] as string)) return names[i];
+  return undefined;
+}
+
 /**
  * The context used to render a deny for a request too garbled to build a real one from (no headers, no
  * request id): frozen, shared by the front ends.

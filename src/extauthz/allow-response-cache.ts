@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { AllowDecision } from '../core/decision.js';
 import { renderDecision, type CompiledRenderOptions } from '../core/render-decision.js';
-import { headerNamesOf, type RequestContext } from '../core/request-context.js';
+import { firstHeaderName, type RequestContext } from '../core/request-context.js';
 import { encodeVerdictResponse } from './check-codec.js';
 
 /** Allows kept in all (~0.6 KB each), the least recently used subject's first out. */
@@ -169,14 +169,7 @@ function withId(entry: CachedAllow, id: string): Buffer | undefined {
  * misconfigured one).
  */
 function hasIdentityHeader(ctx: RequestContext, render: CompiledRenderOptions): boolean {
-  const isIdentity = render.isIdentityHeader;
-  const names = headerNamesOf(ctx);
-  if (names === undefined) {
-    for (const name in ctx.headers) if (isIdentity(name)) return true;
-    return false;
-  }
-  for (let i = 0; i < names.length; i++) if (isIdentity(names[i] as string)) return true;
-  return false;
+  return firstHeaderName(ctx, render.isIdentityHeader) !== undefined;
 }
 
 /** What `renderDecision` reads of an allow (see {@link CachedAllow.inputs}). */

@@ -8,7 +8,7 @@ import type { RequestLimits } from '../core/build-request-context.js';
 import type { Decider } from '../core/decider.js';
 import type { Decision } from '../core/decision.js';
 import { compileRenderOptions, renderDecision, type CompiledRenderOptions, type RenderOptions, type RenderedVerdict } from '../core/render-decision.js';
-import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
+import { EMPTY_REQUEST_CONTEXT, firstHeaderName, type RequestContext } from '../core/request-context.js';
 import { CheckLifecycle, INTERNAL_ERROR_DENY } from '../engine/check-lifecycle.js';
 import { applyServerHardening, hardenedServerOptions } from '../http/apply-server-hardening.js';
 import type { CidrSet } from '../net/create-cidr-set.js';
@@ -221,9 +221,7 @@ export class HttpAuthzServer extends ListeningHttpServer {
 
   /** The first request header that folds to an identity header (any case, `-` or `_`), if any. */
   #clientIdentityHeader(ctx: RequestContext): string | undefined {
-    const isIdentity = this.#render.isIdentityHeader;
-    for (const name in ctx.headers) if (isIdentity(name)) return name;
-    return undefined;
+    return firstHeaderName(ctx, this.#render.isIdentityHeader);
   }
 
   /** The body is never evaluated; read it (bounded) so the connection can be reused. */
