@@ -2,7 +2,10 @@
 export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
-    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+    // for…in instead of Object.keys: no array per object (this also freezes every cold token's claims and
+    // header). Inherited keys are skipped, so the same own enumerable keys are visited; a key whose getter
+    // throws cannot occur (parsed JSON or YAML, schema output and structuredClone output only).
+    for (const key in value) if (Object.hasOwn(value, key)) deepFreeze((value as Record<string, unknown>)[key]);
   }
   return value;
 }

@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { IssuerConfig, JwtAlgorithm, TokenSource } from '../config/types.js';
+import { deepFreeze } from '../config/deep-freeze.js';
 import type { Principal } from '../core/principal.js';
 import type { RequestContext } from '../core/request-context.js';
 import type { Authenticator } from '../core/stages.js';
@@ -381,15 +382,6 @@ function makePrincipal(
   );
 }
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    // for…in instead of Object.values: no array per object of a cold token's claims. Inherited keys are
-    // skipped; a key whose getter throws cannot occur (parsed JSON or structuredClone output only).
-    for (const key in value) if (Object.hasOwn(value, key)) deepFreeze((value as Record<string, unknown>)[key]);
-  }
-  return value;
-}
 
 function sha256Hex(input: string): string {
   // One-shot crypto.hash is about 40 % cheaper than createHash().update().digest() (no Hash object).
