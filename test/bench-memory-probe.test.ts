@@ -1,3 +1,6 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseMemoryProbeLine, probeMemory } from '../bench/probe-memory.js';
 import { cpuMicrosPerCall, parseStatusKiB, type UsageSample } from '../bench/proc-stats.js';
@@ -8,7 +11,12 @@ const ctx: LaunchContext = { configYaml: '', issuer: 'https://issuer.example', j
 describe('bench memory probe (issue 15 §3)', () => {
   it('reads RSS and heap after a forced GC from a real child process', async () => {
     // The transport floor as a stand-in child: any target started with memoryProbe answers SIGUSR2 the same way.
-    const target = await startTarget('floor', ctx, { memoryProbe: true });
+    // With IDGATE_BENCH_SMAPS_DIR (inherited by the child) each probe also writes its smaps/heap-space breakdown.
+    const smapsDir = mkdtempSync(join(tmpdir(), 'idgate-smaps-'));
+    process.env.IDGATE_BENCH_SMAPS_DIR = smapsDir;
+    const target = await startTarget('floor', ctx, { memoryProbe: true }).finally(() => {
+      delete process.env.IDGATE_BENCH_SMAPS_DIR;
+    });
     try {
       const first = await probeMemory(target);
       expect(first.rssMiB).toBeGreaterThan(first.heapUsedMiB);
@@ -23,8 +31,24 @@ describe('bench memory probe (issue 15 §3)', () => {
       const second = await probeMemory(target);
       expect(second.rssMiB).toBeGreaterThan(0);
       expect(target.output()).toContain('"msg":"bench-memory"');
+      // One breakdown file per probe, read after the same GC: the kinds of mapping add up to the probe's RSS.
+      const files = readdirSync(smapsDir).sort();
+      expect(files).toHaveLength(2);
+      const breakdown = JSON.parse(readFileSync(join(smapsDir, files[0] ?? ''), 'utf8')) as {
+        rss: number; smapsRssKiB: Record<string, number>; heapSpaces: Record<string, { size: number; used: number; physical: number }>;
+      };
+      const kinds = breakdown.smapsRssKiB;
+      expect((kinds.file ?? 0) / 1024).toBeGreaterThan(5);
+      expect(kinds.anon256k ?? 0).toBeGreaterThan(0);
+      expect(kinds.anon256k ?? 0).toBeLessThanOrEqual(kinds.anon ?? 0);
+      const totalKiB = ['file', 'heap', 'stack', 'anon', 'other'].reduce((sum, kind) => sum + (kinds[kind] ?? 0), 0);
+      expect(Math.abs(totalKiB * 1024 - breakdown.rss) / 1048576).toBeLessThan(8);
+      const oldSpace = breakdown.heapSpaces.old_space;
+      expect(oldSpace?.used ?? 0).toBeGreaterThan(1048576);
+      expect(oldSpace?.size ?? 0).toBeGreaterThanOrEqual(oldSpace?.used ?? Infinity);
     } finally {
       await target.stop();
+      rmSync(smapsDir, { recursive: true, force: true });
     }
   });
 
