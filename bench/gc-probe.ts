@@ -48,11 +48,13 @@ process.on('SIGUSR2', () => {
   const stats = getHeapSpaceStatistics();
   // Committed bytes per V8 heap space (new, old, code, large object …): where heapTotal sits after GC.
   const spaces = Object.fromEntries(stats.map((s) => [s.space_name, s.space_size]));
+  const dir = process.env.IDGATE_BENCH_SMAPS_DIR;
+  if (dir !== undefined && dir !== '') {
+    probes += 1;
+    const heapSpaces = Object.fromEntries(stats.map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size, physical: s.physical_space_size }]));
+    // Written before the line below: a harness that sees the line can read the file.
+    writeFileSync(join(dir, `${process.pid}-${probes}.json`), `${JSON.stringify({ rss: usage.rss, heapTotal: usage.heapTotal, heapUsed: usage.heapUsed, smapsRssKiB: smapsRssKiB(), heapSpaces })}\n`);
+  }
   // One synchronous write of one line, so it cannot interleave with the target's own log lines mid-line.
   writeSync(2, `${JSON.stringify({ msg: 'bench-memory', gc: gc !== undefined, ...usage, spaces })}\n`);
-  const dir = process.env.IDGATE_BENCH_SMAPS_DIR;
-  if (dir === undefined || dir === '') return;
-  probes += 1;
-  const heapSpaces = Object.fromEntries(stats.map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size, physical: s.physical_space_size }]));
-  writeFileSync(join(dir, `${process.pid}-${probes}.json`), `${JSON.stringify({ rss: usage.rss, heapTotal: usage.heapTotal, heapUsed: usage.heapUsed, smapsRssKiB: smapsRssKiB(), heapSpaces })}\n`);
 });
