@@ -7,12 +7,12 @@ import type { Decision } from '../core/decision.js';
 import type { RenderOptions } from '../core/render-decision.js';
 import type { RequestContext } from '../core/request-context.js';
 import { CheckLifecycle } from '../engine/check-lifecycle.js';
-import { proxyTraceContext } from '../tracing/tracing.js';
 import { decodeCheckRequest } from './check-codec.js';
 import { resolveCheckLimits } from './check-limits.js';
 import { CheckVerdicts, type OutgoingCheck } from './check-verdicts.js';
 import type { CheckRequestMessage, CheckResponseObject } from './check-wire-types.js';
 import { GrpcFrontEnd } from './grpc-front-end.js';
+import { grpcTraceContext } from './grpc-trace-context.js';
 import { authorizationService, HEALTH_SERVICE } from './grpc-service-definitions.js';
 import { HealthBoard, isKnownService } from './health-status.js';
 import { toRequestContext } from './to-request-context.js';
@@ -177,7 +177,7 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
         return;
       }
       const callDeadline = call.getDeadline();
-      const traceContext = proxyTraceContext((name) => call.metadata.get(name)[0]);
+      const traceContext = grpcTraceContext(call.metadata);
       const ctx = traceContext === undefined ? parsed.value : { ...parsed.value, traceContext };
       this.lifecycle.run(ctx, now, callDeadline instanceof Date ? callDeadline.getTime() : callDeadline, callback);
     } catch (err) {
