@@ -172,6 +172,10 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
         return;
       }
       const parsed = toRequestContext(message, now, this.limits);
+      // grpc-js keeps the decoded message (its closure and `call.request`) until the stream closes, after
+      // the answer: the request context holds what the Check needs, so the message lets go of the rest
+      // (header map, names, metadata Structs) and an answered Check leaves nothing of it to a scavenge.
+      message.attributes = undefined;
       if (!parsed.ok) {
         callback(null, this.verdicts.invalid(`malformed CheckRequest: ${parsed.error}`));
         return;
