@@ -15,7 +15,7 @@ import { authorizationService } from '../src/extauthz/grpc-service-definitions.j
 import { toRequestContext } from '../src/extauthz/to-request-context.js';
 import { createMetrics, type IdgateMetrics } from '../src/observability/metrics.js';
 import { compilePolicy } from '../src/policy/compile-policy.js';
-import { proxyTraceContext } from '../src/tracing/tracing.js';
+import { grpcTraceContext } from '../src/extauthz/grpc-trace-context.js';
 import { BENCH_SERVER_OPTIONS, isMainModule, listenBenchServer, runBenchServerMain, type BenchGrpcServer } from './bench-grpc-server.js';
 import { BENCH_ISSUER_NAME, BENCH_WORKFLOW } from './idgate-config.js';
 
@@ -110,7 +110,7 @@ export interface BoundRefusal {
 
 /** What the bound reads of the gRPC call besides the message (the `trace` stage). */
 export interface BoundCall {
-  readonly metadata: { get(name: string): unknown[] };
+  readonly metadata: grpc.Metadata;
   getDeadline(): grpc.Deadline;
 }
 
@@ -161,7 +161,7 @@ export async function createBoundCheck(options: { stages?: readonly BoundStage[]
     if (withTrace) {
       // As ExtAuthzServer.check: the deadline, and the proxy's trace context from the call's metadata.
       const deadline = call.getDeadline();
-      const traceContext = proxyTraceContext((name) => call.metadata.get(name)[0]);
+      const traceContext = grpcTraceContext(call.metadata);
       if (traceContext !== undefined || deadline === undefined) ctx = { ...ctx, ...(traceContext !== undefined ? { traceContext } : {}) };
     }
     if (policy !== undefined) {

@@ -108,6 +108,34 @@ describe('buildRequestContext', () => {
   });
 });
 
+describe('buildRequestContext: what it shares and keeps', () => {
+  it('cases method and scheme exactly as toUpperCase and toLowerCase, keeping the string when nothing changes', () => {
+    for (const method of ['GET', 'get', 'Patch', 'M-SEARCH', 'straße', 'ǆ', 'GET\u0130']) {
+      const { value } = build({ method, scheme: method, path: '/' }) as { value: RequestContext };
+      expect(value.method).toBe(method.toUpperCase());
+      expect(value.scheme).toBe(method.toLowerCase());
+    }
+    const method = ['PO', 'ST'].join('');
+    expect(ok({ method, path: '/' }).method).toBe(method);
+  });
+
+  it('shares one frozen, empty null-prototype record for absent or stringless context extensions and metadata', () => {
+    const a = ok({ method: 'GET', path: '/' });
+    const b = ok({ method: 'GET', path: '/', contextExtensions: { n: 1 } });
+    for (const record of [a.contextExtensions, a.metadata]) {
+      expect(Object.isFrozen(record)).toBe(true);
+      expect(Object.getPrototypeOf(record)).toBeNull();
+      expect(Object.keys(record)).toEqual([]);
+    }
+    expect(b.contextExtensions).toBe(a.contextExtensions);
+    expect(ok({ method: 'GET', path: '/' }).metadata).toBe(a.metadata);
+    const c = ok({ method: 'GET', path: '/', contextExtensions: { n: 1, tenant: 'acme' } });
+    expect(c.contextExtensions).toEqual({ tenant: 'acme' });
+    expect(Object.getPrototypeOf(c.contextExtensions)).toBeNull();
+    expect(c.contextExtensions).not.toBe(a.contextExtensions);
+  });
+});
+
 describe('collectHeaders', () => {
   it('lower-cases names, joins repeats with a comma and skips non-string values', () => {
     const headers = collectHeaders({ 'X-A': '1', 'x-a': '2', n: 3 }, {});

@@ -51,6 +51,13 @@ export type BuildRequestContextResult =
   | { readonly ok: false; readonly error: string };
 
 /**
+ * What a request without context extensions or dynamic metadata carries: one frozen null-prototype empty
+ * record each, shared (nothing writes into a request context), instead of two new dictionaries per Check.
+ */
+const NO_STRINGS: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>);
+const NO_METADATA: Readonly<Record<string, Record<string, unknown>>> = Object.freeze(Object.create(null) as Record<string, Record<string, unknown>>);
+
+/**
  * The validation and canonicalisation every front end shares: method upper-cased (else `:method`; empty is
  * an error); host from the authority (else `:authority`, else `host`), lower-cased, port split off
  * (`[::1]:8080` → host `[::1]`, port 8080), one trailing dot dropped, and it must be valid authority syntax
@@ -60,7 +67,7 @@ export type BuildRequestContextResult =
  */
 export function buildRequestContext(fields: RequestFields): BuildRequestContextResult {
   const headers = fields.headers;
-  const method = (nonEmpty(fields.method) ?? headers[':method'] ?? '').toUpperCase();
+  const method = upperCased(nonEmpty(fields.method) ?? headers[':method'] ?? '');
   if (method === '') return { ok: false, error: 'missing method' };
 
   const rawPath = nonEmpty(fields.path) ?? headers[':path'] ?? '';
@@ -72,7 +79,7 @@ export function buildRequestContext(fields: RequestFields): BuildRequestContextR
     -readonly [K in keyof RequestContext]: RequestContext[K];
   } = {
     method,
-    scheme: (nonEmpty(fields.scheme) ?? headers[':scheme'] ?? '').toLowerCase(),
+    scheme: lowerCased(nonEmpty(fields.scheme) ?? headers[':scheme'] ?? ''),
     host: authority.host,
     path: canonical.ok ? canonical.path : '',
     rawPath,
@@ -81,7 +88,7 @@ export function buildRequestContext(fields: RequestFields): BuildRequestContextR
     sourceAddress: fields.sourceAddress,
     sourcePrincipal: fields.sourcePrincipal,
     contextExtensions: copyStringMap(fields.contextExtensions),
-    metadata: fields.metadata ?? (Object.create(null) as Record<string, Record<string, unknown>>),
+    metadata: fields.metadata ?? NO_METADATA,
     requestId: headers['x-request-id'] ?? nonEmpty(fields.requestId) ?? '',
     protocol: fields.protocol,
     receivedAt: fields.receivedAt,
@@ -196,12 +203,36 @@ function rawQuery(rawPath: string): string {
   return rawPath.slice(q + 1, hash < 0 ? undefined : hash);
 }
 
-function copyStringMap(map: Readonly<Record<string, unknown>> | null | undefined): Record<string, string> {
-  const out: Record<string, string> = Object.create(null) as Record<string, string>;
-  if (map == null) return out;
+function copyStringMap(map: Readonly<Record<string, unknown>> | null | undefined): Readonly<Record<string, string>> {
+  // Built at the first string: most Checks carry none, and an empty null-prototype object is a dictionary.
+  let out: Record<string, string> | undefined;
+  if (map == null) return NO_STRINGS;
   for (const key in map) {
     const value = map[key];
-    if (typeof value === 'string') out[key] = value;
+    if (typeof value !== 'string') continue;
+    out ??= Object.create(null) as Record<string, string>;
+    out[key] = value;
   }
-  return out;
+  return out ?? NO_STRINGS;
+}
+
+/**
+ * `s.toUpperCase()`, but `s` itself when that changes nothing (no ASCII lower-case letter, nothing beyond
+ * ASCII): the usual method is already upper-case, and `toUpperCase` answers a new string anyway.
+ */
+function upperCased(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 0x61 && c <= 0x7a) || c >= 0x80) return s.toUpperCase();
+  }
+  return s;
+}
+
+/** `s.toLowerCase()`, but `s` itself when that changes nothing (as {@link upperCased}). */
+function lowerCased(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a) || c >= 0x80) return s.toLowerCase();
+  }
+  return s;
 }

@@ -5,6 +5,7 @@ import type { Decider } from '../core/decider.js';
 import type { RequestContext } from '../core/request-context.js';
 import type { Principal } from '../core/principal.js';
 import type { AuthResult } from '../core/auth-result.js';
+import { AllowPartsCache, type AllowParts } from './allow-parts-cache.js';
 import { newDecisionId } from './new-decision-id.js';
 import type { Outcome } from '../core/outcome.js';
 import type { RiskAssessment } from '../core/risk-assessment.js';
@@ -66,15 +67,19 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
   const verifiedHeader = `${options.headerPrefix}verified`;
   const shadowHeader = `${options.headerPrefix}shadow-decision`;
 
-  function allowFrom(
-    outcome: Extract<Outcome, { kind: 'allow' | 'verify' }>,
+  /**
+   * The upstream headers (claim headers, then subject, issuer and verified) and the metadata of an allow:
+   * a pure function of its arguments and the header prefix, so {@link AllowPartsCache} can share them.
+   */
+  function buildParts(
+    claimHeaders: Readonly<Record<string, string>>,
+    routeId: string | undefined,
     principal: Principal | undefined,
     verified: readonly string[] | undefined,
-    decisionId: string,
-  ): Decision {
-    const headers: Record<string, string> = { ...outcome.headers };
+  ): AllowParts {
+    const headers: Record<string, string> = { ...claimHeaders };
     const metadata: Record<string, string | number | boolean> = {};
-    if (outcome.routeId !== undefined) metadata.route = outcome.routeId;
+    if (routeId !== undefined) metadata.route = routeId;
     if (principal) {
       // The identity encoding (percent-encoded UTF-8 outside visible ASCII), the same in headers and
       // metadata and from both front ends; identity/ only admits representable subjects.
@@ -89,6 +94,20 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
       headers[verifiedHeader] = verified.join(',');
       metadata.verified = verified.join(',');
     }
+    return { headers, metadata };
+  }
+  // A cached token's allow on a route is the same Check after Check: its parts are built once and shared.
+  const allowParts = new AllowPartsCache(buildParts);
+
+  function allowFrom(
+    outcome: Extract<Outcome, { kind: 'allow' | 'verify' }>,
+    principal: Principal | undefined,
+    verified: readonly string[] | undefined,
+    decisionId: string,
+  ): Decision {
+    const { headers, metadata } = principal === undefined
+      ? buildParts(outcome.headers, outcome.routeId, undefined, verified)
+      : allowParts.partsOf(outcome.headers, outcome.routeId, principal, verified);
     // With its id already: `done` then answers this object itself instead of a copy.
     return { kind: 'allow', headers, metadata, routeId: outcome.routeId, subject: principal?.subject, decisionId };
   }

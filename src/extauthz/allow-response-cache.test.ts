@@ -211,6 +211,52 @@ describe('AllowResponseCache: a change of any input changes the bytes', () => {
   });
 });
 
+describe('AllowResponseCache: the header and metadata objects as the key', () => {
+  const ctx = CONTEXTS[0]![1];
+  const base = ALLOWS[2]![1];
+  const frozen = (allow: AllowDecision): AllowDecision =>
+    ({ ...allow, headers: Object.freeze({ ...allow.headers }), metadata: Object.freeze({ ...allow.metadata }) });
+
+  it('serves Checks holding the very frozen objects it rendered from, and equal copies of them', () => {
+    const cache = new AllowResponseCache(compileRenderOptions());
+    const allow = frozen(base);
+    for (const decision of [{ ...allow, decisionId: ID }, { ...allow, decisionId: newDecisionId() }, { ...base, decisionId: newDecisionId() }]) {
+      expect(cache.respond(decision, ctx).equals(uncached(decision, ctx))).toBe(true);
+    }
+    expect(cache.size).toBe(1);
+  });
+
+  it('compares the entries of objects that are not frozen, even the very same object changed in place', () => {
+    const cache = new AllowResponseCache(compileRenderOptions());
+    const headers: Record<string, string> = { ...base.headers };
+    const metadata: Record<string, string | number | boolean> = { ...base.metadata };
+    const first = { ...base, headers, metadata, decisionId: ID };
+    const before = cache.respond(first, ctx);
+    headers['x-idgate-subject'] = 'idp:mallory';
+    metadata.subject = 'idp:mallory';
+    const second = { ...first, decisionId: newDecisionId() };
+    const after = cache.respond(second, ctx);
+    expect(after.equals(uncached(second, ctx))).toBe(true);
+    expect(after.toString('latin1')).toContain('idp:mallory');
+    expect(before.toString('latin1')).not.toContain('idp:mallory');
+  });
+
+  it('does not take a frozen object on trust when a getter or an inherited entry could read differently', () => {
+    let subject = 'idp:bob';
+    const withGetter = Object.freeze(Object.defineProperty({ ...base.headers }, 'x-idgate-subject', { get: () => subject, enumerable: true }));
+    const inherited = Object.freeze(Object.create(Object.freeze({ 'x-idgate-subject': 'idp:bob' })) as Record<string, string>);
+    for (const headers of [withGetter, inherited]) {
+      const cache = new AllowResponseCache(compileRenderOptions());
+      const metadata = Object.freeze({ ...base.metadata });
+      subject = 'idp:bob';
+      cache.respond({ ...base, headers, metadata, decisionId: ID }, ctx);
+      subject = 'idp:mallory';
+      const next = { ...base, headers, metadata, decisionId: newDecisionId() };
+      expect(cache.respond(next, ctx).equals(uncached(next, ctx))).toBe(true);
+    }
+  });
+});
+
 describe('AllowResponseCache: the engine\'s allows (the attacker\'s path)', () => {
   const yaml = (emailHeader: string) => `policy:
   routes:
@@ -287,6 +333,48 @@ issuers: [{ name: idp, issuer: 'https://idp.example', audiences: [shop], jwksUri
     expect(after).toContain('x-idgate-mail');
     expect(after).not.toContain('x-idgate-email');
     expect(cache.size).toBe(2);
+  });
+
+  it('two principals of one subject with other claims (two tokens) get their own allows', () => {
+    const { state, check, stripped } = setup();
+    const first = stripped(check('/orders'));
+    state.principal = { ...alice, claims: { email: 'alice@evil.example' }, tokenId: 'tok-alice-2' };
+    const other = stripped(check('/orders'));
+    expect(other).toContain('alice@evil.example');
+    state.principal = alice;
+    expect(stripped(check('/orders'))).toBe(first);
+  });
+
+  it('one principal object whose claims changed in place gets the allow of its claims (the object decides nothing)', () => {
+    const { state, check, stripped } = setup();
+    const claims: Record<string, unknown> = { email: 'eve@example.com' };
+    state.principal = { ...alice, sub: 'eve', subject: 'idp:eve', claims };
+    const first = check('/orders');
+    expect(stripped(first)).toContain('eve@example.com');
+    claims.email = 'eve@other.example';
+    const second = check('/orders');
+    expect(stripped(second)).toContain('eve@other.example');
+    expect(stripped(second)).not.toContain('eve@example.com');
+  });
+
+  it('shares one frozen header and metadata object between the Checks of one allow, and only those', () => {
+    const { state, check } = setup();
+    const a = check('/orders').decision;
+    const b = check('/orders').decision;
+    if (a.kind !== 'allow' || b.kind !== 'allow') throw new Error('expected allows');
+    expect(b.headers).toBe(a.headers);
+    expect(b.metadata).toBe(a.metadata);
+    expect(Object.isFrozen(a.headers) && Object.isFrozen(a.metadata)).toBe(true);
+    expect(a.headers).toEqual({ 'x-idgate-email': 'alice@example.com', 'x-idgate-subject': 'idp:alice', 'x-idgate-issuer': 'idp' });
+    expect(a.metadata).toEqual({ route: 'orders', subject: 'idp:alice', issuer: 'idp' });
+    const admin = check('/admin').decision;
+    if (admin.kind !== 'allow') throw new Error('expected an allow');
+    expect(admin.metadata).not.toBe(a.metadata);
+    expect(admin.metadata).toEqual({ route: 'admin', subject: 'idp:alice', issuer: 'idp' });
+    state.principal = mallory;
+    const other = check('/orders').decision;
+    if (other.kind !== 'allow') throw new Error('expected an allow');
+    expect(other.headers).not.toBe(a.headers);
   });
 
   it('a re-verified principal is allowed with its new verification, a revoked one is not allowed', () => {

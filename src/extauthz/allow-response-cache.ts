@@ -27,6 +27,14 @@ interface CachedAllow {
    * metadata entries up to {@link END}.
    */
   readonly inputs: readonly unknown[];
+  /**
+   * The header and metadata objects the allow was rendered from, when both are frozen plain records of
+   * data properties (the engine shares such objects between the Checks of one allow: engine/
+   * allow-parts-cache.ts): a decision holding these very objects holds their entries, unlooked at.
+   * Undefined otherwise (their entries are compared).
+   */
+  readonly headers: object | undefined;
+  readonly metadata: object | undefined;
   /** The CheckResponse, in memory of its own (a pooled slice would keep its whole 8 KiB pool alive). */
   readonly bytes: Buffer;
   /** Where the decision id's bytes are in {@link bytes}. */
@@ -49,7 +57,9 @@ interface CachedAllow {
  * depends on the request) and a decision id that is not ASCII of the entry's length are rendered as before,
  * and nothing is kept from them. Subject and route only pick the entries to compare (their strings' hashes
  * are computed once: the subject's with the cached principal, the route's with the policy); the
- * comparison decides.
+ * comparison decides. Headers and metadata are compared by identity when the entry was rendered from
+ * frozen records of data properties and the decision holds those very objects (the engine shares them
+ * between the Checks of one allow: engine/allow-parts-cache.ts), entry by entry otherwise.
  *
  * The decision id's place is found by encoding the allow a second time with an id that differs from the
  * real one in every character and checking that the two encodings differ in exactly those bytes; anything
@@ -76,7 +86,7 @@ export class AllowResponseCache {
     const entries = allows?.byRoute.get(route);
     if (entries !== undefined) {
       for (const entry of entries) {
-        if (!rendersFrom(entry.inputs, decision)) continue;
+        if (!rendersFrom(entry, decision)) continue;
         const bytes = withId(entry, id);
         if (bytes !== undefined) return bytes;
         break;
@@ -137,7 +147,15 @@ export class AllowResponseCache {
     for (let i = at + id.length; i < bytes.length; i++) if (bytes[i] !== other[i]) return undefined;
     const own = Buffer.allocUnsafeSlow(bytes.length);
     bytes.copy(own);
-    return { inputs: inputsOf(decision), bytes: own, idAt: at, idLength: id.length };
+    const immutable = isImmutableRecord(decision.headers) && isImmutableRecord(decision.metadata);
+    return {
+      inputs: inputsOf(decision),
+      headers: immutable ? decision.headers : undefined,
+      metadata: immutable ? decision.metadata : undefined,
+      bytes: own,
+      idAt: at,
+      idLength: id.length,
+    };
   }
 }
 
@@ -186,10 +204,11 @@ function inputsOf(decision: AllowDecision): unknown[] {
 }
 
 /**
- * Whether `decision` holds exactly `inputs` ({@link inputsOf}), without building its list. `Object.is`, not
- * `===`: a metadata number −0 encodes differently from 0.
+ * Whether `decision` holds exactly the entry's inputs ({@link inputsOf}), without building its list.
+ * `Object.is`, not `===`: a metadata number −0 encodes differently from 0.
  */
-function rendersFrom(inputs: readonly unknown[], decision: AllowDecision): boolean {
+function rendersFrom(entry: CachedAllow, decision: AllowDecision): boolean {
+  const inputs = entry.inputs;
   const by = decision.decidedBy;
   if (
     !Object.is(inputs[0], decision.routeId) ||
@@ -201,6 +220,8 @@ function rendersFrom(inputs: readonly unknown[], decision: AllowDecision): boole
   ) {
     return false;
   }
+  // The very frozen objects it was rendered from: their entries cannot have changed.
+  if (entry.headers !== undefined && entry.headers === decision.headers && entry.metadata === decision.metadata) return true;
   let i = 6;
   const headers = decision.headers;
   for (const name in headers) {
@@ -214,6 +235,18 @@ function rendersFrom(inputs: readonly unknown[], decision: AllowDecision): boole
     i += 2;
   }
   return inputs[i] === END && i + 1 === inputs.length;
+}
+
+/**
+ * Whether `record` can never read differently: frozen, a plain record (Object.prototype or null), and
+ * only data properties (a frozen getter may still answer differently).
+ */
+function isImmutableRecord(record: object): boolean {
+  if (!Object.isFrozen(record)) return false;
+  const proto: unknown = Object.getPrototypeOf(record);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const descriptor of Object.values(Object.getOwnPropertyDescriptors(record))) if (!('value' in descriptor)) return false;
+  return true;
 }
 
 function isAscii(s: string): boolean {

@@ -2,6 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { Decider } from '../core/decider.js';
+import type { RequestContext } from '../core/request-context.js';
+import { createEnvoyClient } from '../../test/support/envoy-client.js';
 import { createExtAuthzServer } from './ext-authz-server.js';
 
 /** The ids of the servers grpc-js's channelz registry tracks in this process. */
@@ -31,6 +33,38 @@ describe('ext_authz grpc-js server options', () => {
     } finally {
       await server.close();
       plain.forceShutdown();
+    }
+  });
+});
+
+describe('ext_authz grpc-js server: the decoded message', () => {
+  it('lets go of the request once read, and a decision that takes its time still sees all of it', async () => {
+    const seen: RequestContext[] = [];
+    const decider: Decider = {
+      decide: async (ctx) => {
+        seen.push(ctx);
+        // Decided later, as on a cold token: by then the message has let go of its attributes.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return { kind: 'allow', headers: { 'x-echo': `${ctx.method} ${ctx.host}${ctx.path} ${ctx.headers['x-client'] ?? '-'}` }, metadata: {} };
+      },
+    };
+    const server = createExtAuthzServer({ decider, logger: pino({ level: 'silent' }) });
+    const port = await server.listen('127.0.0.1', 0);
+    const client = createEnvoyClient(`127.0.0.1:${port}`);
+    try {
+      const response = await client.check({
+        attributes: {
+          request: { http: { method: 'POST', host: 'shop.example', path: '/api/orders', headers: { 'x-client': 'c1', ':path': '/api/orders' } } },
+          metadata_context: { filter_metadata: { ns: { fields: { k: { stringValue: 'v' } } } } },
+        },
+      } as never);
+      const echo = response.ok_response?.headers?.find((h) => h.header?.key === 'x-echo')?.header?.value;
+      expect(echo).toBe('POST shop.example/api/orders c1');
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.metadata).toEqual({ ns: { k: 'v' } });
+    } finally {
+      client.close();
+      await server.close();
     }
   });
 });

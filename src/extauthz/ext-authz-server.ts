@@ -7,12 +7,12 @@ import type { Decision } from '../core/decision.js';
 import type { RenderOptions } from '../core/render-decision.js';
 import type { RequestContext } from '../core/request-context.js';
 import { CheckLifecycle } from '../engine/check-lifecycle.js';
-import { proxyTraceContext } from '../tracing/tracing.js';
 import { decodeCheckRequest } from './check-codec.js';
 import { resolveCheckLimits } from './check-limits.js';
 import { CheckVerdicts, type OutgoingCheck } from './check-verdicts.js';
 import type { CheckRequestMessage, CheckResponseObject } from './check-wire-types.js';
 import { GrpcFrontEnd } from './grpc-front-end.js';
+import { grpcTraceContext } from './grpc-trace-context.js';
 import { authorizationService, HEALTH_SERVICE } from './grpc-service-definitions.js';
 import { HealthBoard, isKnownService } from './health-status.js';
 import { toRequestContext } from './to-request-context.js';
@@ -172,12 +172,16 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
         return;
       }
       const parsed = toRequestContext(message, now, this.limits);
+      // grpc-js keeps the decoded message (its closure and `call.request`) until the stream closes, after
+      // the answer: the request context holds what the Check needs, so the message lets go of the rest
+      // (header map, names, metadata Structs) and an answered Check leaves nothing of it to a scavenge.
+      message.attributes = undefined;
       if (!parsed.ok) {
         callback(null, this.verdicts.invalid(`malformed CheckRequest: ${parsed.error}`));
         return;
       }
       const callDeadline = call.getDeadline();
-      const traceContext = proxyTraceContext((name) => call.metadata.get(name)[0]);
+      const traceContext = grpcTraceContext(call.metadata);
       const ctx = traceContext === undefined ? parsed.value : { ...parsed.value, traceContext };
       this.lifecycle.run(ctx, now, callDeadline instanceof Date ? callDeadline.getTime() : callDeadline, callback);
     } catch (err) {

@@ -195,6 +195,15 @@ describe('toRequestContext', () => {
     });
   });
 
+  it('keeps a namespace named __proto__ as data, and shares the empty record when no namespace has a Struct', () => {
+    const ctx = ok(request({ method: 'GET', path: '/' }, { metadata_context: { filter_metadata: { ['__proto__']: { fields: { a: { stringValue: 'b' } } } } } }));
+    expect(Object.getPrototypeOf(ctx.metadata)).toBeNull();
+    expect(ctx.metadata['__proto__']).toEqual({ a: 'b' });
+    const none = ok(request({ method: 'GET', path: '/' }, { metadata_context: { filter_metadata: {} } }));
+    expect(none.metadata).toBe(ok(request({ method: 'GET', path: '/' })).metadata);
+    expect(Object.isFrozen(none.metadata) && Object.keys(none.metadata).length === 0).toBe(true);
+  });
+
   it('bounds metadata depth and keeps __proto__ as data', () => {
     let deep: { fields: Record<string, unknown> } = { fields: { leaf: { stringValue: 'x' } } };
     for (let i = 0; i < 40; i++) deep = { fields: { n: { structValue: deep } } };

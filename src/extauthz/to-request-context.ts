@@ -94,16 +94,19 @@ function hasAny(record: Record<string, string>): boolean {
   return false;
 }
 
+/** The namespaces as plain JSON; undefined when there are none (the request context then shares an empty one). */
 function convertMetadata(
   metadata: MetadataMessage | null | undefined,
   maxDepth: number,
-): Record<string, Record<string, unknown>> {
-  const out: Record<string, Record<string, unknown>> = Object.create(null) as Record<string, Record<string, unknown>>;
+): Record<string, Record<string, unknown>> | undefined {
   const namespaces = metadata?.filter_metadata;
-  if (namespaces == null) return out;
+  if (namespaces == null) return undefined;
+  let out: Record<string, Record<string, unknown>> | undefined;
   for (const ns in namespaces) {
     const struct = namespaces[ns];
-    if (struct != null) out[ns] = structToJson(struct, maxDepth);
+    if (struct == null) continue;
+    out ??= Object.create(null) as Record<string, Record<string, unknown>>;
+    out[ns] = structToJson(struct, maxDepth);
   }
   return out;
 }

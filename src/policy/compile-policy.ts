@@ -133,6 +133,8 @@ interface RouteRuntime extends CompiledRoute, Plan, RequestMatchers {
   readonly context: CompiledContextStage;
   /** Trace steps of the route selection, built once. */
   readonly selectedStep: { readonly request: TraceStep; readonly contextExtensions: TraceStep };
+  /** The route's two selections (`selectIn`'s answers), built once: no object per Check. */
+  readonly selected: { readonly request: RuntimeSelection; readonly contextExtensions: RuntimeSelection };
   /** The requirement sets merged into `requirements` (the route's and its level's), for guardrail merges. */
   readonly inputs: readonly RequirementSource[];
   readonly decidedBy: DecidedBy;
@@ -166,6 +168,7 @@ interface TenantRuntime {
 }
 
 type Selection = RouteSelection & { readonly route: RouteRuntime; readonly decidedBy: DecidedBy };
+type RuntimeSelection = RouteSelection & { readonly route: RouteRuntime };
 
 /**
  * Compiles a validated configuration's policy into matchers and effective requirements. Done once at load
@@ -259,7 +262,8 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     const context = compileContextStage(route.id, route.conditions, route.riskBands, cel);
     const ext = route.match.contextExtensions;
     const staticNeeds = needsOf(requirements);
-    return {
+    const selected = {} as { request: RuntimeSelection; contextExtensions: RuntimeSelection };
+    const runtime: RouteRuntime = {
       staticNeeds,
       staticNeedsStep: needsStep(staticNeeds),
       guards: [],
@@ -283,7 +287,11 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
       ),
       decidedBy: { layer, id: layer === 'default' ? 'default' : route.id, revision },
       plans: new Map(),
+      selected,
     };
+    selected.request = Object.freeze({ route: runtime, by: 'request' });
+    selected.contextExtensions = Object.freeze({ route: runtime, by: 'contextExtensions' });
+    return runtime;
   };
 
   const routes: RouteRuntime[] = policy.routes.map((route) => compileRoute(route, 'platform', platformRevision));
@@ -353,10 +361,10 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   const selectIn = (inContext: readonly RouteRuntime[], inRequest: readonly RouteRuntime[], ctx: RequestContext, path: RequestPath): (RouteSelection & { route: RouteRuntime }) | undefined => {
     for (const r of inContext) {
       if (r.contextExtensions?.every(([k, v]) => Object.hasOwn(ctx.contextExtensions, k) && ctx.contextExtensions[k] === v) && matchesRequest(r, ctx, path)) {
-        return { route: r, by: 'contextExtensions' };
+        return r.selected.contextExtensions;
       }
     }
-    for (const r of inRequest) if (matchesRequest(r, ctx, path)) return { route: r, by: 'request' };
+    for (const r of inRequest) if (matchesRequest(r, ctx, path)) return r.selected.request;
     return undefined;
   };
   const select = (ctx: RequestContext): (RouteSelection & { route: RouteRuntime }) | undefined => selectIn(byContext, byRequest, ctx, { path: ctx.path });

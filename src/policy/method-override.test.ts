@@ -53,3 +53,16 @@ describe('effectiveMethod', () => {
     expect(effectiveMethod(c, mode)).toMatchObject({ ok: false });
   });
 });
+
+describe('effectiveMethod: the no-override fast path', () => {
+  it('answers the request method when nothing can ask for another, and still finds every spelling that can', () => {
+    for (const mode of ['deny', 'honor'] as const) {
+      for (const query of ['', 'page=2', 'a=b&c=d']) expect(effectiveMethod(ctx('GET', {}, query), mode)).toEqual({ ok: true, method: 'GET' });
+      expect(effectiveMethod(ctx('GET', { 'x-http-method': '' }), mode)).toEqual({ ok: true, method: 'GET' });
+    }
+    expect(effectiveMethod(ctx('POST', {}, '_METHOD=delete'), 'honor')).toEqual({ ok: true, method: 'DELETE' });
+    expect(effectiveMethod(ctx('POST', {}, '%5Fmethod=PUT'), 'honor')).toEqual({ ok: true, method: 'PUT' });
+    expect(effectiveMethod(ctx('POST', { 'x-method-override': 'PATCH' }), 'honor')).toEqual({ ok: true, method: 'PATCH' });
+    expect(effectiveMethod(ctx('POST', { 'x-http-method-override': 'PATCH' }), 'deny').ok).toBe(false);
+  });
+});

@@ -25,6 +25,8 @@ const METHOD = /^[A-Z]{1,20}$/;
  * bodies); see docs/security.md.
  */
 export function effectiveMethod(ctx: RequestContext, mode: 'deny' | 'honor'): EffectiveMethod {
+  // Almost every request asks for no override: answered without collecting anything.
+  if (!mayOverride(ctx)) return { ok: true, method: ctx.method };
   const overrides = requestedOverrides(ctx);
   if (overrides.length === 0) return { ok: true, method: ctx.method };
   if (mode === 'deny') {
@@ -37,6 +39,18 @@ export function effectiveMethod(ctx: RequestContext, mode: 'deny' | 'honor'): Ef
   if (!METHOD.test(first)) return { ok: false, reason: 'the method override is not a method' };
   return { ok: true, method: first };
 }
+
+/**
+ * False when the request certainly asks for no override: no override header and no query that could hold
+ * a `_method` parameter (the same pre-check as {@link requestedOverrides}).
+ */
+function mayOverride(ctx: RequestContext): boolean {
+  for (const name of METHOD_OVERRIDE_HEADERS) if (ctx.headers[name] !== undefined) return true;
+  return ctx.query !== '' && MAY_NAME_METHOD.test(ctx.query);
+}
+
+/** A query that could name `_method`: "method" in it, or percent-encoding to hide it. */
+const MAY_NAME_METHOD = /method|%/i;
 
 /** Every non-empty override value, trimmed and upper-cased. */
 function requestedOverrides(ctx: RequestContext): string[] {
@@ -51,7 +65,7 @@ function requestedOverrides(ctx: RequestContext): string[] {
   }
   const query = ctx.query;
   // Cheap pre-check: a `_method` name needs "method" in it, or percent-encoding to hide it.
-  if (query !== '' && /method|%/i.test(query)) {
+  if (query !== '' && MAY_NAME_METHOD.test(query)) {
     for (const pair of query.split(/[&;]/)) {
       const eq = pair.indexOf('=');
       const name = decodeFormComponent(eq < 0 ? pair : pair.slice(0, eq));
