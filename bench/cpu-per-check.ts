@@ -8,7 +8,8 @@
  *   [--idle-ms N] [--threads] [--gc] [--flag-sets "A|B"] [--concurrency N]`
  *
  * A build written `floor:<dist>` runs that build's transport floor (`floor-server.js`) instead of idgate,
- * so the floor can be measured the same way, in the same rounds; `bound:<dist>` runs its lower bound of a
+ * so the floor can be measured the same way, in the same rounds; `h2floor:<dist>` its node:http2 transport floor
+ * (`h2-floor-server.js`) and `h2:<dist>` idgate on its node:http2 transport (`idgate-h2`); `bound:<dist>` runs its lower bound of a
  * cached allow (`bound-server.js`), and `bound+ctx+id:<dist>` the bound with those of idgate's stages
  * added (bound-server.ts `BOUND_STAGES`). `--idle-ms N` also measures each server
  * idle for N ms, 3 s after its warm-up (so V8's post-load GCs are over): millicores, and wake-ups per second
@@ -42,8 +43,8 @@ import { clockTicksPerSecond, mainThreadWakeups, sampleThreads, sampleUsage, sys
 import { SCENARIOS, type ScenarioName } from './scenarios.js';
 import type { startTarget as StartTarget, TargetName } from './targets.js';
 
-/** The target prefix of a `--builds` entry: `floor:`, `bound:` or `bound+stage+…:` (none = idgate). */
-const BUILD_TARGET = /^(floor|bound(?:\+[a-z]+)*):/;
+/** The target prefix of a `--builds` entry: `floor:`, `h2floor:`, `h2:`, `bound:` or `bound+stage+…:` (none = idgate). */
+const BUILD_TARGET = /^(floor|h2floor|h2|bound(?:\+[a-z]+)*):/;
 
 interface Measured {
   readonly build: string;
@@ -127,7 +128,8 @@ async function main(): Promise<void> {
     const prefix = BUILD_TARGET.exec(build)?.[1];
     if (prefix === undefined) return { name: 'idgate' };
     const [name, ...boundStages] = prefix.split('+');
-    return name === 'bound' ? { name, boundStages } : { name: 'floor' };
+    if (name === 'bound') return { name, boundStages };
+    return { name: name === 'h2' ? 'idgate-h2' : name === 'h2floor' ? 'h2floor' : 'floor' };
   };
   const distOf = (build: string): string => build.slice(BUILD_TARGET.exec(build)?.[0].length ?? 0).replace(/ \[.*\]$/, '');
   const idleMs = flags['idle-ms'] !== undefined ? Number(flags['idle-ms']) : undefined;

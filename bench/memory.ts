@@ -80,6 +80,8 @@ export interface MemoryReportOptions {
   readonly pinned?: boolean;
   readonly children?: ChildRegistry;
   readonly log?: (line: string) => void;
+  /** `server.grpc.transport` of every role (default the config's default; `http2` runs the `idgate-h2` target). */
+  readonly transport?: 'grpcjs' | 'http2';
 }
 
 /**
@@ -123,7 +125,7 @@ export async function runMemoryReport(options: MemoryReportOptions = {}): Promis
       const ctx: LaunchContext = { configYaml, issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: issuer.audience, extraArgs: [], command: def.command };
       let target: Awaited<ReturnType<typeof startTarget>>;
       try {
-        target = await startTarget('idgate', ctx, { ...(pinned ? { cpus: '0' } : {}), children, tempRoot: workDir, memoryProbe: true, grpc: def.command !== 'webhook' });
+        target = await startTarget(options.transport === 'http2' ? 'idgate-h2' : 'idgate', ctx, { ...(pinned ? { cpus: '0' } : {}), children, tempRoot: workDir, memoryProbe: true, grpc: def.command !== 'webhook' });
       } catch (err) {
         results.push({ role: def.role, error: (err instanceof Error ? err.message : String(err)).slice(0, 2_000) });
         continue;
@@ -237,11 +239,13 @@ export function renderMemoryReport(results: readonly RoleMemory[], options: { ra
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  const flags = parseFlags(argv, { quick: 'boolean', seconds: 'string', rate: 'string' });
+  const flags = parseFlags(argv, { quick: 'boolean', seconds: 'string', rate: 'string', transport: 'string' });
   const loadSeconds = Number(flags.seconds ?? (flags.quick === true ? 3 : 10));
   const rate = Number(flags.rate ?? '1000');
   if (!(loadSeconds > 0 && loadSeconds <= 600)) throw new TypeError('--seconds must be in (0, 600]');
   if (!(Number.isInteger(rate) && rate > 0 && rate <= 20_000)) throw new TypeError('--rate must be in 1..20000');
+  const transport = flags.transport;
+  if (transport !== undefined && transport !== 'grpcjs' && transport !== 'http2') throw new TypeError('--transport must be grpcjs or http2');
   const children: ChildRegistry = new Set();
   const killAll = (): void => {
     for (const child of children) child.kill('SIGKILL');
@@ -254,7 +258,7 @@ async function main(): Promise<void> {
     });
   }
   const pinned = pinProcess(process.pid, '1');
-  const results = await runMemoryReport({ loadSeconds, rate, pinned, children });
+  const results = await runMemoryReport({ loadSeconds, rate, pinned, children, ...(transport !== undefined ? { transport } : {}) });
   process.stdout.write(`# idgate memory per role — ${new Date().toISOString().slice(0, 10)} on ${hostname()}\n\n- command: \`node dist/bench/memory.js${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\`; node ${process.version}\n\n`);
   process.stdout.write(renderMemoryReport(results, { rate, loadSeconds }));
   process.exitCode = results.some((r) => r.error !== undefined) ? 1 : 0;

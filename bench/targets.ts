@@ -13,9 +13,10 @@ import type { ChildRegistry } from './h2load.js';
  * allow (bound-server.ts: the floor's server plus idgate's codec, a token-hash LRU and idgate's cached
  * answer, with `boundStages` of idgate's further work added); `standin` is idgate's gRPC front end
  * with JWT verification only (for developing the harness); `idgate-h2` is idgate with
- * `server.grpc.transport: http2` (the node:http2 Check transport), otherwise the same config.
+ * `server.grpc.transport: http2` (the node:http2 Check transport), otherwise the same config; `h2floor` is that
+ * transport's floor (node:http2 alone answering fixed reply bytes, `h2-floor-server.ts`).
  */
-export type TargetName = 'noop' | 'floor' | 'bound' | 'standin' | 'idgate' | 'idgate-h2';
+export type TargetName = 'noop' | 'floor' | 'h2floor' | 'bound' | 'standin' | 'idgate' | 'idgate-h2';
 
 /** What a target needs to know to start. */
 export interface LaunchContext {
@@ -85,6 +86,7 @@ export function idgateCli(dist: string = DIST_ROOT): string {
 export const TARGETS: Readonly<Record<TargetName, (ctx: LaunchContext, configFile: string) => string[]>> = {
   noop: () => [join(DIST_ROOT, 'bench', 'noop-server.js'), '--port', '0'],
   floor: () => [join(DIST_ROOT, 'bench', 'floor-server.js'), '--port', '0'],
+  h2floor: () => [join(DIST_ROOT, 'bench', 'h2-floor-server.js'), '--port', '0'],
   bound: (ctx, configFile) => [join(DIST_ROOT, 'bench', 'bound-server.js'), '--port', '0', '--config', configFile, '--stages', (ctx.boundStages ?? []).join(',')],
   standin: (ctx) => [join(DIST_ROOT, 'bench', 'stand-in-server.js'), '--port', '0', '--issuer', ctx.issuer, '--jwks-uri', ctx.jwksUri, '--audience', ctx.audience],
   idgate: (ctx, configFile) => [idgateCli(), ctx.command ?? 'serve', '--config', configFile, ...ctx.extraArgs],
@@ -147,7 +149,7 @@ export async function startTarget(
   const configFile = join(dir, 'idgate.yaml');
   writeFileSync(configFile, targetConfigYaml(name, ctx.configYaml));
   // IDGATE_BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the idgate target.
-  const profileFlags = name === 'idgate' || name === 'idgate-h2' ? (process.env.IDGATE_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
+  const profileFlags = name === 'idgate' || name === 'idgate-h2' || name === 'h2floor' ? (process.env.IDGATE_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
   // Every target runs with the node flags of the production image (see NODE_RUNTIME_FLAGS), so the
   // ceiling and idgate share the same runtime settings.
   const probeFlags = options.memoryProbe === true ? MEMORY_PROBE_FLAGS : [];

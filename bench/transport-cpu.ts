@@ -44,8 +44,8 @@ export function median(values: readonly number[]): number {
  * The transport A/B of bench/README.md "node:http2 transport": server CPU per Check — the figure a shared
  * machine cannot distort much, unlike throughput — of the grpc-js floor, the lower bound of a cached allow
  * (bound-server.ts), idgate on grpc-js and idgate on node:http2, in the `hot` scenario (Redis store,
- * verdict in the local cache), measured in rounds floor → bound → idgate → idgate-h2 repeated `--pairs`
- * times (default 3) so load drifts hit all four alike.
+ * verdict in the local cache), measured in rounds floor → h2floor (node:http2 alone, `h2-floor-server.ts`) → bound → idgate → idgate-h2 repeated `--pairs`
+ * times (default 3) so load drifts hit all five alike.
  * Each measurement: start the target pinned to core 0, one verified Check, a warm-up, then `--checks`
  * Checks (default 20,000) with h2load (8 connections × 32 streams, core 1), CPU from /proc.
  */
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   const load = (requests: number, port: number) =>
     runH2load({ port, bodyFile, logFile: join(workDir, 'h2load.log'), clients: 8, streams: 32, requests, ...(pinned ? { cpus: '1' } : {}), timeoutMs: 300_000 }, children);
   for (let pair = 1; pair <= pairs; pair += 1) {
-    for (const name of ['floor', 'bound', 'idgate', 'idgate-h2'] as const) {
+    for (const name of ['floor', 'h2floor', 'bound', 'idgate', 'idgate-h2'] as const) {
       const target = await startTarget(name, ctx, { ...(pinned ? { cpus: '0' } : {}), children, tempRoot: workDir });
       try {
         // A cold target may fail closed (503) on its very first Check; ask again a few times, as run.ts does.
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
   }
   await redis.stop();
   const lines = ['| target | server CPU µs/Check (median) | per round | RSS MiB (median) | load at start |', '|---|---:|---|---:|---|'];
-  for (const name of ['floor', 'bound', 'idgate', 'idgate-h2'] as const) {
+  for (const name of ['floor', 'h2floor', 'bound', 'idgate', 'idgate-h2'] as const) {
     const mine = samples.filter((s) => s.target === name);
     lines.push(
       `| ${name} | ${median(mine.map((s) => s.cpuUsPerCheck)).toFixed(1)} | ${mine.map((s) => s.cpuUsPerCheck.toFixed(1)).join(', ')} | ${median(mine.map((s) => s.rssMiB)).toFixed(1)} | ${mine.map((s) => s.load.toFixed(1)).join(', ')} |`,

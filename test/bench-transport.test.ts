@@ -7,13 +7,12 @@ import { parseConfig } from '../src/config/parse-config.js';
 const yaml = renderBenchConfig({ issuer: 'http://127.0.0.1:1', jwksUri: 'http://127.0.0.1:1/jwks', audience: 'shop-api', localCacheTtlMs: 60_000, routes: 1, celConditions: false });
 
 describe('bench transport target (idgate-h2)', () => {
-  it('runs idgate-h2 on the node:http2 transport and idgate on grpc-js, with a config idgate accepts', () => {
+  it('runs idgate-h2 on the node:http2 transport and idgate on the default (http2 too), with a config idgate accepts', () => {
     const h2 = parseConfig(targetConfigYaml('idgate-h2', yaml), { sourceName: 'h2.yaml', env: {} });
     const plain = parseConfig(targetConfigYaml('idgate', yaml), { sourceName: 'plain.yaml', env: {} });
     expect(h2.server.grpc.transport).toBe('http2');
-    expect(plain.server.grpc.transport).toBe('grpcjs');
-    // Only the transport differs.
-    expect({ ...h2.server.grpc, transport: 'grpcjs' }).toEqual(plain.server.grpc);
+    // The default became http2 (bench/README.md "node:http2 transport, seventh round"): nothing else differs.
+    expect(plain.server.grpc).toEqual(h2.server.grpc);
   });
 
   it('computes server CPU per Check from /proc tick samples over the whole process tree', () => {

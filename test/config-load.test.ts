@@ -73,7 +73,7 @@ describe('loading the example', () => {
   it('fills every documented default for an empty document', () => {
     const config = parse('');
     expect(config.server).toEqual({
-      grpc: { host: '0.0.0.0', port: 9191, maxMessageBytes: 1024 * 1024, decisionTimeoutMs: 150, transport: 'grpcjs' },
+      grpc: { host: '0.0.0.0', port: 9191, maxMessageBytes: 1024 * 1024, decisionTimeoutMs: 150, transport: 'http2' },
       httpAuthz: { host: '0.0.0.0', port: 9192, enabled: true, pathPrefix: '/check' },
       public: { host: '0.0.0.0', port: 8080, baseUrl: 'http://127.0.0.1:8080', maxBodyBytes: 1024 * 1024 },
       admin: { host: '0.0.0.0', port: 9090 },

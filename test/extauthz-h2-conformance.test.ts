@@ -414,7 +414,7 @@ describe('node:http2 transport lifecycle and TLS', () => {
 });
 
 describe('idgate authz with server.grpc.transport: http2', () => {
-  it('decides Checks end to end on the http2 listener, answers health, loads the transport and exits cleanly on SIGTERM', async () => {
+  it('decides Checks end to end on the http2 listener, answers health, loads the transport (not grpc-js) and exits cleanly on SIGTERM', async () => {
     const jwks = await startJwksServer({ keys: jwksOf(await createTestKey('ES256', 'k1')) });
     const dir = mkdtempSync(join(tmpdir(), 'idgate-h2-process-'));
     const log = join(dir, 'modules');
@@ -436,6 +436,8 @@ describe('idgate authz with server.grpc.transport: http2', () => {
       expect(await idgate.stop(10_000)).toBe(0);
       const modules = bundledModules(readFileSync(log, 'utf8').split('\n').filter(Boolean));
       expect(modules).toContain('/dist/src/extauthz/h2-check-server.js');
+      // grpc-js is loaded only by the grpcjs transport: none of it, nor its server or credentials, here.
+      expect(modules.filter((m) => m.includes('/@grpc/grpc-js/') || m.endsWith('/ext-authz-server.js') || m.endsWith('/reloadable-server-credentials.js'))).toEqual([]);
     } finally {
       client.close();
       await idgate.stop();

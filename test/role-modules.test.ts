@@ -116,9 +116,10 @@ describe('each command loads only the roles it runs', () => {
 
   it('authz on the memory store loads neither the sandbox, demo issuer, webhook server, reconciler nor the Redis client', async () => {
     const urls = await loadedBy('authz-memory', 'authz');
-    expect(urls.some((u) => u.includes('/dist/src/extauthz/ext-authz-server.js'))).toBe(true);
-    // The node:http2 transport is loaded only when server.grpc.transport chooses it.
-    expect(urls.some((u) => u.includes('/dist/src/extauthz/h2-check-server.js'))).toBe(false);
+    expect(urls.some((u) => u.includes('/dist/src/extauthz/h2-check-server.js'))).toBe(true);
+    // The grpc-js transport (and grpc-js itself) is loaded only when server.grpc.transport chooses it.
+    expect(urls.some((u) => u.includes('/dist/src/extauthz/ext-authz-server.js'))).toBe(false);
+    expect(matching(urls, ['/@grpc/grpc-js/'])).toEqual([]);
     expect(urls.some((u) => u.includes('/dist/src/httpauthz/http-authz-server.js'))).toBe(true);
     expect(matching(urls, OTHER_ROLES)).toEqual([]);
     expect(matching(urls, REDIS)).toEqual([]);
@@ -133,7 +134,7 @@ describe('each command loads only the roles it runs', () => {
 
   it('authz serves gRPC without loading .proto files: no @grpc/proto-loader, no full protobufjs, only protobufjs/minimal', async () => {
     const urls = await loadedBy('authz-protos', 'authz', { httpAuthzYaml: 'enabled: false' });
-    expect(urls.some((u) => u.includes('/dist/src/extauthz/ext-authz-server.js'))).toBe(true);
+    expect(urls.some((u) => u.includes('/dist/src/extauthz/h2-check-server.js'))).toBe(true);
     // The hook sees protobufjs's CommonJS modules: the hand codecs' protobufjs/minimal is there.
     expect(urls.some((u) => u.includes(PROTOBUF_MINIMAL))).toBe(true);
     expect(matching(urls, PROTO_LOADING)).toEqual([]);
@@ -141,7 +142,7 @@ describe('each command loads only the roles it runs', () => {
 
   it('authz with the HTTP mode disabled (gRPC only) does not load the HTTP front end', async () => {
     const urls = await loadedBy('authz-grpc-only', 'authz', { httpAuthzYaml: 'enabled: false' });
-    expect(urls.some((u) => u.includes('/dist/src/extauthz/ext-authz-server.js'))).toBe(true);
+    expect(urls.some((u) => u.includes('/dist/src/extauthz/h2-check-server.js'))).toBe(true);
     expect(matching(urls, ['/dist/src/httpauthz/'])).toEqual([]);
   }, 60_000);
 

@@ -185,10 +185,10 @@ export function serverSchema(sources: SecretSources) {
           ...listen(9191),
           maxMessageBytes: z.number().int().min(1024).max(64 * MiB).default(MiB),
           ...durationKeys('decisionTimeout', 1),
-          transport: z.enum(['grpcjs', 'http2']).default('grpcjs').meta({
+          transport: z.enum(['grpcjs', 'http2']).default('http2').meta({
             description:
-              'The gRPC implementation serving Check and health on this port: grpcjs (default, @grpc/grpc-js) or http2 ' +
-              '(a Check-only node:http2 transport with the same answers; see bench/README.md "node:http2 transport").',
+              'The gRPC implementation serving Check and health on this port: http2 (default, a Check-only node:http2 ' +
+              'transport) or grpcjs (@grpc/grpc-js), with the same answers; see bench/README.md "node:http2 transport, seventh round".',
           }),
           tls: listenerTlsSchema().optional(),
         })
@@ -196,8 +196,8 @@ export function serverSchema(sources: SecretSources) {
           host: o.host,
           port: o.port,
           /**
-           * Which gRPC implementation serves this listener (default `grpcjs`); `http2` answers the same Checks,
-           * health and errors on node:http2 directly (src/extauthz/h2-check-server.ts).
+           * Which gRPC implementation serves this listener: `http2` (default) answers Checks, health and errors on
+           * node:http2 directly (src/extauthz/h2-check-server.ts), `grpcjs` the same through @grpc/grpc-js.
            */
           transport: o.transport,
           /** Largest CheckRequest accepted, bytes (default 1 MiB). */

@@ -65,7 +65,11 @@ type Method = 'check' | 'healthCheck' | 'healthWatch';
 
 /** One call being read: its request messages arrive in DATA chunks until the client half-closes. */
 class Call {
-  readonly reader: MessageReader;
+  /**
+   * Reassembles messages split across DATA chunks; made only when a chunk is not exactly one whole message
+   * (Envoy sends a Check as one chunk, which the fast path in `onData` takes without it).
+   */
+  reader: MessageReader | undefined;
   /** The received (possibly still compressed) message; a unary call takes exactly one. */
   frame: GrpcFrame | undefined;
   /** Set once the call has an answer (message or status): nothing else is sent. */
@@ -78,13 +82,33 @@ class Call {
   traceContext: Readonly<Record<string, string>> | undefined;
 
   constructor(
+    readonly server: H2CheckServer,
     readonly stream: http2.ServerHttp2Stream,
     readonly method: Method,
     readonly encoding: string,
-    maxBytes: number,
-  ) {
-    this.reader = new MessageReader(maxBytes);
-  }
+  ) {}
+}
+
+/**
+ * The call of a stream, kept on the stream itself so that its listeners are shared module functions (node
+ * calls them with the stream as `this`) rather than three closures and two `once` wrappers per stream.
+ */
+const CALL = Symbol('idgate.h2.call');
+type CallStream = http2.ServerHttp2Stream & { [CALL]: Call };
+
+function onStreamData(this: CallStream, chunk: Buffer): void {
+  const call = this[CALL];
+  call.server.onData(call, chunk);
+}
+
+function onStreamEnd(this: CallStream): void {
+  const call = this[CALL];
+  call.server.onEnd(call);
+}
+
+function onStreamClose(this: CallStream): void {
+  const call = this[CALL];
+  call.server.onClose(call);
 }
 
 /**
@@ -234,7 +258,7 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
       return;
     }
     const encoding = headers['grpc-encoding'];
-    const call = new Call(stream, method, typeof encoding === 'string' ? encoding : 'identity', this.transportBytes);
+    const call = new Call(this, stream, method, typeof encoding === 'string' ? encoding : 'identity');
     call.traceContext = proxyTraceContext((name) => headers[name]);
     const timeout = parseGrpcTimeout(headers['grpc-timeout']);
     if (timeout !== undefined) {
@@ -247,16 +271,28 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
       // transport itself answers DEADLINE_EXCEEDED, as grpc-js does.
       call.timer = setTimeout(onCallDeadline, timeout, call);
     }
-    stream.on('data', (chunk: Buffer) => this.onData(call, chunk));
-    stream.once('end', () => this.onEnd(call));
-    stream.once('close', () => this.onClose(call));
+    (stream as CallStream)[CALL] = call;
+    // `on`, not `once`: each fires at most once per stream anyway, and `once` costs a wrapper per stream.
+    stream.on('data', onStreamData);
+    stream.on('end', onStreamEnd);
+    stream.on('close', onStreamClose);
   }
 
-  private onData(call: Call, chunk: Buffer): void {
+  /** A DATA chunk of `call`'s request (from the stream's shared listener). */
+  onData(call: Call, chunk: Buffer): void {
     if (call.done) return;
+    // Fast path: the first chunk is exactly one whole message within the bound — sliced, no reader at all.
+    if (call.reader === undefined && call.frame === undefined && chunk.length >= 5) {
+      const length = chunk.readUInt32BE(1);
+      if (chunk.length === 5 + length && length <= this.transportBytes) {
+        // As MessageReader: a flag of exactly 1 is compressed, anything else is not.
+        call.frame = { compressed: chunk[0] === 1, payload: chunk.subarray(5) };
+        return;
+      }
+    }
     let frames: GrpcFrame[];
     try {
-      frames = call.reader.push(chunk);
+      frames = (call.reader ??= new MessageReader(this.transportBytes)).push(chunk);
     } catch (err) {
       failCall(call, isGrpcError(err) ? err : { code: GrpcStatus.INTERNAL, details: 'Failed to parse message' });
       return;
@@ -270,10 +306,11 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
     }
   }
 
-  private onEnd(call: Call): void {
+  /** The client half-closed `call`'s request. */
+  onEnd(call: Call): void {
     if (call.done) return;
     const frame = call.frame;
-    if (frame === undefined || call.reader.partial) {
+    if (frame === undefined || call.reader?.partial === true) {
       // No message, or a half-close in the middle of one: grpc-js answers both as "no request message".
       failCall(call, { code: GrpcStatus.UNIMPLEMENTED, details: `Received no request message for server streaming method ${methodPath(call.method)}` });
       return;
@@ -291,7 +328,8 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
     );
   }
 
-  private onClose(call: Call): void {
+  /** `call`'s stream closed (answered, reset or its session gone). */
+  onClose(call: Call): void {
     clearTimeout(call.timer);
     this.health.forget(call);
     // A cancelled Check still runs to its decision; answer() then finds the stream gone and drops it.
@@ -442,7 +480,8 @@ function sendMessage(call: Call, framed: Buffer): void {
   if (stream === undefined) return;
   guarded(() => {
     stream.respond(RESPONSE_HEADERS, RESPOND_OPTIONS);
-    stream.once('wantTrailers', sendOkTrailers);
+    // `on`: node emits wantTrailers once per stream; `once` would add a wrapper per Check.
+    stream.on('wantTrailers', sendOkTrailers);
     stream.end(framed);
   });
 }

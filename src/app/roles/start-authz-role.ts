@@ -1,7 +1,7 @@
 import type { IdgateConfig } from '../../config/types.js';
 import { isDependencyFault } from '../../core/dependency-error.js';
 import { createEngine, type EngineDeps } from '../../engine/create-engine.js';
-import { createExtAuthzServer, type ExtAuthzServer } from '../../extauthz/ext-authz-server.js';
+import type { ExtAuthzServer } from '../../extauthz/ext-authz-server.js';
 import type { HttpAuthzServer } from '../../httpauthz/http-authz-server.js';
 import type { Authenticator, RiskEvaluator } from '../../core/stages.js';
 import { createAuthenticator, type IssuerStatus, type JwtAuthenticator } from '../../identity/authenticator.js';
@@ -11,7 +11,7 @@ import { createDependencyFaultReporter } from '../../observability/dependency-fa
 import type { CheckMode } from '../../observability/metrics.js';
 import { traceDecider } from '../../tracing/tracing.js';
 import { createRiskEvaluator, type ContinuousRiskEvaluator } from '../../risk/create-risk-evaluator.js';
-import { loadListenerTls, ReloadableServerCredentials, secureContextOptions, watchTlsFiles, type ListenerTls, type TlsMaterial } from '../../tls/server-tls.js';
+import { loadListenerTls, secureContextOptions, watchTlsFiles, type ListenerTls, type TlsMaterial } from '../../tls/server-tls.js';
 import { createVerificationGate } from '../../verification/create-verification-gate.js';
 import { createHolder, type Holder } from '../holder.js';
 import type { SharedParts } from './build-shared-parts.js';
@@ -160,6 +160,11 @@ async function build(parts: SharedParts, config: IdgateConfig, closers: Closer[]
     if (grpcTls) watchTls(grpcTls, (m) => server.setSecureContext(secureContextOptions(m)));
     grpcServer = server;
   } else {
+    // grpc-js, too, is loaded only when chosen: an authz role on http2 never imports it (less RSS).
+    const [{ createExtAuthzServer }, { ReloadableServerCredentials }] = await Promise.all([
+      import('../../extauthz/ext-authz-server.js'),
+      import('../../tls/reloadable-server-credentials.js'),
+    ]);
     const grpcCredentials = grpcTls ? new ReloadableServerCredentials(grpcTls.material) : undefined;
     const server = createExtAuthzServer({ ...grpcOptions, ...(grpcCredentials ? { credentials: grpcCredentials } : {}) });
     listeners.grpc = await server.listen(config.server.grpc.host, config.server.grpc.port);
