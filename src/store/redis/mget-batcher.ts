@@ -2,8 +2,11 @@ import { Redis } from 'ioredis';
 import { tracingEnabled } from '../../tracing/tracing.js';
 import type { RedisClient } from './redis-connection.js';
 
-/** An `MGET` whose keys may be sent together with other callers' keys; resolves to this caller's values. */
-export type BatchedMget = (keys: readonly string[]) => Promise<(string | null)[]>;
+/**
+ * An `MGET` whose keys may be sent together with other callers' keys; resolves to this caller's values, as
+ * the reply's bytes (ioredis's `mgetBuffer`: no string is made of a value nobody decodes).
+ */
+export type BatchedMget = (keys: readonly string[]) => Promise<(Buffer | null)[]>;
 
 /** Keys per combined `MGET`; a batch that reaches it is sent at once, so a reply stays small. */
 export const MAX_BATCH_KEYS = 512;
@@ -11,7 +14,7 @@ export const MAX_BATCH_KEYS = 512;
 interface Waiter {
   readonly start: number;
   readonly count: number;
-  readonly resolve: (values: (string | null)[]) => void;
+  readonly resolve: (values: (Buffer | null)[]) => void;
   readonly reject: (err: unknown) => void;
 }
 
@@ -29,7 +32,7 @@ interface Waiter {
  * traced process (each Check keeps its own command span) — there every call is a plain `MGET`.
  */
 export function createMgetBatcher(client: RedisClient): BatchedMget {
-  const plain: BatchedMget = (keys) => client.mget(keys as string[]);
+  const plain: BatchedMget = (keys) => client.mgetBuffer(keys as string[]);
   if (!(client instanceof Redis)) return plain;
   let keys: string[] = [];
   let waiters: Waiter[] = [];
@@ -42,9 +45,9 @@ export function createMgetBatcher(client: RedisClient): BatchedMget {
     keys = [];
     waiters = [];
     if (batch.length === 0) return;
-    let reply: Promise<(string | null)[]>;
+    let reply: Promise<(Buffer | null)[]>;
     try {
-      reply = client.mget(batchKeys);
+      reply = client.mgetBuffer(batchKeys);
     } catch (err) {
       for (const w of batch) w.reject(err);
       return;
@@ -62,7 +65,7 @@ export function createMgetBatcher(client: RedisClient): BatchedMget {
   return (requested) => {
     if (requested.length > MAX_BATCH_KEYS || tracingEnabled()) return plain(requested);
     if (keys.length + requested.length > MAX_BATCH_KEYS) flush();
-    return new Promise<(string | null)[]>((resolve, reject) => {
+    return new Promise<(Buffer | null)[]>((resolve, reject) => {
       waiters.push({ start: keys.length, count: requested.length, resolve, reject });
       for (const key of requested) keys.push(key);
       if (!scheduled) {

@@ -23,18 +23,33 @@ import { LIST_VERDICTS_LUA, PUT_VERDICT_LUA, REVOKE_VERDICTS_LUA } from './redis
 /** Decodings kept per store and kind (see {@link keptDecoding}): a few hundred bytes each. */
 const MAX_DECODED = 512;
 
+/** A reply's value, as ioredis's `…Buffer` commands hand it over: a view into the bytes read from the socket. */
+type ReplyValue = Buffer | null | undefined;
+
+interface Kept<T> {
+  readonly subject: string;
+  readonly workflow: string;
+  /** A copy of the bytes decoded (the reply's own view would pin the whole socket chunk it points into). */
+  readonly bytes: Buffer;
+  readonly value: T | undefined;
+}
+
 /**
- * `decode` with its answers kept by the exact text read and the subject and workflow it was read for
- * (decoding checks both), so each read still answers what Redis holds now, without parsing it again.
- * Bounded by the stores' own LRU.
+ * `decode` with its answers kept per key read, each with the exact bytes it decoded and the subject and
+ * workflow it was read for (decoding checks both): a read whose bytes are equal to the kept ones answers the
+ * kept decoding, any other bytes are decoded anew, so each read still answers what Redis holds now — without
+ * turning the reply into a string and parsing it again. Equal bytes are equal UTF-8 text, hence an equal
+ * decoding. Bounded by the stores' own LRU.
  */
-function keptDecoding<T>(decode: (raw: string, subject: string, workflow: string) => T | undefined): (raw: string, subject: string, workflow: string) => T | undefined {
-  const kept = boundedLru<string, { readonly subject: string; readonly workflow: string; readonly value: T | undefined }>(MAX_DECODED);
-  return (raw, subject, workflow) => {
-    const known = kept.get(raw);
-    if (known !== undefined && known.subject === subject && known.workflow === workflow) return known.value;
-    const value = decode(raw, subject, workflow);
-    kept.set(raw, { subject, workflow, value });
+function keptDecoding<T>(
+  decode: (raw: string, subject: string, workflow: string) => T | undefined,
+): (key: string, bytes: Buffer, subject: string, workflow: string) => T | undefined {
+  const kept = boundedLru<string, Kept<T>>(MAX_DECODED);
+  return (key, bytes, subject, workflow) => {
+    const known = kept.get(key);
+    if (known !== undefined && known.subject === subject && known.workflow === workflow && bytes.equals(known.bytes)) return known.value;
+    const value = decode(bytes.toString('utf8'), subject, workflow);
+    kept.set(key, { subject, workflow, bytes: Buffer.copyBytesFrom(bytes), value });
     return value;
   };
 }
@@ -57,8 +72,8 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
   // webhook, a new session or a revocation replaces them (keptDecoding).
   const decodeReadVerdict = keptDecoding(decodeVerdict);
   const decodeReadPending = keptDecoding(decodePending);
-  const verdictOf = (raw: string | null | undefined, subject: string, workflow: string): Verdict | undefined =>
-    raw === null || raw === undefined ? undefined : conn.counted(decodeReadVerdict(raw, subject, workflow), 'verdict');
+  const verdictOf = (key: string, raw: ReplyValue, subject: string, workflow: string): Verdict | undefined =>
+    raw === null || raw === undefined ? undefined : conn.counted(decodeReadVerdict(key, raw, subject, workflow), 'verdict');
 
   return {
     // Not async: the per-Check read is one MGET and one decode, without frames around them.
@@ -67,8 +82,8 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
       try {
         const verdictKeys = workflows.map((w) => keys.verdict(subject, w));
         return conn.read(
-          () => client.mget(verdictKeys),
-          (raws) => workflows.map((workflow, i) => verdictOf(raws[i], subject, workflow)),
+          () => client.mgetBuffer(verdictKeys),
+          (raws) => workflows.map((workflow, i) => verdictOf(verdictKeys[i] ?? '', raws[i], subject, workflow)),
         );
       } catch (err) {
         return Promise.reject(err as Error);
@@ -88,13 +103,13 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
             let pending: (PendingSession | undefined)[] | undefined;
             for (let i = 0; i < n; i++) {
               const workflow = workflows[i] ?? '';
-              const verdict = verdictOf(raws[i], subject, workflow);
+              const verdict = verdictOf(all[i] ?? '', raws[i], subject, workflow);
               verdicts[i] = verdict;
               const raw = raws[n + i];
               // Where a verdict is stored its pending session is not wanted (CheckState): not decoded.
               if (verdict !== undefined || raw === null || raw === undefined) continue;
               pending ??= new Array<PendingSession | undefined>(n).fill(undefined);
-              pending[i] = conn.counted(decodeReadPending(raw, subject, workflow), 'pending');
+              pending[i] = conn.counted(decodeReadPending(all[n + i] ?? '', raw, subject, workflow), 'pending');
             }
             return { verdicts, pending: pending ?? NO_PENDING };
           },
