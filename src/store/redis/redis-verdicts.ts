@@ -17,7 +17,7 @@ import { escapeKeyPart } from '../store-keys.js';
 import { EXPIRING_STATUSES } from '../verdict-order.js';
 import { NO_PENDING, type CheckState, type CheckStateRead, type Revocation, type VerdictStore } from '../verdict-store.js';
 import { createMgetBatcher } from './mget-batcher.js';
-import type { RedisConnection } from './redis-connection.js';
+import { toStoreError, type RedisConnection } from './redis-connection.js';
 import { LIST_VERDICTS_LUA, PUT_VERDICT_LUA, REVOKE_VERDICTS_LUA } from './redis-scripts.js';
 
 /** Decodings kept per store and kind (see {@link keptDecoding}): a few hundred bytes each. */
@@ -67,7 +67,7 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
   const revokeScript = conn.defineScript('idgateRevokeVerdicts', 2, REVOKE_VERDICTS_LUA);
   const listScript = conn.defineScript('idgateListVerdicts', 1, LIST_VERDICTS_LUA);
   // The per-Check read: one MGET per event-loop turn for every Check of that turn (mget-batcher).
-  const mget = createMgetBatcher(client);
+  const mget = createMgetBatcher(client, toStoreError);
   // The per-Check read decodes the same stored values (verdict, pending session) again and again until a
   // webhook, a new session or a revocation replaces them (keptDecoding).
   const decodeReadVerdict = keptDecoding(decodeVerdict);
@@ -96,24 +96,21 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
       try {
         // One MGET: the verdict keys, then the pending keys (all on the subject's hash tag, so one slot).
         const all = keys.checkState(subject, workflows);
-        return conn.read(
-          () => mget(all),
-          (raws): CheckState => {
-            const verdicts = new Array<Verdict | undefined>(n);
-            let pending: (PendingSession | undefined)[] | undefined;
-            for (let i = 0; i < n; i++) {
-              const workflow = workflows[i] ?? '';
-              const verdict = verdictOf(all[i] ?? '', raws[i], subject, workflow);
-              verdicts[i] = verdict;
-              const raw = raws[n + i];
-              // Where a verdict is stored its pending session is not wanted (CheckState): not decoded.
-              if (verdict !== undefined || raw === null || raw === undefined) continue;
-              pending ??= new Array<PendingSession | undefined>(n).fill(undefined);
-              pending[i] = conn.counted(decodeReadPending(all[n + i] ?? '', raw, subject, workflow), 'pending');
-            }
-            return { verdicts, pending: pending ?? NO_PENDING };
-          },
-        );
+        return conn.readBatched(mget, all, (raws, start): CheckState => {
+          const verdicts = new Array<Verdict | undefined>(n);
+          let pending: (PendingSession | undefined)[] | undefined;
+          for (let i = 0; i < n; i++) {
+            const workflow = workflows[i] ?? '';
+            const verdict = verdictOf(all[i] ?? '', raws[start + i], subject, workflow);
+            verdicts[i] = verdict;
+            const raw = raws[start + n + i];
+            // Where a verdict is stored its pending session is not wanted (CheckState): not decoded.
+            if (verdict !== undefined || raw === null || raw === undefined) continue;
+            pending ??= new Array<PendingSession | undefined>(n).fill(undefined);
+            pending[i] = conn.counted(decodeReadPending(all[n + i] ?? '', raw, subject, workflow), 'pending');
+          }
+          return { verdicts, pending: pending ?? NO_PENDING };
+        });
       } catch (err) {
         return Promise.reject(err as Error);
       }
