@@ -189,6 +189,27 @@ describe('batched per-Check reads on a real redis-server', () => {
     expect(read(await reader.readCheckState(subject, WORKFLOWS))).toEqual(JSON.parse(good));
   });
 
+  // A subject's keys are kept per workflow list (keptCheckStateKeys): each read must still read the keys of
+  // the names it asked for — another list, or the same array changed in place, never gets the kept keys.
+  it('reads the keys of the workflows asked for, whatever was read for the subject before', async () => {
+    const reader = await open();
+    const writer = await open();
+    const at = Date.now() - 1_000;
+    const subject = `test:keys-${at}`;
+    const kyc = approved(subject, at);
+    const aml: Verdict = { ...approved(subject, at), workflow: 'aml', sessionId: 'v-aml', status: 'Declined' };
+    await writer.putVerdict(kyc);
+    await writer.putVerdict(aml);
+    const names = ['kyc'];
+    expect((await reader.readCheckState(subject, names)).verdicts).toEqual([kyc]);
+    expect((await reader.readCheckState(subject, ['aml'])).verdicts).toEqual([aml]);
+    expect((await reader.readCheckState(subject, ['aml', 'kyc'])).verdicts).toEqual([aml, kyc]);
+    expect((await reader.readCheckState(subject, names)).verdicts).toEqual([kyc]);
+    names[0] = 'aml';
+    expect((await reader.readCheckState(subject, names)).verdicts).toEqual([aml]);
+    expect((await reader.readCheckState(`${subject}-other`, names)).verdicts).toEqual([undefined]);
+  });
+
   it('a closed store refuses the read at once', async () => {
     const reader = await open();
     await reader.close();

@@ -13,7 +13,7 @@ import {
 } from '../store-codec.js';
 import { boundedLru } from '../../core/bounded-lru.js';
 import { StoreError } from '../store-error.js';
-import { escapeKeyPart } from '../store-keys.js';
+import { escapeKeyPart, type StoreKeys } from '../store-keys.js';
 import { EXPIRING_STATUSES } from '../verdict-order.js';
 import { NO_PENDING, type CheckState, type CheckStateRead, type Revocation, type VerdictStore } from '../verdict-store.js';
 import { createMgetBatcher } from './mget-batcher.js';
@@ -54,6 +54,34 @@ function keptDecoding<T>(
   };
 }
 
+/** Subjects whose per-Check keys are kept (see {@link keptCheckStateKeys}): a few hundred bytes each. */
+const MAX_KEPT_KEYS = 512;
+
+/**
+ * `keys.checkState` kept per subject for the same workflow names (the gate hands over one list per route's
+ * needs): building them — escaping, the hash tag, two concatenations each and their flattening — was ~14 %
+ * of the bytes of a Check on Redis. The names are compared one by one, so the answer is always the keys of
+ * the names asked for. The kept array is only read (the batcher copies its keys, ioredis flattens its
+ * arguments into an array of its own). Bounded: emptied when full.
+ */
+function keptCheckStateKeys(keys: StoreKeys): (subject: string, workflows: readonly string[]) => readonly string[] {
+  const kept = new Map<string, { readonly workflows: readonly string[]; readonly keys: readonly string[] }>();
+  return (subject, workflows) => {
+    const known = kept.get(subject);
+    if (known !== undefined && sameNames(known.workflows, workflows)) return known.keys;
+    const built = keys.checkState(subject, workflows);
+    if (kept.size >= MAX_KEPT_KEYS) kept.clear();
+    kept.set(subject, { workflows: [...workflows], keys: built });
+    return built;
+  };
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
  * {@link VerdictStore} on Redis: verdict keys, the subject's workflows set and its revocations hash, all
  * on the subject's hash tag so the ordered write and the revocation are one atomic script each, and a
@@ -72,6 +100,7 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
   // webhook, a new session or a revocation replaces them (keptDecoding).
   const decodeReadVerdict = keptDecoding(decodeVerdict);
   const decodeReadPending = keptDecoding(decodePending);
+  const checkStateKeys = keptCheckStateKeys(keys);
   const verdictOf = (key: string, raw: ReplyValue, subject: string, workflow: string): Verdict | undefined =>
     raw === null || raw === undefined ? undefined : conn.counted(decodeReadVerdict(key, raw, subject, workflow), 'verdict');
 
@@ -95,7 +124,7 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
       if (n === 0) return Promise.resolve({ verdicts: [], pending: NO_PENDING });
       try {
         // One MGET: the verdict keys, then the pending keys (all on the subject's hash tag, so one slot).
-        const all = keys.checkState(subject, workflows);
+        const all = checkStateKeys(subject, workflows);
         return conn.readBatched(mget, all, (raws, start): CheckState => {
           const verdicts = new Array<Verdict | undefined>(n);
           let pending: (PendingSession | undefined)[] | undefined;
