@@ -210,6 +210,19 @@ describe('batched per-Check reads on a real redis-server', () => {
     expect((await reader.readCheckState(`${subject}-other`, names)).verdicts).toEqual([undefined]);
   });
 
+  it('a verdict revoked by another replica is gone at the next read, though its decoding was kept', async () => {
+    const reader = await open();
+    const writer = await open();
+    const at = Date.now() - 1_000;
+    const subject = `test:revoked-${at}`;
+    await writer.putVerdict(approved(subject, at));
+    for (let i = 0; i < 3; i++) expect((await reader.readCheckState(subject, WORKFLOWS)).verdicts).toEqual([approved(subject, at)]);
+    await writer.revokeVerdicts(subject, 'kyc', { at: Date.now(), reason: 'admin' });
+    const [first, second] = await Promise.all([reader.readCheckState(subject, WORKFLOWS), reader.readCheckState(subject, WORKFLOWS)]);
+    expect(first?.verdicts).toEqual([undefined]);
+    expect(second?.verdicts).toEqual([undefined]);
+  });
+
   it('a closed store refuses the read at once', async () => {
     const reader = await open();
     await reader.close();
