@@ -11,7 +11,7 @@ import { startRedis, type RedisServerHandle } from './support/redis-server.js';
 
 /**
  * The per-Check read on Redis is one MGET per event-loop turn for all the Checks of that turn
- * (store/redis/mget-batcher), and a stored verdict's decoding is kept by its exact text. What must not
+ * (store/redis/mget-batcher), and a stored verdict's decoding is kept by its exact bytes. What must not
  * change, on a real redis-server: each Check gets its own verdicts and pending session, never another
  * subject's; a write acknowledged before the read (from any replica) is seen; a fault fails every Check of
  * the command with a coded StoreError; a turn with more keys than one command takes is split.
@@ -128,7 +128,7 @@ describe('batched per-Check reads on a real redis-server', () => {
     expect((await reader.readCheckState('test:stuck-0', WORKFLOWS)).verdicts).toEqual([undefined]);
   });
 
-  // A verdict and a pending session are each decoded once per stored text (keptDecoding): reads must still
+  // A verdict and a pending session are each decoded once per stored value (keptDecoding): reads must still
   // answer what Redis holds now, and never hand a subject a value stored for another one.
   const KINDS = [
     {
@@ -162,6 +162,65 @@ describe('batched per-Check reads on a real redis-server', () => {
     expect(reader.stats().corruptValues).toBe(corrupt + 1);
     await raw.del(key(subject));
     expect(read(await reader.readCheckState(subject, WORKFLOWS))).toBeUndefined();
+  });
+
+  // The kept decoding compares the reply's bytes: a value that differs from the kept one in a single byte
+  // (same length, invalid UTF-8, or not JSON at all) must be decoded anew — refused where unreadable, every
+  // time it is read — and never answered with the decoding kept for the bytes it replaced.
+  it.each(KINDS)('a $kind: a one-byte change, invalid UTF-8 and a malformed value are each read as Redis holds them', async ({ key, value, read }) => {
+    const reader = await open();
+    const at = Date.now() - 1_000;
+    const subject = `test:bytes-${at}`;
+    const good = JSON.stringify(value(subject, at));
+    await raw.set(key(subject), good);
+    expect(read(await reader.readCheckState(subject, WORKFLOWS))).toEqual(JSON.parse(good));
+    // The same length, one byte changed inside the subject: a foreign value now, so refused.
+    const flipped = Buffer.from(good);
+    const at1 = flipped.indexOf('test:bytes-') + 'test:'.length;
+    flipped[at1] = 'B'.charCodeAt(0);
+    const bad = [flipped, Buffer.concat([Buffer.from(good.slice(0, -1)), Buffer.from([0xff, 0x7d])]), Buffer.from('{not json')];
+    for (const bytes of bad) {
+      await raw.set(key(subject), bytes);
+      const corrupt = reader.stats().corruptValues;
+      for (let i = 0; i < 2; i++) expect(read(await reader.readCheckState(subject, WORKFLOWS))).toBeUndefined();
+      expect(reader.stats().corruptValues).toBe(corrupt + 2);
+    }
+    await raw.set(key(subject), good);
+    expect(read(await reader.readCheckState(subject, WORKFLOWS))).toEqual(JSON.parse(good));
+  });
+
+  // A subject's keys are kept per workflow list (keptCheckStateKeys): each read must still read the keys of
+  // the names it asked for — another list, or the same array changed in place, never gets the kept keys.
+  it('reads the keys of the workflows asked for, whatever was read for the subject before', async () => {
+    const reader = await open();
+    const writer = await open();
+    const at = Date.now() - 1_000;
+    const subject = `test:keys-${at}`;
+    const kyc = approved(subject, at);
+    const aml: Verdict = { ...approved(subject, at), workflow: 'aml', sessionId: 'v-aml', status: 'Declined' };
+    await writer.putVerdict(kyc);
+    await writer.putVerdict(aml);
+    const names = ['kyc'];
+    expect((await reader.readCheckState(subject, names)).verdicts).toEqual([kyc]);
+    expect((await reader.readCheckState(subject, ['aml'])).verdicts).toEqual([aml]);
+    expect((await reader.readCheckState(subject, ['aml', 'kyc'])).verdicts).toEqual([aml, kyc]);
+    expect((await reader.readCheckState(subject, names)).verdicts).toEqual([kyc]);
+    names[0] = 'aml';
+    expect((await reader.readCheckState(subject, names)).verdicts).toEqual([aml]);
+    expect((await reader.readCheckState(`${subject}-other`, names)).verdicts).toEqual([undefined]);
+  });
+
+  it('a verdict revoked by another replica is gone at the next read, though its decoding was kept', async () => {
+    const reader = await open();
+    const writer = await open();
+    const at = Date.now() - 1_000;
+    const subject = `test:revoked-${at}`;
+    await writer.putVerdict(approved(subject, at));
+    for (let i = 0; i < 3; i++) expect((await reader.readCheckState(subject, WORKFLOWS)).verdicts).toEqual([approved(subject, at)]);
+    await writer.revokeVerdicts(subject, 'kyc', { at: Date.now(), reason: 'admin' });
+    const [first, second] = await Promise.all([reader.readCheckState(subject, WORKFLOWS), reader.readCheckState(subject, WORKFLOWS)]);
+    expect(first?.verdicts).toEqual([undefined]);
+    expect(second?.verdicts).toEqual([undefined]);
   });
 
   it('a closed store refuses the read at once', async () => {

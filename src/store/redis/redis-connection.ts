@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { StoreError } from '../store-error.js';
 import { createStoreKeys } from '../store-keys.js';
 import type { StoreKeys } from '../store-keys.js';
+import type { BatchedMget, MgetValues } from './mget-batcher.js';
 
 /** Connection settings of `createRedisStore`; exactly one of `url`, `sentinels`, `cluster`. */
 export interface RedisConnectionOptions {
@@ -32,7 +33,7 @@ export type RedisScript = (...args: (string | number)[]) => Promise<unknown>;
  * Maps an ioredis failure to a {@link StoreError}. ioredis gives client-side failures no codes, so the
  * timeout is recognised by its fixed message; server replies by their error prefix.
  */
-function toStoreError(err: unknown): StoreError | TypeError {
+export function toStoreError(err: unknown): StoreError | TypeError {
   if (err instanceof StoreError) return err;
   if (err instanceof TypeError) return err;
   const message = err instanceof Error ? err.message : String(err);
@@ -111,6 +112,20 @@ export class RedisConnection {
       return Promise.reject(toStoreError(err));
     }
     return reply.then(decode, rejectAsStoreError);
+  }
+
+  /**
+   * {@link read} through a batched `MGET` (`createMgetBatcher(client, toStoreError)`): `decode` runs on the
+   * command's shared reply with this caller's offset, so the read is one promise, not a reply promise and
+   * a decoding one. Faults are mapped as `run` maps them; `decode`'s own errors reject as they are.
+   */
+  readBatched<R>(mget: BatchedMget, keys: readonly string[], decode: (values: MgetValues, start: number) => R): Promise<R> {
+    if (this.#closed) return Promise.reject(new StoreError('unavailable', 'verdict store is closed'));
+    try {
+      return mget(keys, decode);
+    } catch (err) {
+      return Promise.reject(toStoreError(err));
+    }
   }
 
   /** Defines a Lua script as a command (EVALSHA, loaded on first use) and returns its caller. */

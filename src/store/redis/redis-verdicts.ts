@@ -13,30 +13,73 @@ import {
 } from '../store-codec.js';
 import { boundedLru } from '../../core/bounded-lru.js';
 import { StoreError } from '../store-error.js';
-import { escapeKeyPart } from '../store-keys.js';
+import { escapeKeyPart, type StoreKeys } from '../store-keys.js';
 import { EXPIRING_STATUSES } from '../verdict-order.js';
 import { NO_PENDING, type CheckState, type CheckStateRead, type Revocation, type VerdictStore } from '../verdict-store.js';
 import { createMgetBatcher } from './mget-batcher.js';
-import type { RedisConnection } from './redis-connection.js';
+import { toStoreError, type RedisConnection } from './redis-connection.js';
 import { LIST_VERDICTS_LUA, PUT_VERDICT_LUA, REVOKE_VERDICTS_LUA } from './redis-scripts.js';
 
 /** Decodings kept per store and kind (see {@link keptDecoding}): a few hundred bytes each. */
 const MAX_DECODED = 512;
 
+/** A reply's value, as ioredis's `…Buffer` commands hand it over: a view into the bytes read from the socket. */
+type ReplyValue = Buffer | null | undefined;
+
+interface Kept<T> {
+  readonly subject: string;
+  readonly workflow: string;
+  /** A copy of the bytes decoded (the reply's own view would pin the whole socket chunk it points into). */
+  readonly bytes: Buffer;
+  readonly value: T | undefined;
+}
+
 /**
- * `decode` with its answers kept by the exact text read and the subject and workflow it was read for
- * (decoding checks both), so each read still answers what Redis holds now, without parsing it again.
- * Bounded by the stores' own LRU.
+ * `decode` with its answers kept per key read, each with the exact bytes it decoded and the subject and
+ * workflow it was read for (decoding checks both): a read whose bytes are equal to the kept ones answers the
+ * kept decoding, any other bytes are decoded anew, so each read still answers what Redis holds now — without
+ * turning the reply into a string and parsing it again. Equal bytes are equal UTF-8 text, hence an equal
+ * decoding. Bounded by the stores' own LRU.
  */
-function keptDecoding<T>(decode: (raw: string, subject: string, workflow: string) => T | undefined): (raw: string, subject: string, workflow: string) => T | undefined {
-  const kept = boundedLru<string, { readonly subject: string; readonly workflow: string; readonly value: T | undefined }>(MAX_DECODED);
-  return (raw, subject, workflow) => {
-    const known = kept.get(raw);
-    if (known !== undefined && known.subject === subject && known.workflow === workflow) return known.value;
-    const value = decode(raw, subject, workflow);
-    kept.set(raw, { subject, workflow, value });
+function keptDecoding<T>(
+  decode: (raw: string, subject: string, workflow: string) => T | undefined,
+): (key: string, bytes: Buffer, subject: string, workflow: string) => T | undefined {
+  const kept = boundedLru<string, Kept<T>>(MAX_DECODED);
+  return (key, bytes, subject, workflow) => {
+    const known = kept.get(key);
+    if (known !== undefined && known.subject === subject && known.workflow === workflow && bytes.equals(known.bytes)) return known.value;
+    const value = decode(bytes.toString('utf8'), subject, workflow);
+    kept.set(key, { subject, workflow, bytes: Buffer.copyBytesFrom(bytes), value });
     return value;
   };
+}
+
+/** Subjects whose per-Check keys are kept (see {@link keptCheckStateKeys}): a few hundred bytes each. */
+const MAX_KEPT_KEYS = 512;
+
+/**
+ * `keys.checkState` kept per subject for the same workflow names (the gate hands over one list per route's
+ * needs): building them — escaping, the hash tag, two concatenations each and their flattening — was ~14 %
+ * of the bytes of a Check on Redis. The names are compared one by one, so the answer is always the keys of
+ * the names asked for. The kept array is only read (the batcher copies its keys, ioredis flattens its
+ * arguments into an array of its own). Bounded: emptied when full.
+ */
+function keptCheckStateKeys(keys: StoreKeys): (subject: string, workflows: readonly string[]) => readonly string[] {
+  const kept = new Map<string, { readonly workflows: readonly string[]; readonly keys: readonly string[] }>();
+  return (subject, workflows) => {
+    const known = kept.get(subject);
+    if (known !== undefined && sameNames(known.workflows, workflows)) return known.keys;
+    const built = keys.checkState(subject, workflows);
+    if (kept.size >= MAX_KEPT_KEYS) kept.clear();
+    kept.set(subject, { workflows: [...workflows], keys: built });
+    return built;
+  };
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -52,13 +95,14 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
   const revokeScript = conn.defineScript('idgateRevokeVerdicts', 2, REVOKE_VERDICTS_LUA);
   const listScript = conn.defineScript('idgateListVerdicts', 1, LIST_VERDICTS_LUA);
   // The per-Check read: one MGET per event-loop turn for every Check of that turn (mget-batcher).
-  const mget = createMgetBatcher(client);
+  const mget = createMgetBatcher(client, toStoreError);
   // The per-Check read decodes the same stored values (verdict, pending session) again and again until a
   // webhook, a new session or a revocation replaces them (keptDecoding).
   const decodeReadVerdict = keptDecoding(decodeVerdict);
   const decodeReadPending = keptDecoding(decodePending);
-  const verdictOf = (raw: string | null | undefined, subject: string, workflow: string): Verdict | undefined =>
-    raw === null || raw === undefined ? undefined : conn.counted(decodeReadVerdict(raw, subject, workflow), 'verdict');
+  const checkStateKeys = keptCheckStateKeys(keys);
+  const verdictOf = (key: string, raw: ReplyValue, subject: string, workflow: string): Verdict | undefined =>
+    raw === null || raw === undefined ? undefined : conn.counted(decodeReadVerdict(key, raw, subject, workflow), 'verdict');
 
   return {
     // Not async: the per-Check read is one MGET and one decode, without frames around them.
@@ -67,8 +111,8 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
       try {
         const verdictKeys = workflows.map((w) => keys.verdict(subject, w));
         return conn.read(
-          () => client.mget(verdictKeys),
-          (raws) => workflows.map((workflow, i) => verdictOf(raws[i], subject, workflow)),
+          () => client.mgetBuffer(verdictKeys),
+          (raws) => workflows.map((workflow, i) => verdictOf(verdictKeys[i] ?? '', raws[i], subject, workflow)),
         );
       } catch (err) {
         return Promise.reject(err as Error);
@@ -80,25 +124,22 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
       if (n === 0) return Promise.resolve({ verdicts: [], pending: NO_PENDING });
       try {
         // One MGET: the verdict keys, then the pending keys (all on the subject's hash tag, so one slot).
-        const all = keys.checkState(subject, workflows);
-        return conn.read(
-          () => mget(all),
-          (raws): CheckState => {
-            const verdicts = new Array<Verdict | undefined>(n);
-            let pending: (PendingSession | undefined)[] | undefined;
-            for (let i = 0; i < n; i++) {
-              const workflow = workflows[i] ?? '';
-              const verdict = verdictOf(raws[i], subject, workflow);
-              verdicts[i] = verdict;
-              const raw = raws[n + i];
-              // Where a verdict is stored its pending session is not wanted (CheckState): not decoded.
-              if (verdict !== undefined || raw === null || raw === undefined) continue;
-              pending ??= new Array<PendingSession | undefined>(n).fill(undefined);
-              pending[i] = conn.counted(decodeReadPending(raw, subject, workflow), 'pending');
-            }
-            return { verdicts, pending: pending ?? NO_PENDING };
-          },
-        );
+        const all = checkStateKeys(subject, workflows);
+        return conn.readBatched(mget, all, (raws, start): CheckState => {
+          const verdicts = new Array<Verdict | undefined>(n);
+          let pending: (PendingSession | undefined)[] | undefined;
+          for (let i = 0; i < n; i++) {
+            const workflow = workflows[i] ?? '';
+            const verdict = verdictOf(all[i] ?? '', raws[start + i], subject, workflow);
+            verdicts[i] = verdict;
+            const raw = raws[start + n + i];
+            // Where a verdict is stored its pending session is not wanted (CheckState): not decoded.
+            if (verdict !== undefined || raw === null || raw === undefined) continue;
+            pending ??= new Array<PendingSession | undefined>(n).fill(undefined);
+            pending[i] = conn.counted(decodeReadPending(all[n + i] ?? '', raw, subject, workflow), 'pending');
+          }
+          return { verdicts, pending: pending ?? NO_PENDING };
+        });
       } catch (err) {
         return Promise.reject(err as Error);
       }
