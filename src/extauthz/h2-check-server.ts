@@ -109,6 +109,50 @@ function onStreamEnd(this: CallStream): void {
 function onStreamClose(this: CallStream): void {
   const call = this[CALL];
   call.server.onClose(call);
+  releaseLater(this);
+}
+
+/**
+ * Closed streams whose idgate parts are dropped on the next turn. A closed `Http2Stream` stays reachable for
+ * a while after `close` (node's side, until a mark-compact), and whatever hangs off it survives every
+ * scavenge and is promoted with it: the call, its body buffers, the listeners. One turn later every `close`
+ * listener and node's own close-time callbacks have run; one shared immediate releases them all.
+ */
+let closedStreams: CallStream[] = [];
+
+function releaseLater(stream: CallStream): void {
+  if (closedStreams.push(stream) === 1) setImmediate(releaseClosedStreams);
+}
+
+function releaseClosedStreams(): void {
+  const streams = closedStreams;
+  closedStreams = [];
+  for (const stream of streams) releaseStream(stream);
+}
+
+/**
+ * Drops what idgate attached to a closed stream and what its call still points to. Only idgate's: node's
+ * own fields and listeners (it adds `end`/`finish` ones of its own) stay, and so does the shared no-op
+ * `error` listener, since an `error` with no listener would be thrown. A destroyed stream emits no more
+ * `data` or `end`, so no event can look for the call afterwards.
+ */
+function releaseStream(stream: CallStream): void {
+  const call = stream[CALL];
+  // `undefined` rather than `delete`: deleting a property that is not the last one added turns the stream
+  // into a dictionary-mode object, a cost for nothing on an object about to die.
+  (stream as { [CALL]: Call | undefined })[CALL] = undefined;
+  stream.removeListener('data', onStreamData);
+  stream.removeListener('end', onStreamEnd);
+  stream.removeListener('close', onStreamClose);
+  // Node emits `wantTrailers` but never listens to it: every listener is idgate's (`sendOkTrailers`, or a
+  // failed call's one-off that never fired because the stream was reset first).
+  stream.removeAllListeners('wantTrailers');
+  // A Check still deciding keeps its call (the lifecycle answers it, finds it done and drops the answer);
+  // the request bytes are not needed for that.
+  call.reader = undefined;
+  call.frame = undefined;
+  call.traceContext = undefined;
+  call.timer = undefined;
 }
 
 /**
@@ -372,6 +416,9 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
         return;
       }
       const parsed = toRequestContext(message, now, this.limits);
+      // As the grpc-js transport: the request context holds what the Check needs, so the decoded message lets
+      // go of the rest (header map, names, metadata Structs) whatever may still reach it.
+      message.attributes = undefined;
       if (!parsed.ok) {
         this.reply(call, this.verdicts.invalid(`malformed CheckRequest: ${parsed.error}`));
         return;
