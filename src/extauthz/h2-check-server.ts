@@ -45,7 +45,10 @@ export interface H2CheckServerOptions extends Omit<ExtAuthzServerOptions, 'crede
   readonly maxConcurrentStreams?: number;
   /** SETTINGS_MAX_HEADER_LIST_SIZE, bytes (default 64 KiB): gRPC metadata only, the request is in the body. */
   readonly maxHeaderListSize?: number;
-  /** A connection with no frame for this long is closed with GOAWAY, ms (default 5 min; 0 = never). */
+  /**
+   * A connection with no stream for this long is closed with GOAWAY, ms (default 5 min; 0 = never). PINGs do
+   * not count (node's session timer), so a proxy's keepalive does not hold an idle connection open.
+   */
   readonly idleTimeoutMs?: number;
   /** A TLS client that has not finished its handshake by then is dropped, ms (default 5 s, as the grpc-js listener). */
   readonly handshakeTimeoutMs?: number;
