@@ -164,9 +164,11 @@ describe('Redis Sentinel: verdicts survive a crash failover and idgate follows t
     stop = true;
     await loop;
 
-    // Seen once in a clean-clone CI run under the full suite's load and not reproduced since: every Check of
-    // the 15 s after the switch answered dependency_unavailable. The message carries what is needed to tell
-    // why the next time (when the switch was seen, the Checks after it, idgate's Redis connection lines).
+    // Seen twice in clean-clone CI runs: every Check of the 15 s after the switch answered
+    // dependency_unavailable, and idgate's two connections logged their failure at the kill and never a
+    // recovery. ioredis had ended them (status `end`) when the failover detector's +switch-master closed the
+    // connector during a reconnect; `reviveWhenEnded` (store-redis-revive.test.ts) now reconnects them. The
+    // message still carries the switch time, the Checks after it and idgate's Redis lines.
     const afterSwitch = outcomes.filter((o) => o.at >= failoverStart + failoverMs);
     const redisLines = g.idgate.logs.filter((l) => /redis|sentinel|store/i.test(String(l['msg']))).slice(-30);
     const diagnosis = `failover ${failoverMs} ms; Checks after the switch: ${JSON.stringify(afterSwitch.slice(0, 10).concat(afterSwitch.slice(-10)))}; idgate's Redis lines: ${JSON.stringify(redisLines)}`;

@@ -7,7 +7,7 @@ import type { StateStore } from '../state-store.js';
 import type { CheckStateRead } from '../verdict-store.js';
 import { createStoreKeys, DEFAULT_KEY_PREFIX } from '../store-keys.js';
 import { DEFAULT_SETTLED_VERDICT_TTL_MS } from '../verdict-order.js';
-import { RedisConnection } from './redis-connection.js';
+import { RedisConnection, reviveWhenEnded } from './redis-connection.js';
 import type { RedisClient, RedisConnectionOptions } from './redis-connection.js';
 import { createRedisCoordination } from './redis-coordination.js';
 import { createRedisEvents } from './redis-events.js';
@@ -151,6 +151,9 @@ export function createRedisStore(deps: { logger: Logger }, options: RedisStoreOp
   const { client, subscriber } = connect(r, commandTimeout, connectTimeout, options.subscribe ?? true);
   instrumentRedis(client);
   const conn = new RedisConnection(logger, client, keyPrefix);
+  const closedByUs = (): boolean => conn.closed;
+  reviveWhenEnded(logger, client, 'commands', closedByUs);
+  if (subscriber !== undefined) reviveWhenEnded(logger, subscriber, 'subscriber', closedByUs);
   const invalidations = new RedisInvalidations(logger, subscriber, conn.keys.invalidationChannel());
 
   return {

@@ -160,3 +160,32 @@ export function watchConnection(logger: Logger, c: RedisClient, role: string): v
     down = false;
   });
 }
+
+/** The longest wait before reviving an ended client (ioredis's own reconnect delay is bounded alike). */
+const MAX_REVIVE_DELAY_MS = 2_000;
+
+/**
+ * Reconnects a client that ioredis ended on its own; `closedByUs` tells our own `close()` apart. A Sentinel
+ * client can end for good in the middle of a failover (ioredis 5.x): its failover detector's +switch-master
+ * closes the connector while a reconnect after the crash is still asking the sentinels, that connect then
+ * fails with "Connection is closed.", and `Redis.connect` sets the status `end` and retries no more — every
+ * Check would answer `dependency_unavailable` until a restart (seen in test/e2e/fault-redis-ha's crash
+ * failover). The delay grows per attempt up to {@link MAX_REVIVE_DELAY_MS} and starts over once ready.
+ */
+export function reviveWhenEnded(logger: Logger, c: RedisClient, role: string, closedByUs: () => boolean): void {
+  let attempts = 0;
+  c.on('ready', () => {
+    attempts = 0;
+  });
+  c.on('end', () => {
+    if (closedByUs()) return;
+    attempts += 1;
+    const delayMs = Math.min(attempts * 100, MAX_REVIVE_DELAY_MS);
+    logger.warn({ role, delayMs }, 'redis client stopped reconnecting on its own; reconnecting it');
+    const timer = setTimeout(() => {
+      if (closedByUs() || c.status !== 'end') return;
+      c.connect().catch(() => undefined);
+    }, delayMs);
+    timer.unref();
+  });
+}
