@@ -11,9 +11,9 @@ import { runGrpcLoad } from './grpc-load.js';
 import { runH2load, type ChildRegistry } from './h2load.js';
 import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, mixRoutePath, renderBenchConfig } from './idgate-config.js';
 import { parseFlags } from './parse-flags.js';
-import { clockTicksPerSecond, cpuMillicores, pinProcess, sampleUsage } from './proc-stats.js';
+import { clockTicksPerSecond, cpuMicrosPerCall, cpuMillicores, pinProcess, sampleUsage } from './proc-stats.js';
 import { startRedis, type RedisProcess } from './redis-process.js';
-import { renderReport, type PhaseResult, type RunInfo, type ScenarioResult, type TargetRun } from './report.js';
+import { renderReport, type PhaseResult, type RunInfo, type ScenarioResult, type TargetRun, type TracingAb } from './report.js';
 import { SCENARIOS, commandOf, parseScenarioList, type ScenarioDef } from './scenarios.js';
 import { STEPUP_SLOW_DIDIT, renderStepUpSlowDidit, runStepUpSlowDidit, type StepUpSlowDiditResult } from './stepup-slow-didit.js';
 import { parseRuntimeFlagSets, renderFlagsMatrix, type FlagSetRun } from './flags-matrix.js';
@@ -287,10 +287,30 @@ async function runTarget(name: TargetName, def: ScenarioDef, env: Env, ctx: Laun
   }
 }
 
-async function runScenario(def: ScenarioDef, env: Env): Promise<ScenarioResult> {
+/** What a scenario's targets are started with: the launch context, the workload and what to close after. */
+interface ScenarioSetup {
+  readonly ctx: LaunchContext;
+  readonly work: Workload;
+  close(): Promise<void>;
+}
+
+/**
+ * Everything a scenario's targets share: the OTLP sink (traced scenarios), redis-server (Redis stores), the
+ * rendered config and the pre-encoded workload. The caller closes it.
+ */
+async function openScenario(def: ScenarioDef, env: Env): Promise<ScenarioSetup> {
   const dir = mkdtempSync(join(env.workDir, `${def.name}-`));
   let redis: RedisProcess | undefined;
   let sink: Server | undefined;
+  const close = async (): Promise<void> => {
+    await redis?.stop();
+    if (sink !== undefined) {
+      const s = sink;
+      s.closeAllConnections();
+      await new Promise<void>((ok) => s.close(() => ok()));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
   try {
     let tracingEndpoint: string | undefined;
     if (def.tracingSampleRatio !== undefined) {
@@ -328,6 +348,18 @@ async function runScenario(def: ScenarioDef, env: Env): Promise<ScenarioResult> 
       command: commandOf(def),
     };
     const work = await buildWorkload(def, env, dir);
+    return { ctx, work, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+async function runScenario(def: ScenarioDef, env: Env): Promise<ScenarioResult> {
+  let setup: ScenarioSetup | undefined;
+  try {
+    setup = await openScenario(def, env);
+    const { ctx, work } = setup;
     // The proto-loader ceiling and the transport floor run in every scenario, before the target, with the
     // same generator and bodies: idgate is reported against both (issue 15 §2).
     const ceiling = await runTarget('noop', def, env, ctx, work);
@@ -338,13 +370,63 @@ async function runScenario(def: ScenarioDef, env: Env): Promise<ScenarioResult> 
   } catch (err) {
     return { scenario: def.name, generator: def.generator, error: err instanceof Error ? err.message : String(err) };
   } finally {
-    await redis?.stop();
-    if (sink !== undefined) {
-      const s = sink;
-      s.closeAllConnections();
-      await new Promise<void>((ok) => s.close(() => ok()));
+    await setup?.close();
+  }
+}
+
+/** Rounds of the tracing A/B in a full run (quick: 2), and saturated Checks measured per run. */
+const TRACING_AB = { rounds: 4, quickRounds: 2, calls: 40_000, quickCalls: 15_000 } as const;
+
+/**
+ * Issue 16's goal measured so that it survives a shared or drifting machine: idgate alone, `hot` and
+ * `hot-traced` alternating (A B A B …), each run a fresh pinned process warmed up and then loaded at
+ * saturation, its server CPU per Check read from /proc. One-shot saturation throughput of two scenarios run
+ * minutes apart moved by up to 28 % with no idgate code in it (the floor itself, seventh round); server CPU
+ * per Check of alternating runs moves by a few %. On a pinned, saturated core throughput is the inverse of
+ * CPU per Check, so the report turns the medians into points of `hot`'s floor ratio as before.
+ */
+async function runTracingAb(env: Env): Promise<TracingAb> {
+  const rounds = env.settings.quick ? TRACING_AB.quickRounds : TRACING_AB.rounds;
+  const calls = env.settings.quick ? TRACING_AB.quickCalls : TRACING_AB.calls;
+  const defs = [SCENARIOS.hot, SCENARIOS['hot-traced']] as const;
+  const setups: ScenarioSetup[] = [];
+  const runs: { hot: number[]; traced: number[] } = { hot: [], traced: [] };
+  try {
+    for (const def of defs) setups.push(await openScenario(def, env));
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, def] of defs.entries()) {
+        const { ctx, work } = setups[i] as ScenarioSetup;
+        const target = await startTarget('idgate', ctx, {
+          ...(env.settings.pinned ? { cpus: '0' } : {}),
+          ...(env.runtimeFlags !== undefined ? { runtimeFlags: env.runtimeFlags } : {}),
+          children: env.children,
+          tempRoot: env.workDir,
+        });
+        try {
+          let sample = await sampleCheck(target.grpcPort, work.sample, env.codec);
+          for (let k = 0; k < 5 && sample.verdict === 'deny' && sample.httpStatus === 503; k++) {
+            await new Promise((r) => setTimeout(r, 200));
+            sample = await sampleCheck(target.grpcPort, work.sample, env.codec);
+          }
+          if (sample.verdict !== def.expected) throw new Error(`tracing A/B, ${def.name}: expected ${def.expected}, idgate answered ${sample.verdict}`);
+          await runGenerator(def, env, target.grpcPort, work.warm, work.bodyFile, work.warmCalls, undefined);
+          const before = sampleUsage(target.pid);
+          const r = await runGenerator(def, env, target.grpcPort, work.saturation, work.bodyFile, calls, undefined);
+          const after = sampleUsage(target.pid);
+          if (r.errors > 0) throw new Error(`tracing A/B, ${def.name}: ${r.errors} of ${calls} Checks failed`);
+          const us = cpuMicrosPerCall(before, after, env.ticksPerSecond, calls);
+          (def.name === 'hot' ? runs.hot : runs.traced).push(us);
+          process.stderr.write(`  tracing A/B round ${round + 1} ${def.name}: ${us.toFixed(1)} µs of server CPU per Check\n`);
+        } finally {
+          await target.stop();
+        }
+      }
     }
-    rmSync(dir, { recursive: true, force: true });
+    return { hotUs: runs.hot, tracedUs: runs.traced, callsPerRun: calls };
+  } catch (err) {
+    return { hotUs: runs.hot, tracedUs: runs.traced, callsPerRun: calls, error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    for (const s of setups) await s.close();
   }
 }
 
@@ -418,6 +500,7 @@ async function main(): Promise<void> {
   const flagRuns: FlagSetRun[] = [];
   let slowDiditResult: StepUpSlowDiditResult | undefined;
   let memoryResult: RoleMemory[] | undefined;
+  let tracingAb: TracingAb | undefined;
   try {
     if (flagSets !== undefined) {
       for (const set of flagSets) {
@@ -428,6 +511,11 @@ async function main(): Promise<void> {
     for (const name of flagSets !== undefined ? [] : scenarios) {
       process.stderr.write(`scenario ${name}: ${SCENARIOS[name].description}\n`);
       results.push(await runScenario(SCENARIOS[name], env));
+    }
+    // Issue 16's goal, from alternating runs rather than from two one-shot saturation phases minutes apart.
+    if (target === 'idgate' && flagSets === undefined && scenarios.includes('hot') && scenarios.includes('hot-traced')) {
+      process.stderr.write('tracing A/B: idgate alone, hot and hot-traced alternating, server CPU per Check\n');
+      tracingAb = await runTracingAb(env);
     }
     if (slowDidit) slowDiditResult = await runStepUpSlowDidit({ quick, children });
     if (memory) memoryResult = await runMemoryReport({ loadSeconds: phaseSeconds, pinned, children });
@@ -464,7 +552,7 @@ async function main(): Promise<void> {
     return;
   }
   const report =
-    renderReport(info, results, target) + (slowDiditResult !== undefined ? `\n${renderStepUpSlowDidit(slowDiditResult)}` : '') + memorySection;
+    renderReport(info, results, target, tracingAb) + (slowDiditResult !== undefined ? `\n${renderStepUpSlowDidit(slowDiditResult)}` : '') + memorySection;
   process.stdout.write(report);
   if (flags['no-write'] !== true) {
     const dir = join(findRepoRoot(), 'bench', 'results');
@@ -477,6 +565,7 @@ async function main(): Promise<void> {
   const failed =
     results.some((r) => r.error !== undefined || [r.ceiling, r.floor, r.target].some((x) => x?.error !== undefined)) ||
     (slowDiditResult !== undefined && !slowDiditResult.passed) ||
+    tracingAb?.error !== undefined ||
     (memoryResult !== undefined && memoryResult.some((r) => r.error !== undefined));
   process.exitCode = failed ? 1 : 0;
 }

@@ -45,6 +45,34 @@ describe('bench target: tracing cost (issue 16)', () => {
     expect(edge?.pass).toBe(true);
   });
 
+  it('reads traced / not from the alternating A/B\'s medians of server CPU per Check when the run has one', () => {
+    // The one-shot throughputs say 30 % slower (27 points at a 90 % ratio); the A/B's medians say 88 vs 90 µs
+    // per Check traced vs not (the odd run out does not move a median): 90 × (1 − 88/90) = 2.0 points.
+    const results = [scenario('hot', 9_000, 10_000), scenario('hot-traced', 6_300, 7_000)];
+    expect(evaluateTargets(results).find((c) => c.label === LABEL)?.pass).toBe(false);
+    const ab = { hotUs: [88, 87, 88, 95], tracedUs: [89, 90, 60, 91], callsPerRun: 40_000 };
+    const check = evaluateTargets(results, ab).find((c) => c.label === LABEL);
+    expect(check?.pass).toBe(true);
+    expect(check?.figure).toBe(
+      '1.5 points (alternating A/B, 4 rounds: server CPU per Check 89.5 vs 88.0 µs traced vs not, against hot\'s 90.0 %; ' +
+        'one-shot: idgate 6300 vs 9000 Checks/s traced vs not; each against its own floor: 90.0 % vs 90.0 %)',
+    );
+    // A real cost shows the same way: traced 10 % dearer per Check at a 90 % ratio is 8.2 points → fails.
+    const dear = evaluateTargets([scenario('hot', 9_000, 10_000), scenario('hot-traced', 9_000, 10_000)], { hotUs: [80, 80], tracedUs: [88, 88], callsPerRun: 40_000 });
+    const costly = dear.find((c) => c.label === LABEL);
+    expect(costly?.pass).toBe(false);
+    expect(costly?.figure).toMatch(/^8\.2 points \(alternating A\/B, 2 rounds/);
+  });
+
+  it('falls back to the one-shot throughputs when the A/B aborted or measured nothing', () => {
+    const results = [scenario('hot', 9_000, 10_000), scenario('hot-traced', 8_460, 10_500)];
+    for (const ab of [{ hotUs: [80], tracedUs: [], callsPerRun: 1 }, { hotUs: [80], tracedUs: [80], callsPerRun: 1, error: 'idgate answered deny' }]) {
+      const check = evaluateTargets(results, ab).find((c) => c.label === LABEL);
+      expect(check?.figure).toMatch(/^5\.4 points \(idgate 8460 vs 9000/);
+      expect(check?.pass).toBe(false);
+    }
+  });
+
   it('is "not measured" unless both scenarios ran', () => {
     const check = evaluateTargets([scenario('hot', 9_000, 10_000)]).find((c) => c.label === LABEL);
     expect(check).toEqual({ label: LABEL, figure: 'not measured', pass: undefined });
