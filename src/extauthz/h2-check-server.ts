@@ -1,5 +1,6 @@
 import { proxyTraceContext } from '../tracing/tracing.js';
 import * as http2 from 'node:http2';
+import type { Socket } from 'node:net';
 import { TLSSocket, type PeerCertificate, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { RequestLimits } from '../core/build-request-context.js';
@@ -46,13 +47,19 @@ export interface H2CheckServerOptions extends Omit<ExtAuthzServerOptions, 'crede
   /** SETTINGS_MAX_HEADER_LIST_SIZE, bytes (default 64 KiB): gRPC metadata only, the request is in the body. */
   readonly maxHeaderListSize?: number;
   /**
-   * A connection with no stream for this long is closed with GOAWAY, ms (default 5 min; 0 = never). PINGs do
-   * not count (node's session timer), so a proxy's keepalive does not hold an idle connection open.
+   * A connection with no stream for this long is closed with GOAWAY, ms (default 0 = never, as grpc-js and
+   * grpc-go servers). PINGs do not count (node's session timer). Off by default because a server's idle close
+   * races the proxy's next request: a Check sent while the GOAWAY is on the wire is refused, and Envoy does not
+   * retry it (envoyproxy/envoy#36450), so it would end as an error verdict. Dead peers are found by TCP
+   * keepalive instead ({@link TCP_KEEPALIVE_MS}).
    */
   readonly idleTimeoutMs?: number;
   /** A TLS client that has not finished its handshake by then is dropped, ms (default 5 s, as the grpc-js listener). */
   readonly handshakeTimeoutMs?: number;
 }
+
+/** Idle time before the kernel's first TCP keepalive probe on an accepted connection, ms. */
+export const TCP_KEEPALIVE_MS = 60_000;
 
 const RESPONSE_HEADERS = {
   ':status': 200,
@@ -232,7 +239,10 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
     } else {
       this.server = http2.createServer(serverOptions);
     }
-    const idleTimeoutMs = options.idleTimeoutMs ?? 5 * 60_000;
+    const idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    // A peer that vanished without FIN or RST (node lost, NAT state dropped) is found by the kernel: its
+    // connection is reset after the keepalive probes go unanswered, and node closes the session.
+    this.server.on('connection', (socket: Socket) => socket.setKeepAlive(true, TCP_KEEPALIVE_MS));
     this.server.on('session', (session: http2.ServerHttp2Session) => this.onSession(session, idleTimeoutMs));
     this.server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => this.onStream(stream, headers));
     // A TLS client that does not speak h2 (ALPN) is dropped at once rather than after node's 10 s default.
