@@ -358,7 +358,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   const requestBy: DecidedBy = { layer: 'platform', id: 'request', revision: platformRevision };
   let cachedPlans = 0;
 
-  const selectIn = (inContext: readonly RouteRuntime[], inRequest: readonly RouteRuntime[], ctx: RequestContext, path: RequestPath): (RouteSelection & { route: RouteRuntime }) | undefined => {
+  const selectIn = (inContext: readonly RouteRuntime[], inRequest: readonly RouteRuntime[], ctx: RequestContext, path: RequestPath): RuntimeSelection | undefined => {
     for (const r of inContext) {
       if (r.contextExtensions?.every(([k, v]) => Object.hasOwn(ctx.contextExtensions, k) && ctx.contextExtensions[k] === v) && matchesRequest(r, ctx, path)) {
         return r.selected.contextExtensions;
@@ -367,7 +367,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
     for (const r of inRequest) if (matchesRequest(r, ctx, path)) return r.selected.request;
     return undefined;
   };
-  const select = (ctx: RequestContext): (RouteSelection & { route: RouteRuntime }) | undefined => selectIn(byContext, byRequest, ctx, { path: ctx.path });
+  const select = (ctx: RequestContext): RuntimeSelection | undefined => selectIn(byContext, byRequest, ctx, { path: ctx.path });
 
   /**
    * Org-wide selection: the owning tenant's routes, then `policy.defaults.routes`, else `policy.default`
@@ -702,7 +702,7 @@ export function compilePolicy(config: IdgateConfig): CompiledPolicy {
   };
 
   /** The route an org-wide policy selects for a request (ownership first), undefined for `policy.default`. */
-  const selectAny = (ctx: RequestContext): (RouteSelection & { route: RouteRuntime }) | undefined => {
+  const selectAny = (ctx: RequestContext): RuntimeSelection | undefined => {
     if (!org) return select(ctx);
     const chosen = selectOrg(ctx, { path: ctx.path });
     return chosen.failed === undefined ? chosen.selection : undefined;
