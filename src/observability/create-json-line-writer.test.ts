@@ -49,6 +49,7 @@ const hostile: [string, string][] = [
   ['a JWT', `Bearer ${JWT}`],
   ['a header-injection attempt', 'v\r\nX-Idgate-Subject: admin'],
   ['JSON look-alikes', '","level":60,"x":"'],
+  ['a J that is no JWT', 'J eJ yJ Jey eyj'],
 ];
 
 describe('createJsonLineWriter', () => {
