@@ -4,6 +4,7 @@ import { compileRenderOptions, renderDecision, type CompiledRenderOptions, type 
 import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
 import { INTERNAL_ERROR_DENY } from '../engine/check-lifecycle.js';
 import { AllowResponseCache } from './allow-response-cache.js';
+import { StepUpResponseCache } from './step-up-response-cache.js';
 import { encodeCheckResponse, encodeVerdictResponse } from './check-codec.js';
 import type { CheckResponseObject } from './check-wire-types.js';
 import { toCheckResponse } from './to-check-response.js';
@@ -31,12 +32,15 @@ export class CheckVerdicts {
   readonly #fallbackBytes: Buffer;
   /** Allows rendered once and copied with their decision id per Check (see {@link AllowResponseCache}). */
   readonly #allows: AllowResponseCache;
+  /** Step-ups rendered once and copied with their request and decision ids per Check (see {@link StepUpResponseCache}). */
+  readonly #stepUps: StepUpResponseCache;
 
   /** @throws TypeError for invalid render options. */
   constructor(renderOptions: RenderOptions | undefined, logger: Logger) {
     this.#render = compileRenderOptions(renderOptions);
     this.#logger = logger;
     this.#allows = new AllowResponseCache(this.#render);
+    this.#stepUps = new StepUpResponseCache(this.#render);
     this.fallback = this.deny(INTERNAL_ERROR_DENY);
     this.#fallbackBytes = encodeCheckResponse(this.fallback);
   }
@@ -49,6 +53,7 @@ export class CheckVerdicts {
   respondBytes(ctx: RequestContext, decision: Decision): Buffer {
     try {
       if (decision.kind === 'allow') return this.#allows.respond(decision, ctx);
+      if (decision.kind === 'step_up') return this.#stepUps.respond(decision, ctx);
       return encodeVerdictResponse(renderDecision(decision, ctx, this.#render));
     } catch (err) {
       this.#logger.error({ err }, 'rendering a decision failed');
@@ -59,6 +64,7 @@ export class CheckVerdicts {
   /** Forgets the allows rendered so far (on a config reload). */
   forgetAllows(): void {
     this.#allows.clear();
+    this.#stepUps.clear();
   }
 
   /** 400 `request_invalid` with `message` (an undecodable, oversized or malformed CheckRequest). */

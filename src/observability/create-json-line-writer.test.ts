@@ -27,9 +27,9 @@ function setup(options: { mixin?: () => Record<string, unknown> } = {}) {
 const untimed = (line: string | undefined): string => (line ?? '').replace(/,"time":\d+/, '');
 
 /** Writes `fields` with the writer and with pino's own serialisation; both lines, without their time. */
-function both(fields: Record<string, unknown>, level: Level = 'info', options: Parameters<typeof setup>[0] = {}) {
+function both(fields: Record<string, unknown>, level: Level = 'info', options: Parameters<typeof setup>[0] = {}, onlyJwtsToScrub?: boolean) {
   const { child, write, chunks, byPino } = setup(options);
-  write(level, fields);
+  write(level, fields, onlyJwtsToScrub);
   const fast = untimed(chunks[0]);
   const viaWriterPino = byPino.count;
   child[level](fields, 'decision');
@@ -49,6 +49,7 @@ const hostile: [string, string][] = [
   ['a JWT', `Bearer ${JWT}`],
   ['a header-injection attempt', 'v\r\nX-Idgate-Subject: admin'],
   ['JSON look-alikes', '","level":60,"x":"'],
+  ['a J that is no JWT', 'J eJ yJ Jey eyj'],
 ];
 
 describe('createJsonLineWriter', () => {
@@ -59,6 +60,27 @@ describe('createJsonLineWriter', () => {
     expect(fast).toBe(expected);
     expect(fast).not.toContain('eyJ');
     expect(JSON.parse(fast)).toMatchObject({ level: 30, pid: 1, hostname: 'h', component: 'decision', msg: 'decision' });
+  });
+
+  it.each(hostile)('writes the bytes pino writes for %s when the caller says only JWTs can need scrubbing', (_name, value) => {
+    const trace = [{ step: value, result: 'pass', detail: `detail ${value}` }, { step: 'roles', result: 'info', detail: 'x' }];
+    const fields = { requestId: value, outcome: 'step_up', method: value, host: value, path: `/p/${value}`, sourceAddress: '::1', durationMs: 0.5, subject: `corp:${value}`, status: 401, trace };
+    const { fast, pino: expected, viaWriterPino } = both(fields, 'info', {}, true);
+    expect(viaWriterPino).toBe(0);
+    expect(fast).toBe(expected);
+    expect(fast).not.toContain('eyJ');
+  });
+
+  it('scrubs a JWT the unformatted JSON shows only through an escape, and one split by nothing', () => {
+    // "\u001e" + "yJ…": the JSON text holds `eyJ` though no string does (a false alarm: formatted anyway);
+    // a JWT in a trace detail: formatted, so scrubbed.
+    for (const value of [`\u001e${JWT.slice(1)}`, `a${JWT.slice(1)}`, `x${JWT}y`]) {
+      const fields = { requestId: 'r', outcome: 'deny', path: value, trace: [{ step: 's', result: 'pass', detail: `t ${JWT}` }] };
+      const { fast, pino: expected, viaWriterPino } = both(fields, 'info', {}, true);
+      expect(viaWriterPino).toBe(0);
+      expect(fast).toBe(expected);
+      expect(fast).toContain('"detail":"t [redacted-jwt]"');
+    }
   });
 
   it('writes the bytes pino writes for nested traces and replay records, with the same redaction', () => {

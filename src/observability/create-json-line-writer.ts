@@ -2,8 +2,17 @@ import { tracingChannel } from 'node:diagnostics_channel';
 import { pino, type Level, type Logger } from 'pino';
 import { formatLogFields } from './create-logger.js';
 
-/** Writes one line of `fields` and the writer's fixed message at `level` (the caller checked the level is on). */
-export type JsonLineWriter = (level: Level, fields: Record<string, unknown>) => void;
+/**
+ * Writes one line of `fields` and the writer's fixed message at `level` (the caller checked the level is on).
+ *
+ * `onlyJwtsToScrub`: the caller vouches that {@link formatLogFields} can change nothing in `fields` but JWTs
+ * inside strings — no key it censors at any depth, no container past its depth cap, only strings, numbers,
+ * booleans and plain arrays and objects of them (the decision log checks its keys with `formatLogFields`
+ * itself). The fields are then serialised as they are, and formatted only when their JSON holds `eyJ`: a
+ * string with a JWT in it serialises with `eyJ` in it (`JSON.stringify` escapes none of those letters),
+ * so a line without one has nothing to scrub and formatting would return the very same object.
+ */
+export type JsonLineWriter = (level: Level, fields: Record<string, unknown>, onlyJwtsToScrub?: boolean) => void;
 
 // pino's per-instance state (`pino.symbols`, its documented integration surface). Read, never written.
 const sym = pino.symbols as unknown as Readonly<Record<string, symbol>>;
@@ -95,11 +104,17 @@ export function createJsonLineWriter(logger: Logger, keys: readonly string[], me
   const time = state[TIME] as () => string;
   const stream = state[STREAM] as { write(line: string): unknown };
   const end = state[END] as string;
-  return (level, fields) => {
+  return (level, fields, onlyJwtsToScrub) => {
     if (asJsonChannel.hasSubscribers) return viaPino(level, fields);
     let body: string | undefined;
     try {
-      body = JSON.stringify(formatLogFields(fields));
+      if (onlyJwtsToScrub === true) {
+        body = JSON.stringify(fields);
+        // `J` first: a one-character search is a memchr, and a decision line rarely holds a `J` at all.
+        if (body.includes('J') && body.includes('eyJ')) body = JSON.stringify(formatLogFields(fields));
+      } else {
+        body = JSON.stringify(formatLogFields(fields));
+      }
     } catch {
       body = undefined;
     }

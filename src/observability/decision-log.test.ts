@@ -121,6 +121,23 @@ describe('createDecisionLog: the exact line', () => {
     "{\"level\":30,\"pid\":1,\"hostname\":\"h\",\"component\":\"decision\",\"requestId\":\"r3\",\"outcome\":\"allow\",\"method\":\"GET\",\"host\":\"h\",\"path\":\"/a\",\"sourceAddress\":\"10.0.0.1\",\"durationMs\":0,\"msg\":\"decision\"}\n",
   ];
 
+  it('scrubs JWTs from every string of a line without a replay record (the line that skips the walk)', () => {
+    const chunks: string[] = [];
+    const logger = createLogger({ level: 'info', base: { pid: 1, hostname: 'h' }, destination: { write: (c: string) => void chunks.push(c) } });
+    const log = createDecisionLog({ logger, allowSampleRate: 0 });
+    const fields = ['requestId', 'decisionId', 'revision', 'layer', 'rule', 'method', 'host', 'path', 'sourceAddress', 'routeId', 'subject'] as const;
+    for (const field of fields) {
+      log.record({ ...base, outcome: 'step_up', code: 'verification_required', [field]: `a ${JWT} b`, trace: [{ step: 'route', result: 'info', detail: 'd' }] } as DecisionLogEntry);
+    }
+    log.record({ ...base, outcome: 'step_up', trace: [{ step: `s ${JWT}`, result: 'pass', detail: `${JWT}` }] } as DecisionLogEntry);
+    // A stray object where a string belongs (never by the types): formatted, so its secrets are censored.
+    log.record({ ...base, outcome: 'deny', host: { authorization: 'Bearer SECRET', token: 'SECRET' } } as unknown as DecisionLogEntry);
+    expect(chunks).toHaveLength(fields.length + 2);
+    expect(chunks.join('')).not.toMatch(/eyJ|SECRET/);
+    expect(chunks.join('').match(/\[redacted-jwt\]/g)).toHaveLength(fields.length + 2);
+    expect(chunks.at(-1)).toContain('"host":{"authorization":"[redacted]","token":"[redacted]"}');
+  });
+
   it('keeps every field, its order and its redaction', () => {
     const chunks: string[] = [];
     const logger = createLogger({ level: 'info', base: { pid: 1, hostname: 'h' }, destination: { write: (c: string) => void chunks.push(c) } });

@@ -3,6 +3,7 @@ import type { DenyCode } from '../core/deny-code.js';
 import type { DecidedBy, TraceStep } from '../core/outcome.js';
 import type { PolicyReads } from '../policy/policy-reads.js';
 import { createJsonLineWriter } from './create-json-line-writer.js';
+import { formatLogFields } from './create-logger.js';
 import { createReplayRecorder, type ReplayRecord } from './replay-record.js';
 
 /**
@@ -97,6 +98,34 @@ function summariseTrace(trace: readonly TraceStep[]): TraceStep[] {
   return steps;
 }
 
+const isStringOrAbsent = (v: unknown): boolean => v === undefined || typeof v === 'string';
+
+/** Whether each value is a string or undefined (seven at a time: no arguments array). */
+function areStringsOrAbsent(a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown, g: unknown): boolean {
+  return isStringOrAbsent(a) && isStringOrAbsent(b) && isStringOrAbsent(c) && isStringOrAbsent(d) && isStringOrAbsent(e) && isStringOrAbsent(f) && isStringOrAbsent(g);
+}
+
+/** Whether every step of a summarised trace holds strings only (as typed; checked, not assumed). */
+function isStringTrace(steps: readonly TraceStep[]): boolean {
+  for (let i = 0; i < steps.length; i++) {
+    const s = steps[i] as TraceStep;
+    if (typeof s.step !== 'string' || typeof s.result !== 'string' || typeof s.detail !== 'string') return false;
+  }
+  return true;
+}
+
+/**
+ * Whether the logger's own formatting ({@link formatLogFields}) leaves a line of these keys and a trace
+ * alone when no string holds a JWT: asked of the function itself, once, with every key of a line but
+ * `replay` (whose record is request data and always formatted) — so there is one redaction rule, not two.
+ */
+const LINES_ONLY_SCRUB_JWTS: boolean = ((): boolean => {
+  const probe: Record<string, unknown> = {};
+  for (const key of LINE_KEYS) if (key !== 'trace' && key !== 'replay') probe[key] = 'x';
+  probe['trace'] = [{ step: 'x', result: 'x', detail: 'x' }];
+  return formatLogFields(probe) === probe;
+})();
+
 /**
  * Creates the decision log. Levels: a deny/step_up is `info`; a deny that could not be decided (status
  * ≥ 500, or code `dependency_unavailable` / `internal_error` / `deadline_exceeded`) is `error`; an allow
@@ -145,9 +174,20 @@ export function createDecisionLog(options: CreateDecisionLogOptions): DecisionLo
       if (entry.code !== undefined) line['code'] = entry.code;
       if (entry.status !== undefined) line['status'] = entry.status;
       if (entry.shadow === true) line['shadow'] = true;
-      if (entry.trace !== undefined && entry.trace.length > 0) line['trace'] = summariseTrace(entry.trace);
+      let trace: TraceStep[] | undefined;
+      if (entry.trace !== undefined && entry.trace.length > 0) line['trace'] = trace = summariseTrace(entry.trace);
       if (entry.replay !== undefined) line['replay'] = entry.replay;
-      writeLine(level, line);
+      // A line of strings, numbers and a string trace, without a replay record: the logger's formatting can
+      // only scrub JWTs from it, which the writer does when the line's JSON holds one (create-json-line-writer).
+      const onlyJwtsToScrub =
+        LINES_ONLY_SCRUB_JWTS &&
+        entry.replay === undefined &&
+        (trace === undefined || isStringTrace(trace)) &&
+        areStringsOrAbsent(entry.requestId, entry.decisionId, entry.revision, entry.layer, entry.rule, entry.outcome, entry.method) &&
+        areStringsOrAbsent(entry.host, entry.path, entry.sourceAddress, entry.routeId, entry.subject, entry.code, undefined) &&
+        typeof entry.durationMs === 'number' &&
+        (entry.status === undefined || typeof entry.status === 'number');
+      writeLine(level, line, onlyJwtsToScrub);
     },
   };
 }
