@@ -5,7 +5,7 @@
  * its core most of the time.
  *
  * `node dist/bench/cpu-per-check.js --scenario hot --builds /path/to/base/dist,dist [--pairs 3] [--calls N] [--rate N]
- *   [--idle-ms N] [--threads] [--gc] [--flag-sets "A|B"] [--concurrency N]`
+ *   [--idle-ms N] [--threads] [--gc] [--flag-sets "A|B"] [--concurrency N] [--grpc-timeout 200m]`
  *
  * A build written `floor:<dist>` runs that build's transport floor (`floor-server.js`) instead of idgate,
  * so the floor can be measured the same way, in the same rounds; `h2floor:<dist>` its node:http2 transport floor
@@ -19,7 +19,8 @@
  * major and minor counts, their pause time per Check, and the old generation after the last GC — counts that
  * survive a loaded machine where the µs do not. `--flag-sets "A|B"` (as `run.js --runtime-flags-matrix`:
  * `|`-separated sets of node flags, `none` = Node's defaults) runs every build under every set, alternating,
- * each set instead of the image's flags.
+ * each set instead of the image's flags. `--grpc-timeout V` adds that `grpc-timeout` header to every h2load request, as
+ * Envoy's ext_authz filter sends its `timeout` (h2load scenarios only; by default the bench sends none).
  *
  * Each build is a compiled `dist/` (a copy of the base build kept inside the repository, so its imports
  * resolve to the same node_modules); every build is started with its own `bench/targets.js`, so the
@@ -103,7 +104,7 @@ function median(values: readonly number[]): number {
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { scenario: 'string', builds: 'string', pairs: 'string', calls: 'string', rate: 'string', 'idle-ms': 'string', threads: 'boolean', gc: 'boolean', 'flag-sets': 'string', concurrency: 'string' });
+  const flags = parseFlags(process.argv.slice(2), { scenario: 'string', builds: 'string', pairs: 'string', calls: 'string', rate: 'string', 'idle-ms': 'string', threads: 'boolean', gc: 'boolean', 'flag-sets': 'string', concurrency: 'string', 'grpc-timeout': 'string' });
   const name = (flags.scenario ?? 'hot') as ScenarioName;
   const def = SCENARIOS[name];
   if (def === undefined) throw new TypeError(`unknown scenario ${String(flags.scenario)}`);
@@ -217,6 +218,7 @@ async function main(): Promise<void> {
                 ...(perSecond !== undefined ? { rpsPerClient: perSecond / clients } : {}),
                 cpus: '1',
                 timeoutMs: 300_000,
+                ...(flags['grpc-timeout'] !== undefined ? { grpcTimeout: String(flags['grpc-timeout']) } : {}),
               }, children);
               return r.summary.succeeded;
             }

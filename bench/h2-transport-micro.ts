@@ -8,9 +8,12 @@
  * the compiled file into the base build's `bench/`, run each alternately) shows what the server side changed.
  *
  * `node --expose-gc --min-semi-space-size=128 --max-semi-space-size=128 dist/bench/h2-transport-micro.js
- *   [--server idgate|h2floor] [--checks 2000] [--rounds 5]`
+ *   [--server idgate|h2floor] [--checks 2000] [--rounds 5] [--grpc-timeout 200m] [--in-flight 32]`
  *
- * Each round: a forced GC, then `--checks` Checks, 32 in flight on one connection; bytes = heap used after −
+ * `--grpc-timeout V` sends that header on every Check, as Envoy's ext_authz filter does; `--in-flight N` sends the
+ * Checks N at a time (default 32; 1 = one Check per turn, as a paced load).
+ *
+ * Each round: a forced GC, then `--checks` Checks, `--in-flight` at a time on one connection; bytes = heap used after −
  * before, valid only when no GC ran in between (a round with a GC is reported and left out; the 128 MiB
  * semi-space makes that rare). CPU = the process's user + system time per Check (client included).
  */
@@ -28,9 +31,9 @@ import { parseFlags } from './parse-flags.js';
 const REQUEST_HEADERS = { ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' };
 
 /** One Check over `session`: resolves when its stream has closed (reply and trailers read). */
-function check(session: http2.ClientHttp2Session, framed: Buffer): Promise<void> {
+function check(session: http2.ClientHttp2Session, framed: Buffer, headers: http2.OutgoingHttpHeaders): Promise<void> {
   return new Promise((resolve, reject) => {
-    const stream = session.request(REQUEST_HEADERS);
+    const stream = session.request(headers);
     stream.on('data', () => undefined);
     stream.on('close', () => (stream.rstCode === 0 ? resolve() : reject(new Error(`stream reset ${stream.rstCode}`))));
     stream.on('error', reject);
@@ -39,7 +42,10 @@ function check(session: http2.ClientHttp2Session, framed: Buffer): Promise<void>
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { server: 'string', checks: 'string', rounds: 'string' });
+  const flags = parseFlags(process.argv.slice(2), { server: 'string', checks: 'string', rounds: 'string', 'grpc-timeout': 'string', 'in-flight': 'string' });
+  // As Envoy's ext_authz filter: a `grpc-timeout` on every Check (default none, as h2load in the bench).
+  const headers = flags['grpc-timeout'] !== undefined ? { ...REQUEST_HEADERS, 'grpc-timeout': String(flags['grpc-timeout']) } : REQUEST_HEADERS;
+  const inFlight = Number(flags['in-flight'] ?? 32);
   const which = flags.server ?? 'idgate';
   const checks = Number(flags.checks ?? 2_000);
   const rounds = Number(flags.rounds ?? 5);
@@ -72,9 +78,9 @@ async function main(): Promise<void> {
   });
   observer.observe({ entryTypes: ['gc'] });
   const run = async (n: number): Promise<void> => {
-    for (let done = 0; done < n; done += 32) {
+    for (let done = 0; done < n; done += inFlight) {
       const batch: Promise<void>[] = [];
-      for (let i = 0; i < Math.min(32, n - done); i++) batch.push(check(session, framed));
+      for (let i = 0; i < Math.min(inFlight, n - done); i++) batch.push(check(session, framed, headers));
       await Promise.all(batch);
     }
   };

@@ -24,6 +24,8 @@ export interface H2loadOptions {
   readonly cpus?: string;
   /** The whole run is killed after this long (default 120 s). */
   readonly timeoutMs?: number;
+  /** A `grpc-timeout` header on every request (e.g. `200m`, as Envoy's ext_authz filter sends); default none. */
+  readonly grpcTimeout?: string;
 }
 
 /** What one h2load run measured. */
@@ -63,6 +65,7 @@ export function h2loadArgs(options: H2loadOptions): string[] {
     '-d', options.bodyFile,
     `--log-file=${options.logFile}`,
   ];
+  if (options.grpcTimeout !== undefined) args.push('-H', `grpc-timeout: ${options.grpcTimeout}`);
   if (options.rpsPerClient !== undefined) args.push(`--rps=${options.rpsPerClient}`);
   args.push(`http://127.0.0.1:${options.port}${CHECK_PATH}`);
   return args;

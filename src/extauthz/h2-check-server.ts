@@ -86,6 +86,11 @@ class Call {
   done = false;
   deadlineAt = Infinity;
   timer: NodeJS.Timeout | undefined;
+  /**
+   * The call has a `grpc-timeout` and no request yet: until it has one, the transport itself answers
+   * DEADLINE_EXCEEDED at `deadlineAt` (then the Check lifecycle owns the deadline). See {@link armLater}.
+   */
+  awaitingRequest = false;
   /** The service a Health/Watch call asked about. */
   service = '';
   /** Trace context the proxy's own Check call carries (Envoy's tracer sets it; end users cannot). */
@@ -123,6 +128,45 @@ function onStreamClose(this: CallStream): void {
 }
 
 /**
+ * Calls with a `grpc-timeout` whose deadline timer is armed at the end of the turn their HEADERS arrived in,
+ * and only if they still wait for their request then. A Check's HEADERS and its one DATA frame arrive in the
+ * same read (Envoy's and every gRPC client's case), so the request is dispatched in that same turn and no
+ * timer is ever armed and cleared for it: a `setTimeout` + `clearTimeout` per Check (a `Timeout`, its async
+ * id, a timer list made and dropped) becomes one array push. A request still arriving gets its timer at the
+ * turn's end, set to the same `deadlineAt` (the remaining time), so DEADLINE_EXCEEDED goes out when it did.
+ */
+let callsAwaitingRequest: Call[] = [];
+
+function armLater(call: Call): void {
+  call.awaitingRequest = true;
+  if (callsAwaitingRequest.push(call) === 1) scheduleTurnEnd();
+}
+
+function armDeadlines(): void {
+  const calls = callsAwaitingRequest;
+  callsAwaitingRequest = [];
+  const now = Date.now();
+  for (const call of calls) {
+    if (call.awaitingRequest && !call.done) call.timer = setTimeout(onCallDeadline, Math.max(0, call.deadlineAt - now), call);
+  }
+}
+
+/** One shared immediate per turn for both end-of-turn lists (deadlines to arm, closed streams to release). */
+let turnEndScheduled = false;
+
+function scheduleTurnEnd(): void {
+  if (turnEndScheduled) return;
+  turnEndScheduled = true;
+  setImmediate(onTurnEnd);
+}
+
+function onTurnEnd(): void {
+  turnEndScheduled = false;
+  if (callsAwaitingRequest.length > 0) armDeadlines();
+  if (closedStreams.length > 0) releaseClosedStreams();
+}
+
+/**
  * Closed streams whose idgate parts are dropped on the next turn. A closed `Http2Stream` stays reachable for
  * a while after `close` (node's side, until a mark-compact), and whatever hangs off it survives every
  * scavenge and is promoted with it: the call, its body buffers, the listeners. One turn later every `close`
@@ -131,7 +175,7 @@ function onStreamClose(this: CallStream): void {
 let closedStreams: CallStream[] = [];
 
 function releaseLater(stream: CallStream): void {
-  if (closedStreams.push(stream) === 1) setImmediate(releaseClosedStreams);
+  if (closedStreams.push(stream) === 1) scheduleTurnEnd();
 }
 
 function releaseClosedStreams(): void {
@@ -325,8 +369,8 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
       }
       call.deadlineAt = Date.now() + timeout;
       // Until the call has its request (then the Check lifecycle answers before the deadline), the
-      // transport itself answers DEADLINE_EXCEEDED, as grpc-js does.
-      call.timer = setTimeout(onCallDeadline, timeout, call);
+      // transport itself answers DEADLINE_EXCEEDED, as grpc-js does: armed at the turn's end if still needed.
+      armLater(call);
     }
     (stream as CallStream)[CALL] = call;
     // `on`, not `once`: each fires at most once per stream anyway, and `once` costs a wrapper per stream.
@@ -396,6 +440,7 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
   private dispatch(call: Call, bytes: Buffer): void {
     switch (call.method) {
       case 'check':
+        call.awaitingRequest = false;
         clearTimeout(call.timer);
         this.check(call, bytes);
         return;
@@ -463,6 +508,7 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
       failCall(call, { code: GrpcStatus.INTERNAL, details: 'Error deserializing request' });
       return;
     }
+    call.awaitingRequest = false;
     clearTimeout(call.timer);
     if (!isKnownService(service)) {
       failCall(call, { code: GrpcStatus.NOT_FOUND, details: 'unknown service' });
