@@ -135,6 +135,9 @@ beforeAll(async () => {
     allowSampleRate: 1,
     didit: { apiBaseUrl: sandbox.url, apiKey: API_KEY, webhookSecret: SECRET, kycWorkflowId: KYC, ageWorkflowId: ADULT },
     extraRoutes: RISK_ROUTE,
+    // These cases are about risk signals, not deadlines: under the full suite's load a step-up (a Didit
+    // session created in the sandbox) can pass the default 150 ms budget and be answered 503 deadline_exceeded.
+    grpcYaml: 'decisionTimeout: 2s',
   })}${RISK_YAML}`;
   [a, b] = await Promise.all([startIdgate({ configYaml: yaml, command: 'authz' }), startIdgate({ configYaml: yaml, command: 'authz' })]);
   clientA = createEnvoyClient(`127.0.0.1:${a.ports.grpc}`);
