@@ -221,6 +221,12 @@ export async function startTarget(
   } finally {
     clearTimeout(timer);
   }
+  // With `--workers N` the worker processes log their own `listening` lines and the primary logs `ready`
+  // once they have reported: a worker's line (written at the end of its turn) can reach the pipe just after
+  // the primary's, so it is given a moment before the target counts as broken.
+  for (let waited = 0; grpcPort === undefined && options.grpc !== false && !exited && waited < 2_000; waited += 20) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
   if ((grpcPort === undefined && options.grpc !== false) || child.pid === undefined) {
     await stop();
     throw new Error(`${name} said ready but never logged its gRPC port:\n${lines.slice(-30).join('\n')}`);
