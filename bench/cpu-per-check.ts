@@ -34,7 +34,7 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { openAbSession } from './ab-session.js';
-import { sampleCheck } from './check-sample.js';
+import { sampleWarmVerdict } from './check-sample.js';
 import { encodeCheckRequest, loadUpstreamCheckCodec } from './encode-check-request.js';
 import { runGrpcLoad } from './grpc-load.js';
 import { runH2load } from './h2load.js';
@@ -198,12 +198,7 @@ async function main(): Promise<void> {
           } else if (process.env.IDGATE_BENCH_GC_LOG !== undefined && !line.startsWith('{') && v8Lines.length < 200_000) v8Lines.push(line);
         });
         try {
-          // As run.ts: a cold target may answer its first Check with a fail-closed 503; ask again first.
-          let sample = await sampleCheck(target.grpcPort, mine[mine.length - 1] as Buffer, codec);
-          for (let i = 0; i < 5 && sample.verdict === 'deny' && sample.httpStatus === 503; i++) {
-            await new Promise((r) => setTimeout(r, 200));
-            sample = await sampleCheck(target.grpcPort, mine[mine.length - 1] as Buffer, codec);
-          }
+          const sample = await sampleWarmVerdict(target.grpcPort, mine[mine.length - 1] as Buffer, codec);
           if (sample.verdict !== def.expected) throw new Error(`${build}: expected ${def.expected}, got ${sample.verdict} ${sample.body ?? ''}`);
           const load = async (n: number, from: number, perSecond: number | undefined): Promise<number> => {
             const clients = perSecond === undefined ? 8 : Math.min(8, Math.max(1, Math.ceil(perSecond / 500)));

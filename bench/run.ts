@@ -5,7 +5,7 @@ import { cpus, hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchIssuer } from './bench-issuer.js';
-import { judgeVerdicts, sampleCheck, startVerdictSampler, type ExpectedVerdict } from './check-sample.js';
+import { judgeVerdicts, sampleWarmVerdict, startVerdictSampler, type ExpectedVerdict } from './check-sample.js';
 import { encodeCheckRequest, loadUpstreamCheckCodec, type CheckCodec, type CheckRequestSpec } from './encode-check-request.js';
 import { runGrpcLoad } from './grpc-load.js';
 import { runH2load, type ChildRegistry } from './h2load.js';
@@ -219,13 +219,7 @@ async function runTarget(name: TargetName, def: ScenarioDef, env: Env, ctx: Laun
   }
   try {
     const expected: ExpectedVerdict = name === 'noop' || name === 'floor' ? 'allow' : def.expected;
-    // A cold target may answer its very first Check with a fail-closed 503 (JIT, first key use); that is
-    // not its verdict. Ask again a few times before judging; any other answer is judged at once.
-    let sample = await sampleCheck(target.grpcPort, work.sample, env.codec);
-    for (let i = 0; i < 5 && sample.verdict === 'deny' && sample.httpStatus === 503; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      sample = await sampleCheck(target.grpcPort, work.sample, env.codec);
-    }
+    const sample = await sampleWarmVerdict(target.grpcPort, work.sample, env.codec);
     if (sample.verdict !== expected) {
       return {
         target: name,
@@ -403,11 +397,7 @@ async function runTracingAb(env: Env): Promise<TracingAb> {
           tempRoot: env.workDir,
         });
         try {
-          let sample = await sampleCheck(target.grpcPort, work.sample, env.codec);
-          for (let k = 0; k < 5 && sample.verdict === 'deny' && sample.httpStatus === 503; k++) {
-            await new Promise((r) => setTimeout(r, 200));
-            sample = await sampleCheck(target.grpcPort, work.sample, env.codec);
-          }
+          const sample = await sampleWarmVerdict(target.grpcPort, work.sample, env.codec);
           if (sample.verdict !== def.expected) throw new Error(`tracing A/B, ${def.name}: expected ${def.expected}, idgate answered ${sample.verdict}`);
           await runGenerator(def, env, target.grpcPort, work.warm, work.bodyFile, work.warmCalls, undefined);
           const before = sampleUsage(target.pid);
