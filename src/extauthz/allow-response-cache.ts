@@ -3,6 +3,7 @@ import type { AllowDecision } from '../core/decision.js';
 import { renderDecision, type CompiledRenderOptions } from '../core/render-decision.js';
 import { firstHeaderName, type RequestContext } from '../core/request-context.js';
 import { encodeVerdictResponse } from './check-codec.js';
+import { ownCopy, probeFor } from './id-slot.js';
 
 /** Allows kept in all (~0.6 KB each), the least recently used subject's first out. */
 const MAX_ALLOWS = 8192;
@@ -134,8 +135,7 @@ export class AllowResponseCache {
   /** The entry for `decision` encoded as `bytes`, or undefined when its id cannot be located exactly. */
   #template(decision: AllowDecision, id: string, ctx: RequestContext, bytes: Buffer): CachedAllow | undefined {
     if (id.length === 0 || !isAscii(id)) return undefined;
-    let probe = '';
-    for (let i = 0; i < id.length; i++) probe += id.charCodeAt(i) === 0x61 ? 'b' : 'a';
+    const probe = probeFor(id);
     const other = this.#encode({ ...decision, decisionId: probe }, ctx);
     if (other.length !== bytes.length) return undefined;
     let at = 0;
@@ -145,14 +145,12 @@ export class AllowResponseCache {
       if (bytes[at + i] !== id.charCodeAt(i) || other[at + i] !== probe.charCodeAt(i)) return undefined;
     }
     for (let i = at + id.length; i < bytes.length; i++) if (bytes[i] !== other[i]) return undefined;
-    const own = Buffer.allocUnsafeSlow(bytes.length);
-    bytes.copy(own);
     const immutable = isImmutableRecord(decision.headers) && isImmutableRecord(decision.metadata);
     return {
       inputs: inputsOf(decision),
       headers: immutable ? decision.headers : undefined,
       metadata: immutable ? decision.metadata : undefined,
-      bytes: own,
+      bytes: ownCopy(bytes),
       idAt: at,
       idLength: id.length,
     };

@@ -3,6 +3,7 @@ import { isBrowserNavigation } from '../core/browser-navigation.js';
 import { renderDecision, type CompiledRenderOptions } from '../core/render-decision.js';
 import type { RequestContext } from '../core/request-context.js';
 import { encodeVerdictResponse } from './check-codec.js';
+import { ownCopy, probeFor } from './id-slot.js';
 
 /** Verification URLs kept (one per pending session in use); the map is emptied when full. */
 const MAX_URLS = 512;
@@ -145,8 +146,6 @@ export class StepUpResponseCache {
         if (bytes[at + i] !== id.charCodeAt(i) || other[at + i] !== probe.charCodeAt(i)) return undefined;
       }
     }
-    const own = Buffer.allocUnsafeSlow(bytes.length);
-    bytes.copy(own);
     const by = decision.decidedBy;
     const at = (r: number): number => runs[2 * r] as number;
     const withRequestId = body && requestId.length > 0;
@@ -162,7 +161,7 @@ export class StepUpResponseCache {
       browser,
       requestIdLength: requestId.length,
       decisionIdLength: decisionId.length,
-      bytes: own,
+      bytes: ownCopy(bytes),
       requestIdAt: withRequestId ? at(0) : -1,
       bodyDecisionIdAt: body ? at(withRequestId ? 1 : 0) : -1,
       metadataDecisionIdAt: at(expected.length - 1),
@@ -212,11 +211,4 @@ function isVerbatim(s: string): boolean {
     if (c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c) return false;
   }
   return true;
-}
-
-/** An id of the same length that differs from `id` in every character, and is itself verbatim. */
-function probeFor(id: string): string {
-  let probe = '';
-  for (let i = 0; i < id.length; i++) probe += id.charCodeAt(i) === 0x61 ? 'b' : 'a';
-  return probe;
 }
