@@ -8,10 +8,13 @@
  * the compiled file into the base build's `bench/`, run each alternately) shows what the server side changed.
  *
  * `node --expose-gc --min-semi-space-size=128 --max-semi-space-size=128 dist/bench/h2-transport-micro.js
- *   [--server idgate|h2floor] [--checks 2000] [--rounds 5] [--grpc-timeout 200m] [--in-flight 32]`
+ *   [--server idgate|h2floor] [--checks 2000] [--rounds 5] [--grpc-timeout 200m] [--in-flight 32]
+ *   [--alloc-profile FILE.heapprofile]`
  *
  * `--grpc-timeout V` sends that header on every Check, as Envoy's ext_authz filter does; `--in-flight N` sends the
- * Checks N at a time (default 32; 1 = one Check per turn, as a paced load).
+ * Checks N at a time (default 32; 1 = one Check per turn, as a paced load). `--alloc-profile FILE` adds one round
+ * under V8's sampling heap profiler (garbage included) and prints where the bytes are allocated, per Check,
+ * by function and by caller chain (`alloc-sampler.ts`), and writes the raw profile to FILE for DevTools.
  *
  * Each round: a forced GC, then `--checks` Checks, `--in-flight` at a time on one connection; bytes = heap used after −
  * before, valid only when no GC ran in between (a round with a GC is reported and left out; the 128 MiB
@@ -22,6 +25,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import pino from 'pino';
 import type { AllowDecision } from '../src/core/decision.js';
 import { newDecisionId } from '../src/engine/new-decision-id.js';
+import { renderAllocationProfile, sampleAllocations, writeHeapProfile } from './alloc-sampler.js';
 import { createH2CheckServer } from '../src/extauthz/h2-check-server.js';
 import { buildCheckRequest, loadUpstreamCheckCodec } from './encode-check-request.js';
 import { startH2FloorServer } from './h2-floor-server.js';
@@ -42,7 +46,7 @@ function check(session: http2.ClientHttp2Session, framed: Buffer, headers: http2
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { server: 'string', checks: 'string', rounds: 'string', 'grpc-timeout': 'string', 'in-flight': 'string' });
+  const flags = parseFlags(process.argv.slice(2), { server: 'string', checks: 'string', rounds: 'string', 'grpc-timeout': 'string', 'in-flight': 'string', 'alloc-profile': 'string' });
   // As Envoy's ext_authz filter: a `grpc-timeout` on every Check (default none, as h2load in the bench).
   const headers = flags['grpc-timeout'] !== undefined ? { ...REQUEST_HEADERS, 'grpc-timeout': String(flags['grpc-timeout']) } : REQUEST_HEADERS;
   const inFlight = Number(flags['in-flight'] ?? 32);
@@ -103,6 +107,12 @@ async function main(): Promise<void> {
     else process.stderr.write(`round ${round + 1}: ${gcs - gcsBefore} GC(s) in the round, bytes left out\n`);
   }
   observer.disconnect();
+  const profileFile = flags['alloc-profile'];
+  if (profileFile !== undefined) {
+    const profile = await sampleAllocations(() => run(checks));
+    writeHeapProfile(profile, profileFile);
+    process.stdout.write(renderAllocationProfile(profile, checks, { top: 30, stacks: true }));
+  }
   session.close();
   await close();
   const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? Number.NaN;
