@@ -46,7 +46,12 @@ function frameLabel(frame: SamplingNode['callFrame']): string {
   return `${frame.functionName || '(anonymous)'} ${url === '' ? '(native)' : `${url}:${frame.lineNumber + 1}:${frame.columnNumber + 1}`}`;
 }
 
-export async function sampleAllocations(fn: () => Promise<void>, intervalBytes = 256): Promise<AllocationProfile> {
+/**
+ * `survivorsOnly`: leave out what a minor GC collected, so the profile shows where the objects that survived
+ * the young generation (were promoted, or are still live) were allocated — what makes old-space growth and
+ * mark-compacts.
+ */
+export async function sampleAllocations(fn: () => Promise<void>, intervalBytes = 256, options: { survivorsOnly?: boolean } = {}): Promise<AllocationProfile> {
   const session = new Session();
   session.connect();
   try {
@@ -54,7 +59,7 @@ export async function sampleAllocations(fn: () => Promise<void>, intervalBytes =
     await session.post('HeapProfiler.startSampling', {
       samplingInterval: intervalBytes,
       includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true,
+      includeObjectsCollectedByMinorGC: options.survivorsOnly !== true,
     });
     await fn();
     const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: SamplingProfile };

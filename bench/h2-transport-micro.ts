@@ -9,12 +9,13 @@
  *
  * `node --expose-gc --min-semi-space-size=128 --max-semi-space-size=128 dist/bench/h2-transport-micro.js
  *   [--server idgate|h2floor] [--checks 2000] [--rounds 5] [--grpc-timeout 200m] [--in-flight 32]
- *   [--alloc-profile FILE.heapprofile]`
+ *   [--alloc-profile FILE.heapprofile [--survivors]]`
  *
  * `--grpc-timeout V` sends that header on every Check, as Envoy's ext_authz filter does; `--in-flight N` sends the
  * Checks N at a time (default 32; 1 = one Check per turn, as a paced load). `--alloc-profile FILE` adds one round
  * under V8's sampling heap profiler (garbage included) and prints where the bytes are allocated, per Check,
- * by function and by caller chain (`alloc-sampler.ts`), and writes the raw profile to FILE for DevTools.
+ * by function and by caller chain (`alloc-sampler.ts`), and writes the raw profile to FILE for DevTools; with
+ * `--survivors`, only what outlived a minor GC (run it with the image's semi-space, not 128 MiB, to see promotion).
  *
  * Each round: a forced GC, then `--checks` Checks, `--in-flight` at a time on one connection; bytes = heap used after −
  * before, valid only when no GC ran in between (a round with a GC is reported and left out; the 128 MiB
@@ -46,7 +47,7 @@ function check(session: http2.ClientHttp2Session, framed: Buffer, headers: http2
 }
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2), { server: 'string', checks: 'string', rounds: 'string', 'grpc-timeout': 'string', 'in-flight': 'string', 'alloc-profile': 'string' });
+  const flags = parseFlags(process.argv.slice(2), { server: 'string', checks: 'string', rounds: 'string', 'grpc-timeout': 'string', 'in-flight': 'string', 'alloc-profile': 'string', survivors: 'boolean' });
   // As Envoy's ext_authz filter: a `grpc-timeout` on every Check (default none, as h2load in the bench).
   const headers = flags['grpc-timeout'] !== undefined ? { ...REQUEST_HEADERS, 'grpc-timeout': String(flags['grpc-timeout']) } : REQUEST_HEADERS;
   const inFlight = Number(flags['in-flight'] ?? 32);
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
   observer.disconnect();
   const profileFile = flags['alloc-profile'];
   if (profileFile !== undefined) {
-    const profile = await sampleAllocations(() => run(checks));
+    const profile = await sampleAllocations(() => run(checks), 256, { survivorsOnly: flags.survivors === true });
     writeHeapProfile(profile, profileFile);
     process.stdout.write(renderAllocationProfile(profile, checks, { top: 30, stacks: true }));
   }
