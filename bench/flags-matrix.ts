@@ -23,8 +23,8 @@ export function parseRuntimeFlagSets(value: string): { label: string; flags: str
     if (seen.has(label)) throw new TypeError(`--runtime-flags-matrix: flag set "${label}" given twice`);
     seen.add(label);
     const flags = label === 'none' ? [] : label.split(/\s+/);
-    const bad = flags.find((f) => !f.startsWith('--'));
-    if (bad !== undefined) throw new TypeError(`--runtime-flags-matrix: "${bad}" is not a node flag (--name or --name=value)`);
+    const bad = flags.find((f) => !f.startsWith('--') && !/^[A-Z][A-Z0-9_]*=/.test(f));
+    if (bad !== undefined) throw new TypeError(`--runtime-flags-matrix: "${bad}" is not a node flag (--name or --name=value) or an environment variable (NAME=value)`);
     return { label, flags };
   });
 }

@@ -12,7 +12,7 @@ import { probeMemory, type MemoryAfterGc } from './probe-memory.js';
 import { clockTicksPerSecond, cpuMicrosPerCall, pinProcess, sampleUsage } from './proc-stats.js';
 import { startRedis, type RedisProcess } from './redis-process.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
-import { NODE_RUNTIME_ENV, NODE_RUNTIME_FLAGS, startTarget, type LaunchContext } from './targets.js';
+import { NODE_RUNTIME_ENV, NODE_RUNTIME_FLAGS, splitRuntimeSettings, startTarget, type LaunchContext } from './targets.js';
 import { verdictWord } from './report.js';
 
 /** The name `run.js --scenario` knows the memory report by. */
@@ -208,10 +208,11 @@ function mib(n: number | undefined): string {
 
 /** Renders the memory report: one row per role and state, then the goals. */
 export function renderMemoryReport(results: readonly RoleMemory[], options: { rate: number; loadSeconds: number }): string {
+  const runtime = splitRuntimeSettings(NODE_RUNTIME_FLAGS);
   const out = [
     '## Memory per role (issue 15 §3)',
     '',
-    `Each role is its own \`idgate\` process with the node flags \`${NODE_RUNTIME_FLAGS.join(' ') || '(none)'}\` and the environment \`${Object.entries(NODE_RUNTIME_ENV).map(([k, v]) => `${k}=${v}`).join(' ') || '(none)'}\` (the image's unless \`IDGATE_BENCH_RUNTIME_FLAGS\` / \`IDGATE_BENCH_MALLOC_ARENA_MAX\` say otherwise), plus \`--expose-gc\` and the bench GC probe; "after GC" = RSS and heap read right after a forced full GC. Idle = 5 s after \`ready\`; load = ${options.rate} checks/s for ${options.loadSeconds} s (h2load, one RS256 token). \`authz (memory store)\` runs a policy without the \`kyc\` verification (that role has no store a verdict could come from); the others are the \`hot\` scenario's config.`,
+    `Each role is its own \`idgate\` process with the node flags \`${runtime.flags.join(' ') || '(none)'}\` and the environment \`${Object.entries({ ...NODE_RUNTIME_ENV, ...runtime.env }).map(([k, v]) => `${k}=${v}`).join(' ') || '(none)'}\` (the image's unless \`IDGATE_BENCH_RUNTIME_FLAGS\` (node flags and \`NAME=value\` environment) / \`IDGATE_BENCH_MALLOC_ARENA_MAX\` say otherwise), plus \`--expose-gc\` and the bench GC probe; "after GC" = RSS and heap read right after a forced full GC. Idle = 5 s after \`ready\`; load = ${options.rate} checks/s for ${options.loadSeconds} s (h2load, one RS256 token). \`authz (memory store)\` runs a policy without the \`kyc\` verification (that role has no store a verdict could come from); the others are the \`hot\` scenario's config.`,
     '',
     'RSS file = pages of files (mostly the `node` binary: shared, reclaimable), RSS anon = the process\'s own (V8 heap, pooled V8 pages, malloc). CPU/Check = server utime + stime ÷ completed Checks of the load phase.',
     '',

@@ -59,6 +59,25 @@ export const NODE_RUNTIME_FLAGS: readonly string[] = (process.env.IDGATE_BENCH_R
 const mallocArenaMax = process.env.IDGATE_BENCH_MALLOC_ARENA_MAX ?? '2';
 export const NODE_RUNTIME_ENV: Readonly<Record<string, string>> = mallocArenaMax === '' ? {} : { MALLOC_ARENA_MAX: mallocArenaMax };
 
+/** A `NAME=value` token among the runtime flags: an environment variable for the target, not a node flag. */
+const ENV_ASSIGNMENT = /^([A-Z][A-Z0-9_]*)=(.*)$/s;
+
+/**
+ * Splits a runtime flag set (`IDGATE_BENCH_RUNTIME_FLAGS`, a `--flag-sets` / `--runtime-flags-matrix` set) into
+ * node flags and environment variables, so a set can compare what the image sets in `ENV` as well as its
+ * node flags (e.g. `--max-semi-space-size=8 LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2`).
+ */
+export function splitRuntimeSettings(tokens: readonly string[]): { flags: string[]; env: Record<string, string> } {
+  const flags: string[] = [];
+  const env: Record<string, string> = {};
+  for (const token of tokens) {
+    const m = ENV_ASSIGNMENT.exec(token);
+    if (m !== null) env[m[1] as string] = m[2] as string;
+    else flags.push(token);
+  }
+  return { flags, env };
+}
+
 /**
  * `dist/`: the parent of this module's directory when it runs compiled (`dist/bench/targets.js`), else the
  * repository's `dist/` (the tests import `bench/targets.ts` from source; the targets are always compiled).
@@ -137,7 +156,7 @@ export async function startTarget(
     timeoutMs?: number;
     children?: ChildRegistry;
     tempRoot?: string;
-    /** Node flags instead of {@link NODE_RUNTIME_FLAGS} (the runtime-flags matrix). */
+    /** Node flags instead of {@link NODE_RUNTIME_FLAGS} (the runtime-flags matrix); `NAME=value` tokens are environment variables. */
     runtimeFlags?: readonly string[];
     /** Load the GC probe ({@link MEMORY_PROBE_FLAGS}). */
     memoryProbe?: boolean;
@@ -153,13 +172,14 @@ export async function startTarget(
   // Every target runs with the node flags of the production image (see NODE_RUNTIME_FLAGS), so the
   // ceiling and idgate share the same runtime settings.
   const probeFlags = options.memoryProbe === true ? MEMORY_PROBE_FLAGS : [];
-  const nodeArgs = [...(options.runtimeFlags ?? NODE_RUNTIME_FLAGS), ...probeFlags, ...profileFlags, ...TARGETS[name](ctx, configFile)];
+  const runtime = splitRuntimeSettings(options.runtimeFlags ?? NODE_RUNTIME_FLAGS);
+  const nodeArgs = [...runtime.flags, ...probeFlags, ...profileFlags, ...TARGETS[name](ctx, configFile)];
   const [cmd, argv] = options.cpus !== undefined
     ? ['taskset', ['-c', options.cpus, process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];
   const child: ChildProcess = spawn(cmd, argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...NODE_RUNTIME_ENV, NODE_ENV: 'production' },
+    env: { ...process.env, ...NODE_RUNTIME_ENV, ...runtime.env, NODE_ENV: 'production' },
   });
   options.children?.add(child);
   const lines: string[] = [];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseRuntimeFlagSets, renderFlagsMatrix } from '../bench/flags-matrix.js';
 import type { PhaseResult, TargetRun } from '../bench/report.js';
+import { splitRuntimeSettings } from '../bench/targets.js';
 
 function run(target: TargetRun['target'], throughput: number, rssMiB: number): TargetRun {
   const phase = (load: PhaseResult['load']): PhaseResult => ({
@@ -23,6 +24,17 @@ describe('bench runtime-flags matrix', () => {
       { label: '--max-semi-space-size=16', flags: ['--max-semi-space-size=16'] },
       { label: '--max-semi-space-size=32 --max-old-space-size=256', flags: ['--max-semi-space-size=32', '--max-old-space-size=256'] },
     ]);
+  });
+
+  it('takes NAME=value tokens as the target\'s environment (what the image sets in ENV), not as node flags', () => {
+    const [set] = parseRuntimeFlagSets('--max-semi-space-size=8 LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 MALLOC_CONF=narenas:2,dirty_decay_ms:1000');
+    expect(set?.flags).toEqual(['--max-semi-space-size=8', 'LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', 'MALLOC_CONF=narenas:2,dirty_decay_ms:1000']);
+    expect(splitRuntimeSettings(set?.flags ?? [])).toEqual({
+      flags: ['--max-semi-space-size=8'],
+      env: { LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', MALLOC_CONF: 'narenas:2,dirty_decay_ms:1000' },
+    });
+    // A lower-case word with = is neither (node flags start with --).
+    expect(() => parseRuntimeFlagSets('max-semi-space-size=8')).toThrow(/is not a node flag .* or an environment variable/);
   });
 
   it('refuses an empty matrix, a repeated set and a word that is no flag', () => {
