@@ -113,6 +113,19 @@ describe('identity: token sources', () => {
     expect(await run({ cookie: `idgate_session=${apiToken}` })).toMatchObject({ message: 'token not accepted from this source' });
   });
 
+  it('a cached token is answered from the cache only for the source it was verified from', async () => {
+    // The cache is keyed by the token's digest; the entry's scope (config + source) must match on a hit.
+    const apiToken = await token(API_ISS, 'erin');
+    expect(await run({ authorization: `Bearer ${apiToken}` })).toMatchObject({ kind: 'verified', principal: { subject: 'api:erin', source: 'header' } });
+    expect(await run({ authorization: `Bearer ${apiToken}` })).toMatchObject({ kind: 'verified', principal: { subject: 'api:erin' } });
+    // The same string from a source its issuer does not accept: refused, not served from the cache.
+    expect(await run({ cookie: `idgate_session=${apiToken}` })).toMatchObject({ kind: 'failed', message: 'token not accepted from this source' });
+    // From the issuer's other source: verified again (and cached under that scope), then the first still verifies.
+    expect(await run({ 'x-api-token': apiToken })).toMatchObject({ kind: 'verified', principal: { subject: 'api:erin' } });
+    expect(await run({ 'x-api-token': apiToken })).toMatchObject({ kind: 'verified', principal: { subject: 'api:erin' } });
+    expect(await run({ authorization: `Bearer ${apiToken}` })).toMatchObject({ kind: 'verified', principal: { subject: 'api:erin' } });
+  });
+
   it('fingerprints a token by its signed part: tokenId is the first 16 hex digits of its SHA-256', async () => {
     // Risk keys (`tokips:<tokenId>`) outlive a deploy: the id's value must not change with how it is computed.
     const t = await token(API_ISS, 'dave');

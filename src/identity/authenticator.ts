@@ -83,7 +83,7 @@ interface IssuerRuntime {
  * Builds the identity stage: finds the caller's credential in the configured sources (in issuer order,
  * then each issuer's source order; the first source present wins), picks the issuer by the token's exact
  * `iss`, verifies it (see `verifyJwt` in jwt-verifier.ts) against that issuer's own keys, and caches successful
- * verifications (key: token hash + source + issuer + verification-shaping config; never past `exp`,
+ * verifications (key: token hash; each entry scoped to its source and the issuers' verification-shaping config; never past `exp`,
  * at most 5 min).
  *
  * `authenticate` answers `anonymous` (no credential), `verified`, or `failed` with `token_invalid`
@@ -138,31 +138,34 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     acceptingByIss.set(iss, new Map([...sourceSeen].map((key) => [key, list.filter((c) => c.sourceKeys.has(key))])));
   }
 
-  // Every verification-shaping field of every issuer is part of each cache key (design rule 6), so a cache
-  // can never answer for a configuration other than the one that verified the token.
+  // Every verification-shaping field of every issuer is part of each cache entry's scope (design rule 6), so
+  // a cache can never answer for a configuration other than the one that verified the token; with the source,
+  // one scope string per configured source, built once here.
   const configPrefix = `${sha256Hex(runtimes.map((r) => r.configHash).join('|')).slice(0, 16)}|`;
+  const scopes = new Map<string, string>([...sourceSeen].map((key) => [key, `${configPrefix}${key}`]));
+  const scopeOf = (sourceKey: string): string => scopes.get(sourceKey) ?? `${configPrefix}${sourceKey}`;
 
   /**
    * Hot path: a token already verified from this source is answered from the cache before any parsing,
    * synchronously (no async frame for the common case). Within one authenticator the issuer configs are
    * fixed and the issuer is chosen by the token's own `iss`, so token hash + source determine the result;
-   * entries never outlive `exp` (see token-cache).
-   * @returns the cached principal, else (a string) the cache key {@link verifyToken} stores a success under.
+   * entries never outlive `exp` (see token-cache). The cache is keyed by the token's SHA-256 (hex) alone and
+   * the entry holds its scope (config hash + source), compared in full on a hit: the same guarantee as a key
+   * of all three, without building and flattening a concatenated key per Check.
+   * @returns the cached principal, else (a string) the digest {@link verifyToken} stores a success under
+   *   (`''` for a token too long to hash, which preflight then refuses).
    */
   function cachedToken(token: string, sourceKey: string, now: number): Principal | string {
-    const tokenHash = token.length <= maxTokenBytes ? sha256Hex(token) : '';
-    const cacheKey = `${configPrefix}${tokenHash}|${sourceKey}`;
-    if (tokenHash !== '') {
-      const hit = cache.get(cacheKey, now);
-      deps.metrics?.onTokenCache(hit !== undefined);
-      if (hit !== undefined) return hit;
-    }
-    // The key itself, not an object holding it: a cold token allocates one object fewer.
-    return cacheKey;
+    if (token.length > maxTokenBytes) return '';
+    const tokenHash = sha256Hex(token);
+    const hit = cache.get(tokenHash, now, scopeOf(sourceKey));
+    deps.metrics?.onTokenCache(hit !== undefined);
+    // The digest itself, not an object holding it: a cold token allocates one object fewer.
+    return hit ?? tokenHash;
   }
 
   /**
-   * Verifies a token the cache did not hold (see {@link cachedToken}) and caches a success: synchronously
+   * Verifies a token the cache did not hold (see {@link cachedToken}) and caches a success under its digest and scope: synchronously
    * when every issuer it tries can answer on the sync path (verifyJwtSync), so the common cold token
    * costs no async frame; else on jose's path for all of them, in the same order.
    */
@@ -185,8 +188,8 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     let firstFailure: AuthFailure | undefined;
     for (const issuer of accepting) {
       const result = verifyJwtSync(token, issuer.verifier, now, preflight.decoded);
-      if (result === undefined) return verifyWithJose(token, accepting, source, now, cacheKey);
-      if ('ok' in result) return verified(token, issuer, result, source, now, cacheKey);
+      if (result === undefined) return verifyWithJose(token, accepting, source, sourceKey, now, cacheKey);
+      if ('ok' in result) return verified(token, issuer, result, source, sourceKey, now, cacheKey);
       firstFailure ??= result;
     }
     return firstFailure as AuthFailure;
@@ -196,6 +199,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     token: string,
     accepting: readonly IssuerRuntime[],
     source: 'header' | 'cookie',
+    sourceKey: string,
     now: number,
     cacheKey: string,
   ): Promise<AuthResult> {
@@ -203,7 +207,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     for (const issuer of accepting) {
       // The sync path already deferred or failed for these issuers: straight to jose, no second attempt.
       const result = await verifyJwtWithJose(token, issuer.verifier, now);
-      if ('ok' in result) return verified(token, issuer, result, source, now, cacheKey);
+      if ('ok' in result) return verified(token, issuer, result, source, sourceKey, now, cacheKey);
       firstFailure ??= result;
     }
     return firstFailure as AuthFailure;
@@ -214,6 +218,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     issuer: IssuerRuntime,
     result: VerifiedClaims,
     source: 'header' | 'cookie',
+    sourceKey: string,
     now: number,
     cacheKey: string,
   ): AuthResult {
@@ -223,7 +228,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     // whole string gave each its own tokenId. The cache key stays the whole token: a hit must mean this
     // exact string verified.
     const principal = makePrincipal(issuer.config, result.claims, result.sub, source, sha256Hex(token.slice(0, token.lastIndexOf('.'))));
-    cache.set(cacheKey, principal, now);
+    if (cacheKey !== '') cache.set(cacheKey, principal, now, scopeOf(sourceKey));
     return { kind: 'verified', principal };
   }
 

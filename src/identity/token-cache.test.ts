@@ -95,3 +95,39 @@ describe('createTokenCache edges', () => {
     expect(cache.get('a', now)).toBeUndefined();
   });
 });
+
+/** The scope an entry was stored under (source + issuer config in the authenticator) is part of its identity. */
+describe('createTokenCache scopes', () => {
+  it('serves an entry only to a lookup of the same scope, compared in full', () => {
+    const cache = createTokenCache({ maxEntries: 10 });
+    const p = principal(now / 1000 + 60);
+    cache.set('digest', p, now, 'cfg|header:authorization:bearer');
+    expect(cache.get('digest', now, 'cfg|header:authorization:bearer')).toBe(p);
+    // Equal text built afresh (another string object) still matches; any other scope, the empty one included, does not.
+    expect(cache.get('digest', now, ['cfg|header', 'authorization:bearer'].join(':'))).toBe(p);
+    expect(cache.get('digest', now, 'cfg|cookie:session')).toBeUndefined();
+    expect(cache.get('digest', now, 'other|header:authorization:bearer')).toBeUndefined();
+    expect(cache.get('digest', now)).toBeUndefined();
+    expect(cache.get('digest', now, 'cfg|header:authorization:bearer ')).toBeUndefined();
+  });
+
+  it('keeps one entry per key: storing under another scope replaces it, and a miss of another scope evicts nothing', () => {
+    const cache = createTokenCache({ maxEntries: 10 });
+    const a = principal(now / 1000 + 60);
+    const b = principal(now / 1000 + 60);
+    cache.set('digest', a, now, 'A');
+    expect(cache.get('digest', now, 'B')).toBeUndefined();
+    expect(cache.get('digest', now, 'A')).toBe(a);
+    cache.set('digest', b, now, 'B');
+    expect(cache.size).toBe(1);
+    expect(cache.get('digest', now, 'B')).toBe(b);
+    expect(cache.get('digest', now, 'A')).toBeUndefined();
+  });
+
+  it('still ends an entry at its exp whatever the scope of the lookup', () => {
+    const cache = createTokenCache({ maxEntries: 10 });
+    cache.set('digest', principal(now / 1000 + 1), now, 'A');
+    expect(cache.get('digest', now + 1_000, 'B')).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+});
