@@ -125,14 +125,24 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     };
   }
 
-  type Ran = [Decision, Outcome, RiskAssessment | undefined];
-  /** One Check in the engine: what `decide` started with, and what identity answered (for the replay record). */
+  /**
+   * One Check in the engine: what `decide` started with, what identity answered and the clock the policy ran
+   * at (the replay record's facts), and the outcome and risk assessment the decision came from. It is also
+   * the {@link ObservedDetails} the observer is told (`wouldBe`, `risk`, `auth`, `evaluatedAt`: the same
+   * fields, under the same conditions, that a details object built per Check would hold), so a Check
+   * allocates neither a details object nor a tuple to carry the outcome and risk between the stages.
+   */
   interface CheckState {
     readonly ctx: RequestContext;
     readonly started: number;
     readonly decisionId: string;
     auth: AuthResult | undefined;
-    now: number | undefined;
+    /** The clock the policy ran at; set together with `auth`. */
+    evaluatedAt: number | undefined;
+    outcome: Outcome | undefined;
+    risk: RiskAssessment | undefined;
+    /** Shadow mode: the decision the route would have answered (set by `done` only). */
+    wouldBe: Exclude<Decision, { kind: 'allow' }> | undefined;
   }
 
   /**
@@ -142,15 +152,15 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
    * token, no awaited risk, verdicts in the local cache): a fully cached Check needs no promise; each stage
    * that returns one continues in its callback.
    */
-  function run(ctx: RequestContext, deadlineAt: number, check: CheckState): Ran | Promise<Ran> {
+  function run(ctx: RequestContext, deadlineAt: number, check: CheckState): Decision | Promise<Decision> {
     const now = clock();
     const auth = deps.authenticator.authenticate(ctx, now);
     return auth instanceof Promise ? auth.then((a) => afterAuth(ctx, deadlineAt, check, now, a)) : afterAuth(ctx, deadlineAt, check, now, auth);
   }
 
-  function afterAuth(ctx: RequestContext, deadlineAt: number, check: CheckState, now: number, auth: AuthResult): Ran | Promise<Ran> {
+  function afterAuth(ctx: RequestContext, deadlineAt: number, check: CheckState, now: number, auth: AuthResult): Decision | Promise<Decision> {
     check.auth = auth;
-    check.now = now;
+    check.evaluatedAt = now;
     const principal = auth.kind === 'verified' ? auth.principal : undefined;
     const policy = deps.policy();
     // A request the policy refuses before any route (e.g. a malformed trusted country or device header) is
@@ -175,15 +185,16 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     principal: Principal | undefined,
     policy: PolicyEvaluator,
     risk: RiskAssessment | undefined,
-  ): Ran | Promise<Ran> {
+  ): Decision | Promise<Decision> {
     const { ctx, decisionId } = check;
     const outcome = policy.evaluate(ctx, auth, now, risk);
+    check.outcome = outcome;
+    check.risk = risk;
     switch (outcome.kind) {
       case 'allow':
-        return [allowFrom(outcome, principal, undefined, decisionId), outcome, risk];
+        return allowFrom(outcome, principal, undefined, decisionId);
       case 'deny':
-        return [
-          {
+        return {
             kind: 'deny',
             status: outcome.status,
             code: outcome.code,
@@ -193,35 +204,28 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
             routeId: outcome.routeId,
             subject: principal?.subject,
             ...(outcome.decidedBy !== undefined ? { decidedBy: outcome.decidedBy } : {}),
-          },
-          outcome,
-          risk,
-        ];
+          };
       case 'verify': {
         if (!principal || !deps.verification) {
-          return [
-            {
-              kind: 'deny',
-              status: 503,
-              code: 'dependency_unavailable',
-              message: 'identity verification is not available',
-              retryAfter: 5,
-              routeId: outcome.routeId,
-            },
-            outcome,
-            risk,
-          ];
+          return {
+            kind: 'deny',
+            status: 503,
+            code: 'dependency_unavailable',
+            message: 'identity verification is not available',
+            retryAfter: 5,
+            routeId: outcome.routeId,
+          };
         }
         let result: VerificationResult | Promise<VerificationResult>;
         try {
           result = deps.verification.check({ ctx, principal, needs: outcome.needs, routeId: outcome.routeId, now, deadlineAt });
         } catch (err) {
-          return fromVerificationFault(check, outcome, principal, risk, err);
+          return fromVerificationFault(check, outcome, principal, err);
         }
-        if (!(result instanceof Promise)) return fromVerification(outcome, principal, risk, result, decisionId);
+        if (!(result instanceof Promise)) return fromVerification(outcome, principal, result, decisionId);
         return result.then(
-          (r) => fromVerification(outcome, principal, risk, r, decisionId),
-          (err: unknown) => fromVerificationFault(check, outcome, principal, risk, err),
+          (r) => fromVerification(outcome, principal, r, decisionId),
+          (err: unknown) => fromVerificationFault(check, outcome, principal, err),
         );
       }
       default:
@@ -232,18 +236,16 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
   function fromVerification(
     outcome: Extract<Outcome, { kind: 'verify' }>,
     principal: Principal,
-    risk: RiskAssessment | undefined,
     result: VerificationResult,
     decisionId: string,
-  ): Ran {
-    const common = { routeId: outcome.routeId, subject: principal.subject };
+  ): Decision {
     switch (result.kind) {
       case 'satisfied':
-        return [allowFrom(outcome, principal, result.workflows, decisionId), outcome, risk];
+        return allowFrom(outcome, principal, result.workflows, decisionId);
       case 'step_up':
-        return [{ ...result, ...common }, outcome, risk];
+        return { ...result, routeId: outcome.routeId, subject: principal.subject };
       case 'deny':
-        return [{ ...result, ...common }, outcome, risk];
+        return { ...result, routeId: outcome.routeId, subject: principal.subject };
       default:
         return assertNever(result);
     }
@@ -254,36 +256,36 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     check: CheckState,
     outcome: Extract<Outcome, { kind: 'verify' }>,
     principal: Principal,
-    risk: RiskAssessment | undefined,
     err: unknown,
-  ): Ran {
+  ): Decision {
     if (!(err instanceof DependencyError)) throw err;
     // Only a real outage may fail open: a fault of our own making (Didit refusing our request as
     // `bad_request`, a corrupt stored value) would otherwise turn a bug into an allow.
-    if (outcome.failOpen && isDependencyOutage(err)) return [allowFrom(outcome, principal, [], check.decisionId), outcome, risk];
+    if (outcome.failOpen && isDependencyOutage(err)) return allowFrom(outcome, principal, [], check.decisionId);
     deps.onFault?.(err, check.ctx);
-    return [{ ...DEPENDENCY_DENY, routeId: outcome.routeId, subject: principal.subject }, outcome, risk];
+    return { ...DEPENDENCY_DENY, routeId: outcome.routeId, subject: principal.subject };
   }
 
-  /** The decision `ran` produced, with its id, observed once. An observer fault is the front end's concern. */
-  function done(check: CheckState, ran: Ran): Decision {
-    const [real, out, risk] = ran;
+  /**
+   * The decision `run` produced (its outcome and risk on `check`), with its id, observed once; the observer
+   * is told `check` itself as the details (see {@link CheckState}). An observer fault is the front end's concern.
+   */
+  function done(check: CheckState, real: Decision): Decision {
+    const out = check.outcome as Outcome;
     const { decisionId } = check;
     let decision: Decision;
-    let details: ObservedDetails;
     try {
       if (real.kind !== 'allow' && out.shadow) {
         decision = { ...applyShadow(real, out), decisionId };
-        details = observedDetails({ ...real, decisionId }, risk, check);
+        check.wouldBe = { ...real, decisionId };
       } else {
         // An allow is built with its id (allowFrom): no copy of it per Check.
         decision = real.decisionId === decisionId ? real : { ...real, decisionId };
-        details = observedDetails(undefined, risk, check);
       }
     } catch (err) {
       return failed(check, err, out);
     }
-    deps.observer?.observe(check.ctx, decision, out, performance.now() - check.started, details);
+    deps.observer?.observe(check.ctx, decision, out, performance.now() - check.started, check);
     return decision;
   }
 
@@ -303,8 +305,17 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
     // lifecycle then answers at once); otherwise the decision resolves when the last stage does.
     decide(ctx, deadlineAt) {
       // Every answer, faults included, carries its id: the log line, the metadata and the problem body agree.
-      const check: CheckState = { ctx, started: performance.now(), decisionId: newDecisionId(), auth: undefined, now: undefined };
-      let ran: Ran | Promise<Ran>;
+      const check: CheckState = {
+        ctx,
+        started: performance.now(),
+        decisionId: newDecisionId(),
+        auth: undefined,
+        evaluatedAt: undefined,
+        outcome: undefined,
+        risk: undefined,
+        wouldBe: undefined,
+      };
+      let ran: Decision | Promise<Decision>;
       try {
         ran = run(ctx, deadlineAt, check);
       } catch (err) {
@@ -317,25 +328,6 @@ export function createEngine(deps: EngineDeps, options: EngineOptions): Decider 
       );
     },
   };
-}
-
-/**
- * What the observer is told besides the decision, built as one literal (the spreads of optional parts it
- * replaces allocated two or three objects per Check): `wouldBe`, `risk`, then the replay facts, in that order.
- */
-function observedDetails(
-  wouldBe: Exclude<Decision, { kind: 'allow' }> | undefined,
-  risk: RiskAssessment | undefined,
-  check: { readonly auth: AuthResult | undefined; readonly now: number | undefined },
-): ObservedDetails {
-  const { auth, now } = check;
-  const replay = auth !== undefined && now !== undefined;
-  if (wouldBe !== undefined) {
-    if (risk !== undefined) return replay ? { wouldBe, risk, auth, evaluatedAt: now } : { wouldBe, risk };
-    return replay ? { wouldBe, auth, evaluatedAt: now } : { wouldBe };
-  }
-  if (risk !== undefined) return replay ? { risk, auth, evaluatedAt: now } : { risk };
-  return replay ? { auth, evaluatedAt: now } : {};
 }
 
 const DEPENDENCY_DENY: DenyDecision = {
