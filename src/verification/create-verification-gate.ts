@@ -57,19 +57,25 @@ export interface GateMetrics {
 const TIMED_OUT: unique symbol = Symbol('timed out');
 
 /**
- * The workflow names of a needs list, built once per list: a route's own needs are the same array on every
- * Check (the policy builds them at compile time). Read-only, so the verdict read and a satisfied answer
- * can share it; a list built per Check (step-ups merged in) is simply collected with its entry.
+ * The workflow names of a needs list, and the `satisfied` answer naming them, built once per list: a route's
+ * own needs are the same array on every Check (the policy builds them at compile time). Read-only (frozen),
+ * so the verdict read and every satisfied answer can share them; a list built per Check (step-ups merged in)
+ * is simply collected with its entry.
  */
-const workflowNames = new WeakMap<readonly VerificationNeed[], readonly string[]>();
+const workflowNames = new WeakMap<readonly VerificationNeed[], { readonly names: readonly string[]; readonly satisfied: VerificationResult }>();
+
+function namesEntry(needs: readonly VerificationNeed[]): { readonly names: readonly string[]; readonly satisfied: VerificationResult } {
+  let entry = workflowNames.get(needs);
+  if (entry === undefined) {
+    const names = Object.freeze(needs.map((n) => n.workflow));
+    entry = { names, satisfied: Object.freeze({ kind: 'satisfied', workflows: names }) };
+    workflowNames.set(needs, entry);
+  }
+  return entry;
+}
 
 function namesOf(needs: readonly VerificationNeed[]): readonly string[] {
-  let names = workflowNames.get(needs);
-  if (names === undefined) {
-    names = Object.freeze(needs.map((n) => n.workflow));
-    workflowNames.set(needs, names);
-  }
-  return names;
+  return namesEntry(needs).names;
 }
 
 /**
@@ -251,8 +257,8 @@ export function createVerificationGate(
       if (known !== undefined) return { kind: 'step_up', workflow: workflow.name, verificationUrl: known.url, sessionId: known.sessionId };
       return stepUp(principal.subject, workflow, originalUrl(ctx), deadlineAt);
     }
-    // Every need is satisfied: their workflows, in order.
-    return { kind: 'satisfied', workflows: namesOf(needs) };
+    // Every need is satisfied: their workflows, in order (one frozen answer per needs list).
+    return namesEntry(needs).satisfied;
   }
 
   return {

@@ -18,6 +18,9 @@ export type VerdictEvaluation =
       readonly message: string;
     };
 
+/** The one `satisfied` evaluation (frozen): nothing to build per Check. */
+const SATISFIED: VerdictEvaluation = Object.freeze({ kind: 'satisfied' });
+
 /** Pure: evaluates a verdict (or its absence) against a need and the workflow's derived requirements. */
 export function evaluateVerdict(
   verdict: Verdict | undefined,
@@ -41,11 +44,11 @@ export function evaluateVerdict(
       if (workflow.requireDocumentValid && verdict.facts.documentValid !== true) {
         return { kind: 'deny', code: 'verification_insufficient', message: 'identity document not valid' };
       }
-      return { kind: 'satisfied' };
+      return SATISFIED;
     }
     case 'In Review':
       return need.onInReview === 'allow'
-        ? { kind: 'satisfied' }
+        ? SATISFIED
         : { kind: 'deny', code: 'verification_in_review', message: 'verification is under review' };
     case 'Declined':
       return need.onDeclined === 'retry'
