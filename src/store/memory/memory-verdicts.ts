@@ -16,10 +16,17 @@ export interface MemoryVerdicts extends VerdictStore, CheckStateRead {}
  */
 export function createMemoryVerdicts(state: MemoryState, options: { settledTtlMs: number }): MemoryVerdicts {
   const verdicts = boundedLru<string, Map<string, Timed<Verdict>>>(state.maxSubjects);
+  // lru-cache's `get(k)` builds a default options object per call: one shared object instead, its `status`
+  // (written by `get`; an object only while lru-cache's diagnostics channel has subscribers) reset after each.
+  const getOptions: { status?: undefined } = { status: undefined };
+  /** Per Check (readCheckState): no closure and no options object, one array of the workflows' verdicts. */
   const read = (subject: string, workflows: readonly string[]): (Verdict | undefined)[] => {
     state.open();
-    const byWorkflow = verdicts.get(subject);
-    return workflows.map((w) => state.live(byWorkflow?.get(w)));
+    const byWorkflow = verdicts.get(subject, getOptions);
+    getOptions.status = undefined;
+    const out = new Array<Verdict | undefined>(workflows.length);
+    for (let i = 0; i < workflows.length; i++) out[i] = byWorkflow === undefined ? undefined : state.live(byWorkflow.get(workflows[i] as string));
+    return out;
   };
   return {
     async getVerdicts(subject, workflows) {
