@@ -9,7 +9,7 @@ import type { AuthResult } from '../core/auth-result.js';
 import { JwksCache, type JwksMetrics } from './jwks-cache.js';
 import { preflightToken, verifyJwtSync, verifyJwtWithJose, type AuthFailure, type VerifiedClaims, type VerifierIssuer } from './jwt-verifier.js';
 import { checkMetadataClaims } from './metadata-claims.js';
-import { createTokenCache } from './token-cache.js';
+import { createTokenCache, type CachedVerification } from './token-cache.js';
 import { DEFAULT_TOKEN_SOURCE, extractCredential, tokenSourceKey } from './token-sources.js';
 
 /** Counters the identity stage reports; implemented by observability/. */
@@ -152,13 +152,14 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
    * entries never outlive `exp` (see token-cache). The cache is keyed by the token's SHA-256 (hex) alone and
    * the entry holds its scope (config hash + source), compared in full on a hit: the same guarantee as a key
    * of all three, without building and flattening a concatenated key per Check.
-   * @returns the cached principal, else (a string) the digest {@link verifyToken} stores a success under
+   * @returns the cached `verified` result, else (a string) the digest {@link verifyToken} stores a success under
    *   (`''` for a token too long to hash, which preflight then refuses).
    */
-  function cachedToken(token: string, sourceKey: string, now: number): Principal | string {
+  function cachedToken(token: string, sourceKey: string, now: number): CachedVerification | string {
     if (token.length > maxTokenBytes) return '';
     const tokenHash = sha256Hex(token);
-    const hit = cache.get(tokenHash, now, scopeOf(sourceKey));
+    // The entry's own frozen `verified` result: a hit builds no result object.
+    const hit = cache.lookup(tokenHash, now, scopeOf(sourceKey));
     deps.metrics?.onTokenCache(hit !== undefined);
     // The digest itself, not an object holding it: a cold token allocates one object fewer.
     return hit ?? tokenHash;
@@ -253,7 +254,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
             return { kind: 'anonymous' };
           case 'token': {
             const cached = cachedToken(credential.token, credential.sourceKey, now);
-            if (typeof cached !== 'string') return { kind: 'verified', principal: cached };
+            if (typeof cached !== 'string') return cached;
             // A cold token the sync path verified is answered without a promise too (verifyJwtSync).
             const result = verifyToken(credential.token, credential.source, credential.sourceKey, now, cached);
             return result instanceof Promise ? result.catch(faulted) : result;

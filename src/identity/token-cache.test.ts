@@ -131,3 +131,17 @@ describe('createTokenCache scopes', () => {
     expect(cache.size).toBe(0);
   });
 });
+
+describe('createTokenCache lookup', () => {
+  it('answers one frozen verified result per entry, the same object on every hit, and nothing once ended', () => {
+    const cache = createTokenCache({ maxEntries: 10 });
+    const p = principal(now / 1000 + 60);
+    cache.set('digest', p, now, 'A');
+    const hit = cache.lookup('digest', now, 'A');
+    expect(hit).toEqual({ kind: 'verified', principal: p });
+    expect(Object.isFrozen(hit)).toBe(true);
+    expect(cache.lookup('digest', now + 1, 'A')).toBe(hit);
+    expect(cache.lookup('digest', now, 'B')).toBeUndefined();
+    expect(cache.lookup('digest', now + 60_000, 'A')).toBeUndefined();
+  });
+});

@@ -1,6 +1,9 @@
 import { LRUCache } from 'lru-cache';
 import type { Principal } from '../core/principal.js';
 
+/** What a hit answers: identity's `verified` result, one frozen object per entry (shared by its hits). */
+export type CachedVerification = Readonly<{ kind: 'verified'; principal: Principal }>;
+
 /**
  * Bounded cache of successful verifications. An entry is found by its key (the token's digest) and served
  * only to a lookup with the same `scope` (what else shaped the verification: source and issuer config), so
@@ -12,6 +15,8 @@ export interface TokenCache {
    * `''`), or when the entry has reached its end (then evicted).
    */
   get(key: string, now: number, scope?: string): Principal | undefined;
+  /** As {@link TokenCache.get}, answering the entry's frozen `verified` result (the same object on every hit). */
+  lookup(key: string, now: number, scope?: string): CachedVerification | undefined;
   /**
    * Caches a principal until `min(exp, now + maxTtlMs)` under `key` and `scope` (default `''`), replacing any
    * entry of that key; tokens without `exp` or already past it are not cached.
@@ -30,7 +35,7 @@ export interface TokenCacheOptions {
 }
 
 interface Entry {
-  readonly principal: Principal;
+  readonly verified: CachedVerification;
   /** Epoch ms after which the entry is never served. */
   readonly validUntil: number;
   /** Served only to a lookup of the same scope (compared in full). */
@@ -61,22 +66,24 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
   // object instead. `get` writes its `status` (undefined unless lru-cache's diagnostics channel has
   // subscribers, then a fresh object per call): reset after each call so none is kept across lookups.
   const getOptions: LRUCache.GetOptions<string, Entry, unknown> = { status: undefined };
+  const lookup = (key: string, now: number, scope = ''): CachedVerification | undefined => {
+    const entry = lru.get(key, getOptions);
+    getOptions.status = undefined;
+    if (entry === undefined) return undefined;
+    if (now >= entry.validUntil) {
+      lru.delete(key);
+      return undefined;
+    }
+    return entry.scope === scope ? entry.verified : undefined;
+  };
   return {
-    get(key, now, scope = '') {
-      const entry = lru.get(key, getOptions);
-      getOptions.status = undefined;
-      if (entry === undefined) return undefined;
-      if (now >= entry.validUntil) {
-        lru.delete(key);
-        return undefined;
-      }
-      return entry.scope === scope ? entry.principal : undefined;
-    },
+    get: (key, now, scope) => lookup(key, now, scope)?.principal,
+    lookup,
     set(key, principal, now, scope = '') {
       if (principal.expiresAt === undefined) return;
       const validUntil = Math.min(principal.expiresAt * 1000, now + maxTtlMs);
       if (validUntil <= now) return;
-      lru.set(key, { principal, validUntil, scope });
+      lru.set(key, { verified: Object.freeze({ kind: 'verified', principal }), validUntil, scope });
     },
     get size() {
       return lru.size;
