@@ -79,6 +79,14 @@ describe('extractCredential', () => {
     }
   });
 
+  it('reads a header source configured in any case, every time (its lower-cased name is kept per source)', () => {
+    const source = { type: 'header', name: 'X-Api-Token' } as const;
+    for (let i = 0; i < 2; i++) {
+      expect(extractCredential(ctx({ 'x-api-token': 'abc' }), [source])).toMatchObject({ kind: 'token', token: 'abc', source: 'header' });
+      expect(extractCredential(ctx({ 'X-Api-Token': 'abc' }), [source])).toEqual({ kind: 'none' });
+    }
+  });
+
   it('keys sources case-insensitively for header names and schemes', () => {
     expect(tokenSourceKey({ type: 'header', name: 'Authorization', scheme: 'BEARER' })).toBe(tokenSourceKey(bearer));
   });

@@ -16,6 +16,20 @@ export type ExtractedCredential =
 
 /** Keys of the configured sources, computed once per source object rather than on every request. */
 const sourceKeys = new WeakMap<TokenSource, string>();
+/**
+ * Lower-cased names of the configured header sources, once per source object: `toLowerCase()` answers a new
+ * string even when nothing changes (32 bytes per Check), which the header lookup then has to hash afresh.
+ */
+const headerNames = new WeakMap<TokenSource, string>();
+
+function headerNameOf(source: Extract<TokenSource, { type: 'header' }>): string {
+  let name = headerNames.get(source);
+  if (name === undefined) {
+    name = source.name.toLowerCase();
+    headerNames.set(source, name);
+  }
+  return name;
+}
 
 /**
  * A stable identity for a configured source (`header:authorization:bearer`, `cookie:session`,
@@ -61,7 +75,7 @@ export function extractCredential(ctx: RequestContext, sources: readonly TokenSo
   for (const source of sources) {
     switch (source.type) {
       case 'header': {
-        const value = ctx.headers[source.name.toLowerCase()];
+        const value = ctx.headers[headerNameOf(source)];
         if (value === undefined) break;
         const token = source.scheme === undefined ? value.trim() : afterScheme(value, source.scheme);
         if (token === undefined) break;
