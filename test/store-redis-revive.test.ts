@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reviveWhenEnded } from '../src/store/redis/redis-connection.js';
+import { superviseConnection } from '../src/store/redis/redis-connection.js';
 import { startRedis, type RedisServerHandle } from './support/redis-server.js';
 
 /*
@@ -27,12 +27,12 @@ async function until(predicate: () => boolean, ms: number): Promise<boolean> {
   return predicate();
 }
 
-describe('reviveWhenEnded', () => {
+describe('superviseConnection', () => {
   it('reconnects a client ioredis ended on its own, and leaves one ended by our close', async () => {
     const client = new Redis(redis.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false });
     client.on('error', () => undefined);
     let closed = false;
-    reviveWhenEnded(pino({ level: 'silent' }), client, 'commands', () => closed);
+    superviseConnection(pino({ level: 'silent' }), client, 'commands', () => closed);
     try {
       expect(await until(() => client.status === 'ready', 5_000)).toBe(true);
 

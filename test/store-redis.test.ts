@@ -208,6 +208,59 @@ describe('RedisStore on a real redis-server', () => {
     await cached.getVerdicts(subject, ['kyc']);
     await cached.getVerdicts(subject, ['kyc']);
     expect(cached.stats()).toMatchObject({ hits: 1, misses: 3 });
+    // Its user is not in the AOF: after the outage test's restart it could not log in again.
+    await inner.close();
+  });
+
+  it('subscribes again itself after a reconnect: a refused SUBSCRIBE is retried and logged, never an unhandled rejection', async () => {
+    // ioredis's own re-subscription (autoResubscribe) sends a SUBSCRIBE at `ready` whose promise nobody
+    // holds: refused (here: the user lost its channels while disconnected) or cut off by a close before its
+    // reply ("Connection is closed.", a store closed during a reconnect), it was an unhandled rejection —
+    // which fails a vitest run and, without idgate's process guard, exits Node — and the replica went on
+    // answering from its cache while it heard no other replica's revocation.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await raw.call('ACL', 'SETUSER', 'flap', 'on', '>pw', '~*', '+@all', 'allchannels');
+      const url = server.url.replace('redis://', 'redis://flap:pw@');
+      const inner = createRedisStore({ logger }, { redis: { url, keyPrefix: 'resub:v1:', commandTimeoutMs: 1000, connectTimeoutMs: 1000 } });
+      stores.push(inner);
+      expect(await inner.whenReady(5000)).toBe(true);
+      const cached = createCachedVerdictStore(inner, { ttlMs: 60_000, maxEntries: 100 });
+      const writer = await open('resub:v1:');
+      const subject = 'corp:resubscribed';
+      expect(await writer.putVerdict(verdict(subject))).toBe('written');
+
+      const refusals = (): number => lines.filter((l) => l.msg === 'invalidation subscribe failed; retrying in 1 s').length;
+      const before = refusals();
+      await raw.call('ACL', 'SETUSER', 'flap', 'resetchannels');
+      await raw.call('CLIENT', 'KILL', 'USER', 'flap');
+      await vi.waitFor(() => expect(refusals() > before || unhandled.length > 0).toBe(true), { timeout: 5_000 });
+      expect(unhandled).toEqual([]);
+      await vi.waitFor(async () => expect(await inner.ping()).toBe(true), { timeout: 5_000 });
+      expect(inner.invalidationsLive?.()).toBe(false);
+      // Not subscribed, so not cached: the other replica's revocation is seen at once.
+      expect((await cached.getVerdicts(subject, ['kyc']))[0]?.status).toBe('Approved');
+      await writer.revokeVerdicts(subject, undefined, { at: Date.now(), reason: 'admin' });
+      expect(await cached.getVerdicts(subject, ['kyc'])).toEqual([undefined]);
+
+      await raw.call('ACL', 'SETUSER', 'flap', 'allchannels');
+      await vi.waitFor(() => expect(inner.invalidationsLive?.()).toBe(true), { timeout: 5_000 });
+      const heard = invalidationWhere(inner, (s) => s === subject);
+      expect(await writer.putVerdict(verdict(subject, { eventAt: Date.now() + 60_000, sessionId: 'sess-2' }), { sessionCreatedAt: Date.now() + 1 })).toBe('written');
+      expect(await heard).toEqual({ subject, workflow: 'kyc' });
+
+      // Closed in the middle of a reconnect: whatever is in flight on it is answered or handled.
+      await raw.call('CLIENT', 'KILL', 'USER', 'flap');
+      await inner.close();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 
   it('fails fast while Redis is down, then recovers and keeps AOF data after a restart', async () => {
@@ -229,6 +282,9 @@ describe('RedisStore on a real redis-server', () => {
     expect(await store.ping()).toBe(true);
     // The subscriber reconnected: events may have been missed, so listeners are told to drop everything.
     expect(await flushedAll).toEqual({ subject: undefined, workflow: undefined });
+    // Every other store of this file reconnects too: end with all of them ready (or closed), not with
+    // afterAll closing connections in the middle of their handshake.
+    await Promise.all(stores.map((s) => s.whenReady(10_000)));
   });
 });
 
@@ -270,8 +326,12 @@ describe('RedisStore through Redis Sentinel', () => {
       { logger: pino({ level: 'silent' }) },
       { redis: { sentinels: [{ host: sentinel.host, port: sentinel.port }], sentinelName: sentinel.masterName } },
     );
+    const probe = new Redis({ host: sentinel.host, port: sentinel.port });
+    probe.on('error', () => undefined);
     try {
       expect(await store.whenReady(10_000)).toBe(true);
+      // Each connection's failover detector subscribes to +switch-master on the sentinel.
+      expect(String(await probe.call('CLIENT', 'LIST', 'TYPE', 'pubsub')).trim().split('\n')).toHaveLength(2);
       expect(await store.putVerdict(verdict('corp:sentinel'))).toBe('written');
       expect((await store.getVerdicts('corp:sentinel', ['kyc']))[0]?.status).toBe('Approved');
       const direct = new Redis(master.url);
@@ -280,7 +340,11 @@ describe('RedisStore through Redis Sentinel', () => {
       } finally {
         direct.disconnect();
       }
+      // close() releases them too (QUIT alone left both subscriptions open, with their reconnect timers).
+      await store.close();
+      await vi.waitFor(async () => expect(String(await probe.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))).toBe(''), { timeout: 2_000 });
     } finally {
+      probe.disconnect();
       await store.close();
       await sentinel.close();
       await master.close();

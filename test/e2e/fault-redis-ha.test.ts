@@ -167,7 +167,7 @@ describe('Redis Sentinel: verdicts survive a crash failover and idgate follows t
     // Seen twice in clean-clone CI runs: every Check of the 15 s after the switch answered
     // dependency_unavailable, and idgate's two connections logged their failure at the kill and never a
     // recovery. ioredis had ended them (status `end`) when the failover detector's +switch-master closed the
-    // connector during a reconnect; `reviveWhenEnded` (store-redis-revive.test.ts) now reconnects them. The
+    // connector during a reconnect; `superviseConnection` (store-redis-revive.test.ts) now reconnects them. The
     // message still carries the switch time, the Checks after it and idgate's Redis lines.
     const afterSwitch = outcomes.filter((o) => o.at >= failoverStart + failoverMs);
     const redisLines = g.idgate.logs.filter((l) => /redis|sentinel|store/i.test(String(l['msg']))).slice(-30);

@@ -7,7 +7,7 @@ import type { StateStore } from '../state-store.js';
 import type { CheckStateRead } from '../verdict-store.js';
 import { createStoreKeys, DEFAULT_KEY_PREFIX } from '../store-keys.js';
 import { DEFAULT_SETTLED_VERDICT_TTL_MS } from '../verdict-order.js';
-import { RedisConnection, reviveWhenEnded } from './redis-connection.js';
+import { RedisConnection, superviseConnection } from './redis-connection.js';
 import type { RedisClient, RedisConnectionOptions } from './redis-connection.js';
 import { createRedisCoordination } from './redis-coordination.js';
 import { createRedisEvents } from './redis-events.js';
@@ -71,8 +71,11 @@ function connect(
   // busy loading: the hot-path commandTimeout (500 ms) timed it out there, and a replica then never heard
   // another replica's revocation. It is off the hot path, so it gets the connect timeout if that is longer.
   const subscriberTimeout = Math.max(commandTimeout, connectTimeout);
+  // RedisInvalidations sends every SUBSCRIBE itself, its failure handled: ioredis's own re-subscription
+  // after a reconnect holds its promise nowhere (a refused or cut-off one was an unhandled rejection).
   const subscriberOverrides: Partial<RedisOptions> = {
     enableOfflineQueue: true,
+    autoResubscribe: false,
     enableAutoPipelining: false,
     commandTimeout: subscriberTimeout,
   };
@@ -152,8 +155,8 @@ export function createRedisStore(deps: { logger: Logger }, options: RedisStoreOp
   instrumentRedis(client);
   const conn = new RedisConnection(logger, client, keyPrefix);
   const closedByUs = (): boolean => conn.closed;
-  reviveWhenEnded(logger, client, 'commands', closedByUs);
-  if (subscriber !== undefined) reviveWhenEnded(logger, subscriber, 'subscriber', closedByUs);
+  superviseConnection(logger, client, 'commands', closedByUs);
+  if (subscriber !== undefined) superviseConnection(logger, subscriber, 'subscriber', closedByUs);
   const invalidations = new RedisInvalidations(logger, subscriber, conn.keys.invalidationChannel());
 
   return {
@@ -181,13 +184,18 @@ export function createRedisStore(deps: { logger: Logger }, options: RedisStoreOp
     async close() {
       if (conn.closed) return;
       conn.markClosed();
-      invalidations.clear();
+      invalidations.stop();
       const quit = async (c: RedisClient): Promise<void> => {
         try {
           await c.quit();
         } catch {
           c.disconnect();
+          return;
         }
+        // QUIT ends the connection but not a Sentinel connector's failover detector (ioredis 5: only
+        // disconnect() reaches the connector): its subscriptions to every sentinel stayed open, with their
+        // reconnect timers. On an ended standalone client this does nothing more.
+        if (c instanceof Redis) c.disconnect();
       };
       await Promise.all([quit(client), ...(subscriber ? [quit(subscriber)] : [])]);
     },

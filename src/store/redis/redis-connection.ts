@@ -73,7 +73,6 @@ export class RedisConnection {
     keyPrefix: string,
   ) {
     this.keys = createStoreKeys(keyPrefix);
-    watchConnection(logger, client, 'commands');
   }
 
   get closed(): boolean {
@@ -146,11 +145,29 @@ export class RedisConnection {
   }
 }
 
-/** Logs the first failure of each outage of a connection and its recovery (never once per retry). */
-export function watchConnection(logger: Logger, c: RedisClient, role: string): void {
+/** The longest wait before reviving an ended client (ioredis's own reconnect delay is bounded alike). */
+const MAX_REVIVE_DELAY_MS = 2_000;
+
+/**
+ * Watches one client of the store for its whole life (`role`: `commands` or `subscriber`); `closedByUs`
+ * tells our own `close()` apart.
+ *
+ * - Logs the first failure of each outage and its recovery (never once per retry: ioredis emits an error
+ *   per failed reconnect attempt).
+ * - Reconnects a client that ioredis ended on its own. A Sentinel client can end for good in the middle of a
+ *   failover (ioredis 5.x): its failover detector's +switch-master closes the connector while a reconnect
+ *   after the crash is still asking the sentinels, that connect then fails with "Connection is closed.", and
+ *   `Redis.connect` sets the status `end` and retries no more — every Check would answer
+ *   `dependency_unavailable` until a restart (seen in test/e2e/fault-redis-ha's crash failover). The delay
+ *   grows per attempt up to {@link MAX_REVIVE_DELAY_MS} and starts over once ready.
+ *
+ * One job, the client's lifecycle, hence one function on the same `error`/`ready`/`end` events (it was two,
+ * one per concern, registered from three places).
+ */
+export function superviseConnection(logger: Logger, c: RedisClient, role: string, closedByUs: () => boolean): void {
   let down = false;
+  let attempts = 0;
   c.on('error', (err: Error) => {
-    // ioredis emits an error per failed reconnect attempt; log the first of each outage only.
     if (down) return;
     down = true;
     logger.warn({ role, err: err.message }, 'redis connection failed; reconnecting');
@@ -158,23 +175,6 @@ export function watchConnection(logger: Logger, c: RedisClient, role: string): v
   c.on('ready', () => {
     if (down) logger.info({ role }, 'redis connection restored');
     down = false;
-  });
-}
-
-/** The longest wait before reviving an ended client (ioredis's own reconnect delay is bounded alike). */
-const MAX_REVIVE_DELAY_MS = 2_000;
-
-/**
- * Reconnects a client that ioredis ended on its own; `closedByUs` tells our own `close()` apart. A Sentinel
- * client can end for good in the middle of a failover (ioredis 5.x): its failover detector's +switch-master
- * closes the connector while a reconnect after the crash is still asking the sentinels, that connect then
- * fails with "Connection is closed.", and `Redis.connect` sets the status `end` and retries no more — every
- * Check would answer `dependency_unavailable` until a restart (seen in test/e2e/fault-redis-ha's crash
- * failover). The delay grows per attempt up to {@link MAX_REVIVE_DELAY_MS} and starts over once ready.
- */
-export function reviveWhenEnded(logger: Logger, c: RedisClient, role: string, closedByUs: () => boolean): void {
-  let attempts = 0;
-  c.on('ready', () => {
     attempts = 0;
   });
   c.on('end', () => {
