@@ -64,34 +64,62 @@ export async function sampleAllocations(fn: () => Promise<void>, intervalBytes =
     await fn();
     const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: SamplingProfile };
     await session.post('HeapProfiler.disable');
-    const counts = new Map<number, number>();
-    for (const s of profile.samples) counts.set(s.nodeId, (counts.get(s.nodeId) ?? 0) + 1);
-    const sites = new Map<string, { functionName: string; where: string; bytes: number; samples: number }>();
-    const stacks = new Map<string, { stack: string; bytes: number; samples: number }>();
-    let totalBytes = 0;
-    const walk = (node: SamplingNode, path: readonly string[]): void => {
-      const label = frameLabel(node.callFrame);
-      const here = [label, ...path];
-      if (node.selfSize > 0) {
-        totalBytes += node.selfSize;
-        const site = sites.get(label) ?? { functionName: node.callFrame.functionName || '(anonymous)', where: label.slice(label.indexOf(' ') + 1), bytes: 0, samples: 0 };
-        site.bytes += node.selfSize;
-        site.samples += counts.get(node.id) ?? 0;
-        sites.set(label, site);
-        const key = here.slice(0, 6).join(' ← ');
-        const stack = stacks.get(key) ?? { stack: key, bytes: 0, samples: 0 };
-        stack.bytes += node.selfSize;
-        stack.samples += counts.get(node.id) ?? 0;
-        stacks.set(key, stack);
-      }
-      for (const child of node.children) walk(child, here);
-    };
-    walk(profile.head, []);
-    const byBytes = <T extends { bytes: number }>(a: T, b: T): number => b.bytes - a.bytes;
-    return { totalBytes, sites: [...sites.values()].sort(byBytes), stacks: [...stacks.values()].sort(byBytes), raw: profile };
+    return summarize(profile);
   } finally {
     session.disconnect();
   }
+}
+
+/**
+ * Where the objects still alive were allocated: V8's sampling heap profiler without the objects a GC has
+ * collected, started now; `fn` gets `read()`, which returns the samples of the objects allocated since the
+ * start that are alive at that moment (call `gc()` just before, so garbage not yet collected drops out) —
+ * e.g. the state of the work in flight at that instant.
+ */
+export async function sampleLiveAllocations(fn: (read: () => Promise<AllocationProfile>) => Promise<void>, intervalBytes = 64): Promise<void> {
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('HeapProfiler.enable');
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: intervalBytes,
+      includeObjectsCollectedByMajorGC: false,
+      includeObjectsCollectedByMinorGC: false,
+    });
+    await fn(async () => summarize(((await session.post('HeapProfiler.getSamplingProfile')) as unknown as { profile: SamplingProfile }).profile));
+    await session.post('HeapProfiler.stopSampling');
+    await session.post('HeapProfiler.disable');
+  } finally {
+    session.disconnect();
+  }
+}
+
+function summarize(profile: SamplingProfile): AllocationProfile {
+  const counts = new Map<number, number>();
+  for (const s of profile.samples) counts.set(s.nodeId, (counts.get(s.nodeId) ?? 0) + 1);
+  const sites = new Map<string, { functionName: string; where: string; bytes: number; samples: number }>();
+  const stacks = new Map<string, { stack: string; bytes: number; samples: number }>();
+  let totalBytes = 0;
+  const walk = (node: SamplingNode, path: readonly string[]): void => {
+    const label = frameLabel(node.callFrame);
+    const here = [label, ...path];
+    if (node.selfSize > 0) {
+      totalBytes += node.selfSize;
+      const site = sites.get(label) ?? { functionName: node.callFrame.functionName || '(anonymous)', where: label.slice(label.indexOf(' ') + 1), bytes: 0, samples: 0 };
+      site.bytes += node.selfSize;
+      site.samples += counts.get(node.id) ?? 0;
+      sites.set(label, site);
+      const key = here.slice(0, 6).join(' ← ');
+      const stack = stacks.get(key) ?? { stack: key, bytes: 0, samples: 0 };
+      stack.bytes += node.selfSize;
+      stack.samples += counts.get(node.id) ?? 0;
+      stacks.set(key, stack);
+    }
+    for (const child of node.children) walk(child, here);
+  };
+  walk(profile.head, []);
+  const byBytes = <T extends { bytes: number }>(a: T, b: T): number => b.bytes - a.bytes;
+  return { totalBytes, sites: [...sites.values()].sort(byBytes), stacks: [...stacks.values()].sort(byBytes), raw: profile };
 }
 
 /** A printable table of the top sites (and, with `stacks`, of the top caller chains), per unit of work. */
