@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { StoreError } from '../store-error.js';
 import { createStoreKeys } from '../store-keys.js';
 import type { StoreKeys } from '../store-keys.js';
-import type { BatchedMget, MgetValues } from './mget-batcher.js';
+import type { BatchedMget } from './mget-batcher.js';
 
 /** Connection settings of `createRedisStore`; exactly one of `url`, `sentinels`, `cluster`. */
 export interface RedisConnectionOptions {
@@ -114,14 +114,15 @@ export class RedisConnection {
   }
 
   /**
-   * {@link read} through a batched `MGET` (`createMgetBatcher(client, toStoreError)`): `decode` runs on the
-   * command's shared reply with this caller's offset, so the read is one promise, not a reply promise and
-   * a decoding one. Faults are mapped as `run` maps them; `decode`'s own errors reject as they are.
+   * {@link read} through a batched `MGET` (`createMgetBatcher(client, toStoreError, decode)`): the batcher's
+   * `decode` runs on the command's shared reply with this caller's offset, keys, `a` and `b`, so the read
+   * is one promise, not a reply promise and a decoding one. Faults are mapped as `run` maps them;
+   * `decode`'s own errors reject as they are.
    */
-  readBatched<R>(mget: BatchedMget, keys: readonly string[], decode: (values: MgetValues, start: number) => R): Promise<R> {
+  readBatched<A, B, R>(mget: BatchedMget<A, B, R>, keys: readonly string[], a: A, b: B): Promise<R> {
     if (this.#closed) return Promise.reject(new StoreError('unavailable', 'verdict store is closed'));
     try {
-      return mget(keys, decode);
+      return mget(keys, a, b);
     } catch (err) {
       return Promise.reject(toStoreError(err));
     }

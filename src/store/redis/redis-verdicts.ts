@@ -16,7 +16,7 @@ import { StoreError } from '../store-error.js';
 import { escapeKeyPart, type StoreKeys } from '../store-keys.js';
 import { EXPIRING_STATUSES } from '../verdict-order.js';
 import { NO_PENDING, type CheckState, type CheckStateRead, type Revocation, type VerdictStore } from '../verdict-store.js';
-import { createMgetBatcher } from './mget-batcher.js';
+import { createMgetBatcher, type MgetValues } from './mget-batcher.js';
 import { toStoreError, type RedisConnection } from './redis-connection.js';
 import { LIST_VERDICTS_LUA, PUT_VERDICT_LUA, REVOKE_VERDICTS_LUA } from './redis-scripts.js';
 
@@ -94,8 +94,6 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
   const putVerdictScript = conn.defineScript('idgatePutVerdict', 3, PUT_VERDICT_LUA);
   const revokeScript = conn.defineScript('idgateRevokeVerdicts', 2, REVOKE_VERDICTS_LUA);
   const listScript = conn.defineScript('idgateListVerdicts', 1, LIST_VERDICTS_LUA);
-  // The per-Check read: one MGET per event-loop turn for every Check of that turn (mget-batcher).
-  const mget = createMgetBatcher(client, toStoreError);
   // The per-Check read decodes the same stored values (verdict, pending session) again and again until a
   // webhook, a new session or a revocation replaces them (keptDecoding).
   const decodeReadVerdict = keptDecoding(decodeVerdict);
@@ -103,6 +101,29 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
   const checkStateKeys = keptCheckStateKeys(keys);
   const verdictOf = (key: string, raw: ReplyValue, subject: string, workflow: string): Verdict | undefined =>
     raw === null || raw === undefined ? undefined : conn.counted(decodeReadVerdict(key, raw, subject, workflow), 'verdict');
+  /**
+   * One Check's state from its share of a batched reply: `all` is its keys (the verdict keys, then the pending
+   * keys) for `subject`'s `workflows`. A function of the store, not a closure per Check: what a Check keeps
+   * while it waits for Redis is the batcher's waiter and its promise.
+   */
+  const decodeCheckState = (raws: MgetValues, start: number, all: readonly string[], subject: string, workflows: readonly string[]): CheckState => {
+    const n = workflows.length;
+    const verdicts = new Array<Verdict | undefined>(n);
+    let pending: (PendingSession | undefined)[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const workflow = workflows[i] ?? '';
+      const verdict = verdictOf(all[i] ?? '', raws[start + i], subject, workflow);
+      verdicts[i] = verdict;
+      const raw = raws[start + n + i];
+      // Where a verdict is stored its pending session is not wanted (CheckState): not decoded.
+      if (verdict !== undefined || raw === null || raw === undefined) continue;
+      pending ??= new Array<PendingSession | undefined>(n).fill(undefined);
+      pending[i] = conn.counted(decodeReadPending(all[n + i] ?? '', raw, subject, workflow), 'pending');
+    }
+    return { verdicts, pending: pending ?? NO_PENDING };
+  };
+  // The per-Check read: one MGET per event-loop turn for every Check of that turn (mget-batcher).
+  const mget = createMgetBatcher(client, toStoreError, decodeCheckState);
 
   return {
     // Not async: the per-Check read is one MGET and one decode, without frames around them.
@@ -120,26 +141,10 @@ export function createRedisVerdicts(conn: RedisConnection, options: { settledTtl
     },
 
     readCheckState(subject, workflows) {
-      const n = workflows.length;
-      if (n === 0) return Promise.resolve({ verdicts: [], pending: NO_PENDING });
+      if (workflows.length === 0) return Promise.resolve({ verdicts: [], pending: NO_PENDING });
       try {
         // One MGET: the verdict keys, then the pending keys (all on the subject's hash tag, so one slot).
-        const all = checkStateKeys(subject, workflows);
-        return conn.readBatched(mget, all, (raws, start): CheckState => {
-          const verdicts = new Array<Verdict | undefined>(n);
-          let pending: (PendingSession | undefined)[] | undefined;
-          for (let i = 0; i < n; i++) {
-            const workflow = workflows[i] ?? '';
-            const verdict = verdictOf(all[i] ?? '', raws[start + i], subject, workflow);
-            verdicts[i] = verdict;
-            const raw = raws[start + n + i];
-            // Where a verdict is stored its pending session is not wanted (CheckState): not decoded.
-            if (verdict !== undefined || raw === null || raw === undefined) continue;
-            pending ??= new Array<PendingSession | undefined>(n).fill(undefined);
-            pending[i] = conn.counted(decodeReadPending(all[n + i] ?? '', raw, subject, workflow), 'pending');
-          }
-          return { verdicts, pending: pending ?? NO_PENDING };
-        });
+        return conn.readBatched(mget, checkStateKeys(subject, workflows), subject, workflows);
       } catch (err) {
         return Promise.reject(err as Error);
       }
