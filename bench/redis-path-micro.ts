@@ -8,7 +8,7 @@
  * h2load keeps hundreds of streams open at saturation.
  *
  * `node --expose-gc --min-semi-space-size=64 --max-semi-space-size=64 dist/bench/redis-path-micro.js
- *   [--in-flight 256] [--calls 20000] [--kept 2000] [--alloc-profile FILE] [--kept-profile FILE]`
+ *   [--in-flight 256] [--calls 20000] [--kept 2000] [--store-only] [--alloc-profile FILE] [--kept-profile FILE]`
  *
  * Prints, per Check (exact heap-used counts, load-independent — the figures to compare between builds):
  * - **allocated**: heap-used growth over 2,000 Checks after a full GC (the big young generation keeps every
@@ -17,6 +17,9 @@
  *   of them has sent its read and waits for the reply; after a full GC, the heap used above the same GC with
  *   none in flight, divided by their number — what a scavenge finds alive per in-flight Check, i.e. what is
  *   promoted when it waits across two of them.
+ *
+ * `--store-only`: the same figures for the store's read alone (`readCheckState` of one subject and workflow, as
+ * the gate calls it), without decode, engine and render.
  *
  * `--alloc-profile FILE` samples where the bytes are allocated (garbage included; `alloc-sampler.ts`).
  * `--kept-profile FILE` samples where the objects alive during the pause were allocated (objects collected
@@ -44,6 +47,7 @@ async function main(): Promise<void> {
     kept: 'string',
     'alloc-profile': 'string',
     'kept-profile': 'string',
+    'store-only': 'boolean',
   });
   const build = flags.build ?? resolve(import.meta.dirname, '..');
   const inFlight = Number(flags['in-flight'] ?? 256);
@@ -90,13 +94,21 @@ async function main(): Promise<void> {
     const body = loadUpstreamCheckCodec().serializeRequest(buildCheckRequest({ token, path: '/api/orders?page=2' }));
 
     let sink = 0;
-    const one = async (): Promise<void> => {
+    const storeOnly = flags['store-only'] === true;
+    const workflows = ['kyc'];
+    const readOnly = async (): Promise<void> => {
+      const state = await store.readCheckState('bench:alice', workflows);
+      if (state.verdicts[0]?.status !== 'Approved') throw new Error('expected the Approved verdict');
+      sink += 1;
+    };
+    const whole = async (): Promise<void> => {
       const mapped = toRequestContext(decodeCheckRequest(body) as Msg, Date.now());
       if (!mapped.ok) throw new Error(mapped.error);
       const decision = await engine.decide(mapped.value, Date.now() + 10_000);
       if (decision.kind !== 'allow') throw new Error(`expected allow, got ${decision.kind}`);
       sink += verdicts.respondBytes(mapped.value, decision).length;
     };
+    const one = storeOnly ? readOnly : whole;
     const run = (total: number): Promise<void> =>
       new Promise((done, fail) => {
         let started = 0;
@@ -145,7 +157,7 @@ async function main(): Promise<void> {
       });
     }
     process.stdout.write(
-      `${build}: ${((cpu.user + cpu.system) / calls).toFixed(2)} µs CPU per Check (${inFlight} in flight); ` +
+      `${build}${storeOnly ? ' (store only)' : ''}: ${((cpu.user + cpu.system) / calls).toFixed(2)} µs CPU per Check (${inFlight} in flight); ` +
         `allocated ${allocated.toFixed(0)} bytes per Check; kept while waiting for Redis ${kept.map((k) => k.toFixed(0)).join(', ')} bytes per in-flight Check (${keptCount} in flight)\n`,
     );
 
