@@ -18,8 +18,15 @@
  *   none in flight, divided by their number — what a scavenge finds alive per in-flight Check, i.e. what is
  *   promoted when it waits across two of them.
  *
+ * `--promoted-profile FILE`: 20,000 Checks under the sampling profiler without collected objects and without a
+ * forced GC: at the end it holds what was promoted and has not met a mark-compact yet (plus what is alive and
+ * at most one semi-space of recent allocation) — where the old generation's growth comes from.
+ *
  * `--store-only`: the same figures for the store's read alone (`readCheckState` of one subject and workflow, as
  * the gate calls it), without decode, engine and render.
+ *
+ * Under `--max-semi-space-size=4 --trace-gc-nvp` with `--kept 0`, the scavenges' `promoted=` bytes over the run
+ * (20,000 warm-up + `--calls` + 2,000 Checks) give what this path promotes per Check at that in-flight count.
  *
  * `--alloc-profile FILE` samples where the bytes are allocated (garbage included; `alloc-sampler.ts`).
  * `--kept-profile FILE` samples where the objects alive during the pause were allocated (objects collected
@@ -48,6 +55,7 @@ async function main(): Promise<void> {
     'alloc-profile': 'string',
     'kept-profile': 'string',
     'store-only': 'boolean',
+    'promoted-profile': 'string',
   });
   const build = flags.build ?? resolve(import.meta.dirname, '..');
   const inFlight = Number(flags['in-flight'] ?? 256);
@@ -148,7 +156,8 @@ async function main(): Promise<void> {
       await Promise.all(all);
     };
     const kept: number[] = [];
-    for (let round = 0; round < 3; round++) {
+    // `--kept 0` skips this (e.g. under --trace-gc-nvp, where its 2,000 held Checks would be promoted too).
+    for (let round = 0; keptCount > 0 && round < 3; round++) {
       gc();
       before = process.memoryUsage().heapUsed;
       await held(async () => {
@@ -178,6 +187,19 @@ async function main(): Promise<void> {
           process.stdout.write(`\nkept while waiting for Redis, per in-flight Check (sampled with them alive):\n${renderAllocationProfile(profile, keptCount, { stacks: true, top: 40 })}`);
         }),
       );
+    }
+    const promotedFile = flags['promoted-profile'];
+    if (promotedFile !== undefined) {
+      // No GC forced: scavenges drop the young garbage as they run, so what the sample holds at the end is
+      // what is alive plus what was promoted and died since the last mark-compact — at 20,000 Checks mostly
+      // the latter (the young generation holds at most one semi-space of recent allocation).
+      gc();
+      await sampleLiveAllocations(async (read) => {
+        await run(20_000);
+        const profile = await read();
+        writeHeapProfile(profile, promotedFile);
+        process.stdout.write(`\nalive or promoted since the last mark-compact, per Check (no GC forced):\n${renderAllocationProfile(profile, 20_000, { stacks: true, top: 30 })}`);
+      }, 256);
     }
     if (sink === 0) throw new Error('no responses');
     await auth.close();
