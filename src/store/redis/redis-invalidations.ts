@@ -58,18 +58,24 @@ export class RedisInvalidations extends InvalidationListeners {
       this.#retry = undefined;
       if (this.#stopped) return;
       this.#subscribing = true;
-      sub.subscribe(channel).then(
-        () => {
-          this.#subscribing = false;
-          this.#subscribed = true;
-        },
-        (err: unknown) => {
-          this.#subscribing = false;
-          if (this.#stopped) return;
-          logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'invalidation subscribe failed; retrying in 1 s');
-          if (sub.status !== 'end') this.#retry = setTimeout(subscribe, SUBSCRIBE_RETRY_MS).unref();
-        },
-      );
+      const failed = (err: unknown): void => {
+        this.#subscribing = false;
+        if (this.#stopped) return;
+        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'invalidation subscribe failed; retrying in 1 s');
+        if (sub.status !== 'end') this.#retry = setTimeout(subscribe, SUBSCRIBE_RETRY_MS).unref();
+      };
+      let acknowledged: Promise<unknown>;
+      try {
+        acknowledged = sub.subscribe(channel);
+      } catch (err) {
+        // Called from a `ready` listener too: a throw there would escape into ioredis's event emit.
+        failed(err);
+        return;
+      }
+      acknowledged.then(() => {
+        this.#subscribing = false;
+        this.#subscribed = true;
+      }, failed);
     };
     let readyOnce = false;
     sub.on('ready', () => {
