@@ -52,22 +52,12 @@ function frameLabel(frame: SamplingNode['callFrame']): string {
  * mark-compacts.
  */
 export async function sampleAllocations(fn: () => Promise<void>, intervalBytes = 256, options: { survivorsOnly?: boolean } = {}): Promise<AllocationProfile> {
-  const session = new Session();
-  session.connect();
-  try {
-    await session.post('HeapProfiler.enable');
-    await session.post('HeapProfiler.startSampling', {
-      samplingInterval: intervalBytes,
-      includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: options.survivorsOnly !== true,
-    });
+  let profile: SamplingProfile | undefined;
+  await withSampling({ samplingInterval: intervalBytes, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: options.survivorsOnly !== true }, async (session) => {
     await fn();
-    const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: SamplingProfile };
-    await session.post('HeapProfiler.disable');
-    return summarize(profile);
-  } finally {
-    session.disconnect();
-  }
+    profile = ((await session.post('HeapProfiler.stopSampling')) as unknown as { profile: SamplingProfile }).profile;
+  });
+  return summarize(profile as SamplingProfile);
 }
 
 /**
@@ -77,17 +67,23 @@ export async function sampleAllocations(fn: () => Promise<void>, intervalBytes =
  * e.g. the state of the work in flight at that instant.
  */
 export async function sampleLiveAllocations(fn: (read: () => Promise<AllocationProfile>) => Promise<void>, intervalBytes = 64): Promise<void> {
+  await withSampling({ samplingInterval: intervalBytes, includeObjectsCollectedByMajorGC: false, includeObjectsCollectedByMinorGC: false }, async (session) => {
+    await fn(async () => summarize(((await session.post('HeapProfiler.getSamplingProfile')) as unknown as { profile: SamplingProfile }).profile));
+    await session.post('HeapProfiler.stopSampling');
+  });
+}
+
+/** An inspector session with the sampling heap profiler started with `params` for `body`, then disabled. */
+async function withSampling(
+  params: { samplingInterval: number; includeObjectsCollectedByMajorGC: boolean; includeObjectsCollectedByMinorGC: boolean },
+  body: (session: Session) => Promise<void>,
+): Promise<void> {
   const session = new Session();
   session.connect();
   try {
     await session.post('HeapProfiler.enable');
-    await session.post('HeapProfiler.startSampling', {
-      samplingInterval: intervalBytes,
-      includeObjectsCollectedByMajorGC: false,
-      includeObjectsCollectedByMinorGC: false,
-    });
-    await fn(async () => summarize(((await session.post('HeapProfiler.getSamplingProfile')) as unknown as { profile: SamplingProfile }).profile));
-    await session.post('HeapProfiler.stopSampling');
+    await session.post('HeapProfiler.startSampling', params);
+    await body(session);
     await session.post('HeapProfiler.disable');
   } finally {
     session.disconnect();

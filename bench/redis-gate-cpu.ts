@@ -17,6 +17,7 @@ import type { RequestContext } from '../src/core/request-context.js';
 import type { VerificationNeed } from '../src/core/outcome.js';
 import { parseFlags } from './parse-flags.js';
 import { startRedis } from './redis-process.js';
+import { keepInFlight } from './in-flight.js';
 
 type StoreModule = typeof import('../src/store/redis/create-redis-store.js');
 type GateModule = typeof import('../src/verification/create-verification-gate.js');
@@ -59,22 +60,12 @@ async function main(): Promise<void> {
     const ctx = { method: 'GET', headers: {} } as unknown as RequestContext;
     let next = 0;
     const run = (total: number): Promise<void> =>
-      new Promise((done, fail) => {
-        let started = 0;
-        let answered = 0;
-        const start = (): void => {
-          if (started >= total) return;
-          started += 1;
-          const principal = principals[next++ % principals.length] as Principal;
-          const at = Date.now();
-          Promise.resolve(gate.check({ ctx, principal, needs, routeId: 'r', now: at, deadlineAt: at + 5_000 })).then((result) => {
-            if (result.kind !== expected) return fail(new Error(`expected ${expected}, got ${result.kind}`));
-            answered += 1;
-            if (answered === total) done();
-            else start();
-          }, fail);
-        };
-        for (let i = 0; i < concurrency; i++) start();
+      keepInFlight(total, concurrency, () => {
+        const principal = principals[next++ % principals.length] as Principal;
+        const at = Date.now();
+        return Promise.resolve(gate.check({ ctx, principal, needs, routeId: 'r', now: at, deadlineAt: at + 5_000 })).then((result) => {
+          if (result.kind !== expected) throw new Error(`expected ${expected}, got ${result.kind}`);
+        });
       });
     await run(10_240);
     const cpuStart = process.cpuUsage();

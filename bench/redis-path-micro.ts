@@ -43,6 +43,7 @@ import { buildCheckRequest, loadUpstreamCheckCodec } from './encode-check-reques
 import { renderBenchConfig } from './idgate-config.js';
 import { parseFlags } from './parse-flags.js';
 import { startRedis } from './redis-process.js';
+import { keepInFlight } from './in-flight.js';
 
 type Mod<T> = T;
 
@@ -117,21 +118,7 @@ async function main(): Promise<void> {
       sink += verdicts.respondBytes(mapped.value, decision).length;
     };
     const one = storeOnly ? readOnly : whole;
-    const run = (total: number): Promise<void> =>
-      new Promise((done, fail) => {
-        let started = 0;
-        let answered = 0;
-        const start = (): void => {
-          if (started >= total) return;
-          started += 1;
-          one().then(() => {
-            answered += 1;
-            if (answered === total) done();
-            else start();
-          }, fail);
-        };
-        for (let i = 0; i < Math.min(inFlight, total); i++) start();
-      });
+    const run = (total: number): Promise<void> => keepInFlight(total, inFlight, one);
     await run(20_000);
     const cpuStart = process.cpuUsage();
     await run(calls);
