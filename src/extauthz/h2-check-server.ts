@@ -68,6 +68,15 @@ const RESPONSE_HEADERS = {
   'grpc-accept-encoding': 'identity,deflate,gzip',
   'grpc-encoding': 'identity',
 } as const;
+/**
+ * {@link RESPONSE_HEADERS} as node's raw header list, fresh per answer: `respond()` takes an array as it is
+ * (`prepareResponseHeadersArray`) where it copies an object into a null-prototype dictionary, enumerates
+ * its keys and validates the copy — ~1 KB per Check. Node appends its `date` to the array it is given (so
+ * the array cannot be shared), and serializes the same fields in the same order: the same HEADERS frame.
+ */
+function responseHeaderList(): string[] {
+  return [':status', '200', 'content-type', 'application/grpc+proto', 'grpc-accept-encoding', 'identity,deflate,gzip', 'grpc-encoding', 'identity'];
+}
 const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': 'OK' } as const;
 const RESPOND_OPTIONS = { waitForTrailers: true } as const;
 
@@ -585,7 +594,7 @@ function sendMessage(call: Call, framed: Buffer): void {
   const stream = claim(call);
   if (stream === undefined) return;
   guarded(() => {
-    stream.respond(RESPONSE_HEADERS, RESPOND_OPTIONS);
+    stream.respond(responseHeaderList(), RESPOND_OPTIONS);
     // `on`: node emits wantTrailers once per stream; `once` would add a wrapper per Check.
     stream.on('wantTrailers', sendOkTrailers);
     stream.end(framed);
