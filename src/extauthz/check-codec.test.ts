@@ -3,7 +3,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { COMMON_HEADER_NAMES, decodeCheckRequest, encodeCheckResponse, encodeVerdictResponse } from './check-codec.js';
+import { COMMON_HEADER_NAMES, decodeCheckRequest, encodeCheckResponse, encodeVerdictResponse, headerShapeNodes } from './check-codec.js';
 import type { BuildRequestContextResult } from '../core/build-request-context.js';
 import type { RenderedVerdict } from '../core/render-decision.js';
 import { headerNamesOf } from '../core/request-context.js';
@@ -163,6 +163,89 @@ describe('decodeCheckRequest', () => {
     const headers = decoded.attributes?.request?.http?.headers as Record<string, string>;
     expect(Object.getPrototypeOf(headers)).toBe(null);
     expect(headers.a).toBe('b');
+  });
+
+  describe('header records along admitted shapes (fast properties) and off them (dictionaries)', () => {
+    /** A length-delimited field (length below 16,384: at most two varint bytes). */
+    const field = (num: number, body: Buffer): Buffer => {
+      const n = body.length;
+      const length = n < 128 ? [n] : [(n & 127) | 128, n >> 7];
+      return Buffer.concat([Buffer.from([(num << 3) | 2, ...length]), body]);
+    };
+    /** A CheckRequest whose `request.http.headers` entries are `entries` in this order, duplicates kept. */
+    const request = (entries: readonly (readonly [string, string])[]): Buffer => {
+      const http = Buffer.concat(entries.map(([k, v]) => field(3, Buffer.concat([field(1, Buffer.from(k)), field(2, Buffer.from(v))]))));
+      return field(1, field(4, field(2, http)));
+    };
+    /** What the map must be: keys in first-seen order, the last value of a duplicate. */
+    const expected = (entries: readonly (readonly [string, string])[]): [string, string][] => {
+      const m = new Map<string, string>();
+      for (const [k, v] of entries) m.set(k, v);
+      return [...m];
+    };
+    const decodeHeaders = (bytes: Buffer) => {
+      const http = decodeCheckRequest(bytes).attributes?.request?.http;
+      const headers = http?.headers as Record<string, string>;
+      const names: string[] = [];
+      for (const name in headers) names.push(name);
+      return { headers, names, listed: http?.header_names, entries: names.map((n) => [n, headers[n]]) };
+    };
+
+    it('decodes the same keys, values, order, list and null prototype the first time a shape is seen and once it is admitted', () => {
+      const cases: (readonly (readonly [string, string])[])[] = [
+        [[':authority', 'a'], [':method', 'GET'], [':path', '/x'], ['user-agent', 'u'], ['accept', '*/*'], ['x-request-id', 'r']],
+        // A duplicate common name: the last value wins, in the fast record as in the dictionary.
+        [[':authority', 'a'], ['cookie', 'c1'], [':path', '/x'], ['cookie', 'c2']],
+        // Off the shape after common names: an unknown name, `__proto__`, a digit name, then a duplicate.
+        [[':authority', 'a'], [':method', 'GET'], ['x-custom', '1'], ['__proto__', 'p'], [':authority', 'b']],
+        [[':authority', 'a'], [':method', 'GET'], ['9lives', 'd'], ['accept', 'x']],
+        [['x-custom', '1'], [':authority', 'a']],
+        [],
+      ];
+      for (const entries of cases) {
+        const bytes = request(entries);
+        for (let round = 0; round < 3; round++) {
+          const got = decodeHeaders(bytes);
+          if (entries.length === 0) {
+            expect(got.headers).toBeUndefined();
+            continue;
+          }
+          expect(Object.getPrototypeOf(got.headers)).toBe(null);
+          // Digit names are enumerated first; everything else in first-seen order.
+          const want = expected(entries);
+          const digits = want.filter(([k]) => /^\d/.test(k) && String(Number(k)) === k);
+          expect(got.entries).toEqual(digits.length > 0 ? got.entries : want);
+          expect(Object.fromEntries(got.entries)).toEqual(Object.fromEntries(want));
+          expect(got.listed).toEqual(want.some(([k]) => /^\d/.test(k)) ? null : want.map(([k]) => k));
+          expect(Object.prototype.hasOwnProperty.call(got.headers, '__proto__')).toBe(want.some(([k]) => k === '__proto__'));
+        }
+      }
+    });
+
+    it('admits at most a bounded number of names into the shape trie, whatever the clients send, and decodes past it as before', () => {
+      const pool = COMMON_HEADER_NAMES.slice(0, 20);
+      let seed = 7;
+      const rand = (n: number): number => {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        return seed % n;
+      };
+      for (let i = 0; i < 400; i++) {
+        const names = [...pool];
+        for (let j = names.length - 1; j > 0; j--) {
+          const k = rand(j + 1);
+          [names[j], names[k]] = [names[k]!, names[j]!];
+        }
+        const entries = names.slice(0, 8 + rand(12)).map((n, j) => [n, `v${i}.${j}`] as const);
+        const bytes = request(entries);
+        for (let round = 0; round < 2; round++) {
+          const got = decodeHeaders(bytes);
+          expect(got.entries).toEqual(expected(entries));
+          expect(got.listed).toEqual(entries.map(([k]) => k));
+        }
+        expect(headerShapeNodes()).toBeLessThanOrEqual(512);
+      }
+      expect(headerShapeNodes()).toBeGreaterThan(400);
+    });
   });
 
   it('never throws anything but an Error on random bytes, and never loops', () => {
