@@ -118,20 +118,22 @@ class Call {
  * calls them with the stream as `this`) rather than three closures and two `once` wrappers per stream.
  */
 const CALL = Symbol('idgate.h2.call');
-type CallStream = http2.ServerHttp2Stream & { [CALL]: Call };
+/** `[CALL]` is undefined once the stream is released ({@link releaseStream}); the listeners then do nothing. */
+type CallStream = http2.ServerHttp2Stream & { [CALL]: Call | undefined };
 
 function onStreamData(this: CallStream, chunk: Buffer): void {
   const call = this[CALL];
-  call.server.onData(call, chunk);
+  if (call !== undefined) call.server.onData(call, chunk);
 }
 
 function onStreamEnd(this: CallStream): void {
   const call = this[CALL];
-  call.server.onEnd(call);
+  if (call !== undefined) call.server.onEnd(call);
 }
 
 function onStreamClose(this: CallStream): void {
   const call = this[CALL];
+  if (call === undefined) return;
   call.server.onClose(call);
   releaseLater(this);
 }
@@ -194,22 +196,20 @@ function releaseClosedStreams(): void {
 }
 
 /**
- * Drops what idgate attached to a closed stream and what its call still points to. Only idgate's: node's
- * own fields and listeners (it adds `end`/`finish` ones of its own) stay, and so does the shared no-op
- * `error` listener, since an `error` with no listener would be thrown. A destroyed stream emits no more
- * `data` or `end`, so no event can look for the call afterwards.
+ * Drops the call from a closed stream and what the call still points to. idgate's listeners stay: they are
+ * shared module functions (`onStreamData`, `onStreamEnd`, `onStreamClose`, the no-op `error` one,
+ * `sendOkTrailers`), so they keep nothing alive, and each finds no call and does nothing should its event
+ * still come (a destroyed stream emits no more `data` or `end` anyway). Taking them off cost more than it
+ * saved: node's `Http2Stream` listens to `removeListener`, so each removal emitted an event with an
+ * arguments array (~400 bytes per Check for the four). The one listener holding anything is a failed call's
+ * one-off `wantTrailers` closure (its status and the stream itself).
  */
 function releaseStream(stream: CallStream): void {
   const call = stream[CALL];
+  if (call === undefined) return;
   // `undefined` rather than `delete`: deleting a property that is not the last one added turns the stream
   // into a dictionary-mode object, a cost for nothing on an object about to die.
-  (stream as { [CALL]: Call | undefined })[CALL] = undefined;
-  stream.removeListener('data', onStreamData);
-  stream.removeListener('end', onStreamEnd);
-  stream.removeListener('close', onStreamClose);
-  // Node emits `wantTrailers` but never listens to it: every listener is idgate's (`sendOkTrailers`, or a
-  // failed call's one-off that never fired because the stream was reset first).
-  stream.removeAllListeners('wantTrailers');
+  stream[CALL] = undefined;
   // A Check still deciding keeps its call (the lifecycle answers it, finds it done and drops the answer);
   // the request bytes are not needed for that.
   call.reader = undefined;
