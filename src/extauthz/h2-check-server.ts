@@ -369,7 +369,9 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
     }
     const encoding = headers['grpc-encoding'];
     const call = new Call(this, stream, method, typeof encoding === 'string' ? encoding : 'identity');
-    call.traceContext = proxyTraceContext((name) => headers[name]);
+    traceHeaders = headers;
+    call.traceContext = proxyTraceContext(traceHeader);
+    traceHeaders = undefined;
     const timeout = parseGrpcTimeout(headers['grpc-timeout']);
     if (timeout !== undefined) {
       if (Number.isNaN(timeout)) {
@@ -541,6 +543,14 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
     this.health.watch(call);
   }
 
+}
+
+/** The request headers {@link traceHeader} reads, set only around the one synchronous `proxyTraceContext` call. */
+let traceHeaders: http2.IncomingHttpHeaders | undefined;
+
+/** One header of {@link traceHeaders}: a module function rather than a closure (and its context) per stream. */
+function traceHeader(name: string): unknown {
+  return traceHeaders?.[name];
 }
 
 /** Answers `call` with an RPC error status: trailers-only unless headers were already sent. */
