@@ -75,7 +75,11 @@ const RESPONSE_HEADERS = {
  * the array cannot be shared), and serializes the same fields in the same order: the same HEADERS frame.
  */
 function responseHeaderList(): string[] {
-  return [':status', '200', 'content-type', 'application/grpc+proto', 'grpc-accept-encoding', 'identity,deflate,gzip', 'grpc-encoding', 'identity'];
+  const list = [':status', '200', 'content-type', 'application/grpc+proto', 'grpc-accept-encoding', 'identity,deflate,gzip', 'grpc-encoding', 'identity', '', ''];
+  // Two spare slots, dropped again: node's push of `date` then fits the list's own store instead of
+  // copying it into a larger one (128 rather than ~300 bytes per answer, measured in isolation).
+  list.length = 8;
+  return list;
 }
 const OK_TRAILERS = { 'grpc-status': '0', 'grpc-message': 'OK' } as const;
 const RESPOND_OPTIONS = { waitForTrailers: true } as const;
