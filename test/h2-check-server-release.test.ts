@@ -106,7 +106,7 @@ beforeAll(async () => {
         } catch {
           o.lateErrorThrew = true;
         }
-        o.callAtClose = call === undefined ? undefined : { ...o.callAtClose, frameAfter: call.frame, readerAfter: call.reader };
+        o.callAtClose = call === undefined ? undefined : { ...o.callAtClose, frameAfter: call.frame, messageAfter: call.message, readerAfter: call.reader };
         observed.push(o);
         nextObserved?.(o);
       });
@@ -167,6 +167,7 @@ function expectReleased(o: Observed): void {
   expect(o.lateErrorThrew).toBe(false);
   // The call (still held by a Check that is deciding, if any) lets go of the request bytes.
   expect(o.callAtClose!['frameAfter']).toBeUndefined();
+  expect(o.callAtClose!['messageAfter']).toBeUndefined();
   expect(o.callAtClose!['readerAfter']).toBeUndefined();
 }
 
@@ -176,8 +177,8 @@ describe('node:http2 transport: closed streams let go', () => {
       completedCheck,
     );
     expect(result).toBe('0');
-    // The answered call had its whole message (fast path: a frame) when it closed.
-    expect(o.callAtClose!['frame']).toBeDefined();
+    // The answered call had its whole message (fast path: the DATA chunk itself) when it closed.
+    expect(o.callAtClose!['message']).toBeDefined();
     expect(o.added.get('wantTrailers')).toHaveLength(1);
     expectReleased(o);
   });

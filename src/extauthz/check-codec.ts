@@ -39,16 +39,19 @@ const LEN = 2;
 const MAX_STRUCT_DEPTH = 32;
 
 /**
- * Decodes `envoy.service.auth.v3.CheckRequest` bytes into the plain object `toRequestContext` reads.
+ * Decodes `envoy.service.auth.v3.CheckRequest` bytes (from offset `start` to the end) into the plain object
+ * `toRequestContext` reads.
  *
  * Strings that are not valid UTF-8 (proto3 forbids them, but Envoy forwards client header bytes as they
  * are) are decoded with each bad sequence replaced by U+FFFD, as `raw_value` headers are: every string
  * idgate holds is well-formed, and a host, method or path with such bytes is then refused by validation.
  */
-export function decodeCheckRequest(bytes: Uint8Array): CheckRequestMessage {
+export function decodeCheckRequest(bytes: Uint8Array, start = 0): CheckRequestMessage {
   // protobufjs reads strings of a Buffer with Node's decoder (replacing bad sequences); for a plain
   // Uint8Array it would use its own decoder, which can yield lone surrogates. Wrap without copying.
   const r = Reader.create(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  // The message may start inside `bytes` (the HTTP/2 transport hands a gRPC message with its prefix).
+  r.pos = start;
   const out: CheckRequestMessage = {};
   while (r.pos < r.len) {
     const tag = r.uint32();

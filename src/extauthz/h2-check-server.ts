@@ -86,6 +86,9 @@ const RESPOND_OPTIONS = { waitForTrailers: true } as const;
 
 type Method = 'check' | 'healthCheck' | 'healthWatch';
 
+/** The length prefix of a gRPC message: compressed flag (1 byte) and length (4). */
+const MESSAGE_PREFIX = 5;
+
 /** One call being read: its request messages arrive in DATA chunks until the client half-closes. */
 class Call {
   /**
@@ -95,6 +98,11 @@ class Call {
   reader: MessageReader | undefined;
   /** The received (possibly still compressed) message; a unary call takes exactly one. */
   frame: GrpcFrame | undefined;
+  /**
+   * The received message as the one DATA chunk it came in, its 5-byte prefix included, when uncompressed (the
+   * fast path in `onData`): read in place from offset 5, with no frame object and no sliced `Buffer`.
+   */
+  message: Buffer | undefined;
   /** Set once the call has an answer (message or status): nothing else is sent. */
   done = false;
   deadlineAt = Infinity;
@@ -218,6 +226,7 @@ function releaseStream(stream: CallStream): void {
   // the request bytes are not needed for that.
   call.reader = undefined;
   call.frame = undefined;
+  call.message = undefined;
   call.traceContext = undefined;
   call.timer = undefined;
 }
@@ -398,11 +407,12 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
   onData(call: Call, chunk: Buffer): void {
     if (call.done) return;
     // Fast path: the first chunk is exactly one whole message within the bound — sliced, no reader at all.
-    if (call.reader === undefined && call.frame === undefined && chunk.length >= 5) {
+    if (call.reader === undefined && call.frame === undefined && call.message === undefined && chunk.length >= 5) {
       const length = chunk.readUInt32BE(1);
       if (chunk.length === 5 + length && length <= this.transportBytes) {
         // As MessageReader: a flag of exactly 1 is compressed, anything else is not.
-        call.frame = { compressed: chunk[0] === 1, payload: chunk.subarray(5) };
+        if (chunk[0] === 1) call.frame = { compressed: true, payload: chunk.subarray(5) };
+        else call.message = chunk;
         return;
       }
     }
@@ -414,7 +424,7 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
       return;
     }
     for (const frame of frames) {
-      if (call.frame !== undefined) {
+      if (call.frame !== undefined || call.message !== undefined) {
         failCall(call, { code: GrpcStatus.UNIMPLEMENTED, details: `Received a second request message for server streaming method ${methodPath(call.method)}` });
         return;
       }
@@ -426,11 +436,18 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
   onEnd(call: Call): void {
     if (call.done) return;
     const frame = call.frame;
-    if (frame === undefined || call.reader?.partial === true) {
+    const message = call.message;
+    if ((frame === undefined && message === undefined) || call.reader?.partial === true) {
       // No message, or a half-close in the middle of one: grpc-js answers both as "no request message".
       failCall(call, { code: GrpcStatus.UNIMPLEMENTED, details: `Received no request message for server streaming method ${methodPath(call.method)}` });
       return;
     }
+    // Uncompressed, whatever the call's grpc-encoding (as `decompressFrame`): read after its prefix.
+    if (message !== undefined) {
+      this.dispatch(call, message, MESSAGE_PREFIX);
+      return;
+    }
+    if (frame === undefined) return;
     const payload = decompressFrame(frame, call.encoding, this.transportBytes);
     if (Buffer.isBuffer(payload)) {
       this.dispatch(call, payload);
@@ -452,32 +469,33 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
     call.done = true;
   }
 
-  private dispatch(call: Call, bytes: Buffer): void {
+  /** The request message: `bytes` from `start` on (the fast path hands the DATA chunk itself, prefix included). */
+  private dispatch(call: Call, bytes: Buffer, start = 0): void {
     switch (call.method) {
       case 'check':
         call.awaitingRequest = false;
         clearTimeout(call.timer);
-        this.check(call, bytes);
+        this.check(call, bytes, start);
         return;
       case 'healthCheck':
-        this.healthCheck(call, bytes);
+        this.healthCheck(call, start === 0 ? bytes : bytes.subarray(start));
         return;
       case 'healthWatch':
-        this.healthWatch(call, bytes);
+        this.healthWatch(call, start === 0 ? bytes : bytes.subarray(start));
         return;
     }
   }
 
-  private check(call: Call, bytes: Buffer): void {
+  private check(call: Call, bytes: Buffer, start: number): void {
     try {
       const now = this.now();
-      if (bytes.length > this.maxMessageBytes) {
+      if (bytes.length - start > this.maxMessageBytes) {
         this.reply(call, this.verdicts.invalid(`the CheckRequest is larger than ${this.maxMessageBytes} bytes`));
         return;
       }
       let message;
       try {
-        message = decodeCheckRequest(bytes);
+        message = decodeCheckRequest(bytes, start);
       } catch {
         this.reply(call, this.verdicts.invalid('the CheckRequest could not be decoded'));
         return;
