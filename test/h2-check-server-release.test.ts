@@ -1,10 +1,9 @@
 import * as http2 from 'node:http2';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Decider } from '../src/core/decider.js';
-import type { Decision } from '../src/core/decision.js';
 import { createH2CheckServer, type H2CheckServer } from '../src/extauthz/h2-check-server.js';
-import { createEnvoyClient, type UpstreamCheckRequest } from './support/envoy-client.js';
+import type { UpstreamCheckRequest } from './support/envoy-client.js';
+import { CHECK_PATH, allowAll, grpcFramedCheck } from './support/h2-check.js';
 
 /**
  * A closed stream of the node:http2 transport must not keep idgate's call alive: node keeps closed
@@ -14,25 +13,13 @@ import { createEnvoyClient, type UpstreamCheckRequest } from './support/envoy-cl
  * request bytes.
  */
 
-const CHECK = '/envoy.service.auth.v3.Authorization/Check';
-
-const decider: Decider = {
-  decide(): Promise<Decision> {
-    return Promise.resolve({ kind: 'allow', headers: {}, metadata: {} });
-  },
-};
-
-const upstream = createEnvoyClient('127.0.0.1:1');
-upstream.close();
+const CHECK = CHECK_PATH;
+const decider = allowAll;
 
 function framed(): Buffer {
-  const request: UpstreamCheckRequest = {
+  return grpcFramedCheck({
     attributes: { request: { http: { id: 'r1', method: 'GET', path: '/a', host: 'shop.example.com', scheme: 'https', headers: { ':path': '/a' } } } },
-  };
-  const message = upstream.encodeRequest(request);
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt32BE(message.length, 1);
-  return Buffer.concat([prefix, message]);
+  });
 }
 
 const EVENTS = ['data', 'end', 'close', 'wantTrailers', 'error'] as const;

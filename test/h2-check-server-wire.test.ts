@@ -1,10 +1,9 @@
 import * as http2 from 'node:http2';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Decider } from '../src/core/decider.js';
-import type { Decision } from '../src/core/decision.js';
 import { createH2CheckServer, type H2CheckServer } from '../src/extauthz/h2-check-server.js';
-import { createEnvoyClient, type UpstreamCheckRequest } from './support/envoy-client.js';
+import type { UpstreamCheckRequest } from './support/envoy-client.js';
+import { CHECK_PATH, allowAll, grpcFramedCheck } from './support/h2-check.js';
 
 /**
  * The HTTP/2 fields of an answered Check, as the client receives them (names, values and order, from node's
@@ -12,23 +11,9 @@ import { createEnvoyClient, type UpstreamCheckRequest } from './support/envoy-cl
  * choice (an object or a raw list), never a wire change.
  */
 
-const CHECK = '/envoy.service.auth.v3.Authorization/Check';
-
-const decider: Decider = {
-  decide(): Promise<Decision> {
-    return Promise.resolve({ kind: 'allow', headers: {}, metadata: {} });
-  },
-};
-
-const upstream = createEnvoyClient('127.0.0.1:1');
-upstream.close();
-
-function framed(request: UpstreamCheckRequest): Buffer {
-  const message = upstream.encodeRequest(request);
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt32BE(message.length, 1);
-  return Buffer.concat([prefix, message]);
-}
+const CHECK = CHECK_PATH;
+const decider = allowAll;
+const framed = grpcFramedCheck;
 
 interface Answer {
   headers: string[];
