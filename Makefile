@@ -13,10 +13,16 @@ export PATH := $(NODE_DIR):$(PATH)
 
 .PHONY: run test build install runtime bench soak mutation typecheck clean
 
+# The image's malloc settings (Dockerfile): jemalloc preloaded when this machine has Debian's or Ubuntu's
+# libjemalloc2, else glibc's malloc in 2 arenas.
+COMMA := ,
+JEMALLOC := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/aarch64-linux-gnu/libjemalloc.so.2))
+MALLOC_ENV := MALLOC_ARENA_MAX=2$(if $(JEMALLOC), LD_PRELOAD=$(JEMALLOC) MALLOC_CONF=narenas:2$(COMMA)background_thread:true$(COMMA)dirty_decay_ms:1000$(COMMA)muzzy_decay_ms:0)
+
 ## run: start idgate on the example config (in-memory store, embedded Didit sandbox), as the image runs node:
 ## the bundle (dist/idgate/cli.js), which is what ships
 run: build
-	MALLOC_ARENA_MAX=2 $(NODE) --max-semi-space-size=16 --heap-growing-percent=300 dist/idgate/cli.js serve --config $(CONFIG)
+	$(MALLOC_ENV) $(NODE) --max-semi-space-size=8 --heap-growing-percent=300 dist/idgate/cli.js serve --config $(CONFIG)
 
 ## test: the whole suite (installs redis-server, nginx and chromium when missing)
 test: build

@@ -38,26 +38,49 @@ export interface LaunchContext {
 
 /**
  * The node flags the image's ENTRYPOINT and `make run` use (keep in sync with Dockerfile and Makefile):
- * a 16 MiB young-generation semi-space. On Node 24 it measured ~34 MiB less RSS than 32 MiB at 1,000
- * Checks/s for no measurable CPU per Check, at 1,000/s or at saturation (bench/README.md, "Memory, fourth
- * round"); the 32 MiB of the Node 20 days (+20–25 points of the ceiling ratio then) did not reproduce.
+ * an 8 MiB young-generation semi-space. With jemalloc (below) it is what brings the `authz` role under 128 MiB
+ * at 1,000 Checks/s (bench/README.md, "Allocator and young generation, ninth round"); 16 MiB measured ~34 MiB
+ * less than 32 on Node 24 ("Memory, fourth round"), and 8 another ~10–13 MiB less.
  * And a fixed old-generation growing factor of 4 (`--heap-growing-percent=300`): V8's own factor is capped
  * by the heap limit (1.35 at the k8s manifests' 384 MiB) and falls to 1.1 after a memory-reducing GC, which
  * put the next full GC a few MiB of promotion away; fewer full GCs at saturation and at 1,000/s after an idle
  * spell, idle RSS the same (bench/README.md, "GC sizing, sixth round").
  */
-export const NODE_RUNTIME_FLAGS: readonly string[] = (process.env.IDGATE_BENCH_RUNTIME_FLAGS ?? '--max-semi-space-size=16 --heap-growing-percent=300')
+export const NODE_RUNTIME_FLAGS: readonly string[] = (process.env.IDGATE_BENCH_RUNTIME_FLAGS ?? '--max-semi-space-size=8 --heap-growing-percent=300')
   .split(' ')
   .filter(Boolean);
 
 /**
- * The environment the image sets for node (keep in sync with the Dockerfile's `ENV` and the Makefile's
- * `run`): glibc's malloc limited to 2 arenas, which measured 6–10 MiB less RSS at 1,000 Checks/s and
- * ~1 MiB idle, CPU within noise (bench/README.md, "Memory, fourth round"). `IDGATE_BENCH_MALLOC_ARENA_MAX`
- * overrides it for a comparison; empty = glibc's default (8 × cores).
+ * jemalloc's settings in the image (`MALLOC_CONF`): 2 arenas, and a background thread that returns pages
+ * freed for 1 s to the kernel. Against glibc's malloc (2 arenas) it measured 5–7 MiB less RSS at 1,000
+ * Checks/s (bench/README.md, "Allocator and young generation, ninth round").
+ */
+export const JEMALLOC_CONF = 'narenas:2,background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0';
+
+/** Where the image links jemalloc (Debian's `libjemalloc2`, whatever the architecture's directory). */
+export const IMAGE_JEMALLOC = '/usr/local/lib/libjemalloc.so.2';
+
+/** What the image's `ENV` sets for node (keep in sync with the Dockerfile). */
+export const IMAGE_RUNTIME_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2', LD_PRELOAD: IMAGE_JEMALLOC, MALLOC_CONF: JEMALLOC_CONF };
+
+/** jemalloc on this machine: the image's link, else Debian's or Ubuntu's own path for libjemalloc2. */
+export function findJemalloc(): string | undefined {
+  return [IMAGE_JEMALLOC, '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2'].find((p) => existsSync(p));
+}
+
+/**
+ * The environment every bench target runs with: the image's (keep in sync with the Dockerfile's `ENV` and the
+ * Makefile's `run`) — jemalloc preloaded when this machine has it (`IDGATE_BENCH_MALLOC=glibc` leaves it
+ * out, for a comparison; the report says which), and glibc's malloc limited to 2 arenas for a process
+ * without it (6–10 MiB less RSS at 1,000 Checks/s than glibc's 8 per core, "Memory, fourth round";
+ * `IDGATE_BENCH_MALLOC_ARENA_MAX` overrides it, empty = glibc's default).
  */
 const mallocArenaMax = process.env.IDGATE_BENCH_MALLOC_ARENA_MAX ?? '2';
-export const NODE_RUNTIME_ENV: Readonly<Record<string, string>> = mallocArenaMax === '' ? {} : { MALLOC_ARENA_MAX: mallocArenaMax };
+const jemalloc = process.env.IDGATE_BENCH_MALLOC === 'glibc' ? undefined : findJemalloc();
+export const NODE_RUNTIME_ENV: Readonly<Record<string, string>> = {
+  ...(mallocArenaMax === '' ? {} : { MALLOC_ARENA_MAX: mallocArenaMax }),
+  ...(jemalloc !== undefined ? { LD_PRELOAD: jemalloc, MALLOC_CONF: JEMALLOC_CONF } : {}),
+};
 
 /** A `NAME=value` token among the runtime flags: an environment variable for the target, not a node flag. */
 const ENV_ASSIGNMENT = /^([A-Z][A-Z0-9_]*)=(.*)$/s;

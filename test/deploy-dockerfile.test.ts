@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NODE_RUNTIME_ENV, NODE_RUNTIME_FLAGS } from '../bench/targets.js';
+import { IMAGE_RUNTIME_ENV, JEMALLOC_CONF, NODE_RUNTIME_ENV, NODE_RUNTIME_FLAGS, findJemalloc } from '../bench/targets.js';
 
 interface Instruction {
   readonly op: string;
@@ -129,7 +129,7 @@ describe('Dockerfile', () => {
   });
 
   it('starts node on the bundled CLI, serve by default, with the config where k8s mounts it', () => {
-    expect(jsonArgs(runtime, 'ENTRYPOINT')).toEqual(['node', '--max-semi-space-size=16', '--heap-growing-percent=300', '/app/dist/idgate/cli.js']);
+    expect(jsonArgs(runtime, 'ENTRYPOINT')).toEqual(['node', '--max-semi-space-size=8', '--heap-growing-percent=300', '/app/dist/idgate/cli.js']);
     expect(jsonArgs(runtime, 'CMD')).toEqual(['serve', '--config', '/etc/idgate/idgate.yaml']);
     const deployment = readFileSync('k8s/base/deployment-authz.yaml', 'utf8');
     expect(deployment).toContain('mountPath: /etc/idgate');
@@ -141,10 +141,21 @@ describe('Dockerfile', () => {
     const entry = jsonArgs(runtime, 'ENTRYPOINT') as string[];
     expect(entry.slice(1, -1)).toEqual([...NODE_RUNTIME_FLAGS]);
     const env = (runtime?.instructions ?? []).filter((i) => i.op === 'ENV').flatMap((i) => i.args.split(/\s+/));
-    for (const [name, value] of Object.entries(NODE_RUNTIME_ENV)) expect(env).toContain(`${name}=${value}`);
-    expect(NODE_RUNTIME_ENV).toEqual({ MALLOC_ARENA_MAX: '2' });
-    const run = readFileSync('Makefile', 'utf8').split('\n').find((l) => l.includes('dist/idgate/cli.js serve'));
-    expect(run).toBe(`\t${Object.entries(NODE_RUNTIME_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} $(NODE) ${NODE_RUNTIME_FLAGS.join(' ')} dist/idgate/cli.js serve --config $(CONFIG)`);
+    for (const [name, value] of Object.entries(IMAGE_RUNTIME_ENV)) expect(env).toContain(`${name}=${value}`);
+    // The bench starts its targets with the image's environment, the preload pointing at this machine's
+    // jemalloc when it has one (the image links its own at IMAGE_RUNTIME_ENV.LD_PRELOAD).
+    const here = findJemalloc();
+    expect(NODE_RUNTIME_ENV).toEqual({ MALLOC_ARENA_MAX: '2', ...(here !== undefined ? { LD_PRELOAD: here, MALLOC_CONF: JEMALLOC_CONF } : {}) });
+    // The image installs the library it preloads, at the path it preloads it from.
+    const install = runtime?.instructions.find((i) => i.op === 'RUN' && i.args.includes('libjemalloc2'))?.args ?? '';
+    expect(install).toMatch(/apt-get install -y --no-install-recommends libjemalloc2/);
+    expect(install).toContain(` ${IMAGE_RUNTIME_ENV.LD_PRELOAD}`);
+    // make run: the same flags, and the same malloc settings when the machine has jemalloc.
+    const makefile = readFileSync('Makefile', 'utf8').split('\n');
+    expect(makefile.find((l) => l.includes('dist/idgate/cli.js serve'))).toBe(`\t$(MALLOC_ENV) $(NODE) ${NODE_RUNTIME_FLAGS.join(' ')} dist/idgate/cli.js serve --config $(CONFIG)`);
+    expect(makefile.find((l) => l.startsWith('MALLOC_ENV :='))?.replaceAll('$(COMMA)', ',')).toBe(
+      `MALLOC_ENV := MALLOC_ARENA_MAX=${IMAGE_RUNTIME_ENV.MALLOC_ARENA_MAX}$(if $(JEMALLOC), LD_PRELOAD=$(JEMALLOC) MALLOC_CONF=${JEMALLOC_CONF})`,
+    );
   });
 
   it('reaches the k8s pods: the idgate deployments pass args only, so the ENTRYPOINT and its node flags apply', () => {
