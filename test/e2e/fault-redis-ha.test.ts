@@ -114,12 +114,14 @@ function sentinelGroup(): { master: RedisServerHandle; replica: RedisServerHandl
       ),
     );
   }, 40_000);
+  // Four processes to stop after a failover, on a loaded machine: idgate (SIGKILL after 5 s), the sentinel and
+  // two redis-servers (each killed after 12 s if its shutdown waits on a replica).
   afterAll(async () => {
     group.client?.close();
     await group.idgate?.stop();
     await group.sentinel?.close();
     await Promise.all([group.replica?.close(), group.master?.close()]);
-  });
+  }, 60_000);
   return group;
 }
 

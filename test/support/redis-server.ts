@@ -183,9 +183,20 @@ export async function waitForServerClock(nodes: readonly { time(): Promise<unkno
   }
 }
 
-function waitExit(child: ChildProcess): Promise<void> {
+/**
+ * Resolves when `child` has exited. A redis-server asked to stop may wait for its replicas up to its
+ * `shutdown-timeout` (10 s) — longer under a loaded suite, where a failover test's teardown once outlived its
+ * hook's 30 s — so after `killAfterMs` it is killed instead.
+ */
+function waitExit(child: ChildProcess, killAfterMs = 12_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 const running = new Set<ChildProcess>();
