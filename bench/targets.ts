@@ -224,8 +224,9 @@ export async function startTarget(
       if (lines.length >= 200) lines.shift();
       lines.push(line);
       for (const listener of listeners) listener(line);
-      // Parse only until ready and only candidate lines: a step-up run logs thousands of lines a second.
-      if (ready || !(line.includes('"listening"') || line.includes('"ready"'))) return;
+      // Parse only until ready (and, with --workers, until a worker's gRPC port, which may come after the
+      // primary's ready) and only candidate lines: a step-up run logs thousands of lines a second.
+      if ((ready && grpcPort !== undefined) || !(line.includes('"listening"') || line.includes('"ready"'))) return;
       let parsed: Record<string, unknown>;
       try {
         parsed = JSON.parse(line) as Record<string, unknown>;
