@@ -368,6 +368,31 @@ async function runScenario(def: ScenarioDef, env: Env): Promise<ScenarioResult> 
   }
 }
 
+/**
+ * One run of an alternating A/B: `name` started fresh on the scenario's launch context (pinned to core 0 when
+ * the run pins, with the run's runtime flags), checked to answer the scenario's verdict (the floor: allow),
+ * and warmed up at saturation. The caller measures, then stops it; on a failed start or check it is stopped here.
+ */
+async function startWarmedTarget(name: 'idgate' | 'floor', def: ScenarioDef, env: Env, setup: Pick<ScenarioSetup, 'ctx' | 'work'>, label: string): Promise<Awaited<ReturnType<typeof startTarget>>> {
+  const { ctx, work } = setup;
+  const target = await startTarget(name, ctx, {
+    ...(env.settings.pinned ? { cpus: '0' } : {}),
+    ...(env.runtimeFlags !== undefined ? { runtimeFlags: env.runtimeFlags } : {}),
+    children: env.children,
+    tempRoot: env.workDir,
+  });
+  try {
+    const expected: ExpectedVerdict = name === 'floor' ? 'allow' : def.expected;
+    const sample = await sampleWarmVerdict(target.grpcPort, work.sample, env.codec);
+    if (sample.verdict !== expected) throw new Error(`${label}: expected ${expected}, ${name} answered ${sample.verdict}`);
+    await runGenerator(def, env, target.grpcPort, work.warm, work.bodyFile, work.warmCalls, undefined);
+    return target;
+  } catch (err) {
+    await target.stop();
+    throw err;
+  }
+}
+
 /** Rounds of the tracing A/B in a full run (quick: 2), and saturated Checks measured per run. */
 const TRACING_AB = { rounds: 4, quickRounds: 2, calls: 40_000, quickCalls: 15_000 } as const;
 
@@ -390,16 +415,8 @@ async function runTracingAb(env: Env): Promise<TracingAb> {
     for (let round = 0; round < rounds; round++) {
       for (const [i, def] of defs.entries()) {
         const { ctx, work } = setups[i] as ScenarioSetup;
-        const target = await startTarget('idgate', ctx, {
-          ...(env.settings.pinned ? { cpus: '0' } : {}),
-          ...(env.runtimeFlags !== undefined ? { runtimeFlags: env.runtimeFlags } : {}),
-          children: env.children,
-          tempRoot: env.workDir,
-        });
+        const target = await startWarmedTarget('idgate', def, env, { ctx, work }, `tracing A/B, ${def.name}`);
         try {
-          const sample = await sampleWarmVerdict(target.grpcPort, work.sample, env.codec);
-          if (sample.verdict !== def.expected) throw new Error(`tracing A/B, ${def.name}: expected ${def.expected}, idgate answered ${sample.verdict}`);
-          await runGenerator(def, env, target.grpcPort, work.warm, work.bodyFile, work.warmCalls, undefined);
           const before = sampleUsage(target.pid);
           const r = await runGenerator(def, env, target.grpcPort, work.saturation, work.bodyFile, calls, undefined);
           const after = sampleUsage(target.pid);
@@ -448,17 +465,8 @@ async function runPacedAb(env: Env): Promise<PacedAb> {
     for (let round = 0; round < rounds; round++) {
       const order: readonly ('floor' | 'idgate')[] = round % 2 === 0 ? ['floor', 'idgate'] : ['idgate', 'floor'];
       for (const name of order) {
-        const target = await startTarget(name, ctx, {
-          ...(env.settings.pinned ? { cpus: '0' } : {}),
-          ...(env.runtimeFlags !== undefined ? { runtimeFlags: env.runtimeFlags } : {}),
-          children: env.children,
-          tempRoot: env.workDir,
-        });
+        const target = await startWarmedTarget(name, def, env, { ctx, work }, `paced A/B, ${name}`);
         try {
-          const expected: ExpectedVerdict = name === 'floor' ? 'allow' : def.expected;
-          const sample = await sampleWarmVerdict(target.grpcPort, work.sample, env.codec);
-          if (sample.verdict !== expected) throw new Error(`paced A/B, ${name}: expected ${expected}, answered ${sample.verdict}`);
-          await runGenerator(def, env, target.grpcPort, work.warm, work.bodyFile, work.warmCalls, undefined);
           const leadIn = await runGenerator(def, env, target.grpcPort, bodies, work.bodyFile, rate * leadInSeconds, rate);
           const before = sampleUsage(target.pid);
           const r = await runGenerator(def, env, target.grpcPort, bodies, work.bodyFile, rate * phaseSeconds, rate);
