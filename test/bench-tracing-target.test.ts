@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateTargets, type PhaseResult, type ScenarioResult } from '../bench/report.js';
 import type { ScenarioName } from '../bench/scenarios.js';
+import { benchPhase } from './support/bench-phase.js';
 
-function saturation(throughput: number): PhaseResult {
-  return {
-    load: 'saturation',
-    throughput,
-    latencyUs: { p50: 100, p90: 200, p99: 300, p999: 400, max: 500, count: 1000 } as unknown as PhaseResult['latencyUs'],
-    cpuMillicores: 1000,
-    rssMiB: 100,
-    peakRssMiB: 100,
-    errors: 0,
-    command: 'h2load',
-  };
-}
+const saturation = (throughput: number): PhaseResult => benchPhase('saturation', throughput);
 
 /** The proto-loader ceiling is set 20 % above the floor: the tracing cost is read against the floor only. */
 function scenario(name: ScenarioName, target: number, floor: number): ScenarioResult {
