@@ -33,19 +33,39 @@ describe('bench targets at 1,000 Checks/s (issue 15): the steady-state A/B', () 
   // The one-shot window says 191 vs 79 m and 6.56 vs 3.03 ms (the eighth round's run 2): both miss.
   const oneShot = [hot([191, 6_560], [79, 3_030])];
 
-  it('judges both goals by the A/B medians when the run has one, and still prints the one-shot figures', () => {
+  it('judges both goals by the median of the per-round comparisons when the run has an A/B, and still prints the one-shot figures', () => {
     expect(evaluateTargets(oneShot).find((c) => c.label === CPU)?.pass).toBe(false);
-    // idgate's medians 120 m / 3.4 ms against the floor's 110 m / 3.0 ms; one odd run on each side does not move a median.
+    // Per round, idgate against the floor run next to it: 109.1 %, 500 %, 102.6 % of its CPU and +0.4, +7.0,
+    // +0.2 ms of p99; the odd round out does not move the median.
     const ab: PacedAb = { rate: 1_000, leadInSeconds: 5, seconds: 10, idgate: [run(120, 3_400), run(300, 9_000), run(118, 3_300)], floor: [run(110, 3_000), run(60, 2_000), run(115, 3_100)] };
     const checks = evaluateTargets(oneShot, undefined, ab);
     const cpu = checks.find((c) => c.label === CPU);
     expect(cpu?.pass).toBe(true);
     expect(cpu?.figure).toBe(
-      '120 m vs floor 110 m (max 127 m; steady-state A/B, 3 rounds of 10 s after a 5 s lead-in, medians: idgate 120 m, 300 m, 118 m; floor 110 m, 60 m, 115 m; one-shot after 100/s: 191 m vs 79 m)',
+      "109.1 % of the floor's CPU (max 115 %; steady-state A/B, 3 rounds of 10 s after a 5 s lead-in, median of the per-round ratios 109.1 %, 500.0 %, 102.6 %: idgate 120 m, 300 m, 118 m; floor 110 m, 60 m, 115 m; one-shot after 100/s: 191 m vs 79 m)",
     );
     const p99 = checks.find((c) => c.label === P99);
     expect(p99?.pass).toBe(true);
-    expect(p99?.figure).toMatch(/^3\.400 ms vs floor 3\.000 ms \(max 3\.500 ms; steady-state A\/B, 3 rounds .*one-shot after 100\/s: 6\.560 vs 3\.030 ms\)$/);
+    expect(p99?.figure).toMatch(
+      /^\+0\.400 ms over the floor's p99 \(max \+0\.500 ms; steady-state A\/B, 3 rounds .* median of the per-round differences \+0\.400 ms, \+7\.000 ms, \+0\.200 ms: .*one-shot after 100\/s: 6\.560 vs 3\.030 ms\)$/,
+    );
+  });
+
+  it('cancels a drift of the machine within a round that medians of each side would read as a miss', () => {
+    // The tenth round's first full run (rounds A B, B A, A B): each side's median says 150 vs 128 m (117 %) and
+    // 7.427 vs 6.261 ms (+1.166): both miss. Round 2 ran idgate while the machine was slow, and its floor run
+    // after it fast; per round idgate took 110.3, 143.1 and 99.2 % of its floor's CPU, and +0.397, +0.144 and
+    // +1.166 ms of p99.
+    const drift: PacedAb = {
+      rate: 1_000,
+      leadInSeconds: 5,
+      seconds: 10,
+      idgate: [run(150, 6_499), run(166, 7_653), run(127, 7_427)],
+      floor: [run(136, 6_102), run(116, 7_509), run(128, 6_261)],
+    };
+    const checks = evaluateTargets(oneShot, undefined, drift);
+    expect(checks.find((c) => c.label === CPU)).toMatchObject({ pass: true, figure: expect.stringMatching(/^110\.3 % of the floor's CPU .* ratios 110\.3 %, 143\.1 %, 99\.2 %:/) });
+    expect(checks.find((c) => c.label === P99)).toMatchObject({ pass: true, figure: expect.stringMatching(/^\+0\.397 ms over .* differences \+0\.397 ms, \+0\.144 ms, \+1\.166 ms:/) });
   });
 
   it('fails a real gap the same way, exactly on the bound passing', () => {
@@ -53,7 +73,8 @@ describe('bench targets at 1,000 Checks/s (issue 15): the steady-state A/B', () 
     const checks = evaluateTargets(oneShot, undefined, dear);
     expect(checks.find((c) => c.label === CPU)?.pass).toBe(false);
     expect(checks.find((c) => c.label === P99)?.pass).toBe(false);
-    expect(checks.find((c) => c.label === CPU)?.figure).toMatch(/^130 m vs floor 100 m \(max 115 m; steady-state A\/B, 1 round of 10 s/);
+    expect(checks.find((c) => c.label === CPU)?.figure).toMatch(/^130\.0 % of the floor's CPU \(max 115 %; steady-state A\/B, 1 round of 10 s/);
+    expect(checks.find((c) => c.label === P99)?.figure).toMatch(/^\+0\.600 ms over the floor's p99 \(max \+0\.500 ms; steady-state A\/B, 1 round/);
     const edge: PacedAb = { rate: 1_000, leadInSeconds: 5, seconds: 10, idgate: [run(115, 3_500)], floor: [run(100, 3_000)] };
     const atBound = evaluateTargets(oneShot, undefined, edge);
     expect(atBound.find((c) => c.label === CPU)?.pass).toBe(true);
