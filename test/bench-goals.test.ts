@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateMemory, type RoleMemory } from '../bench/memory.js';
+import { evaluateMemory, renderMemoryReport, type RoleMemory } from '../bench/memory.js';
 import { evaluateTargets, renderReport, verdictWord, type PhaseResult, type ScenarioResult, type TargetCheck } from '../bench/report.js';
 import type { ScenarioName } from '../bench/scenarios.js';
 
@@ -113,5 +113,13 @@ describe('memory goals (issue 15 §3)', () => {
     const checks = evaluateMemory([{ role: 'authz (Redis store)', error: 'redis-server did not start' }]);
     expect(checks.find((c) => c.label.startsWith('authz (Redis store): idle'))).toMatchObject({ figure: 'aborted', pass: undefined });
     expect(checks.find((c) => c.label.startsWith('authz (memory store): idle'))).toMatchObject({ figure: 'not measured', pass: undefined });
+  });
+
+  it('says under the goals which window the loaded figures come from, and that it is not the steady state', () => {
+    const text = renderMemoryReport(roles(74, 120), { rate: 1_000, loadSeconds: 10 });
+    expect(text).toContain('| authz (Redis store): RSS after GC at 1,000 checks/s ≤ 128 MiB | 120.0 MiB (heap used 20.0 MiB) | PASS |');
+    expect(text.trimEnd().split('\n').at(-1)).toBe(
+      'The loaded figures are read after 10 s at 1000/s. That is not the steady state: in a longer run RSS keeps rising between mark-compacts (`make soak`; bench/README.md, "The soak, tenth round").',
+    );
   });
 });
