@@ -201,10 +201,11 @@ export function evaluateTargets(results: readonly ScenarioResult[], tracingAb?: 
     if (ab === undefined || ab.error !== undefined || ab.idgate.length === 0) return undefined;
     return needsFloor && ab.floor.length === 0 ? undefined : ab;
   };
-  const roundRatios = (ab: SaturationAb): number[] => pairedValues(ab.idgate, ab.floor, (t, f) => t.throughput / f.throughput).filter(Number.isFinite);
+  // The per-round ratios of a usable paired A/B (empty without one), and their median.
+  const roundRatios = (ab: SaturationAb | undefined): number[] =>
+    ab === undefined ? [] : pairedValues(ab.idgate, ab.floor, (t, f) => t.throughput / f.throughput).filter(Number.isFinite);
   const abRatio = (r: ScenarioResult | undefined): number | undefined => {
-    const ab = abOf(r, true);
-    const ratios = ab === undefined ? [] : roundRatios(ab);
+    const ratios = roundRatios(abOf(r, true));
     return ratios.length === 0 ? undefined : median(ratios);
   };
   const oneShotRatio = (name: ScenarioName): number | undefined => {
@@ -213,7 +214,6 @@ export function evaluateTargets(results: readonly ScenarioResult[], tracingAb?: 
     const f = phase(r?.floor, 'saturation');
     return t === undefined || f === undefined || f.throughput <= 0 ? undefined : t.throughput / f.throughput;
   };
-  const floorRatio = (name: ScenarioName): number | undefined => abRatio(get(name)) ?? oneShotRatio(name);
   const satRuns = (runs: readonly SaturationRun[]): string => runs.map((x) => `${fmt(x.throughput, 0)}${x.generatorBound === true ? ' †' : ''}`).join(', ');
   // Bounds are compared by cross-multiplying in whole percentages, so a figure exactly on a goal passes
   // (0.55 × 100 is 55.00000000000001 in floating point); a median ratio is compared with a 1e-9 margin.
@@ -232,9 +232,9 @@ export function evaluateTargets(results: readonly ScenarioResult[], tracingAb?: 
             pass: t.throughput * 100 >= minPercent * f.throughput,
           };
     const ab = abOf(r, true);
-    const abMedian = abRatio(r);
-    if (ab !== undefined && abMedian !== undefined) {
-      const ratios = roundRatios(ab);
+    const ratios = roundRatios(ab);
+    if (ab !== undefined && ratios.length > 0) {
+      const abMedian = median(ratios);
       return {
         label,
         figure:
@@ -272,14 +272,15 @@ export function evaluateTargets(results: readonly ScenarioResult[], tracingAb?: 
   const tracingCost = (): TargetCheck => {
     const label = `tracing at 1 % costs ≤ ${GOALS.tracingPoints} points of the hot-path floor ratio`;
     // `hot`'s ratio from its saturation A/B when the run has one; each scenario's one-shot ratio is printed.
-    const hot = floorRatio('hot');
+    const hotAb = abRatio(get('hot'));
     const hotOneShot = oneShotRatio('hot');
+    const hot = hotAb ?? hotOneShot;
     const traced = oneShotRatio('hot-traced');
     const hotT = phase(get('hot')?.target, 'saturation');
     const tracedT = phase(get('hot-traced')?.target, 'saturation');
     if (hot === undefined || hotOneShot === undefined || traced === undefined || hotT === undefined || tracedT === undefined || hotT.throughput <= 0) return notMeasured(label);
     const ownFloors = `each against its own floor: ${fmt(traced * 100, 1)} % vs ${fmt(hotOneShot * 100, 1)} %`;
-    const hotSource = abRatio(get('hot')) !== undefined ? ' (saturation A/B)' : '';
+    const hotSource = hotAb !== undefined ? ' (saturation A/B)' : '';
     if (tracingAb !== undefined && tracingAb.error === undefined && Math.min(tracingAb.hotUs.length, tracingAb.tracedUs.length) > 0) {
       // Each round's cost is 1 − hot / traced (its two runs are next to each other); the goal reads the median.
       const costs = pairedValues(tracingAb.hotUs, tracingAb.tracedUs, (h, t) => 1 - h / t);

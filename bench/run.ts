@@ -66,6 +66,24 @@ function clientsForRate(rate: number): number {
   return Math.min(8, Math.max(1, Math.ceil(rate / 500)));
 }
 
+/** What `name` must answer in `def`: the baselines (ceiling and floor) allow everything. */
+function expectedVerdict(name: TargetName, def: ScenarioDef): ExpectedVerdict {
+  return name === 'noop' || name === 'floor' ? 'allow' : def.expected;
+}
+
+/** Saturated calls that take a target ~`phaseSeconds` at `throughput` Checks/s (2,000 – 2,000,000). */
+function saturationCallsAt(throughput: number, phaseSeconds: number): number {
+  return Math.round(Math.min(2_000_000, Math.max(2_000, throughput * phaseSeconds)));
+}
+
+/**
+ * A pinned server's core below 85 % busy at saturation (in millicores of its process tree): the generator,
+ * not the server, set the pace, so the throughput is a lower bound (`generatorBound` in the report).
+ */
+function generatorBound(pinnedServer: boolean, millicores: number): boolean {
+  return pinnedServer && millicores < 850;
+}
+
 /** The repository root: the first directory above this module holding idgate's package.json. */
 function findRepoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -218,7 +236,7 @@ async function runTarget(name: TargetName, def: ScenarioDef, env: Env, ctx: Laun
     return { target: name, phases, notes, error: `${err instanceof Error ? err.message : String(err)}`.slice(0, 2_000) };
   }
   try {
-    const expected: ExpectedVerdict = name === 'noop' || name === 'floor' ? 'allow' : def.expected;
+    const expected = expectedVerdict(name, def);
     const sample = await sampleWarmVerdict(target.grpcPort, work.sample, env.codec);
     if (sample.verdict !== expected) {
       return {
@@ -247,12 +265,12 @@ async function runTarget(name: TargetName, def: ScenarioDef, env: Env, ctx: Laun
     };
     const warm = await sampled('warm-up', work.warm, () => runGenerator(def, env, target.grpcPort, work.warm, work.bodyFile, work.warmCalls, undefined));
     const saturationCalls = work.saturationCalls
-      ?? Math.round(Math.min(2_000_000, Math.max(2_000, warm.throughput * settings.phaseSeconds)));
+      ?? saturationCallsAt(warm.throughput, settings.phaseSeconds);
     process.stderr.write(`  ${def.name}/${name}: saturation (${saturationCalls} calls)\n`);
     const saturation = await sampled('saturation', work.saturation, () =>
       measure(target.pid, env, 'saturation', () => runGenerator(def, env, target.grpcPort, work.saturation, work.bodyFile, saturationCalls, undefined)),
     );
-    phases.push(pin !== undefined && saturation.cpuMillicores < 850 ? { ...saturation, generatorBound: true } : saturation);
+    phases.push(generatorBound(pin !== undefined, saturation.cpuMillicores) ? { ...saturation, generatorBound: true } : saturation);
     for (const rate of settings.rates) {
       const bodies = work.rates.get(rate) ?? work.saturation;
       const calls = rate * settings.phaseSeconds;
@@ -402,7 +420,7 @@ async function runSaturationAb(
   const callsOf = (run: TargetRun | undefined): number => {
     if (work.saturationCalls !== undefined) return work.saturationCalls;
     const t = run?.phases.find((p) => p.load === 'saturation')?.throughput;
-    return t === undefined || !(t > 0) ? 40_000 : Math.round(Math.min(2_000_000, Math.max(2_000, t * env.settings.phaseSeconds)));
+    return t === undefined || !(t > 0) ? 40_000 : saturationCallsAt(t, env.settings.phaseSeconds);
   };
   const calls = { floor: mode === 'paired' ? callsOf(oneShot.floor) : 0, idgate: callsOf(oneShot.idgate) };
   const runs: { floor: SaturationRun[]; idgate: SaturationRun[] } = { floor: [], idgate: [] };
@@ -420,12 +438,12 @@ async function runSaturationAb(
           const r = await runGenerator(def, env, target.grpcPort, work.saturation, work.bodyFile, n, undefined);
           const after = sampleUsage(target.pid);
           if (r.errors > 0) throw new Error(`${label}: ${r.errors} of ${n} Checks failed`);
-          const expected: ExpectedVerdict = name === 'floor' ? 'allow' : def.expected;
+          const expected = expectedVerdict(name, def);
           const still = await sampleWarmVerdict(target.grpcPort, work.sample, env.codec);
           if (still.verdict !== expected) throw new Error(`${label}: answered ${still.verdict} after the run, expected ${expected}`);
           const cpuUsPerCheck = cpuMicrosPerCall(before, after, env.ticksPerSecond, n);
-          const busy = (r.throughput * cpuUsPerCheck) / 1e6;
-          const run: SaturationRun = { throughput: r.throughput, cpuUsPerCheck, ...(env.settings.pinned && def.pinServer && busy < 0.85 ? { generatorBound: true } : {}) };
+          const bound = generatorBound(env.settings.pinned && def.pinServer, cpuMillicores(before, after, env.ticksPerSecond));
+          const run: SaturationRun = { throughput: r.throughput, cpuUsPerCheck, ...(bound ? { generatorBound: true } : {}) };
           runs[name].push(run);
           process.stderr.write(`  ${def.name} A/B round ${round + 1} ${name}: ${r.throughput.toFixed(0)} Checks/s, ${cpuUsPerCheck.toFixed(1)} µs of server CPU per Check\n`);
         } finally {
@@ -453,7 +471,7 @@ async function startWarmedTarget(name: 'idgate' | 'floor', def: ScenarioDef, env
     tempRoot: env.workDir,
   });
   try {
-    const expected: ExpectedVerdict = name === 'floor' ? 'allow' : def.expected;
+    const expected = expectedVerdict(name, def);
     const sample = await sampleWarmVerdict(target.grpcPort, work.sample, env.codec);
     if (sample.verdict !== expected) throw new Error(`${label}: expected ${expected}, ${name} answered ${sample.verdict}`);
     await runGenerator(def, env, target.grpcPort, work.warm, work.bodyFile, work.warmCalls, undefined);
