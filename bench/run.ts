@@ -17,7 +17,7 @@ import { renderReport, type PhaseResult, type RunInfo, type ScenarioResult, type
 import { SCENARIOS, commandOf, parseScenarioList, type ScenarioDef, type ScenarioName } from './scenarios.js';
 import { STEPUP_SLOW_DIDIT, renderStepUpSlowDidit, runStepUpSlowDidit, type StepUpSlowDiditResult } from './stepup-slow-didit.js';
 import { parseRuntimeFlagSets, renderFlagsMatrix, type FlagSetRun } from './flags-matrix.js';
-import { MEMORY_REPORT, renderMemoryReport, runMemoryReport, type RoleMemory } from './memory.js';
+import { MEMORY_LOAD_SECONDS, MEMORY_REPORT, renderMemoryReport, runMemoryReport, type RoleMemory } from './memory.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
 import { idgateCli, startTarget, type LaunchContext, type TargetName } from './targets.js';
 
@@ -608,6 +608,8 @@ async function main(): Promise<void> {
   const rates = (flags.rates ?? '100,1000,2000,5000').split(',').map(Number);
   if (rates.some((r) => !Number.isInteger(r) || r <= 0 || r > 50_000)) throw new TypeError('--rates must be integers in 1..50000');
   const phaseSeconds = Number(flags.seconds ?? (quick ? 3 : 10));
+  // The memory report's load reads a steady state, so its length is its own (memory.ts), not the phases'.
+  const memorySeconds = quick ? MEMORY_LOAD_SECONDS.quick : MEMORY_LOAD_SECONDS.full;
   if (!(phaseSeconds > 0 && phaseSeconds <= 120)) throw new TypeError('--seconds must be in (0, 120]');
   // `stepup-slow-didit` and `memory` run outside the ratio machinery (they measure budget and memory, not
   // throughput). The runtime-flags matrix runs `hot` once per flag set and nothing else.
@@ -671,7 +673,7 @@ async function main(): Promise<void> {
       pacedAb = await runPacedAb(env);
     }
     if (slowDidit) slowDiditResult = await runStepUpSlowDidit({ quick, children });
-    if (memory) memoryResult = await runMemoryReport({ loadSeconds: phaseSeconds, pinned, children });
+    if (memory) memoryResult = await runMemoryReport({ loadSeconds: memorySeconds, pinned, children });
   } finally {
     await issuer.close();
     rmSync(workDir, { recursive: true, force: true });
@@ -690,7 +692,7 @@ async function main(): Promise<void> {
     pinned,
     loadAverage,
   };
-  const memorySection = memoryResult !== undefined ? `\n${renderMemoryReport(memoryResult, { rate: 1_000, loadSeconds: phaseSeconds })}` : '';
+  const memorySection = memoryResult !== undefined ? `\n${renderMemoryReport(memoryResult, { rate: 1_000, loadSeconds: memorySeconds })}` : '';
   if (flagSets !== undefined) {
     // The matrix is a comparison for bench/README.md, not a run to publish: printed only, never written.
     const header = [

@@ -11,6 +11,7 @@ import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-c
 import { parseFlags } from './parse-flags.js';
 import { pinProcess, sampleUsage } from './proc-stats.js';
 import { startRedis } from './redis-process.js';
+import { MEMORY_GOALS, steadyRssOf, type SteadyRss } from './memory.js';
 import { probeMemory, type MemoryAfterGc } from './probe-memory.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
 import { startTarget, type TargetName } from './targets.js';
@@ -53,6 +54,17 @@ export function assessFlatness(samples: readonly RssSample[]): FlatnessVerdict {
   const midMiB = (half[0] as RssSample).rssMiB;
   const endMiB = (half[n - 1] as RssSample).rssMiB;
   return { flat: endMiB - midMiB <= Math.max(8, midMiB * 0.1), slopeMiBPerMinute, midMiB, endMiB };
+}
+
+/**
+ * The soak's reading of issue 15 §3: the peak RSS of the load's second half (no GC forced) against the
+ * ≤ 128 MiB goal at 1,000 checks/s. With many subjects the bounded caches fill, which the line says.
+ */
+export function soakSteadyStateLine(steady: SteadyRss | undefined, subjects: number): string {
+  if (steady === undefined) return '- steady state: too few samples to read';
+  const met = steady.peakMiB <= MEMORY_GOALS.loadedRssMiB;
+  const caches = subjects > 1 ? ` (${subjects} distinct subjects: the token, verdict and allow caches fill; bench/README.md, "Old-generation growth, eleventh round")` : '';
+  return `- steady state (second half, no GC forced): peak RSS ${steady.peakMiB.toFixed(1)} MiB, mean ${steady.meanMiB.toFixed(1)} MiB; issue 15 §3's ≤ ${MEMORY_GOALS.loadedRssMiB} MiB at 1,000 checks/s ${met ? 'met ✓' : 'NOT met ✗'}${caches}`;
 }
 
 async function main(): Promise<void> {
@@ -118,7 +130,7 @@ async function main(): Promise<void> {
         samples.push({ atSeconds: (performance.now() - t0) / 1000, rssMiB: usage.rssKiB / 1024 });
       };
       take();
-      const sampler = setInterval(take, 10_000);
+      const sampler = setInterval(take, 5_000);
       process.stderr.write(`soak: ${rate}/s for ${seconds} s over ${subjects} subjects against ${target}\n`);
       const result = await runGrpcLoad({
         port: server.grpcPort,
@@ -135,6 +147,7 @@ async function main(): Promise<void> {
       const afterGc = (label: string, m: MemoryAfterGc): string =>
         `${label}: RSS ${m.rssMiB.toFixed(1)} MiB, heap used ${m.heapUsedMiB.toFixed(1)} MiB of ${m.heapTotalMiB.toFixed(1)} MiB, external ${m.externalMiB.toFixed(1)} MiB`;
       const verdict = assessFlatness(samples);
+      const steady = steadyRssOf(samples.map((x) => [x.atSeconds, x.rssMiB] as const), seconds);
       const lines = [
         `# idgate soak — ${new Date().toISOString().slice(0, 10)} on ${hostname()}`,
         '',
@@ -142,6 +155,7 @@ async function main(): Promise<void> {
         `- ${result.completed} checks in ${result.seconds.toFixed(0)} s (${result.reqPerSec.toFixed(0)}/s), ${subjects} distinct subjects and tokens; grpc-status ${JSON.stringify(result.grpcStatusCounts)}, ${result.transportErrors} transport errors`,
         `- latency p50 ${(result.latency.p50 / 1000).toFixed(3)} ms, p99 ${(result.latency.p99 / 1000).toFixed(3)} ms, p99.9 ${(result.latency.p999 / 1000).toFixed(3)} ms`,
         `- memory ${verdict.flat ? 'stayed flat ✓' : 'did NOT stay flat ✗'}: second-half slope ${verdict.slopeMiBPerMinute.toFixed(2)} MiB/min, ${verdict.midMiB.toFixed(1)} → ${verdict.endMiB.toFixed(1)} MiB`,
+        soakSteadyStateLine(steady, subjects),
         `- after a forced GC (bench GC probe), ${afterGc('before the load', beforeLoad)}; ${afterGc('after it', afterLoad)}`,
         '',
         '| t (s) | RSS (MiB) |',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateMemory, renderMemoryReport, type RoleMemory } from '../bench/memory.js';
+import { evaluateMemory, renderMemoryReport, steadyRssOf, type RoleMemory } from '../bench/memory.js';
+import { assessFlatness, soakSteadyStateLine } from '../bench/soak.js';
 import { evaluateTargets, renderReport, verdictWord, type PhaseResult, type ScenarioResult, type TargetCheck } from '../bench/report.js';
 import type { ScenarioName } from '../bench/scenarios.js';
 
@@ -94,32 +95,80 @@ describe('bench goals (issue 15 §2), computed against the transport floor', () 
 
 describe('memory goals (issue 15 §3)', () => {
   const usage = (rssMiB: number) => ({ rssMiB, heapUsedMiB: 20, heapTotalMiB: 40, externalMiB: 1 });
-  const roles = (idle: number, loaded: number): RoleMemory[] => [
-    { role: 'authz (memory store)', idle: usage(idle), loaded: usage(loaded) },
-    { role: 'authz (Redis store)', idle: usage(idle), loaded: usage(loaded) },
+  const steady = (peakMiB: number) => ({ fromSeconds: 30, toSeconds: 60, samples: 31, peakMiB, meanMiB: peakMiB - 4 });
+  const roles = (idle: number, loaded: number, steadyPeak = loaded): RoleMemory[] => [
+    { role: 'authz (memory store)', idle: usage(idle), loaded: usage(loaded), steadyRss: steady(steadyPeak) },
+    { role: 'authz (Redis store)', idle: usage(idle), loaded: usage(loaded), steadyRss: steady(steadyPeak) },
     { role: 'webhook', idle: usage(500) },
   ];
 
-  it('authz passes at 80 MiB idle and 128 MiB loaded after GC, and misses above', () => {
+  it('authz passes at 80 MiB idle and 128 MiB loaded, in steady state and after GC, and misses above', () => {
     const at = evaluateMemory(roles(80, 128));
-    expect(at).toHaveLength(4);
+    expect(at).toHaveLength(6);
     expect(at.every((c) => c.pass === true)).toBe(true);
     const over = evaluateMemory(roles(80.1, 128.1));
-    expect(over.map((c) => c.pass)).toEqual([false, false, false, false]);
+    expect(over.map((c) => c.pass)).toEqual([false, false, false, false, false, false]);
     expect(over[0]?.figure).toBe('80.1 MiB (heap used 20.0 MiB)');
+    expect(over[1]).toEqual({
+      label: 'authz (memory store): peak RSS at 1,000 checks/s in steady state ≤ 128 MiB',
+      figure: '128.1 MiB (mean 124.1 MiB, 31 samples, 30–60 s)',
+      pass: false,
+    });
+  });
+
+  it('a steady-state peak above the goal misses even when RSS after a forced GC passes', () => {
+    const checks = evaluateMemory(roles(74, 111, 131));
+    expect(checks.filter((c) => c.label.includes('steady state')).map((c) => c.pass)).toEqual([false, false]);
+    expect(checks.filter((c) => c.label.includes('after GC at 1,000')).map((c) => c.pass)).toEqual([true, true]);
   });
 
   it('an aborted role is reported as such, not as a pass', () => {
     const checks = evaluateMemory([{ role: 'authz (Redis store)', error: 'redis-server did not start' }]);
     expect(checks.find((c) => c.label.startsWith('authz (Redis store): idle'))).toMatchObject({ figure: 'aborted', pass: undefined });
+    expect(checks.find((c) => c.label.startsWith('authz (Redis store): peak'))).toMatchObject({ figure: 'aborted', pass: undefined });
     expect(checks.find((c) => c.label.startsWith('authz (memory store): idle'))).toMatchObject({ figure: 'not measured', pass: undefined });
   });
 
-  it('says under the goals which window the loaded figures come from, and that it is not the steady state', () => {
-    const text = renderMemoryReport(roles(74, 120), { rate: 1_000, loadSeconds: 10 });
-    expect(text).toContain('| authz (Redis store): RSS after GC at 1,000 checks/s ≤ 128 MiB | 120.0 MiB (heap used 20.0 MiB) | PASS |');
-    expect(text.trimEnd().split('\n').at(-1)).toBe(
-      'The loaded figures are read after 10 s at 1000/s. That is not the steady state: in a longer run RSS keeps rising between mark-compacts (`make soak`; bench/README.md, "The soak, tenth round").',
+  it('reads the steady state from the second half of the load: peak and mean of its samples', () => {
+    const samples: [number, number][] = [[1, 100], [29.9, 140], [30, 120], [45, 126], [60, 123]];
+    expect(steadyRssOf(samples, 60)).toEqual({ fromSeconds: 30, toSeconds: 60, samples: 3, peakMiB: 126, meanMiB: 123 });
+    // Fewer than 2 samples in the second half: no steady state to read.
+    expect(steadyRssOf([[1, 100], [9, 110]], 10)).toBeUndefined();
+  });
+
+  it('says which window the loaded figures come from, and when it is too short to be the steady state', () => {
+    const full = renderMemoryReport(roles(74, 111, 120), { rate: 1_000, loadSeconds: 60 });
+    expect(full).toContain('| authz (Redis store): peak RSS at 1,000 checks/s in steady state ≤ 128 MiB | 120.0 MiB (mean 116.0 MiB, 31 samples, 30–60 s) | PASS |');
+    expect(full).toContain('| authz (Redis store): RSS after GC at 1,000 checks/s ≤ 128 MiB | 111.0 MiB (heap used 20.0 MiB) | PASS |');
+    expect(full).toMatch(/\| authz \(memory store\) \| 1000\/s \| 111\.0 \|.*\| 120\.0 \/ 116\.0 \|/);
+    expect(full.trimEnd().split('\n').at(-1)).toBe(
+      'Steady state = VmRSS sampled every second over the second half of 60 s at 1000/s, no GC forced; the soak (`make soak`) runs the same for minutes.',
     );
+    const quick = renderMemoryReport(roles(74, 120), { rate: 1_000, loadSeconds: 10 });
+    expect(quick.trimEnd().split('\n').at(-1)).toBe(
+      'The load ran 10 s at 1000/s, shorter than the 60 s a full run reads the steady state from: these figures do not show it (bench/README.md, "The soak, tenth round").',
+    );
+  });
+});
+
+describe('the soak against issue 15 §3', () => {
+  const steady = (peakMiB: number) => ({ fromSeconds: 150, toSeconds: 300, samples: 31, peakMiB, meanMiB: peakMiB - 2 });
+
+  it('reads the peak of the second half against 128 MiB, and names the caches when there are many subjects', () => {
+    expect(soakSteadyStateLine(steady(128), 1)).toBe(
+      "- steady state (second half, no GC forced): peak RSS 128.0 MiB, mean 126.0 MiB; issue 15 §3's ≤ 128 MiB at 1,000 checks/s met ✓",
+    );
+    expect(soakSteadyStateLine(steady(170.4), 100_000)).toBe(
+      "- steady state (second half, no GC forced): peak RSS 170.4 MiB, mean 168.4 MiB; issue 15 §3's ≤ 128 MiB at 1,000 checks/s NOT met ✗ (100000 distinct subjects: the token, verdict and allow caches fill; bench/README.md, \"Old-generation growth, eleventh round\")",
+    );
+    expect(soakSteadyStateLine(undefined, 1)).toBe('- steady state: too few samples to read');
+  });
+
+  it('judges flatness on the second half only: a filling first half is flat, a climbing second half is not', () => {
+    const series = (values: number[]) => values.map((rssMiB, i) => ({ atSeconds: i * 10, rssMiB }));
+    expect(assessFlatness(series([84, 150, 165, 170, 170, 171, 170, 170]))).toMatchObject({ flat: true, midMiB: 170, endMiB: 170 });
+    // 120 → 140 is more than max(8 MiB, 10 %) over the second half.
+    expect(assessFlatness(series([84, 100, 110, 115, 120, 128, 134, 140]))).toMatchObject({ flat: false, midMiB: 120, endMiB: 140 });
+    expect(assessFlatness(series([84, 100, 110])).flat).toBe(false);
   });
 });
