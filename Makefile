@@ -22,7 +22,7 @@ MALLOC_ENV := MALLOC_ARENA_MAX=2$(if $(JEMALLOC), LD_PRELOAD=$(JEMALLOC) MALLOC_
 ## run: start idgate on the example config (in-memory store, embedded Didit sandbox), as the image runs node:
 ## the bundle (dist/idgate/cli.js), which is what ships
 run: build
-	$(MALLOC_ENV) $(NODE) --max-semi-space-size=8 --heap-growing-percent=300 dist/idgate/cli.js serve --config $(CONFIG)
+	$(MALLOC_ENV) $(NODE) --max-semi-space-size=8 --heap-growing-percent=50 dist/idgate/cli.js serve --config $(CONFIG)
 
 ## test: the whole suite (installs redis-server, nginx and chromium when missing)
 test: build

@@ -41,12 +41,13 @@ export interface LaunchContext {
  * an 8 MiB young-generation semi-space. With jemalloc (below) it is what brings the `authz` role under 128 MiB
  * at 1,000 Checks/s (bench/README.md, "Allocator and young generation, ninth round"); 16 MiB measured ~34 MiB
  * less than 32 on Node 24 ("Memory, fourth round"), and 8 another ~10–13 MiB less.
- * And a fixed old-generation growing factor of 4 (`--heap-growing-percent=300`): V8's own factor is capped
- * by the heap limit (1.35 at the k8s manifests' 384 MiB) and falls to 1.1 after a memory-reducing GC, which
- * put the next full GC a few MiB of promotion away; fewer full GCs at saturation and at 1,000/s after an idle
- * spell, idle RSS the same (bench/README.md, "GC sizing, sixth round").
+ * And a fixed old-generation growing factor of 1.5 (`--heap-growing-percent=50`): V8's own factor moves with
+ * the heap limit and falls to 1.1 after a memory-reducing GC (bench/README.md, "GC sizing, sixth round"),
+ * while a large one lets RSS climb between mark-compacts for a minute or more at 1,000/s: 300 (a factor of
+ * 4, the sixth to tenth rounds) peaked at 166 MiB in a 120 s soak, 50 held 110–114 MiB for ~8 % more CPU per
+ * saturated Check (bench/README.md, "Old-generation growth, eleventh round").
  */
-export const NODE_RUNTIME_FLAGS: readonly string[] = (process.env.IDGATE_BENCH_RUNTIME_FLAGS ?? '--max-semi-space-size=8 --heap-growing-percent=300')
+export const NODE_RUNTIME_FLAGS: readonly string[] = (process.env.IDGATE_BENCH_RUNTIME_FLAGS ?? '--max-semi-space-size=8 --heap-growing-percent=50')
   .split(' ')
   .filter(Boolean);
 
