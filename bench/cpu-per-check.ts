@@ -42,7 +42,7 @@ import { parseRuntimeFlagSets } from './flags-matrix.js';
 import { parseFlags } from './parse-flags.js';
 import { clockTicksPerSecond, mainThreadWakeups, sampleThreads, sampleUsage, syscallCounts, type ThreadTicks } from './proc-stats.js';
 import { SCENARIOS, type ScenarioName } from './scenarios.js';
-import type { startTarget as StartTarget, TargetName } from './targets.js';
+import type { BuildTargets, TargetName } from './targets.js';
 
 /** The target prefix of a `--builds` entry: `floor:`, `h2floor:`, `h2:`, `bound:` or `bound+stage+…:` (none = idgate). */
 const BUILD_TARGET = /^(floor|h2floor|h2|bound(?:\+[a-z]+)*):/;
@@ -163,9 +163,9 @@ async function main(): Promise<void> {
     const bodyFile = join(workDir, 'body.bin');
     writeFileSync(bodyFile, bodies[0] as Buffer);
     const ticks = clockTicksPerSecond();
-    const starters = new Map<string, { startTarget: typeof StartTarget; NODE_RUNTIME_FLAGS: readonly string[] }>();
+    const starters = new Map<string, BuildTargets>();
     for (const build of builds) {
-      const mod = (await import(pathToFileURL(join(distOf(build), 'bench', 'targets.js')).href)) as { startTarget: typeof StartTarget; NODE_RUNTIME_FLAGS: readonly string[] };
+      const mod = (await import(pathToFileURL(join(distOf(build), 'bench', 'targets.js')).href)) as BuildTargets;
       starters.set(build, mod);
     }
     // This harness's probe, preloaded into every build alike (as paced-tail.ts does).
@@ -177,8 +177,10 @@ async function main(): Promise<void> {
         const mine = pool ? bodies.slice(slice * perRun, (slice + 1) * perRun) : bodies;
         slice += 1;
         const { name: targetName, boundStages } = targetOf(build);
-        const starter = starters.get(build) as { startTarget: typeof StartTarget; NODE_RUNTIME_FLAGS: readonly string[] };
-        const runtimeFlags = setOf.get(build) ?? starter.NODE_RUNTIME_FLAGS;
+        const starter = starters.get(build) as BuildTargets;
+        // A build's own flags for this target: a baseline's differ from idgate's (builds before the eleventh
+        // round have no runtimeFlagsOf and ran every target with NODE_RUNTIME_FLAGS).
+        const runtimeFlags = setOf.get(build) ?? starter.runtimeFlagsOf?.(targetName) ?? starter.NODE_RUNTIME_FLAGS;
         const target = await starter.startTarget(targetName, { ...ctx, ...(boundStages !== undefined ? { boundStages } : {}) }, {
           cpus: '0',
           children,

@@ -33,7 +33,7 @@ import { parseFlags } from './parse-flags.js';
 import { clockTicksPerSecond, sampleUsage } from './proc-stats.js';
 import { SCENARIOS } from './scenarios.js';
 import { parseCalls, renderTailAnalysis, type Gc, type Stall } from './tail-analysis.js';
-import type { NODE_RUNTIME_FLAGS as RuntimeFlags, startTarget as StartTarget } from './targets.js';
+import type { BuildTargets } from './targets.js';
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2), {
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     const clients = Math.min(8, Math.max(1, Math.ceil(rate / 500)));
     for (let pair = 0; pair < pairs; pair++) {
       for (const build of builds) {
-        const mod = (await import(pathToFileURL(join(distOf(build), 'bench', 'targets.js')).href)) as { startTarget: typeof StartTarget; NODE_RUNTIME_FLAGS: typeof RuntimeFlags };
+        const mod = (await import(pathToFileURL(join(distOf(build), 'bench', 'targets.js')).href)) as BuildTargets;
         // This build's probe (the bench's own tool), preloaded into every build under test alike.
         const probe = new URL('./stall-probe.js', import.meta.url).href;
         const spawnedAt = Date.now();
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
           cpus: '0',
           children,
           tempRoot: workDir,
-          runtimeFlags: [...mod.NODE_RUNTIME_FLAGS, ...String(flags['node-flags'] ?? '').split(' ').filter(Boolean), '--import', probe],
+          runtimeFlags: [...(mod.runtimeFlagsOf?.(targetOf(build)) ?? mod.NODE_RUNTIME_FLAGS), ...String(flags['node-flags'] ?? '').split(' ').filter(Boolean), '--import', probe],
         });
         try {
           const sample = await sampleCheck(target.grpcPort, body, codec);

@@ -88,6 +88,8 @@ export interface RunInfo {
   readonly pinned: boolean;
   /** /proc/loadavg's 1-minute figure when the run started (other work on the machine skews every number). */
   readonly loadAverage: number;
+  /** The node flags idgate's targets and the baselines ran with (targets.ts `runtimeFlagsOf`), when known. */
+  readonly nodeFlags?: { readonly idgate: readonly string[]; readonly baselines: readonly string[] };
 }
 
 /**
@@ -397,6 +399,10 @@ export function renderReport(info: RunInfo, results: readonly ScenarioResult[], 
   out.push(
     `- mode: ${info.quick ? 'quick' : 'full'} (${info.phaseSeconds} s per offered rate); target: \`${targetName}\`; ceiling: \`noop\` (same gRPC stack, fixed allow, proto-loader decode/encode per Check); floor: \`floor\` (same grpc-js server, pass-through (de)serializers, fixed pre-encoded reply)`,
   );
+  if (info.nodeFlags !== undefined) {
+    const shown = (flags: readonly string[]): string => `\`${flags.join(' ') || '(none)'}\``;
+    out.push(`- node flags: idgate ${shown(info.nodeFlags.idgate)}, as the image runs it; the baselines (noop, floor) ${shown(info.nodeFlags.baselines)}, their fastest measured set, so idgate's memory trade is not charged to them (bench/README.md, "Old-generation growth, eleventh round")`);
+  }
   out.push('- latencies in ms (h2load: request start → end of response; node: call start → trailers); CPU in millicores of the server process tree; RSS = VmRSS at the end of the phase, peak = VmHWM', '');
   out.push('| scenario | target | load | generator | checks/s | ratio to noop | ratio to floor | p50 | p90 | p99 | p99.9 | CPU (m) | RSS (MiB) | peak RSS | errors | sampled allow | sampled deny | sampled step-up |');
   out.push('|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');

@@ -19,7 +19,7 @@ import { STEPUP_SLOW_DIDIT, renderStepUpSlowDidit, runStepUpSlowDidit, type Step
 import { parseRuntimeFlagSets, renderFlagsMatrix, type FlagSetRun } from './flags-matrix.js';
 import { MEMORY_LOAD_SECONDS, MEMORY_REPORT, renderMemoryReport, runMemoryReport, type RoleMemory } from './memory.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
-import { idgateCli, startTarget, type LaunchContext, type TargetName } from './targets.js';
+import { idgateCli, runtimeFlagsOf, startTarget, type LaunchContext, type TargetName } from './targets.js';
 
 /** Settings of one harness run, from the command line. */
 export interface RunSettings {
@@ -691,6 +691,7 @@ async function main(): Promise<void> {
     phaseSeconds,
     pinned,
     loadAverage,
+    nodeFlags: { idgate: runtimeFlagsOf('idgate'), baselines: runtimeFlagsOf('floor') },
   };
   const memorySection = memoryResult !== undefined ? `\n${renderMemoryReport(memoryResult, { rate: 1_000, loadSeconds: memorySeconds })}` : '';
   if (flagSets !== undefined) {

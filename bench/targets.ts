@@ -52,6 +52,35 @@ export const NODE_RUNTIME_FLAGS: readonly string[] = (process.env.IDGATE_BENCH_R
   .filter(Boolean);
 
 /**
+ * The node flags of the baselines (`noop`, `floor`, `h2floor`) when no flag set is given: the image's young
+ * generation with the old generation's 4× growth the image used until the eleventh round. The grpc-js floor
+ * promotes ~1.2 MB per scavenge, so 1.5× growth cost it a fifth more CPU per saturated Check (63.3 against
+ * 52.8 µs, 26 mark-compacts per 40,000 Checks instead of 7; Node's defaults 60.8 µs at 267 MiB): a ceiling
+ * run under idgate's memory trade would flatter idgate's ratio (bench/README.md, "Old-generation growth,
+ * eleventh round"). A flag set (`IDGATE_BENCH_RUNTIME_FLAGS`, `--flag-sets`, `--runtime-flags-matrix`) still
+ * applies to every target alike.
+ */
+export const BASELINE_RUNTIME_FLAGS: readonly string[] = (process.env.IDGATE_BENCH_RUNTIME_FLAGS ?? '--max-semi-space-size=8 --heap-growing-percent=300')
+  .split(' ')
+  .filter(Boolean);
+
+/** The targets that are baselines, not idgate: they run with {@link BASELINE_RUNTIME_FLAGS}. */
+export const BASELINE_TARGETS: ReadonlySet<TargetName> = new Set<TargetName>(['noop', 'floor', 'h2floor']);
+
+/** What a harness imports from another build's `bench/targets.js` to start that build's targets (A/B between builds). */
+export interface BuildTargets {
+  readonly startTarget: typeof startTarget;
+  readonly NODE_RUNTIME_FLAGS: readonly string[];
+  /** Absent in builds before the eleventh round, which ran every target with NODE_RUNTIME_FLAGS. */
+  readonly runtimeFlagsOf?: (name: TargetName) => readonly string[];
+}
+
+/** The node flags (and `NAME=value` environment) a target runs with when no flag set is given. */
+export function runtimeFlagsOf(name: TargetName): readonly string[] {
+  return BASELINE_TARGETS.has(name) ? BASELINE_RUNTIME_FLAGS : NODE_RUNTIME_FLAGS;
+}
+
+/**
  * jemalloc's settings in the image (`MALLOC_CONF`): 2 arenas, and a background thread that returns pages
  * freed for 1 s to the kernel. Against glibc's malloc (2 arenas) it measured 5–7 MiB less RSS at 1,000
  * Checks/s (bench/README.md, "Allocator and young generation, ninth round").
@@ -193,10 +222,11 @@ export async function startTarget(
   writeFileSync(configFile, targetConfigYaml(name, ctx.configYaml));
   // IDGATE_BENCH_NODE_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the idgate target.
   const profileFlags = name === 'idgate' || name === 'idgate-h2' || name === 'h2floor' ? (process.env.IDGATE_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
-  // Every target runs with the node flags of the production image (see NODE_RUNTIME_FLAGS), so the
-  // ceiling and idgate share the same runtime settings.
+  // idgate's targets run with the node flags of the production image (NODE_RUNTIME_FLAGS); the baselines with
+  // the image's young generation but the faster old-generation growth (BASELINE_RUNTIME_FLAGS), so idgate's
+  // memory trade is not charged to its ceiling. The environment (jemalloc) is the same for all.
   const probeFlags = options.memoryProbe === true ? MEMORY_PROBE_FLAGS : [];
-  const runtime = splitRuntimeSettings(options.runtimeFlags ?? NODE_RUNTIME_FLAGS);
+  const runtime = splitRuntimeSettings(options.runtimeFlags ?? runtimeFlagsOf(name));
   const nodeArgs = [...runtime.flags, ...probeFlags, ...profileFlags, ...TARGETS[name](ctx, configFile)];
   const [cmd, argv] = options.cpus !== undefined
     ? ['taskset', ['-c', options.cpus, process.execPath, ...nodeArgs]]

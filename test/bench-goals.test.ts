@@ -3,6 +3,7 @@ import { evaluateMemory, renderMemoryReport, steadyRssOf, type RoleMemory } from
 import { assessFlatness, soakSteadyStateLine } from '../bench/soak.js';
 import { evaluateTargets, renderReport, verdictWord, type PhaseResult, type ScenarioResult, type TargetCheck } from '../bench/report.js';
 import type { ScenarioName } from '../bench/scenarios.js';
+import { NODE_RUNTIME_FLAGS, runtimeFlagsOf } from '../bench/targets.js';
 
 /** A phase with the figures the goals read; everything else fixed. */
 function phaseOf(load: PhaseResult['load'], throughput: number, cpuMillicores = 500, p99Us = 1_000): PhaseResult {
@@ -170,5 +171,22 @@ describe('the soak against issue 15 §3', () => {
     // 120 → 140 is more than max(8 MiB, 10 %) over the second half.
     expect(assessFlatness(series([84, 100, 110, 115, 120, 128, 134, 140]))).toMatchObject({ flat: false, midMiB: 120, endMiB: 140 });
     expect(assessFlatness(series([84, 100, 110])).flat).toBe(false);
+  });
+});
+
+describe('node flags per target', () => {
+  it('idgate and its derived targets run the image flags; the baselines keep the 4x old-generation growth', () => {
+    expect(NODE_RUNTIME_FLAGS).toEqual(['--max-semi-space-size=8', '--heap-growing-percent=50']);
+    for (const name of ['idgate', 'idgate-h2', 'bound', 'standin'] as const) expect(runtimeFlagsOf(name)).toEqual(NODE_RUNTIME_FLAGS);
+    for (const name of ['noop', 'floor', 'h2floor'] as const) expect(runtimeFlagsOf(name)).toEqual(['--max-semi-space-size=8', '--heap-growing-percent=300']);
+  });
+
+  it('the report says which flags idgate and the baselines ran with', () => {
+    const info = { command: 'x', date: '2026-12-06', hostname: 'h', nodeVersion: 'v24', cpuModel: 'c', cores: 2, quick: true, phaseSeconds: 3, pinned: true, loadAverage: 0 };
+    const withFlags = renderReport({ ...info, nodeFlags: { idgate: ['--a=1'], baselines: [] } }, [], 'idgate');
+    expect(withFlags).toContain(
+      '- node flags: idgate `--a=1`, as the image runs it; the baselines (noop, floor) `(none)`, their fastest measured set, so idgate\'s memory trade is not charged to them (bench/README.md, "Old-generation growth, eleventh round")',
+    );
+    expect(renderReport(info, [], 'idgate')).not.toContain('- node flags:');
   });
 });
