@@ -54,6 +54,13 @@ export interface RoleMemory {
   readonly error?: string;
 }
 
+/** One RSS sample of a load phase (the memory report's, the soak's). */
+export interface RssSample {
+  /** Seconds since the load started. */
+  readonly atSeconds: number;
+  readonly rssMiB: number;
+}
+
 /** VmRSS over the second half of a load phase, sampled every second. */
 export interface SteadyRss {
   /** Seconds since the load started: the window the samples come from. */
@@ -67,16 +74,16 @@ export interface SteadyRss {
 /**
  * The steady state of a load phase: the samples of its second half (the first half is where caches, the young
  * generation and the old generation's first growth settle), their peak and mean.
- * @param samples `[seconds since the load started, RSS MiB]`, in time order.
+ * @param samples in time order.
  * @returns undefined when the second half holds fewer than 2 samples.
  */
-export function steadyRssOf(samples: readonly (readonly [number, number])[], loadSeconds: number): SteadyRss | undefined {
-  const half = samples.filter(([t]) => t >= loadSeconds / 2);
+export function steadyRssOf(samples: readonly RssSample[], loadSeconds: number): SteadyRss | undefined {
+  const half = samples.filter((s) => s.atSeconds >= loadSeconds / 2);
   if (half.length < 2) return undefined;
-  const values = half.map(([, rss]) => rss);
+  const values = half.map((s) => s.rssMiB);
   return {
-    fromSeconds: (half[0] as readonly [number, number])[0],
-    toSeconds: (half[half.length - 1] as readonly [number, number])[0],
+    fromSeconds: (half[0] as RssSample).atSeconds,
+    toSeconds: (half[half.length - 1] as RssSample).atSeconds,
     samples: half.length,
     peakMiB: Math.max(...values),
     meanMiB: values.reduce((a, b) => a + b, 0) / values.length,
@@ -178,10 +185,10 @@ export async function runMemoryReport(options: MemoryReportOptions = {}): Promis
         if (sample.verdict !== 'allow') throw new Error(`expected allow but ${def.role} answered ${sample.verdict}: ${sample.body ?? ''}`);
         const clients = 2;
         const before = sampleUsage(target.pid);
-        const rssSamples: [number, number][] = [];
+        const rssSamples: RssSample[] = [];
         const sampler = setInterval(() => {
           const at = sampleUsage(target.pid);
-          rssSamples.push([(at.atMs - before.atMs) / 1000, at.rssKiB / 1024]);
+          rssSamples.push({ atSeconds: (at.atMs - before.atMs) / 1000, rssMiB: at.rssKiB / 1024 });
         }, 1_000);
         const run = await runH2load(
           {

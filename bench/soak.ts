@@ -11,17 +11,11 @@ import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-c
 import { parseFlags } from './parse-flags.js';
 import { pinProcess, sampleUsage } from './proc-stats.js';
 import { startRedis } from './redis-process.js';
-import { MEMORY_GOALS, steadyRssOf, type SteadyRss } from './memory.js';
+import { MEMORY_GOALS, steadyRssOf, type RssSample, type SteadyRss } from './memory.js';
 import { probeMemory, type MemoryAfterGc } from './probe-memory.js';
 import { seedApprovedVerdicts } from './seed-verdict.js';
 import { startTarget, type TargetName } from './targets.js';
 
-/** One RSS sample of the soak. */
-export interface RssSample {
-  /** Seconds since the load started. */
-  readonly atSeconds: number;
-  readonly rssMiB: number;
-}
 
 /** Whether memory stayed flat, and the figures that decided it. */
 export interface FlatnessVerdict {
@@ -147,7 +141,7 @@ async function main(): Promise<void> {
       const afterGc = (label: string, m: MemoryAfterGc): string =>
         `${label}: RSS ${m.rssMiB.toFixed(1)} MiB, heap used ${m.heapUsedMiB.toFixed(1)} MiB of ${m.heapTotalMiB.toFixed(1)} MiB, external ${m.externalMiB.toFixed(1)} MiB`;
       const verdict = assessFlatness(samples);
-      const steady = steadyRssOf(samples.map((x) => [x.atSeconds, x.rssMiB] as const), seconds);
+      const steady = steadyRssOf(samples, seconds);
       const lines = [
         `# idgate soak — ${new Date().toISOString().slice(0, 10)} on ${hostname()}`,
         '',

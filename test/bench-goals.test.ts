@@ -131,10 +131,11 @@ describe('memory goals (issue 15 §3)', () => {
   });
 
   it('reads the steady state from the second half of the load: peak and mean of its samples', () => {
-    const samples: [number, number][] = [[1, 100], [29.9, 140], [30, 120], [45, 126], [60, 123]];
+    const series = (pairs: [number, number][]) => pairs.map(([atSeconds, rssMiB]) => ({ atSeconds, rssMiB }));
+    const samples = series([[1, 100], [29.9, 140], [30, 120], [45, 126], [60, 123]]);
     expect(steadyRssOf(samples, 60)).toEqual({ fromSeconds: 30, toSeconds: 60, samples: 3, peakMiB: 126, meanMiB: 123 });
     // Fewer than 2 samples in the second half: no steady state to read.
-    expect(steadyRssOf([[1, 100], [9, 110]], 10)).toBeUndefined();
+    expect(steadyRssOf(series([[1, 100], [9, 110]]), 10)).toBeUndefined();
   });
 
   it('says which window the loaded figures come from, and when it is too short to be the steady state', () => {
