@@ -1,7 +1,9 @@
 /**
  * What every A/B tool of the bench (`cpu-per-check.ts`, `paced-tail.ts`) sets up before it starts targets:
  * the harness pinned to core 1 (the targets get core 0), a temp dir, the JWKS issuer, redis-server seeded
- * with the bench subject's Approved verdict when the scenario uses Redis, and the scenario's idgate config.
+ * with the bench subject's Approved verdict when the scenario uses Redis, the OTLP sink when it is traced
+ * (`hot-traced`; without it the scenario ran untraced here until the twelfth round), and the scenario's
+ * idgate config.
  * SIGINT/SIGTERM kill every child the session registered.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +12,7 @@ import { join } from 'node:path';
 import { BenchIssuer } from './bench-issuer.js';
 import type { ChildRegistry } from './h2load.js';
 import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-config.js';
+import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
 import { pinProcess } from './proc-stats.js';
 import { startRedis, type RedisProcess } from './redis-process.js';
 import { commandOf, type ScenarioDef } from './scenarios.js';
@@ -43,9 +46,11 @@ export async function openAbSession(def: ScenarioDef, prefix: string): Promise<A
   const issuer = new BenchIssuer();
   await issuer.listen();
   let redis: RedisProcess | undefined;
+  let sink: OtlpSink | undefined;
   const close = async (): Promise<void> => {
     stopAll();
     await redis?.stop().catch(() => undefined);
+    await sink?.close();
     await issuer.close();
     rmSync(workDir, { recursive: true, force: true });
   };
@@ -54,20 +59,13 @@ export async function openAbSession(def: ScenarioDef, prefix: string): Promise<A
       redis = await startRedis({ cpus: '1', children, tempRoot: workDir });
       await seedApprovedVerdicts(redis.url, [`${BENCH_ISSUER_NAME}:user-0`], BENCH_WORKFLOW, Date.now());
     }
+    if (def.tracingSampleRatio !== undefined) sink = await startOtlpSink();
   } catch (err) {
     await close();
     throw err;
   }
   const ctx: LaunchContext = {
-    configYaml: renderBenchConfig({
-      issuer: issuer.issuer,
-      jwksUri: issuer.jwksUri,
-      audience: issuer.audience,
-      ...(redis !== undefined ? { redisUrl: redis.url } : {}),
-      localCacheTtlMs: def.store === 'redis-uncached' ? 0 : 60_000,
-      routes: def.routes,
-      celConditions: true,
-    }),
+    configYaml: renderAbConfig(def, { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: issuer.audience, redisUrl: redis?.url, tracingEndpoint: sink?.endpoint }),
     issuer: issuer.issuer,
     jwksUri: issuer.jwksUri,
     audience: issuer.audience,
@@ -75,4 +73,36 @@ export async function openAbSession(def: ScenarioDef, prefix: string): Promise<A
     command: commandOf(def),
   };
   return { children, workDir, issuer, ctx, close };
+}
+
+/** Where an A/B session's idgate finds its issuer, Redis (Redis scenarios) and OTLP sink (traced scenarios). */
+export interface AbEndpoints {
+  readonly issuer: string;
+  readonly jwksUri: string;
+  readonly audience: string;
+  readonly redisUrl?: string | undefined;
+  readonly tracingEndpoint?: string | undefined;
+}
+
+/**
+ * The idgate config of an A/B session for `def`, as run.js renders it: the local verdict cache on (60 s) but
+ * for `redis-uncached`, CEL conditions on, and tracing at the scenario's ratio when it has one.
+ * @throws TypeError when `def` is traced and no sink endpoint is given (it would run untraced).
+ */
+export function renderAbConfig(def: ScenarioDef, at: AbEndpoints): string {
+  if (def.tracingSampleRatio !== undefined && at.tracingEndpoint === undefined) {
+    throw new TypeError(`scenario ${def.name} is traced: it needs an OTLP sink endpoint`);
+  }
+  return renderBenchConfig({
+    issuer: at.issuer,
+    jwksUri: at.jwksUri,
+    audience: at.audience,
+    ...(at.redisUrl !== undefined ? { redisUrl: at.redisUrl } : {}),
+    localCacheTtlMs: def.store === 'redis-uncached' ? 0 : 60_000,
+    routes: def.routes,
+    celConditions: true,
+    ...(at.tracingEndpoint !== undefined && def.tracingSampleRatio !== undefined
+      ? { tracing: { endpoint: at.tracingEndpoint, sampleRatio: def.tracingSampleRatio } }
+      : {}),
+  });
 }

@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -10,6 +8,7 @@ import { encodeCheckRequest, loadUpstreamCheckCodec, type CheckCodec, type Check
 import { runGrpcLoad } from './grpc-load.js';
 import { runH2load, type ChildRegistry } from './h2load.js';
 import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, mixRoutePath, renderBenchConfig } from './idgate-config.js';
+import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
 import { parseFlags } from './parse-flags.js';
 import { clockTicksPerSecond, cpuMicrosPerCall, cpuMillicores, pinProcess, sampleUsage } from './proc-stats.js';
 import { startRedis, type RedisProcess } from './redis-process.js';
@@ -313,28 +312,15 @@ interface ScenarioSetup {
 async function openScenario(def: ScenarioDef, env: Env): Promise<ScenarioSetup> {
   const dir = mkdtempSync(join(env.workDir, `${def.name}-`));
   let redis: RedisProcess | undefined;
-  let sink: Server | undefined;
+  let sink: OtlpSink | undefined;
   const close = async (): Promise<void> => {
     await redis?.stop();
-    if (sink !== undefined) {
-      const s = sink;
-      s.closeAllConnections();
-      await new Promise<void>((ok) => s.close(() => ok()));
-    }
+    await sink?.close();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    let tracingEndpoint: string | undefined;
-    if (def.tracingSampleRatio !== undefined) {
-      // A local OTLP/HTTP sink: reads and acknowledges every export, so the exporter never backs up.
-      const server = createServer((req, res) => {
-        req.resume();
-        req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
-      });
-      sink = server;
-      await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-      tracingEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`;
-    }
+    if (def.tracingSampleRatio !== undefined) sink = await startOtlpSink();
+    const tracingEndpoint = sink?.endpoint;
     if (def.store !== 'memory') {
       redis = await startRedis({ ...(env.settings.pinned ? { cpus: '1' } : {}), children: env.children, tempRoot: env.workDir });
       await seedApprovedVerdicts(redis.url, [`${BENCH_ISSUER_NAME}:user-0`], BENCH_WORKFLOW, Date.now());

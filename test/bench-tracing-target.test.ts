@@ -70,3 +70,32 @@ describe('bench target: tracing cost (issue 16)', () => {
     expect(check).toEqual({ label: LABEL, figure: 'not measured', pass: undefined });
   });
 });
+
+describe('bench OTLP sink (every tool that runs a traced scenario starts one)', () => {
+  it('acknowledges an OTLP/HTTP export with 200 and stops on close', async () => {
+    const { startOtlpSink } = await import('../bench/otlp-sink.js');
+    const sink = await startOtlpSink();
+    expect(sink.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1\/traces$/);
+    const res = await fetch(sink.endpoint, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array(64) });
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    await sink.close();
+    await expect(fetch(sink.endpoint, { method: 'POST', body: 'x' })).rejects.toThrow();
+  });
+});
+
+describe('A/B session config (cpu-per-check, paced-tail)', () => {
+  const at = { issuer: 'http://127.0.0.1:1', jwksUri: 'http://127.0.0.1:1/jwks', audience: 'bench' };
+
+  it('turns tracing on for a traced scenario at its ratio, and off for the others', async () => {
+    const { parse } = await import('yaml');
+    const { renderAbConfig } = await import('../bench/ab-session.js');
+    const { SCENARIOS } = await import('../bench/scenarios.js');
+    const traced = parse(renderAbConfig(SCENARIOS['hot-traced'], { ...at, tracingEndpoint: 'http://127.0.0.1:2/v1/traces' })) as Record<string, unknown>;
+    expect(traced['tracing']).toEqual({ enabled: true, endpoint: 'http://127.0.0.1:2/v1/traces', sampleRatio: 0.01 });
+    const hot = parse(renderAbConfig(SCENARIOS.hot, at)) as Record<string, unknown>;
+    expect(hot['tracing']).toBeUndefined();
+    // Until the twelfth round the A/B tools ran `hot-traced` untraced: without a sink that is now an error.
+    expect(() => renderAbConfig(SCENARIOS['hot-traced'], at)).toThrow(/needs an OTLP sink/);
+  });
+});
