@@ -177,3 +177,44 @@ describe('request headers not trusted (the default): sampleRatio 0', () => {
     expect(seen[0]?.traceId).toBe(traceId);
   });
 });
+
+describe('a sampled Check whose decision is synchronous (a cached token and verdict)', () => {
+  let otlp: OtlpReceiver;
+  let stop: () => Promise<void>;
+  beforeAll(async () => {
+    otlp = await startOtlpReceiver();
+    stop = await startTracing(tracingConfig(otlp.url, 1, false), silent);
+  });
+  afterAll(async () => {
+    await stop();
+    await otlp.close();
+  });
+
+  it('answers synchronously and still exports the span with the decision, a 503 deny as an error, a throw as an error', async () => {
+    const outage = { kind: 'deny', code: 'dependency_unavailable', status: 503, routeId: 'pay' } as unknown as Decision;
+    const seen: Array<Record<string, string>> = [];
+    const sync: Decider = {
+      decide() {
+        seen.push(traceLogFields());
+        return outage;
+      },
+    };
+    const answer = traceDecider(sync, 'grpc').decide(request({}), Date.now() + 1_000);
+    // Not a promise: the front end answers without a microtask, as it does untraced.
+    expect(answer).toBe(outage);
+    expect(seen[0]?.traceId).toMatch(/^[0-9a-f]{32}$/);
+    const failing: Decider = {
+      decide() {
+        throw new TypeError('boom');
+      },
+    };
+    expect(() => traceDecider(failing, 'grpc').decide(request({}), Date.now() + 1_000)).toThrow('boom');
+    await stop();
+    stop = await startTracing(tracingConfig(otlp.url, 1, false), silent);
+    const checks = otlp.spans.filter((s) => s.name === 'idgate.check');
+    expect(checks).toHaveLength(2);
+    expect(checks[0]).toMatchObject({ traceId: seen[0]?.traceId, statusCode: 2 });
+    expect(checks[0]?.attributes).toMatchObject({ 'idgate.outcome': 'deny', 'idgate.code': 'dependency_unavailable', 'idgate.status': 503, 'idgate.route': 'pay' });
+    expect(checks[1]?.statusCode).toBe(2);
+  });
+});
