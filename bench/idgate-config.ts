@@ -26,6 +26,11 @@ export interface BenchConfigOptions {
    * only way it allows is a policy that needs a valid token, scope and role alone.
    */
   readonly requireVerification?: boolean;
+  /**
+   * Entries of each per-replica cache (`caches.tokens`, `caches.allows`, `store.localCacheMaxEntries`);
+   * undefined = idgate's defaults. The soak's `--cache-entries`.
+   */
+  readonly cacheEntries?: number;
 }
 
 /** The path of generated route `i` of the mix policy (`/api/svc-007/items`). */
@@ -105,7 +110,9 @@ export function renderBenchConfig(options: BenchConfigOptions): string {
       type: options.redisUrl === undefined ? 'memory' : 'redis',
       ...(options.redisUrl !== undefined ? { redis: { url: options.redisUrl } } : {}),
       localCacheTtlMs: `${options.localCacheTtlMs}ms`,
+      ...(options.cacheEntries !== undefined ? { localCacheMaxEntries: options.cacheEntries } : {}),
     },
+    ...(options.cacheEntries !== undefined ? { caches: { tokens: options.cacheEntries, allows: options.cacheEntries } } : {}),
     logging: { level: 'info', allowSampleRate: 0 },
     ...(options.tracing !== undefined
       ? { tracing: { enabled: true, endpoint: options.tracing.endpoint, sampleRatio: options.tracing.sampleRatio } }

@@ -57,17 +57,30 @@ export function assessFlatness(samples: readonly RssSample[]): FlatnessVerdict {
 export function soakSteadyStateLine(steady: SteadyRss | undefined, subjects: number): string {
   if (steady === undefined) return '- steady state: too few samples to read';
   const met = steady.peakMiB <= MEMORY_GOALS.loadedRssMiB;
-  const caches = subjects > 1 ? ` (${subjects} distinct subjects: the token, verdict and allow caches fill; bench/README.md, "Old-generation growth, eleventh round")` : '';
+  const caches = subjects > 1 ? ` (${subjects} distinct subjects: the token, verdict and allow caches fill to their bounds, set by \`caches\` and \`store.localCacheMaxEntries\`; bench/README.md, "Cache memory per active subject, twelfth round")` : '';
   return `- steady state (second half, no GC forced): peak RSS ${steady.peakMiB.toFixed(1)} MiB, mean ${steady.meanMiB.toFixed(1)} MiB; issue 15 §3's ≤ ${MEMORY_GOALS.loadedRssMiB} MiB at 1,000 checks/s ${met ? 'met ✓' : 'NOT met ✗'}${caches}`;
 }
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  const flags = parseFlags(argv, { seconds: 'string', subjects: 'string', rate: 'string', target: 'string', 'no-write': 'boolean' });
+  const flags = parseFlags(argv, {
+    seconds: 'string',
+    subjects: 'string',
+    rate: 'string',
+    target: 'string',
+    'cache-entries': 'string',
+    'verdict-ttl-ms': 'string',
+    'no-write': 'boolean',
+  });
   const seconds = Number(flags.seconds ?? '300');
   const subjects = Number(flags.subjects ?? '100000');
   const rate = Number(flags.rate ?? '1000');
   const target = (flags.target ?? 'idgate') as TargetName;
+  const cacheEntries = flags['cache-entries'] === undefined ? undefined : Number(flags['cache-entries']);
+  // idgate's default verdict-cache TTL (`store.localCacheTtl`), as a deployment runs it.
+  const verdictTtlMs = Number(flags['verdict-ttl-ms'] ?? '5000');
+  if (cacheEntries !== undefined && !(Number.isInteger(cacheEntries) && cacheEntries > 0)) throw new TypeError('--cache-entries must be a positive integer');
+  if (!(Number.isInteger(verdictTtlMs) && verdictTtlMs >= 0)) throw new TypeError('--verdict-ttl-ms must be an integer >= 0');
   if (!(seconds > 0 && seconds <= 3_600)) throw new TypeError('--seconds must be in (0, 3600]');
   if (!(Number.isInteger(subjects) && subjects > 0 && subjects <= 1_000_000)) throw new TypeError('--subjects must be in 1..1000000');
   if (!(Number.isInteger(rate) && rate > 0 && rate <= 20_000)) throw new TypeError('--rate must be in 1..20000');
@@ -103,9 +116,10 @@ async function main(): Promise<void> {
       jwksUri: issuer.jwksUri,
       audience: issuer.audience,
       redisUrl: redis.url,
-      localCacheTtlMs: 60_000,
+      localCacheTtlMs: verdictTtlMs,
       routes: 1,
       celConditions: false,
+      ...(cacheEntries !== undefined ? { cacheEntries } : {}),
     });
     const server = await startTarget(
       target,
@@ -146,7 +160,7 @@ async function main(): Promise<void> {
         `# idgate soak — ${new Date().toISOString().slice(0, 10)} on ${hostname()}`,
         '',
         `- command: \`node dist/bench/soak.js${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\`; target \`${target}\`, server pinned to core 0`,
-        `- ${result.completed} checks in ${result.seconds.toFixed(0)} s (${result.reqPerSec.toFixed(0)}/s), ${subjects} distinct subjects and tokens; grpc-status ${JSON.stringify(result.grpcStatusCounts)}, ${result.transportErrors} transport errors`,
+        `- ${result.completed} checks in ${result.seconds.toFixed(0)} s (${result.reqPerSec.toFixed(0)}/s), ${subjects} distinct subjects and tokens, taken in turn; caches ${cacheEntries === undefined ? "at idgate's defaults (10,000 tokens, 8,192 allows, 10,000 subjects' verdicts)" : `at ${cacheEntries} entries each`}, verdict-cache TTL ${verdictTtlMs} ms; grpc-status ${JSON.stringify(result.grpcStatusCounts)}, ${result.transportErrors} transport errors`,
         `- latency p50 ${(result.latency.p50 / 1000).toFixed(3)} ms, p99 ${(result.latency.p99 / 1000).toFixed(3)} ms, p99.9 ${(result.latency.p999 / 1000).toFixed(3)} ms`,
         `- memory ${verdict.flat ? 'stayed flat ✓' : 'did NOT stay flat ✗'}: second-half slope ${verdict.slopeMiBPerMinute.toFixed(2)} MiB/min, ${verdict.midMiB.toFixed(1)} → ${verdict.endMiB.toFixed(1)} MiB`,
         soakSteadyStateLine(steady, subjects),

@@ -161,7 +161,7 @@ describe('the soak against issue 15 §3', () => {
       "- steady state (second half, no GC forced): peak RSS 128.0 MiB, mean 126.0 MiB; issue 15 §3's ≤ 128 MiB at 1,000 checks/s met ✓",
     );
     expect(soakSteadyStateLine(steady(170.4), 100_000)).toBe(
-      "- steady state (second half, no GC forced): peak RSS 170.4 MiB, mean 168.4 MiB; issue 15 §3's ≤ 128 MiB at 1,000 checks/s NOT met ✗ (100000 distinct subjects: the token, verdict and allow caches fill; bench/README.md, \"Old-generation growth, eleventh round\")",
+      "- steady state (second half, no GC forced): peak RSS 170.4 MiB, mean 168.4 MiB; issue 15 §3's ≤ 128 MiB at 1,000 checks/s NOT met ✗ (100000 distinct subjects: the token, verdict and allow caches fill to their bounds, set by `caches` and `store.localCacheMaxEntries`; bench/README.md, \"Cache memory per active subject, twelfth round\")",
     );
     expect(soakSteadyStateLine(undefined, 1)).toBe('- steady state: too few samples to read');
   });

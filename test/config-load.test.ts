@@ -82,8 +82,16 @@ describe('loading the example', () => {
     expect(config.headers).toEqual({ prefix: 'x-idgate-', strip: [], removeAuthorization: false });
     expect(config.policy).toEqual({ default: 'deny', shadow: false, pathParameters: 'reject', methodOverride: 'deny', roleClaims: ['roles', 'groups', 'realm_access.roles'], acrOrder: [], sensitivity: {}, routes: [], guardrails: [], tenants: [], defaults: { routes: [] }, revision: '' });
     expect(config.store).toEqual({ type: 'memory', localCacheTtlMs: 5_000, localCacheMaxEntries: 10_000 });
+    expect(config.caches).toEqual({ tokens: 10_000, allows: 8_192 });
     expect(config.network.trustedProxies).toEqual([]);
     expect(config.logging).toEqual({ level: 'info', allowSampleRate: 1, decisionReplay: false });
+  });
+
+  it('takes `caches` bounds and refuses ones that are not positive integers, naming the key', () => {
+    expect(parse('caches: { tokens: 2000, allows: 500 }').caches).toEqual({ tokens: 2_000, allows: 500 });
+    expect(() => parse('caches: { tokens: 0 }')).toThrow(/caches\.tokens/);
+    expect(() => parse('caches: { allows: 1.5 }')).toThrow(/caches\.allows/);
+    expect(() => parse('caches: { verdicts: 10 }')).toThrow(/caches/);
   });
 
   it('reports a missing file as a ConfigError', async () => {

@@ -22,6 +22,7 @@ export const SECTION_RELOAD: Readonly<Record<keyof IdgateConfig, 'reload' | 'res
   logging: 'reload',
   server: 'restart',
   store: 'restart',
+  caches: 'restart',
   didit: 'restart',
   headers: 'restart',
   demoIssuer: 'restart',

@@ -966,6 +966,26 @@ export const networkSchema = () => z
   })
   .prefault({});
 
+/**
+ * Top-level `caches:` — the bounds of two per-replica caches of the `authz` role (the third, of verdicts, is
+ * `store.localCacheMaxEntries`). Full, each entry costs about 1 KiB of heap; sizing: docs/deployment.md,
+ * "Memory per active subject".
+ */
+export const cachesSchema = () => z
+  .strictObject({
+    tokens: z.number().int().min(1).max(10_000_000).default(10_000).meta({
+      description:
+        'Verified tokens kept per replica (a hit skips the signature check; an entry lives until the token\'s exp, at most 5 min). ' +
+        'About 1 KiB of heap each when full. See docs/deployment.md, "Memory per active subject".',
+    }),
+    allows: z.number().int().min(1).max(10_000_000).default(8_192).meta({
+      description:
+        'Encoded allow responses kept per replica (a hit copies the bytes instead of rendering and encoding the allow). ' +
+        'About 1 KiB of heap each when full. See docs/deployment.md, "Memory per active subject".',
+    }),
+  })
+  .prefault({});
+
 /** Top-level `logging:`. */
 export const loggingSchema = () => z
   .strictObject({
@@ -1028,6 +1048,8 @@ export function createConfigSchema(sources: SecretSources, cel: CelCompiler) {
       workflows: workflowsSchema(),
       didit: diditSchema(sources),
       store: storeSchema(sources),
+      /** Bounds of the token and allow caches (the verdict cache's is `store.localCacheMaxEntries`). */
+      caches: cachesSchema(),
       network: networkSchema(),
       logging: loggingSchema(),
       /** OpenTelemetry tracing (off by default; see docs/deployment.md, "Tracing"). */

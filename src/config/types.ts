@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { CelProgram } from '../cel/compile-cel.js';
 import type { contextSchema, riskSchema } from './condition-schema.js';
 import type {
+  cachesSchema,
   createConfigSchema,
   demoIssuerSchema,
   diditSchema,
@@ -265,6 +266,7 @@ export interface Requirements {
 
 
 export type HeadersConfig = DeepReadonly<z.output<ReturnType<typeof headersSchema>>>;
+export type CachesConfig = DeepReadonly<z.output<ReturnType<typeof cachesSchema>>>;
 export type NetworkConfig = DeepReadonly<z.output<ReturnType<typeof networkSchema>>>;
 export type LoggingConfig = DeepReadonly<z.output<ReturnType<typeof loggingSchema>>>;
 export type TracingConfig = DeepReadonly<z.output<ReturnType<typeof tracingSchema>>>;

@@ -77,11 +77,11 @@ export class AllowPartsCache {
       verified: verified === undefined ? undefined : [...verified],
     };
     if (entries === undefined) {
-      entries = [];
-      this.#byPrincipal.set(principal, entries);
-    } else if (entries.length >= MAX_PER_PRINCIPAL) {
-      entries.shift();
+      // A literal of one: `[]` then `push` would reserve 17 slots for a principal that mostly keeps one entry.
+      this.#byPrincipal.set(principal, [entry]);
+      return parts;
     }
+    if (entries.length >= MAX_PER_PRINCIPAL) entries.shift();
     entries.push(entry);
     return parts;
   }

@@ -171,6 +171,28 @@ describe('AllowResponseCache: the uncached render, byte for byte', () => {
     expect(cache.respond(next, ctx).equals(uncached(next, ctx))).toBe(true);
     expect(cache.size).toBe(8192);
   });
+
+  it('holds `caches.allows` allows in all when given, and refuses a bound that is not a positive integer', () => {
+    const cache = new AllowResponseCache(compileRenderOptions(), 3);
+    const ctx = CONTEXTS[0]![1];
+    const allow = (subject: string, route: string): AllowDecision =>
+      ({ kind: 'allow', headers: { 'x-idgate-email': 'c' }, metadata: { route }, routeId: route, subject, decisionId: ID });
+    for (let i = 0; i < 5; i++) cache.respond(allow(`idp:s${i}`, 'r'), ctx);
+    expect(cache.size).toBe(3);
+    // One subject's allows on two routes sit in one list; each route finds its own bytes.
+    const two = new AllowResponseCache(compileRenderOptions(), 10);
+    const a = { ...allow('idp:x', 'a'), decisionId: newDecisionId() };
+    const b = { ...allow('idp:x', 'b'), decisionId: newDecisionId() };
+    two.respond(allow('idp:x', 'a'), ctx);
+    two.respond(allow('idp:x', 'b'), ctx);
+    expect(two.size).toBe(2);
+    expect(two.respond(b, ctx).equals(uncached(b, ctx))).toBe(true);
+    expect(two.respond(a, ctx).equals(uncached(a, ctx))).toBe(true);
+    expect(two.size).toBe(2);
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new AllowResponseCache(compileRenderOptions(), bad)).toThrow(new TypeError('allow cache size must be a positive integer'));
+    }
+  });
 });
 
 describe('AllowResponseCache: a change of any input changes the bytes', () => {

@@ -3,10 +3,13 @@ import type { AllowDecision } from '../core/decision.js';
 import { renderDecision, type CompiledRenderOptions } from '../core/render-decision.js';
 import { firstHeaderName, type RequestContext } from '../core/request-context.js';
 import { encodeVerdictResponse } from './check-codec.js';
-import { ownCopy, probeFor } from './id-slot.js';
+import { probeFor } from './id-slot.js';
 
-/** Allows kept in all (~0.6 KB each), the least recently used subject's first out. */
-const MAX_ALLOWS = 8192;
+/**
+ * Allows kept in all by default (`caches.allows`; ~1 KiB each with the bytes), the least recently used
+ * subject's first out.
+ */
+export const DEFAULT_MAX_ALLOWS = 8192;
 /** Routes kept per subject (routes come from the config, and a reload clears the cache). */
 const MAX_ROUTES_PER_SUBJECT = 64;
 /** Allows kept per subject and route (its claim sets and verification states); the oldest goes first. */
@@ -14,11 +17,6 @@ const MAX_PER_ROUTE = 4;
 
 /** Ends the header and the metadata entries in {@link CachedAllow.inputs}: no header name or value is it. */
 const END = Symbol('end of entries');
-
-/** A subject's allows by route id (`''`: none). */
-interface SubjectAllows {
-  readonly byRoute: Map<string, CachedAllow[]>;
-}
 
 /** One encoded allow and everything it was rendered from, but its decision id. */
 interface CachedAllow {
@@ -36,8 +34,13 @@ interface CachedAllow {
    */
   readonly headers: object | undefined;
   readonly metadata: object | undefined;
-  /** The CheckResponse, in memory of its own (a pooled slice would keep its whole 8 KiB pool alive). */
-  readonly bytes: Buffer;
+  /**
+   * The CheckResponse, one character per byte (latin1): a string lives in V8's heap, which compacts it,
+   * where a Buffer of its own was a malloc'd block that thousands of long-lived entries, interleaved with
+   * every Check's short-lived ones, kept whole allocator pages resident for (bench/README.md, "Cache memory
+   * per active subject, twelfth round").
+   */
+  readonly bytes: string;
   /** Where the decision id's bytes are in {@link bytes}. */
   readonly idAt: number;
   readonly idLength: number;
@@ -64,17 +67,23 @@ interface CachedAllow {
  *
  * The decision id's place is found by encoding the allow a second time with an id that differs from the
  * real one in every character and checking that the two encodings differ in exactly those bytes; anything
- * else keeps nothing. Bounded: {@link MAX_ALLOWS} allows in all (least recently used subject out first),
+ * else keeps nothing. Bounded: `maxAllows` ({@link DEFAULT_MAX_ALLOWS}) allows in all (least recently used subject out first),
  * {@link MAX_ROUTES_PER_SUBJECT} routes per subject and {@link MAX_PER_ROUTE} allows per subject and route
  * (so one caller on many routes, or every anonymous caller of many public routes, does not evict itself).
  */
 export class AllowResponseCache {
   readonly #render: CompiledRenderOptions;
-  // Sized by allows, not subjects: no arrays allocated up front for the bound (as core/bounded-lru.ts).
-  readonly #bySubject = new LRUCache<string, SubjectAllows>({ maxSize: MAX_ALLOWS, sizeCalculation: countOf });
+  // A subject's allows, every route's in one list (oldest first): a flat array costs a few words where a Map
+  // by route cost ~190 bytes per subject, and most subjects have one route (bench/README.md, "Cache memory per
+  // active subject, twelfth round"). Sized by allows, not subjects: no arrays allocated up front for the
+  // bound (as core/bounded-lru.ts).
+  readonly #bySubject: LRUCache<string, readonly CachedAllow[]>;
 
-  constructor(render: CompiledRenderOptions) {
+  /** @throws TypeError if `maxAllows` is not a positive integer. */
+  constructor(render: CompiledRenderOptions, maxAllows: number = DEFAULT_MAX_ALLOWS) {
+    if (!Number.isInteger(maxAllows) || maxAllows < 1) throw new TypeError('allow cache size must be a positive integer');
     this.#render = render;
+    this.#bySubject = new LRUCache({ maxSize: maxAllows, sizeCalculation: (allows) => allows.length });
   }
 
   /** The encoded CheckResponse of `decision` for `ctx`: `encodeVerdictResponse(renderDecision(…))`'s bytes. */
@@ -82,11 +91,9 @@ export class AllowResponseCache {
     const id = decision.decisionId;
     if (id === undefined || hasIdentityHeader(ctx, this.#render)) return this.#encode(decision, ctx);
     const subject = decision.subject ?? '';
-    const route = decision.routeId ?? '';
     const allows = this.#bySubject.get(subject);
-    const entries = allows?.byRoute.get(route);
-    if (entries !== undefined) {
-      for (const entry of entries) {
+    if (allows !== undefined) {
+      for (const entry of allows) {
         if (!rendersFrom(entry, decision)) continue;
         const bytes = withId(entry, id);
         if (bytes !== undefined) return bytes;
@@ -95,7 +102,7 @@ export class AllowResponseCache {
     }
     const bytes = this.#encode(decision, ctx);
     const entry = this.#template(decision, id, ctx, bytes);
-    if (entry !== undefined) this.#keep(subject, route, allows, entry);
+    if (entry !== undefined) this.#keep(subject, allows ?? [], entry);
     return bytes;
   }
 
@@ -107,25 +114,38 @@ export class AllowResponseCache {
   /** How many allows are kept (tests). */
   get size(): number {
     let n = 0;
-    for (const allows of this.#bySubject.values()) n += countOf(allows);
+    for (const allows of this.#bySubject.values()) n += allows.length;
     return n;
   }
 
-  #keep(subject: string, route: string, allows: SubjectAllows | undefined, entry: CachedAllow): void {
-    if (allows === undefined) {
-      this.#bySubject.set(subject, { byRoute: new Map([[route, [entry]]]) });
+  /**
+   * Keeps `entry` among the subject's `allows`: the oldest of its route goes when the route has
+   * {@link MAX_PER_ROUTE}, and a route beyond {@link MAX_ROUTES_PER_SUBJECT} starts the subject's list afresh.
+   * Set as a new array: the LRU sizes an entry (by its allows) only when a new value is set.
+   */
+  #keep(subject: string, allows: readonly CachedAllow[], entry: CachedAllow): void {
+    const route = entry.inputs[0];
+    let ofRoute = 0;
+    const routes = new Set<unknown>();
+    for (const kept of allows) {
+      routes.add(kept.inputs[0]);
+      if (kept.inputs[0] === route) ofRoute++;
+    }
+    if (!routes.has(route) && routes.size >= MAX_ROUTES_PER_SUBJECT) {
+      this.#bySubject.set(subject, [entry]);
       return;
     }
-    const entries = allows.byRoute.get(route);
-    if (entries === undefined) {
-      if (allows.byRoute.size >= MAX_ROUTES_PER_SUBJECT) allows.byRoute.clear();
-      allows.byRoute.set(route, [entry]);
-    } else {
-      if (entries.length >= MAX_PER_ROUTE) entries.shift();
-      entries.push(entry);
+    let drop = ofRoute >= MAX_PER_ROUTE ? ofRoute - MAX_PER_ROUTE + 1 : 0;
+    const next: CachedAllow[] = [];
+    for (const kept of allows) {
+      if (drop > 0 && kept.inputs[0] === route) {
+        drop--;
+        continue;
+      }
+      next.push(kept);
     }
-    // Set again, as a new value: the LRU sizes an entry (by its allows) only when a new value is set.
-    this.#bySubject.set(subject, { byRoute: allows.byRoute });
+    next.push(entry);
+    this.#bySubject.set(subject, next);
   }
 
   #encode(decision: AllowDecision, ctx: RequestContext): Buffer {
@@ -150,25 +170,19 @@ export class AllowResponseCache {
       inputs: inputsOf(decision),
       headers: immutable ? decision.headers : undefined,
       metadata: immutable ? decision.metadata : undefined,
-      bytes: ownCopy(bytes),
+      bytes: bytes.toString('latin1'),
       idAt: at,
       idLength: id.length,
     };
   }
 }
 
-/** How many allows a subject has kept (at least one once set: an entry is set when an allow is added). */
-function countOf(allows: SubjectAllows): number {
-  let n = 0;
-  for (const entries of allows.byRoute.values()) n += entries.length;
-  return n;
-}
-
 /** A copy of the entry's bytes with `id` written in; undefined when `id` does not fit its place exactly. */
 function withId(entry: CachedAllow, id: string): Buffer | undefined {
   if (id.length !== entry.idLength) return undefined;
-  const out = Buffer.allocUnsafe(entry.bytes.length);
-  entry.bytes.copy(out);
+  const length = entry.bytes.length;
+  const out = Buffer.allocUnsafe(length);
+  out.write(entry.bytes, 0, length, 'latin1');
   const at = entry.idAt;
   for (let i = 0; i < id.length; i++) {
     const c = id.charCodeAt(i);

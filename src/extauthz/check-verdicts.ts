@@ -3,7 +3,7 @@ import type { Decision, DenyDecision } from '../core/decision.js';
 import { compileRenderOptions, renderDecision, type CompiledRenderOptions, type RenderOptions } from '../core/render-decision.js';
 import { EMPTY_REQUEST_CONTEXT, type RequestContext } from '../core/request-context.js';
 import { INTERNAL_ERROR_DENY } from '../engine/check-lifecycle.js';
-import { AllowResponseCache } from './allow-response-cache.js';
+import { AllowResponseCache, type DEFAULT_MAX_ALLOWS } from './allow-response-cache.js';
 import { StepUpResponseCache } from './step-up-response-cache.js';
 import { encodeCheckResponse, encodeVerdictResponse } from './check-codec.js';
 import type { CheckResponseObject } from './check-wire-types.js';
@@ -35,11 +35,14 @@ export class CheckVerdicts {
   /** Step-ups rendered once and copied with their request and decision ids per Check (see {@link StepUpResponseCache}). */
   readonly #stepUps: StepUpResponseCache;
 
-  /** @throws TypeError for invalid render options. */
-  constructor(renderOptions: RenderOptions | undefined, logger: Logger) {
+  /**
+   * @param maxAllows encoded allows kept (`caches.allows`; default {@link DEFAULT_MAX_ALLOWS}).
+   * @throws TypeError for invalid render options or a `maxAllows` that is not a positive integer.
+   */
+  constructor(renderOptions: RenderOptions | undefined, logger: Logger, maxAllows?: number) {
     this.#render = compileRenderOptions(renderOptions);
     this.#logger = logger;
-    this.#allows = new AllowResponseCache(this.#render);
+    this.#allows = new AllowResponseCache(this.#render, maxAllows);
     this.#stepUps = new StepUpResponseCache(this.#render);
     this.fallback = this.deny(INTERNAL_ERROR_DENY);
     this.#fallbackBytes = encodeCheckResponse(this.fallback);

@@ -26,6 +26,8 @@ export interface ExtAuthzServerOptions {
   /** Only internal faults are logged here; deny/allow logging is the engine's job. */
   readonly logger: Logger;
   readonly renderOptions?: RenderOptions;
+  /** Encoded allows kept for reuse (`caches.allows`; default 8,192, see {@link AllowResponseCache}). */
+  readonly allowCacheMaxEntries?: number;
   /** Header count/size bounds per CheckRequest. */
   readonly requestLimits?: RequestLimits;
   /**
@@ -87,7 +89,7 @@ export class ExtAuthzServer extends GrpcFrontEnd<grpc.ServerWritableStream<{ ser
     super();
     const { maxMessageBytes, decisionTimeoutMs, deadlineMarginMs, transportBytes } = resolveCheckLimits(options);
     this.logger = options.logger;
-    this.verdicts = new CheckVerdicts(options.renderOptions, options.logger);
+    this.verdicts = new CheckVerdicts(options.renderOptions, options.logger, options.allowCacheMaxEntries);
     this.limits = options.requestLimits ?? {};
     this.now = options.now ?? Date.now;
     this.credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();

@@ -263,7 +263,7 @@ export class H2CheckServer extends GrpcFrontEnd<Call> {
     super();
     const limits = resolveCheckLimits(options);
     this.logger = options.logger;
-    this.verdicts = new CheckVerdicts(options.renderOptions, options.logger);
+    this.verdicts = new CheckVerdicts(options.renderOptions, options.logger, options.allowCacheMaxEntries);
     this.limits = options.requestLimits ?? {};
     this.maxMessageBytes = limits.maxMessageBytes;
     this.transportBytes = limits.transportBytes;

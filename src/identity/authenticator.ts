@@ -228,7 +228,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
     // character, and ECDSA's (r, n − s) twin — so up to 32 spellings of one token verify; hashing the
     // whole string gave each its own tokenId. The cache key stays the whole token: a hit must mean this
     // exact string verified.
-    const principal = makePrincipal(issuer.config, result.claims, result.sub, source, sha256Hex(token.slice(0, token.lastIndexOf('.'))));
+    const principal = makePrincipal(issuer.config, result.claims, result.sub, source, fingerprintOf(token.slice(0, token.lastIndexOf('.'))));
     if (cacheKey !== '') cache.set(cacheKey, principal, now, scopeOf(sourceKey));
     return { kind: 'verified', principal };
   }
@@ -262,7 +262,7 @@ export function createAuthenticator(deps: AuthenticatorDeps, options: Authentica
           case 'claims': {
             const checked = checkMetadataClaims(credential.claims, metadataCandidates.get(credential.sourceKey) ?? [], now);
             if (!('ok' in checked)) return checked;
-            const fingerprint = sha256Hex(JSON.stringify(checked.claims));
+            const fingerprint = fingerprintOf(JSON.stringify(checked.claims));
             return {
               kind: 'verified',
               // Cloned: these claims belong to the request's metadata, which must not be frozen under it.
@@ -368,17 +368,20 @@ function compileIssuer(
 /**
  * @param claims owned by the principal from now on and frozen in place: a token's claims are parsed afresh
  *   for each verification, so only claims that belong to someone else are cloned first (by the caller).
+ * @param tokenId the credential's fingerprint ({@link fingerprintOf}).
  */
 function makePrincipal(
   config: IssuerConfig,
   claims: Readonly<Record<string, unknown>>,
   sub: string,
   source: Principal['source'],
-  fingerprint: string,
+  tokenId: string,
 ): Principal {
   const exp = claims.exp;
   const subject = `${config.name}:${sub}`;
-  const tokenId = fingerprint.slice(0, 16);
+  // The token's `iss` is the configured issuer's (it chose the issuer): the config's string, shared by every
+  // principal of the issuer, instead of each token's own copy (a token-cache entry lives up to 5 min).
+  if (claims.iss === config.issuer && !Object.isFrozen(claims)) (claims as Record<string, unknown>).iss = config.issuer;
   // Two literals rather than a spread of a conditional object: no temporary object per principal, and a
   // principal gets its final shape at once (this runs for every cold token).
   return Object.freeze(
@@ -388,6 +391,15 @@ function makePrincipal(
   );
 }
 
+
+/**
+ * A token's fingerprint (`Principal.tokenId`): the first 8 bytes of the SHA-256 of `signedPart`, 16 hex
+ * characters in a string of their own (a slice of the whole hex digest would keep all 64 alive as long as
+ * the principal, which the token cache keeps up to 5 min).
+ */
+function fingerprintOf(signedPart: string): string {
+  return hash('sha256', signedPart, 'buffer').toString('hex', 0, 8);
+}
 
 function sha256Hex(input: string): string {
   // One-shot crypto.hash is about 40 % cheaper than createHash().update().digest() (no Hash object).

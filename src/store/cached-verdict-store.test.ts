@@ -205,6 +205,30 @@ describe('createCachedVerdictStore', () => {
     expect(small.cached.stats().subjects).toBe(3);
   });
 
+  it('sheds subjects whose entries are all past the TTL as new ones come in, and keeps live ones', async () => {
+    // Many more subjects within one TTL than after it: the cache must not stay full of dead entries.
+    const t = setup({ ttlMs: 5_000, maxEntries: 1_000 });
+    for (let i = 0; i < 10; i += 1) await t.cached.getVerdicts(`corp:old-${i}`, ['kyc']);
+    t.advance(3_000);
+    await t.cached.getVerdicts('corp:live', ['kyc']);
+    expect(t.cached.stats().subjects).toBe(11); // nothing expired yet: nothing dropped
+    t.advance(2_500); // the ten old subjects are past the TTL, `corp:live` is not
+    for (let i = 0; i < 5; i += 1) await t.cached.getVerdicts(`corp:new-${i}`, ['kyc']);
+    // Each insert drops up to two dead subjects from the least recently used end: all ten are gone.
+    expect(t.cached.stats().subjects).toBe(6);
+    const before = t.reads();
+    await t.cached.getVerdicts('corp:live', ['kyc']);
+    expect(t.reads()).toBe(before); // the live subject still answers from the cache
+    // A subject with one workflow still fresh is not dropped, even at the least recently used end.
+    const u = setup({ ttlMs: 5_000, maxEntries: 1_000 });
+    await u.cached.getVerdicts('corp:mixed', ['kyc']);
+    u.advance(4_000);
+    await u.cached.getVerdicts('corp:mixed', ['aml']);
+    u.advance(2_000); // kyc's entry is dead, aml's is not
+    await u.cached.getVerdicts('corp:other', ['kyc']);
+    expect(u.cached.stats().subjects).toBe(2);
+  });
+
   it('rejects bad options', () => {
     const t = setup();
     expect(() => createCachedVerdictStore(t.memory, { ttlMs: -1, maxEntries: 1 })).toThrow(TypeError);

@@ -57,7 +57,7 @@ async function build(parts: SharedParts, config: IdgateConfig, closers: Closer[]
           onTokenCache: (hit) => metrics.recordTokenCache(hit ? 'hit' : 'miss'),
         },
       },
-      { issuers: c.issuers },
+      { issuers: c.issuers, tokenCacheMaxEntries: c.caches.tokens },
     );
   const authenticator = createHolder(buildAuthenticator(config));
   closers.push(() => authenticator.current.close());
@@ -145,6 +145,7 @@ async function build(parts: SharedParts, config: IdgateConfig, closers: Closer[]
     decider: engineFor('grpc'),
     logger: logger.child({ component: 'extauthz' }),
     renderOptions: render,
+    allowCacheMaxEntries: config.caches.allows,
     maxMessageBytes: config.server.grpc.maxMessageBytes,
     decisionTimeoutMs: config.server.grpc.decisionTimeoutMs,
     ...(grpcTls?.peerAllowed ? { peerAllowed: grpcTls.peerAllowed } : {}),
