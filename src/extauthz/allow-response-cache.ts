@@ -124,6 +124,10 @@ export class AllowResponseCache {
    * Set as a new array: the LRU sizes an entry (by its allows) only when a new value is set.
    */
   #keep(subject: string, allows: readonly CachedAllow[], entry: CachedAllow): void {
+    if (allows.length === 0) {
+      this.#bySubject.set(subject, [entry]);
+      return;
+    }
     const route = entry.inputs[0];
     let ofRoute = 0;
     const routes = new Set<unknown>();
