@@ -160,7 +160,7 @@ async function main(): Promise<void> {
         `# idgate soak — ${new Date().toISOString().slice(0, 10)} on ${hostname()}`,
         '',
         `- command: \`node dist/bench/soak.js${argv.length > 0 ? ` ${argv.join(' ')}` : ''}\`; target \`${target}\`, server pinned to core 0`,
-        `- ${result.completed} checks in ${result.seconds.toFixed(0)} s (${result.reqPerSec.toFixed(0)}/s), ${subjects} distinct subjects and tokens, taken in turn; caches ${cacheEntries === undefined ? "at idgate's defaults (10,000 tokens, 8,192 allows, 10,000 subjects' verdicts)" : `at ${cacheEntries} entries each`}, verdict-cache TTL ${verdictTtlMs} ms; grpc-status ${JSON.stringify(result.grpcStatusCounts)}, ${result.transportErrors} transport errors`,
+        `- ${result.completed} checks in ${result.seconds.toFixed(0)} s (${result.reqPerSec.toFixed(0)}/s), ${subjects} distinct subjects and tokens, taken in turn; caches ${cacheEntries === undefined ? "at idgate's defaults (2,000 tokens, 2,000 allows, 2,000 subjects' verdicts)" : `at ${cacheEntries} entries each`}, verdict-cache TTL ${verdictTtlMs} ms; grpc-status ${JSON.stringify(result.grpcStatusCounts)}, ${result.transportErrors} transport errors`,
         `- latency p50 ${(result.latency.p50 / 1000).toFixed(3)} ms, p99 ${(result.latency.p99 / 1000).toFixed(3)} ms, p99.9 ${(result.latency.p999 / 1000).toFixed(3)} ms`,
         `- memory ${verdict.flat ? 'stayed flat ✓' : 'did NOT stay flat ✗'}: second-half slope ${verdict.slopeMiBPerMinute.toFixed(2)} MiB/min, ${verdict.midMiB.toFixed(1)} → ${verdict.endMiB.toFixed(1)} MiB`,
         soakSteadyStateLine(steady, subjects),

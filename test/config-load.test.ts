@@ -81,8 +81,8 @@ describe('loading the example', () => {
     });
     expect(config.headers).toEqual({ prefix: 'x-idgate-', strip: [], removeAuthorization: false });
     expect(config.policy).toEqual({ default: 'deny', shadow: false, pathParameters: 'reject', methodOverride: 'deny', roleClaims: ['roles', 'groups', 'realm_access.roles'], acrOrder: [], sensitivity: {}, routes: [], guardrails: [], tenants: [], defaults: { routes: [] }, revision: '' });
-    expect(config.store).toEqual({ type: 'memory', localCacheTtlMs: 5_000, localCacheMaxEntries: 10_000 });
-    expect(config.caches).toEqual({ tokens: 10_000, allows: 8_192 });
+    expect(config.store).toEqual({ type: 'memory', localCacheTtlMs: 5_000, localCacheMaxEntries: 2_000 });
+    expect(config.caches).toEqual({ tokens: 2_000, allows: 2_000 });
     expect(config.network.trustedProxies).toEqual([]);
     expect(config.logging).toEqual({ level: 'info', allowSampleRate: 1, decisionReplay: false });
   });

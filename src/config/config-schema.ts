@@ -944,7 +944,7 @@ export function storeSchema(sources: SecretSources) {
         }))
         .optional(),
       ...durationKeys('localCacheTtl'),
-      localCacheMaxEntries: z.number().int().min(1).max(10_000_000).default(10_000),
+      localCacheMaxEntries: z.number().int().min(1).max(10_000_000).default(2_000),
     })
     .transform((o) => ({
       type: o.type,
@@ -973,12 +973,12 @@ export const networkSchema = () => z
  */
 export const cachesSchema = () => z
   .strictObject({
-    tokens: z.number().int().min(1).max(10_000_000).default(10_000).meta({
+    tokens: z.number().int().min(1).max(10_000_000).default(2_000).meta({
       description:
         'Verified tokens kept per replica (a hit skips the signature check; an entry lives until the token\'s exp, at most 5 min). ' +
         'About 1 KiB of heap each when full. See docs/deployment.md, "Memory per active subject".',
     }),
-    allows: z.number().int().min(1).max(10_000_000).default(8_192).meta({
+    allows: z.number().int().min(1).max(10_000_000).default(2_000).meta({
       description:
         'Encoded allow responses kept per replica (a hit copies the bytes instead of rendering and encoding the allow). ' +
         'About 1 KiB of heap each when full. See docs/deployment.md, "Memory per active subject".',

@@ -9,7 +9,7 @@ import { probeFor } from './id-slot.js';
  * Allows kept in all by default (`caches.allows`; ~1 KiB each with the bytes), the least recently used
  * subject's first out.
  */
-export const DEFAULT_MAX_ALLOWS = 8192;
+export const DEFAULT_MAX_ALLOWS = 2_000;
 /** Routes kept per subject (routes come from the config, and a reload clears the cache). */
 const MAX_ROUTES_PER_SUBJECT = 64;
 /** Allows kept per subject and route (its claim sets and verification states); the oldest goes first. */

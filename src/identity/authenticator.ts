@@ -29,7 +29,7 @@ export interface AuthenticatorDeps {
 /** Options of {@link createAuthenticator}. */
 export interface AuthenticatorOptions {
   readonly issuers: readonly IssuerConfig[];
-  /** Largest number of cached verifications (default 10 000). */
+  /** Largest number of cached verifications (default 2,000, as `caches.tokens`). */
   readonly tokenCacheMaxEntries?: number;
   /** Tokens longer than this are rejected unparsed (default 16 KiB). */
   readonly maxTokenBytes?: number;
@@ -59,7 +59,8 @@ export interface JwtAuthenticator extends Authenticator {
   status(): readonly IssuerStatus[];
 }
 
-const DEFAULT_TOKEN_CACHE_MAX_ENTRIES = 10_000;
+/** As `caches.tokens`' default (bench/README.md, "Cache memory per active subject, twelfth round"). */
+const DEFAULT_TOKEN_CACHE_MAX_ENTRIES = 2_000;
 const DEFAULT_MAX_TOKEN_BYTES = 16 * 1024;
 /** RFC 7518 §3.2: an HMAC key must be at least as long as the hash output (256 bits for HS256). */
 const MIN_SECRET_BYTES = 32;
