@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BenchIssuer } from './bench-issuer.js';
 import type { ChildRegistry } from './h2load.js';
-import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderBenchConfig } from './idgate-config.js';
+import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, renderScenarioConfig } from './idgate-config.js';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
 import { pinProcess } from './proc-stats.js';
 import { startRedis, type RedisProcess } from './redis-process.js';
@@ -65,7 +65,14 @@ export async function openAbSession(def: ScenarioDef, prefix: string): Promise<A
     throw err;
   }
   const ctx: LaunchContext = {
-    configYaml: renderAbConfig(def, { issuer: issuer.issuer, jwksUri: issuer.jwksUri, audience: issuer.audience, redisUrl: redis?.url, tracingEndpoint: sink?.endpoint }),
+    configYaml: renderScenarioConfig(def, {
+      issuer: issuer.issuer,
+      jwksUri: issuer.jwksUri,
+      audience: issuer.audience,
+      redisUrl: redis?.url,
+      tracingEndpoint: sink?.endpoint,
+      celConditions: true,
+    }),
     issuer: issuer.issuer,
     jwksUri: issuer.jwksUri,
     audience: issuer.audience,
@@ -75,34 +82,3 @@ export async function openAbSession(def: ScenarioDef, prefix: string): Promise<A
   return { children, workDir, issuer, ctx, close };
 }
 
-/** Where an A/B session's idgate finds its issuer, Redis (Redis scenarios) and OTLP sink (traced scenarios). */
-export interface AbEndpoints {
-  readonly issuer: string;
-  readonly jwksUri: string;
-  readonly audience: string;
-  readonly redisUrl?: string | undefined;
-  readonly tracingEndpoint?: string | undefined;
-}
-
-/**
- * The idgate config of an A/B session for `def`, as run.js renders it: the local verdict cache on (60 s) but
- * for `redis-uncached`, CEL conditions on, and tracing at the scenario's ratio when it has one.
- * @throws TypeError when `def` is traced and no sink endpoint is given (it would run untraced).
- */
-export function renderAbConfig(def: ScenarioDef, at: AbEndpoints): string {
-  if (def.tracingSampleRatio !== undefined && at.tracingEndpoint === undefined) {
-    throw new TypeError(`scenario ${def.name} is traced: it needs an OTLP sink endpoint`);
-  }
-  return renderBenchConfig({
-    issuer: at.issuer,
-    jwksUri: at.jwksUri,
-    audience: at.audience,
-    ...(at.redisUrl !== undefined ? { redisUrl: at.redisUrl } : {}),
-    localCacheTtlMs: def.store === 'redis-uncached' ? 0 : 60_000,
-    routes: def.routes,
-    celConditions: true,
-    ...(at.tracingEndpoint !== undefined && def.tracingSampleRatio !== undefined
-      ? { tracing: { endpoint: at.tracingEndpoint, sampleRatio: def.tracingSampleRatio } }
-      : {}),
-  });
-}

@@ -1,4 +1,5 @@
 import { stringify } from 'yaml';
+import type { ScenarioDef } from './scenarios.js';
 
 /** The bench's one verification workflow (policy name). */
 export const BENCH_WORKFLOW = 'kyc';
@@ -119,4 +120,39 @@ export function renderBenchConfig(options: BenchConfigOptions): string {
       : {}),
   };
   return stringify(config);
+}
+
+/** What a scenario's idgate config needs beyond the scenario: where its issuer, Redis and OTLP sink are. */
+export interface ScenarioConfigInputs {
+  readonly issuer: string;
+  readonly jwksUri: string;
+  readonly audience: string;
+  /** Redis URL (Redis scenarios). */
+  readonly redisUrl?: string | undefined;
+  /** The OTLP sink's endpoint (traced scenarios). */
+  readonly tracingEndpoint?: string | undefined;
+  readonly celConditions: boolean;
+}
+
+/**
+ * The idgate config of scenario `def`, the one `run.ts` and the A/B tools (`ab-session.ts`) both start: the
+ * local verdict cache on (60 s) but for `redis-uncached`, and tracing at the scenario's ratio when it has one.
+ * @throws TypeError when `def` is traced and no sink endpoint is given (it would run untraced).
+ */
+export function renderScenarioConfig(def: ScenarioDef, at: ScenarioConfigInputs): string {
+  if (def.tracingSampleRatio !== undefined && at.tracingEndpoint === undefined) {
+    throw new TypeError(`scenario ${def.name} is traced: it needs an OTLP sink endpoint`);
+  }
+  return renderBenchConfig({
+    issuer: at.issuer,
+    jwksUri: at.jwksUri,
+    audience: at.audience,
+    ...(at.redisUrl !== undefined ? { redisUrl: at.redisUrl } : {}),
+    localCacheTtlMs: def.store === 'redis-uncached' ? 0 : 60_000,
+    routes: def.routes,
+    celConditions: at.celConditions,
+    ...(at.tracingEndpoint !== undefined && def.tracingSampleRatio !== undefined
+      ? { tracing: { endpoint: at.tracingEndpoint, sampleRatio: def.tracingSampleRatio } }
+      : {}),
+  });
 }

@@ -7,7 +7,7 @@ import { judgeVerdicts, sampleWarmVerdict, startVerdictSampler, type ExpectedVer
 import { encodeCheckRequest, loadUpstreamCheckCodec, type CheckCodec, type CheckRequestSpec } from './encode-check-request.js';
 import { runGrpcLoad } from './grpc-load.js';
 import { runH2load, type ChildRegistry } from './h2load.js';
-import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, mixRoutePath, renderBenchConfig } from './idgate-config.js';
+import { BENCH_ISSUER_NAME, BENCH_WORKFLOW, mixRoutePath, renderScenarioConfig } from './idgate-config.js';
 import { startOtlpSink, type OtlpSink } from './otlp-sink.js';
 import { parseFlags } from './parse-flags.js';
 import { clockTicksPerSecond, cpuMicrosPerCall, cpuMillicores, pinProcess, sampleUsage } from './proc-stats.js';
@@ -320,22 +320,17 @@ async function openScenario(def: ScenarioDef, env: Env): Promise<ScenarioSetup> 
   };
   try {
     if (def.tracingSampleRatio !== undefined) sink = await startOtlpSink();
-    const tracingEndpoint = sink?.endpoint;
     if (def.store !== 'memory') {
       redis = await startRedis({ ...(env.settings.pinned ? { cpus: '1' } : {}), children: env.children, tempRoot: env.workDir });
       await seedApprovedVerdicts(redis.url, [`${BENCH_ISSUER_NAME}:user-0`], BENCH_WORKFLOW, Date.now());
     }
-    const configYaml = renderBenchConfig({
+    const configYaml = renderScenarioConfig(def, {
       issuer: env.issuer.issuer,
       jwksUri: env.issuer.jwksUri,
       audience: env.issuer.audience,
-      ...(redis !== undefined ? { redisUrl: redis.url } : {}),
-      localCacheTtlMs: def.store === 'redis-uncached' ? 0 : 60_000,
-      routes: def.routes,
+      redisUrl: redis?.url,
+      tracingEndpoint: sink?.endpoint,
       celConditions: env.settings.celConditions,
-      ...(tracingEndpoint !== undefined && def.tracingSampleRatio !== undefined
-        ? { tracing: { endpoint: tracingEndpoint, sampleRatio: def.tracingSampleRatio } }
-        : {}),
     });
     const ctx: LaunchContext = {
       configYaml,

@@ -84,18 +84,18 @@ describe('bench OTLP sink (every tool that runs a traced scenario starts one)', 
   });
 });
 
-describe('A/B session config (cpu-per-check, paced-tail)', () => {
-  const at = { issuer: 'http://127.0.0.1:1', jwksUri: 'http://127.0.0.1:1/jwks', audience: 'bench' };
+describe('scenario config (run.js and the A/B tools cpu-per-check, paced-tail)', () => {
+  const at = { issuer: 'http://127.0.0.1:1', jwksUri: 'http://127.0.0.1:1/jwks', audience: 'bench', celConditions: true };
 
   it('turns tracing on for a traced scenario at its ratio, and off for the others', async () => {
     const { parse } = await import('yaml');
-    const { renderAbConfig } = await import('../bench/ab-session.js');
+    const { renderScenarioConfig } = await import('../bench/idgate-config.js');
     const { SCENARIOS } = await import('../bench/scenarios.js');
-    const traced = parse(renderAbConfig(SCENARIOS['hot-traced'], { ...at, tracingEndpoint: 'http://127.0.0.1:2/v1/traces' })) as Record<string, unknown>;
+    const traced = parse(renderScenarioConfig(SCENARIOS['hot-traced'], { ...at, tracingEndpoint: 'http://127.0.0.1:2/v1/traces' })) as Record<string, unknown>;
     expect(traced['tracing']).toEqual({ enabled: true, endpoint: 'http://127.0.0.1:2/v1/traces', sampleRatio: 0.01 });
-    const hot = parse(renderAbConfig(SCENARIOS.hot, at)) as Record<string, unknown>;
+    const hot = parse(renderScenarioConfig(SCENARIOS.hot, at)) as Record<string, unknown>;
     expect(hot['tracing']).toBeUndefined();
     // Until the twelfth round the A/B tools ran `hot-traced` untraced: without a sink that is now an error.
-    expect(() => renderAbConfig(SCENARIOS['hot-traced'], at)).toThrow(/needs an OTLP sink/);
+    expect(() => renderScenarioConfig(SCENARIOS['hot-traced'], at)).toThrow(/needs an OTLP sink/);
   });
 });

@@ -135,15 +135,16 @@ export class AllowResponseCache {
       routes.add(kept.inputs[0]);
       if (kept.inputs[0] === route) ofRoute++;
     }
-    if (!routes.has(route) && routes.size >= MAX_ROUTES_PER_SUBJECT) {
+    if (ofRoute === 0 && routes.size >= MAX_ROUTES_PER_SUBJECT) {
       this.#bySubject.set(subject, [entry]);
       return;
     }
-    let drop = ofRoute >= MAX_PER_ROUTE ? ofRoute - MAX_PER_ROUTE + 1 : 0;
+    // A route never holds more than MAX_PER_ROUTE: when full, only its oldest (first) allow goes.
+    let dropOldest = ofRoute >= MAX_PER_ROUTE;
     const next: CachedAllow[] = [];
     for (const kept of allows) {
-      if (drop > 0 && kept.inputs[0] === route) {
-        drop--;
+      if (dropOldest && kept.inputs[0] === route) {
+        dropOldest = false;
         continue;
       }
       next.push(kept);

@@ -26,7 +26,7 @@ export interface ExtAuthzServerOptions {
   /** Only internal faults are logged here; deny/allow logging is the engine's job. */
   readonly logger: Logger;
   readonly renderOptions?: RenderOptions;
-  /** Encoded allows kept for reuse (`caches.allows`; default 8,192, see {@link AllowResponseCache}). */
+  /** Encoded allows kept for reuse (`caches.allows`; default `DEFAULT_MAX_ALLOWS` of allow-response-cache.ts). */
   readonly allowCacheMaxEntries?: number;
   /** Header count/size bounds per CheckRequest. */
   readonly requestLimits?: RequestLimits;
